@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses (real heartbeat 3.0.6 for
+# interop, socat for serial pty pairs, iproute2 for network namespaces, ...).
+# As root it installs what is missing; otherwise it only reports, and the
+# tests that need a missing package skip themselves with the reason.
+set -u
+pkgs=(libssl-dev socat iproute2 heartbeat resource-agents tcpdump iputils-ping psmisc systemd)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "sysdeps: not root, not installing: ${missing[*]} (tests needing them will be skipped)"
+    exit 0
+fi
+echo "sysdeps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d keeps package scripts from starting a real heartbeat on the host.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
