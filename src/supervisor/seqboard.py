@@ -1,0 +1,147 @@
+"""The sequence board: one node's sequence numbers, shared by its processes.
+
+See docs/processes.md. A small file under the runtime directory, mapped into
+the supervisor and every link worker, holds:
+
+    magic, t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,
+    lease_ns, generation
+
+The supervisor creates it (with the first `seq` = 1 as heartbeat does) and
+renews the lease; workers claim keepalive ticks. Every read-modify-write is
+done under an advisory lock on the file, held for a few microseconds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"HBSEQBD1"
+_LAYOUT = struct.Struct("<8sqqqqqqq")
+SIZE = _LAYOUT.size
+
+
+class SeqBoardError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    t0_ns: int
+    interval_ns: int
+    next_seq: int
+    claimed_tick: int
+    claimed_seq: int
+    lease_ns: int
+    generation: int
+
+
+class SeqBoard:
+    """A mapped sequence board file. Create with `create`, join with `attach`."""
+
+    def __init__(self, path: Path, fd: int, mem: mmap.mmap) -> None:
+        self.path = path
+        self._fd = fd
+        self._mem = mem
+
+    @classmethod
+    def create(
+        cls, path: Path, *, t0_ns: int, interval_ns: int, generation: int, lease_ns: int = 0
+    ) -> SeqBoard:
+        tmp = path.with_name(path.name + ".new")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(
+                fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation)
+            )
+            os.replace(tmp, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, mmap.mmap(fd, SIZE))
+
+    @classmethod
+    def attach(cls, path: Path) -> SeqBoard:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            raise SeqBoardError(f"cannot open sequence board {path}: {exc.strerror}") from exc
+        if os.fstat(fd).st_size != SIZE:
+            os.close(fd)
+            raise SeqBoardError(f"sequence board {path} has the wrong size")
+        board = cls(path, fd, mmap.mmap(fd, SIZE))
+        if board.read().generation < 0 or bytes(board._mem[:8]) != MAGIC:
+            board.close()
+            raise SeqBoardError(f"{path} is not an hbeat sequence board")
+        return board
+
+    def close(self) -> None:
+        self._mem.close()
+        os.close(self._fd)
+
+    def read(self) -> BoardView:
+        _magic, *values = _LAYOUT.unpack(self._mem[:SIZE])
+        return BoardView(*values)
+
+    def _write(self, view: BoardView) -> None:
+        self._mem[:SIZE] = _LAYOUT.pack(
+            MAGIC,
+            view.t0_ns,
+            view.interval_ns,
+            view.next_seq,
+            view.claimed_tick,
+            view.claimed_seq,
+            view.lease_ns,
+            view.generation,
+        )
+
+    def allocate(self) -> int:
+        """Take the next sequence number (for a message the supervisor sends)."""
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            _m, t0, iv, seq, ctick, cseq, lease, gen = _LAYOUT.unpack(self._mem[:SIZE])
+            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen)
+            return int(seq)
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def claim_tick(self, tick: int, now_ns: int) -> int | None:
+        """The sequence number of keepalive `tick`, allocating it if this
+        caller is first. None when the supervisor's lease has run out (send
+        nothing) or when the tick is older than the last one claimed (a
+        worker that woke after its peers moved on: skip it)."""
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            _m, t0, iv, seq, ctick, cseq, lease, gen = _LAYOUT.unpack(self._mem[:SIZE])
+            if now_ns >= lease:
+                return None
+            if tick == ctick:
+                return int(cseq)
+            if tick < ctick:
+                return None
+            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen)
+            return int(seq)
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def renew_lease(self, until_ns: int) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            view = self.read()
+            self._write(
+                BoardView(
+                    view.t0_ns,
+                    view.interval_ns,
+                    view.next_seq,
+                    view.claimed_tick,
+                    view.claimed_seq,
+                    until_ns,
+                    view.generation,
+                )
+            )
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)

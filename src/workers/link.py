@@ -1,0 +1,195 @@
+"""A link worker process: one medium (`hbeat: bcast eth1`, `hbeat: serial /dev/ttyS0`).
+
+It receives frames, verifies them in C and forwards the authentic ones to
+the supervisor; it writes what the supervisor hands it; and it sends the
+keepalive itself on the absolute schedule of the sequence board, while the
+supervisor's lease is fresh (docs/processes.md). It exits when the
+supervisor dies (parent-death signal) or says `stop`.
+
+    python -m workers.link --bus ipc:///run/hbeat/bus --name "bcast eth1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+import linklayer
+from hbeat.bus import keyring_from_json, pack, pack_rx, unpack_json
+from linklayer.errors import FrameError
+from linklayer.message import BINARY, STRING, Field, Keyring
+from supervisor.seqboard import SeqBoard
+from workers.media import Medium, MediumError, open_medium
+from workers.schedule import KeepaliveSchedule
+
+PR_SET_PDEATHSIG = 1
+SPIN_NS = 1_500_000  # wake this long before a tick and spin the rest
+
+
+def die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        sys.exit(0)
+
+
+def read_loadavg() -> bytes:
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return f.readline().rstrip(b"\n")
+    except OSError:
+        return b"n/a"
+
+
+def status_fields(content: dict[str, Any], seq: int, ts: int, ld: bytes) -> list[Field]:
+    """A heartbeat 3.0.6 status message, fields in its wire order (facts 1.3)."""
+    return [
+        (b"t", STRING, b"status"),
+        (b"st", STRING, content["st"].encode()),
+        (b"dt", STRING, content["dt"].encode()),
+        (b"protocol", STRING, b"1"),
+        (b"src", STRING, content["src"].encode()),
+        (b"srcuuid", BINARY, bytes.fromhex(content["srcuuid"])),
+        (b"seq", STRING, b"%x" % seq),
+        (b"hg", STRING, b"%x" % content["hg"]),
+        (b"ts", STRING, b"%x" % ts),
+        (b"ld", STRING, ld),
+        (b"ttl", STRING, str(content["ttl"]).encode()),
+    ]
+
+
+class LinkWorker:
+    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: dict[str, Any]) -> None:
+        self.name = name
+        self.bus = bus
+        self.keyring: Keyring = keyring_from_json(setup["keys"], setup["signing"])
+        self.medium: Medium = open_medium(setup["medium"])
+        self.board = SeqBoard.attach(Path(setup["board"]))
+        view = self.board.read()
+        self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
+        self.status: dict[str, Any] = setup["status"]
+        self.encode: Callable[[list[Field], Keyring], bytes] = (
+            linklayer.encode_classic if self.medium.form == "classic"
+            else linklayer.encode_netstring
+        )
+        self.running = True
+        self.rejected = 0
+
+    def send_keepalive(self, tick: int) -> None:
+        seq = self.board.claim_tick(tick, time.monotonic_ns())
+        if seq is None:
+            return  # lease expired (supervisor hung) or this tick is already past
+        ts, ld = int(time.time()), read_loadavg()
+        frame = self.encode(status_fields(self.status, seq, ts, ld), self.keyring)
+        try:
+            self.medium.write(frame)
+        except MediumError as exc:
+            self.bus.send_multipart(pack(b"warn", {"error": str(exc)}))
+            return
+        self.bus.send_multipart(
+            pack(b"sent", {"seq": seq, "ts": ts, "ld": ld.decode("ascii", "replace"),
+                           "tick": tick})
+        )
+
+    def on_medium(self) -> None:
+        for frame, peer in self.medium.read_frames():
+            now = time.monotonic_ns()
+            try:
+                linklayer.decode(frame, self.keyring)
+            except FrameError as exc:
+                self.rejected += 1
+                self.bus.send_multipart(
+                    pack(b"bad", {"code": exc.code.name, "error": str(exc), "peer": peer,
+                                  "count": self.rejected})
+                )
+                continue
+            self.bus.send_multipart(pack_rx(now, frame))
+
+    def on_bus(self) -> None:
+        while True:
+            try:
+                parts = self.bus.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            verb = parts[0]
+            if verb == b"send" and len(parts) == 2:
+                try:
+                    self.medium.write(parts[1])
+                except MediumError as exc:
+                    self.bus.send_multipart(pack(b"warn", {"error": str(exc)}))
+            elif verb == b"status" and len(parts) == 2:
+                self.status = unpack_json(parts[1], "status")
+            elif verb == b"stop":
+                self.running = False
+                return
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.bus, zmq.POLLIN)
+        poller.register(self.medium.fileno(), zmq.POLLIN)
+        tick = self.schedule.next_tick(time.monotonic_ns())
+        while self.running:
+            due = self.schedule.due_at(tick)
+            now = time.monotonic_ns()
+            if now >= due:
+                self.send_keepalive(tick)
+                tick = max(tick + 1, self.schedule.next_tick(time.monotonic_ns()))
+                continue
+            wait_ns = due - now - SPIN_NS
+            events = dict(poller.poll(max(0, wait_ns // 1_000_000) if wait_ns > 0 else 0))
+            if self.medium.fileno() in events:
+                self.on_medium()
+            if self.bus in events:
+                self.on_bus()
+            if not events and wait_ns <= 0:
+                while time.monotonic_ns() < due:
+                    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="workers.link", description=__doc__)
+    ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
+    ap.add_argument("--name", required=True, help="medium name, e.g. 'bcast eth1'")
+    args = ap.parse_args(argv)
+    try:
+        from setproctitle import setproctitle
+
+        setproctitle(f"hbeat: {args.name}")
+    except ImportError:
+        pass
+    die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ctx = zmq.Context()
+    bus = ctx.socket(zmq.DEALER)
+    bus.setsockopt(zmq.IDENTITY, args.name.encode())
+    bus.setsockopt(zmq.LINGER, 500)
+    bus.connect(args.bus)
+    bus.send_multipart(pack(b"hello", {"pid": os.getpid(), "name": args.name, "version": 1}))
+    if not bus.poll(10_000):
+        print(f"ERROR: {args.name}: no setup from the supervisor within 10 s", file=sys.stderr)
+        return 1
+    parts = bus.recv_multipart()
+    if parts[0] != b"setup" or len(parts) != 2:
+        print(f"ERROR: {args.name}: expected setup, got {parts[0]!r}", file=sys.stderr)
+        return 1
+    try:
+        worker = LinkWorker(args.name, bus, unpack_json(parts[1], "setup"))
+    except (MediumError, OSError) as exc:
+        bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

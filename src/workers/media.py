@@ -1,0 +1,226 @@
+"""Opening heartbeat media: UDP bcast/ucast/mcast sockets and serial ports.
+
+Each medium gives the worker a readable file descriptor, a way to read
+whole frames with their source, and a way to write one frame. UDP follows
+heartbeat-facts 1.6 (receive on 0.0.0.0:udpport bound to the device, send
+bound to the device: to its broadcast address, the peer, or the group);
+serial follows 1.5 (raw 8N1, 7-bit input, CR ignored; RTS/CTS flow control
+off, unlike heartbeat, because a three-wire null-modem cable stalls with it
+and a keepalive never needs it; the stream
+cut into classic frames by SerialFramer). Every failure names the medium
+and what the kernel said.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import struct
+import termios
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from linklayer.message import MAX_FRAME
+from workers.serialframer import SerialFramer
+
+SIOCGIFBRDADDR = 0x8919
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+
+class MediumError(OSError):
+    pass
+
+
+class Medium(Protocol):
+    name: str
+    form: str  # "netstring" (UDP) or "classic" (serial)
+
+    def fileno(self) -> int: ...
+    def read_frames(self) -> list[tuple[bytes, str]]: ...
+    def write(self, frame: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+def broadcast_address(dev: str) -> str:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("256s", dev.encode()[:15])
+        res = fcntl.ioctl(s.fileno(), SIOCGIFBRDADDR, req)
+        return socket.inet_ntoa(res[20:24])
+    except OSError as exc:
+        raise MediumError(f"bcast {dev}: cannot get the broadcast address: {exc.strerror}") from exc
+    finally:
+        s.close()
+
+
+@dataclass
+class UdpMedium:
+    name: str
+    rx: socket.socket
+    tx: socket.socket
+    dest: tuple[str, int]
+    form: str = "netstring"
+
+    def fileno(self) -> int:
+        return self.rx.fileno()
+
+    def read_frames(self) -> list[tuple[bytes, str]]:
+        out = []
+        while True:
+            try:
+                data, addr = self.rx.recvfrom(MAX_FRAME + 1)
+            except BlockingIOError:
+                return out
+            out.append((data, f"{addr[0]}:{addr[1]}"))
+
+    def write(self, frame: bytes) -> None:
+        try:
+            self.tx.sendto(frame, self.dest)
+        except OSError as exc:
+            raise MediumError(f"{self.name}: send to {self.dest[0]}: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        self.rx.close()
+        self.tx.close()
+
+
+def _bind_device(s: socket.socket, dev: str, what: str) -> None:
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, dev.encode() + b"\0")
+    except PermissionError:
+        # Unprivileged (the loopback demo): the socket stays unbound to a device.
+        pass
+    except OSError as exc:
+        raise MediumError(f"{what}: cannot bind to device {dev}: {exc.strerror}") from exc
+
+
+def _rx_socket(what: str, dev: str, port: int, bind_addr: str = "0.0.0.0") -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _bind_device(s, dev, what)
+    try:
+        s.bind((bind_addr, port))
+    except OSError as exc:
+        s.close()
+        raise MediumError(f"{what}: cannot bind UDP port {port}: {exc.strerror}") from exc
+    s.setblocking(False)
+    return s
+
+
+def _tx_socket(what: str, dev: str) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _bind_device(s, dev, what)
+    s.setblocking(False)
+    return s
+
+
+def open_udp(spec: dict[str, Any]) -> UdpMedium:
+    kind, dev, port = spec["kind"], spec["dev"], int(spec["port"])
+    name = spec["name"]
+    if kind == "bcast":
+        dest = (broadcast_address(dev), port)
+        rx = _rx_socket(name, dev, port)
+        tx = _tx_socket(name, dev)
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1)
+    elif kind == "ucast":
+        dest = (spec["peer"], port)
+        rx = _rx_socket(name, dev, port, spec.get("bind", "0.0.0.0"))
+        tx = _tx_socket(name, dev)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)  # IPTOS_LOWDELAY
+    elif kind == "mcast":
+        group, ttl, loop = spec["group"], int(spec["ttl"]), int(spec["loop"])
+        dest = (group, port)
+        rx = _rx_socket(name, dev, port)
+        mreq = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton("0.0.0.0"),
+                           socket.if_nametoindex(dev))
+        try:
+            rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        except OSError as exc:
+            rx.close()
+            raise MediumError(f"{name}: cannot join group {group}: {exc.strerror}") from exc
+        tx = _tx_socket(name, dev)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, loop)
+    else:
+        raise MediumError(f"unknown UDP medium kind {kind!r}")
+    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest)
+
+
+BAUD = {
+    9600: termios.B9600, 19200: termios.B19200, 38400: termios.B38400,
+    57600: termios.B57600, 115200: termios.B115200, 230400: termios.B230400,
+    460800: termios.B460800,
+}
+
+
+@dataclass
+class SerialMedium:
+    name: str
+    fd: int
+    framer: SerialFramer
+    form: str = "classic"
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read_frames(self) -> list[tuple[bytes, str]]:
+        frames: list[tuple[bytes, str]] = []
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return frames
+            except OSError as exc:
+                raise MediumError(f"{self.name}: read failed: {exc.strerror}") from exc
+            if not data:
+                return frames
+            frames.extend((f, self.name) for f in self.framer.feed(data))
+
+    def write(self, frame: bytes) -> None:
+        view = memoryview(frame)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except BlockingIOError as exc:
+            termios.tcflush(self.fd, termios.TCOFLUSH)
+            raise MediumError(
+                f"TTY write timeout on [{self.name}] (no connection or bad cable?)"
+            ) from exc
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def open_serial(spec: dict[str, Any]) -> SerialMedium:
+    dev, baud = spec["dev"], int(spec["baud"])
+    try:
+        fd = os.open(dev, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise MediumError(f"serial {dev}: cannot open: {exc.strerror}") from exc
+    try:
+        attrs = termios.tcgetattr(fd)
+        # iflag: heartbeat's INPCK|ISTRIP|IGNCR|BRKINT; no XON/XOFF.
+        attrs[0] = termios.INPCK | termios.ISTRIP | termios.IGNCR | termios.BRKINT
+        attrs[1] = 0  # oflag: no OPOST
+        attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL  # 8N1
+        attrs[3] = 0  # lflag: raw
+        speed = BAUD.get(baud)
+        if speed is None:
+            raise MediumError(f"serial {dev}: unsupported baud {baud}")
+        attrs[4] = attrs[5] = speed
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 1
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except termios.error as exc:
+        os.close(fd)
+        raise MediumError(f"serial {dev}: cannot set line settings: {exc}") from exc
+    return SerialMedium(name=dev, fd=fd, framer=SerialFramer())
+
+
+def open_medium(spec: dict[str, Any]) -> Medium:
+    if spec["kind"] == "serial":
+        return open_serial(spec)
+    return open_udp(spec)

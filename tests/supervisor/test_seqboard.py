@@ -1,0 +1,65 @@
+"""The sequence board shared by real processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from supervisor.seqboard import SeqBoard, SeqBoardError
+
+FAR = 2**62
+
+
+def _claim(path: str, ticks: list[int], out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    board = SeqBoard.attach(Path(path))
+    out.put([board.claim_tick(t, 0) for t in ticks])
+
+
+def test_seq_starts_at_one_and_allocations_are_contiguous(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
+    assert [b.allocate(), b.claim_tick(0, 0), b.allocate(), b.claim_tick(1, 0)] == [1, 2, 3, 4]
+    assert b.claim_tick(1, 0) == 4  # a second worker reading the same tick
+    assert b.claim_tick(0, 0) is None  # a tick older than the last claim is skipped
+    assert b.read().generation == 5
+
+
+def test_no_keepalive_without_lease(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=100)
+    assert b.claim_tick(0, 99) == 1
+    assert b.claim_tick(1, 100) is None
+    b.renew_lease(200)
+    assert b.claim_tick(1, 150) == 2
+
+
+def test_two_processes_claiming_the_same_ticks_get_the_same_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "seq"
+    SeqBoard.create(path, t0_ns=0, interval_ns=10, generation=1, lease_ns=FAR)
+    ctx = multiprocessing.get_context("spawn")
+    q: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    ticks = list(range(200))
+    procs = [ctx.Process(target=_claim, args=(str(path), ticks, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    # Each tick has exactly one number; a worker that fell behind skips ticks
+    # (None) but never gets a different number for a tick.
+    claimed = SeqBoard.attach(path).read()
+    assert claimed.claimed_tick == 199
+    for a, b in zip(*results, strict=True):
+        if a is not None and b is not None:
+            assert a == b
+    numbers = sorted({n for r in results for n in r if n is not None})
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_attach_refuses_a_foreign_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "seq"
+    bogus.write_bytes(b"x" * 64)
+    with pytest.raises(SeqBoardError, match=r"not an hbeat sequence board|wrong size"):
+        SeqBoard.attach(bogus)
+    with pytest.raises(SeqBoardError, match="cannot open"):
+        SeqBoard.attach(tmp_path / "missing")
