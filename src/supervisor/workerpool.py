@@ -1,0 +1,101 @@
+"""Starting, watching and restarting the supervisor's worker processes.
+
+Each worker is `python -m <module> --bus <endpoint> --name <name>`; it sets
+its own process title and dies with the supervisor (parent-death signal).
+The pool restarts a dead worker after the delay its RestartPolicy gives and
+tells the caller what happened, in heartbeat's words, so it can be logged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from supervisor.restartpolicy import RestartPolicy
+
+
+@dataclass
+class WorkerSlot:
+    name: str
+    module: str
+    policy: RestartPolicy
+    proc: subprocess.Popen[bytes] | None = None
+    restart_at: float | None = None
+    restarts: int = 0
+    state: str = "stopped"  # starting, running, restarting, stopped, failed
+    pid: int = 0
+    last_error: str = ""
+    extra_args: list[str] = field(default_factory=list)
+
+
+class WorkerPool:
+    def __init__(self, bus_endpoint: str, env: dict[str, str] | None = None) -> None:
+        self.bus_endpoint = bus_endpoint
+        self.slots: dict[str, WorkerSlot] = {}
+        self.env = dict(os.environ if env is None else env)
+        self.stopping = False
+
+    def add(self, name: str, module: str, policy: RestartPolicy) -> WorkerSlot:
+        slot = WorkerSlot(name=name, module=module, policy=policy)
+        self.slots[name] = slot
+        return slot
+
+    def start(self, slot: WorkerSlot, now: float) -> None:
+        argv = [sys.executable, "-m", slot.module, "--bus", self.bus_endpoint, "--name", slot.name]
+        slot.proc = subprocess.Popen(argv + slot.extra_args, env=self.env, close_fds=True)
+        slot.pid = slot.proc.pid
+        slot.state = "starting"
+        slot.restart_at = None
+        slot.policy.started(now)
+
+    def start_all(self, now: float) -> None:
+        for slot in self.slots.values():
+            self.start(slot, now)
+
+    def poll(self, now: float) -> list[str]:
+        """Reap dead workers, start due restarts; return log lines."""
+        logs: list[str] = []
+        for slot in self.slots.values():
+            if slot.proc is not None and slot.proc.poll() is not None:
+                code = slot.proc.returncode
+                slot.proc = None
+                if self.stopping:
+                    slot.state = "stopped"
+                    continue
+                delay = slot.policy.died(now)
+                slot.restart_at = now + delay
+                slot.state = "restarting"
+                how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                logs.append(
+                    f"ERROR: {slot.name} process {slot.pid} died ({how}). "
+                    f"Restarting in {delay * 1000:.0f} ms."
+                )
+            due = slot.restart_at
+            if slot.state == "restarting" and due is not None and now >= due:
+                self.start(slot, now)
+                slot.restarts += 1
+                logs.append(f"info: {slot.name} restarted (pid {slot.pid}).")
+        return logs
+
+    def next_deadline(self) -> float | None:
+        due = [s.restart_at for s in self.slots.values() if s.restart_at is not None]
+        return min(due) if due else None
+
+    def stop_all(self, timeout_s: float = 5.0) -> None:
+        self.stopping = True
+        procs = [s.proc for s in self.slots.values() if s.proc is not None]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for s in self.slots.values():
+            s.proc = None
+            s.state = "stopped"
