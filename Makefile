@@ -9,7 +9,11 @@ STAMP  := $(VENV)/.hbeat-installed
 DEPS   := pyproject.toml setup.py build_ext.py src/linklayer/_frame.c src/linklayer/_frame.h
 
 # Pure modules held to `mypy --strict` (no I/O, clock injected).
-MYPY_PURE := src/linklayer
+MYPY_PURE := src/linklayer src/hbeat/config src/hbeat/cli.py src/hbeat/clstatus.py src/hbeat/logfmt.py \
+             src/hbeat/bus.py src/hbeat/control.py \
+             src/supervisor/membership.py src/supervisor/sequencing.py \
+             src/supervisor/messages.py src/supervisor/generation.py \
+             src/supervisor/restartpolicy.py src/workers/schedule.py src/workers/serialframer.py
 
 .PHONY: all venv test demo lint typecheck sanitize sysdeps bench clean
 

@@ -1,0 +1,7 @@
+"""`python -m hbeat`: the same as the `hbeat` command."""
+
+import sys
+
+from hbeat.cli import main
+
+sys.exit(main())

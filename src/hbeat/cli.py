@@ -1,0 +1,162 @@
+"""The `hbeat` command: argument parsing and the subcommands' front ends.
+
+Each subcommand is a `_Command`: a name, a help line, a function that adds
+its own options, and a function that runs it and returns the exit status.
+Every subcommand gets the common `--config-dir` and `--node-name` options.
+Exit status: 0 success (warnings alone do not fail), 1 on a configuration
+error, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from hbeat.config.load import inspect_config
+from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
+from hbeat.config.paths import (
+    CONFIG_DIR_ENV,
+    DEFAULT_CONFIG_DIR,
+    NODE_NAME_ENV,
+    resolve_config_dir,
+    resolve_node_name,
+)
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, TextIO], int]
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", metavar="DIR",
+                        help=f"configuration directory (default: ${CONFIG_DIR_ENV}, "
+                             f"else {DEFAULT_CONFIG_DIR})")
+    common.add_argument("--node-name", metavar="NAME",
+                        help=f"this node's name (default: ${NODE_NAME_ENV}, else uname -n)")
+    return common
+
+
+# ---------------------------------------------------------------- check
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Read ha.cf, haresources and authkeys as the daemon would, "
+                          "print a summary and every problem, and exit 1 on any error.")
+
+
+def _run_check(args: argparse.Namespace, out: TextIO) -> int:
+    config_dir = resolve_config_dir(args.config_dir, os.environ)
+    node_name = resolve_node_name(args.node_name, os.environ)
+    config, problems = inspect_config(config_dir, node_name)
+    print(f"hbeat check: {config_dir} as node {node_name}", file=out)
+    for problem in problems:
+        print(problem.render(), file=out)
+    errors = sum(1 for p in problems if p.level is Level.ERROR)
+    warnings = len(problems) - errors
+    if config is not None:
+        print(file=out)
+        _summary(config, out)
+        print(f"\nConfiguration OK ({_count(warnings, 'warning')}).", file=out)
+        return EXIT_OK
+    print(f"\nConfiguration has {_count(errors, 'error')} and "
+          f"{_count(warnings, 'warning')}.", file=out)
+    return EXIT_CONFIG
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _summary(config: ClusterConfig, out: TextIO) -> None:
+    hacf = config.hacf
+    t = hacf.timers
+
+    def write(text: str) -> None:
+        print(text, file=out)
+
+    write(f"this node:      {config.node_name}")
+    write(f"nodes:          {' '.join(config.nodes)}")
+    write("media:")
+    for m in config.media:
+        if isinstance(m, Serial):
+            detail = f"{m.baud} baud"
+        elif isinstance(m, Ucast):
+            detail = f"to {m.peer} udp port {m.port}"
+        elif isinstance(m, Mcast):
+            detail = f"group {m.group} udp port {m.port} ttl {m.ttl} loop {m.loop}"
+        else:
+            detail = f"udp port {m.port}"
+        write(f"  {m.kind:<7}{m.name}  {detail}  (line {m.line})")
+    write("timers:")
+    rules = {
+        "keepalive": "default", "deadtime": "default",
+        "warntime": "default: deadtime/2", "deadping": "default: = deadtime",
+        "initdead": ("default: = deadtime" if t.deadtime_ms > 10000 else
+                     "default: 12 s" if t.deadtime_ms < 6000 else "default: 2 x deadtime"),
+    }
+    for name, ms in (("keepalive", t.keepalive_ms), ("deadtime", t.deadtime_ms),
+                     ("warntime", t.warntime_ms), ("initdead", t.initdead_ms),
+                     ("deadping", t.deadping_ms)):
+        note = f"  ({rules[name]})" if name in t.defaulted else ""
+        write(f"  {name:<10}{ms:>8} ms{note}")
+    write(f"auto_failback:  {config.auto_failback.value}")
+    log = config.logging
+    targets = [f"logfile {log.logfile}"] if log.logfile else []
+    targets += [f"debugfile {log.debugfile}"] if log.debugfile else []
+    targets += [f"syslog {log.syslog_facility}"] if log.syslog_facility else []
+    write(f"logging:        {', '.join(targets) or 'syslog daemon'}")
+    write("resource groups:" if config.groups else "resource groups: none")
+    for group in config.groups:
+        write(f"  {group.node}  (line {group.line}, key {group.key})")
+        for rsc in group.resources:
+            call = " ".join((rsc.script, *rsc.args))
+            write(f"    {call:<40} {rsc.path}")
+    keyring = config.keyring
+    signing = keyring.signing_key
+    how = f"{signing.index} ({signing.method.value})" if signing else "none"
+    write(f"authkeys:       signing key {how}, {_count(len(keyring.keys), 'key')}")
+
+
+COMMANDS: tuple[_Command, ...] = (
+    _Command("check", "validate the configuration and print a summary",
+             _check_arguments, _run_check),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hbeat",
+        description="hbeat: a high-availability cluster daemon, a drop-in for "
+                    "Linux-HA Heartbeat in haresources mode.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_options()
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, parents=[common])
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    run: Callable[[argparse.Namespace, TextIO], int] = args.run
+    return run(args, sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Cross checks over the parsed files: heartbeat's own, then hbeat's.
+
+heartbeat's (hb:heartbeat/config.c init_config, texts kept): at least one
+medium, at least one node, the local node listed, deadtime > 2 x keepalive,
+initdead >= deadtime (WARN below 10 s), deadping > 2 x keepalive when set,
+the legacy auto_failback deprecation, and the logd/no-log rule.
+
+hbeat's own: warntime between keepalive and deadtime (WARN: heartbeat
+accepts any value, but outside that range the late-heartbeat warning is
+useless); every haresources node is a `node`; group keys unique and no
+resource in two groups; each resource script resolves (`<config>/resource.d`,
+then the init directory; `OCF::agent::...` also needs the agent) and is an
+executable regular file; serial devices are character devices; the
+interfaces named by bcast/ucast/mcast exist.
+
+A one-node cluster is accepted with a WARN, as heartbeat accepts it: it is
+how a cluster is built one node at a time, and a lab can run one node.
+Apart from the `SystemProbe` it is handed, nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hbeat.config.model import Bcast, HaCf, Level, Mcast, Problem, ResourceGroup, Serial, Ucast
+from hbeat.config.probe import SystemProbe
+
+
+def check_hacf(hacf: HaCf, node_name: str) -> list[Problem]:
+    """heartbeat's checks on ha.cf alone, plus the warntime range."""
+    out: list[Problem] = []
+    path = hacf.path
+
+    def error(line: int | None, message: str) -> None:
+        out.append(Problem(path, line, Level.ERROR, message))
+
+    def warn(line: int | None, message: str) -> None:
+        out.append(Problem(path, line, Level.WARN, message))
+
+    if not hacf.media:
+        error(None, "No heartbeat media defined (add a bcast, ucast, mcast or serial line)")
+    if not hacf.nodes:
+        error(None, "no nodes defined (add a node line for each cluster member)")
+    elif node_name not in hacf.nodes:
+        error(None, f"Current node [{node_name}] not in configuration! Cluster nodes are "
+                    "named by `uname -n` and must be declared with a node directive "
+                    "(or pass --node-name)")
+    elif len(hacf.nodes) == 1:
+        warn(hacf.node_lines[0], f"only one node ({hacf.nodes[0]}) is declared: "
+                                 "there is nobody to fail over to")
+
+    t = hacf.timers
+    line = hacf.line_of("deadtime") or hacf.line_of("keepalive")
+    if t.deadtime_ms <= 2 * t.keepalive_ms:
+        error(line, f"Dead time [{t.deadtime_ms}] is too small compared to keeplive "
+                    f"[{t.keepalive_ms}]: deadtime must be more than 2 x keepalive")
+    line = hacf.line_of("initdead") or hacf.line_of("deadtime")
+    if t.initdead_ms < t.deadtime_ms:
+        error(line, f"Initial dead time [{t.initdead_ms}] is smaller than deadtime "
+                    f"[{t.deadtime_ms}]")
+    elif t.initdead_ms < 10000:
+        warn(line, f"Initial dead time [{t.initdead_ms} ms] may be too small! "
+                   "It should be >= deadtime and >= 10 seconds")
+    if "deadping" not in t.defaulted and t.deadping_ms <= 2 * t.keepalive_ms:
+        error(hacf.line_of("deadping"), f"Ping dead time [{t.deadping_ms}] is too small "
+                                        f"compared to keeplive [{t.keepalive_ms}]")
+    line = hacf.line_of("warntime") or hacf.line_of("deadtime")
+    if t.warntime_ms >= t.deadtime_ms:
+        warn(line, f"warntime [{t.warntime_ms} ms] is not less than deadtime "
+                   f"[{t.deadtime_ms} ms]: no late-heartbeat warning can come before "
+                   "the node is declared dead")
+    elif t.warntime_ms <= t.keepalive_ms:
+        warn(line, f"warntime [{t.warntime_ms} ms] is not more than keepalive "
+                   f"[{t.keepalive_ms} ms]: every heartbeat will be reported late")
+
+    if not hacf.auto_failback.nice_failback:
+        warn(hacf.line_of("auto_failback") or hacf.line_of("nice_failback"),
+             "Deprecated 'legacy' auto_failback option selected. "
+             "Please convert to 'auto_failback on'.")
+
+    log = hacf.logging
+    has_log = bool(log.logfile or log.debugfile or log.syslog_facility)
+    use_logd_line = hacf.line_of("use_logd")
+    if not has_log and use_logd_line is not None and not log.use_logd:
+        error(use_logd_line, "No log entry found in ha.cf and use_logd is set to off")
+    elif not has_log:
+        warn(use_logd_line, "No log entry found in ha.cf: heartbeat would use logd; hbeat "
+                            "has no ha_logd client and logs to syslog (facility daemon)")
+    elif log.use_logd:
+        warn(use_logd_line, "use_logd: hbeat has no ha_logd client; it logs to the "
+                            "logfile, debugfile and logfacility given here")
+    return out
+
+
+def check_media_system(hacf: HaCf, probe: SystemProbe) -> list[Problem]:
+    """Serial devices are character devices; interfaces exist."""
+    out: list[Problem] = []
+    interfaces = probe.interfaces()
+    for medium in hacf.media:
+        if isinstance(medium, Serial):
+            kind = probe.device_kind(medium.device)
+            if kind == "missing":
+                out.append(Problem(hacf.path, medium.line, Level.ERROR,
+                                   f"Nonexistent serial port [{medium.device}]"))
+            elif kind != "char":
+                out.append(Problem(hacf.path, medium.line, Level.ERROR,
+                                   f"Serial port [{medium.device}] not a char device"))
+        elif isinstance(medium, Bcast | Ucast | Mcast) and medium.interface not in interfaces:
+            out.append(Problem(hacf.path, medium.line, Level.ERROR,
+                               f"{medium.kind}: IP interface [{medium.interface}] does not "
+                               f"exist (known: {', '.join(sorted(interfaces)) or 'none'})"))
+    return out
+
+
+def check_groups(groups: list[ResourceGroup], hacf: HaCf, path: str, config_dir: str,
+                 probe: SystemProbe) -> tuple[list[ResourceGroup], list[Problem]]:
+    """Node names, key and resource uniqueness, script resolution.
+
+    Returns the groups with each resource's `path` filled in where it resolved.
+    """
+    out: list[Problem] = []
+    keys: dict[str, ResourceGroup] = {}
+    owners: dict[str, ResourceGroup] = {}
+    resolved: list[ResourceGroup] = []
+    for group in groups:
+        if hacf.nodes and group.node not in hacf.nodes:
+            out.append(Problem(path, group.line, Level.ERROR,
+                               f"Bad nodename in haresources [{group.node}]: it is not "
+                               f"declared with a node directive in {hacf.path}"))
+        first = keys.get(group.key)
+        if first is not None:
+            out.append(Problem(path, group.line, Level.ERROR,
+                               f"resource group key [{group.key}] is already the key of the "
+                               f"group at line {first.line}: ResourceManager names groups by "
+                               "their first resource, so it must be unique"))
+        else:
+            keys[group.key] = group
+        resources = []
+        for resource in group.resources:
+            owner = owners.get(resource.canonical)
+            if owner is not None and not (first is not None and resource is group.resources[0]):
+                where = ("earlier in this group" if owner is group
+                         else f"in the group at line {owner.line}")
+                out.append(Problem(path, resource.line, Level.ERROR,
+                                   f"resource [{resource.text}] is already {where}: a "
+                                   "resource may belong to one group, once"))
+            owners.setdefault(resource.canonical, group)
+            script_path, problem = _resolve(resource.script, resource.args, config_dir, probe)
+            if problem:
+                out.append(Problem(path, resource.line, Level.ERROR,
+                                   f"resource [{resource.text}]: {problem}"))
+            resources.append(dataclasses.replace(resource, path=script_path))
+        resolved.append(dataclasses.replace(group, resources=tuple(resources)))
+    return resolved, out
+
+
+def _resolve(script: str, args: tuple[str, ...], config_dir: str,
+             probe: SystemProbe) -> tuple[str | None, str | None]:
+    """(path, None) or (None, why not): ResourceManager's scriptpath()."""
+    candidates = [str(Path(config_dir) / "resource.d" / script),
+                  str(Path(probe.init_dir) / script)]
+    found = None
+    reasons = []
+    for candidate in candidates:
+        state = probe.script_state(candidate)
+        if state == "ok":
+            found = candidate
+            break
+        if state == "not-executable":
+            reasons.append(f"{candidate} is not executable")
+        elif state == "not-file":
+            reasons.append(f"{candidate} is not a regular file")
+    if found is None:
+        detail = "; ".join(reasons) if reasons else "no such file"
+        return None, (f"Cannot locate resource script {script} (looked for "
+                      f"{candidates[0]} and {candidates[1]}: {detail})")
+    if script == "OCF":
+        if not args:
+            return found, "OCF resources are written OCF::agent::instance"
+        if not probe.ocf_agents(args[0]):
+            return found, (f"OCF agent [{args[0]}] not found as an executable "
+                           f"{probe.ocf_dir}/*/{args[0]}")
+    return found, None

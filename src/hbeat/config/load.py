@@ -1,0 +1,121 @@
+"""Reading the three files from a configuration directory into one ClusterConfig.
+
+This is the module that does I/O: it reads ha.cf, haresources and authkeys,
+runs the pure parsers and the checks, and either returns the immutable
+`ClusterConfig` (warnings attached) or raises `ConfigError` with every
+problem found, errors and warnings, in file and line order.
+
+All three files are required. haresources is required because hbeat only
+runs heartbeat's haresources mode, where heartbeat itself refuses to start
+without it ("Cannot open resources file"); heartbeat skips it only when
+resource management is off (`-M`, or a CRM), which hbeat does not offer. An
+empty haresources (no groups) is valid: the node takes part in membership
+and holds no resources.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hbeat.config.checks import check_groups, check_hacf, check_media_system
+from hbeat.config.hacf import parse_hacf
+from hbeat.config.haresources import parse_haresources
+from hbeat.config.model import ClusterConfig, ConfigError, Level, Problem, ResourceGroup
+from hbeat.config.paths import AUTHKEYS, HACF, HARESOURCES
+from hbeat.config.probe import SystemProbe
+from linklayer.authkeys import AuthkeysError, load_authkeys_result
+from linklayer.message import Keyring
+
+_WHAT = {HACF: "config file", HARESOURCES: "resources file", AUTHKEYS: "keyfile"}
+
+
+def load_config(config_dir: str | Path, node_name: str, *,
+                system: SystemProbe | None = None) -> ClusterConfig:
+    """The configuration in `config_dir` as seen by node `node_name`; raises ConfigError."""
+    config, problems = inspect_config(config_dir, node_name, system=system)
+    if config is None:
+        raise ConfigError(tuple(problems))
+    return config
+
+
+def inspect_config(config_dir: str | Path, node_name: str, *,
+                   system: SystemProbe | None = None
+                   ) -> tuple[ClusterConfig | None, list[Problem]]:
+    """Every problem found, and the ClusterConfig when there is no error."""
+    probe = system if system is not None else SystemProbe()
+    directory = Path(config_dir)
+    node_name = node_name.lower()
+    problems: list[Problem] = []
+
+    hacf_path = str(directory / HACF)
+    hacf = None
+    data = _read(hacf_path, HACF, problems)
+    if data is not None:
+        hacf, found = parse_hacf(data, hacf_path)
+        problems += found
+        if hacf is not None:
+            problems += check_hacf(hacf, node_name)
+            problems += check_media_system(hacf, probe)
+
+    res_path = str(directory / HARESOURCES)
+    groups: list[ResourceGroup] = []
+    data = _read(res_path, HARESOURCES, problems)
+    if data is not None:
+        groups, found = parse_haresources(data, res_path)
+        problems += found
+        if hacf is not None:
+            groups, found = check_groups(groups, hacf, res_path, str(directory), probe)
+            problems += found
+
+    keys_path = str(directory / AUTHKEYS)
+    keyring: Keyring | None = None
+    if _exists(keys_path, AUTHKEYS, problems):
+        try:
+            result = load_authkeys_result(keys_path)
+        except AuthkeysError as exc:
+            problems.append(Problem(str(exc.path), exc.line or None, Level.ERROR, exc.message))
+        except OSError as exc:
+            problems.append(Problem(keys_path, None, Level.ERROR,
+                                    f"Cannot open keyfile: {exc.strerror}"))
+        else:
+            keyring = result.keyring
+            problems += [_authkeys_warning(text, keys_path) for text in result.warnings]
+
+    order = {hacf_path: 0, res_path: 1, keys_path: 2}
+    problems.sort(key=lambda p: (order.get(p.path, 3),
+                                 p.line if p.line is not None else 1 << 30))
+    if hacf is None or keyring is None or any(p.level is Level.ERROR for p in problems):
+        return None, problems
+    config = ClusterConfig(str(directory), node_name, hacf, tuple(groups), keyring,
+                           tuple(problems))
+    return config, problems
+
+
+def _exists(path: str, name: str, problems: list[Problem]) -> bool:
+    if Path(path).is_file():
+        return True
+    reason = "is not a regular file" if Path(path).exists() else "No such file or directory"
+    problems.append(Problem(path, None, Level.ERROR, f"Cannot open {_WHAT[name]}: {reason}"))
+    return False
+
+
+def _read(path: str, name: str, problems: list[Problem]) -> bytes | None:
+    if not _exists(path, name, problems):
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        problems.append(Problem(path, None, Level.ERROR,
+                                f"Cannot open {_WHAT[name]}: {exc.strerror}"))
+        return None
+
+
+def _authkeys_warning(text: str, path: str) -> Problem:
+    """linklayer.authkeys words its warnings `path:line: message`."""
+    line: int | None = None
+    message = text
+    if text.startswith(path + ":"):
+        number, sep, rest = text[len(path) + 1:].partition(": ")
+        if sep and number.isdigit():
+            line, message = int(number) or None, rest
+    return Problem(path, line, Level.WARN, message)

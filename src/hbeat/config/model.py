@@ -1,0 +1,295 @@
+"""The immutable parsed configuration: what ha.cf, haresources and authkeys say.
+
+Everything here is a frozen dataclass or a tuple, so the one `ClusterConfig`
+object built by `load.load_config` can be handed to the supervisor and the
+workers without anyone changing it. Problems found while reading carry the
+file, line and level so every consumer prints them the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from linklayer.message import Keyring
+
+
+class Level(enum.Enum):
+    """Severity of a configuration problem; ERROR makes the configuration unusable."""
+
+    ERROR = "ERROR"
+    WARN = "WARN"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding, printed as `file:line: message` (`file: message` when no line applies)."""
+
+    path: str
+    line: int | None
+    level: Level
+    message: str
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.path}: {self.message}"
+        return f"{self.path}:{self.line}: {self.message}"
+
+    def render(self) -> str:
+        """The line `hbeat check` prints: level first, like heartbeat's log lines."""
+        return f"{self.level.value}: {self}"
+
+
+class AutoFailback(enum.Enum):
+    """heartbeat's three resource modes (heartbeat-facts §5.1)."""
+
+    ON = "on"
+    OFF = "off"
+    LEGACY = "legacy"
+
+    @property
+    def nice_failback(self) -> bool:
+        """True for on/off: the start-up negotiation and standby protocol are used."""
+        return self is not AutoFailback.LEGACY
+
+
+@dataclass(frozen=True, slots=True)
+class Bcast:
+    """`bcast IFACE`: UDP broadcast on an interface."""
+
+    interface: str
+    port: int
+    line: int
+
+    kind = "bcast"
+
+    @property
+    def name(self) -> str:
+        """The link name heartbeat shows (`Link node:eth1 up.`)."""
+        return self.interface
+
+
+@dataclass(frozen=True, slots=True)
+class Ucast:
+    """`ucast IFACE PEER-IP`: UDP unicast to one address out of one interface."""
+
+    interface: str
+    peer: str
+    port: int
+    line: int
+
+    kind = "ucast"
+
+    @property
+    def name(self) -> str:
+        return self.interface
+
+
+@dataclass(frozen=True, slots=True)
+class Mcast:
+    """`mcast IFACE GROUP PORT TTL LOOP`: UDP multicast."""
+
+    interface: str
+    group: str
+    port: int
+    ttl: int
+    loop: int
+    line: int
+
+    kind = "mcast"
+
+    @property
+    def name(self) -> str:
+        return self.interface
+
+
+@dataclass(frozen=True, slots=True)
+class Serial:
+    """`serial /dev/ttyS0`: a null-modem line at `baud` bits per second."""
+
+    device: str
+    baud: int
+    line: int
+
+    kind = "serial"
+
+    @property
+    def name(self) -> str:
+        return self.device
+
+
+Medium = Bcast | Ucast | Mcast | Serial
+
+
+@dataclass(frozen=True, slots=True)
+class Timers:
+    """Effective timers in milliseconds; `defaulted` names those ha.cf did not set."""
+
+    keepalive_ms: int
+    deadtime_ms: int
+    warntime_ms: int
+    initdead_ms: int
+    deadping_ms: int
+    defaulted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Logging:
+    """Where log lines go. `syslog_facility` is the effective facility or None."""
+
+    logfile: str | None = None
+    debugfile: str | None = None
+    logfacility: str | None = None
+    use_logd: bool = False
+    syslogmsgfmt: bool = True
+    debug: int = 0
+
+    @property
+    def syslog_facility(self) -> str | None:
+        if self.logfacility is None or self.logfacility == "none":
+            return None
+        return self.logfacility
+
+
+@dataclass(frozen=True, slots=True)
+class PingNode:
+    """A `ping`, `ping6`, `hbaping` or `ping_group` pseudo-node (parsed, not yet acted on)."""
+
+    kind: str
+    name: str
+    addresses: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class HaCf:
+    """Everything ha.cf says, with heartbeat's defaults applied."""
+
+    path: str
+    nodes: tuple[str, ...]
+    node_lines: tuple[int, ...]
+    media: tuple[Medium, ...]
+    timers: Timers
+    udpport: int
+    baud: int
+    auto_failback: AutoFailback
+    logging: Logging
+    realtime: bool = True
+    rtprio: int | None = None
+    hopfudge: int = 1
+    cluster: str = "linux-ha"
+    msgfmt: str = "classic"
+    hbgenmethod: str = "file"
+    max_rexmit_delay_ms: int = 250
+    log_badpack: bool = True
+    uuidfrom: str = "file"
+    env: tuple[tuple[str, str], ...] = ()
+    ping_nodes: tuple[PingNode, ...] = ()
+    stonith: tuple[str, ...] = ()
+    watchdog: str | None = None
+    parameters: tuple[tuple[str, str], ...] = ()
+    """(directive, value) as `cl_status hbparameter` returns them: values as typed,
+    derived ones with an `ms` suffix, defaults filled in (heartbeat-facts §7)."""
+
+    def parameter(self, name: str) -> str | None:
+        for key, value in self.parameters:
+            if key == name:
+                return value
+        return None
+
+    lines: tuple[tuple[str, int], ...] = ()
+    """(directive, line of its last accepted value), for messages about it."""
+
+    def line_of(self, name: str) -> int | None:
+        for key, line in self.lines:
+            if key == name:
+                return line
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One haresources entry: `script[::arg...]`, or a bare IP meaning IPaddr."""
+
+    text: str
+    """As written in haresources (the group key when first in its group)."""
+    script: str
+    args: tuple[str, ...]
+    line: int
+    path: str | None = None
+    """Resolved script path (filled in by the checks; None before)."""
+
+    @property
+    def canonical(self) -> str:
+        """`script::arg::...`: the same resource however it was spelled."""
+        return "::".join((self.script, *self.args))
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceGroup:
+    """One logical haresources line: the preferred node and its resources in start order."""
+
+    node: str
+    resources: tuple[Resource, ...]
+    line: int
+
+    @property
+    def key(self) -> str:
+        """ResourceManager names a group by its first resource, as written."""
+        return self.resources[0].text
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """The whole configuration of one node, handed to the supervisor and the workers."""
+
+    config_dir: str
+    node_name: str
+    hacf: HaCf
+    groups: tuple[ResourceGroup, ...]
+    keyring: Keyring
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.hacf.nodes
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        return tuple(n for n in self.hacf.nodes if n != self.node_name)
+
+    @property
+    def media(self) -> tuple[Medium, ...]:
+        return self.hacf.media
+
+    @property
+    def timers(self) -> Timers:
+        return self.hacf.timers
+
+    @property
+    def auto_failback(self) -> AutoFailback:
+        return self.hacf.auto_failback
+
+    @property
+    def logging(self) -> Logging:
+        return self.hacf.logging
+
+    def parameter(self, name: str) -> str | None:
+        """`cl_status hbparameter -p NAME`."""
+        return self.hacf.parameter(name)
+
+    def groups_of(self, node: str) -> tuple[ResourceGroup, ...]:
+        return tuple(g for g in self.groups if g.node == node)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists every error and warning found."""
+
+    def __init__(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        errors = [p for p in problems if p.level is Level.ERROR]
+        super().__init__("\n".join(str(p) for p in errors) or "configuration error")
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.level is Level.ERROR)

@@ -1,0 +1,61 @@
+"""What the configuration checks need to know about this machine.
+
+`SystemProbe` answers: which network interfaces exist (/sys/class/net),
+whether a path is a character device, whether a path is an executable
+regular file, and where init scripts and OCF agents live. The real machine
+is the default; tests may fix the interface set and point the directories
+at a temporary tree, while files and devices are always looked at for real.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+class SystemProbe:
+    def __init__(self, *, interfaces: frozenset[str] | None = None,
+                 init_dir: str = "/etc/init.d",
+                 ocf_dir: str = "/usr/lib/ocf/resource.d",
+                 sys_net: str = "/sys/class/net") -> None:
+        self._interfaces = interfaces
+        self.init_dir = init_dir
+        self.ocf_dir = ocf_dir
+        self.sys_net = sys_net
+
+    def interfaces(self) -> frozenset[str]:
+        if self._interfaces is not None:
+            return self._interfaces
+        try:
+            return frozenset(os.listdir(self.sys_net))
+        except OSError:
+            return frozenset()
+
+    def device_kind(self, path: str) -> str:
+        """'char', 'missing' or 'other'."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return "missing"
+        return "char" if stat.S_ISCHR(mode) else "other"
+
+    def script_state(self, path: str) -> str:
+        """'ok' (executable regular file), 'missing', 'not-file' or 'not-executable'."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return "missing"
+        if not stat.S_ISREG(mode):
+            return "not-file"
+        return "ok" if os.access(path, os.X_OK) else "not-executable"
+
+    def ocf_agents(self, agent: str) -> list[str]:
+        """Every `<ocf_dir>/<provider>/<agent>` that is an executable file."""
+        root = Path(self.ocf_dir)
+        try:
+            providers = sorted(p for p in root.iterdir() if p.is_dir())
+        except OSError:
+            return []
+        return [str(p / agent) for p in providers
+                if self.script_state(str(p / agent)) == "ok"]

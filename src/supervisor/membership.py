@@ -1,0 +1,854 @@
+"""Cluster membership as a pure, clock-injected state machine (heartbeat-facts 3, 4).
+
+`Membership` owns, for one node: the state of every node in ha.cf
+(init/up/active/dead), of every (node, medium) link (up/dead), the local
+status (init -> up -> active at comm-up), initdead until comm is up,
+warntime/deadtime ("Late heartbeat", "node X: is dead"), the reqnodes /
+repnodes exchange, the advertised `dt`, partition-heal detection, and via
+`sequencing` the seq/generation/retransmission/ACK protocol.
+
+It is driven by an event loop: every method takes `now`, integer monotonic
+milliseconds, and returns a list of actions (dataclasses below); nothing
+here reads a clock, sleeps or does I/O. `next_deadline()` says when `tick()`
+must run next; deaths are decided exactly at their deadline (last heard +
+dead interval), not on a poll.
+
+Choices that differ from heartbeat 3.0.6, and why:
+
+* Dead interval of a peer (heartbeat-facts 10 item 8): heartbeat uses
+  whatever `dt` the peer advertises. We use
+  `min(max(deadtime, dt), deadtime + dt_grace_max_ms)` (default grace
+  30000 ms). A peer can never make us declare it dead sooner than our own
+  deadtime (no false failover from a typo), its legitimate temporary
+  extensions (+2000 ms at start, +30000 ms while restarting) are honoured
+  exactly as a real 3.0.6 peer expects, and a bogus huge `dt` delays
+  failover by at most the grace. A `dt` outside that range is logged once.
+* A link's dead interval is its node's dead interval (heartbeat uses the
+  one of the last node in ha.cf, a quirk).
+* Link liveness: any authentic message that is new *on that link* (its seq
+  is above the highest seen there in this generation, or it is an `NS_*`
+  message for us) marks the link up, including copies that are duplicates
+  cluster-wide and messages addressed to other nodes. Replays (an older seq
+  on that link) never do.
+* "Late heartbeat ... (> deadtime)" compares with the node's dead interval,
+  so a late status that arrives before the node's deadline cannot kill it.
+* Partition heal is reported (`PartitionHealed` + heartbeat's log lines);
+  nothing restarts.
+* `repnodes` naming other nodes than ha.cf is logged; the node table stays
+  the one of ha.cf (autojoin none).
+* The local node is never timed out here: its liveness is the supervisor
+  lease's job. Its links turn up when its own frames loop back
+  (bcast/mcast) and never time out, as in heartbeat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hbeat.logfmt import Level
+from linklayer.message import Field
+
+from . import messages as m
+from .sequencing import Counters, PeerTracker, Sender, Verdict
+
+INIT = "init"
+UP = "up"
+ACTIVE = "active"
+DEAD = "dead"
+LINK_UP = "up"
+LINK_DEAD = "dead"
+
+STARTUP_DT_BOOST_MS = 2000
+STARTUP_DT_WINDOW_MS = 5000
+REQNODES_RETRY_MS = 1000
+
+
+# --- actions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """Send these fields (already stamped: src, seq, hg, ts, ...) on every medium."""
+
+    fields: tuple[Field, ...]
+    dest: str | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Retransmit a message from the history, fields unchanged (same seq and ts)."""
+
+    seq: int
+    fields: tuple[Field, ...]
+    requester: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: Level
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStateChanged:
+    node: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStateChanged:
+    node: str
+    medium: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommUp:
+    """Comm is up: the local status is now active."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDead:
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRestarted:
+    node: str
+    old_gen: int
+    new_gen: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionHealed:
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepaliveChanged:
+    """The content link workers must put in their keepalives changed."""
+
+    st: str
+    dt_ms: int
+    protocol: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """A message for the upper layers (resource manager): in order, for us, not membership's."""
+
+    node: str
+    message: m.Envelope
+    medium: str | None
+    local: bool = False
+
+
+Action = (
+    SendMessage
+    | Resend
+    | Log
+    | NodeStateChanged
+    | LinkStateChanged
+    | CommUp
+    | NodeDead
+    | PeerRestarted
+    | PartitionHealed
+    | KeepaliveChanged
+    | Deliver
+)
+
+
+# --- configuration and state ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipConfig:
+    """The timing and topology membership needs (from ha.cf). Times in ms.
+
+    `nodes` lists every `node` of ha.cf in order (the local one included);
+    `media` the medium names as heartbeat names links (`eth1`, `/dev/ttyS0`).
+    `warntime_ms`/`initdead_ms` left None get heartbeat's defaults (4.3).
+    """
+
+    local: str
+    nodes: tuple[str, ...]
+    media: tuple[str, ...]
+    keepalive_ms: int = 1000
+    deadtime_ms: int = 30000
+    warntime_ms: int | None = None
+    initdead_ms: int | None = None
+    max_rexmit_delay_ms: int = 250
+    hopfudge: int = 1
+    dt_grace_max_ms: int = 30000
+    send_keepalives: bool = False
+
+    def __post_init__(self) -> None:
+        if self.local != self.local.lower() or any(n != n.lower() for n in self.nodes):
+            raise ValueError("node names must be lower-case")
+        if len(set(self.nodes)) != len(self.nodes):
+            raise ValueError(f"duplicate node names in {list(self.nodes)}")
+        if self.local not in self.nodes:
+            raise ValueError(f"local node {self.local!r} is not among the nodes {list(self.nodes)}")
+        if len(set(self.media)) != len(self.media):
+            raise ValueError(f"duplicate medium names in {list(self.media)}")
+        if self.keepalive_ms <= 0 or self.deadtime_ms <= 0 or self.max_rexmit_delay_ms <= 0:
+            raise ValueError("keepalive, deadtime and max_rexmit_delay must be positive")
+        if self.deadtime_ms <= 2 * self.keepalive_ms:
+            raise ValueError(
+                f"Dead time [{self.deadtime_ms}] is too small compared to keeplive "
+                f"[{self.keepalive_ms}]"
+            )
+        if self.initdead < self.deadtime_ms:
+            raise ValueError(
+                f"Initial dead time [{self.initdead}] is smaller than deadtime [{self.deadtime_ms}]"
+            )
+
+    @property
+    def warntime(self) -> int:
+        return self.warntime_ms if self.warntime_ms is not None else self.deadtime_ms // 2
+
+    @property
+    def initdead(self) -> int:
+        if self.initdead_ms is not None:
+            return self.initdead_ms
+        if self.deadtime_ms > 10000:
+            return self.deadtime_ms
+        if self.deadtime_ms < 6000:
+            return 12000
+        return 2 * self.deadtime_ms
+
+    @property
+    def ttl(self) -> int:
+        return self.hopfudge + len(self.nodes)
+
+
+@dataclass
+class LinkInfo:
+    medium: str
+    status: str = LINK_DEAD
+    last_heard: int | None = None
+    highest_seq: int = 0
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    tracker: PeerTracker
+    links: dict[str, LinkInfo]
+    status: str = INIT
+    uuid: bytes | None = None
+    heard: bool = False  # heartbeat's anypacketsyet
+    last_status: int | None = None  # local time of the last accepted status
+    rmt_lastupdate: int = 0  # its ts of that status
+    advertised_dt: int | None = None
+    dt_warned: bool = False
+
+
+class Membership:
+    """The membership state machine of one node. See the module docstring."""
+
+    def __init__(
+        self,
+        config: MembershipConfig,
+        *,
+        generation: int,
+        uuid: bytes,
+        now: int,
+        wall_s: float,
+        rng: random.Random,
+        allocate_seq: Callable[[], int] | None = None,
+    ) -> None:
+        self.config = config
+        self.rng = rng
+        self.counters = Counters()
+        self.sender = Sender(
+            config.local,
+            uuid,
+            generation,
+            config.ttl,
+            allocate_seq=allocate_seq,
+            max_rexmit_delay=config.max_rexmit_delay_ms,
+        )
+        self._start = now
+        self._wall0 = wall_s
+        self.load = b"n/a"
+        self.flow_control = True
+        self.linksup = False  # heartbeat's COMM_LINKSUP: initdead no longer applies
+        self.comm_up = False
+        self.started = False
+        self._dt_boost_until: int | None = None
+        self._reqnodes_due: int | None = None
+        self._reqnodes_index = 0
+        self._next_keepalive: int | None = None
+        self.nodes: dict[str, NodeInfo] = {}
+        for name in config.nodes:
+            tracker = PeerTracker(
+                name,
+                ack_trigger=rng.randrange(10),
+                max_rexmit_delay=config.max_rexmit_delay_ms,
+            )
+            self.nodes[name] = NodeInfo(
+                name, tracker, {md: LinkInfo(md) for md in config.media}, last_status=now
+            )
+        me = self.nodes[config.local]
+        me.uuid = uuid
+        me.heard = True
+        me.last_status = None
+
+    # --- queries ------------------------------------------------------------
+
+    @property
+    def local(self) -> str:
+        return self.config.local
+
+    @property
+    def local_status(self) -> str:
+        return self.nodes[self.local].status
+
+    @property
+    def generation(self) -> int:
+        return self.sender.generation
+
+    def node_status(self, node: str) -> str:
+        return self._node(node).status
+
+    def link_status(self, node: str, medium: str) -> str:
+        info = self._node(node).links.get(medium)
+        if info is None:
+            raise KeyError(f"no medium {medium!r} (media: {', '.join(self.config.media)})")
+        return info.status
+
+    def _node(self, node: str) -> NodeInfo:
+        info = self.nodes.get(node.lower())
+        if info is None:
+            raise KeyError(f"no node {node!r} in ha.cf (nodes: {', '.join(self.config.nodes)})")
+        return info
+
+    def advertised_dt(self, now: int) -> int:
+        """The `dt` we put in our status: deadtime, +2000 ms during our first 5 s."""
+        if self._dt_boost_until is not None and now < self._dt_boost_until:
+            return self.config.deadtime_ms + STARTUP_DT_BOOST_MS
+        return self.config.deadtime_ms
+
+    def keepalive_content(self, now: int) -> KeepaliveChanged:
+        return KeepaliveChanged(self.local_status, self.advertised_dt(now), self.flow_control)
+
+    def dead_interval(self, node: str) -> int:
+        """How long `node` may stay silent before it is dead (and each of its links)."""
+        if not self.linksup:
+            return self.config.initdead
+        return self._guarded_dt(self._node(node))
+
+    def _guarded_dt(self, info: NodeInfo) -> int:
+        dt = self.config.deadtime_ms
+        if info.advertised_dt is not None:
+            dt = min(max(dt, info.advertised_dt), dt + self.config.dt_grace_max_ms)
+        return dt
+
+    def node_deadline(self, node: str) -> int | None:
+        info = self._node(node)
+        if info.name == self.local or info.status == DEAD or info.last_status is None:
+            return None
+        return info.last_status + self.dead_interval(info.name)
+
+    def link_deadline(self, node: str, medium: str) -> int | None:
+        info = self._node(node)
+        link = info.links[medium]
+        if info.name == self.local or link.status != LINK_UP or link.last_heard is None:
+            return None
+        return link.last_heard + self.dead_interval(info.name)
+
+    def next_deadline(self, now: int) -> int | None:
+        """When `tick` must run next (None: nothing scheduled). May be <= now."""
+        times: list[int] = []
+        for info in self.nodes.values():
+            d = self.node_deadline(info.name)
+            if d is not None:
+                times.append(d)
+            for md in info.links:
+                ld = self.link_deadline(info.name, md)
+                if ld is not None:
+                    times.append(ld)
+            r = info.tracker.next_request()
+            if r is not None:
+                times.append(r)
+        for t in (self._dt_boost_until, self._reqnodes_due, self._next_keepalive):
+            if t is not None:
+                times.append(t)
+        return min(times) if times else None
+
+    def wall(self, now: int) -> int:
+        """Epoch seconds for `ts`, derived from the monotonic clock (never goes back)."""
+        return max(1, int(self._wall0 + (now - self._start) / 1000))
+
+    # --- sending ------------------------------------------------------------
+
+    def send(self, fields: Sequence[Field], now: int) -> list[Action]:
+        """Stamp and send a cluster message (for upper layers too).
+
+        A message for us (no `dest`, or `dest` = local) is also delivered
+        locally, as heartbeat loops its own messages back.
+        """
+        stamped = self._stamp(fields, now)
+        dest = m.field_value(stamped, m.F_TO)
+        dest_name = dest.decode("ascii", "replace").lower() if dest is not None else None
+        raw_seq = m.field_value(stamped, m.F_SEQ)
+        seq = int(raw_seq, 16) if raw_seq is not None else None
+        actions: list[Action] = [SendMessage(stamped, dest_name, seq)]
+        t = m.field_value(stamped, m.F_TYPE) or b""
+        if (dest_name is None or dest_name == self.local) and t not in _MEMBERSHIP_TYPES:
+            env = m.parse_envelope(stamped, iface="<local>")
+            actions.append(Deliver(self.local, env, None, local=True))
+        return actions
+
+    def _stamp(self, fields: Sequence[Field], now: int) -> tuple[Field, ...]:
+        dest = m.field_value(fields, m.F_TO)
+        dest_uuid = None
+        if dest is not None:
+            peer = self.nodes.get(dest.decode("ascii", "replace").lower())
+            dest_uuid = peer.uuid if peer is not None else None
+        return self.sender.stamp(
+            fields, now=now, wall_s=self.wall(now), load=self.load, dest_uuid=dest_uuid
+        )
+
+    def _send_status(self, now: int) -> list[Action]:
+        fields = m.status_fields(
+            self.local_status, self.advertised_dt(now), protocol=self.flow_control
+        )
+        stamped = self._stamp(fields, now)
+        raw_seq = m.field_value(stamped, m.F_SEQ)
+        return [
+            SendMessage(stamped, None, int(raw_seq, 16) if raw_seq is not None else None),
+            self.keepalive_content(now),
+        ]
+
+    def keepalive_sent(self, fields: Sequence[Field], now: int) -> None:
+        """A link worker sent this stamped keepalive: keep it for retransmission."""
+        self.sender.record(fields)
+        self.nodes[self.local].last_status = now
+
+    # --- start --------------------------------------------------------------
+
+    def start(self, now: int) -> list[Action]:
+        """Begin: first status (init), then up; comm may be up at once (one node)."""
+        if self.started:
+            raise RuntimeError("membership already started")
+        self.started = True
+        self._dt_boost_until = now + STARTUP_DT_WINDOW_MS
+        actions: list[Action] = []
+        actions += self._send_status(now)
+        actions += self._set_local_status(UP, now)
+        if self.config.send_keepalives:
+            self._next_keepalive = now + self.config.keepalive_ms
+        for info in self.nodes.values():
+            if info.name != self.local:
+                info.last_status = now
+        actions += self._check_comm_isup(now)
+        return actions
+
+    def _set_local_status(self, status: str, now: int) -> list[Action]:
+        me = self.nodes[self.local]
+        old = me.status
+        if old == status:
+            return [Log(Level.INFO, f"Unable to set local status to: {status}")]
+        me.status = status
+        actions: list[Action] = self._send_status(now)
+        actions.append(Log(Level.INFO, f"Local status now set to: '{status}'"))
+        actions.append(NodeStateChanged(self.local, old, status))
+        return actions
+
+    # --- timers -------------------------------------------------------------
+
+    def tick(self, now: int) -> list[Action]:
+        """Run everything due at `now`: deaths, dead links, rexmit requests, timers."""
+        actions: list[Action] = []
+        if not self.started:
+            return actions
+        for info in self.nodes.values():
+            d = self.node_deadline(info.name)
+            if d is not None and now >= d:
+                actions += self._mark_dead(info, now)
+        for info in self.nodes.values():
+            for md, link in info.links.items():
+                ld = self.link_deadline(info.name, md)
+                if ld is not None and now >= ld:
+                    actions += self._set_link(info, link, LINK_DEAD)
+        for info in self.nodes.values():
+            alive = info.status in (UP, ACTIVE)
+            for seq in info.tracker.due_requests(now, alive):
+                actions += self._send(m.rexmit_fields(info.name, seq), now)
+                self.counters.rexmit_requests_sent += 1
+        if self._dt_boost_until is not None and now >= self._dt_boost_until:
+            self._dt_boost_until = None
+            actions += self._send_status(now)
+        if self._next_keepalive is not None and now >= self._next_keepalive:
+            behind = (now - self._next_keepalive) // self.config.keepalive_ms + 1
+            self._next_keepalive += behind * self.config.keepalive_ms
+            actions += self._send_status(now)
+        if self._reqnodes_due is not None and now >= self._reqnodes_due:
+            actions += self._send_reqnodes(now)
+        actions += self._check_comm_isup(now)
+        return actions
+
+    def _send(self, fields: Sequence[Field], now: int) -> list[Action]:
+        stamped = self._stamp(fields, now)
+        raw_seq = m.field_value(stamped, m.F_SEQ)
+        dest = m.field_value(stamped, m.F_TO)
+        return [
+            SendMessage(
+                stamped,
+                dest.decode("ascii", "replace") if dest is not None else None,
+                int(raw_seq, 16) if raw_seq is not None else None,
+            )
+        ]
+
+    def _mark_dead(self, info: NodeInfo, now: int) -> list[Action]:
+        old = info.status
+        actions: list[Action] = [Log(Level.WARN, f"node {info.name}: is dead")]
+        info.status = DEAD
+        info.heard = False
+        info.rmt_lastupdate = 0
+        info.tracker.reset()
+        self.sender.forget_peer(info.name)
+        self.counters.deaths += 1
+        actions.append(NodeStateChanged(info.name, old, DEAD))
+        actions.append(NodeDead(info.name))
+        return actions
+
+    def _set_link(self, info: NodeInfo, link: LinkInfo, status: str) -> list[Action]:
+        old = link.status
+        link.status = status
+        return [
+            Log(Level.INFO, f"Link {info.name}:{link.medium} {status}."),
+            LinkStateChanged(info.name, link.medium, old, status),
+        ]
+
+    # --- comm up ------------------------------------------------------------
+
+    def _check_comm_isup(self, now: int) -> list[Action]:
+        if self.linksup or not self.started:
+            return []
+        if not all(i.heard or i.status == DEAD for i in self.nodes.values()):
+            return []
+        self.linksup = True
+        if self.flow_control:
+            self._reqnodes_index = 0
+            return self._send_reqnodes(now)
+        return self._comm_now_up(now)
+
+    def _send_reqnodes(self, now: int) -> list[Action]:
+        self._reqnodes_due = None
+        if self.comm_up:
+            return []
+        names = list(self.config.nodes)
+        start = self._reqnodes_index if self._reqnodes_index < len(names) else 0
+        for i in range(start, len(names)):
+            info = self.nodes[names[i]]
+            if info.name != self.local and info.status != DEAD:
+                self._reqnodes_index = i
+                self._reqnodes_due = now + REQNODES_RETRY_MS
+                return self._send(m.reqnodes_fields(info.name), now)
+        return self._comm_now_up(now)
+
+    def _comm_now_up(self, now: int) -> list[Action]:
+        self._reqnodes_due = None
+        if self.comm_up:
+            return []
+        self.comm_up = True
+        self.linksup = True
+        actions: list[Action] = [Log(Level.INFO, "Comm_now_up(): updating status to active")]
+        actions += self._set_local_status(ACTIVE, now)
+        actions.append(CommUp())
+        return actions
+
+    # --- receiving ----------------------------------------------------------
+
+    def receive(self, fields: Sequence[Field], medium: str, now: int) -> list[Action]:
+        """An authentic message arrived on `medium` (a name from config.media)."""
+        if medium not in self.config.media:
+            raise KeyError(f"no medium {medium!r} (media: {', '.join(self.config.media)})")
+        self.counters.received += 1
+        try:
+            env = m.parse_envelope(fields, iface=medium)
+        except m.MessageError as exc:
+            self.counters.malformed += 1
+            return [Log(Level.ERROR, str(exc))]
+        info = self.nodes.get(env.src)
+        if info is None:
+            self.counters.unknown_node += 1
+            return [Log(Level.ERROR, f"process_status_message: bad node [{env.src}] in message")]
+        if not self.started:
+            return []
+        link = info.links[medium]
+        if info.name == self.local:
+            self.counters.own_messages += 1
+            if link.status != LINK_UP:
+                return self._set_link(info, link, LINK_UP)
+            return []
+        if env.srcuuid is not None:
+            info.uuid = env.srcuuid
+        info.heard = True
+        try:
+            actions = self._receive_from_peer(info, link, env, now)
+        except m.MessageError as exc:
+            self.counters.malformed += 1
+            actions = [Log(Level.ERROR, str(exc))]
+        actions += self._check_comm_isup(now)
+        return actions
+
+    def _is_to_us(self, env: m.Envelope) -> bool:
+        if env.destuuid is not None:
+            return env.destuuid == self.sender.uuid
+        return env.dest is None or env.dest == self.local
+
+    def _link_fresh(self, info: NodeInfo, link: LinkInfo, now: int) -> list[Action]:
+        link.last_heard = now
+        if link.status != LINK_UP:
+            return self._set_link(info, link, LINK_UP)
+        return []
+
+    def _receive_from_peer(
+        self, info: NodeInfo, link: LinkInfo, env: m.Envelope, now: int
+    ) -> list[Action]:
+        actions: list[Action] = []
+        to_us = self._is_to_us(env)
+        if env.seq is None:  # NS_* types
+            if env.type == m.T_NAKREXMIT:
+                nak = m.parse_nak(env)
+                if env.dest is None or env.dest == self.local:
+                    self.counters.irretrievable += 1
+                    actions.append(
+                        Log(
+                            Level.ERROR,
+                            f"Irretrievably lost packet: node {info.name} seq {nak.seq}",
+                        )
+                    )
+                _was_hole, logs = info.tracker.give_up(nak.seq)
+                actions += [Log(lv, tx) for lv, tx in logs]
+                return actions
+            if not to_us:
+                self.counters.not_for_us += 1
+                return actions
+            actions += self._link_fresh(info, link, now)
+            if env.type == m.T_ACKMSG:
+                self.counters.acks_received += 1
+                if self.flow_control:
+                    ack = m.parse_ackseq(env)
+                    actions += [Log(lv, tx) for lv, tx in self.sender.on_ack(info.name, ack)]
+            elif env.type == m.T_REXMIT:
+                self.counters.rexmit_requests_received += 1
+                actions += self._answer_rexmit(info, env, now)
+            else:
+                self.counters.delivered += 1
+                actions.append(Deliver(info.name, env, link.medium))
+            return actions
+
+        seq = env.seq
+        is_status = env.type == m.T_STATUS
+        old_gen = info.tracker.generation
+        result = info.tracker.track(
+            seq,
+            env.gen,
+            is_status=is_status,
+            node_dead=info.status == DEAD,
+            now=now,
+            rng=self.rng,
+        )
+        actions += [Log(lv, tx) for lv, tx in result.logs]
+        verdict = result.verdict
+        if verdict is Verdict.REPLAY:
+            self.counters.replays += 1
+            return actions
+        if verdict is Verdict.STALE:
+            self.counters.stale += 1
+            return actions
+        if result.restarted_from is not None:
+            for lk in info.links.values():
+                lk.highest_seq = 0
+            self.sender.forget_peer(info.name)
+            info.last_status = None
+            info.rmt_lastupdate = 0
+            info.tracker.status_seqno = 0
+            if old_gen > 0:
+                self.counters.restarts += 1
+                actions.append(PeerRestarted(info.name, old_gen, env.gen))
+        if result.healed:
+            self.counters.partitions_healed += 1
+            actions += [
+                Log(Level.CRIT, f"Cluster node {info.name} returning after partition."),
+                Log(
+                    Level.INFO,
+                    "For information on cluster partitions, See URL: "
+                    "http://linux-ha.org/wiki/Split_Brain",
+                ),
+                Log(Level.WARN, "Deadtime value may be too small."),
+                Log(Level.INFO, "See FAQ for information on tuning deadtime."),
+                Log(Level.INFO, "URL: http://linux-ha.org/wiki/FAQ#Heavy_Load"),
+                PartitionHealed(info.name),
+            ]
+        if result.lost:
+            self.counters.lost_packets += result.lost
+        if verdict is Verdict.RESET and result.lost:
+            self.counters.lost_a_lot += 1
+        if verdict is Verdict.FILLED:
+            self.counters.holes_filled += 1
+        if seq > link.highest_seq:
+            link.highest_seq = seq
+            actions += self._link_fresh(info, link, now)
+        if result.ack is not None:
+            actions += self._send(m.ackmsg_fields(info.name, result.ack), now)
+            self.counters.acks_sent += 1
+        if verdict is Verdict.DUPLICATE or verdict is Verdict.OLD:
+            self.counters.duplicates += 1
+            return actions
+        if not to_us:
+            self.counters.not_for_us += 1
+            return actions
+        if is_status:
+            actions += self._on_status(info, env, now)
+        elif env.type == m.T_REQNODES:
+            actions += self._send(m.repnodes_fields(info.name, self.config.nodes), now)
+        elif env.type == m.T_REPNODES:
+            actions += self._on_repnodes(info, env, now)
+        else:
+            self.counters.delivered += 1
+            actions.append(Deliver(info.name, env, link.medium))
+        return actions
+
+    def _answer_rexmit(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:
+        req = m.parse_rexmit(env)
+        answer = self.sender.answer_rexmit(info.name, req.firstseq, req.lastseq, now)
+        actions: list[Action] = [Log(lv, tx) for lv, tx in answer.logs]
+        for seq, fields in answer.resend:
+            self.counters.resent += 1
+            actions.append(Resend(seq, fields, info.name))
+        for seq, reason in answer.naks:
+            self.counters.naks_sent += 1
+            actions += self._send(m.nak_rexmit_fields(info.name, seq, reason), now)
+        return actions
+
+    def _on_status(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:
+        view = m.parse_status(env)
+        seq = env.seq if env.seq is not None else 0
+        if env.ts < info.rmt_lastupdate and seq < info.tracker.status_seqno:
+            self.counters.stale += 1
+            return []
+        actions: list[Action] = []
+        if view.protocol is None and self.flow_control:
+            self.flow_control = False
+            for peer in self.nodes.values():
+                peer.tracker.flow_control = False
+            actions.append(
+                Log(Level.INFO, "flow control disabled due to different version heartbeat")
+            )
+            actions.append(self.keepalive_content(now))
+        if info.last_status is not None:
+            interval = now - info.last_status
+            if interval > self.dead_interval(info.name):
+                self.counters.late_heartbeats += 1
+                actions.append(
+                    Log(
+                        Level.CRIT,
+                        f"Late heartbeat: Node {info.name}: interval {interval} ms (> deadtime)",
+                    )
+                )
+                if info.status != DEAD:
+                    actions += self._mark_dead(info, now)
+            elif interval > self.config.warntime:
+                self.counters.late_heartbeats += 1
+                actions.append(
+                    Log(Level.WARN, f"Late heartbeat: Node {info.name}: interval {interval} ms")
+                )
+        if view.st != info.status:
+            old = info.status
+            actions.append(Log(Level.INFO, f"Status update for node {info.name}: status {view.st}"))
+            info.status = view.st
+            actions.append(NodeStateChanged(info.name, old, view.st))
+        if view.dt_ms is not None:
+            info.advertised_dt = view.dt_ms
+            lo = self.config.deadtime_ms
+            hi = lo + self.config.dt_grace_max_ms
+            if not lo <= view.dt_ms <= hi and not info.dt_warned:
+                info.dt_warned = True
+                actions.append(
+                    Log(
+                        Level.WARN,
+                        f"node {info.name} advertises deadtime {view.dt_ms} ms; using "
+                        f"{self._guarded_dt(info)} ms (ours is {lo} ms, at most +{hi - lo} ms "
+                        f"is honoured)",
+                    )
+                )
+        info.last_status = now
+        info.rmt_lastupdate = env.ts
+        info.tracker.status_seqno = seq
+        return actions
+
+    def _on_repnodes(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:
+        view = m.parse_repnodes(env)
+        actions: list[Action] = []
+        if view.nodes is not None and set(view.nodes) != set(self.config.nodes):
+            actions.append(
+                Log(
+                    Level.WARN,
+                    f"repnodes from {info.name} lists nodes [{' '.join(view.nodes)}] but ha.cf "
+                    f"has [{' '.join(self.config.nodes)}]; keeping ha.cf",
+                )
+            )
+        actions += self._comm_now_up(now)
+        return actions
+
+
+_MEMBERSHIP_TYPES = frozenset(
+    {m.T_STATUS, m.T_REQNODES, m.T_REPNODES, m.T_ACKMSG, m.T_REXMIT, m.T_NAKREXMIT}
+)
+
+
+def snapshot(ms: Membership, now: int) -> dict[str, object]:
+    """A JSON-ready view of nodes and links (for cl_status and the status feed)."""
+    return {
+        "local": ms.local,
+        "local_status": ms.local_status,
+        "comm_up": ms.comm_up,
+        "generation": ms.generation,
+        "nodes": {
+            n.name: {
+                "status": n.status,
+                "dead_interval_ms": ms.dead_interval(n.name),
+                "deadline": ms.node_deadline(n.name),
+                "links": {md: lk.status for md, lk in n.links.items()},
+            }
+            for n in ms.nodes.values()
+        },
+        "counters": ms.counters.as_dict(),
+        "next_deadline": ms.next_deadline(now),
+    }
+
+
+__all__ = [
+    "ACTIVE",
+    "DEAD",
+    "INIT",
+    "LINK_DEAD",
+    "LINK_UP",
+    "UP",
+    "Action",
+    "CommUp",
+    "Deliver",
+    "KeepaliveChanged",
+    "LinkStateChanged",
+    "Log",
+    "Membership",
+    "MembershipConfig",
+    "NodeDead",
+    "NodeStateChanged",
+    "PartitionHealed",
+    "PeerRestarted",
+    "Resend",
+    "SendMessage",
+    "snapshot",
+]

@@ -1,0 +1,1 @@
+"""cl_status: heartbeat-compatible rendering and the command around it."""
