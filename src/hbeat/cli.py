@@ -21,9 +21,15 @@ from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
 from hbeat.config.paths import (
     CONFIG_DIR_ENV,
     DEFAULT_CONFIG_DIR,
+    DEFAULT_RUNTIME_DIR,
+    DEFAULT_STATE_DIR,
     NODE_NAME_ENV,
+    RUNTIME_DIR_ENV,
+    STATE_DIR_ENV,
     resolve_config_dir,
     resolve_node_name,
+    resolve_runtime_dir,
+    resolve_state_dir,
 )
 
 EXIT_OK = 0
@@ -128,9 +134,49 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
     write(f"authkeys:       signing key {how}, {_count(len(keyring.keys), 'key')}")
 
 
+# ---------------------------------------------------------------- run
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Run the cluster daemon in the foreground (what systemd starts): "
+                          "the supervisor and one worker process per medium.")
+    parser.add_argument("--runtime-dir", metavar="DIR",
+                        help=f"sockets and shared state (default: ${RUNTIME_DIR_ENV}, "
+                             f"else {DEFAULT_RUNTIME_DIR})")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help=f"generation number and node UUID (default: ${STATE_DIR_ENV}, "
+                             f"else {DEFAULT_STATE_DIR})")
+
+
+def _run_run(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from supervisor.daemon import Options, Supervisor
+
+    config_dir = resolve_config_dir(args.config_dir, os.environ)
+    node_name = resolve_node_name(args.node_name, os.environ)
+    config, problems = inspect_config(config_dir, node_name)
+    for problem in problems:
+        print(problem.render(), file=sys.stderr)
+    if config is None:
+        print(f"ERROR: Configuration error, heartbeat not started ({config_dir}).",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        from setproctitle import setproctitle
+
+        setproctitle("hbeat: supervisor")
+    except ImportError:
+        pass
+    options = Options(
+        runtime_dir=Path(resolve_runtime_dir(args.runtime_dir, os.environ)),
+        state_dir=Path(resolve_state_dir(args.state_dir, os.environ)),
+    )
+    return Supervisor(config, options).run()
+
+
 COMMANDS: tuple[_Command, ...] = (
     _Command("check", "validate the configuration and print a summary",
              _check_arguments, _run_check),
+    _Command("run", "run the cluster daemon in the foreground", _run_arguments, _run_run),
 )
 
 

@@ -61,7 +61,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NS_NO_TYPE: "netstring item does not start with '(T)'",
     ErrorCode.DUPLICATE_AUTH: "more than one auth field",
     ErrorCode.AUTH_MISSING: "no signature (auth field or netstring trailer)",
-    ErrorCode.AUTH_MALFORMED: "signature is not '<key index> <lowercase hex>' as its method requires",
+    ErrorCode.AUTH_MALFORMED: (
+        "signature is not '<key index> <lowercase hex>' as its method requires"
+    ),
     ErrorCode.AUTH_UNKNOWN_KEY: "signature uses a key index that authkeys does not define",
     ErrorCode.AUTH_MISMATCH: "signature does not match (wrong key or altered frame)",
     ErrorCode.NO_SPACE: "output buffer too small",

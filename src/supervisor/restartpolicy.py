@@ -33,6 +33,6 @@ class RestartPolicy:
         if self.started_at is not None and now - self.started_at >= self.stable_s:
             self.failures = 0
         self.started_at = None
-        delay = min(self.cap_s, self.first_delay_s * (2**self.failures))
+        delay: float = min(self.cap_s, self.first_delay_s * 2.0**self.failures)
         self.failures += 1
         return delay

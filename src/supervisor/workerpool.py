@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from hbeat.logfmt import Level
 from supervisor.restartpolicy import RestartPolicy
 
 
@@ -55,9 +56,9 @@ class WorkerPool:
         for slot in self.slots.values():
             self.start(slot, now)
 
-    def poll(self, now: float) -> list[str]:
-        """Reap dead workers, start due restarts; return log lines."""
-        logs: list[str] = []
+    def poll(self, now: float) -> list[tuple[Level, str]]:
+        """Reap dead workers, start due restarts; return what to log."""
+        logs: list[tuple[Level, str]] = []
         for slot in self.slots.values():
             if slot.proc is not None and slot.proc.poll() is not None:
                 code = slot.proc.returncode
@@ -69,15 +70,16 @@ class WorkerPool:
                 slot.restart_at = now + delay
                 slot.state = "restarting"
                 how = f"signal {-code}" if code < 0 else f"exit code {code}"
-                logs.append(
-                    f"ERROR: {slot.name} process {slot.pid} died ({how}). "
-                    f"Restarting in {delay * 1000:.0f} ms."
-                )
+                logs.append((
+                    Level.ERROR,
+                    f"{slot.name} process {slot.pid} died ({how}). "
+                    f"Restarting in {delay * 1000:.0f} ms.",
+                ))
             due = slot.restart_at
             if slot.state == "restarting" and due is not None and now >= due:
                 self.start(slot, now)
                 slot.restarts += 1
-                logs.append(f"info: {slot.name} restarted (pid {slot.pid}).")
+                logs.append((Level.INFO, f"{slot.name} restarted (pid {slot.pid})."))
         return logs
 
     def next_deadline(self) -> float | None:

@@ -52,11 +52,15 @@ def read_loadavg() -> bytes:
 
 def status_fields(content: dict[str, Any], seq: int, ts: int, ld: bytes) -> list[Field]:
     """A heartbeat 3.0.6 status message, fields in its wire order (facts 1.3)."""
-    return [
+    head: list[Field] = [
         (b"t", STRING, b"status"),
         (b"st", STRING, content["st"].encode()),
         (b"dt", STRING, content["dt"].encode()),
-        (b"protocol", STRING, b"1"),
+    ]
+    if content.get("protocol", True):
+        head.append((b"protocol", STRING, b"1"))
+    return [
+        *head,
         (b"src", STRING, content["src"].encode()),
         (b"srcuuid", BINARY, bytes.fromhex(content["srcuuid"])),
         (b"seq", STRING, b"%x" % seq),
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
+    bus.send_multipart(pack(b"ready", {"pid": os.getpid(), "form": worker.medium.form}))
     worker.run()
     return 0
 

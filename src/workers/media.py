@@ -66,7 +66,7 @@ class UdpMedium:
         return self.rx.fileno()
 
     def read_frames(self) -> list[tuple[bytes, str]]:
-        out = []
+        out: list[tuple[bytes, str]] = []
         while True:
             try:
                 data, addr = self.rx.recvfrom(MAX_FRAME + 1)

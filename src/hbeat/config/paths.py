@@ -27,3 +27,19 @@ def resolve_node_name(option: str | None, environ: Mapping[str, str],
                       uname: str | None = None) -> str:
     name = option or environ.get(NODE_NAME_ENV) or uname or os.uname().nodename
     return name.lower()
+
+
+RUNTIME_DIR_ENV = "HBEAT_RUNTIME_DIR"
+DEFAULT_RUNTIME_DIR = "/run/hbeat"
+STATE_DIR_ENV = "HBEAT_STATE_DIR"
+DEFAULT_STATE_DIR = "/var/lib/hbeat"
+
+
+def resolve_runtime_dir(option: str | None, environ: Mapping[str, str]) -> str:
+    """Sockets and the sequence board: `--runtime-dir`, `$HBEAT_RUNTIME_DIR`, `/run/hbeat`."""
+    return option or environ.get(RUNTIME_DIR_ENV) or DEFAULT_RUNTIME_DIR
+
+
+def resolve_state_dir(option: str | None, environ: Mapping[str, str]) -> str:
+    """Generation and UUID: `--state-dir`, `$HBEAT_STATE_DIR`, `/var/lib/hbeat`."""
+    return option or environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR

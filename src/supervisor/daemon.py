@@ -1,0 +1,495 @@
+"""The supervisor process (`hbeat: supervisor`): wires membership to the world.
+
+It owns three ZeroMQ sockets under the runtime directory (the worker bus,
+the control API, the status feed), the sequence board, the worker pool and
+one `Membership`. Its loop waits on those sockets until the nearest
+deadline (membership's next death or retransmission, a worker restart, the
+lease renewal, the systemd watchdog), feeds what arrived into membership,
+and carries out the actions that come back. It never blocks on anything
+else and never runs a resource script.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+import linklayer
+from hbeat import __version__
+from hbeat.bus import BusError, keyring_to_json, pack, unpack_json, unpack_rx
+from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
+from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
+from hbeat.logfmt import Level
+from hbeat.sdnotify import Notifier
+from linklayer.errors import FrameError
+from supervisor import membership as mb
+from supervisor.feed import Feed
+from supervisor.generation import bump_generation, load_or_create_uuid
+from supervisor.logsink import LogSink
+from supervisor.restartpolicy import RestartPolicy
+from supervisor.seqboard import SeqBoard
+from supervisor.workerpool import WorkerPool
+from workers.link import status_fields
+
+SNAPSHOT_EVERY_S = 10.0
+HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
+
+
+def now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def worker_name(medium: Medium) -> str:
+    """A unique process name per medium line: `bcast eth1`, `ucast eth1 10.0.0.2`."""
+    if isinstance(medium, Ucast):
+        return f"ucast {medium.interface} {medium.peer}"
+    if isinstance(medium, Mcast):
+        return f"mcast {medium.interface} {medium.group}"
+    if isinstance(medium, Serial):
+        return f"serial {medium.device}"
+    return f"bcast {medium.interface}"
+
+
+def medium_spec(medium: Medium) -> dict[str, Any]:
+    spec: dict[str, Any] = {"kind": medium.kind, "name": worker_name(medium)}
+    if isinstance(medium, Serial):
+        spec.update(dev=medium.device, baud=medium.baud)
+        return spec
+    spec.update(dev=medium.interface, port=medium.port)
+    if isinstance(medium, Ucast):
+        spec["peer"] = medium.peer
+    if isinstance(medium, Mcast):
+        spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
+    return spec
+
+
+@dataclass
+class Options:
+    runtime_dir: Path
+    state_dir: Path
+    foreground: bool = True
+
+
+def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
+    """How long workers may keep sending without hearing from the supervisor:
+    long enough to ride out a GC pause or a burst of events, short enough that
+    a hung supervisor is seen dead well within deadtime (docs/processes.md)."""
+    return max(keepalive_ms, min(deadtime_ms // 2, max(2 * keepalive_ms, 1000)))
+
+
+class Supervisor:
+    def __init__(self, config: ClusterConfig, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self.node = config.node_name
+        self.log_sink = LogSink(self.node, config.logging)
+        self.notifier = Notifier()
+        self.running = True
+        self.ready_sent = False
+        timers = config.timers
+        self.keepalive_ms = timers.keepalive_ms
+        self.lease_ms = lease_ms(timers.keepalive_ms, timers.deadtime_ms)
+        self.workers_by_name = {worker_name(md): md for md in config.media}
+        self.worker_ready: set[str] = set()
+        self.last_sent_seq = 0
+        self.counters = {"rx_frames": 0, "rx_rejected": 0, "bus_errors": 0}
+        self.started_wall = time.time()
+
+    # --- logging ------------------------------------------------------------
+
+    def log(self, level: Level, text: str) -> None:
+        self.log_sink.log(level, text)
+
+    # --- setup --------------------------------------------------------------
+
+    def _prepare_dirs(self) -> None:
+        rd = self.options.runtime_dir
+        rd.mkdir(mode=0o750, parents=True, exist_ok=True)
+        os.chmod(rd, 0o750)
+        try:
+            gid = grp.getgrnam("haclient").gr_gid
+            os.chown(rd, 0, gid)
+        except (KeyError, PermissionError):
+            pass
+        self.options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _bind(self) -> None:
+        rd = self.options.runtime_dir
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        old = os.umask(0o007)
+        try:
+            for name in ("bus", "control", "status"):
+                stale = rd / name
+                if stale.exists():
+                    stale.unlink()
+            self.bus = self.ctx.socket(zmq.ROUTER)
+            self.bus.setsockopt(zmq.LINGER, 0)
+            self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            self.bus.bind(f"ipc://{rd / 'bus'}")
+            self.control = self.ctx.socket(zmq.ROUTER)
+            self.control.setsockopt(zmq.LINGER, 0)
+            self.control.bind(f"ipc://{rd / 'control'}")
+            pub = self.ctx.socket(zmq.PUB)
+            pub.setsockopt(zmq.LINGER, 0)
+            pub.bind(f"ipc://{rd / 'status'}")
+        finally:
+            os.umask(old)
+        self.feed = Feed(pub)
+
+    def _start_membership(self) -> None:
+        state = self.options.state_dir
+        generation = bump_generation(state, log=self.log)
+        uuid = load_or_create_uuid(state)
+        timers = self.config.timers
+        hacf = self.config.hacf
+        now = now_ms()
+        self.board = SeqBoard.create(
+            self.options.runtime_dir / "seqboard",
+            t0_ns=time.monotonic_ns(),
+            interval_ns=timers.keepalive_ms * 1_000_000,
+            generation=generation,
+            lease_ns=time.monotonic_ns() + self.lease_ms * 1_000_000,
+        )
+        self.membership = mb.Membership(
+            mb.MembershipConfig(
+                local=self.node,
+                nodes=self.config.nodes,
+                media=tuple(md.name for md in self.config.media),
+                keepalive_ms=timers.keepalive_ms,
+                deadtime_ms=timers.deadtime_ms,
+                warntime_ms=timers.warntime_ms,
+                initdead_ms=timers.initdead_ms,
+                max_rexmit_delay_ms=hacf.max_rexmit_delay_ms,
+                hopfudge=hacf.hopfudge,
+            ),
+            generation=generation,
+            uuid=uuid,
+            now=now,
+            wall_s=time.time(),
+            rng=random.Random(),
+            allocate_seq=self.board.allocate,
+        )
+        self.uuid = uuid
+        self.generation = generation
+        self.log(Level.INFO, f"Heartbeat generation: {generation}")
+
+    def _start_workers(self) -> None:
+        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
+        deadtime_s = self.config.timers.deadtime_ms / 1000
+        for name in self.workers_by_name:
+            self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
+        self.pool.start_all(time.monotonic())
+
+    # --- keepalive content --------------------------------------------------
+
+    def keepalive_content(self) -> dict[str, Any]:
+        ka = self.membership.keepalive_content(now_ms())
+        return {
+            "st": ka.st,
+            "dt": f"{ka.dt_ms:x}",
+            "protocol": ka.protocol,
+            "src": self.node,
+            "srcuuid": self.uuid.hex(),
+            "hg": self.generation,
+            "ttl": self.membership.config.ttl,
+        }
+
+    def _setup_for(self, name: str) -> dict[str, Any]:
+        keys, signing = keyring_to_json(self.config.keyring)
+        return {
+            "medium": medium_spec(self.workers_by_name[name]),
+            "keys": keys,
+            "signing": signing,
+            "board": str(self.options.runtime_dir / "seqboard"),
+            "status": self.keepalive_content(),
+        }
+
+    # --- actions ------------------------------------------------------------
+
+    def _send_frame(self, fields: tuple[linklayer.Field, ...]) -> None:
+        keyring = self.config.keyring
+        encoded: dict[str, bytes] = {}
+        for name, medium in self.workers_by_name.items():
+            if name not in self.worker_ready:
+                continue
+            form = "classic" if isinstance(medium, Serial) else "netstring"
+            if form not in encoded:
+                encoder = linklayer.encode_classic if form == "classic" else (
+                    linklayer.encode_netstring)
+                encoded[form] = encoder(list(fields), keyring)
+            self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+
+    def _push_keepalive_content(self) -> None:
+        body = pack(b"status", self.keepalive_content())
+        for name in self.worker_ready:
+            self.bus.send_multipart([name.encode(), *body])
+
+    def apply(self, actions: list[mb.Action]) -> None:
+        for action in actions:
+            if isinstance(action, mb.Log):
+                self.log(action.level, action.text)
+            elif isinstance(action, (mb.SendMessage, mb.Resend)):
+                self._send_frame(action.fields)
+            elif isinstance(action, mb.KeepaliveChanged):
+                self._push_keepalive_content()
+            elif isinstance(action, mb.NodeStateChanged):
+                self.feed.node(action.node, action.old, action.new)
+                self._status_line()
+            elif isinstance(action, mb.LinkStateChanged):
+                self.feed.link(action.node, action.medium, action.old, action.new)
+            elif isinstance(action, mb.CommUp):
+                self.feed.cluster("comm-up")
+            elif isinstance(action, mb.NodeDead):
+                self.feed.cluster("node-dead", node=action.node)
+            elif isinstance(action, mb.PeerRestarted):
+                self.feed.cluster(
+                    "peer-restarted", node=action.node, old_generation=action.old_gen,
+                    new_generation=action.new_gen,
+                )
+            elif isinstance(action, mb.PartitionHealed):
+                self.feed.cluster("partition", node=action.node)
+            elif isinstance(action, mb.Deliver):
+                # Resource messages: handled by the resource layer (issue 5).
+                kind = action.message.type.decode(errors="replace")
+                self.log(Level.DEBUG, f"message {kind} from {action.node}")
+
+    def _status_line(self) -> None:
+        ms = self.membership
+        parts = [f"{n}: {ms.node_status(n)}" for n in self.config.nodes]
+        self.notifier.status(f"{self.node} {ms.local_status}; " + ", ".join(parts))
+
+    # --- inputs -------------------------------------------------------------
+
+    def on_bus(self) -> None:
+        while True:
+            try:
+                parts = self.bus.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(parts) < 2:
+                continue
+            ident, verb = parts[0].decode(errors="replace"), parts[1]
+            try:
+                self._bus_message(ident, verb, parts[1:])
+            except (BusError, FrameError, KeyError, ValueError) as exc:
+                self.counters["bus_errors"] += 1
+                self.log(Level.ERROR, f"bad message '{verb.decode(errors='replace')}' "
+                                      f"from worker {ident}: {exc}")
+
+    def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
+        if ident not in self.workers_by_name:
+            raise BusError("unknown worker")
+        slot = self.pool.slots[ident]
+        if verb == b"rx":
+            recv_ns, frame = unpack_rx(parts)
+            decoded = linklayer.decode(frame, None)  # the worker verified it
+            self.counters["rx_frames"] += 1
+            medium = self.workers_by_name[ident].name
+            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000))
+        elif verb == b"sent":
+            body = unpack_json(parts[1], "sent")
+            seq = int(body["seq"])
+            if seq > self.last_sent_seq:
+                self.last_sent_seq = seq
+                fields = status_fields(
+                    self.keepalive_content(), seq, int(body["ts"]), str(body["ld"]).encode()
+                )
+                self.membership.keepalive_sent(fields, now_ms())
+        elif verb == b"bad":
+            body = unpack_json(parts[1], "bad")
+            self.counters["rx_rejected"] += 1
+            if self.config.hacf.log_badpack:
+                self.log(Level.WARN, f"{ident}: rejected packet from {body.get('peer')}: "
+                                     f"{body.get('error')}")
+            self.feed.cluster("rejected-packet", medium=ident, peer=body.get("peer"),
+                              code=body.get("code"))
+        elif verb == b"hello":
+            body = unpack_json(parts[1], "hello")
+            slot.pid = int(body.get("pid", slot.pid))
+            self.bus.send_multipart([ident.encode(), *pack(b"setup", self._setup_for(ident))])
+        elif verb == b"ready":
+            slot.state = "running"
+            self.worker_ready.add(ident)
+            self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
+            if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
+                self.ready_sent = True
+                self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
+        elif verb in (b"fatal", b"warn"):
+            body = unpack_json(parts[1], verb.decode())
+            level = Level.ERROR if verb == b"fatal" else Level.WARN
+            self.log(level, f"{ident}: {body.get('error')}")
+            if verb == b"fatal":
+                self.worker_ready.discard(ident)
+                slot.last_error = str(body.get("error"))
+        else:
+            raise BusError(f"unknown verb {verb!r}")
+
+    def on_control(self) -> None:
+        while True:
+            try:
+                parts = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            envelope, raw = parts[:-1], parts[-1]
+            rid = ""
+            try:
+                rid, command, args = parse_request(raw)
+                result = self.command(command, args)
+                reply = make_reply(rid, result)
+            except ControlError as exc:
+                reply = make_error(rid, exc.errno, exc.message)
+            except Exception as exc:  # a bug must not take the cluster down
+                self.log(Level.ERROR, f"control command failed: {exc!r}")
+                reply = make_error(rid, ControlErrno.INTERNAL, repr(exc))
+            self.control.send_multipart([*envelope, reply])
+
+    def command(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"cmd_{command}", None)
+        if handler is None:
+            raise ControlError(ControlErrno.UNKNOWN_COMMAND, f"unknown command {command!r}")
+        result: dict[str, Any] = handler(args)
+        return result
+
+    def cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The whole node state (docs/status-feed.md); `publish: true` also
+        sends it on the status feed."""
+        snap = self.snapshot()
+        if args.get("publish"):
+            self.feed.snapshot(snap)
+        return snap
+
+    def cmd_help(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every command with its help text."""
+        return {
+            name[4:]: (getattr(self, name).__doc__ or "").strip()
+            for name in dir(self)
+            if name.startswith("cmd_")
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        ms = self.membership
+        nodes = []
+        for n in self.config.nodes:
+            nodes.append({
+                "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
+                "site": "",
+                "links": [
+                    {"name": md.name, "status": ms.link_status(n, md.name)}
+                    for md in self.config.media
+                ],
+            })
+        return {
+            "schema": "hbeat.status/1",
+            "at": time.time(),
+            "local": self.node,
+            "version": __version__,
+            "hbversion": HBVERSION,
+            "managed_by": "haresources",
+            "local_status": ms.local_status,
+            "generation": self.generation,
+            "pid": os.getpid(),
+            "nodes": nodes,
+            "parameters": dict(self.config.hacf.parameters) | {"hbversion": HBVERSION},
+            "resources": {"held": "none"},
+            "workers": [
+                {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
+                for s in self.pool.slots.values()
+            ],
+            "counters": self.counters | ms.counters.as_dict(),
+        }
+
+    # --- loop ---------------------------------------------------------------
+
+    def _stop(self, *_: object) -> None:
+        self.running = False
+
+    def run(self) -> int:
+        self._prepare_dirs()
+        self._bind()
+        self._start_membership()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
+        self._start_workers()
+        self.apply(self.membership.start(now_ms()))
+        poller = zmq.Poller()
+        poller.register(self.bus, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        renew_every = max(1, self.lease_ms // 4)
+        next_renew = 0
+        usec = self.notifier.watchdog_usec
+        watchdog_every = usec / 2_000_000 if usec else 0.0
+        next_watchdog = time.monotonic()
+        next_snapshot = time.monotonic() + 1.0
+        while self.running:
+            now = now_ms()
+            if now >= next_renew:
+                self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+                next_renew = now + renew_every
+            mono = time.monotonic()
+            if watchdog_every and mono >= next_watchdog:
+                self.notifier.watchdog()
+                next_watchdog = mono + watchdog_every
+            if mono >= next_snapshot:
+                self.feed.snapshot(self.snapshot())
+                next_snapshot = mono + SNAPSHOT_EVERY_S
+            for level, text in self.pool.poll(mono):
+                self.log(level, text)
+                if level is Level.ERROR:
+                    self._forget_dead_workers()
+            # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
+            # frames that arrived meanwhile must count before anyone is
+            # declared dead for silence.
+            deadline = self.membership.next_deadline(now)
+            waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
+            if deadline is not None:
+                waits.append(deadline - now)
+            restart = self.pool.next_deadline()
+            if restart is not None:
+                waits.append(int((restart - mono) * 1000) + 1)
+            if watchdog_every:
+                waits.append(int((next_watchdog - mono) * 1000) + 1)
+            try:
+                events = dict(poller.poll(max(0, min(waits))))
+            except zmq.ZMQError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if self.bus in events:
+                self.on_bus()
+            if self.control in events:
+                self.on_control()
+            now = now_ms()
+            deadline = self.membership.next_deadline(now)
+            if deadline is not None and deadline <= now:
+                self.apply(self.membership.tick(now))
+        return self.shutdown()
+
+    def _forget_dead_workers(self) -> None:
+        for name, slot in self.pool.slots.items():
+            if slot.state != "running":
+                self.worker_ready.discard(name)
+
+    def shutdown(self) -> int:
+        self.notifier.stopping()
+        self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        for name in self.worker_ready:
+            self.bus.send_multipart([name.encode(), b"stop", b"{}"])
+        self.pool.stop_all()
+        self.board.renew_lease(0)
+        for sock in (self.bus, self.control, self.feed.socket):
+            sock.close()
+        self.ctx.term()
+        for name in ("bus", "control", "status", "seqboard"):
+            (self.options.runtime_dir / name).unlink(missing_ok=True)
+        self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
+        return 0

@@ -1,0 +1,43 @@
+"""The status feed: versioned JSON events on a ZeroMQ PUB socket.
+
+Topics and bodies are documented in docs/status-feed.md; this module is
+the only place that builds them, so the schema has one home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import zmq
+
+EVENT_SCHEMA = "hbeat.event/1"
+
+
+class Feed:
+    def __init__(self, socket: zmq.Socket[bytes]) -> None:
+        self.socket = socket
+
+    def publish(self, topic: str, body: dict[str, Any]) -> None:
+        # PUB never blocks; a full pipe drops, as for any slow subscriber.
+        with contextlib.suppress(zmq.Again):
+            self.socket.send_multipart(
+                [topic.encode(), json.dumps(body, separators=(",", ":")).encode()], zmq.NOBLOCK
+            )
+
+    def _event(self, **fields: Any) -> dict[str, Any]:
+        return {"schema": EVENT_SCHEMA, "at": time.time(), **fields}
+
+    def node(self, node: str, old: str, new: str, reason: str = "") -> None:
+        self.publish(f"node.{node}", self._event(node=node, old=old, new=new, reason=reason))
+
+    def link(self, node: str, link: str, old: str, new: str) -> None:
+        self.publish(f"link.{node}.{link}", self._event(node=node, link=link, old=old, new=new))
+
+    def cluster(self, event: str, **fields: Any) -> None:
+        self.publish(f"cluster.{event}", self._event(event=event, **fields))
+
+    def snapshot(self, snap: dict[str, Any]) -> None:
+        self.publish("snapshot", snap)
