@@ -4,7 +4,7 @@
 # As root it installs what is missing; otherwise it only reports, and the
 # tests that need a missing package skip themselves with the reason.
 set -u
-pkgs=(libssl-dev socat iproute2 heartbeat resource-agents tcpdump iputils-ping psmisc systemd)
+pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents tcpdump iputils-ping psmisc systemd)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,37 @@
+"""hbeat link layer: heartbeat 3.0.6 wire frames.
+
+`encode_classic`, `encode_netstring` and `decode` build, sign, parse and
+verify frames with the C codec (`_frame.c` via cffi, see `_native`); the
+pure-Python reference codec with the same API is `linklayer.reference`.
+The rules are docs/wire-format.md; errors are `FrameError` with an
+`ErrorCode`, a byte offset and a field index.
+"""
+
+from linklayer._native import decode, encode_classic, encode_netstring
+from linklayer.errors import ErrorCode, FrameError
+from linklayer.message import (
+    BINARY,
+    STRING,
+    AuthKey,
+    Decoded,
+    Field,
+    Form,
+    Keyring,
+    Method,
+)
+
+__all__ = [
+    "BINARY",
+    "STRING",
+    "AuthKey",
+    "Decoded",
+    "ErrorCode",
+    "Field",
+    "Form",
+    "FrameError",
+    "Keyring",
+    "Method",
+    "decode",
+    "encode_classic",
+    "encode_netstring",
+]

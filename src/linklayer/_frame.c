@@ -1,0 +1,1126 @@
+/* hbeat link layer: heartbeat 3.0.6 frame codec.
+ *
+ * Owns building, signing, parsing and verifying frames in both wire forms
+ * (classic ">>>" text and netstring "###"), exactly as docs/wire-format.md
+ * specifies: same checks in the same order, same error codes, offsets and
+ * field indexes as the Python reference codec (reference.py).
+ *
+ * Safety rules: every read and write is bounds-checked against lengths
+ * passed in; nothing asserts or aborts; the decode/verify path allocates
+ * nothing (the caller provides the result struct and a scratch buffer);
+ * digests come from OpenSSL libcrypto, HMAC states are precomputed per
+ * key; digests are compared in constant time.
+ */
+
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/md5.h>
+#include <openssl/sha.h>
+
+#include "_frame.h"
+
+/* ------------------------------------------------------------------ */
+/* Digests: HMAC-SHA1, HMAC-MD5 (precomputed pads), CRC-32/POSIX.       */
+
+#define HMAC_BLOCK 64
+
+typedef struct {
+    int present;
+    int method;
+    SHA_CTX sha_inner, sha_outer;
+    MD5_CTX md5_inner, md5_outer;
+} hb_key;
+
+struct hb_keyring {
+    hb_key keys[HB_MAX_KEYS];
+    int signing;
+};
+
+/* CRC-32, polynomial 0x04C11DB7, MSB first. */
+static const uint32_t crc_table[256] = {
+    0x00000000u, 0x04c11db7u, 0x09823b6eu, 0x0d4326d9u, 0x130476dcu, 0x17c56b6bu,
+    0x1a864db2u, 0x1e475005u, 0x2608edb8u, 0x22c9f00fu, 0x2f8ad6d6u, 0x2b4bcb61u,
+    0x350c9b64u, 0x31cd86d3u, 0x3c8ea00au, 0x384fbdbdu, 0x4c11db70u, 0x48d0c6c7u,
+    0x4593e01eu, 0x4152fda9u, 0x5f15adacu, 0x5bd4b01bu, 0x569796c2u, 0x52568b75u,
+    0x6a1936c8u, 0x6ed82b7fu, 0x639b0da6u, 0x675a1011u, 0x791d4014u, 0x7ddc5da3u,
+    0x709f7b7au, 0x745e66cdu, 0x9823b6e0u, 0x9ce2ab57u, 0x91a18d8eu, 0x95609039u,
+    0x8b27c03cu, 0x8fe6dd8bu, 0x82a5fb52u, 0x8664e6e5u, 0xbe2b5b58u, 0xbaea46efu,
+    0xb7a96036u, 0xb3687d81u, 0xad2f2d84u, 0xa9ee3033u, 0xa4ad16eau, 0xa06c0b5du,
+    0xd4326d90u, 0xd0f37027u, 0xddb056feu, 0xd9714b49u, 0xc7361b4cu, 0xc3f706fbu,
+    0xceb42022u, 0xca753d95u, 0xf23a8028u, 0xf6fb9d9fu, 0xfbb8bb46u, 0xff79a6f1u,
+    0xe13ef6f4u, 0xe5ffeb43u, 0xe8bccd9au, 0xec7dd02du, 0x34867077u, 0x30476dc0u,
+    0x3d044b19u, 0x39c556aeu, 0x278206abu, 0x23431b1cu, 0x2e003dc5u, 0x2ac12072u,
+    0x128e9dcfu, 0x164f8078u, 0x1b0ca6a1u, 0x1fcdbb16u, 0x018aeb13u, 0x054bf6a4u,
+    0x0808d07du, 0x0cc9cdcau, 0x7897ab07u, 0x7c56b6b0u, 0x71159069u, 0x75d48ddeu,
+    0x6b93dddbu, 0x6f52c06cu, 0x6211e6b5u, 0x66d0fb02u, 0x5e9f46bfu, 0x5a5e5b08u,
+    0x571d7dd1u, 0x53dc6066u, 0x4d9b3063u, 0x495a2dd4u, 0x44190b0du, 0x40d816bau,
+    0xaca5c697u, 0xa864db20u, 0xa527fdf9u, 0xa1e6e04eu, 0xbfa1b04bu, 0xbb60adfcu,
+    0xb6238b25u, 0xb2e29692u, 0x8aad2b2fu, 0x8e6c3698u, 0x832f1041u, 0x87ee0df6u,
+    0x99a95df3u, 0x9d684044u, 0x902b669du, 0x94ea7b2au, 0xe0b41de7u, 0xe4750050u,
+    0xe9362689u, 0xedf73b3eu, 0xf3b06b3bu, 0xf771768cu, 0xfa325055u, 0xfef34de2u,
+    0xc6bcf05fu, 0xc27dede8u, 0xcf3ecb31u, 0xcbffd686u, 0xd5b88683u, 0xd1799b34u,
+    0xdc3abdedu, 0xd8fba05au, 0x690ce0eeu, 0x6dcdfd59u, 0x608edb80u, 0x644fc637u,
+    0x7a089632u, 0x7ec98b85u, 0x738aad5cu, 0x774bb0ebu, 0x4f040d56u, 0x4bc510e1u,
+    0x46863638u, 0x42472b8fu, 0x5c007b8au, 0x58c1663du, 0x558240e4u, 0x51435d53u,
+    0x251d3b9eu, 0x21dc2629u, 0x2c9f00f0u, 0x285e1d47u, 0x36194d42u, 0x32d850f5u,
+    0x3f9b762cu, 0x3b5a6b9bu, 0x0315d626u, 0x07d4cb91u, 0x0a97ed48u, 0x0e56f0ffu,
+    0x1011a0fau, 0x14d0bd4du, 0x19939b94u, 0x1d528623u, 0xf12f560eu, 0xf5ee4bb9u,
+    0xf8ad6d60u, 0xfc6c70d7u, 0xe22b20d2u, 0xe6ea3d65u, 0xeba91bbcu, 0xef68060bu,
+    0xd727bbb6u, 0xd3e6a601u, 0xdea580d8u, 0xda649d6fu, 0xc423cd6au, 0xc0e2d0ddu,
+    0xcda1f604u, 0xc960ebb3u, 0xbd3e8d7eu, 0xb9ff90c9u, 0xb4bcb610u, 0xb07daba7u,
+    0xae3afba2u, 0xaafbe615u, 0xa7b8c0ccu, 0xa379dd7bu, 0x9b3660c6u, 0x9ff77d71u,
+    0x92b45ba8u, 0x9675461fu, 0x8832161au, 0x8cf30badu, 0x81b02d74u, 0x857130c3u,
+    0x5d8a9099u, 0x594b8d2eu, 0x5408abf7u, 0x50c9b640u, 0x4e8ee645u, 0x4a4ffbf2u,
+    0x470cdd2bu, 0x43cdc09cu, 0x7b827d21u, 0x7f436096u, 0x7200464fu, 0x76c15bf8u,
+    0x68860bfdu, 0x6c47164au, 0x61043093u, 0x65c52d24u, 0x119b4be9u, 0x155a565eu,
+    0x18197087u, 0x1cd86d30u, 0x029f3d35u, 0x065e2082u, 0x0b1d065bu, 0x0fdc1becu,
+    0x3793a651u, 0x3352bbe6u, 0x3e119d3fu, 0x3ad08088u, 0x2497d08du, 0x2056cd3au,
+    0x2d15ebe3u, 0x29d4f654u, 0xc5a92679u, 0xc1683bceu, 0xcc2b1d17u, 0xc8ea00a0u,
+    0xd6ad50a5u, 0xd26c4d12u, 0xdf2f6bcbu, 0xdbee767cu, 0xe3a1cbc1u, 0xe760d676u,
+    0xea23f0afu, 0xeee2ed18u, 0xf0a5bd1du, 0xf464a0aau, 0xf9278673u, 0xfde69bc4u,
+    0x89b8fd09u, 0x8d79e0beu, 0x803ac667u, 0x84fbdbd0u, 0x9abc8bd5u, 0x9e7d9662u,
+    0x933eb0bbu, 0x97ffad0cu, 0xafb010b1u, 0xab710d06u, 0xa6322bdfu, 0xa2f33668u,
+    0xbcb4666du, 0xb8757bdau, 0xb5365d03u, 0xb1f740b4u,
+};
+
+typedef struct {
+    const hb_key *key;
+    SHA_CTX sha;
+    MD5_CTX md5;
+    uint32_t crc;
+} mac_ctx;
+
+static void mac_begin(mac_ctx *m, const hb_key *k)
+{
+    m->key = k;
+    switch (k->method) {
+    case HB_METHOD_SHA1:
+        m->sha = k->sha_inner;
+        break;
+    case HB_METHOD_MD5:
+        m->md5 = k->md5_inner;
+        break;
+    default:
+        m->crc = 0;
+        break;
+    }
+}
+
+static void mac_update(mac_ctx *m, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    uint32_t crc;
+    if (m == NULL || n == 0)
+        return;
+    switch (m->key->method) {
+    case HB_METHOD_SHA1:
+        SHA1_Update(&m->sha, p, n);
+        break;
+    case HB_METHOD_MD5:
+        MD5_Update(&m->md5, p, n);
+        break;
+    default:
+        crc = m->crc;
+        while (n--)
+            crc = (crc << 8) ^ crc_table[((crc >> 24) ^ *p++) & 0xffu];
+        m->crc = crc;
+        break;
+    }
+}
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static int to_hex(const unsigned char *d, int n, char *hex)
+{
+    for (int i = 0; i < n; i++) {
+        hex[2 * i] = hexdigits[d[i] >> 4];
+        hex[2 * i + 1] = hexdigits[d[i] & 15];
+    }
+    hex[2 * n] = '\0';
+    return 2 * n;
+}
+
+/* Finishes the MAC; writes lowercase hex (NUL-terminated) and returns
+ * its length. */
+static int mac_hex(mac_ctx *m, char hex[HB_HEX_SIZE])
+{
+    unsigned char inner[SHA_DIGEST_LENGTH], digest[SHA_DIGEST_LENGTH];
+    SHA_CTX sha;
+    MD5_CTX md5;
+    switch (m->key->method) {
+    case HB_METHOD_SHA1:
+        SHA1_Final(inner, &m->sha);
+        sha = m->key->sha_outer;
+        SHA1_Update(&sha, inner, SHA_DIGEST_LENGTH);
+        SHA1_Final(digest, &sha);
+        return to_hex(digest, SHA_DIGEST_LENGTH, hex);
+    case HB_METHOD_MD5:
+        MD5_Final(inner, &m->md5);
+        md5 = m->key->md5_outer;
+        MD5_Update(&md5, inner, MD5_DIGEST_LENGTH);
+        MD5_Final(digest, &md5);
+        return to_hex(digest, MD5_DIGEST_LENGTH, hex);
+    default: {
+        /* printf("%lx"): no leading zeros, "0" for zero. */
+        uint32_t crc = ~m->crc;
+        char tmp[8];
+        int n = 0;
+        do {
+            tmp[n++] = hexdigits[crc & 15];
+            crc >>= 4;
+        } while (crc != 0);
+        for (int i = 0; i < n; i++)
+            hex[i] = tmp[n - 1 - i];
+        hex[n] = '\0';
+        return n;
+    }
+    }
+}
+
+static int key_init(hb_key *k, int method, const unsigned char *secret, size_t len)
+{
+    unsigned char block[HMAC_BLOCK], pad[HMAC_BLOCK];
+    memset(k, 0, sizeof(*k));
+    if (method != HB_METHOD_SHA1 && method != HB_METHOD_MD5 && method != HB_METHOD_CRC)
+        return HB_BAD_ARGUMENT;
+    if (len > 0 && secret == NULL)
+        return HB_BAD_ARGUMENT;
+    k->method = method;
+    k->present = 1;
+    if (method == HB_METHOD_CRC)
+        return HB_OK;
+    memset(block, 0, sizeof(block));
+    if (len > HMAC_BLOCK) {
+        if (method == HB_METHOD_SHA1)
+            SHA1(secret, len, block);
+        else
+            MD5(secret, len, block);
+    } else if (len > 0) {
+        memcpy(block, secret, len);
+    }
+    for (int i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
+    if (method == HB_METHOD_SHA1) {
+        SHA1_Init(&k->sha_inner);
+        SHA1_Update(&k->sha_inner, pad, HMAC_BLOCK);
+    } else {
+        MD5_Init(&k->md5_inner);
+        MD5_Update(&k->md5_inner, pad, HMAC_BLOCK);
+    }
+    for (int i = 0; i < HMAC_BLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
+    if (method == HB_METHOD_SHA1) {
+        SHA1_Init(&k->sha_outer);
+        SHA1_Update(&k->sha_outer, pad, HMAC_BLOCK);
+    } else {
+        MD5_Init(&k->md5_outer);
+        MD5_Update(&k->md5_outer, pad, HMAC_BLOCK);
+    }
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return HB_OK;
+}
+
+hb_keyring *hb_keyring_new(void)
+{
+    hb_keyring *kr = calloc(1, sizeof(*kr));
+    if (kr != NULL)
+        kr->signing = -1;
+    return kr;
+}
+
+void hb_keyring_free(hb_keyring *kr)
+{
+    if (kr == NULL)
+        return;
+    OPENSSL_cleanse(kr, sizeof(*kr));
+    free(kr);
+}
+
+int hb_keyring_add(hb_keyring *kr, int index, int method, const char *secret, size_t secret_len)
+{
+    if (kr == NULL || index < 0 || index >= HB_MAX_KEYS)
+        return HB_BAD_ARGUMENT;
+    return key_init(&kr->keys[index], method, (const unsigned char *)secret, secret_len);
+}
+
+int hb_keyring_set_signing(hb_keyring *kr, int index)
+{
+    if (kr == NULL || index < -1 || index >= HB_MAX_KEYS)
+        return HB_BAD_ARGUMENT;
+    kr->signing = index;
+    return HB_OK;
+}
+
+int hb_digest_hex(int method, const char *key, size_t key_len, const char *data, size_t len,
+                  char *hex)
+{
+    hb_key k;
+    mac_ctx m;
+    int rc;
+    if (hex == NULL || (len > 0 && data == NULL))
+        return -HB_BAD_ARGUMENT;
+    rc = key_init(&k, method, (const unsigned char *)key, key_len);
+    if (rc != HB_OK)
+        return -rc;
+    mac_begin(&m, &k);
+    mac_update(&m, data, len);
+    rc = mac_hex(&m, hex);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return rc;
+}
+
+/* Constant-time equality of two byte strings of equal length n. */
+static int ct_equal(const char *a, const char *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shared syntax checks.                                               */
+
+#define U8(p) ((const unsigned char *)(p))
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Name rules: 1..HB_MAX_NAME bytes in 0x21..0x7e except '=', not
+ * starting with '('. Returns HB_OK or the error code. */
+static int check_name(const unsigned char *name, size_t n)
+{
+    if (n == 0)
+        return HB_BAD_NAME;
+    if (n > HB_MAX_NAME)
+        return HB_NAME_TOO_LONG;
+    if (name[0] == '(')
+        return HB_BAD_NAME;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] < 0x21 || name[i] > 0x7e || name[i] == '=')
+            return HB_BAD_NAME;
+    }
+    return HB_OK;
+}
+
+static int is_auth_name(const unsigned char *name, size_t n)
+{
+    return n == 4 && memcmp(name, "auth", 4) == 0;
+}
+
+static int auth_fits_method(int method, const unsigned char *hex, size_t n);
+
+/* An auth value "<N> <hex>": N 0..15 (1-2 digits, no leading zero), one
+ * space, lowercase hex digits whose count fits at least one method. The
+ * exact method's length is checked at verification (auth_fits_method). */
+static int parse_auth(const unsigned char *v, size_t n, int *key_index, size_t *hex_at)
+{
+    size_t i = 0;
+    int k;
+    if (n < 3 || !is_digit(v[0]))
+        return 0;
+    k = v[0] - '0';
+    i = 1;
+    if (is_digit(v[1])) {
+        if (v[0] == '0')
+            return 0;
+        k = k * 10 + (v[1] - '0');
+        i = 2;
+    }
+    if (k >= HB_MAX_KEYS || i >= n || v[i] != ' ')
+        return 0;
+    i++;
+    if (!auth_fits_method(HB_METHOD_SHA1, v + i, n - i) &&
+        !auth_fits_method(HB_METHOD_MD5, v + i, n - i) &&
+        !auth_fits_method(HB_METHOD_CRC, v + i, n - i))
+        return 0;
+    for (size_t j = i; j < n; j++) {
+        if (!((v[j] >= '0' && v[j] <= '9') || (v[j] >= 'a' && v[j] <= 'f')))
+            return 0;
+    }
+    *key_index = k;
+    *hex_at = i;
+    return 1;
+}
+
+static int auth_fits_method(int method, const unsigned char *hex, size_t n)
+{
+    switch (method) {
+    case HB_METHOD_SHA1:
+        return n == 40;
+    case HB_METHOD_MD5:
+        return n == 32;
+    default:
+        return n >= 1 && n <= 8 && (n == 1 || hex[0] != '0');
+    }
+}
+
+/* Netstring length prefix at pos: 1-6 digits, no leading zero unless
+ * exactly "0", then ':'. Returns HB_OK (sets *length and *payload),
+ * HB_TRUNCATED (ran out while every byte was valid) or HB_NS_BAD_LENGTH. */
+static int parse_ns_length(const unsigned char *f, size_t len, size_t pos, size_t *length,
+                           size_t *payload)
+{
+    size_t i = pos, v = 0, digits = 0;
+    for (;;) {
+        if (i >= len)
+            return HB_TRUNCATED;
+        if (f[i] == ':') {
+            if (digits == 0)
+                return HB_NS_BAD_LENGTH;
+            *length = v;
+            *payload = i + 1;
+            return HB_OK;
+        }
+        if (!is_digit(f[i]) || digits == 6 || (digits == 1 && f[pos] == '0'))
+            return HB_NS_BAD_LENGTH;
+        v = v * 10 + (size_t)(f[i] - '0');
+        digits++;
+        i++;
+    }
+}
+
+/* Canonical base64 check and decode of src[0..n) into dst (capacity cap).
+ * Returns the decoded length, -1 if not canonical base64, -2 if dst is too
+ * small. dst may be NULL with cap 0 to only validate and measure. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+static long b64_decode(const unsigned char *src, size_t n, unsigned char *dst, size_t cap)
+{
+    size_t out = 0, pad = 0;
+    if (n % 4 != 0)
+        return -1;
+    if (n >= 1 && src[n - 1] == '=')
+        pad = (n >= 2 && src[n - 2] == '=') ? 2 : 1;
+    if ((n / 4) * 3 - pad > cap && dst != NULL)
+        return -2;
+    for (size_t i = 0; i < n; i += 4) {
+        int a = b64_value(src[i]), b = b64_value(src[i + 1]);
+        int c, d;
+        int last = (i + 4 == n);
+        if (a < 0 || b < 0)
+            return -1;
+        if (last && pad == 2) {
+            if (src[i + 2] != '=' || (b & 0x0f) != 0)
+                return -1;
+            if (dst != NULL)
+                dst[out] = (unsigned char)((a << 2) | (b >> 4));
+            out += 1;
+            break;
+        }
+        c = b64_value(src[i + 2]);
+        if (c < 0)
+            return -1;
+        if (last && pad == 1) {
+            if ((c & 0x03) != 0)
+                return -1;
+            if (dst != NULL) {
+                dst[out] = (unsigned char)((a << 2) | (b >> 4));
+                dst[out + 1] = (unsigned char)(((b & 0x0f) << 4) | (c >> 2));
+            }
+            out += 2;
+            break;
+        }
+        d = b64_value(src[i + 3]);
+        if (d < 0)
+            return -1;
+        if (dst != NULL) {
+            dst[out] = (unsigned char)((a << 2) | (b >> 4));
+            dst[out + 1] = (unsigned char)(((b & 0x0f) << 4) | (c >> 2));
+            dst[out + 2] = (unsigned char)(((c & 0x03) << 6) | d);
+        }
+        out += 3;
+    }
+    return (long)out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Decoding.                                                           */
+
+typedef struct {
+    hb_decoded *out;
+    unsigned char *s;   /* scratch */
+    size_t cap;
+    size_t used;
+    size_t fmt_used;
+    int overflow;
+} dec_state;
+
+static int fail(hb_error *e, int code, long offset, long field, long name_off, long name_len)
+{
+    e->code = code;
+    e->offset = (int32_t)offset;
+    e->field_index = (int32_t)field;
+    e->name_offset = (int32_t)name_off;
+    e->name_length = (int32_t)name_len;
+    return code;
+}
+
+/* Appends a struct format item "<n>s" (or "B" when n < 0). */
+static void fmt_add(dec_state *d, long n)
+{
+    char tmp[24];
+    size_t k = 0;
+    char *fmt = d->out->fmt;
+    if (n < 0) {
+        tmp[k++] = 'B';
+    } else {
+        char digits[20];
+        size_t m = 0;
+        unsigned long v = (unsigned long)n;
+        do {
+            digits[m++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        while (m > 0)
+            tmp[k++] = digits[--m];
+        tmp[k++] = 's';
+    }
+    if (d->fmt_used + k + 1 > HB_FMT_SIZE) {
+        d->overflow = 1;
+        return;
+    }
+    memcpy(fmt + d->fmt_used, tmp, k);
+    d->fmt_used += k;
+    fmt[d->fmt_used] = '\0';
+}
+
+/* Reserves n scratch bytes; NULL (and overflow set) if they do not fit. */
+static unsigned char *scratch_take(dec_state *d, size_t n)
+{
+    unsigned char *p;
+    if (n > d->cap - d->used) {
+        d->overflow = 1;
+        return NULL;
+    }
+    p = d->s + d->used;
+    d->used += n;
+    return p;
+}
+
+static void scratch_put(dec_state *d, const unsigned char *src, size_t n)
+{
+    unsigned char *p = scratch_take(d, n);
+    if (p != NULL && n > 0)
+        memcpy(p, src, n);
+}
+
+/* What the parser remembers about the frame for verification. */
+typedef struct {
+    int has_auth;            /* classic auth field or netstring inner auth */
+    long auth_line;          /* offset of that field's line/item */
+    long auth_line_end;      /* classic: offset just past its '\n' */
+    long auth_index;         /* wire field index */
+    long auth_value;         /* offset of its value in the frame */
+    long auth_value_len;
+    int auth_key;            /* classic: parsed key index */
+    size_t auth_hex;         /* classic: offset of hex inside the value */
+    long body_end;           /* classic: start of "<<<"; netstring: past "%%%\n" */
+    int has_trailer;
+    long trailer_at;         /* offset of the trailer's length prefix */
+    long trailer_content;
+    long trailer_len;
+    int trailer_key;
+    size_t trailer_hex;
+} frame_info;
+
+/* Records one decoded field (auth excluded) into the scratch + format. */
+static void emit_field(dec_state *d, const unsigned char *name, size_t nl, int type)
+{
+    unsigned char t = (unsigned char)type;
+    scratch_put(d, name, nl);
+    fmt_add(d, (long)nl);
+    scratch_put(d, &t, 1);
+    fmt_add(d, -1);
+}
+
+static int decode_classic(const unsigned char *f, size_t len, dec_state *d, frame_info *fi)
+{
+    hb_error *e = &d->out->err;
+    size_t pos = 4;
+    long idx = 0;
+    for (;;) {
+        const unsigned char *nlp;
+        size_t eol, p, eq, nl, vl;
+        int type = 0, rc;
+        if (pos >= len)
+            return fail(e, HB_TRUNCATED, (long)len, -1, -1, -1);
+        nlp = memchr(f + pos, '\n', len - pos);
+        if (nlp == NULL)
+            return fail(e, HB_TRUNCATED, (long)pos, idx, -1, -1);
+        eol = (size_t)(nlp - f);
+        if (eol - pos == 3 && memcmp(f + pos, "<<<", 3) == 0) {
+            if (eol + 1 != len)
+                return fail(e, HB_TRAILING_DATA, (long)(eol + 1), -1, -1, -1);
+            fi->body_end = (long)pos;
+            /* The auth value's syntax is checked once the frame is whole. */
+            if (fi->has_auth && !parse_auth(f + fi->auth_value, (size_t)fi->auth_value_len,
+                                            &fi->auth_key, &fi->auth_hex))
+                return fail(e, HB_AUTH_MALFORMED, fi->auth_line, fi->auth_index,
+                            fi->auth_value - 5, 4);
+            return HB_OK;
+        }
+        if (idx >= HB_MAX_FIELDS)
+            return fail(e, HB_TOO_MANY_FIELDS, (long)pos, idx, -1, -1);
+        p = pos;
+        if (f[p] == '(') {
+            if (eol - p < 3 || !is_digit(f[p + 1]) || f[p + 2] != ')')
+                return fail(e, HB_BAD_TYPE, (long)pos, idx, -1, -1);
+            if (f[p + 1] == '0')
+                return fail(e, HB_BAD_TYPE, (long)pos, idx, -1, -1);
+            if (f[p + 1] != '1')
+                return fail(e, HB_UNSUPPORTED_TYPE, (long)pos, idx, -1, -1);
+            type = 1;
+            p += 3;
+        }
+        nlp = memchr(f + p, '=', eol - p);
+        if (nlp == NULL)
+            return fail(e, HB_NO_EQUALS, (long)pos, idx, -1, -1);
+        eq = (size_t)(nlp - f);
+        nl = eq - p;
+        rc = check_name(f + p, nl);
+        if (rc != HB_OK)
+            return fail(e, rc, (long)pos, idx, (long)p, (long)nl);
+        vl = eol - (eq + 1);
+        if (vl > HB_MAX_VALUE)
+            return fail(e, HB_VALUE_TOO_LONG, (long)pos, idx, (long)p, (long)nl);
+        if (type == 0) {
+            if (memchr(f + eq + 1, '\0', vl) != NULL)
+                return fail(e, HB_BAD_VALUE, (long)pos, idx, (long)p, (long)nl);
+        } else {
+            long n = b64_decode(f + eq + 1, vl, NULL, 0);
+            if (n < 0)
+                return fail(e, HB_BAD_BASE64, (long)pos, idx, (long)p, (long)nl);
+            if (n > HB_MAX_VALUE)
+                return fail(e, HB_VALUE_TOO_LONG, (long)pos, idx, (long)p, (long)nl);
+        }
+        if (is_auth_name(f + p, nl)) {
+            if (type != 0)
+                return fail(e, HB_AUTH_MALFORMED, (long)pos, idx, (long)p, (long)nl);
+            if (fi->has_auth)
+                return fail(e, HB_DUPLICATE_AUTH, (long)pos, idx, (long)p, (long)nl);
+            fi->has_auth = 1;
+            fi->auth_line = (long)pos;
+            fi->auth_line_end = (long)(eol + 1);
+            fi->auth_index = idx;
+            fi->auth_value = (long)(eq + 1);
+            fi->auth_value_len = (long)vl;
+        } else {
+            emit_field(d, f + p, nl, type);
+            if (type == 0) {
+                unsigned char *dst = scratch_take(d, vl);
+                if (dst != NULL) {
+                    for (size_t i = 0; i < vl; i++) {
+                        unsigned char c = f[eq + 1 + i];
+                        dst[i] = c == 0x13 ? '\n' : c;
+                    }
+                }
+                fmt_add(d, (long)vl);
+            } else {
+                size_t room = d->cap - d->used;
+                long n = b64_decode(f + eq + 1, vl, d->s + d->used, room);
+                if (n < 0) {
+                    d->overflow = 1;
+                    n = 0;
+                }
+                d->used += (size_t)n;
+                fmt_add(d, n);
+            }
+            d->out->nfields++;
+        }
+        idx++;
+        pos = eol + 1;
+    }
+}
+
+static int decode_netstring(const unsigned char *f, size_t len, dec_state *d, frame_info *fi)
+{
+    hb_error *e = &d->out->err;
+    size_t pos = 4, length, p, end, eq, nl, vl;
+    long idx = 0;
+    int rc, type;
+    for (;;) {
+        if (len - pos >= 4 && memcmp(f + pos, "%%%\n", 4) == 0) {
+            pos += 4;
+            break;
+        }
+        if (pos >= len)
+            return fail(e, HB_TRUNCATED, (long)len, -1, -1, -1);
+        if (idx >= HB_MAX_FIELDS)
+            return fail(e, HB_TOO_MANY_FIELDS, (long)pos, idx, -1, -1);
+        rc = parse_ns_length(f, len, pos, &length, &p);
+        if (rc != HB_OK)
+            return fail(e, rc, (long)pos, idx, -1, -1);
+        if (length >= len - p)
+            return fail(e, HB_TRUNCATED, (long)pos, idx, -1, -1);
+        end = p + length;
+        if (f[end] != ',')
+            return fail(e, HB_NS_NO_COMMA, (long)pos, idx, -1, -1);
+        if (length < 3 || f[p] != '(' || !is_digit(f[p + 1]) || f[p + 2] != ')')
+            return fail(e, HB_NS_NO_TYPE, (long)pos, idx, -1, -1);
+        type = f[p + 1] - '0';
+        if (type > 1)
+            return fail(e, HB_UNSUPPORTED_TYPE, (long)pos, idx, -1, -1);
+        {
+            const unsigned char *q = memchr(f + p + 3, '=', end - (p + 3));
+            if (q == NULL)
+                return fail(e, HB_NO_EQUALS, (long)pos, idx, -1, -1);
+            eq = (size_t)(q - f);
+        }
+        nl = eq - (p + 3);
+        rc = check_name(f + p + 3, nl);
+        if (rc != HB_OK)
+            return fail(e, rc, (long)pos, idx, (long)(p + 3), (long)nl);
+        vl = end - (eq + 1);
+        if (vl > HB_MAX_VALUE)
+            return fail(e, HB_VALUE_TOO_LONG, (long)pos, idx, (long)(p + 3), (long)nl);
+        if (type == 0 && (memchr(f + eq + 1, '\0', vl) != NULL ||
+                          memchr(f + eq + 1, 0x13, vl) != NULL))
+            return fail(e, HB_BAD_VALUE, (long)pos, idx, (long)(p + 3), (long)nl);
+        if (is_auth_name(f + p + 3, nl)) {
+            if (type != 0)
+                return fail(e, HB_AUTH_MALFORMED, (long)pos, idx, (long)(p + 3), (long)nl);
+            if (fi->has_auth)
+                return fail(e, HB_DUPLICATE_AUTH, (long)pos, idx, (long)(p + 3), (long)nl);
+            fi->has_auth = 1;
+            fi->auth_line = (long)pos;
+            fi->auth_index = idx;
+            fi->auth_value = (long)(eq + 1);
+            fi->auth_value_len = (long)vl;
+        } else {
+            emit_field(d, f + p + 3, nl, type);
+            scratch_put(d, f + eq + 1, vl);
+            fmt_add(d, (long)vl);
+            d->out->nfields++;
+        }
+        idx++;
+        pos = end + 1;
+    }
+    fi->body_end = (long)pos;
+    if (pos == len)
+        return HB_OK;
+    rc = parse_ns_length(f, len, pos, &length, &p);
+    if (rc != HB_OK)
+        return fail(e, rc, (long)pos, -1, -1, -1);
+    if (length >= len - p)
+        return fail(e, HB_TRUNCATED, (long)pos, -1, -1, -1);
+    end = p + length;
+    if (f[end] != ',')
+        return fail(e, HB_NS_NO_COMMA, (long)pos, -1, -1, -1);
+    if (end + 1 != len)
+        return fail(e, HB_TRAILING_DATA, (long)(end + 1), -1, -1, -1);
+    if (!parse_auth(f + p, length, &fi->trailer_key, &fi->trailer_hex))
+        return fail(e, HB_AUTH_MALFORMED, (long)pos, -1, -1, -1);
+    fi->has_trailer = 1;
+    fi->trailer_at = (long)pos;
+    fi->trailer_content = (long)p;
+    fi->trailer_len = (long)length;
+    return HB_OK;
+}
+
+/* Checks a signature "<N> <hex>" found at sig[0..n) (hex at hex_at)
+ * against the MAC of the signed bytes (two spans of the frame). */
+static int verify_sig(const unsigned char *f, const hb_keyring *kr, int key_index,
+                      const unsigned char *sig, size_t n, size_t hex_at, size_t a0, size_t a1,
+                      size_t b0, size_t b1, hb_error *e, long at, long field, int *method)
+{
+    const hb_key *k = &kr->keys[key_index];
+    mac_ctx m;
+    char hex[HB_HEX_SIZE];
+    size_t hl = n - hex_at;
+    int got;
+    if (!k->present)
+        return fail(e, HB_AUTH_UNKNOWN_KEY, at, field, -1, -1);
+    if (!auth_fits_method(k->method, sig + hex_at, hl))
+        return fail(e, HB_AUTH_MALFORMED, at, field, -1, -1);
+    mac_begin(&m, k);
+    mac_update(&m, f + a0, a1 - a0);
+    mac_update(&m, f + b0, b1 - b0);
+    got = mac_hex(&m, hex);
+    /* Lengths are public (they follow from the method); the digest
+     * bytes are compared in constant time. */
+    if ((size_t)got != hl || !ct_equal(hex, (const char *)sig + hex_at, hl))
+        return fail(e, HB_AUTH_MISMATCH, at, field, -1, -1);
+    *method = k->method;
+    return HB_OK;
+}
+
+int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *out,
+              char *scratch, size_t scratch_cap)
+{
+    const unsigned char *f = U8(frame);
+    dec_state d;
+    frame_info fi;
+    hb_error *e;
+    int rc, form, key_index = -1, method = HB_METHOD_NONE;
+    unsigned char *hdr;
+    long sig_at = -1, sig_len = 0, inner_at = -1, inner_len = 0;
+
+    if (out == NULL)
+        return HB_BAD_ARGUMENT;
+    e = &out->err;
+    out->form = 0;
+    out->nfields = 0;
+    out->key_index = -1;
+    out->method = HB_METHOD_NONE;
+    out->sig_offset = out->inner_offset = -1;
+    out->sig_length = out->inner_length = 0;
+    out->scratch_used = 0;
+    out->fmt[0] = '\0';
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (len == 0)
+        return fail(e, HB_EMPTY, 0, -1, -1, -1);
+    if (frame == NULL)
+        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    if (len > HB_MAX_FRAME)
+        return fail(e, HB_TOO_LARGE, 0, -1, -1, -1);
+    if (len >= 4 && memcmp(f, ">>>\n", 4) == 0)
+        form = HB_FORM_CLASSIC;
+    else if (len >= 4 && memcmp(f, "###\n", 4) == 0)
+        form = HB_FORM_NETSTRING;
+    else
+        return fail(e, HB_UNKNOWN_FORM, 0, -1, -1, -1);
+    if (scratch == NULL || scratch_cap < len + HB_SCRATCH_EXTRA)
+        return fail(e, HB_NO_SPACE, -1, -1, -1, -1);
+
+    memset(&fi, 0, sizeof(fi));
+    d.out = out;
+    d.s = (unsigned char *)scratch;
+    d.cap = scratch_cap;
+    d.used = 0;
+    d.fmt_used = 0;
+    d.overflow = 0;
+    memcpy(out->fmt, "=5bB", 5);
+    d.fmt_used = 4;
+    hdr = scratch_take(&d, 6);
+
+    rc = form == HB_FORM_CLASSIC ? decode_classic(f, len, &d, &fi)
+                                 : decode_netstring(f, len, &d, &fi);
+    if (rc != HB_OK)
+        return rc;
+
+    if (form == HB_FORM_CLASSIC) {
+        if (fi.has_auth) {
+            sig_at = fi.auth_value;
+            sig_len = fi.auth_value_len;
+            key_index = fi.auth_key;
+        }
+        if (kr != NULL) {
+            if (!fi.has_auth)
+                return fail(e, HB_AUTH_MISSING, fi.body_end, -1, -1, -1);
+            rc = verify_sig(f, kr, fi.auth_key, f + fi.auth_value, (size_t)fi.auth_value_len,
+                            fi.auth_hex, 4, (size_t)fi.auth_line, (size_t)fi.auth_line_end,
+                            (size_t)fi.body_end, e, fi.auth_line, fi.auth_index, &method);
+            if (rc != HB_OK) {
+                e->name_offset = (int32_t)(fi.auth_value - 5);
+                e->name_length = 4;
+                return rc;
+            }
+        }
+    } else {
+        if (fi.has_auth) {
+            inner_at = fi.auth_value;
+            inner_len = fi.auth_value_len;
+        }
+        if (fi.has_trailer) {
+            sig_at = fi.trailer_content;
+            sig_len = fi.trailer_len;
+            key_index = fi.trailer_key;
+        }
+        if (kr != NULL) {
+            if (!fi.has_trailer)
+                return fail(e, HB_AUTH_MISSING, (long)len, -1, -1, -1);
+            rc = verify_sig(f, kr, fi.trailer_key, f + fi.trailer_content,
+                            (size_t)fi.trailer_len, fi.trailer_hex, 0, (size_t)fi.body_end, 0,
+                            0, e, fi.trailer_at, -1, &method);
+            if (rc != HB_OK)
+                return rc;
+        }
+    }
+
+    if (sig_at >= 0) {
+        scratch_put(&d, f + sig_at, (size_t)sig_len);
+        fmt_add(&d, sig_len);
+    }
+    if (inner_at >= 0) {
+        scratch_put(&d, f + inner_at, (size_t)inner_len);
+        fmt_add(&d, inner_len);
+    }
+    if (d.overflow || hdr == NULL)
+        return fail(e, HB_NO_SPACE, -1, -1, -1, -1);
+    hdr[0] = (unsigned char)form;
+    hdr[1] = (unsigned char)(signed char)key_index;
+    hdr[2] = (unsigned char)method;
+    hdr[3] = sig_at >= 0;
+    hdr[4] = inner_at >= 0;
+    hdr[5] = (unsigned char)out->nfields;
+    out->form = form;
+    out->key_index = key_index;
+    out->method = method;
+    out->sig_offset = (int32_t)sig_at;
+    out->sig_length = (int32_t)sig_len;
+    out->inner_offset = (int32_t)inner_at;
+    out->inner_length = (int32_t)inner_len;
+    out->scratch_used = (int32_t)d.used;
+    return HB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Encoding.                                                           */
+
+/* Output cursor: writes while there is room, always counts. */
+typedef struct {
+    unsigned char *buf;
+    size_t cap;
+    size_t pos;
+} writer;
+
+static void emit(writer *w, mac_ctx *m, const void *src, size_t n)
+{
+    if (w != NULL) {
+        if (w->pos <= w->cap && n <= w->cap - w->pos)
+            memcpy(w->buf + w->pos, src, n);
+        else
+            w->cap = 0; /* overflowed: stop writing, keep counting */
+        w->pos += n;
+    }
+    mac_update(m, src, n);
+}
+
+static size_t dec_digits(size_t v, char *buf)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* One field in classic form: "name=value\n" ('\n' as 0x13) or
+ * "(1)name=BASE64\n". */
+static void classic_field(writer *w, mac_ctx *m, const unsigned char *name, size_t nl, int type,
+                          const unsigned char *v, size_t vl)
+{
+    if (type == 1)
+        emit(w, m, "(1)", 3);
+    emit(w, m, name, nl);
+    emit(w, m, "=", 1);
+    if (type == 0) {
+        size_t start = 0;
+        for (size_t i = 0; i < vl; i++) {
+            if (v[i] == '\n') {
+                emit(w, m, v + start, i - start);
+                emit(w, m, "\x13", 1);
+                start = i + 1;
+            }
+        }
+        emit(w, m, v + start, vl - start);
+    } else {
+        unsigned char chunk[64];
+        size_t k = 0, i = 0;
+        for (; i + 3 <= vl; i += 3) {
+            uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8) | v[i + 2];
+            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
+            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
+            chunk[k++] = (unsigned char)b64chars[(x >> 6) & 63];
+            chunk[k++] = (unsigned char)b64chars[x & 63];
+            if (k == sizeof(chunk)) {
+                emit(w, m, chunk, k);
+                k = 0;
+            }
+        }
+        if (vl - i == 1) {
+            uint32_t x = (uint32_t)v[i] << 16;
+            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
+            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
+            chunk[k++] = '=';
+            chunk[k++] = '=';
+        } else if (vl - i == 2) {
+            uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8);
+            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
+            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
+            chunk[k++] = (unsigned char)b64chars[(x >> 6) & 63];
+            chunk[k++] = '=';
+        }
+        emit(w, m, chunk, k);
+    }
+    emit(w, m, "\n", 1);
+}
+
+/* One netstring item "<len>:(T)name=value,". */
+static void ns_item(writer *w, mac_ctx *m, const unsigned char *name, size_t nl, int type,
+                    const unsigned char *v, size_t vl)
+{
+    char head[32];
+    size_t k = dec_digits(3 + nl + 1 + vl, head);
+    head[k++] = ':';
+    head[k++] = '(';
+    head[k++] = (char)('0' + type);
+    head[k++] = ')';
+    emit(w, m, head, k);
+    emit(w, m, name, nl);
+    emit(w, m, "=", 1);
+    emit(w, m, v, vl);
+    emit(w, m, ",", 1);
+}
+
+/* "<N> <hex>" for the signing key over what m has seen. */
+static size_t make_sig(mac_ctx *m, int index, char *sig)
+{
+    size_t k = dec_digits((size_t)index, sig);
+    sig[k++] = ' ';
+    return k + (size_t)mac_hex(m, sig + k);
+}
+
+/* The i-th int32 of an unaligned native-endian array. */
+static int32_t get_len(const char *lens, int32_t i)
+{
+    int32_t v;
+    memcpy(&v, lens + (size_t)i * sizeof(v), sizeof(v));
+    return v;
+}
+
+int32_t hb_encode(int form, const char *names, size_t names_total, const char *values,
+                  size_t values_total, const char *lens_raw, const char *types_raw,
+                  int32_t nfields, const hb_keyring *kr, int inner_auth, char *out,
+                  size_t out_cap, hb_error *err)
+{
+    const unsigned char *types = U8(types_raw);
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    const unsigned char *N = U8(names), *V = U8(values);
+    const hb_key *key = NULL;
+    size_t noff = 0, voff = 0, limit;
+    writer w;
+    mac_ctx mac, outer;
+    char sig[8 + HB_HEX_SIZE];
+    size_t sl;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if ((form != HB_FORM_CLASSIC && form != HB_FORM_NETSTRING) || nfields < 0 ||
+        nfields > HB_MAX_FRAME || (nfields > 0 && (lens_raw == NULL || types == NULL)) ||
+        out == NULL)
+        return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    if (kr != NULL) {
+        if (kr->signing < 0 || kr->signing >= HB_MAX_KEYS || !kr->keys[kr->signing].present)
+            return -fail(e, HB_BAD_KEYRING, -1, -1, -1, -1);
+        key = &kr->keys[kr->signing];
+    }
+    limit = key != NULL ? HB_MAX_FIELDS - 1 : HB_MAX_FIELDS;
+
+    /* Pass 1: every field's checks, in field order. */
+    for (int32_t i = 0; i < nfields; i++) {
+        int32_t nl = get_len(lens_raw, i), vl = get_len(lens_raw, nfields + i);
+        const unsigned char *name, *v;
+        int rc;
+        if ((size_t)i >= limit)
+            return -fail(e, HB_TOO_MANY_FIELDS, -1, i, -1, -1);
+        if (nl < 0 || vl < 0 || (size_t)nl > names_total - noff ||
+            (size_t)vl > values_total - voff)
+            return -fail(e, HB_BAD_ARGUMENT, -1, i, -1, -1);
+        name = N + noff;
+        v = V + voff;
+        if (types[i] > 1)
+            return -fail(e, HB_UNSUPPORTED_TYPE, -1, i, (long)noff, nl);
+        rc = check_name(name, (size_t)nl);
+        if (rc == HB_OK && is_auth_name(name, (size_t)nl))
+            rc = HB_BAD_NAME;
+        if (rc != HB_OK)
+            return -fail(e, rc, -1, i, (long)noff, nl);
+        if (vl > HB_MAX_VALUE)
+            return -fail(e, HB_VALUE_TOO_LONG, -1, i, (long)noff, nl);
+        if (types[i] == 0 && (memchr(v, '\0', (size_t)vl) != NULL ||
+                              memchr(v, 0x13, (size_t)vl) != NULL))
+            return -fail(e, HB_BAD_VALUE, -1, i, (long)noff, nl);
+        noff += (size_t)nl;
+        voff += (size_t)vl;
+    }
+    if (noff != names_total || voff != values_total)
+        return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+
+    /* Pass 2: write (counting past the end rather than overrunning). */
+    w.buf = (unsigned char *)out;
+    w.cap = out_cap;
+    w.pos = 0;
+    if (key != NULL)
+        mac_begin(&mac, key);
+    if (form == HB_FORM_CLASSIC) {
+        emit(&w, NULL, ">>>\n", 4);
+        noff = voff = 0;
+        for (int32_t i = 0; i < nfields; i++) {
+            size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
+            classic_field(&w, key != NULL ? &mac : NULL, N + noff, nl, types[i], V + voff, vl);
+            noff += nl;
+            voff += vl;
+        }
+        if (key != NULL) {
+            sl = make_sig(&mac, kr->signing, sig);
+            emit(&w, NULL, "auth=", 5);
+            emit(&w, NULL, sig, sl);
+            emit(&w, NULL, "\n", 1);
+        }
+        emit(&w, NULL, "<<<\n", 4);
+    } else {
+        mac_ctx *om = NULL;
+        if (key != NULL) {
+            mac_begin(&outer, key);
+            om = &outer;
+        }
+        emit(&w, om, "###\n", 4);
+        noff = voff = 0;
+        for (int32_t i = 0; i < nfields; i++) {
+            size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
+            ns_item(&w, om, N + noff, nl, types[i], V + voff, vl);
+            if (key != NULL && inner_auth)
+                classic_field(NULL, &mac, N + noff, nl, types[i], V + voff, vl);
+            noff += nl;
+            voff += vl;
+        }
+        if (key != NULL && inner_auth) {
+            sl = make_sig(&mac, kr->signing, sig);
+            ns_item(&w, om, U8("auth"), 4, 0, U8(sig), sl);
+        }
+        emit(&w, om, "%%%\n", 4);
+        if (key != NULL) {
+            char head[16];
+            size_t k;
+            sl = make_sig(&outer, kr->signing, sig);
+            k = dec_digits(sl, head);
+            head[k++] = ':';
+            emit(&w, NULL, head, k);
+            emit(&w, NULL, sig, sl);
+            emit(&w, NULL, ",", 1);
+        }
+    }
+    if (w.pos > HB_MAX_FRAME)
+        return -fail(e, HB_TOO_LARGE, -1, -1, -1, -1);
+    if (w.pos > out_cap)
+        return -fail(e, HB_NO_SPACE, -1, -1, -1, -1);
+    return (int32_t)w.pos;
+}

@@ -1,0 +1,120 @@
+/* hbeat link layer: heartbeat 3.0.6 frame codec (C side).
+ *
+ * Declarations shared by _frame.c and by cffi (build_ext.py feeds this
+ * file to ffibuilder.cdef, so it holds only integer #defines, structs and
+ * prototypes; _frame.c includes <stdint.h> and <stddef.h> first).
+ * The rules, check order and error codes are docs/wire-format.md.
+ */
+
+#define HB_MAX_FRAME 262144
+#define HB_MAX_FIELDS 128
+#define HB_MAX_NAME 64
+#define HB_MAX_VALUE 65536
+#define HB_MAX_KEYS 16
+
+/* Error codes: docs/wire-format.md, "Error codes". */
+#define HB_OK 0
+#define HB_EMPTY 1
+#define HB_TOO_LARGE 2
+#define HB_UNKNOWN_FORM 3
+#define HB_TRUNCATED 4
+#define HB_TRAILING_DATA 5
+#define HB_TOO_MANY_FIELDS 6
+#define HB_BAD_TYPE 7
+#define HB_UNSUPPORTED_TYPE 8
+#define HB_NO_EQUALS 9
+#define HB_BAD_NAME 10
+#define HB_NAME_TOO_LONG 11
+#define HB_VALUE_TOO_LONG 12
+#define HB_BAD_VALUE 13
+#define HB_BAD_BASE64 14
+#define HB_NS_BAD_LENGTH 15
+#define HB_NS_NO_COMMA 16
+#define HB_NS_NO_TYPE 17
+#define HB_DUPLICATE_AUTH 18
+#define HB_AUTH_MISSING 19
+#define HB_AUTH_MALFORMED 20
+#define HB_AUTH_UNKNOWN_KEY 21
+#define HB_AUTH_MISMATCH 22
+#define HB_NO_SPACE 23
+#define HB_BAD_KEYRING 24
+/* Not a frame error: a bad argument to hb_keyring_add / hb_digest_hex. */
+#define HB_BAD_ARGUMENT 25
+
+#define HB_METHOD_NONE 0
+#define HB_METHOD_SHA1 1
+#define HB_METHOD_MD5 2
+#define HB_METHOD_CRC 3
+
+#define HB_FORM_CLASSIC 1
+#define HB_FORM_NETSTRING 2
+
+/* Bytes a decode scratch buffer needs: the frame length plus this. */
+#define HB_SCRATCH_EXTRA 16
+/* Size of hb_decoded.fmt. */
+#define HB_FMT_SIZE 4096
+/* Longest hex digest (sha1) plus NUL. */
+#define HB_HEX_SIZE 41
+
+typedef struct hb_keyring hb_keyring;
+
+/* Where an error was found: code, byte offset (-1: none), field index
+ * (-1: none) and, when known, the field name's place in the input. */
+typedef struct {
+    int32_t code;
+    int32_t offset;
+    int32_t field_index;
+    int32_t name_offset;
+    int32_t name_length;
+} hb_error;
+
+/* Result of hb_decode.
+ *
+ * On success the scratch buffer holds, back to back: a 5-byte header
+ * (form, key index or -1, method, has signature, has inner auth), the
+ * signature, the inner auth value, then per field (auth excluded) its
+ * name, its type as one byte and its value. `fmt` is the matching
+ * Python struct format ("5b" "<n>s"... "<n>sB<m>s"...), NUL-terminated,
+ * so one struct.unpack_from turns the scratch into Python objects. */
+typedef struct {
+    hb_error err;
+    int32_t form;
+    int32_t nfields;
+    int32_t key_index;
+    int32_t method;
+    int32_t sig_offset;
+    int32_t sig_length;
+    int32_t inner_offset;
+    int32_t inner_length;
+    int32_t scratch_used;
+    char fmt[4096];
+} hb_decoded;
+
+/* Keyring: every key authkeys defines, with precomputed HMAC states.
+ * The only allocating calls. */
+hb_keyring *hb_keyring_new(void);
+void hb_keyring_free(hb_keyring *kr);
+int hb_keyring_add(hb_keyring *kr, int index, int method, const char *secret, size_t secret_len);
+int hb_keyring_set_signing(hb_keyring *kr, int index);
+
+/* Parse (kr == NULL) or parse and verify a frame. Returns HB_OK or an
+ * error code (also in out->err). scratch must hold at least
+ * len + HB_SCRATCH_EXTRA bytes, else HB_NO_SPACE. Never allocates. */
+int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *out,
+              char *scratch, size_t scratch_cap);
+
+/* Encode fields (names and values each concatenated, names_total and
+ * values_total bytes long; lens holds the n name lengths then the n value
+ * lengths as native int32; types one byte per field).
+ * kr == NULL: unsigned. form: HB_FORM_*. inner_auth: netstring only.
+ * Returns the frame length (>= 0) or minus an error code (also in err). */
+int32_t hb_encode(int form, const char *names, size_t names_total, const char *values,
+                  size_t values_total, const char *lens, const char *types,
+                  int32_t nfields, const hb_keyring *kr, int inner_auth, char *out,
+                  size_t out_cap, hb_error *err);
+
+/* Digest of data as the method computes it, keyed with key (ignored for
+ * crc), as lowercase hex into hex (HB_HEX_SIZE bytes). Returns the hex
+ * length, or -HB_BAD_ARGUMENT for an unknown method. */
+int hb_digest_hex(int method, const char *key, size_t key_len, const char *data, size_t len,
+                  char *hex);
