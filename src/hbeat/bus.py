@@ -10,6 +10,7 @@ worker -> supervisor
   rx     <8-byte big-endian CLOCK_MONOTONIC ns> <raw authentic frame>
   bad    {"code", "error", "peer"}           a frame the C layer rejected
   sent   {"seq", "ts", "ld", "tick"}          a keepalive this worker sent
+  junk   {"bytes"}                            bytes a serial line discarded
   fatal  {"error"}                            the medium cannot be used
 
 supervisor -> worker

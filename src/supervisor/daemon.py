@@ -99,9 +99,12 @@ class Supervisor:
         self.keepalive_ms = timers.keepalive_ms
         self.lease_ms = lease_ms(timers.keepalive_ms, timers.deadtime_ms)
         self.workers_by_name = {worker_name(md): md for md in config.media}
+        # A link is a (node, link name) pair, as in heartbeat: several media on
+        # one interface (one ucast line per peer) are one link `eth1`.
+        self.link_names = tuple(dict.fromkeys(md.name for md in config.media))
         self.worker_ready: set[str] = set()
         self.last_sent_seq = 0
-        self.counters = {"rx_frames": 0, "rx_rejected": 0, "bus_errors": 0}
+        self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.started_wall = time.time()
 
     # --- logging ------------------------------------------------------------
@@ -163,7 +166,7 @@ class Supervisor:
             mb.MembershipConfig(
                 local=self.node,
                 nodes=self.config.nodes,
-                media=tuple(md.name for md in self.config.media),
+                media=self.link_names,
                 keepalive_ms=timers.keepalive_ms,
                 deadtime_ms=timers.deadtime_ms,
                 warntime_ms=timers.warntime_ms,
@@ -312,6 +315,8 @@ class Supervisor:
                                      f"{body.get('error')}")
             self.feed.cluster("rejected-packet", medium=ident, peer=body.get("peer"),
                               code=body.get("code"))
+        elif verb == b"junk":
+            self.counters["rx_junk_bytes"] += int(unpack_json(parts[1], "junk")["bytes"])
         elif verb == b"hello":
             body = unpack_json(parts[1], "hello")
             slot.pid = int(body.get("pid", slot.pid))
@@ -326,7 +331,9 @@ class Supervisor:
         elif verb in (b"fatal", b"warn"):
             body = unpack_json(parts[1], verb.decode())
             level = Level.ERROR if verb == b"fatal" else Level.WARN
-            self.log(level, f"{ident}: {body.get('error')}")
+            error = str(body.get("error"))
+            # Medium errors already name their medium ("bcast eth1: send to ...").
+            self.log(level, error if error.startswith(f"{ident}: ") else f"{ident}: {error}")
             if verb == b"fatal":
                 self.worker_ready.discard(ident)
                 slot.last_error = str(body.get("error"))
@@ -383,8 +390,8 @@ class Supervisor:
                 "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
                 "site": "",
                 "links": [
-                    {"name": md.name, "status": ms.link_status(n, md.name)}
-                    for md in self.config.media
+                    {"name": link, "status": ms.link_status(n, link)}
+                    for link in self.link_names
                 ],
             })
         return {
@@ -397,6 +404,7 @@ class Supervisor:
             "local_status": ms.local_status,
             "generation": self.generation,
             "pid": os.getpid(),
+            "started": self.started_wall,
             "nodes": nodes,
             "parameters": dict(self.config.hacf.parameters) | {"hbversion": HBVERSION},
             "resources": {"held": "none"},

@@ -87,6 +87,7 @@ class LinkWorker:
         )
         self.running = True
         self.rejected = 0
+        self.junk_reported = 0
 
     def send_keepalive(self, tick: int) -> None:
         seq = self.board.claim_tick(tick, time.monotonic_ns())
@@ -117,6 +118,17 @@ class LinkWorker:
                 )
                 continue
             self.bus.send_multipart(pack_rx(now, frame))
+        self.report_junk()
+
+    def report_junk(self) -> None:
+        """Bytes a serial framer threw away (lines outside `>>>`..`<<<`, cut or
+        oversized frames) are rejected input too: tell the supervisor."""
+        framer = getattr(self.medium, "framer", None)
+        if framer is None or framer.stats.junk_bytes <= self.junk_reported:
+            return
+        delta = framer.stats.junk_bytes - self.junk_reported
+        self.junk_reported = framer.stats.junk_bytes
+        self.bus.send_multipart(pack(b"junk", {"bytes": delta, "total": self.junk_reported}))
 
     def on_bus(self) -> None:
         while True:
@@ -171,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     die_with_parent()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGTERM (from the supervisor, or the parent-death signal) ends the
+    # worker at once: it holds nothing to flush, and an exception raised at a
+    # random point (say, inside ZeroMQ's clean-up at exit) could leave
+    # the interpreter hung in Context.term() until the supervisor kills it.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
@@ -193,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bus.send_multipart(pack(b"ready", {"pid": os.getpid(), "form": worker.medium.form}))
     worker.run()
+    bus.close()  # LINGER bounds this: what is still queued gets 500 ms
+    ctx.term()
     return 0
 
 

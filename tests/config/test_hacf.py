@@ -186,7 +186,7 @@ def test_misc_directives() -> None:
             hacf.hbgenmethod, hacf.max_rexmit_delay_ms, hacf.log_badpack, hacf.uuidfrom) == \
         (False, 5, 2, "lab", "netstring", "time", 100, False, "nodename")
     assert hacf.env == (("HA_FOO", "bar"), ("HA_BAZ", ""))
-    assert hacf.parameter("pacemaker") == "off"
+    assert hacf.parameter("crm") == "off"  # recorded under the name used, as 3.0.6 does
 
 
 @pytest.mark.parametrize(("line", "message"), [

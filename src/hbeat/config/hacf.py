@@ -108,7 +108,10 @@ WHOLE_LINE = frozenset(
      "apiauth", "respawn", "failfast"]
 )
 # Directives whose value heartbeat does not record as a parameter.
-NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "crm", "env"])
+# Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
+# a real 3.0.6 node): node lists, media lines and a few handled elsewhere.
+NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env",
+                          "bcast", "ucast", "mcast", "serial", "udp"])
 # heartbeat has IPv6 media plugins; hbeat does not (yet) speak them.
 UNSUPPORTED_MEDIA = ("ucast6", "mcast6")
 
@@ -404,7 +407,9 @@ class _Parser:
         self.pacemaker_line = number
         flag = parse_bool(value)
         if flag is False:
-            self.params["pacemaker"] = value
+            # Recorded under the name used: a real 3.0.6 with `crm off` answers
+            # `hbparameter -p crm` with `off`.
+            self.params[directive] = value
             return True
         if flag is None and value.lower() not in CRM_MODES:
             self.error(number, f"{directive} [{value}] is not a boolean or a Pacemaker mode")

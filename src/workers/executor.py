@@ -1,0 +1,682 @@
+"""The executor worker (`hbeat: executor`): runs resource scripts for the supervisor.
+
+    python -m workers.executor --bus ipc:///run/hbeat/bus --name executor
+
+It never blocks on a script: every call is a child in its own session and
+process group (`start_new_session`), its stdout/stderr are non-blocking
+pipes in the same ZeroMQ poller as the bus, and exits are collected with
+`waitpid` when SIGCHLD wakes the loop. Calls of different groups run in
+parallel; calls of one group run one at a time, in arrival order. The
+executor is a child subreaper, so what a script leaves behind is reaped
+here instead of piling up as zombies. It exits when the supervisor dies
+(parent-death signal SIGTERM) after killing the process groups of the calls
+still running, or after a `stop`. How argv, environment and outcome are
+decided is workers/scriptrun.py.
+
+Bus messages (ZeroMQ multipart `[verb, JSON object]`, DEALER identity =
+the `--name`, normally `executor`; see hbeat/bus.py)
+
+executor -> supervisor
+  hello   {"pid", "name", "version": 1}
+  ready   {"pid", "limits": {"max_lines", "max_bytes", "max_line_bytes"},
+           "kill_grace_s", "default_timeout_s"}          setup accepted
+  fatal   {"error"}                         setup unusable; the executor exits 2
+  started {"id", "group", "index", "action", "pid", "argv", "command"}
+          the call's process exists (pid = its process group); `argv` is
+          what was executed, `command` the text for `info: Running ...`
+  output  {"id", "stream": "stdout"|"stderr"|"executor", "line"}
+          one line, in order per stream, without its newline (invalid
+          UTF-8 replaced, lines over max_line_bytes split). After
+          max_lines lines or max_bytes bytes of a call, one line
+          {"stream": "executor", "line": "output truncated: ..."} and no
+          more. Lines written by something the script left running in the
+          background may arrive after the call's `result`.
+  result  {"id", "group", "index", "action", "rc", "signal", "status",
+           "heartbeat_status", "timed_out", "duration_s", "error", "argv",
+           "command", "output_lines", "output_bytes", "truncated"}
+          rc: exit code, or null (timeout, killed, could not execute);
+          signal: the signal that ended the script, or null;
+          status: start/stop -> "ok" | "failed";
+                  status     -> "running" | "stopped" | "failed"
+                  (scriptrun.judge: exit code, plus heartbeat's
+                  "not running" text for exit 0);
+          heartbeat_status: status calls only, what heartbeat 3.0.6 would
+                  have concluded from the text ("running"|"stopped"), null
+                  otherwise and for OCF monitor calls;
+          timed_out: the call passed timeout_s and its process group was
+                  killed (SIGTERM, SIGKILL after kill_grace_s);
+          error: null, or why the call failed without an exit code
+                  ("Cannot locate resource script X (...)", "cannot
+                  execute ...", "timed out after 5 s", a bad request ...);
+          output_lines/output_bytes: everything the call printed, counted
+          also past the truncation.
+  error   {"error"}        a message that names no call (bad JSON, unknown verb)
+  bye     {"cancelled": [ids], "killed": [ids]}     sent last, after `stop`
+
+supervisor -> executor
+  setup {"config_dir", "node", "resource_dir"?, "init_dir"?, "ocf_root"?,
+         "funcs"?, "env"?: {"HA_NAME": value}, "logging"?: {"logfile",
+         "debugfile", "logfacility", "debug"}, "limits"?: {...},
+         "kill_grace_s"?, "default_timeout_s"?}
+        answered by `ready` (or `fatal`). resource_dir defaults to
+        <config_dir>/resource.d, init_dir to /etc/init.d, funcs to
+        <config_dir>/shellfuncs if it exists, else /etc/ha.d/shellfuncs.
+  run   {"id": str|int, "group": str, "index": int, "action":
+         "start"|"stop"|"status", "timeout_s"?: number,
+         "resource": {"script", "args", "path"?, "text"?} | "argv": [str, ...]}
+        exactly one of resource (looked up and built as heartbeat does;
+        {"text": "10.0.0.1/24"} alone is parsed like haresources) and argv
+        (executed as given; its last word should be the action). Always
+        answered by exactly one `result` with the same id.
+  stop  {"kill"?: bool}
+        queued calls are cancelled (result with error); running calls
+        finish under their own timeouts, or with kill=true are killed now;
+        then `bye` and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from hbeat.bus import BusError, pack, unpack_json
+from hbeat.config.probe import SystemProbe
+from workers import scriptrun
+from workers.scriptrun import Call, CallError, Settings
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+VERSION = 1
+DEFAULT_LIMITS = {"max_lines": 200, "max_bytes": 64 * 1024, "max_line_bytes": 4096}
+DEFAULT_KILL_GRACE_S = 5.0
+DEFAULT_TIMEOUT_S = 300.0
+STATUS_TEXT_MAX = 64 * 1024
+MAX_LINGERING = 64
+STREAMS = ("stdout", "stderr")
+
+
+def log(level: str, message: str) -> None:
+    print(f"{level}: executor: {message}", file=sys.stderr, flush=True)
+
+
+def prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        log("WARN", f"prctl({option}) failed: {os.strerror(err)}")
+
+
+@dataclass
+class Limits:
+    max_lines: int
+    max_bytes: int
+    max_line_bytes: int
+
+    @classmethod
+    def from_setup(cls, body: Any) -> Limits:
+        merged = dict(DEFAULT_LIMITS)
+        if body is not None:
+            if not isinstance(body, dict):
+                raise CallError("setup: 'limits' must be an object")
+            for key, value in body.items():
+                if key not in merged:
+                    raise CallError(f"setup: unknown limit {key!r}")
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise CallError(f"setup: limit {key} must be a positive integer")
+                merged[key] = value
+        return cls(**merged)
+
+
+def positive_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise CallError(f"{what} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+@dataclass
+class Job:
+    """One run request, from arrival to its result (and its output's end)."""
+
+    rid: Any
+    group: str
+    index: Any
+    action: str
+    timeout_s: float
+    request: dict[str, Any]
+    call: Call | None = None
+    argv: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    pid: int = 0
+    started: float = 0.0
+    deadline: float = 0.0
+    kill_at: float | None = None
+    sigkill_sent: bool = False
+    timed_out: bool = False
+    killed_by_stop: bool = False
+    wait_status: int | None = None
+    ended: float = 0.0
+    fds: dict[int, str] = field(default_factory=dict)
+    files: dict[int, Any] = field(default_factory=dict)
+    partial: dict[str, bytearray] = field(default_factory=dict)
+    stdout_text: bytearray = field(default_factory=bytearray)
+    lines_sent: int = 0
+    bytes_sent: int = 0
+    output_lines: int = 0
+    output_bytes: int = 0
+    truncated: bool = False
+    finished: bool = False
+
+
+class Executor:
+    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: dict[str, Any],
+                 wake_fd: int) -> None:
+        self.name = name
+        self.bus = bus
+        config_dir = setup.get("config_dir")
+        local_funcs = (os.path.join(config_dir, "shellfuncs")
+                       if isinstance(config_dir, str) else None)
+        default_funcs = local_funcs if local_funcs and os.path.isfile(local_funcs) else None
+        self.settings: Settings = scriptrun.settings_from_setup(setup, default_funcs)
+        self.limits = Limits.from_setup(setup.get("limits"))
+        self.kill_grace_s = positive_number(setup.get("kill_grace_s", DEFAULT_KILL_GRACE_S),
+                                            "setup: kill_grace_s")
+        self.default_timeout_s = positive_number(
+            setup.get("default_timeout_s", DEFAULT_TIMEOUT_S), "setup: default_timeout_s")
+        self.env = scriptrun.build_env(self.settings, os.environ)
+        self.probe = SystemProbe(init_dir=self.settings.init_dir,
+                                 ocf_dir=self.settings.ocf_agents_dir)
+        self.wake_fd = wake_fd
+        self.poller = zmq.Poller()
+        self.poller.register(bus, zmq.POLLIN)
+        self.poller.register(wake_fd, zmq.POLLIN)
+        self.queues: dict[str, deque[Job]] = {}
+        self.running: dict[str, Job] = {}  # group -> its running job
+        self.by_pid: dict[int, Job] = {}
+        self.by_fd: dict[int, Job] = {}
+        self.lingering: deque[Job] = deque()
+        self.ids: set[Any] = set()
+        self.stopping = False
+        self.cancelled: list[Any] = []
+        self.killed: list[Any] = []
+
+    # --- bus ---------------------------------------------------------------
+
+    def send(self, verb: bytes, body: dict[str, Any]) -> None:
+        self.bus.send_multipart(pack(verb, body))
+
+    def on_bus(self) -> None:
+        while True:
+            try:
+                parts = self.bus.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            verb = parts[0]
+            try:
+                body = unpack_json(parts[1], verb.decode("ascii", "replace")) if len(
+                    parts) == 2 else None
+            except BusError as exc:
+                self.send(b"error", {"error": str(exc)})
+                continue
+            if body is None:
+                self.send(b"error", {"error": f"bus message {verb!r}: expected [verb, JSON]"})
+            elif verb == b"run":
+                self.on_run(body)
+            elif verb == b"stop":
+                self.on_stop(bool(body.get("kill", False)))
+            else:
+                self.send(b"error", {"error": f"unknown verb {verb!r}"})
+
+    def on_run(self, body: dict[str, Any]) -> None:
+        rid = body.get("id")
+        if not isinstance(rid, str | int) or isinstance(rid, bool):
+            self.send(b"error", {"error": f"run: 'id' must be a string or integer: {body!r}"})
+            return
+        job = Job(rid=rid, group=str(body.get("group", "")), index=body.get("index"),
+                  action=str(body.get("action", "")), timeout_s=self.default_timeout_s,
+                  request=body)
+        try:
+            if rid in self.ids:
+                raise CallError(f"run: id {rid!r} is already queued or running")
+            if self.stopping:
+                raise CallError("run: the executor is stopping")
+            if not isinstance(body.get("group"), str) or not body["group"]:
+                raise CallError("run: 'group' must be a non-empty string")
+            scriptrun.check_action(job.action)
+            if "timeout_s" in body:
+                job.timeout_s = positive_number(body["timeout_s"], "run: timeout_s")
+            if ("argv" in body) == ("resource" in body):
+                raise CallError("run: give exactly one of 'resource' and 'argv'")
+        except CallError as exc:
+            self.send_result(job, error=str(exc))
+            return
+        self.ids.add(rid)
+        self.queues.setdefault(job.group, deque()).append(job)
+        self.start_next(job.group)
+
+    def on_stop(self, kill: bool) -> None:
+        self.stopping = True
+        for queue in self.queues.values():
+            while queue:
+                job = queue.popleft()
+                self.cancelled.append(job.rid)
+                self.ids.discard(job.rid)
+                self.send_result(job, error="cancelled: the executor was told to stop")
+        if kill:
+            now = time.monotonic()
+            for job in self.running.values():
+                if job.kill_at is None:
+                    job.killed_by_stop = True
+                    self.killed.append(job.rid)
+                    self.terminate(job, now)
+
+    # --- starting ----------------------------------------------------------
+
+    def prepare(self, job: Job) -> tuple[tuple[str, ...], dict[str, str]]:
+        body = job.request
+        action = scriptrun.check_action(job.action)
+        if "argv" in body:
+            argv = body["argv"]
+            if (not isinstance(argv, list) or not argv
+                    or not all(isinstance(a, str) for a in argv)):
+                raise CallError("run: 'argv' must be a non-empty list of strings")
+            if not os.path.isabs(argv[0]):
+                raise CallError(f"run: argv[0] {argv[0]!r} must be an absolute path")
+            state = self.probe.script_state(argv[0])
+            if state != "ok":
+                raise CallError(f"cannot execute {argv[0]}: {state.replace('-', ' ')}")
+            job.call = Call(action, tuple(argv), argv[0], action == "status")
+            return job.call.argv, self.env
+        resource = body["resource"]
+        if not isinstance(resource, dict):
+            raise CallError("run: 'resource' must be an object")
+        job.call = scriptrun.build_call(scriptrun.resource_from_json(resource), action,
+                                        self.settings, self.probe)
+        env = self.env
+        if job.call.extra_env:
+            env = {**env, **dict(job.call.extra_env)}
+        return job.call.argv, env
+
+    def start_next(self, group: str) -> None:
+        while group not in self.running and self.queues.get(group):
+            job = self.queues[group].popleft()
+            try:
+                argv, env = self.prepare(job)
+            except CallError as exc:
+                self.ids.discard(job.rid)
+                self.send_result(job, error=str(exc))
+                continue
+            job.argv = argv
+            job.started = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                self.ids.discard(job.rid)
+                self.send_result(job, error=exec_error(argv[0], exc))
+                continue
+            job.proc, job.pid = proc, proc.pid
+            job.deadline = job.started + job.timeout_s
+            for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+                assert pipe is not None
+                fd = pipe.fileno()
+                os.set_blocking(fd, False)
+                job.fds[fd] = stream
+                job.files[fd] = pipe
+                job.partial[stream] = bytearray()
+                self.by_fd[fd] = job
+                self.poller.register(fd, zmq.POLLIN)
+            self.running[group] = job
+            self.by_pid[job.pid] = job
+            self.send(b"started", {"id": job.rid, "group": job.group, "index": job.index,
+                                   "action": job.action, "pid": job.pid, "argv": list(argv),
+                                   "command": job.call.describe() if job.call else ""})
+
+    # --- output ------------------------------------------------------------
+
+    def read_fd(self, fd: int) -> None:
+        job = self.by_fd.get(fd)
+        if job is None:
+            return
+        stream = job.fds[fd]
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log("WARN", f"reading {stream} of call {job.rid}: {exc}")
+                data = b""
+            if not data:
+                self.close_fd(job, fd)
+                return
+            job.output_bytes += len(data)
+            if stream == "stdout" and len(job.stdout_text) < STATUS_TEXT_MAX:
+                job.stdout_text += data[: STATUS_TEXT_MAX - len(job.stdout_text)]
+            buf = job.partial[stream]
+            buf += data
+            while True:
+                cut = buf.find(b"\n")
+                if cut < 0:
+                    if len(buf) >= self.limits.max_line_bytes:
+                        cut = self.limits.max_line_bytes
+                        self.emit(job, stream, bytes(buf[:cut]))
+                        del buf[:cut]
+                        continue
+                    break
+                if cut > self.limits.max_line_bytes:
+                    cut = self.limits.max_line_bytes
+                    self.emit(job, stream, bytes(buf[:cut]))
+                    del buf[:cut]
+                    continue
+                self.emit(job, stream, bytes(buf[:cut]))
+                del buf[: cut + 1]
+
+    def close_fd(self, job: Job, fd: int) -> None:
+        stream = job.fds.pop(fd)
+        rest = job.partial.get(stream)
+        if rest:
+            self.emit(job, stream, bytes(rest))
+            rest.clear()
+        self.poller.unregister(fd)
+        del self.by_fd[fd]
+        job.files.pop(fd).close()
+        if job.finished and not job.fds:
+            with contextlib.suppress(ValueError):
+                self.lingering.remove(job)
+
+    def emit(self, job: Job, stream: str, raw: bytes) -> None:
+        job.output_lines += 1
+        if job.truncated:
+            return
+        if (job.lines_sent >= self.limits.max_lines
+                or job.bytes_sent + len(raw) > self.limits.max_bytes):
+            job.truncated = True
+            self.send(b"output", {
+                "id": job.rid, "stream": "executor",
+                "line": f"output truncated: more than {self.limits.max_lines} lines or "
+                        f"{self.limits.max_bytes} bytes",
+            })
+            return
+        job.lines_sent += 1
+        job.bytes_sent += len(raw)
+        line = raw.decode("utf-8", "replace").removesuffix("\r")
+        self.send(b"output", {"id": job.rid, "stream": stream, "line": line})
+
+    # --- processes ---------------------------------------------------------
+
+    def reap(self) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.by_pid.pop(pid, None)
+            if job is None:
+                continue  # something a script left behind: we are its subreaper
+            job.wait_status = status
+            job.ended = now
+            if job.proc is not None:
+                job.proc.returncode = os.waitstatus_to_exitcode(status)
+
+    def terminate(self, job: Job, now: float) -> None:
+        signal_group(job.pid, signal.SIGTERM)
+        job.kill_at = now + self.kill_grace_s
+
+    def check_timers(self, now: float) -> None:
+        for job in list(self.running.values()):
+            if job.kill_at is None and job.wait_status is None and now >= job.deadline:
+                job.timed_out = True
+                self.terminate(job, now)
+            if job.kill_at is not None and not job.sigkill_sent and now >= job.kill_at:
+                signal_group(job.pid, signal.SIGKILL)
+                job.sigkill_sent = True
+
+    def finish_ready(self) -> None:
+        for group, job in list(self.running.items()):
+            if job.wait_status is None:
+                continue
+            if job.kill_at is not None and not job.sigkill_sent and group_alive(job.pid):
+                continue  # SIGTERM sent: wait for the whole group, or SIGKILL it
+            for fd in list(job.fds):
+                self.read_fd(fd)
+            del self.running[group]
+            self.ids.discard(job.rid)
+            self.complete(job)
+            self.start_next(group)
+
+    def complete(self, job: Job) -> None:
+        status = job.wait_status
+        assert status is not None
+        rc: int | None = None
+        sig: int | None = None
+        if os.WIFEXITED(status):
+            rc = os.WEXITSTATUS(status)
+        elif os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        error = None
+        if job.timed_out:
+            rc = None
+            error = f"timed out after {job.timeout_s:g} s: process group {job.pid} killed"
+        elif job.killed_by_stop:
+            rc = None
+            error = "killed: the executor was told to stop"
+        elif sig is not None:
+            error = f"killed by signal {sig} ({signal.Signals(sig).name})"
+        job.finished = True
+        if job.fds:
+            self.lingering.append(job)
+            while len(self.lingering) > MAX_LINGERING:
+                old = self.lingering.popleft()
+                for fd in list(old.fds):
+                    self.close_fd(old, fd)
+        self.send_result(job, rc=rc, sig=sig, error=error)
+
+    def send_result(self, job: Job, *, rc: int | None = None, sig: int | None = None,
+                    error: str | None = None) -> None:
+        call = job.call
+        stdout = job.stdout_text.decode("utf-8", "replace")
+        if job.action in scriptrun.ACTIONS:
+            action = scriptrun.check_action(job.action)
+            status: str = scriptrun.judge(action, None if error else rc, stdout,
+                                          call.text_convention if call else True)
+        else:
+            status = "failed"
+        hb_status = None
+        if job.action == "status" and call is not None and call.text_convention and job.proc:
+            hb_status = scriptrun.heartbeat_verdict(stdout)
+        duration = (job.ended - job.started) if job.ended else 0.0
+        self.send(b"result", {
+            "id": job.rid, "group": job.group, "index": job.index, "action": job.action,
+            "rc": rc, "signal": sig, "status": status, "heartbeat_status": hb_status,
+            "timed_out": job.timed_out, "duration_s": round(duration, 6), "error": error,
+            "argv": list(job.argv), "command": call.describe() if call else "",
+            "output_lines": job.output_lines,
+            "output_bytes": job.output_bytes, "truncated": job.truncated,
+        })
+
+    # --- loop --------------------------------------------------------------
+
+    def next_timeout_ms(self, now: float) -> int:
+        due: list[float] = []
+        for job in self.running.values():
+            if job.kill_at is None:
+                due.append(job.deadline)
+            elif not job.sigkill_sent:
+                # wait for the group to empty: look again soon, SIGKILL at kill_at
+                due.append(min(job.kill_at, now + 0.02))
+        if not due:
+            return -1
+        return max(0, int((min(due) - now) * 1000) + 1)
+
+    def drain_wakeups(self) -> bool:
+        """Empty the signal wake-up pipe; True if SIGTERM/SIGINT arrived."""
+        term = False
+        while True:
+            try:
+                data = os.read(self.wake_fd, 256)
+            except BlockingIOError:
+                return term
+            if not data:
+                return term
+            term = term or any(b in (signal.SIGTERM, signal.SIGINT) for b in data)
+
+    def run(self) -> int:
+        while True:
+            now = time.monotonic()
+            events = dict(self.poller.poll(self.next_timeout_ms(now)))
+            if self.wake_fd in events and self.drain_wakeups():
+                self.shutdown()
+                return 0
+            for fd in list(events):
+                if isinstance(fd, int) and fd != self.wake_fd:
+                    self.read_fd(fd)
+            self.reap()
+            self.check_timers(time.monotonic())
+            self.finish_ready()
+            if self.bus in events:
+                self.on_bus()
+            if self.stopping and not self.running:
+                self.send(b"bye", {"cancelled": self.cancelled, "killed": self.killed})
+                return 0
+
+    def shutdown(self) -> None:
+        """The supervisor is gone (or we were told to die): kill every running call."""
+        jobs = list(self.running.values())
+        if jobs:
+            log("WARN", f"terminating {len(jobs)} running resource script(s)")
+        for job in jobs:
+            signal_group(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + min(self.kill_grace_s, 2.0)
+        while time.monotonic() < deadline:
+            self.reap()
+            if not any(group_alive(job.pid) for job in jobs):
+                break
+            select.select([self.wake_fd], [], [], 0.02)
+            self.drain_wakeups()
+        for job in jobs:
+            signal_group(job.pid, signal.SIGKILL)
+        self.reap()
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exec_error(path: str, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOEXEC:
+        return (f"cannot execute {path}: {reason} (not a binary and no #! line; "
+                "heartbeat's shell would have run it with /bin/sh)")
+    return f"cannot execute {path}: {reason}"
+
+
+def make_wakeup_pipe() -> int:
+    """Signals wake the poller through this pipe (signal number as the byte)."""
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(sig, lambda *_: None)
+    fcntl.fcntl(rfd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+    return rfd
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="workers.executor", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
+    ap.add_argument("--name", default="executor", help="bus identity (default: executor)")
+    args = ap.parse_args(argv)
+    try:
+        from setproctitle import setproctitle
+
+        setproctitle(f"hbeat: {args.name}")
+    except ImportError:
+        pass
+    wake_fd = make_wakeup_pipe()
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        return 0
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    ctx = zmq.Context()
+    bus = ctx.socket(zmq.DEALER)
+    bus.setsockopt(zmq.IDENTITY, args.name.encode())
+    bus.setsockopt(zmq.LINGER, 1000)
+    bus.connect(args.bus)
+    try:
+        bus.send_multipart(pack(b"hello", {"pid": os.getpid(), "name": args.name,
+                                           "version": VERSION}))
+        poller = zmq.Poller()
+        poller.register(bus, zmq.POLLIN)
+        poller.register(wake_fd, zmq.POLLIN)
+        deadline = time.monotonic() + 10.0
+        while True:
+            left = deadline - time.monotonic()
+            events = dict(poller.poll(max(0, int(left * 1000))))
+            if wake_fd in events:
+                rfd_term = False
+                with contextlib.suppress(BlockingIOError):
+                    rfd_term = any(b in (signal.SIGTERM, signal.SIGINT)
+                                   for b in os.read(wake_fd, 256))
+                if rfd_term:
+                    return 0
+            if bus in events:
+                break
+            if left <= 0:
+                log("ERROR", "no setup from the supervisor within 10 s")
+                return 1
+        parts = bus.recv_multipart()
+        if parts[0] != b"setup" or len(parts) != 2:
+            log("ERROR", f"expected setup, got {parts[0]!r}")
+            bus.send_multipart(pack(b"fatal", {"error": f"expected setup, got {parts[0]!r}"}))
+            return 2
+        try:
+            setup = unpack_json(parts[1], "setup")
+            executor = Executor(args.name, bus, setup, wake_fd)
+        except (BusError, CallError) as exc:
+            log("ERROR", str(exc))
+            bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
+            return 2
+        bus.send_multipart(pack(b"ready", {
+            "pid": os.getpid(), "limits": vars(executor.limits),
+            "kill_grace_s": executor.kill_grace_s,
+            "default_timeout_s": executor.default_timeout_s,
+        }))
+        return executor.run()
+    finally:
+        bus.close()
+        ctx.term()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""One resource-script call, built and judged as heartbeat's ResourceManager would.
+
+This module owns the rules, not the processes (workers/executor.py runs them):
+
+* **Lookup** (heartbeat-facts §6): `<resource_dir>/<script>` (default
+  `<config_dir>/resource.d`), then `<init_dir>/<script>` (default
+  `/etc/init.d`); the first regular executable file wins. A resource whose
+  `path` the config loader already resolved is used as it is, after the same
+  check. A bare IP (`10.0.0.1/24/eth0`) is `IPaddr::10.0.0.1/24/eth0`.
+* **argv**: `<path> [args...] <action>`: arguments first, action last, each
+  argument one word. `OCF::agent::instance` runs the `OCF` wrapper with
+  `agent instance <action>`.
+* **OCF status** (deliberately better than 3.0.6): the installed wrapper
+  hands `status` to the agent, which today's resource-agents (Dummy,
+  apache, ...) answer with "unimplemented" (exit 3), so heartbeat would
+  call every such resource stopped. For `status` of `OCF::agent::instance`
+  we run the agent's `monitor` with exactly the environment the wrapper
+  gives it (the instance file `<config_dir>/conf/OCF/<agent>/<instance>`
+  sourced with every assignment exported, `OCF_RES_NAME=<instance>`), and
+  judge its OCF exit code. start/stop go through the wrapper unchanged.
+* **Environment** (what heartbeat 3.0.6 exports to its children, found in
+  the binary and by running the installed scripts): a clean environment
+  with a sane `PATH`, `TZ` if set, the ha.cf `env` directives (`HA_<name>`),
+  then `HA_DIR=<config_dir>`, `HA_FUNCS` (the shellfuncs file),
+  `HA_RESOURCEDIR`, `HA_CURHOST=<node>`, `HA_DATEFMT` (heartbeat's
+  `%Y/%m/%d_%T<TAB>`), `HA_LOGFILE` / `HA_DEBUGLOG` / `HA_LOGFACILITY` /
+  `HA_debug` from ha.cf, `HA_LOGD=no` (hbeat has no logd, so scripts must
+  not wait on `ha_logger`), `OCF_ROOT`, and `OCF_AGENTS=<ocf_root>/resource.d`
+  (the OCF wrapper looks for agents in `$OCF_AGENTS/*/<agent>`, but the
+  installed shellfuncs defaults it to the `heartbeat` provider directory
+  itself, where that glob finds nothing: without this variable every
+  `OCF::` resource fails with the wrapper's usage text).
+* **Judging**: start and stop succeed with exit 0 (`ok`), anything else,
+  a timeout, a signal or a script that could not run is `failed`.
+  status combines the exit code (LSB/OCF) with heartbeat's text convention
+  for old scripts, which exit 0 whatever the state:
+
+  ======================  ===================================  ==========
+  exit code               stdout                               status
+  ======================  ===================================  ==========
+  0                       matches `[Nn][Oo][Tt] .*[Rr]unning`  stopped
+  0                       anything else (also nothing)         running
+  3 (LSB) or 7 (OCF)      anything                             stopped
+  any other code          anything                             failed
+  none (timeout, signal,  -                                    failed
+  could not execute)
+  ======================  ===================================  ==========
+
+  Alongside, `heartbeat_verdict` is what 3.0.6 itself would have concluded
+  from stdout alone (it ignores the exit code: "not running" -> stopped,
+  else `running`/`Running`/`OK` -> running, else stopped), so the caller can
+  warn when the two disagree. It is None for the OCF monitor call, whose
+  output heartbeat never saw.
+
+Pure apart from the `ScriptProbe` it is handed for file checks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from hbeat.config.haresources import parse_resource
+from hbeat.config.model import Problem, Resource
+
+Action = Literal["start", "stop", "status"]
+ACTIONS: tuple[Action, ...] = ("start", "stop", "status")
+Outcome = Literal["ok", "failed", "running", "stopped"]
+
+SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HA_DATEFMT = "%Y/%m/%d_%T\t"
+DEFAULT_INIT_DIR = "/etc/init.d"
+DEFAULT_OCF_ROOT = "/usr/lib/ocf"
+DEFAULT_FUNCS = "/etc/ha.d/shellfuncs"
+INHERITED = ("TZ",)
+"""Variables taken over from the executor's own environment, when set."""
+
+_NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning", re.DOTALL)
+_RUNNING = re.compile(r"[Rr]unning|OK")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Sources the OCF instance file with every assignment exported, as the OCF
+# wrapper's ocf_setvars does, then asks the agent for `monitor`.
+_OCF_MONITOR = 'set -a; . "$1" || exit 5; set +a; exec "$2" monitor'
+
+
+class CallError(ValueError):
+    """A call that cannot be made; the message says which file or field and why."""
+
+
+class ScriptProbe(Protocol):
+    """File checks (hbeat.config.probe.SystemProbe is the real one)."""
+
+    def script_state(self, path: str) -> str:
+        """'ok' (executable regular file), 'missing', 'not-file' or 'not-executable'."""
+        ...
+
+    def ocf_agents(self, agent: str) -> list[str]:
+        """Every `<ocf_root>/resource.d/<provider>/<agent>` that is executable, sorted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything about this node a call depends on (the executor's `setup`)."""
+
+    config_dir: str
+    node: str
+    resource_dir: str
+    init_dir: str = DEFAULT_INIT_DIR
+    funcs: str = DEFAULT_FUNCS
+    ocf_root: str = DEFAULT_OCF_ROOT
+    logfile: str | None = None
+    debugfile: str | None = None
+    logfacility: str | None = None
+    debug: int = 0
+    env: tuple[tuple[str, str], ...] = ()
+    """ha.cf `env` directives, names already `HA_`-prefixed."""
+
+    @property
+    def ocf_agents_dir(self) -> str:
+        return os.path.join(self.ocf_root, "resource.d")
+
+
+def _opt_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CallError(f"{where}: '{key}' must be a string, not {type(value).__name__}")
+    return value
+
+
+def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = None) -> Settings:
+    """Validate the `setup` body (see workers/executor.py for its fields)."""
+    where = "setup"
+    config_dir = _opt_str(body, "config_dir", where)
+    node = _opt_str(body, "node", where)
+    if not config_dir or not node:
+        raise CallError("setup: 'config_dir' and 'node' are required non-empty strings")
+    logging = body.get("logging") or {}
+    if not isinstance(logging, Mapping):
+        raise CallError("setup: 'logging' must be an object")
+    debug = logging.get("debug", 0)
+    if not isinstance(debug, int) or isinstance(debug, bool) or debug < 0:
+        raise CallError(f"setup: 'logging.debug' must be a non-negative integer, not {debug!r}")
+    raw_env = body.get("env") or {}
+    if not isinstance(raw_env, Mapping):
+        raise CallError("setup: 'env' must be an object of NAME: value strings")
+    env: list[tuple[str, str]] = []
+    for name, value in raw_env.items():
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            raise CallError(f"setup: env name {name!r} is not a valid variable name")
+        if not isinstance(value, str) or "\0" in value:
+            raise CallError(f"setup: env {name}: value must be a string without NUL bytes")
+        env.append((name, value))
+    facility = _opt_str(logging, "logfacility", "setup.logging")
+    return Settings(
+        config_dir=config_dir,
+        node=node,
+        resource_dir=(_opt_str(body, "resource_dir", where)
+                      or os.path.join(config_dir, "resource.d")),
+        init_dir=_opt_str(body, "init_dir", where) or DEFAULT_INIT_DIR,
+        funcs=_opt_str(body, "funcs", where) or default_funcs or DEFAULT_FUNCS,
+        ocf_root=_opt_str(body, "ocf_root", where) or DEFAULT_OCF_ROOT,
+        logfile=_opt_str(logging, "logfile", "setup.logging"),
+        debugfile=_opt_str(logging, "debugfile", "setup.logging"),
+        logfacility=None if facility == "none" else facility,
+        debug=debug,
+        env=tuple(env),
+    )
+
+
+def build_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every call: see the module docstring for the order."""
+    env = {"PATH": SANE_PATH}
+    for name in INHERITED:
+        if name in inherited:
+            env[name] = inherited[name]
+    env.update(settings.env)
+    env.update({
+        "HA_DIR": settings.config_dir,
+        "HA_FUNCS": settings.funcs,
+        "HA_RESOURCEDIR": settings.resource_dir,
+        "HA_CURHOST": settings.node,
+        "HA_DATEFMT": HA_DATEFMT,
+        "HA_LOGD": "no",
+        "HA_debug": str(settings.debug),
+        "OCF_ROOT": settings.ocf_root,
+        "OCF_AGENTS": settings.ocf_agents_dir,
+    })
+    for name, value in (("HA_LOGFILE", settings.logfile), ("HA_DEBUGLOG", settings.debugfile),
+                        ("HA_LOGFACILITY", settings.logfacility)):
+        if value:
+            env[name] = value
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What to execute for one resource action."""
+
+    action: Action
+    argv: tuple[str, ...]
+    path: str
+    """The resource script (or the OCF agent, for an OCF monitor)."""
+    text_convention: bool
+    """True when heartbeat's status-output convention applies to this call."""
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """Set on top of the common environment (what the OCF wrapper would export)."""
+    display: str = ""
+    """How to name the call in a log line, when not simply its argv."""
+
+    def describe(self) -> str:
+        """`<path> <args> <action>`, as heartbeat logs `info: Running ...`."""
+        return self.display or " ".join(self.argv)
+
+
+def resource_from_json(body: Mapping[str, Any]) -> Resource:
+    """A run request's `resource`: {"script", "args", "path"?, "text"?} or just {"text"}."""
+    text = _opt_str(body, "text", "resource")
+    script = _opt_str(body, "script", "resource")
+    path = _opt_str(body, "path", "resource")
+    if script is None:
+        if not text:
+            raise CallError("resource: needs 'script' (with 'args') or 'text'")
+        problems: list[Problem] = []
+        parsed = parse_resource(text, 0, "resource", problems)
+        if parsed is None:
+            raise CallError("; ".join(p.message for p in problems))
+        return Resource(text, parsed.script, parsed.args, 0, path)
+    args = body.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) and a for a in args):
+        raise CallError(f"resource {script}: 'args' must be a list of non-empty strings")
+    if not script or "/" in script or script in (".", ".."):
+        raise CallError(f"resource: script name {script!r} must be a plain file name")
+    return Resource(text or "::".join((script, *args)), script, tuple(args), 0, path)
+
+
+def resource_to_json(resource: Resource) -> dict[str, Any]:
+    """The `resource` object of a run request for a configured resource."""
+    return {"text": resource.text, "script": resource.script, "args": list(resource.args),
+            "path": resource.path}
+
+
+def _check_executable(path: str, probe: ScriptProbe, what: str) -> None:
+    state = probe.script_state(path)
+    if state == "missing":
+        raise CallError(f"{what} {path} does not exist")
+    if state == "not-file":
+        raise CallError(f"{what} {path} is not a regular file")
+    if state == "not-executable":
+        raise CallError(f"{what} {path} is not executable")
+
+
+def locate_script(script: str, settings: Settings, probe: ScriptProbe) -> str:
+    """ResourceManager's scriptpath(): resource.d first, then the init directory."""
+    candidates = (os.path.join(settings.resource_dir, script),
+                  os.path.join(settings.init_dir, script))
+    reasons = []
+    for candidate in candidates:
+        state = probe.script_state(candidate)
+        if state == "ok":
+            return candidate
+        if state != "missing":
+            reasons.append(f"{candidate} is {state.replace('-', ' ')}")
+    detail = "; ".join(reasons) or "no such file"
+    raise CallError(f"Cannot locate resource script {script} (looked for {candidates[0]} "
+                    f"and {candidates[1]}: {detail})")
+
+
+def build_call(resource: Resource, action: str, settings: Settings,
+               probe: ScriptProbe) -> Call:
+    """The argv for `action` on `resource`; CallError if it cannot be run."""
+    act = check_action(action)
+    if resource.path:
+        path = resource.path
+        _check_executable(path, probe, f"resource script for {resource.text}:")
+    else:
+        path = locate_script(resource.script, settings, probe)
+    if resource.script == "OCF":
+        if len(resource.args) != 2:
+            raise CallError(f"resource {resource.text}: OCF resources are written "
+                            "OCF::agent::instance")
+        agent, instance = resource.args
+        agents = probe.ocf_agents(agent)
+        if not agents:
+            raise CallError(f"resource {resource.text}: OCF agent {agent} not found as an "
+                            f"executable {settings.ocf_agents_dir}/*/{agent}")
+        conf = os.path.join(settings.config_dir, "conf", "OCF", agent, instance)
+        if probe.script_state(conf) not in ("ok", "not-executable"):
+            raise CallError(f"resource {resource.text}: OCF instance file {conf} is missing "
+                            "or not a regular file")
+        if act == "status":
+            return Call(act, ("/bin/sh", "-c", _OCF_MONITOR, f"OCF::{agent}::{instance}",
+                              conf, agents[0]), agents[0], False,
+                        (("OCF_RES_NAME", instance), ("OCF_RES_VERSION_MAJOR", "0")),
+                        f"{agents[0]} monitor (OCF::{agent}::{instance} status, "
+                        f"parameters from {conf})")
+    return Call(act, (path, *resource.args, act), path, act == "status")
+
+
+def check_action(action: str) -> Action:
+    for known in ACTIONS:
+        if action == known:
+            return known
+    raise CallError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+
+
+def heartbeat_verdict(stdout: str) -> Literal["running", "stopped"]:
+    """What heartbeat 3.0.6 concludes from a status call's stdout (exit code ignored)."""
+    if _NOT_RUNNING.search(stdout):
+        return "stopped"
+    return "running" if _RUNNING.search(stdout) else "stopped"
+
+
+def judge(action: Action, rc: int | None, stdout: str,
+          text_convention: bool = True) -> Outcome:
+    """The outcome of a call: see the table in the module docstring.
+
+    `rc` is None when the script did not exit by itself (timeout, signal,
+    could not be executed).
+    """
+    if action != "status":
+        return "ok" if rc == 0 else "failed"
+    if rc == 0:
+        if text_convention and _NOT_RUNNING.search(stdout):
+            return "stopped"
+        return "running"
+    if rc in (3, 7):
+        return "stopped"
+    return "failed"

@@ -1,0 +1,1 @@
+"""Cluster tests: several real hbeat nodes in harness labs (see hbeatnode.py)."""

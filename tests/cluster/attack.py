@@ -1,0 +1,58 @@
+"""Hostile input for cluster tests: datagrams sent from another lab host, and
+frames forged from captured ones.
+
+`send_udp(node, dest, payloads)` sends each payload as one UDP datagram to
+`dest`:694 from a socket in `node`'s network namespace (broadcast allowed).
+`forge(frame, keys, **changes)` re-signs a captured frame's fields with
+`keys` after replacing some values.
+"""
+
+from __future__ import annotations
+
+import json
+
+import linklayer
+from linklayer.message import AuthKey, Field, Keyring, Method
+from tests.harness import Node
+from tests.harness.procs import run
+
+_SENDER = """
+import json, socket, sys
+dest, port, items = json.loads(sys.stdin.read())
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+for item in items:
+    s.sendto(bytes.fromhex(item), (dest, port))
+print(len(items))
+"""
+
+
+def send_udp(node: Node, dest: str, payloads: list[bytes], port: int = 694) -> None:
+    """One datagram per payload from `node` to `dest`:`port`."""
+    body = json.dumps([dest, port, [p.hex() for p in payloads]]).encode()
+    res = run(node.netns_argv(["python3", "-c", _SENDER]), input=body)
+    assert res.stdout.strip() == str(len(payloads)), res
+
+
+def keyring(method: str, secret: str, index: int = 1) -> Keyring:
+    key = b"" if method == "crc" else secret.encode()
+    return Keyring(keys={index: AuthKey(index, Method(method), key)}, signing_index=index)
+
+
+def fields_of(frame: bytes, keys: Keyring) -> list[Field]:
+    return list(linklayer.decode(frame, keys).fields)
+
+
+def replace(fields: list[Field], **changes: bytes) -> list[Field]:
+    """`fields` with the values of the named fields replaced."""
+    out = []
+    for name, kind, value in fields:
+        key = name.decode()
+        out.append((name, kind, changes.pop(key) if key in changes else value))
+    assert not changes, f"no such fields: {sorted(changes)}"
+    return out
+
+
+def forge(fields: list[Field], keys: Keyring, *, classic: bool = False) -> bytes:
+    encode = linklayer.encode_classic if classic else linklayer.encode_netstring
+    return encode(fields, keys)
