@@ -13,7 +13,9 @@ MYPY_PURE := src/linklayer src/hbeat/config src/hbeat/cli.py src/hbeat/clstatus.
              src/hbeat/bus.py src/hbeat/control.py \
              src/supervisor/membership.py src/supervisor/sequencing.py \
              src/supervisor/messages.py src/supervisor/generation.py \
-             src/supervisor/restartpolicy.py src/workers/schedule.py src/workers/serialframer.py
+             src/supervisor/restartpolicy.py src/workers/schedule.py src/workers/serialframer.py \
+             src/supervisor/resources.py src/supervisor/groupops.py \
+             src/supervisor/rscmessages.py src/workers/scriptrun.py
 
 .PHONY: all venv test demo lint typecheck sanitize sysdeps bench clean
 

@@ -32,6 +32,7 @@ from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import membership as mb
+from supervisor import resources as rs
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
@@ -39,8 +40,11 @@ from supervisor.restartpolicy import RestartPolicy
 from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
+from workers.scriptrun import resource_to_json
 
 SNAPSHOT_EVERY_S = 10.0
+EXECUTOR = "executor"
+MAX_OUTPUT_KEPT = 64  # lines of a call's output kept to judge its status
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 
 
@@ -106,6 +110,14 @@ class Supervisor:
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.started_wall = time.time()
+        self.groups = {g.key: g for g in config.groups}
+        self.resources: rs.Resources | None = None
+        self.executor_ready = False
+        self.pending_runs: list[dict[str, Any]] = []  # queued until the executor is up
+        self.run_output: dict[int, list[str]] = {}
+        self.run_group: dict[int, str] = {}
+        self.stop_requests = 0
+        self.shutdown_started = False
 
     # --- logging ------------------------------------------------------------
 
@@ -184,12 +196,17 @@ class Supervisor:
         self.uuid = uuid
         self.generation = generation
         self.log(Level.INFO, f"Heartbeat generation: {generation}")
+        if self.config.groups:
+            # ResourcesConfig checks what haresources mode can run (two nodes).
+            self.resources = rs.Resources(rs.ResourcesConfig.from_cluster(self.config), now)
 
     def _start_workers(self) -> None:
         self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
             self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
+        if self.resources is not None:
+            self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
 
     # --- keepalive content --------------------------------------------------
@@ -237,6 +254,7 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), *body])
 
     def apply(self, actions: list[mb.Action]) -> None:
+        """Carry out membership's actions; cluster events also reach resources."""
         for action in actions:
             if isinstance(action, mb.Log):
                 self.log(action.level, action.text)
@@ -247,23 +265,118 @@ class Supervisor:
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new)
                 self._status_line()
+                if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
+                    self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
             elif isinstance(action, mb.LinkStateChanged):
                 self.feed.link(action.node, action.medium, action.old, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
+                self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.feed.cluster("node-dead", node=action.node)
+                self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
                 )
+                self._to_resources(lambda r, now, n=action.node: r.peer_restarted(n, now))
             elif isinstance(action, mb.PartitionHealed):
                 self.feed.cluster("partition", node=action.node)
+                self._to_resources(
+                    lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
             elif isinstance(action, mb.Deliver):
-                # Resource messages: handled by the resource layer (issue 5).
-                kind = action.message.type.decode(errors="replace")
-                self.log(Level.DEBUG, f"message {kind} from {action.node}")
+                self._to_resources(
+                    lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
+
+    def _to_resources(self, event: Any) -> None:
+        if self.resources is not None:
+            self.apply_resources(event(self.resources, now_ms()))
+
+    def apply_resources(self, actions: list[rs.Action]) -> None:
+        for action in actions:
+            if isinstance(action, mb.Log):
+                self.log(action.level, action.text)
+            elif isinstance(action, rs.SendMessage):
+                self.apply(self.membership.send(action.fields, now_ms()))
+            elif isinstance(action, rs.RunScript):
+                self._run_script(action)
+            elif isinstance(action, rs.GroupStateChanged):
+                self.feed.resource(action.group_key, action.old, action.new, self.node)
+            elif isinstance(action, rs.HeldChanged):
+                self.feed.cluster("held", held=action.held)
+            elif isinstance(action, rs.ShutdownComplete):
+                self.running = False
+
+    # --- the executor -------------------------------------------------------
+
+    def _run_script(self, call: rs.RunScript) -> None:
+        resource = self.groups[call.group_key].resources[call.resource_index]
+        request = {
+            "id": call.op_id, "group": call.group_key, "index": call.resource_index,
+            "action": call.action, "timeout_s": call.timeout_s,
+            "resource": resource_to_json(resource),
+        }
+        self.run_output[call.op_id] = []
+        self.run_group[call.op_id] = str(resource.text)
+        if self.executor_ready:
+            self.bus.send_multipart([EXECUTOR.encode(), *pack(b"run", request)])
+        else:
+            self.pending_runs.append(request)
+
+    def _executor_setup(self) -> dict[str, Any]:
+        lg = self.config.logging
+        return {
+            "config_dir": self.config.config_dir,
+            "node": self.node,
+            "env": dict(self.config.hacf.env),
+            "logging": {"logfile": lg.logfile, "debugfile": lg.debugfile,
+                        "logfacility": lg.syslog_facility, "debug": lg.debug},
+        }
+
+    def _executor_message(self, verb: bytes, parts: list[bytes]) -> None:
+        body = unpack_json(parts[1], verb.decode(errors="replace")) if len(parts) > 1 else {}
+        slot = self.pool.slots[EXECUTOR]
+        if verb == b"hello":
+            slot.pid = int(body.get("pid", slot.pid))
+            self.bus.send_multipart([EXECUTOR.encode(), *pack(b"setup", self._executor_setup())])
+        elif verb == b"ready":
+            slot.state = "running"
+            self.executor_ready = True
+            for request in self.pending_runs:
+                self.bus.send_multipart([EXECUTOR.encode(), *pack(b"run", request)])
+            self.pending_runs.clear()
+        elif verb == b"started":
+            self.log(Level.INFO, f"Running {body.get('command')}")
+        elif verb == b"output":
+            line = str(body.get("line", ""))
+            op_id = int(body.get("id", -1))
+            kept = self.run_output.get(op_id)
+            if kept is not None and len(kept) < MAX_OUTPUT_KEPT:
+                kept.append(line)
+            level = Level.INFO if body.get("stream") == "stdout" else Level.WARN
+            self.log(level, f"{self.run_group.get(op_id, 'resource')}: {line}")
+        elif verb == b"result":
+            op_id = int(body["id"])
+            output = "\n".join(self.run_output.pop(op_id, []))
+            self.run_group.pop(op_id, None)
+            rc = body.get("rc")
+            if body.get("error"):
+                self.log(Level.ERROR, f"{body.get('command') or body.get('group')}: "
+                                      f"{body['error']}")
+            elif body.get("timed_out"):
+                self.log(Level.ERROR, f"{body.get('command')} timed out after "
+                                      f"{body.get('duration_s')} s; its process group was killed")
+            elif rc not in (0, None) and body.get("action") != "status":
+                self.log(Level.ERROR, f"Return code {rc} from {body.get('command')}")
+            self._to_resources(
+                lambda r, now: r.script_done(op_id, None if rc is None else int(rc), output, now))
+        elif verb in (b"fatal", b"error"):
+            self.log(Level.ERROR, f"executor: {body.get('error')}")
+        elif verb == b"bye":
+            self.executor_ready = False
+        else:
+            raise BusError(f"unknown verb {verb!r}")
 
     def _status_line(self) -> None:
         ms = self.membership
@@ -289,6 +402,9 @@ class Supervisor:
                                       f"from worker {ident}: {exc}")
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
+        if ident == EXECUTOR and self.resources is not None:
+            self._executor_message(verb, parts)
+            return
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
         slot = self.pool.slots[ident]
@@ -374,6 +490,29 @@ class Supervisor:
             self.feed.snapshot(snap)
         return snap
 
+    def cmd_standby(self, args: dict[str, Any]) -> dict[str, Any]:
+        """hb_standby: give resources to the peer; `which` is all (default),
+        local, foreign or failback."""
+        return self._standby_or_takeover("standby", args)
+
+    def cmd_takeover(self, args: dict[str, Any]) -> dict[str, Any]:
+        """hb_takeover: take resources from the peer; `which` is all (default),
+        local, foreign or failback."""
+        return self._standby_or_takeover("takeover", args)
+
+    def _standby_or_takeover(self, what: str, args: dict[str, Any]) -> dict[str, Any]:
+        which = str(args.get("which", "all"))
+        if which not in ("all", "local", "foreign", "failback"):
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"wrong resources({which}): expected all, local, foreign "
+                               "or failback")
+        if self.resources is None:
+            raise ControlError(ControlErrno.REFUSED,
+                               "no resource groups are configured (haresources is empty)")
+        method = self.resources.standby if what == "standby" else self.resources.takeover
+        self.apply_resources(method(which, now_ms()))
+        return {"held": self.resources.held}
+
     def cmd_help(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every command with its help text."""
         return {
@@ -407,7 +546,7 @@ class Supervisor:
             "started": self.started_wall,
             "nodes": nodes,
             "parameters": dict(self.config.hacf.parameters) | {"hbversion": HBVERSION},
-            "resources": {"held": "none"},
+            "resources": self._resources_snapshot(),
             "workers": [
                 {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
                 for s in self.pool.slots.values()
@@ -415,10 +554,33 @@ class Supervisor:
             "counters": self.counters | ms.counters.as_dict(),
         }
 
+    def _resources_snapshot(self) -> dict[str, Any]:
+        if self.resources is None:
+            # No groups: nothing to negotiate, so nothing is ever held.
+            return {"held": "none", "groups": []}
+        groups = [
+            {"key": key, "node": g.node, "state": self.resources.group_state(key),
+             "resources": [r.text for r in g.resources]}
+            for key, g in self.groups.items()
+        ]
+        return {"held": self.resources.held, "groups": groups}
+
     # --- loop ---------------------------------------------------------------
 
     def _stop(self, *_: object) -> None:
-        self.running = False
+        # Only a flag: the loop starts the graceful handover (resources are
+        # released and the peer takes over before we exit). A second signal
+        # stops at once, as heartbeat's emergency shutdown does.
+        self.stop_requests += 1
+        if self.resources is None or self.stop_requests > 1:
+            self.running = False
+
+    def _begin_shutdown(self) -> None:
+        self.shutdown_started = True
+        self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        self.notifier.stopping()
+        if self.resources is not None:
+            self.apply_resources(self.resources.shutdown(now_ms()))
 
     def run(self) -> int:
         self._prepare_dirs()
@@ -457,7 +619,9 @@ class Supervisor:
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
-            deadline = self.membership.next_deadline(now)
+            if self.stop_requests and not self.shutdown_started:
+                self._begin_shutdown()
+            deadline = self._next_deadline(now)
             waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
             if deadline is not None:
                 waits.append(deadline - now)
@@ -480,16 +644,32 @@ class Supervisor:
             deadline = self.membership.next_deadline(now)
             if deadline is not None and deadline <= now:
                 self.apply(self.membership.tick(now))
+            if self.resources is not None:
+                due = self.resources.next_deadline(now)
+                if due is not None and due <= now:
+                    self.apply_resources(self.resources.tick(now))
         return self.shutdown()
+
+    def _next_deadline(self, now: int) -> int | None:
+        due = [self.membership.next_deadline(now)]
+        if self.resources is not None:
+            due.append(self.resources.next_deadline(now))
+        known = [d for d in due if d is not None]
+        return min(known) if known else None
 
     def _forget_dead_workers(self) -> None:
         for name, slot in self.pool.slots.items():
             if slot.state != "running":
                 self.worker_ready.discard(name)
+                if name == EXECUTOR:
+                    self.executor_ready = False
 
     def shutdown(self) -> int:
-        self.notifier.stopping()
-        self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        if not self.shutdown_started:
+            self.notifier.stopping()
+            self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        if self.executor_ready:
+            self.bus.send_multipart([EXECUTOR.encode(), b"stop", b"{}"])
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), b"stop", b"{}"])
         self.pool.stop_all()

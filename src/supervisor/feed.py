@@ -39,5 +39,8 @@ class Feed:
     def cluster(self, event: str, **fields: Any) -> None:
         self.publish(f"cluster.{event}", self._event(event=event, **fields))
 
+    def resource(self, group: str, old: str, new: str, node: str) -> None:
+        self.publish(f"resource.{group}", self._event(group=group, old=old, new=new, node=node))
+
     def snapshot(self, snap: dict[str, Any]) -> None:
         self.publish("snapshot", snap)

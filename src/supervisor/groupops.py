@@ -1,0 +1,289 @@
+"""Start or stop one haresources group as a pure sequence of script calls.
+
+`GroupOp` turns "start group G" / "stop group G" into the script calls
+heartbeat's ResourceManager would make (heartbeat-facts 5.7), with the
+failure handling of issue 5 instead of 3.0.6's (heartbeat-facts 10 items 4, 5):
+
+* **start** (`takegroup`): left to right. Each resource is first asked for
+  its `status`; one that says RUNNING is skipped, any other answer leads to
+  `start`. The first start that fails (exit status not 0, or no exit status:
+  timeout, signal, could not run) logs `ERROR: Return code N from <script>`
+  and `CRIT: Giving up resources due to failure of <rsc>`, then stops, right
+  to left, the failed resource and every resource left of it (those it
+  started and those it found already running: the group must be entirely
+  down here before another node may run it). Resources right of the failed
+  one were never touched and are not stopped. Outcome START_FAILED (or
+  STOP_FAILED if one of those stops fails for good).
+* **stop** (`givegroup`): right to left, no status check first (stop is
+  idempotent for LSB and OCF scripts). A failed stop is retried up to
+  `stop_retry_max` times (heartbeat: 10), `stop_retry_delay_ms` apart
+  (heartbeat: 1 s), logging `Retrying failed stop operation [<rsc>]`. If the
+  last retry fails too, `status` decides: STOPPED means the script is just
+  not LSB-compliant (logged) and the sequence goes on; anything else ends the
+  operation with STOP_FAILED, logged CRIT. The resources left of it are not
+  stopped (they are what it depends on). Nothing here ever reboots.
+
+Status of a resource (`judge_status`, the same table as workers/scriptrun):
+exit 0 is RUNNING unless the output matches `[Nn][Oo][Tt] .*[Rr]unning`
+(heartbeat's convention for old scripts that always exit 0, which is then
+STOPPED); exit 3 (LSB "not running") and 7 (OCF_NOT_RUNNING) are STOPPED;
+every other exit code and no exit code at all (None: timeout, signal, could
+not run) is FAILED, which counts as "not known to be running": a start
+follows, and a resource in that state is stopped on rollback.
+
+Usage: `begin(now)`, then feed the result of each `Call` to `result()` and
+call `tick(now)` at `deadline` while a stop retry is waiting. Every method
+returns `Step`s: `Call` (run this script action now; exactly one is
+pending at a time), `OpLog` and finally `Finished`. Times are integer
+monotonic milliseconds; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from hbeat.config.model import Resource, ResourceGroup
+from hbeat.logfmt import Level
+
+START = "start"
+STOP = "stop"
+STATUS = "status"
+
+_NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning")
+
+
+class ResourceStatus(enum.Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+def judge_status(rc: int | None, output: str) -> ResourceStatus:
+    """What a `status` call says about its resource (see the module docstring)."""
+    if rc == 0:
+        return ResourceStatus.STOPPED if _NOT_RUNNING.search(output) else ResourceStatus.RUNNING
+    if rc in (3, 7):
+        return ResourceStatus.STOPPED
+    return ResourceStatus.FAILED
+
+
+class Kind(enum.Enum):
+    START = "start"
+    STOP = "stop"
+
+
+class Outcome(enum.Enum):
+    STARTED = "started"
+    STOPPED = "stopped"
+    START_FAILED = "start-failed"
+    STOP_FAILED = "stop-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run `<script> [args] <action>` for resource `index` of the group."""
+
+    index: int
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpLog:
+    level: Level
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The operation is over. `failed_index`: the resource whose start or stop failed."""
+
+    outcome: Outcome
+    failed_index: int | None = None
+
+
+Step = Call | OpLog | Finished
+
+
+def script_label(rsc: Resource) -> str:
+    """How a resource's script is named in `Return code N from <script>`."""
+    return rsc.path or rsc.script
+
+
+class GroupOp:
+    """One start or stop of one group. See the module docstring."""
+
+    def __init__(
+        self,
+        group: ResourceGroup,
+        kind: Kind,
+        *,
+        stop_retry_max: int = 10,
+        stop_retry_delay_ms: int = 1000,
+    ) -> None:
+        if stop_retry_max < 0 or stop_retry_delay_ms < 0:
+            raise ValueError("stop_retry_max and stop_retry_delay_ms must not be negative")
+        self.group = group
+        self.kind = kind
+        self.stop_retry_max = stop_retry_max
+        self.stop_retry_delay_ms = stop_retry_delay_ms
+        self.pending: Call | None = None
+        self.deadline: int | None = None
+        self.outcome: Outcome | None = None
+        self.failed_index: int | None = None
+        self.start_failed_index: int | None = None
+        self._index = 0
+        self._retries = 0
+        self._rolling_back = False
+        self._begun = False
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    def _rsc(self, i: int) -> Resource:
+        return self.group.resources[i]
+
+    def _describe(self) -> str:
+        return " ".join((self.group.node, *(r.text for r in self.group.resources)))
+
+    def begin(self, now: int) -> list[Step]:
+        if self._begun:
+            raise RuntimeError(f"operation on group {self.group.key} already begun")
+        self._begun = True
+        if self.kind is Kind.START:
+            steps: list[Step] = [OpLog(Level.INFO, f"Acquiring resource group: {self._describe()}")]
+            self._index = 0
+            return steps + self._call(STATUS)
+        steps = [OpLog(Level.INFO, f"Releasing resource group: {self._describe()}")]
+        self._index = len(self.group.resources) - 1
+        return steps + self._call(STOP)
+
+    def _call(self, action: str) -> list[Step]:
+        call = Call(self._index, action)
+        self.pending = call
+        return [call]
+
+    def _finish(self, outcome: Outcome, failed_index: int | None = None) -> list[Step]:
+        self.pending = None
+        self.deadline = None
+        self.outcome = outcome
+        self.failed_index = failed_index
+        return [Finished(outcome, failed_index)]
+
+    def result(self, rc: int | None, output: str, now: int) -> list[Step]:
+        """The pending call finished with exit status `rc` (None: it did not exit normally)."""
+        call = self.pending
+        if call is None:
+            raise RuntimeError(f"no script call pending for group {self.group.key}")
+        self.pending = None
+        if call.action == STATUS and not self._stopping:
+            return self._after_start_status(judge_status(rc, output))
+        if call.action == START:
+            return self._after_start(rc)
+        if call.action == STOP:
+            return self._after_stop(rc, now)
+        return self._after_stop_status(judge_status(rc, output))
+
+    @property
+    def _stopping(self) -> bool:
+        return self.kind is Kind.STOP or self._rolling_back
+
+    def tick(self, now: int) -> list[Step]:
+        if self.deadline is None or now < self.deadline:
+            return []
+        self.deadline = None
+        return self._call(STOP)
+
+    # --- start --------------------------------------------------------------
+
+    def _after_start_status(self, status: ResourceStatus) -> list[Step]:
+        if status is ResourceStatus.RUNNING:
+            return self._next_start()
+        return self._call(START)
+
+    def _after_start(self, rc: int | None) -> list[Step]:
+        if rc == 0:
+            return self._next_start()
+        rsc = self._rsc(self._index)
+        label = script_label(rsc)
+        first = (
+            OpLog(Level.ERROR, f"Return code {rc} from {label}")
+            if rc is not None
+            else OpLog(Level.ERROR, f"No return code from {label} (timed out, killed or not run)")
+        )
+        steps: list[Step] = [
+            first,
+            OpLog(Level.CRIT, f"Giving up resources due to failure of {rsc.text}"),
+        ]
+        self.start_failed_index = self._index
+        self._rolling_back = True
+        self._retries = 0
+        return steps + self._call(STOP)
+
+    def _next_start(self) -> list[Step]:
+        self._index += 1
+        if self._index >= len(self.group.resources):
+            return self._finish(Outcome.STARTED)
+        return self._call(STATUS)
+
+    # --- stop ---------------------------------------------------------------
+
+    def _after_stop(self, rc: int | None, now: int) -> list[Step]:
+        if rc == 0:
+            return self._next_stop()
+        rsc = self._rsc(self._index)
+        if self._retries < self.stop_retry_max:
+            self._retries += 1
+            self.deadline = now + self.stop_retry_delay_ms
+            return [OpLog(Level.INFO, f"Retrying failed stop operation [{rsc.text}]")]
+        return self._call(STATUS)
+
+    def _after_stop_status(self, status: ResourceStatus) -> list[Step]:
+        rsc = self._rsc(self._index)
+        if status is ResourceStatus.STOPPED:
+            return [
+                OpLog(Level.ERROR, f"Resource script for {rsc.text} probably not LSB-compliant."),
+                OpLog(
+                    Level.WARN,
+                    f"{rsc.text}: stop failed but status says stopped; carrying on",
+                ),
+                *self._next_stop(),
+            ]
+        return [
+            OpLog(
+                Level.CRIT,
+                f"Resource STOP failure: {rsc.text} of group {self.group.key} still "
+                f"{'running' if status is ResourceStatus.RUNNING else 'in an unknown state'} "
+                f"after {self.stop_retry_max} retries. Not rebooting: the group is marked "
+                f"stop-failed and this node goes standby for it; clean it up by hand.",
+            ),
+            *self._finish(Outcome.STOP_FAILED, self._index),
+        ]
+
+    def _next_stop(self) -> list[Step]:
+        self._retries = 0
+        self._index -= 1
+        if self._index < 0:
+            if self._rolling_back:
+                return self._finish(Outcome.START_FAILED, self.start_failed_index)
+            return self._finish(Outcome.STOPPED)
+        return self._call(STOP)
+
+
+__all__ = [
+    "START",
+    "STATUS",
+    "STOP",
+    "Call",
+    "Finished",
+    "GroupOp",
+    "Kind",
+    "OpLog",
+    "Outcome",
+    "ResourceStatus",
+    "Step",
+    "judge_status",
+    "script_label",
+]

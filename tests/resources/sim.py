@@ -1,0 +1,310 @@
+"""A two-node test bench for `Resources`: a fake clock, an in-order message bus and fake executors.
+
+Nothing here replaces the machine under test: each node runs a real
+`Resources`; the bus stamps its messages (src/seq/ts) and hands the parsed
+`Envelope` to the other node after `latency_ms`, as membership would. Each
+node's fake executor keeps the set of resources running on that node and
+answers `RunScript` after `script_ms`: start/stop succeed unless told
+otherwise, status answers 0 "running" or 3 "stopped", and a call set to
+HANG never answers. Every `GroupStateChanged` goes into one global
+timeline ordered by (time, event number) so tests can check that no two
+nodes ever hold a group at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hbeat.config.model import AutoFailback, Resource, ResourceGroup
+from hbeat.logfmt import Level
+from linklayer.message import STRING, Field
+from supervisor import resources as rs
+from supervisor.messages import field_value, parse_envelope
+
+HANG = "hang"
+OK = 0
+
+
+def group(line: int, node: str, *texts: str) -> ResourceGroup:
+    rscs = []
+    for t in texts:
+        script, *args = t.split("::")
+        rscs.append(Resource(t, script, tuple(args), line))
+    return ResourceGroup(node, tuple(rscs), line)
+
+
+# the seed scenario: weasel prefers a DRBD disk with an LVM volume group on it
+SEED_GROUPS = (group(1, "weasel", "drbddisk::r0", "LVM::vg0", "Filesystem::/dev/vg0/data::/srv"),)
+
+
+@dataclass
+class Node:
+    name: str
+    res: rs.Resources
+    alive: bool = True
+    running: set[tuple[str, int]] = field(default_factory=set)
+    behaviour: dict[tuple[str, int, str], int | str | None] = field(default_factory=dict)
+    logs: list[tuple[int, str, str]] = field(default_factory=list)
+    sent: list[tuple[int, tuple[Field, ...]]] = field(default_factory=list)
+    calls: list[tuple[int, str, int, str]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)
+    shutdown_complete_at: int | None = None
+    seq: int = 0
+    incarnation: int = 0
+
+    def log_texts(self, level: str | None = None) -> list[str]:
+        return [t for _, lv, t in self.logs if level is None or lv == level]
+
+    def sent_summary(self) -> list[str]:
+        """`t=... name=value ...` of every message sent, in order."""
+        return [" ".join(f"{n.decode()}={v.decode()}" for n, _t, v in f) for _, f in self.sent]
+
+    @property
+    def rscstatus(self) -> str:
+        return self.res.held
+
+
+@dataclass(order=True)
+class _Event:
+    at: int
+    order: int
+    fn: Callable[[], None] = field(compare=False)
+
+
+class Sim:
+    def __init__(
+        self,
+        groups: tuple[ResourceGroup, ...] = SEED_GROUPS,
+        mode: AutoFailback = AutoFailback.OFF,
+        nodes: tuple[str, ...] = ("otter", "weasel"),
+        *,
+        latency_ms: int = 2,
+        script_ms: int = 100,
+        **timers: int,
+    ) -> None:
+        self.now = 0
+        self.order = 0
+        self.groups = groups
+        self.mode = mode
+        self.node_names = nodes
+        self.timers = timers
+        self.latency_ms = latency_ms
+        self.script_ms = script_ms
+        self.queue: list[_Event] = []
+        self.timeline: list[tuple[int, int, str, str, str, str]] = []
+        self.cut = False  # partition: messages are lost both ways
+        self.nodes: dict[str, Node] = {}
+        for n in nodes:
+            self.nodes[n] = Node(n, self._machine(n))
+            self.nodes[n].states = {g.key: rs.STOPPED for g in groups}
+
+    def _machine(self, name: str) -> rs.Resources:
+        cfg = rs.ResourcesConfig(
+            local=name,
+            nodes=self.node_names,
+            groups=self.groups,
+            auto_failback=self.mode,
+            **self.timers,  # type: ignore[arg-type]
+        )
+        return rs.Resources(cfg, self.now)
+
+    # --- scheduling ---------------------------------------------------------
+
+    def at(self, when: int, fn: Callable[[], None]) -> None:
+        self.order += 1
+        heapq.heappush(self.queue, _Event(when, self.order, fn))
+
+    def run_until(self, t: int, stop: Callable[[], bool] | None = None) -> None:
+        for _ in range(200000):
+            if stop is not None and stop():
+                return
+            nxt = self.queue[0].at if self.queue else None
+            due: tuple[int, Node] | None = None
+            for node in self.nodes.values():
+                if not node.alive:
+                    continue
+                d = node.res.next_deadline(self.now)
+                if d is not None and (due is None or d < due[0]):
+                    due = (d, node)
+            if due is not None and due[0] <= t and (nxt is None or due[0] <= nxt):
+                self.now = max(self.now, due[0])
+                node = due[1]
+                self.apply(node, node.res.tick(self.now))
+                continue
+            if nxt is None or nxt > t:
+                self.now = max(self.now, t)
+                return
+            ev = heapq.heappop(self.queue)
+            self.now = max(self.now, ev.at)
+            ev.fn()
+        raise AssertionError("simulation did not settle")
+
+    def run_for(self, ms: int) -> None:
+        self.run_until(self.now + ms)
+
+    def settle(self, limit_ms: int = 120_000) -> None:
+        """Run until nothing is scheduled (timers included) or `limit_ms` passed."""
+        end = self.now + limit_ms
+
+        def idle() -> bool:
+            return not self.queue and all(
+                not n.alive or n.res.next_deadline(self.now) is None for n in self.nodes.values()
+            )
+
+        self.run_until(end, idle)
+
+    # --- node actions -------------------------------------------------------
+
+    def apply(self, node: Node, actions: list[rs.Action]) -> None:
+        for a in actions:
+            self.order += 1
+            if isinstance(a, rs.SendMessage):
+                self._send(node, a.fields)
+            elif isinstance(a, rs.RunScript):
+                self._run(node, a)
+            elif isinstance(a, rs.Log):
+                node.logs.append((self.now, a.level.value, a.text))
+            elif isinstance(a, rs.GroupStateChanged):
+                assert node.states[a.group_key] == a.old, (node.name, a)
+                node.states[a.group_key] = a.new
+                self.timeline.append((self.now, self.order, node.name, a.group_key, a.old, a.new))
+            elif isinstance(a, rs.HeldChanged):
+                node.held.append((self.now, a.held))
+                assert a.held == node.res.held
+            elif isinstance(a, rs.ShutdownComplete):
+                node.shutdown_complete_at = self.now
+            else:  # pragma: no cover - the Action union is closed
+                raise AssertionError(a)
+
+    def _send(self, node: Node, fields: tuple[Field, ...]) -> None:
+        node.sent.append((self.now, fields))
+        node.seq += 1
+        stamped = (
+            *fields,
+            (b"src", STRING, node.name.encode()),
+            (b"seq", STRING, format(node.seq, "x").encode()),
+            (b"hg", STRING, format(100 + node.incarnation, "x").encode()),
+            (b"ts", STRING, format(1_800_000_000 + self.now // 1000, "x").encode()),
+        )
+        env = parse_envelope(stamped)
+        dest = field_value(fields, b"dest")
+        inc = node.incarnation
+        for other in self.nodes.values():
+            if other is node or (dest is not None and dest.decode() != other.name):
+                continue
+            if self.cut:
+                continue
+            target = other
+
+            def deliver(target: Node = target, env=env, sender: Node = node) -> None:
+                if not target.alive or not sender.alive or sender.incarnation != inc or self.cut:
+                    return
+                self.apply(target, target.res.message(sender.name, env, self.now))
+
+            self.at(self.now + self.latency_ms, deliver)
+
+    def _run(self, node: Node, call: rs.RunScript) -> None:
+        node.calls.append((self.now, call.group_key, call.resource_index, call.action))
+        how = node.behaviour.get((call.group_key, call.resource_index, call.action), OK)
+        if how == HANG:
+            return
+        inc = node.incarnation
+        target = (call.group_key, call.resource_index)
+
+        def done() -> None:
+            if not node.alive or node.incarnation != inc:
+                return
+            rc: int | None
+            output = ""
+            if call.action == "status":
+                if how == OK:
+                    rc = 0 if target in node.running else 3
+                    output = "running" if rc == 0 else "stopped"
+                else:
+                    rc = how if isinstance(how, int) else None
+            else:
+                rc = how if isinstance(how, int) else None
+                if rc == 0:
+                    if call.action == "start":
+                        node.running.add(target)
+                    else:
+                        node.running.discard(target)
+            self.apply(node, node.res.script_done(call.op_id, rc, output, self.now))
+
+        self.at(self.now + self.script_ms, done)
+
+    # --- cluster events -----------------------------------------------------
+
+    def comm_up(self, *names: str) -> None:
+        for n in names or self.node_names:
+            node = self.nodes[n]
+            self.apply(node, node.res.comm_up(self.now))
+
+    def kill(self, name: str, detect_ms: int = 10_000) -> None:
+        """The node dies with everything on it; the others see it dead after `detect_ms`."""
+        node = self.nodes[name]
+        node.alive = False
+        node.running.clear()
+        for key, st in node.states.items():
+            if st in rs.HELD_STATES:
+                self.order += 1
+                self.timeline.append((self.now, self.order, name, key, st, "crashed"))
+                node.states[key] = "crashed"
+        for other in self.nodes.values():
+            if other is not node:
+                self.at(self.now + detect_ms, lambda o=other: self._dead(o, name))
+
+    def _dead(self, observer: Node, name: str) -> None:
+        if observer.alive:
+            self.apply(observer, observer.res.node_dead(name, self.now))
+
+    def restart(self, name: str) -> None:
+        """The node boots again: a fresh machine; the others hear it (node_up)."""
+        node = self.nodes[name]
+        node.incarnation += 1
+        node.seq = 0
+        node.alive = True
+        node.res = self._machine(name)
+        node.calls, node.logs, node.sent, node.held = [], [], [], []
+        node.shutdown_complete_at = None
+        node.states = {g.key: rs.STOPPED for g in self.groups}
+        for other in self.nodes.values():
+            if other is not node and other.alive:
+                self.apply(other, other.res.node_up(name, self.now))
+        self.apply(node, node.res.comm_up(self.now))
+
+    def shutdown(self, name: str) -> None:
+        node = self.nodes[name]
+        self.apply(node, node.res.shutdown(self.now))
+
+    def stop_process(self, name: str, after_ms: int = 0) -> None:
+        """After ShutdownComplete the process exits; the peer notices deadtime later."""
+        node = self.nodes[name]
+        node.alive = False
+        for other in self.nodes.values():
+            if other is not node:
+                self.at(self.now + after_ms, lambda o=other: self._dead(o, name))
+
+    # --- checks -------------------------------------------------------------
+
+    def holders(self, key: str) -> list[str]:
+        return [
+            n.name for n in self.nodes.values() if n.alive and n.states.get(key) in rs.HELD_STATES
+        ]
+
+    def assert_never_two_holders(self, since: int = 0) -> None:
+        """From the timeline: at no instant do two nodes hold the same group."""
+        state: dict[tuple[str, str], str] = {}
+        for when, _order, node, key, _old, new in sorted(self.timeline, key=lambda e: e[1]):
+            state[(node, key)] = new
+            if when < since:
+                continue
+            holding = [n for (n, k), st in state.items() if k == key and st in rs.HELD_STATES]
+            assert len(holding) <= 1, f"t={when}: {key} held by {holding}"
+
+
+def texts(node: Node, level: Level | None = None) -> list[str]:
+    return node.log_texts(level.value if level is not None else None)
