@@ -11,6 +11,7 @@ else and never runs a resource script.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -46,6 +47,14 @@ SNAPSHOT_EVERY_S = 10.0
 EXECUTOR = "executor"
 MAX_OUTPUT_KEPT = 64  # lines of a call's output kept to judge its status
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
+# Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
+# HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
+RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
+RESOURCE_TIMERS = (
+    "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
+    "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
+    "shutdown_wait_ms",
+)
 
 
 def now_ms() -> int:
@@ -74,6 +83,27 @@ def medium_spec(medium: Medium) -> dict[str, Any]:
     if isinstance(medium, Mcast):
         spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
     return spec
+
+
+def resource_timers(text: str) -> dict[str, float]:
+    """Parse $HBEAT_RESOURCE_TIMERS (`name=value,...`, names from RESOURCE_TIMERS:
+    `_s` values are seconds and may be fractional, the others whole numbers)."""
+    timers: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in RESOURCE_TIMERS:
+            raise ValueError(f"{RESOURCE_TIMERS_ENV}: {item!r} is not name=value with a name "
+                             f"among {', '.join(RESOURCE_TIMERS)}")
+        try:
+            number = float(value) if name.endswith("_s") else int(value)
+        except ValueError:
+            raise ValueError(f"{RESOURCE_TIMERS_ENV}: {name}={value!r} is not a "
+                             f"{'number' if name.endswith('_s') else 'whole number'}") from None
+        if number < 0 or (number == 0 and name != "stop_retry_max"):
+            raise ValueError(f"{RESOURCE_TIMERS_ENV}: {name} must be positive, not {value}")
+        timers[name] = number
+    return timers
 
 
 @dataclass
@@ -110,6 +140,8 @@ class Supervisor:
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.started_wall = time.time()
+        self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
+        self.last_turn_ms = 0
         self.groups = {g.key: g for g in config.groups}
         self.resources: rs.Resources | None = None
         self.executor_ready = False
@@ -118,6 +150,7 @@ class Supervisor:
         self.run_group: dict[int, str] = {}
         self.stop_requests = 0
         self.shutdown_started = False
+        self.resource_timers: dict[str, float] = {}
 
     # --- logging ------------------------------------------------------------
 
@@ -130,11 +163,10 @@ class Supervisor:
         rd = self.options.runtime_dir
         rd.mkdir(mode=0o750, parents=True, exist_ok=True)
         os.chmod(rd, 0o750)
-        try:
-            gid = grp.getgrnam("haclient").gr_gid
-            os.chown(rd, 0, gid)
-        except (KeyError, PermissionError):
-            pass
+        # root and the haclient group may use the sockets (as heartbeat's API).
+        # No such group, or one not mapped in a user namespace: root only.
+        with contextlib.suppress(KeyError, OSError):
+            os.chown(rd, 0, grp.getgrnam("haclient").gr_gid)
         self.options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _bind(self) -> None:
@@ -198,7 +230,11 @@ class Supervisor:
         self.log(Level.INFO, f"Heartbeat generation: {generation}")
         if self.config.groups:
             # ResourcesConfig checks what haresources mode can run (two nodes).
-            self.resources = rs.Resources(rs.ResourcesConfig.from_cluster(self.config), now)
+            timers = self.resource_timers
+            if timers:
+                self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {timers}")
+            self.resources = rs.Resources(
+                rs.ResourcesConfig.from_cluster(self.config, **timers), now)
 
     def _start_workers(self) -> None:
         self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
@@ -583,6 +619,11 @@ class Supervisor:
             self.apply_resources(self.resources.shutdown(now_ms()))
 
     def run(self) -> int:
+        try:
+            self.resource_timers = resource_timers(os.environ.get(RESOURCE_TIMERS_ENV, ""))
+        except ValueError as exc:
+            self.log(Level.ERROR, f"{exc}; heartbeat not started.")
+            return 2
         self._prepare_dirs()
         self._bind()
         self._start_membership()
@@ -600,8 +641,10 @@ class Supervisor:
         watchdog_every = usec / 2_000_000 if usec else 0.0
         next_watchdog = time.monotonic()
         next_snapshot = time.monotonic() + 1.0
+        self.last_turn_ms = now_ms()
         while self.running:
             now = now_ms()
+            self._note_turn(now)
             if now >= next_renew:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
@@ -641,8 +684,9 @@ class Supervisor:
             if self.control in events:
                 self.on_control()
             now = now_ms()
+            self._note_turn(now)
             deadline = self.membership.next_deadline(now)
-            if deadline is not None and deadline <= now:
+            if deadline is not None and deadline <= now and now >= self.settle_until_ms:
                 self.apply(self.membership.tick(now))
             if self.resources is not None:
                 due = self.resources.next_deadline(now)
@@ -650,8 +694,21 @@ class Supervisor:
                     self.apply_resources(self.resources.tick(now))
         return self.shutdown()
 
+    def _note_turn(self, now: int) -> None:
+        """Notice a stall of this loop (SIGSTOP, a long pause of the host; a
+        turn never waits longer than a quarter lease otherwise). The frames our
+        workers received meanwhile are still making their way through the bus,
+        one worker's pipe at a time: judge no peer silent before a keepalive
+        interval has let them in."""
+        if now - self.last_turn_ms > self.lease_ms:
+            self.settle_until_ms = now + self.keepalive_ms
+        self.last_turn_ms = now
+
     def _next_deadline(self, now: int) -> int | None:
-        due = [self.membership.next_deadline(now)]
+        membership = self.membership.next_deadline(now)
+        if membership is not None:
+            membership = max(membership, self.settle_until_ms)
+        due = [membership]
         if self.resources is not None:
             due.append(self.resources.next_deadline(now))
         known = [d for d in due if d is not None]

@@ -1,6 +1,8 @@
 """What the configuration checks need to know about this machine.
 
-`SystemProbe` answers: which network interfaces exist (/sys/class/net),
+`SystemProbe` answers: which network interfaces exist (asked of the kernel
+for the caller's network namespace: /sys/class/net shows the namespace that
+mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
 whether a path is a character device, whether a path is an executable
 regular file, and where init scripts and OCF agents live. The real machine
 is the default; tests may fix the interface set and point the directories
@@ -10,6 +12,7 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -28,9 +31,12 @@ class SystemProbe:
         if self._interfaces is not None:
             return self._interfaces
         try:
-            return frozenset(os.listdir(self.sys_net))
+            return frozenset(name for _index, name in socket.if_nameindex())
         except OSError:
-            return frozenset()
+            try:
+                return frozenset(os.listdir(self.sys_net))
+            except OSError:
+                return frozenset()
 
     def device_kind(self, path: str) -> str:
         """'char', 'missing' or 'other'."""
