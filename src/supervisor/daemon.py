@@ -50,6 +50,10 @@ HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
+# Debug hooks (control command `debug-stall`) exist only when the daemon was
+# started with HBEAT_DEBUG=1 in its environment.
+DEBUG_ENV = "HBEAT_DEBUG"
+MAX_STALL_MS = 60_000
 RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
@@ -151,6 +155,10 @@ class Supervisor:
         self.stop_requests = 0
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
+        self.debug = os.environ.get(DEBUG_ENV) == "1"
+        self.stall_ms = 0  # debug-stall: block the loop this long ...
+        self.stall_every_s = 0.0  # ... this often (0 ms: off)
+        self.next_stall = 0.0
 
     # --- logging ------------------------------------------------------------
 
@@ -235,6 +243,9 @@ class Supervisor:
                 self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {timers}")
             self.resources = rs.Resources(
                 rs.ResourcesConfig.from_cluster(self.config, **timers), now)
+            # Probe what runs here (status of every resource) while membership
+            # waits for comm-up: found groups are adopted or released then.
+            self.apply_resources(self.resources.start(now))
 
     def _start_workers(self) -> None:
         self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
@@ -267,6 +278,8 @@ class Supervisor:
             "signing": signing,
             "board": str(self.options.runtime_dir / "seqboard"),
             "status": self.keepalive_content(),
+            "realtime": self.config.hacf.realtime,
+            "rtprio": self.config.hacf.rtprio,
         }
 
     # --- actions ------------------------------------------------------------
@@ -480,9 +493,9 @@ class Supervisor:
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
-        elif verb in (b"fatal", b"warn"):
+        elif verb in (b"fatal", b"error", b"warn"):
             body = unpack_json(parts[1], verb.decode())
-            level = Level.ERROR if verb == b"fatal" else Level.WARN
+            level = Level.WARN if verb == b"warn" else Level.ERROR
             error = str(body.get("error"))
             # Medium errors already name their medium ("bcast eth1: send to ...").
             self.log(level, error if error.startswith(f"{ident}: ") else f"{ident}: {error}")
@@ -512,7 +525,7 @@ class Supervisor:
             self.control.send_multipart([*envelope, reply])
 
     def command(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
-        handler = getattr(self, f"cmd_{command}", None)
+        handler = getattr(self, f"cmd_{command.replace('-', '_')}", None)
         if handler is None:
             raise ControlError(ControlErrno.UNKNOWN_COMMAND, f"unknown command {command!r}")
         result: dict[str, Any] = handler(args)
@@ -549,10 +562,42 @@ class Supervisor:
         self.apply_resources(method(which, now_ms()))
         return {"held": self.resources.held}
 
+    def cmd_debug_stall(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Debugging only (daemon started with HBEAT_DEBUG=1): block the
+        supervisor's loop `ms` milliseconds every `every_s` seconds (`ms` 0: stop).
+        Proves the link workers keep their schedule without the supervisor."""
+        if not self.debug:
+            raise ControlError(ControlErrno.REFUSED,
+                               f"debug-stall is a debugging hook: start the daemon with "
+                               f"{DEBUG_ENV}=1 to use it")
+        ms, every_s = args.get("ms"), args.get("every_s", 1.0)
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_STALL_MS:
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"debug-stall: 'ms' must be a whole number 0..{MAX_STALL_MS}, "
+                               f"not {ms!r}")
+        if (not isinstance(every_s, (int, float)) or isinstance(every_s, bool)
+                or not every_s * 1000 > ms or every_s <= 0):
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"debug-stall: 'every_s' must be a number of seconds longer "
+                               f"than the stall ({ms} ms), not {every_s!r}")
+        self.stall_ms, self.stall_every_s = ms, float(every_s)
+        self.next_stall = time.monotonic() + self.stall_every_s
+        if ms:
+            self.log(Level.WARN, f"debug-stall: the supervisor will block {ms} ms "
+                                 f"every {every_s} s")
+        else:
+            self.log(Level.INFO, "debug-stall: off")
+        return {"ms": ms, "every_s": self.stall_every_s}
+
+    def _debug_stall(self, mono: float) -> None:
+        if mono >= self.next_stall:
+            time.sleep(self.stall_ms / 1000)  # the point: block everything here
+            self.next_stall = max(self.next_stall + self.stall_every_s, time.monotonic())
+
     def cmd_help(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every command with its help text."""
         return {
-            name[4:]: (getattr(self, name).__doc__ or "").strip()
+            name[4:].replace("_", "-"): (getattr(self, name).__doc__ or "").strip()
             for name in dir(self)
             if name.startswith("cmd_")
         }
@@ -643,6 +688,8 @@ class Supervisor:
         next_snapshot = time.monotonic() + 1.0
         self.last_turn_ms = now_ms()
         while self.running:
+            if self.stall_ms:
+                self._debug_stall(time.monotonic())
             now = now_ms()
             self._note_turn(now)
             if now >= next_renew:
@@ -673,6 +720,8 @@ class Supervisor:
                 waits.append(int((restart - mono) * 1000) + 1)
             if watchdog_every:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
+            if self.stall_ms:
+                waits.append(int((self.next_stall - mono) * 1000) + 1)
             try:
                 events = dict(poller.poll(max(0, min(waits))))
             except zmq.ZMQError as exc:

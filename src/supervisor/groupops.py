@@ -23,6 +23,14 @@ failure handling of issue 5 instead of 3.0.6's (heartbeat-facts 10 items 4, 5):
   operation with STOP_FAILED, logged CRIT. The resources left of it are not
   stopped (they are what it depends on). Nothing here ever reboots.
 
+* **probe**: `status` of every resource, left to right, and nothing else
+  (the start-up check of `resources`, what heartbeat's init script does with
+  `ResourceManager verifyallidle`). A status that fails (FAILED below) is
+  logged WARN and counts as "possibly running". Outcome PROBED; `statuses`
+  holds one `ResourceStatus` per resource, and `found` says what the group
+  as a whole is: STOPPED (every resource said stopped), RUNNING (every
+  resource said running) or anything else (None: partly running or unknown).
+
 Status of a resource (`judge_status`, the same table as workers/scriptrun):
 exit 0 is RUNNING unless the output matches `[Nn][Oo][Tt] .*[Rr]unning`
 (heartbeat's convention for old scripts that always exit 0, which is then
@@ -72,6 +80,7 @@ def judge_status(rc: int | None, output: str) -> ResourceStatus:
 class Kind(enum.Enum):
     START = "start"
     STOP = "stop"
+    PROBE = "probe"
 
 
 class Outcome(enum.Enum):
@@ -79,6 +88,7 @@ class Outcome(enum.Enum):
     STOPPED = "stopped"
     START_FAILED = "start-failed"
     STOP_FAILED = "stop-failed"
+    PROBED = "probed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,7 @@ class GroupOp:
         self._retries = 0
         self._rolling_back = False
         self._begun = False
+        self.statuses: list[ResourceStatus] = []
 
     @property
     def finished(self) -> bool:
@@ -152,6 +163,9 @@ class GroupOp:
         if self._begun:
             raise RuntimeError(f"operation on group {self.group.key} already begun")
         self._begun = True
+        if self.kind is Kind.PROBE:
+            self._index = 0
+            return self._call(STATUS)
         if self.kind is Kind.START:
             steps: list[Step] = [OpLog(Level.INFO, f"Acquiring resource group: {self._describe()}")]
             self._index = 0
@@ -178,6 +192,8 @@ class GroupOp:
         if call is None:
             raise RuntimeError(f"no script call pending for group {self.group.key}")
         self.pending = None
+        if self.kind is Kind.PROBE:
+            return self._after_probe_status(rc, output)
         if call.action == STATUS and not self._stopping:
             return self._after_start_status(judge_status(rc, output))
         if call.action == START:
@@ -195,6 +211,36 @@ class GroupOp:
             return []
         self.deadline = None
         return self._call(STOP)
+
+    # --- probe --------------------------------------------------------------
+
+    @property
+    def found(self) -> ResourceStatus | None:
+        """After a probe: STOPPED or RUNNING when every resource agreed, else None."""
+        if self.outcome is not Outcome.PROBED:
+            raise RuntimeError(f"group {self.group.key} was not probed")
+        for whole in (ResourceStatus.STOPPED, ResourceStatus.RUNNING):
+            if all(s is whole for s in self.statuses):
+                return whole
+        return None
+
+    def _after_probe_status(self, rc: int | None, output: str) -> list[Step]:
+        status = judge_status(rc, output)
+        self.statuses.append(status)
+        steps: list[Step] = []
+        if status is ResourceStatus.FAILED:
+            rsc = self._rsc(self._index)
+            how = f"return code {rc}" if rc is not None else "no return code"
+            steps.append(
+                OpLog(
+                    Level.WARN,
+                    f"Status of {rsc.text} failed ({how}): counting it as possibly running",
+                )
+            )
+        self._index += 1
+        if self._index >= len(self.group.resources):
+            return steps + self._finish(Outcome.PROBED)
+        return steps + self._call(STATUS)
 
     # --- start --------------------------------------------------------------
 

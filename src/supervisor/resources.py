@@ -8,6 +8,8 @@ Times are integer monotonic milliseconds, as in `membership`.
 
 Events (each returns `list[Action]`):
 
+* `start(now)`: the process started; probe what runs here (see "Start-up
+  probe and adoption"). Optional: `comm_up` starts the probe if not done.
 * `comm_up(now)`: membership's `CommUp`.
 * `message(node, env, now, local=False)`: a delivered message (membership's
   `Deliver`). Our own looped-back messages (`local=True`) are ignored: the
@@ -24,34 +26,85 @@ Events (each returns `list[Action]`):
 Actions: `SendMessage(fields)` (unstamped: hand to `Membership.send`),
 `RunScript(op_id, group_key, resource_index, action, timeout_s)`,
 `Log(level, text)` (membership's type), `GroupStateChanged(group_key, old,
-new)` with states stopped|starting|running|stopping|failed|stop-failed,
+new)` with states stopped|starting|running|stopping|failed|stop-failed|partial,
 `HeldChanged(held)` with what `cl_status rscstatus` prints
 (none|local|foreign|all|transition) and `ShutdownComplete()`.
 
 Semantics (heartbeat's unless said otherwise):
 
+* Start-up probe and adoption (ours; 3.0.6's init script instead refuses to
+  start while `ResourceManager verifyallidle` finds an active resource).
+  A supervisor restarted after `kill -9` finds the services its previous
+  incarnation started still running, so before anything else every
+  resource of every group is asked its `status` (`RunScript action=status`,
+  one at a time, haresources order, as the first job of the queue). Phase
+  `probing`, rscstatus `transition`. A group whose resources all say
+  running becomes `running`; one with some resources not stopped (running,
+  or a status that failed or timed out: "possibly running", WARN) becomes
+  `partial`; such a group is *found*. Found groups count as held in our
+  `rsc_hold` until decided, so the peer does not start them on top of ours.
+  Comm-up, the answer to a peer's `starting` and legacy `ip-request`s wait
+  until the probe is over (we cannot tell what we hold before). Each found
+  group is then decided once, when the start-up negotiation completes (on/off:
+  when we become stable; legacy: at comm-up; alone, or the peer dead or
+  gone: at once), by this rule, with P the peer:
+  - RELEASE it when P is alive and (on/off) reports holding the group's class
+    (its `rsc_hold` has our class mirrored) and either P was already stable
+    (its report said isstable=1: it is the incumbent, e.g. it took the group
+    over while we were dead) or P is the group's preferred node (both nodes
+    started at once and both found the group: the preferred node keeps it).
+    Legacy: release every found group of P's (its home node is up: legacy
+    always runs a group on its home node).
+  - ADOPT it otherwise (P dead, absent, gone, or not holding it; or we are
+    its preferred node while P, not yet stable, claims it too): it keeps
+    running (no restart of a healthy service) and we claim its class. A
+    `partial` group is completed by the ordinary start of the class (status
+    of each resource, start of those not running): at once if P does not
+    hold the class, else (we are the preferred node of a group both found)
+    only after P's report shows it released its copy. Adopting a foreign
+    group claims the whole foreign class, so all of P's groups are started
+    here (P sees our `foreign` bit and acquires none of them; with
+    auto_failback on they go home by the standby protocol afterwards).
+    Legacy: our adopted groups are still requested with `ip-request`, so a
+    copy on P is stopped.
+  Release logs, per resource found, `CRIT: Resource <rsc> is active, and
+  should not be!` (3.0.6's words), WARN `Releasing resource group K found
+  running here: <why>.` and stops the group right to left (every resource,
+  as `givegroup`); a failed stop follows the stop-failure rule below. Our
+  `resource ... isstable=1` report of the transition is sent only after
+  those stops, so the peer never sees the stale copies as ours. The rule
+  is symmetric and uses only what both sides report, so after negotiation
+  every group is held by exactly one node: the incumbent keeps what it
+  holds, on a simultaneous start the preferred node keeps a doubly found
+  group, and a group found on one node only stays there unless the other
+  node is an incumbent holding its class (then the other node runs it).
+  Not covered: a status that lies (says stopped while the service runs).
+  `snapshot()` lists per group the resources the probe found (`found`).
 * Groups run one script at a time: jobs (an ordered list of group starts or
   stops) are queued and run one after the other, groups start in
   haresources order and stop in reverse order (`groupops` sequences each).
 * Holdings (`rsc_hold`, rscstatus): the LOCAL bit is set when one of the
-  groups whose haresources node is us is starting, running, stopping or
-  queued to start here; FOREIGN likewise for the other groups; a class
-  with no groups at all is reported held when we took responsibility for
-  it (start-up acquisition, takeover), as 3.0.6 does (a node with no groups
-  of its own reports `local`). A failed or stop-failed group never counts.
-  rscstatus is `transition` before the start-up negotiation finished and
-  while any job, script, standby exchange or legacy request is under way.
+  groups whose haresources node is us is starting, running, stopping,
+  partial (found by the probe) or queued to start here; FOREIGN likewise
+  for the other groups; a class with no groups at all is reported held
+  when we took responsibility for it (start-up acquisition, takeover), as
+  3.0.6 does (a node with no groups of its own reports `local`). A failed
+  or stop-failed group never counts. rscstatus is `transition` while
+  probing, before the start-up negotiation finished and while any job,
+  script, standby exchange or legacy request is under way.
 * Start-up (auto_failback on/off): at comm-up send `starting`; answer every
   `starting` with `resource rsc_hold=<held> rtype=full isstable=<0|1>`.
   A peer report with isstable=1 -> `remote resource transition completed.`;
   else 10 s (RQSTDELAY) after the first report -> `local resource transition
   completed.`. Then we are stable: unless the peer holds our groups (its
   FOREIGN bit) we claim and acquire them (`ip-request-resp` to ourselves
-  before each, as 3.0.6), report `resource ... isstable=1` at once and
+  before each, as 3.0.6), report `resource ... isstable=1` at once (after
+  stopping the stale copies the probe found, if any) and
   `... info=req_our_resources()` when done. Safety: with no report at all
   3 x RQSTDELAY after comm-up we complete the transition alone (WARN).
-  Each node only ever acquires its own groups here, and only when the peer
-  does not hold them, so start-up never overlaps.
+  Each node only ever starts its own groups here (or the class of a foreign
+  group it adopted), and only when the peer does not hold them, so start-up
+  never overlaps.
 * Legacy: at comm-up each of our groups is requested with `ip-request`; the
   holder stops it (if it runs it) and then answers `ip-request-resp
   dest=<us> weown=yes|no`, upon which we start it. Alone, we answer
@@ -145,7 +198,8 @@ RUNNING = "running"
 STOPPING = "stopping"
 FAILED = "failed"
 STOP_FAILED = "stop-failed"
-HELD_STATES = frozenset({STARTING, RUNNING, STOPPING})
+PARTIAL = "partial"  # found partly running (or with a failed status) by the start-up probe
+HELD_STATES = frozenset({STARTING, RUNNING, STOPPING, PARTIAL})
 TRANSITION = "transition"
 
 STANDBY_WORDS = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
@@ -250,6 +304,7 @@ class ResourcesConfig:
 
 class Phase(enum.Enum):
     INIT = "init"
+    PROBING = "probing"
     STARTING = "starting"
     STABLE = "stable"
     SHUTTING_DOWN = "shutting-down"
@@ -269,6 +324,10 @@ class _Group:
     handoff_pending: bool = False
     handoff_logged: bool = False
     from_peer_failure: bool = False
+    probed: bool = False
+    found: tuple[str, ...] = ()  # resources the start-up probe did not find stopped
+    undecided: bool = False  # found by the probe, neither adopted nor released yet
+    releasing: bool = False  # found by the probe and being stopped (not ours to keep)
 
     @property
     def key(self) -> str:
@@ -281,6 +340,7 @@ class _Step:
     start: bool
     pre: tuple[Action, ...] = ()
     retry_failed: bool = False
+    probe: bool = False
 
 
 @dataclass
@@ -372,6 +432,11 @@ class Resources:
         self._initial_reason: str | None = None
         self._release_queued = False
         self._was_up = False
+        self._probed = False
+        self._comm_up_pending = False
+        self._starting_unanswered = False
+        self._deferred_ip_requests: list[rm.IpRequest] = []
+        self._now = now
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -403,7 +468,7 @@ class Resources:
     def held(self) -> str:
         """What `cl_status rscstatus` prints now."""
         if (
-            self.phase in (Phase.INIT, Phase.STARTING, Phase.SHUTTING_DOWN)
+            self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
             or self.busy
             or self._standby is not None
             or self._legacy_requested
@@ -439,7 +504,12 @@ class Resources:
             "phase": self.phase.value,
             "auto_failback": self.config.auto_failback.value,
             "groups": {
-                g.key: {"node": g.home, "state": g.state, "class": g.cls.word}
+                g.key: {
+                    "node": g.home,
+                    "state": g.state,
+                    "class": g.cls.word,
+                    "found": list(g.found),
+                }
                 for g in self.groups.values()
             },
             "peer": None
@@ -465,10 +535,54 @@ class Resources:
 
     # --- events -------------------------------------------------------------
 
+    def start(self, now: int) -> list[Action]:
+        """Probe every resource with `status` now, before comm-up (see the module docstring).
+
+        Optional: `comm_up` starts the probe itself when it was not started."""
+        if self.phase is not Phase.INIT or self._probed:
+            return []
+        return self._finish(self._begin_probe(), now)
+
     def comm_up(self, now: int) -> list[Action]:
         out: list[Action] = []
+        if self.phase is Phase.INIT and not self._probed:
+            out += self._begin_probe()
+        if self.phase is Phase.PROBING:
+            self._was_up = True
+            self._comm_up_pending = True
+            return self._finish(out, now)
         if self.phase is not Phase.INIT:
             return self._finish(out, now)
+        return self._finish(out + self._comm_up_now(now), now)
+
+    def _begin_probe(self) -> list[Action]:
+        self.phase = Phase.PROBING
+        steps = [_Step(g.key, False, probe=True) for g in self._ordered(Hold.ALL)]
+        self._enqueue(_Job("probe", steps, self._probe_done))
+        return []
+
+    def _probe_done(self) -> list[Action]:
+        """Every group was probed: carry out what waited for it (comm-up, answers)."""
+        self._probed = True
+        if self.phase is not Phase.PROBING:
+            return []
+        self.phase = Phase.INIT
+        out: list[Action] = []
+        if self._comm_up_pending:
+            self._comm_up_pending = False
+            out += self._comm_up_now(self._now)
+        peer = self.peer
+        if self._starting_unanswered:
+            self._starting_unanswered = False
+            out.append(self._report())
+        deferred, self._deferred_ip_requests = self._deferred_ip_requests, []
+        if peer is not None:
+            for req in deferred:
+                out += self._on_ip_request(peer, req)
+        return out
+
+    def _comm_up_now(self, now: int) -> list[Action]:
+        out: list[Action] = []
         self._was_up = True
         peer = self.peer
         live = peer is not None and peer.alive
@@ -485,22 +599,25 @@ class Resources:
             self.phase = Phase.STABLE
             if live:
                 assert peer is not None
+                out += self._resolve_found(incumbent=False)[0]
                 for g in self._ordered(Hold.LOCAL):
-                    if g.state == STOPPED:
+                    # A group adopted here is requested too: the peer must stop any copy.
+                    if g.state in (STOPPED, RUNNING, PARTIAL):
                         self._legacy_requested.add(g.key)
                         out.append(SendMessage(rm.ip_request_fields(g.key)))
                 self.claim |= Hold.LOCAL
             else:
                 out += self._alone_acquire(now)
-        return self._finish(out, now)
+        return out
 
     def _alone_acquire(self, now: int) -> list[Action]:
+        out = self._resolve_found(incumbent=False)[0]
         peer = self.peer
         if peer is not None:
-            return self._death_flow(peer, now)
+            return out + self._death_flow(peer, now)
         self.claim = Hold.ALL
         self._enqueue(self._req_our_job(initial="T_RESOURCES(us)"))
-        return []
+        return out
 
     def message(self, node: str, env: Envelope, now: int, local: bool = False) -> list[Action]:
         out: list[Action] = []
@@ -545,7 +662,7 @@ class Resources:
         peer.alive = False
         peer.stable = False
         peer.fresh_report = False
-        if self.phase is Phase.INIT:
+        if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
             return self._finish(out, now)
         if self.phase is Phase.WAIT_TAKEOVER:
@@ -586,7 +703,11 @@ class Resources:
         if self.nice:
             out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         else:
-            foreign = [g for g in self._ordered(Hold.FOREIGN, reverse=True) if g.state == RUNNING]
+            foreign = [
+                g
+                for g in self._ordered(Hold.FOREIGN, reverse=True)
+                if g.state in (RUNNING, PARTIAL)
+            ]
             if foreign:
                 out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
                 self.claim &= ~Hold.FOREIGN
@@ -722,7 +843,10 @@ class Resources:
             self.failback_pending = True
         for g in self.groups.values():
             g.from_peer_failure = False
-        out.append(self._report())
+        if self.phase is Phase.PROBING:
+            self._starting_unanswered = True  # answered when we know what runs here
+        else:
+            out.append(self._report())
         return out
 
     def _cancel_standby_with_peer(self) -> list[Action]:
@@ -760,15 +884,37 @@ class Resources:
         self._safety_deadline = None
         self._initial_reason = reason
         peer = self.peer
+        out, adopted, releasing = self._resolve_found(incumbent=reason == "T_RESOURCES(them)")
+        tail: Callable[[], list[Action]]
         if peer is not None and peer.alive and peer.hold & Hold.FOREIGN:
+            # The peer holds our groups. One we adopted here (both started at once and
+            # we are its preferred node) is completed by _reconcile_own once the peer
+            # reports it released its copy.
             self._initial_reason = None
-            return [
-                self._report(),
-                Log(Level.INFO, f"Initial resource acquisition complete ({reason})"),
-            ]
-        self.claim |= Hold.LOCAL
-        self._enqueue(self._req_our_job(initial=reason))
-        return [self._report()]
+
+            def tail() -> list[Action]:
+                return [
+                    self._report(),
+                    Log(Level.INFO, f"Initial resource acquisition complete ({reason})"),
+                ]
+
+            job = None
+        else:
+            self.claim |= Hold.LOCAL
+
+            def tail() -> list[Action]:
+                return [self._report()]
+
+            job = self._req_our_job(initial=reason)
+        if releasing:
+            # Our transition completes when the stale copies are gone: only then
+            # do we report isstable=1 (the peer must not see them as ours).
+            self._enqueue(_Job("report", [], tail))
+        if adopted & Hold.FOREIGN:
+            self._enqueue(self._complete_foreign_job())
+        if job is not None:
+            self._enqueue(job)
+        return out if releasing else out + tail()
 
     def _req_our_job(self, initial: str | None = None) -> _Job:
         steps = [
@@ -946,6 +1092,9 @@ class Resources:
         g = self.groups.get(req.key)
         if g is None:
             return [Log(Level.ERROR, f"ip-request from {peer.name} for unknown group [{req.key}]")]
+        if self.phase is Phase.PROBING:
+            self._deferred_ip_requests.append(req)  # answered when we know what runs here
+            return []
         if g.state in HELD_STATES or g.key in self._committed_starts():
 
             def done() -> list[Action]:
@@ -980,7 +1129,7 @@ class Resources:
                     f"Not taking resource group {g.key} from {peer.name}: it failed on this node.",
                 )
             ]
-        if g.state in HELD_STATES or g.key in self._committed_starts():
+        if (g.state in HELD_STATES and g.state != PARTIAL) or g.key in self._committed_starts():
             return []
         if not requested and resp.weown:
             g.from_peer_failure = True
@@ -1000,12 +1149,13 @@ class Resources:
         self._legacy_requested.clear()
         self._standby = None
         out: list[Action] = [Log(Level.INFO, f"Received shutdown notice from '{peer.name}'.")]
-        if self.phase is Phase.INIT:
+        if self.phase in (Phase.INIT, Phase.PROBING):
             return out
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
             self._rqst_deadline = None
             self._safety_deadline = None
+        out += self._resolve_found(incumbent=False)[0]
         self._enqueue(self._takeover_job(peer.name, after_shutdone=True))
         return out
 
@@ -1029,11 +1179,12 @@ class Resources:
     # --- death and takeover -------------------------------------------------
 
     def _death_flow(self, peer: _Peer, now: int) -> list[Action]:
+        found = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
         if self.nice:
             unneeded = peer.released or (peer.hold_known and peer.hold is Hold.NONE)
         else:
             unneeded = peer.released
-        out: list[Action] = []
+        out: list[Action] = found
         released = peer.released
         if unneeded:
             out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
@@ -1048,7 +1199,7 @@ class Resources:
         peer.hold = Hold.NONE
         peer.hold_known = True
         needs_work = any(
-            g.state in (STOPPED, FAILED) and g.key not in self._committed_starts()
+            g.state in (STOPPED, FAILED, PARTIAL) and g.key not in self._committed_starts()
             for g in self.groups.values()
         )
         if not released or needs_work:
@@ -1099,11 +1250,13 @@ class Resources:
 
     def _would_run(self, step: _Step) -> bool:
         g = self.groups[step.key]
+        if step.probe:
+            return self.phase is Phase.PROBING
         if step.start:
             if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
                 return False
-            return g.state == STOPPED or (g.state == FAILED and step.retry_failed)
-        return g.state in (RUNNING, STARTING)
+            return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
+        return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
 
     def _committed_starts(self) -> set[str]:
         keys: set[str] = set()
@@ -1117,6 +1270,7 @@ class Resources:
         return keys
 
     def _pump(self, now: int) -> list[Action]:
+        self._now = now
         out: list[Action] = []
         while self._op is None:
             job = self._job
@@ -1140,7 +1294,11 @@ class Resources:
 
     def _begin_op(self, step: _Step, now: int) -> list[Action]:
         g = self.groups[step.key]
-        kind = go.Kind.START if step.start else go.Kind.STOP
+        if step.probe:
+            kind = go.Kind.PROBE
+        else:
+            kind = go.Kind.START if step.start else go.Kind.STOP
+            g.undecided = False  # a start or stop settles what the probe found
         op = go.GroupOp(
             g.group,
             kind,
@@ -1149,7 +1307,7 @@ class Resources:
         )
         self._op = op
         self._op_key = g.key
-        out = self._set_state(g, STARTING if step.start else STOPPING)
+        out = [] if step.probe else self._set_state(g, STARTING if step.start else STOPPING)
         return out + self._op_steps(op.begin(now), now)
 
     def _op_steps(self, steps: list[go.Step], now: int) -> list[Action]:
@@ -1179,14 +1337,19 @@ class Resources:
                 )
                 out.append(RunScript(op_id, key, st.index, st.action, timeout))
             else:
-                out += self._op_finished(g, op.kind, st)
+                out += self._op_finished(g, op, st)
         return out
 
-    def _op_finished(self, g: _Group, kind: go.Kind, fin: go.Finished) -> list[Action]:
+    def _op_finished(self, g: _Group, op: go.GroupOp, fin: go.Finished) -> list[Action]:
         self._op = None
         self._op_key = None
         self._call = None
+        kind = op.kind
         leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
+        if kind is not go.Kind.START:
+            g.releasing = False
+        if fin.outcome is go.Outcome.PROBED:
+            return self._probed_group(g, op)
         if fin.outcome is go.Outcome.STARTED:
             return self._set_state(g, RUNNING)
         if fin.outcome is go.Outcome.STOPPED:
@@ -1201,6 +1364,87 @@ class Resources:
         g.handoff_pending = kind is go.Kind.START and not leaving
         g.handoff_logged = False
         return self._set_state(g, STOP_FAILED)
+
+    def _probed_group(self, g: _Group, op: go.GroupOp) -> list[Action]:
+        g.probed = True
+        found = op.found
+        if found is go.ResourceStatus.STOPPED or g.state != STOPPED:
+            return []
+        g.found = tuple(
+            r.text
+            for r, st in zip(g.group.resources, op.statuses, strict=True)
+            if st is not go.ResourceStatus.STOPPED
+        )
+        g.undecided = True
+        if found is go.ResourceStatus.RUNNING:
+            log = Log(Level.INFO, f"Resource group {g.key} is already running here.")
+            return [log, *self._set_state(g, RUNNING)]
+        log = Log(
+            Level.WARN,
+            f"Resource group {g.key} is partly running here (not stopped: {' '.join(g.found)}).",
+        )
+        return [log, *self._set_state(g, PARTIAL)]
+
+    # --- adoption of what the probe found -----------------------------------
+
+    def _release_reason(self, g: _Group, incumbent: bool) -> str | None:
+        """Why a group found running here must be stopped, or None to adopt it."""
+        peer = self.peer
+        if peer is None or not peer.alive or peer.released:
+            return None
+        if not self.nice:
+            if g.cls is Hold.LOCAL:
+                return None
+            return f"its home node {peer.name} is up (auto_failback legacy)"
+        if not peer.hold_known or not peer.hold & g.cls.mirrored():
+            return None
+        if incumbent:
+            return f"{peer.name} holds it"
+        if g.home != self.me:
+            return f"{peer.name} holds it too and is its preferred node"
+        return None
+
+    def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
+        """Adopt or release every group the probe found (module docstring, "Adoption").
+
+        Returns the logs, the classes adopted, and whether a release job was queued."""
+        out: list[Action] = []
+        adopted = Hold.NONE
+        stale: list[_Group] = []
+        for g in self.groups.values():
+            if not g.undecided:
+                continue
+            g.undecided = False
+            why = self._release_reason(g, incumbent)
+            if why is None:
+                adopted |= g.cls
+                self.claim |= g.cls
+                out.append(
+                    Log(Level.INFO, f"Adopting resource group {g.key}: it keeps running here.")
+                    if g.state == RUNNING
+                    else Log(
+                        Level.INFO,
+                        f"Adopting resource group {g.key}: its other resources will be started.",
+                    )
+                )
+                continue
+            g.releasing = True
+            stale.append(g)
+            out += [
+                Log(Level.CRIT, f"Resource {text} is active, and should not be!")
+                for text in g.found
+            ]
+            out.append(
+                Log(Level.WARN, f"Releasing resource group {g.key} found running here: {why}.")
+            )
+        if stale:
+            self._enqueue(_Job("release found", [_Step(g.key, False) for g in reversed(stale)]))
+        return out, adopted, bool(stale)
+
+    def _complete_foreign_job(self) -> _Job:
+        """Having adopted a foreign group, we hold the foreign class: run all of it."""
+        steps = [_Step(g.key, True) for g in self._ordered(Hold.FOREIGN)]
+        return _Job("adopt", steps, self._after_simple_acquire)
 
     def _script_result(self, rc: int | None, output: str, now: int) -> list[Action]:
         op = self._op
@@ -1271,7 +1515,7 @@ class Resources:
             mine = [
                 g
                 for g in self._ordered(Hold.FOREIGN, reverse=True)
-                if g.state == RUNNING and not g.from_peer_failure
+                if g.state in (RUNNING, PARTIAL) and not g.from_peer_failure and not g.releasing
             ]
             if mine:
                 out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
@@ -1342,7 +1586,7 @@ class Resources:
             and (not peer.stable or peer.leaving or peer.hold & Hold.FOREIGN)
         ):
             return []
-        if any(g.state == STOPPED for g in self._ordered(Hold.LOCAL)):
+        if any(g.state in (STOPPED, PARTIAL) for g in self._ordered(Hold.LOCAL)):
             self._enqueue(self._req_our_job())
         return []
 
@@ -1356,7 +1600,7 @@ class Resources:
         steps = [
             _Step(g.key, False)
             for g in self._ordered(Hold.ALL, reverse=True)
-            if g.state in (RUNNING, STARTING)
+            if g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
         ]
         out: list[Action] = [
             Log(Level.INFO, "Giving up all HA resources."),
@@ -1388,6 +1632,7 @@ class Resources:
 __all__ = [
     "FAILED",
     "HELD_STATES",
+    "PARTIAL",
     "RUNNING",
     "STARTING",
     "STOPPED",

@@ -9,6 +9,16 @@ otherwise, status answers 0 "running" or 3 "stopped", and a call set to
 HANG never answers. Every `GroupStateChanged` goes into one global
 timeline ordered by (time, event number) so tests can check that no two
 nodes ever hold a group at once.
+
+Script calls are recorded per node: `calls` holds those made for starts,
+stops and failures, `probe_calls` the `status` calls of the start-up probe
+(the ones issued while the machine's phase is `probing`). Like the daemon,
+which calls `Resources.start` when the process starts and `comm_up` only
+once the peer was heard, the bench boots every node (`boot=True`): its
+probe runs before time 0, so tests begin at 0 with probed machines.
+`restart` boots a node the same way but at the current time: its probe runs
+first and its comm-up waits for it. `kill(..., services_survive=True)` is a
+`kill -9` of hbeat alone: what the scripts started keeps running.
 """
 
 from __future__ import annotations
@@ -49,9 +59,11 @@ class Node:
     logs: list[tuple[int, str, str]] = field(default_factory=list)
     sent: list[tuple[int, tuple[Field, ...]]] = field(default_factory=list)
     calls: list[tuple[int, str, int, str]] = field(default_factory=list)
+    probe_calls: list[tuple[int, str, int, str]] = field(default_factory=list)
     held: list[tuple[int, str]] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)
     shutdown_complete_at: int | None = None
+    seen_dead: set[str] = field(default_factory=set)
     seq: int = 0
     incarnation: int = 0
 
@@ -83,9 +95,11 @@ class Sim:
         *,
         latency_ms: int = 2,
         script_ms: int = 100,
+        boot: bool = True,
         **timers: int,
     ) -> None:
-        self.now = 0
+        n_resources = sum(len(g.resources) for g in groups)
+        self.now = -(script_ms * n_resources + 1) if boot else 0
         self.order = 0
         self.groups = groups
         self.mode = mode
@@ -100,6 +114,15 @@ class Sim:
         for n in nodes:
             self.nodes[n] = Node(n, self._machine(n))
             self.nodes[n].states = {g.key: rs.STOPPED for g in groups}
+        if boot:
+            for node in self.nodes.values():
+                self.apply(node, node.res.start(self.now))
+            self.run_until(0)
+            for node in self.nodes.values():
+                assert node.res.phase is rs.Phase.INIT, (node.name, node.res.phase)
+                assert [(k, i, a) for _t, k, i, a in node.probe_calls] == [
+                    (g.key, i, "status") for g in groups for i in range(len(g.resources))
+                ]
 
     def _machine(self, name: str) -> rs.Resources:
         cfg = rs.ResourcesConfig(
@@ -207,7 +230,8 @@ class Sim:
             self.at(self.now + self.latency_ms, deliver)
 
     def _run(self, node: Node, call: rs.RunScript) -> None:
-        node.calls.append((self.now, call.group_key, call.resource_index, call.action))
+        record = node.probe_calls if node.res.phase is rs.Phase.PROBING else node.calls
+        record.append((self.now, call.group_key, call.resource_index, call.action))
         how = node.behaviour.get((call.group_key, call.resource_index, call.action), OK)
         if how == HANG:
             return
@@ -243,22 +267,31 @@ class Sim:
             node = self.nodes[n]
             self.apply(node, node.res.comm_up(self.now))
 
-    def kill(self, name: str, detect_ms: int = 10_000) -> None:
-        """The node dies with everything on it; the others see it dead after `detect_ms`."""
+    def kill(self, name: str, detect_ms: int = 10_000, *, services_survive: bool = False) -> None:
+        """The node dies with everything on it; the others see it dead after `detect_ms`.
+
+        `services_survive`: only hbeat dies (kill -9): the started resources keep running."""
         node = self.nodes[name]
         node.alive = False
-        node.running.clear()
+        if not services_survive:
+            node.running.clear()
         for key, st in node.states.items():
             if st in rs.HELD_STATES:
                 self.order += 1
                 self.timeline.append((self.now, self.order, name, key, st, "crashed"))
                 node.states[key] = "crashed"
+        inc = node.incarnation
         for other in self.nodes.values():
             if other is not node:
-                self.at(self.now + detect_ms, lambda o=other: self._dead(o, name))
+                self.at(self.now + detect_ms, lambda o=other: self._dead(o, name, inc))
 
-    def _dead(self, observer: Node, name: str) -> None:
+    def _dead(self, observer: Node, name: str, incarnation: int | None = None) -> None:
+        """`observer` declares `name` dead, unless it restarted in the meantime (membership
+        then sees a new generation instead of a death)."""
+        if incarnation is not None and self.nodes[name].incarnation != incarnation:
+            return
         if observer.alive:
+            observer.seen_dead.add(name)
             self.apply(observer, observer.res.node_dead(name, self.now))
 
     def restart(self, name: str) -> None:
@@ -269,11 +302,17 @@ class Sim:
         node.alive = True
         node.res = self._machine(name)
         node.calls, node.logs, node.sent, node.held = [], [], [], []
+        node.probe_calls = []
         node.shutdown_complete_at = None
         node.states = {g.key: rs.STOPPED for g in self.groups}
+        node.seen_dead = set()
         for other in self.nodes.values():
             if other is not node and other.alive:
-                self.apply(other, other.res.node_up(name, self.now))
+                if name in other.seen_dead:
+                    other.seen_dead.discard(name)
+                    self.apply(other, other.res.node_up(name, self.now))
+                else:
+                    self.apply(other, other.res.peer_restarted(name, self.now))
         self.apply(node, node.res.comm_up(self.now))
 
     def shutdown(self, name: str) -> None:

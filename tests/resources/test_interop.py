@@ -42,6 +42,11 @@ class One:
         self.logs: list[str] = []
         self.calls: list[tuple[int, str]] = []
         self.now = 0
+        # booted as the daemon does: the start-up probe finds nothing running here
+        self.feed(self.res.start(0))
+        assert self.calls == [(0, "status"), (1, "status")]
+        assert self.res.phase is rs.Phase.INIT
+        self.calls.clear()
 
     def feed(self, actions: list[rs.Action]) -> None:
         pending = list(actions)
