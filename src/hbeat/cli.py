@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from hbeat import statuscmd
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
 from hbeat.config.paths import (
@@ -59,23 +60,29 @@ def _common_options() -> argparse.ArgumentParser:
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Read ha.cf, haresources and authkeys as the daemon would, "
                           "print a summary and every problem, and exit 1 on any error.")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print only the problems and the verdict line")
 
 
 def _run_check(args: argparse.Namespace, out: TextIO) -> int:
     config_dir = resolve_config_dir(args.config_dir, os.environ)
     node_name = resolve_node_name(args.node_name, os.environ)
     config, problems = inspect_config(config_dir, node_name)
-    print(f"hbeat check: {config_dir} as node {node_name}", file=out)
+    quiet = bool(getattr(args, "quiet", False))
+    if not quiet:
+        print(f"hbeat check: {config_dir} as node {node_name}", file=out)
     for problem in problems:
         print(problem.render(), file=out)
     errors = sum(1 for p in problems if p.level is Level.ERROR)
     warnings = len(problems) - errors
+    gap = "" if quiet else "\n"
     if config is not None:
-        print(file=out)
-        _summary(config, out)
-        print(f"\nConfiguration OK ({_count(warnings, 'warning')}).", file=out)
+        if not quiet:
+            print(file=out)
+            _summary(config, out)
+        print(f"{gap}Configuration OK ({_count(warnings, 'warning')}).", file=out)
         return EXIT_OK
-    print(f"\nConfiguration has {_count(errors, 'error')} and "
+    print(f"{gap}Configuration has {_count(errors, 'error')} and "
           f"{_count(warnings, 'warning')}.", file=out)
     return EXIT_CONFIG
 
@@ -177,6 +184,10 @@ COMMANDS: tuple[_Command, ...] = (
     _Command("check", "validate the configuration and print a summary",
              _check_arguments, _run_check),
     _Command("run", "run the cluster daemon in the foreground", _run_arguments, _run_run),
+    _Command("status", "one-screen summary of this node (exit 3: not running)",
+             statuscmd.status_arguments, statuscmd.run_status),
+    _Command("watch", "follow the status feed live (--json for scripts)",
+             statuscmd.watch_arguments, statuscmd.run_watch),
 )
 
 

@@ -1,0 +1,211 @@
+"""`hbeat status` and `hbeat watch`: the I/O around hbeat.statusview.
+
+`status` asks the supervisor for a snapshot over the control API and prints
+the summary. `watch` subscribes to the status feed (`ipc://<runtime>/status`),
+asks for a snapshot on the feed (control command `snapshot` with
+`publish: true`, repeated until one arrives, since a new subscription takes
+a moment to reach the publisher), then prints every message as it comes:
+a line per event, or one JSON object per line with `--json`.
+
+Exit status (both): 0 when the daemon answered (and `watch` stopped on
+`--count`, `--timeout` or Ctrl-C), 1 when `watch --count N` timed out before
+N messages, 3 when no daemon runs on that runtime directory, 4 when it
+cannot be asked (permission denied, an error reply).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from hbeat.config.paths import DEFAULT_RUNTIME_DIR, RUNTIME_DIR_ENV, resolve_runtime_dir
+from hbeat.control import ControlClient, ControlError, DaemonUnreachable
+from hbeat.statusview import (
+    ViewError,
+    json_line,
+    parse_feed_message,
+    render_event,
+    render_status,
+)
+
+EXIT_OK = 0
+EXIT_TIMEOUT = 1
+EXIT_NOT_RUNNING = 3
+EXIT_UNKNOWN = 4
+SNAPSHOT_RETRY_S = 0.5
+
+
+def add_runtime_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime-dir", metavar="DIR",
+                        help=f"the node's runtime directory (default: ${RUNTIME_DIR_ENV}, "
+                             f"else {DEFAULT_RUNTIME_DIR})")
+
+
+def _runtime_dir(args: argparse.Namespace) -> Path:
+    return Path(resolve_runtime_dir(args.runtime_dir, os.environ))
+
+
+def _unreachable(prog: str, runtime: Path, exc: Exception) -> int:
+    text = str(exc)
+    if "permission denied" in text:
+        print(f"{prog}: cannot ask the daemon in {runtime}: {text}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    print(f"{prog}: hbeat is not running (runtime directory {runtime}: {text})",
+          file=sys.stderr)
+    return EXIT_NOT_RUNNING
+
+
+# ---------------------------------------------------------------- status
+def status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("One-screen summary of this node: nodes and links, workers, "
+                          "counters and resources. Exit 0 when the daemon answers, "
+                          "3 when it is not running.")
+    add_runtime_dir(parser)
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                        help="how long to wait for the daemon's answer (default 5)")
+
+
+def run_status(args: argparse.Namespace, out: TextIO) -> int:
+    runtime = _runtime_dir(args)
+    client = ControlClient(runtime, timeout_ms=max(1, int(args.timeout * 1000)))
+    try:
+        snap = client.call("snapshot")
+    except DaemonUnreachable as exc:
+        return _unreachable("hbeat status", runtime, exc)
+    except ControlError as exc:
+        print(f"hbeat status: the daemon refused: {exc.message}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    try:
+        out.write(render_status(snap, time.time()))
+    except ViewError as exc:
+        print(f"hbeat status: unreadable answer from {runtime}/control: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- watch
+def watch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Follow the status feed live: a line per node, link and cluster "
+                          "event in heartbeat's words, after a summary of the current state.")
+    add_runtime_dir(parser)
+    parser.add_argument("--json", action="store_true",
+                        help='print every feed message as one JSON line {"topic":..,"body":..}')
+    parser.add_argument("--count", type=int, metavar="N",
+                        help="stop after N printed messages (the first snapshot counts)")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help="stop after S seconds (exit 1 if --count was not reached)")
+
+
+class _Watch:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.runtime = _runtime_dir(args)
+        self.printed = 0
+        self.local: str | None = None
+        self.synced = False
+        self.tz = dt.datetime.now().astimezone().tzinfo
+
+    def show(self, topic: str, body: dict[str, Any]) -> None:
+        if topic == "snapshot":
+            self.local = str(body.get("local", self.local))
+        if self.args.json:
+            self.out.write(json_line(topic, body) + "\n")
+        elif topic == "snapshot":
+            if self.synced:
+                return  # periodic state sync: nothing new for a human
+            self.out.write(render_status(body, time.time()) + "\n")
+        else:
+            self.out.write(render_event(topic, body, local=self.local, tz=self.tz,
+                                        received=time.time()) + "\n")
+        self.out.flush()
+        self.printed += 1
+
+    def done(self) -> bool:
+        return self.args.count is not None and self.printed >= self.args.count
+
+    def run(self) -> int:
+        import zmq
+
+        args = self.args
+        client = ControlClient(self.runtime, timeout_ms=3000)
+        if not client.socket_exists():
+            return _unreachable("hbeat watch", self.runtime,
+                                DaemonUnreachable(f"no control socket at "
+                                                  f"{self.runtime / 'control'}"))
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RECONNECT_IVL, 50)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"ipc://{self.runtime / 'status'}")
+        start = time.monotonic()
+        deadline = start + args.timeout if args.timeout is not None else None
+        next_ask = start
+        try:
+            while not self.done():
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    return self._timed_out()
+                if not self.synced and now >= next_ask:
+                    try:
+                        client.call("snapshot", publish=True)
+                    except DaemonUnreachable as exc:
+                        return _unreachable("hbeat watch", self.runtime, exc)
+                    except ControlError as exc:
+                        print(f"hbeat watch: the daemon refused: {exc.message}",
+                              file=sys.stderr)
+                        return EXIT_UNKNOWN
+                    next_ask = time.monotonic() + SNAPSHOT_RETRY_S
+                waits = [] if deadline is None else [deadline - now]
+                if not self.synced:
+                    waits.append(max(0.0, next_ask - now))
+                timeout_ms = int(min(waits) * 1000) + 1 if waits else None
+                if not sub.poll(timeout_ms):
+                    continue
+                self._receive(sub.recv_multipart())
+        finally:
+            sub.close()
+        return EXIT_OK
+
+    def _receive(self, parts: list[bytes]) -> None:
+        try:
+            topic, body = parse_feed_message(parts)
+            if not self.synced and topic != "snapshot":
+                return  # before the first snapshot an event has no context
+            self.show(topic, body)
+        except ViewError as exc:
+            print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
+            return
+        if topic == "snapshot":
+            self.synced = True
+
+    def _timed_out(self) -> int:
+        if self.args.count is None:
+            return EXIT_OK
+        print(f"hbeat watch: timed out after {self.args.timeout:g} s with {self.printed} of "
+              f"{self.args.count} message(s)", file=sys.stderr)
+        return EXIT_TIMEOUT
+
+
+def run_watch(args: argparse.Namespace, out: TextIO) -> int:
+    if args.count is not None and args.count < 1:
+        print("hbeat watch: --count must be at least 1", file=sys.stderr)
+        return 2
+    if args.timeout is not None and args.timeout <= 0:
+        print("hbeat watch: --timeout must be positive", file=sys.stderr)
+        return 2
+    try:
+        return _Watch(args, out).run()
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `hbeat watch | head`: the reader is gone, so are we
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        return EXIT_OK
+

@@ -1,0 +1,255 @@
+"""What `hbeat status` and `hbeat watch` print: pure rendering, no I/O.
+
+`render_status` turns a snapshot (docs/status-feed.md, `hbeat.status/1`)
+into the one-screen summary; `event_text` / `render_event` turn one feed
+message (topic + body) into a line in heartbeat's words (`node weasel: is
+dead`, `Link weasel:eth1 up.`), stamped with the event's own time; `json_line`
+is the `--json` form. The clock and the time zone are parameters, so the
+output is a function of the input alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SNAPSHOT_SCHEMA = "hbeat.status/1"
+EVENT_SCHEMA = "hbeat.event/1"
+_SNAPSHOT_FIELDS = ("local", "local_status", "generation", "nodes", "workers", "counters")
+
+
+class ViewError(ValueError):
+    """A snapshot or feed message that does not follow docs/status-feed.md."""
+
+
+def _schema_ok(found: object, expected: str) -> bool:
+    """Same schema family and major version (`hbeat.status/1`, `hbeat.status/1.2`)."""
+    if not isinstance(found, str):
+        return False
+    family, _, version = expected.partition("/")
+    f_family, _, f_version = found.partition("/")
+    return f_family == family and f_version.split(".")[0] == version
+
+
+def check_snapshot(snap: object) -> Mapping[str, Any]:
+    """The snapshot itself, or ViewError naming the first thing wrong with it."""
+    if not isinstance(snap, Mapping):
+        raise ViewError(f"snapshot: expected a JSON object, got {type(snap).__name__}")
+    if not _schema_ok(snap.get("schema"), SNAPSHOT_SCHEMA):
+        raise ViewError(
+            f"snapshot: schema is {snap.get('schema')!r}, this hbeat reads {SNAPSHOT_SCHEMA}"
+        )
+    for name in _SNAPSHOT_FIELDS:
+        if name not in snap:
+            raise ViewError(f"snapshot: field {name!r} is missing")
+    for name in ("nodes", "workers"):
+        if not isinstance(snap[name], list):
+            raise ViewError(f"snapshot: field {name!r} must be a list")
+    for i, node in enumerate(snap["nodes"]):
+        if not isinstance(node, Mapping) or "name" not in node or "status" not in node:
+            raise ViewError(f"snapshot: nodes[{i}] needs 'name' and 'status'")
+    if not isinstance(snap["counters"], Mapping):
+        raise ViewError("snapshot: field 'counters' must be an object")
+    return snap
+
+
+def format_duration(seconds: float) -> str:
+    """`45s`, `3m 07s`, `2h 03m 07s`, `4d 02h 03m` (negative clamps to 0s)."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))).rstrip()
+        for row in rows
+    ]
+
+
+def _links_text(links: object) -> str:
+    if not isinstance(links, list) or not links:
+        return "-"
+    return ", ".join(
+        f"{lk.get('name', '?')} {lk.get('status', '?')}" for lk in links if isinstance(lk, Mapping)
+    )
+
+
+def render_status(snap: Mapping[str, Any], now: float) -> str:
+    """The one-screen summary of `hbeat status` (`now`: epoch seconds, for the uptime)."""
+    check_snapshot(snap)
+    local = str(snap["local"])
+    started = snap.get("started")
+    uptime = (
+        format_duration(now - float(started)) if isinstance(started, (int, float)) else "unknown"
+    )
+    head = (
+        f"hbeat {snap.get('version', '?')} on {local}: {snap['local_status']}"
+        f"   generation {snap['generation']}   pid {snap.get('pid', '?')}   up {uptime}"
+    )
+    lines = [head]
+    if snap.get("hbversion") or snap.get("managed_by"):
+        lines.append(
+            f"  speaks heartbeat {snap.get('hbversion', '?')}, "
+            f"{snap.get('managed_by', '?')} mode"
+        )
+    lines.append("")
+    rows: list[list[str]] = [["NODE", "STATUS", "TYPE", "LINKS"]]
+    for node in snap["nodes"]:
+        name = str(node["name"])
+        rows.append([
+            name + (" (local)" if name == local else ""),
+            str(node["status"]),
+            str(node.get("type", "normal")),
+            _links_text(node.get("links")),
+        ])
+    lines += _table(rows, indent="")
+    lines.append("")
+    workers = [w for w in snap["workers"] if isinstance(w, Mapping)]
+    if workers:
+        wrows = [["WORKER", "PID", "STATE", "RESTARTS"]]
+        wrows += [
+            [str(w.get("name", "?")), str(w.get("pid", "?")), str(w.get("state", "?")),
+             str(w.get("restarts", "?"))]
+            for w in workers
+        ]
+        lines += _table(wrows, indent="")
+    else:
+        lines.append("WORKERS: none")
+    lines.append("")
+    counters = snap["counters"]
+    pairs = [f"{k} {counters[k]}" for k in counters]
+    lines += _wrap("counters: ", pairs, width=78)
+    resources = snap.get("resources")
+    held = resources.get("held", "?") if isinstance(resources, Mapping) else "?"
+    lines.append(f"resources held: {held}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(label: str, items: Sequence[str], width: int) -> list[str]:
+    lines: list[str] = []
+    current = label
+    pad = " " * len(label)
+    for item in items:
+        sep = "" if current in (label, pad) else ", "
+        if len(current) + len(sep) + len(item) > width and current not in (label, pad):
+            lines.append(current + ",")
+            current = pad + item
+        else:
+            current += sep + item
+    lines.append(current if items else label + "none")
+    return lines
+
+
+def _field(body: Mapping[str, Any], name: str, topic: str) -> str:
+    if name not in body:
+        raise ViewError(f"feed message {topic!r}: field {name!r} is missing")
+    return str(body[name])
+
+
+def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) -> str:
+    """One feed message in heartbeat's words (without the time stamp)."""
+    kind = topic.split(".", 1)[0]
+    if kind == "snapshot":
+        check_snapshot(body)
+        nodes = ", ".join(f"{n['name']} {n['status']}" for n in body["nodes"])
+        return f"snapshot: {body['local']} {body['local_status']}; nodes {nodes}"
+    if not _schema_ok(body.get("schema"), EVENT_SCHEMA):
+        raise ViewError(
+            f"feed message {topic!r}: schema is {body.get('schema')!r}, "
+            f"this hbeat reads {EVENT_SCHEMA}"
+        )
+    if kind == "node":
+        node, new = _field(body, "node", topic), _field(body, "new", topic)
+        if new == "dead":
+            return f"node {node}: is dead"
+        if node == local:
+            return f"Local status now set to: '{new}'"
+        return f"Status update for node {node}: status {new}"
+    if kind == "link":
+        node, link = _field(body, "node", topic), _field(body, "link", topic)
+        return f"Link {node}:{link} {_field(body, 'new', topic)}."
+    if kind == "cluster":
+        return _cluster_text(topic, body)
+    if kind == "resource":
+        group, new = _field(body, "group", topic), _field(body, "new", topic)
+        where = f" on {body['node']}" if body.get("node") else ""
+        return f"resource group {group}: {body.get('old', '?')} -> {new}{where}"
+    extra = {k: v for k, v in body.items() if k not in ("schema", "at")}
+    return f"{topic}: {json.dumps(extra, sort_keys=True)}"
+
+
+def _cluster_text(topic: str, body: Mapping[str, Any]) -> str:
+    event = _field(body, "event", topic)
+    node = body.get("node")
+    if event == "comm-up":
+        return "Comm_now_up(): updating status to active"
+    if event == "node-dead" and node:
+        return f"Membership: node {node} left the cluster (dead)"
+    if event == "peer-restarted" and node:
+        return (f"Heartbeat restart on node {node} (generation {body.get('old_generation', '?')}"
+                f" -> {body.get('new_generation', '?')})")
+    if event == "partition" and node:
+        return f"Cluster node {node} returning after partition."
+    if event == "late-heartbeat" and node:
+        interval = body.get("interval_ms")
+        return f"Late heartbeat: Node {node}: interval {interval} ms"
+    if event == "rejected-packet":
+        return (f"rejected packet on {body.get('medium', '?')} from {body.get('peer', '?')}: "
+                f"{body.get('code', '?')}")
+    extra = {k: v for k, v in body.items() if k not in ("schema", "at", "event")}
+    return f"cluster {event}: {json.dumps(extra, sort_keys=True)}"
+
+
+def format_time(at: float, tz: dt.tzinfo | None) -> str:
+    """`HH:MM:SS.mmm` of an epoch time in `tz` (None: UTC)."""
+    stamp = dt.datetime.fromtimestamp(at, tz or dt.UTC)
+    return stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
+
+
+def render_event(
+    topic: str,
+    body: Mapping[str, Any],
+    *,
+    local: str | None = None,
+    tz: dt.tzinfo | None = None,
+    received: float | None = None,
+) -> str:
+    """`HH:MM:SS.mmm text`: the event's `at`, else the time it was received."""
+    at = body.get("at")
+    when = float(at) if isinstance(at, (int, float)) else received
+    stamp = format_time(when, tz) if when is not None else "--:--:--.---"
+    return f"{stamp} {event_text(topic, body, local)}"
+
+
+def json_line(topic: str, body: Mapping[str, Any]) -> str:
+    """A feed message as one JSON line: `{"topic": ..., "body": {...}}`."""
+    return json.dumps({"topic": topic, "body": body}, separators=(",", ":"), sort_keys=False)
+
+
+def parse_feed_message(parts: Sequence[bytes]) -> tuple[str, dict[str, Any]]:
+    """(topic, body) of a two-frame feed message, or ViewError saying what is wrong."""
+    if len(parts) != 2:
+        raise ViewError(f"feed message has {len(parts)} frame(s), expected 2 (topic, JSON)")
+    try:
+        topic = parts[0].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ViewError(f"feed message topic is not UTF-8: {exc}") from exc
+    try:
+        body = json.loads(parts[1])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ViewError(f"feed message {topic!r}: body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ViewError(f"feed message {topic!r}: body must be a JSON object")
+    return topic, body

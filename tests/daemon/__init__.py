@@ -1,0 +1,1 @@
+"""Tests of the running daemon: real hbeat processes in network namespaces."""

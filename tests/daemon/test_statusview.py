@@ -1,0 +1,188 @@
+"""hbeat.statusview: snapshots and feed messages rendered as text (pure, no daemon)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from hbeat.statusview import (
+    ViewError,
+    check_snapshot,
+    event_text,
+    format_duration,
+    json_line,
+    parse_feed_message,
+    render_event,
+    render_status,
+)
+
+AT = 1_795_582_874.25  # 2026-11-25 05:01:14.250 UTC
+
+
+def snapshot(**changes: Any) -> dict[str, Any]:
+    snap: dict[str, Any] = {
+        "schema": "hbeat.status/1", "at": AT, "local": "otter", "version": "0.1.0",
+        "hbversion": "3.0.6 (node: hbeat-0.1.0)", "managed_by": "haresources",
+        "local_status": "active", "generation": 7, "pid": 1234, "started": AT - 3725,
+        "nodes": [
+            {"name": "otter", "status": "active", "type": "normal", "weight": 100, "site": "",
+             "links": [{"name": "/dev/ttyS0", "status": "dead"},
+                       {"name": "eth1", "status": "dead"}]},
+            {"name": "weasel", "status": "dead", "type": "normal", "weight": 100, "site": "",
+             "links": [{"name": "/dev/ttyS0", "status": "up"},
+                       {"name": "eth1", "status": "dead"}]},
+        ],
+        "parameters": {"deadtime": "10"},
+        "resources": {"held": "local"},
+        "workers": [{"name": "bcast eth1", "pid": 1240, "state": "running", "restarts": 2}],
+        "counters": {"rx_frames": 12, "rx_rejected": 1},
+    }
+    snap.update(changes)
+    return snap
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {"schema": "hbeat.event/1", "at": AT, **fields}
+
+
+def test_render_status_summary() -> None:
+    text = render_status(snapshot(), now=AT)
+    assert text.splitlines() == [
+        "hbeat 0.1.0 on otter: active   generation 7   pid 1234   up 1h 02m 05s",
+        "  speaks heartbeat 3.0.6 (node: hbeat-0.1.0), haresources mode",
+        "",
+        "NODE           STATUS  TYPE    LINKS",
+        "otter (local)  active  normal  /dev/ttyS0 dead, eth1 dead",
+        "weasel         dead    normal  /dev/ttyS0 up, eth1 dead",
+        "",
+        "WORKER      PID   STATE    RESTARTS",
+        "bcast eth1  1240  running  2",
+        "",
+        "counters: rx_frames 12, rx_rejected 1",
+        "resources held: local",
+    ]
+
+
+def test_render_status_without_start_time_or_workers() -> None:
+    snap = snapshot(workers=[], counters={})
+    del snap["started"]
+    text = render_status(snap, now=AT)
+    assert "   up unknown" in text.splitlines()[0]
+    assert "WORKERS: none" in text and "counters: none" in text
+
+
+def test_counters_wrap_under_80_columns() -> None:
+    counters = {f"counter_number_{i}": i * 1000 for i in range(12)}
+    lines = render_status(snapshot(counters=counters), now=AT).splitlines()
+    block = [ln for ln in lines if ln.startswith(("counters:", "          "))]
+    assert len(block) > 1 and all(len(ln) <= 80 for ln in block), block
+    assert " ".join(block).count("counter_number_") == 12
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (-3, "0s"), (45.9, "45s"), (187, "3m 07s"), (7387, "2h 03m 07s"), (353_000, "4d 02h 03m"),
+])
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(("snap", "message"), [
+    ([], "expected a JSON object, got list"),
+    (snapshot(schema="hbeat.status/2"), "schema is 'hbeat.status/2'"),
+    ({k: v for k, v in snapshot().items() if k != "nodes"}, "field 'nodes' is missing"),
+    (snapshot(nodes={}), "field 'nodes' must be a list"),
+    (snapshot(nodes=[{"name": "otter"}]), "nodes[0] needs 'name' and 'status'"),
+    (snapshot(counters=[]), "field 'counters' must be an object"),
+])
+def test_bad_snapshots_are_named(snap: Any, message: str) -> None:
+    with pytest.raises(ViewError) as err:
+        render_status(snap, now=AT)
+    assert message in str(err.value)
+
+
+def test_minor_schema_versions_are_read() -> None:
+    assert check_snapshot(snapshot(schema="hbeat.status/1.3"))["local"] == "otter"
+
+
+@pytest.mark.parametrize(("topic", "body", "text"), [
+    ("node.weasel", event(node="weasel", old="active", new="dead", reason=""),
+     "node weasel: is dead"),
+    ("node.weasel", event(node="weasel", old="up", new="active", reason=""),
+     "Status update for node weasel: status active"),
+    ("node.otter", event(node="otter", old="up", new="active", reason=""),
+     "Local status now set to: 'active'"),
+    ("link.weasel.eth1", event(node="weasel", link="eth1", old="dead", new="up"),
+     "Link weasel:eth1 up."),
+    ("link.weasel./dev/ttyS0", event(node="weasel", link="/dev/ttyS0", old="up", new="dead"),
+     "Link weasel:/dev/ttyS0 dead."),
+    ("cluster.comm-up", event(event="comm-up"), "Comm_now_up(): updating status to active"),
+    ("cluster.partition", event(event="partition", node="weasel"),
+     "Cluster node weasel returning after partition."),
+    ("cluster.peer-restarted",
+     event(event="peer-restarted", node="weasel", old_generation=3, new_generation=4),
+     "Heartbeat restart on node weasel (generation 3 -> 4)"),
+    ("cluster.rejected-packet",
+     event(event="rejected-packet", medium="bcast eth1", peer="10.0.0.9:694", code="BAD_AUTH"),
+     "rejected packet on bcast eth1 from 10.0.0.9:694: BAD_AUTH"),
+    ("cluster.node-dead", event(event="node-dead", node="weasel"),
+     "Membership: node weasel left the cluster (dead)"),
+    ("cluster.brand-new", event(event="brand-new", x=1), 'cluster brand-new: {"x": 1}'),
+    ("resource.web", event(group="web", old="stopped", new="running", node="otter"),
+     "resource group web: stopped -> running on otter"),
+])
+def test_event_text_in_heartbeats_words(topic: str, body: dict[str, Any], text: str) -> None:
+    assert event_text(topic, body, local="otter") == text
+
+
+def test_render_event_uses_the_event_time() -> None:
+    line = render_event("link.weasel.eth1", event(node="weasel", link="eth1", old="up",
+                                                  new="dead"), tz=dt.UTC)
+    assert line == "05:01:14.250 Link weasel:eth1 dead."
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    assert render_event("cluster.comm-up", event(event="comm-up"), tz=plus2).startswith(
+        "07:01:14.250 ")
+    no_at = {"schema": "hbeat.event/1", "event": "comm-up"}
+    assert render_event("cluster.comm-up", no_at, received=AT + 1, tz=dt.UTC).startswith(
+        "05:01:15.250 ")
+
+
+def test_snapshot_message_is_one_line() -> None:
+    assert event_text("snapshot", snapshot()) == (
+        "snapshot: otter active; nodes otter active, weasel dead")
+
+
+@pytest.mark.parametrize(("topic", "body", "message"), [
+    ("node.weasel", {"schema": "hbeat.event/2", "node": "weasel", "new": "dead"},
+     "schema is 'hbeat.event/2'"),
+    ("node.weasel", event(node="weasel"), "field 'new' is missing"),
+    ("link.weasel.eth1", event(node="weasel", new="up"), "field 'link' is missing"),
+    ("cluster.x", event(), "field 'event' is missing"),
+])
+def test_bad_events_are_named(topic: str, body: dict[str, Any], message: str) -> None:
+    with pytest.raises(ViewError) as err:
+        event_text(topic, body)
+    assert message in str(err.value) and topic in str(err.value)
+
+
+def test_json_line_round_trips() -> None:
+    body = event(node="weasel", old="active", new="dead", reason="")
+    line = json_line("node.weasel", body)
+    assert "\n" not in line
+    assert json.loads(line) == {"topic": "node.weasel", "body": body}
+
+
+def test_parse_feed_message() -> None:
+    assert parse_feed_message([b"cluster.comm-up", b'{"event": "comm-up"}']) == (
+        "cluster.comm-up", {"event": "comm-up"})
+    for parts, message in [
+        ([b"x"], "1 frame(s), expected 2"),
+        ([b"\xff", b"{}"], "topic is not UTF-8"),
+        ([b"node.a", b"{nope"], "'node.a': body is not JSON"),
+        ([b"node.a", b"[1]"], "'node.a': body must be a JSON object"),
+    ]:
+        with pytest.raises(ViewError) as err:
+            parse_feed_message(parts)
+        assert message in str(err.value)
