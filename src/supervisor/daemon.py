@@ -105,7 +105,8 @@ def resource_timers(text: str) -> dict[str, float]:
             raise ValueError(f"{RESOURCE_TIMERS_ENV}: {name}={value!r} is not a "
                              f"{'number' if name.endswith('_s') else 'whole number'}") from None
         if number < 0 or (number == 0 and name != "stop_retry_max"):
-            raise ValueError(f"{RESOURCE_TIMERS_ENV}: {name} must be positive, not {value}")
+            least = "0 or more" if name == "stop_retry_max" else "positive"
+            raise ValueError(f"{RESOURCE_TIMERS_ENV}: {name} must be {least}, not {value}")
         timers[name] = number
     return timers
 
@@ -232,17 +233,18 @@ class Supervisor:
             wall_s=time.time(),
             rng=random.Random(),
             allocate_seq=self.board.allocate,
+            issued_seq=self.board.issued,
         )
         self.uuid = uuid
         self.generation = generation
         self.log(Level.INFO, f"Heartbeat generation: {generation}")
         if self.config.groups:
             # ResourcesConfig checks what haresources mode can run (two nodes).
-            timers = self.resource_timers
-            if timers:
-                self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {timers}")
+            overrides = self.resource_timers
+            if overrides:
+                self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {overrides}")
             self.resources = rs.Resources(
-                rs.ResourcesConfig.from_cluster(self.config, **timers), now)
+                rs.ResourcesConfig.from_cluster(self.config, **overrides), now)
             # Probe what runs here (status of every resource) while membership
             # waits for comm-up: found groups are adopted or released then.
             self.apply_resources(self.resources.start(now))

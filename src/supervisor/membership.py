@@ -262,6 +262,7 @@ class Membership:
         wall_s: float,
         rng: random.Random,
         allocate_seq: Callable[[], int] | None = None,
+        issued_seq: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         self.rng = rng
@@ -272,6 +273,7 @@ class Membership:
             generation,
             config.ttl,
             allocate_seq=allocate_seq,
+            issued_seq=issued_seq,
             max_rexmit_delay=config.max_rexmit_delay_ms,
         )
         self._start = now

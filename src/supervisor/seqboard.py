@@ -109,6 +109,10 @@ class SeqBoard:
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
+    def issued(self) -> int:
+        """The highest sequence number handed out so far (0: none yet)."""
+        return self.read().next_seq - 1
+
     def claim_tick(self, tick: int, now_ns: int) -> int | None:
         """The sequence number of keepalive `tick`, allocating it if this
         caller is first. None when the supervisor's lease has run out (send

@@ -278,6 +278,7 @@ class Sender:
         ttl: int,
         *,
         allocate_seq: Callable[[], int] | None = None,
+        issued_seq: Callable[[], int] | None = None,
         history_size: int = MAXMSGHIST,
         max_rexmit_delay: int = 250,
     ) -> None:
@@ -291,6 +292,10 @@ class Sender:
         self.ttl = ttl
         self._next = 1
         self._allocate = allocate_seq if allocate_seq is not None else self._count
+        # The highest seq handed out by whoever allocates (the sequence board):
+        # a worker's keepalive is on the wire before its `sent` report reaches
+        # us, and a peer may ACK it in between.
+        self._issued = issued_seq
         self._history: deque[_Sent] = deque(maxlen=history_size)
         self.lowseq = 0  # highest seq that fell out of the history
         self.hiseq = 0
@@ -366,11 +371,12 @@ class Sender:
 
     def on_ack(self, peer: str, ackseq: int) -> list[LogLine]:
         """A peer ACKed our messages up to `ackseq`."""
-        if ackseq > self.hiseq:
+        highest = self.hiseq if self._issued is None else max(self.hiseq, self._issued())
+        if ackseq > highest:
             return [
                 (
                     Level.ERROR,
-                    f"HBDoMsg_T_ACK: corrupted ackseq current hiseq = {self.hiseq} "
+                    f"HBDoMsg_T_ACK: corrupted ackseq current hiseq = {highest} "
                     f"ackseq ={ackseq} in this message",
                 )
             ]

@@ -83,3 +83,21 @@ def test_stamp_replaces_spoofed_defaults_but_ns_keeps_its_own() -> None:
     assert [x[0] for x in f] == [b"t", b"src", b"srcuuid", b"seq", b"hg", b"ts", b"ld", b"ttl"]
     g = sender.stamp((m.s(b"t", b"NS_x"), m.s(b"ts", b"ff")), now=0, wall_s=1)
     assert m.field_value(g, b"ts") == b"ff"
+
+
+def test_an_ack_for_a_keepalive_not_yet_reported_is_not_corrupt() -> None:
+    """A worker's keepalive is on the wire before its `sent` report reaches the
+    supervisor; the peer's ACK of it must be accepted, not logged as corrupt."""
+    issued = [0]
+
+    def allocate() -> int:
+        issued[0] += 1
+        return issued[0]
+
+    sender = Sender("otter", b"u" * 16, 7, 3, allocate_seq=allocate,
+                    issued_seq=lambda: issued[0])
+    allocate()  # the board hands seq 1 to a worker's keepalive
+    assert sender.on_ack("weasel", 1) == []
+    assert sender.acked["weasel"] == 1
+    logs = sender.on_ack("weasel", 2)
+    assert logs and "corrupted ackseq current hiseq = 1 ackseq =2" in logs[0][1]

@@ -63,3 +63,11 @@ def test_attach_refuses_a_foreign_file(tmp_path: Path) -> None:
         SeqBoard.attach(bogus)
     with pytest.raises(SeqBoardError, match="cannot open"):
         SeqBoard.attach(tmp_path / "missing")
+
+
+def test_issued_is_the_highest_number_handed_out(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=FAR)
+    assert b.issued() == 0
+    b.allocate()
+    b.claim_tick(0, 0)
+    assert b.issued() == 2
