@@ -9,9 +9,11 @@ there); `ip netns exec` already gave the node a /sys of its own network
 namespace, so the configuration check sees `eth1`. Configuration, runtime and state
 directories are plain host directories under the node's lab directory.
 
-Helpers: `start()`, `stop()`, `kill()` (kill -9 of every hbeat process on
+Helpers: `start()`, `stop()`, `terminate()` + `wait_stopped()` (SIGTERM without
+waiting, then wait), `kill()` (kill -9 of every hbeat process on
 the node), `cl_status(*args)` (our cl_status, run on the node),
-`snapshot()` (control API), `feed()` (a `FeedWatcher` on the status feed),
+`snapshot()` (control API), `resources()` and `group_states()` (its resource
+part), `feed()` (a `FeedWatcher` on the status feed),
 `wait_active(peers)`, `wait_links(peer, links, "up")`, `log_watcher()`.
 """
 
@@ -24,7 +26,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,8 @@ class HbeatConfig:
     ha_cf: str
     authkeys: str
     haresources: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to the daemon's environment (e.g. HBEAT_RESOURCE_TIMERS)."""
 
 
 class FeedWatcher:
@@ -159,7 +163,7 @@ class HbeatNode:
             HBEAT, "run", "--config-dir", str(self.config_dir), "--node-name", self.name,
             "--runtime-dir", str(self.runtime_dir), "--state-dir", str(self.state_dir),
         ]  # fmt: skip
-        self.proc = self.node.spawn(argv, name="hbeat", env=dict(os.environ))
+        self.proc = self.node.spawn(argv, name="hbeat", env={**os.environ, **self.config.env})
         self.wait_running()
         return self
 
@@ -186,6 +190,19 @@ class HbeatNode:
             self.proc.stop(signal.SIGTERM, timeout)
         wait_for(lambda: not self.pids(), timeout, what=f"hbeat on {self.name} to stop",
                  describe=self.node.describe_processes)
+
+    def terminate(self) -> None:
+        """SIGTERM to the supervisor (a graceful stop) without waiting for it."""
+        if self.proc is None or not self.proc.alive():
+            raise HarnessError(f"hbeat on {self.name} is not running")
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 30.0) -> int:
+        """Until every hbeat process of the node is gone; the supervisor's exit code."""
+        wait_for(lambda: not self.pids(), timeout, what=f"hbeat on {self.name} to stop",
+                 describe=self.node.describe_processes)
+        assert self.proc is not None
+        return self.proc.popen.wait(5)
 
     def kill(self) -> None:
         """kill -9 of every hbeat process on the node (a crash)."""
@@ -226,6 +243,15 @@ class HbeatNode:
         watcher = FeedWatcher(self.runtime_dir)
         self._feeds.append(watcher)
         return watcher
+
+    def resources(self) -> dict[str, Any]:
+        """The snapshot's `resources`: {"held": rscstatus word, "groups": [...]}."""
+        resources: dict[str, Any] = self.snapshot()["resources"]
+        return resources
+
+    def group_states(self) -> dict[str, str]:
+        """{group key: state} from the snapshot."""
+        return {g["key"]: g["state"] for g in self.resources()["groups"]}
 
     def node_states(self) -> dict[str, str]:
         return {n["name"]: n["status"] for n in self.snapshot()["nodes"]}
