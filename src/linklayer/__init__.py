@@ -3,11 +3,14 @@
 `encode_classic`, `encode_netstring` and `decode` build, sign, parse and
 verify frames with the C codec (`_frame.c` via cffi, see `_native`); the
 pure-Python reference codec with the same API is `linklayer.reference`.
+For hot paths, `verify` checks a frame's signature without building its
+fields, and `Template` encodes a message whose values mostly stay the same
+(a keepalive) passing only the changing ones to C.
 The rules are docs/wire-format.md; errors are `FrameError` with an
 `ErrorCode`, a byte offset and a field index.
 """
 
-from linklayer._native import decode, encode_classic, encode_netstring
+from linklayer._native import Template, decode, encode_classic, encode_netstring, verify
 from linklayer.errors import ErrorCode, FrameError
 from linklayer.message import (
     BINARY,
@@ -31,7 +34,9 @@ __all__ = [
     "FrameError",
     "Keyring",
     "Method",
+    "Template",
     "decode",
     "encode_classic",
     "encode_netstring",
+    "verify",
 ]

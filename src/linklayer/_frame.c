@@ -7,9 +7,15 @@
  *
  * Safety rules: every read and write is bounds-checked against lengths
  * passed in; nothing asserts or aborts; the decode/verify path allocates
- * nothing (the caller provides the result struct and a scratch buffer);
- * digests come from OpenSSL libcrypto, HMAC states are precomputed per
- * key; digests are compared in constant time.
+ * nothing (the caller provides the result struct and a scratch buffer;
+ * hb_verify needs neither); digests come from OpenSSL libcrypto, HMAC
+ * states are precomputed per key; digests are compared in constant time.
+ *
+ * Speed (bench/README.md): the signed bytes are hashed in as few digest
+ * updates as possible (one span of the output where it can be, else
+ * through a small buffer), and templates (hb_template_*) keep the
+ * rendering of a message's constant fields and the MAC states after its
+ * constant prefix, so a keepalive only renders and hashes what changes.
  */
 
 #define OPENSSL_SUPPRESS_DEPRECATED 1
@@ -309,6 +315,19 @@ static int check_name(const unsigned char *name, size_t n)
     return HB_OK;
 }
 
+/* A string value (netstring form, or to encode) may not hold NUL or
+ * 0x13. Short values are scanned inline, long ones with memchr. */
+static int bad_string(const unsigned char *v, size_t n)
+{
+    if (n >= 64)
+        return memchr(v, '\0', n) != NULL || memchr(v, 0x13, n) != NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '\0' || v[i] == 0x13)
+            return 1;
+    }
+    return 0;
+}
+
 static int is_auth_name(const unsigned char *name, size_t n)
 {
     return n == 4 && memcmp(name, "auth", 4) == 0;
@@ -456,13 +475,17 @@ static long b64_decode(const unsigned char *src, size_t n, unsigned char *dst, s
 /* ------------------------------------------------------------------ */
 /* Decoding.                                                           */
 
+/* Parser state. With out == NULL (hb_verify) nothing is recorded: the
+ * parser only checks, and the scratch and format are never touched. */
 typedef struct {
-    hb_decoded *out;
+    hb_error *e;
+    hb_decoded *out;    /* NULL: verify only */
     unsigned char *s;   /* scratch */
     size_t cap;
     size_t used;
     size_t fmt_used;
     int overflow;
+    int32_t nfields;    /* fields recorded (auth excluded) */
 } dec_state;
 
 static int fail(hb_error *e, int code, long offset, long field, long name_off, long name_len)
@@ -483,6 +506,13 @@ static void fmt_add(dec_state *d, long n)
     char *fmt = d->out->fmt;
     if (n < 0) {
         tmp[k++] = 'B';
+    } else if (n < 10) {
+        tmp[k++] = (char)('0' + n);
+        tmp[k++] = 's';
+    } else if (n < 100) {
+        tmp[k++] = (char)('0' + n / 10);
+        tmp[k++] = (char)('0' + n % 10);
+        tmp[k++] = 's';
     } else {
         char digits[20];
         size_t m = 0;
@@ -543,7 +573,8 @@ typedef struct {
     size_t trailer_hex;
 } frame_info;
 
-/* Records one decoded field (auth excluded) into the scratch + format. */
+/* Records one decoded field's name and type (auth excluded) into the
+ * scratch + format; the caller records the value. */
 static void emit_field(dec_state *d, const unsigned char *name, size_t nl, int type)
 {
     unsigned char t = (unsigned char)type;
@@ -555,7 +586,7 @@ static void emit_field(dec_state *d, const unsigned char *name, size_t nl, int t
 
 static int decode_classic(const unsigned char *f, size_t len, dec_state *d, frame_info *fi)
 {
-    hb_error *e = &d->out->err;
+    hb_error *e = d->e;
     size_t pos = 4;
     long idx = 0;
     for (;;) {
@@ -624,7 +655,7 @@ static int decode_classic(const unsigned char *f, size_t len, dec_state *d, fram
             fi->auth_index = idx;
             fi->auth_value = (long)(eq + 1);
             fi->auth_value_len = (long)vl;
-        } else {
+        } else if (d->out != NULL) {
             emit_field(d, f + p, nl, type);
             if (type == 0) {
                 unsigned char *dst = scratch_take(d, vl);
@@ -645,7 +676,7 @@ static int decode_classic(const unsigned char *f, size_t len, dec_state *d, fram
                 d->used += (size_t)n;
                 fmt_add(d, n);
             }
-            d->out->nfields++;
+            d->nfields++;
         }
         idx++;
         pos = eol + 1;
@@ -654,7 +685,7 @@ static int decode_classic(const unsigned char *f, size_t len, dec_state *d, fram
 
 static int decode_netstring(const unsigned char *f, size_t len, dec_state *d, frame_info *fi)
 {
-    hb_error *e = &d->out->err;
+    hb_error *e = d->e;
     size_t pos = 4, length, p, end, eq, nl, vl;
     long idx = 0;
     int rc, type;
@@ -693,8 +724,7 @@ static int decode_netstring(const unsigned char *f, size_t len, dec_state *d, fr
         vl = end - (eq + 1);
         if (vl > HB_MAX_VALUE)
             return fail(e, HB_VALUE_TOO_LONG, (long)pos, idx, (long)(p + 3), (long)nl);
-        if (type == 0 && (memchr(f + eq + 1, '\0', vl) != NULL ||
-                          memchr(f + eq + 1, 0x13, vl) != NULL))
+        if (type == 0 && bad_string(f + eq + 1, vl))
             return fail(e, HB_BAD_VALUE, (long)pos, idx, (long)(p + 3), (long)nl);
         if (is_auth_name(f + p + 3, nl)) {
             if (type != 0)
@@ -706,11 +736,11 @@ static int decode_netstring(const unsigned char *f, size_t len, dec_state *d, fr
             fi->auth_index = idx;
             fi->auth_value = (long)(eq + 1);
             fi->auth_value_len = (long)vl;
-        } else {
+        } else if (d->out != NULL) {
             emit_field(d, f + p + 3, nl, type);
             scratch_put(d, f + eq + 1, vl);
             fmt_add(d, (long)vl);
-            d->out->nfields++;
+            d->nfields++;
         }
         idx++;
         pos = end + 1;
@@ -764,16 +794,119 @@ static int verify_sig(const unsigned char *f, const hb_keyring *kr, int key_inde
     return HB_OK;
 }
 
+/* The checks every frame gets first. Returns the form (> 0) or minus an
+ * error code. */
+static int frame_form(const char *frame, size_t len, hb_error *e)
+{
+    if (len == 0)
+        return -fail(e, HB_EMPTY, 0, -1, -1, -1);
+    if (frame == NULL)
+        return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    if (len > HB_MAX_FRAME)
+        return -fail(e, HB_TOO_LARGE, 0, -1, -1, -1);
+    if (len >= 4 && memcmp(frame, ">>>\n", 4) == 0)
+        return HB_FORM_CLASSIC;
+    if (len >= 4 && memcmp(frame, "###\n", 4) == 0)
+        return HB_FORM_NETSTRING;
+    return -fail(e, HB_UNKNOWN_FORM, 0, -1, -1, -1);
+}
+
+/* What parse_verify found. */
+typedef struct {
+    int key_index;
+    int method;
+    long sig_at, sig_len, inner_at, inner_len;
+} verdict;
+
+/* Parses the frame (form already known) and, with a keyring, verifies it.
+ * Fills v; returns HB_OK or the error code (also in d->e). */
+static int parse_verify(const unsigned char *f, size_t len, int form, const hb_keyring *kr,
+                        dec_state *d, verdict *v)
+{
+    hb_error *e = d->e;
+    frame_info fi;
+    int rc;
+
+    memset(&fi, 0, sizeof(fi));
+    v->key_index = -1;
+    v->method = HB_METHOD_NONE;
+    v->sig_at = v->inner_at = -1;
+    v->sig_len = v->inner_len = 0;
+    rc = form == HB_FORM_CLASSIC ? decode_classic(f, len, d, &fi)
+                                 : decode_netstring(f, len, d, &fi);
+    if (rc != HB_OK)
+        return rc;
+
+    if (form == HB_FORM_CLASSIC) {
+        if (fi.has_auth) {
+            v->sig_at = fi.auth_value;
+            v->sig_len = fi.auth_value_len;
+            v->key_index = fi.auth_key;
+        }
+        if (kr != NULL) {
+            if (!fi.has_auth)
+                return fail(e, HB_AUTH_MISSING, fi.body_end, -1, -1, -1);
+            rc = verify_sig(f, kr, fi.auth_key, f + fi.auth_value, (size_t)fi.auth_value_len,
+                            fi.auth_hex, 4, (size_t)fi.auth_line, (size_t)fi.auth_line_end,
+                            (size_t)fi.body_end, e, fi.auth_line, fi.auth_index, &v->method);
+            if (rc != HB_OK) {
+                e->name_offset = (int32_t)(fi.auth_value - 5);
+                e->name_length = 4;
+                return rc;
+            }
+        }
+    } else {
+        if (fi.has_auth) {
+            v->inner_at = fi.auth_value;
+            v->inner_len = fi.auth_value_len;
+        }
+        if (fi.has_trailer) {
+            v->sig_at = fi.trailer_content;
+            v->sig_len = fi.trailer_len;
+            v->key_index = fi.trailer_key;
+        }
+        if (kr != NULL) {
+            if (!fi.has_trailer)
+                return fail(e, HB_AUTH_MISSING, (long)len, -1, -1, -1);
+            rc = verify_sig(f, kr, fi.trailer_key, f + fi.trailer_content,
+                            (size_t)fi.trailer_len, fi.trailer_hex, 0, (size_t)fi.body_end, 0,
+                            0, e, fi.trailer_at, -1, &v->method);
+            if (rc != HB_OK)
+                return rc;
+        }
+    }
+    return HB_OK;
+}
+
+int32_t hb_verify(const char *frame, size_t len, const hb_keyring *kr, hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    dec_state d;
+    verdict v;
+    int form, rc;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    form = frame_form(frame, len, e);
+    if (form < 0)
+        return form;
+    memset(&d, 0, sizeof(d));
+    d.e = e;
+    rc = parse_verify(U8(frame), len, form, kr, &d, &v);
+    if (rc != HB_OK)
+        return -rc;
+    return (int32_t)(form | (v.method << 2) | ((v.key_index + 1) << 4));
+}
+
 int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *out,
               char *scratch, size_t scratch_cap)
 {
     const unsigned char *f = U8(frame);
     dec_state d;
-    frame_info fi;
+    verdict v;
     hb_error *e;
-    int rc, form, key_index = -1, method = HB_METHOD_NONE;
+    int rc, form;
     unsigned char *hdr;
-    long sig_at = -1, sig_len = 0, inner_at = -1, inner_len = 0;
 
     if (out == NULL)
         return HB_BAD_ARGUMENT;
@@ -787,99 +920,49 @@ int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *o
     out->scratch_used = 0;
     out->fmt[0] = '\0';
     fail(e, HB_OK, -1, -1, -1, -1);
-    if (len == 0)
-        return fail(e, HB_EMPTY, 0, -1, -1, -1);
-    if (frame == NULL)
-        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
-    if (len > HB_MAX_FRAME)
-        return fail(e, HB_TOO_LARGE, 0, -1, -1, -1);
-    if (len >= 4 && memcmp(f, ">>>\n", 4) == 0)
-        form = HB_FORM_CLASSIC;
-    else if (len >= 4 && memcmp(f, "###\n", 4) == 0)
-        form = HB_FORM_NETSTRING;
-    else
-        return fail(e, HB_UNKNOWN_FORM, 0, -1, -1, -1);
+    form = frame_form(frame, len, e);
+    if (form < 0)
+        return -form;
     if (scratch == NULL || scratch_cap < len + HB_SCRATCH_EXTRA)
         return fail(e, HB_NO_SPACE, -1, -1, -1, -1);
 
-    memset(&fi, 0, sizeof(fi));
+    memset(&d, 0, sizeof(d));
+    d.e = e;
     d.out = out;
     d.s = (unsigned char *)scratch;
     d.cap = scratch_cap;
-    d.used = 0;
-    d.fmt_used = 0;
-    d.overflow = 0;
     memcpy(out->fmt, "=5bB", 5);
     d.fmt_used = 4;
     hdr = scratch_take(&d, 6);
 
-    rc = form == HB_FORM_CLASSIC ? decode_classic(f, len, &d, &fi)
-                                 : decode_netstring(f, len, &d, &fi);
+    rc = parse_verify(f, len, form, kr, &d, &v);
     if (rc != HB_OK)
         return rc;
 
-    if (form == HB_FORM_CLASSIC) {
-        if (fi.has_auth) {
-            sig_at = fi.auth_value;
-            sig_len = fi.auth_value_len;
-            key_index = fi.auth_key;
-        }
-        if (kr != NULL) {
-            if (!fi.has_auth)
-                return fail(e, HB_AUTH_MISSING, fi.body_end, -1, -1, -1);
-            rc = verify_sig(f, kr, fi.auth_key, f + fi.auth_value, (size_t)fi.auth_value_len,
-                            fi.auth_hex, 4, (size_t)fi.auth_line, (size_t)fi.auth_line_end,
-                            (size_t)fi.body_end, e, fi.auth_line, fi.auth_index, &method);
-            if (rc != HB_OK) {
-                e->name_offset = (int32_t)(fi.auth_value - 5);
-                e->name_length = 4;
-                return rc;
-            }
-        }
-    } else {
-        if (fi.has_auth) {
-            inner_at = fi.auth_value;
-            inner_len = fi.auth_value_len;
-        }
-        if (fi.has_trailer) {
-            sig_at = fi.trailer_content;
-            sig_len = fi.trailer_len;
-            key_index = fi.trailer_key;
-        }
-        if (kr != NULL) {
-            if (!fi.has_trailer)
-                return fail(e, HB_AUTH_MISSING, (long)len, -1, -1, -1);
-            rc = verify_sig(f, kr, fi.trailer_key, f + fi.trailer_content,
-                            (size_t)fi.trailer_len, fi.trailer_hex, 0, (size_t)fi.body_end, 0,
-                            0, e, fi.trailer_at, -1, &method);
-            if (rc != HB_OK)
-                return rc;
-        }
+    if (v.sig_at >= 0) {
+        scratch_put(&d, f + v.sig_at, (size_t)v.sig_len);
+        fmt_add(&d, v.sig_len);
     }
-
-    if (sig_at >= 0) {
-        scratch_put(&d, f + sig_at, (size_t)sig_len);
-        fmt_add(&d, sig_len);
-    }
-    if (inner_at >= 0) {
-        scratch_put(&d, f + inner_at, (size_t)inner_len);
-        fmt_add(&d, inner_len);
+    if (v.inner_at >= 0) {
+        scratch_put(&d, f + v.inner_at, (size_t)v.inner_len);
+        fmt_add(&d, v.inner_len);
     }
     if (d.overflow || hdr == NULL)
         return fail(e, HB_NO_SPACE, -1, -1, -1, -1);
     hdr[0] = (unsigned char)form;
-    hdr[1] = (unsigned char)(signed char)key_index;
-    hdr[2] = (unsigned char)method;
-    hdr[3] = sig_at >= 0;
-    hdr[4] = inner_at >= 0;
-    hdr[5] = (unsigned char)out->nfields;
+    hdr[1] = (unsigned char)(signed char)v.key_index;
+    hdr[2] = (unsigned char)v.method;
+    hdr[3] = v.sig_at >= 0;
+    hdr[4] = v.inner_at >= 0;
+    hdr[5] = (unsigned char)d.nfields;
     out->form = form;
-    out->key_index = key_index;
-    out->method = method;
-    out->sig_offset = (int32_t)sig_at;
-    out->sig_length = (int32_t)sig_len;
-    out->inner_offset = (int32_t)inner_at;
-    out->inner_length = (int32_t)inner_len;
+    out->nfields = d.nfields;
+    out->key_index = v.key_index;
+    out->method = v.method;
+    out->sig_offset = (int32_t)v.sig_at;
+    out->sig_length = (int32_t)v.sig_len;
+    out->inner_offset = (int32_t)v.inner_at;
+    out->inner_length = (int32_t)v.inner_len;
     out->scratch_used = (int32_t)d.used;
     return HB_OK;
 }
@@ -887,23 +970,91 @@ int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *o
 /* ------------------------------------------------------------------ */
 /* Encoding.                                                           */
 
-/* Output cursor: writes while there is room, always counts. */
+/* A MAC fed through a small buffer: rendering hands it many short
+ * pieces, and one digest update per piece would cost more than the
+ * hashing itself. Pieces of MB_SIZE bytes or more go straight through. */
+#define MB_SIZE 512
+
+typedef struct {
+    mac_ctx mac;
+    size_t n;
+    unsigned char buf[MB_SIZE];
+} mac_buf;
+
+static void mb_start(mac_buf *b, const mac_ctx *state)
+{
+    b->mac = *state;
+    b->n = 0;
+}
+
+static void mb_flush(mac_buf *b)
+{
+    mac_update(&b->mac, b->buf, b->n);
+    b->n = 0;
+}
+
+static void mb_put(mac_buf *b, const void *src, size_t n)
+{
+    if (n == 0)
+        return;
+    if (n > MB_SIZE - b->n) {
+        mb_flush(b);
+        if (n >= MB_SIZE) {
+            mac_update(&b->mac, src, n);
+            return;
+        }
+    }
+    memcpy(b->buf + b->n, src, n);
+    b->n += n;
+}
+
+/* Output cursor: writes while there is room, always counts. Once a piece
+ * does not fit, nothing more is written (over = 1) but pos keeps growing,
+ * so the caller learns the size the frame would have had. */
 typedef struct {
     unsigned char *buf;
     size_t cap;
     size_t pos;
+    int over;
 } writer;
 
-static void emit(writer *w, mac_ctx *m, const void *src, size_t n)
+/* n bytes of output at the writer's position, or NULL (and the writer
+ * marked over) if they do not fit; the position grows either way. */
+static unsigned char *reserve(writer *w, size_t n)
 {
+    unsigned char *p = NULL;
+    if (!w->over && n <= w->cap - w->pos)
+        p = w->buf + w->pos;
+    else
+        w->over = 1;
+    w->pos += n;
+    return p;
+}
+
+/* n bytes of the MAC buffer, or NULL if n > MB_SIZE. */
+static unsigned char *mb_reserve(mac_buf *b, size_t n)
+{
+    unsigned char *p;
+    if (n > MB_SIZE)
+        return NULL;
+    if (n > MB_SIZE - b->n)
+        mb_flush(b);
+    p = b->buf + b->n;
+    b->n += n;
+    return p;
+}
+
+static void emit(writer *w, mac_buf *m, const void *src, size_t n)
+{
+    if (n == 0)
+        return;
     if (w != NULL) {
-        if (w->pos <= w->cap && n <= w->cap - w->pos)
-            memcpy(w->buf + w->pos, src, n);
-        else
-            w->cap = 0; /* overflowed: stop writing, keep counting */
-        w->pos += n;
+        unsigned char *p = reserve(w, n);
+        if (p != NULL)
+            memcpy(p, src, n);
     }
-    mac_update(m, src, n);
+    if (m != NULL)
+        mb_put(m, src, n);
 }
 
 static size_t dec_digits(size_t v, char *buf)
@@ -919,83 +1070,203 @@ static size_t dec_digits(size_t v, char *buf)
     return n;
 }
 
+static size_t dec_width(size_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Bytes of one field in classic form, and as a netstring item. */
+static size_t classic_size(size_t nl, int type, size_t vl)
+{
+    return type == 1 ? 3 + nl + 1 + 4 * ((vl + 2) / 3) + 1 : nl + 1 + vl + 1;
+}
+
+static size_t ns_size(size_t nl, size_t vl)
+{
+    size_t payload = 3 + nl + 1 + vl;
+    return dec_width(payload) + 1 + payload + 1;
+}
+
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* One field in classic form: "name=value\n" ('\n' as 0x13) or
- * "(1)name=BASE64\n". */
-static void classic_field(writer *w, mac_ctx *m, const unsigned char *name, size_t nl, int type,
-                          const unsigned char *v, size_t vl)
+static unsigned char *put_bytes(unsigned char *p, const void *src, size_t n)
 {
-    if (type == 1)
-        emit(w, m, "(1)", 3);
-    emit(w, m, name, nl);
-    emit(w, m, "=", 1);
-    if (type == 0) {
-        size_t start = 0;
-        for (size_t i = 0; i < vl; i++) {
-            if (v[i] == '\n') {
-                emit(w, m, v + start, i - start);
-                emit(w, m, "\x13", 1);
-                start = i + 1;
-            }
-        }
-        emit(w, m, v + start, vl - start);
-    } else {
-        unsigned char chunk[64];
-        size_t k = 0, i = 0;
-        for (; i + 3 <= vl; i += 3) {
-            uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8) | v[i + 2];
-            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
-            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
-            chunk[k++] = (unsigned char)b64chars[(x >> 6) & 63];
-            chunk[k++] = (unsigned char)b64chars[x & 63];
-            if (k == sizeof(chunk)) {
-                emit(w, m, chunk, k);
-                k = 0;
-            }
-        }
-        if (vl - i == 1) {
-            uint32_t x = (uint32_t)v[i] << 16;
-            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
-            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
-            chunk[k++] = '=';
-            chunk[k++] = '=';
-        } else if (vl - i == 2) {
-            uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8);
-            chunk[k++] = (unsigned char)b64chars[(x >> 18) & 63];
-            chunk[k++] = (unsigned char)b64chars[(x >> 12) & 63];
-            chunk[k++] = (unsigned char)b64chars[(x >> 6) & 63];
-            chunk[k++] = '=';
-        }
-        emit(w, m, chunk, k);
-    }
-    emit(w, m, "\n", 1);
+    if (n > 0)
+        memcpy(p, src, n);
+    return p + n;
 }
 
-/* One netstring item "<len>:(T)name=value,". */
-static void ns_item(writer *w, mac_ctx *m, const unsigned char *name, size_t nl, int type,
-                    const unsigned char *v, size_t vl)
+/* Standard base64 of v[0..vl) at p: exactly 4 * ((vl + 2) / 3) bytes. */
+static unsigned char *b64_raw(unsigned char *p, const unsigned char *v, size_t vl)
 {
-    char head[32];
-    size_t k = dec_digits(3 + nl + 1 + vl, head);
+    size_t i = 0;
+    for (; i + 3 <= vl; i += 3) {
+        uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8) | v[i + 2];
+        *p++ = (unsigned char)b64chars[(x >> 18) & 63];
+        *p++ = (unsigned char)b64chars[(x >> 12) & 63];
+        *p++ = (unsigned char)b64chars[(x >> 6) & 63];
+        *p++ = (unsigned char)b64chars[x & 63];
+    }
+    if (vl - i == 1) {
+        uint32_t x = (uint32_t)v[i] << 16;
+        *p++ = (unsigned char)b64chars[(x >> 18) & 63];
+        *p++ = (unsigned char)b64chars[(x >> 12) & 63];
+        *p++ = '=';
+        *p++ = '=';
+    } else if (vl - i == 2) {
+        uint32_t x = ((uint32_t)v[i] << 16) | ((uint32_t)v[i + 1] << 8);
+        *p++ = (unsigned char)b64chars[(x >> 18) & 63];
+        *p++ = (unsigned char)b64chars[(x >> 12) & 63];
+        *p++ = (unsigned char)b64chars[(x >> 6) & 63];
+        *p++ = '=';
+    }
+    return p;
+}
+
+/* One field in classic form at p, exactly classic_size() bytes:
+ * "name=value\n" ('\n' as 0x13) or "(1)name=BASE64\n". */
+static void classic_raw(unsigned char *p, const unsigned char *name, size_t nl, int type,
+                        const unsigned char *v, size_t vl)
+{
+    if (type == 1) {
+        *p++ = '(';
+        *p++ = '1';
+        *p++ = ')';
+    }
+    p = put_bytes(p, name, nl);
+    *p++ = '=';
+    if (type == 0) {
+        put_bytes(p, v, vl);
+        for (size_t i = 0; i < vl; i++) {
+            if (p[i] == '\n')
+                p[i] = 0x13;
+        }
+        p += vl;
+    } else {
+        p = b64_raw(p, v, vl);
+    }
+    *p = '\n';
+}
+
+/* One netstring item "<len>:(T)name=value," at p, exactly ns_size() bytes. */
+static void ns_raw(unsigned char *p, const unsigned char *name, size_t nl, int type,
+                   const unsigned char *v, size_t vl)
+{
+    p += dec_digits(3 + nl + 1 + vl, (char *)p);
+    *p++ = ':';
+    *p++ = '(';
+    *p++ = (unsigned char)('0' + type);
+    *p++ = ')';
+    p = put_bytes(p, name, nl);
+    *p++ = '=';
+    p = put_bytes(p, v, vl);
+    *p = ',';
+}
+
+/* A classic field too large for the MAC buffer, fed to m piece by piece.
+ * nl <= HB_MAX_NAME (checked before). */
+static void classic_stream(mac_buf *m, const unsigned char *name, size_t nl, int type,
+                           const unsigned char *v, size_t vl)
+{
+    unsigned char head[3 + HB_MAX_NAME + 1];
+    size_t h = 0;
+    if (type == 1) {
+        memcpy(head, "(1)", 3);
+        h = 3;
+    }
+    memcpy(head + h, name, nl);
+    h += nl;
+    head[h++] = '=';
+    mb_put(m, head, h);
+    if (type == 0) {
+        size_t start = 0;
+        const unsigned char *nlp;
+        while (start < vl && (nlp = memchr(v + start, '\n', vl - start)) != NULL) {
+            size_t i = (size_t)(nlp - v);
+            mb_put(m, v + start, i - start);
+            mb_put(m, "\x13", 1);
+            start = i + 1;
+        }
+        mb_put(m, v + start, vl - start);
+    } else {
+        /* 48 input bytes -> 64 output bytes at a time. */
+        for (size_t i = 0; i < vl; i += 48) {
+            unsigned char chunk[64];
+            size_t take = vl - i < 48 ? vl - i : 48;
+            mb_put(m, chunk, (size_t)(b64_raw(chunk, v + i, take) - chunk));
+        }
+    }
+    mb_put(m, "\n", 1);
+}
+
+/* A netstring item too large for the MAC buffer, piece by piece. */
+static void ns_stream(mac_buf *m, const unsigned char *name, size_t nl, int type,
+                      const unsigned char *v, size_t vl)
+{
+    unsigned char head[24 + 3 + HB_MAX_NAME + 1];
+    size_t k = dec_digits(3 + nl + 1 + vl, (char *)head);
     head[k++] = ':';
     head[k++] = '(';
-    head[k++] = (char)('0' + type);
+    head[k++] = (unsigned char)('0' + type);
     head[k++] = ')';
-    emit(w, m, head, k);
-    emit(w, m, name, nl);
-    emit(w, m, "=", 1);
-    emit(w, m, v, vl);
-    emit(w, m, ",", 1);
+    memcpy(head + k, name, nl);
+    k += nl;
+    head[k++] = '=';
+    mb_put(m, head, k);
+    mb_put(m, v, vl);
+    mb_put(m, ",", 1);
+}
+
+/* One field, in classic form or as a netstring item, to the output w
+ * and/or the MAC m (either may be NULL). */
+static void put_field(writer *w, mac_buf *m, int classic, const unsigned char *name, size_t nl,
+                      int type, const unsigned char *v, size_t vl)
+{
+    size_t n = classic ? classic_size(nl, type, vl) : ns_size(nl, vl);
+    unsigned char *p;
+    if (w != NULL && (p = reserve(w, n)) != NULL) {
+        if (classic)
+            classic_raw(p, name, nl, type, v, vl);
+        else
+            ns_raw(p, name, nl, type, v, vl);
+    }
+    if (m == NULL)
+        return;
+    p = mb_reserve(m, n);
+    if (p != NULL && classic)
+        classic_raw(p, name, nl, type, v, vl);
+    else if (p != NULL)
+        ns_raw(p, name, nl, type, v, vl);
+    else if (classic)
+        classic_stream(m, name, nl, type, v, vl);
+    else
+        ns_stream(m, name, nl, type, v, vl);
 }
 
 /* "<N> <hex>" for the signing key over what m has seen. */
-static size_t make_sig(mac_ctx *m, int index, char *sig)
+static size_t make_sig(mac_buf *m, int index, char *sig)
 {
     size_t k = dec_digits((size_t)index, sig);
+    mb_flush(m);
     sig[k++] = ' ';
-    return k + (size_t)mac_hex(m, sig + k);
+    return k + (size_t)mac_hex(&m->mac, sig + k);
+}
+
+/* "<len>:N hex," */
+static void emit_trailer(writer *w, const char *sig, size_t sl)
+{
+    char head[24];
+    size_t k = dec_digits(sl, head);
+    head[k++] = ':';
+    emit(w, NULL, head, k);
+    emit(w, NULL, sig, sl);
+    emit(w, NULL, ",", 1);
 }
 
 /* The i-th int32 of an unaligned native-endian array. */
@@ -1004,6 +1275,74 @@ static int32_t get_len(const char *lens, int32_t i)
     int32_t v;
     memcpy(&v, lens + (size_t)i * sizeof(v), sizeof(v));
     return v;
+}
+
+/* The checks of one field to encode, in contract order (its index is
+ * already known to be within the field limit). */
+static int check_field(const unsigned char *name, size_t nl, int type, const unsigned char *v,
+                       size_t vl)
+{
+    int rc;
+    if (type > 1)
+        return HB_UNSUPPORTED_TYPE;
+    rc = check_name(name, nl);
+    if (rc == HB_OK && is_auth_name(name, nl))
+        rc = HB_BAD_NAME;
+    if (rc != HB_OK)
+        return rc;
+    if (vl > HB_MAX_VALUE)
+        return HB_VALUE_TOO_LONG;
+    if (type == 0 && bad_string(v, vl))
+        return HB_BAD_VALUE;
+    return HB_OK;
+}
+
+/* Argument and field checks shared by hb_encode and hb_template_new.
+ * Sets *key (NULL: unsigned). Returns HB_OK or the error (also in e). */
+static int check_message(int form, const char *names, size_t names_total, const char *values,
+                         size_t values_total, const char *lens_raw, const unsigned char *types,
+                         int32_t nfields, const hb_keyring *kr, hb_error *e, const hb_key **key)
+{
+    const unsigned char *N = U8(names), *V = U8(values);
+    size_t noff = 0, voff = 0, limit;
+    *key = NULL;
+    if ((form != HB_FORM_CLASSIC && form != HB_FORM_NETSTRING) || nfields < 0 ||
+        nfields > HB_MAX_FRAME || (nfields > 0 && (lens_raw == NULL || types == NULL)) ||
+        (names_total > 0 && names == NULL) || (values_total > 0 && values == NULL))
+        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    if (kr != NULL) {
+        if (kr->signing < 0 || kr->signing >= HB_MAX_KEYS || !kr->keys[kr->signing].present)
+            return fail(e, HB_BAD_KEYRING, -1, -1, -1, -1);
+        *key = &kr->keys[kr->signing];
+    }
+    limit = *key != NULL ? HB_MAX_FIELDS - 1 : HB_MAX_FIELDS;
+    for (int32_t i = 0; i < nfields; i++) {
+        int32_t nl = get_len(lens_raw, i), vl = get_len(lens_raw, nfields + i);
+        int rc;
+        if ((size_t)i >= limit)
+            return fail(e, HB_TOO_MANY_FIELDS, -1, i, -1, -1);
+        if (nl < 0 || vl < 0 || (size_t)nl > names_total - noff ||
+            (size_t)vl > values_total - voff)
+            return fail(e, HB_BAD_ARGUMENT, -1, i, -1, -1);
+        rc = check_field(N + noff, (size_t)nl, types[i], V + voff, (size_t)vl);
+        if (rc != HB_OK)
+            return fail(e, rc, -1, i, (long)noff, nl);
+        noff += (size_t)nl;
+        voff += (size_t)vl;
+    }
+    if (noff != names_total || voff != values_total)
+        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    return HB_OK;
+}
+
+/* The final size checks of an encoded frame. */
+static int32_t finish(const writer *w, hb_error *e)
+{
+    if (w->pos > HB_MAX_FRAME)
+        return -fail(e, HB_TOO_LARGE, -1, -1, -1, -1);
+    if (w->over)
+        return -fail(e, HB_NO_SPACE, -1, -1, -1, -1);
+    return (int32_t)w->pos;
 }
 
 int32_t hb_encode(int form, const char *names, size_t names_total, const char *values,
@@ -1015,112 +1354,366 @@ int32_t hb_encode(int form, const char *names, size_t names_total, const char *v
     hb_error dummy;
     hb_error *e = err != NULL ? err : &dummy;
     const unsigned char *N = U8(names), *V = U8(values);
-    const hb_key *key = NULL;
-    size_t noff = 0, voff = 0, limit;
+    const hb_key *key;
+    size_t noff, voff, sl;
     writer w;
-    mac_ctx mac, outer;
+    mac_ctx start;
+    mac_buf mb, inner;
     char sig[8 + HB_HEX_SIZE];
-    size_t sl;
+    int rc;
 
     fail(e, HB_OK, -1, -1, -1, -1);
-    if ((form != HB_FORM_CLASSIC && form != HB_FORM_NETSTRING) || nfields < 0 ||
-        nfields > HB_MAX_FRAME || (nfields > 0 && (lens_raw == NULL || types == NULL)) ||
-        out == NULL)
+    if (out == NULL)
         return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
-    if (kr != NULL) {
-        if (kr->signing < 0 || kr->signing >= HB_MAX_KEYS || !kr->keys[kr->signing].present)
-            return -fail(e, HB_BAD_KEYRING, -1, -1, -1, -1);
-        key = &kr->keys[kr->signing];
-    }
-    limit = key != NULL ? HB_MAX_FIELDS - 1 : HB_MAX_FIELDS;
+    rc = check_message(form, names, names_total, values, values_total, lens_raw, types, nfields,
+                       kr, e, &key);
+    if (rc != HB_OK)
+        return -rc;
+    if (key != NULL)
+        mac_begin(&start, key);
 
-    /* Pass 1: every field's checks, in field order. */
-    for (int32_t i = 0; i < nfields; i++) {
-        int32_t nl = get_len(lens_raw, i), vl = get_len(lens_raw, nfields + i);
-        const unsigned char *name, *v;
-        int rc;
-        if ((size_t)i >= limit)
-            return -fail(e, HB_TOO_MANY_FIELDS, -1, i, -1, -1);
-        if (nl < 0 || vl < 0 || (size_t)nl > names_total - noff ||
-            (size_t)vl > values_total - voff)
-            return -fail(e, HB_BAD_ARGUMENT, -1, i, -1, -1);
-        name = N + noff;
-        v = V + voff;
-        if (types[i] > 1)
-            return -fail(e, HB_UNSUPPORTED_TYPE, -1, i, (long)noff, nl);
-        rc = check_name(name, (size_t)nl);
-        if (rc == HB_OK && is_auth_name(name, (size_t)nl))
-            rc = HB_BAD_NAME;
-        if (rc != HB_OK)
-            return -fail(e, rc, -1, i, (long)noff, nl);
-        if (vl > HB_MAX_VALUE)
-            return -fail(e, HB_VALUE_TOO_LONG, -1, i, (long)noff, nl);
-        if (types[i] == 0 && (memchr(v, '\0', (size_t)vl) != NULL ||
-                              memchr(v, 0x13, (size_t)vl) != NULL))
-            return -fail(e, HB_BAD_VALUE, -1, i, (long)noff, nl);
-        noff += (size_t)nl;
-        voff += (size_t)vl;
-    }
-    if (noff != names_total || voff != values_total)
-        return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
-
-    /* Pass 2: write (counting past the end rather than overrunning). */
+    /* Fields first; the MAC of the signed bytes comes from the output in
+     * one span afterwards (or, if the output did not fit, from rendering
+     * the fields once more into the MAC alone). */
     w.buf = (unsigned char *)out;
     w.cap = out_cap;
     w.pos = 0;
-    if (key != NULL)
-        mac_begin(&mac, key);
+    w.over = 0;
     if (form == HB_FORM_CLASSIC) {
         emit(&w, NULL, ">>>\n", 4);
         noff = voff = 0;
         for (int32_t i = 0; i < nfields; i++) {
             size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
-            classic_field(&w, key != NULL ? &mac : NULL, N + noff, nl, types[i], V + voff, vl);
+            put_field(&w, NULL, 1, N + noff, nl, types[i], V + voff, vl);
             noff += nl;
             voff += vl;
         }
         if (key != NULL) {
-            sl = make_sig(&mac, kr->signing, sig);
+            mb_start(&mb, &start);
+            if (!w.over) {
+                mac_update(&mb.mac, out + 4, w.pos - 4);
+            } else {
+                noff = voff = 0;
+                for (int32_t i = 0; i < nfields; i++) {
+                    size_t nl = (size_t)get_len(lens_raw, i);
+                    size_t vl = (size_t)get_len(lens_raw, nfields + i);
+                    put_field(NULL, &mb, 1, N + noff, nl, types[i], V + voff, vl);
+                    noff += nl;
+                    voff += vl;
+                }
+            }
+            sl = make_sig(&mb, kr->signing, sig);
             emit(&w, NULL, "auth=", 5);
             emit(&w, NULL, sig, sl);
             emit(&w, NULL, "\n", 1);
         }
         emit(&w, NULL, "<<<\n", 4);
-    } else {
-        mac_ctx *om = NULL;
-        if (key != NULL) {
-            mac_begin(&outer, key);
-            om = &outer;
+        return finish(&w, e);
+    }
+
+    inner_auth = key != NULL && inner_auth;
+    if (inner_auth)
+        mb_start(&inner, &start);
+    emit(&w, NULL, "###\n", 4);
+    noff = voff = 0;
+    for (int32_t i = 0; i < nfields; i++) {
+        size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
+        put_field(&w, NULL, 0, N + noff, nl, types[i], V + voff, vl);
+        if (inner_auth)
+            put_field(NULL, &inner, 1, N + noff, nl, types[i], V + voff, vl);
+        noff += nl;
+        voff += vl;
+    }
+    if (inner_auth) {
+        sl = make_sig(&inner, kr->signing, sig);
+        put_field(&w, NULL, 0, U8("auth"), 4, 0, U8(sig), sl);
+    }
+    emit(&w, NULL, "%%%\n", 4);
+    if (key != NULL) {
+        char outer[8 + HB_HEX_SIZE];
+        mb_start(&mb, &start);
+        if (!w.over) {
+            mac_update(&mb.mac, out, w.pos);
+        } else {
+            emit(NULL, &mb, "###\n", 4);
+            noff = voff = 0;
+            for (int32_t i = 0; i < nfields; i++) {
+                size_t nl = (size_t)get_len(lens_raw, i);
+                size_t vl = (size_t)get_len(lens_raw, nfields + i);
+                put_field(NULL, &mb, 0, N + noff, nl, types[i], V + voff, vl);
+                noff += nl;
+                voff += vl;
+            }
+            if (inner_auth)
+                put_field(NULL, &mb, 0, U8("auth"), 4, 0, U8(sig), sl);
+            emit(NULL, &mb, "%%%\n", 4);
         }
-        emit(&w, om, "###\n", 4);
-        noff = voff = 0;
-        for (int32_t i = 0; i < nfields; i++) {
-            size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
-            ns_item(&w, om, N + noff, nl, types[i], V + voff, vl);
-            if (key != NULL && inner_auth)
-                classic_field(NULL, &mac, N + noff, nl, types[i], V + voff, vl);
-            noff += nl;
-            voff += vl;
+        emit_trailer(&w, outer, make_sig(&mb, kr->signing, outer));
+    }
+    return finish(&w, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Templates: a message whose fields are fixed but for a few variable   */
+/* values ("slots"). The constant fields are checked and rendered once  */
+/* (in the wire form, and in classic form for the inner signature), and */
+/* the MAC states after the constant prefix are kept, so an encode only */
+/* renders the slots and hashes what follows the prefix.                */
+
+struct hb_template {
+    int form;
+    int inner;                  /* netstring: add the inner auth item */
+    int signing;                /* key index, or -1: unsigned */
+    hb_key key;                 /* copy of the signing key */
+    int32_t nslots;
+    int32_t slot_field[HB_TEMPLATE_SLOTS];
+    int32_t slot_name_off[HB_TEMPLATE_SLOTS];  /* in the names given to hb_template_new */
+    unsigned char slot_type[HB_TEMPLATE_SLOTS];
+    unsigned char slot_name_len[HB_TEMPLATE_SLOTS];
+    unsigned char slot_name[HB_TEMPLATE_SLOTS][HB_MAX_NAME];
+    /* Constant renderings between slots, in data[]: wseg in the wire form
+     * (wseg 0 starts with ">>>\n" or "###\n"), cseg in classic form (for
+     * the inner signature of a netstring frame). */
+    size_t wseg_off[HB_TEMPLATE_SLOTS + 1], wseg_len[HB_TEMPLATE_SLOTS + 1];
+    size_t cseg_off[HB_TEMPLATE_SLOTS + 1], cseg_len[HB_TEMPLATE_SLOTS + 1];
+    mac_ctx pre;                /* signed bytes' MAC after the constant prefix */
+    mac_ctx inner_pre;          /* netstring inner signature's, likewise */
+    size_t data_len;
+    unsigned char data[];
+};
+
+hb_template *hb_template_new(int form, const char *names, size_t names_total, const char *values,
+                             size_t values_total, const char *lens_raw, const char *types_raw,
+                             int32_t nfields, const hb_keyring *kr, int inner_auth,
+                             const char *variable, hb_error *err)
+{
+    const unsigned char *types = U8(types_raw), *var = U8(variable);
+    const unsigned char *N = U8(names), *V = U8(values);
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    const hb_key *key;
+    hb_template *t;
+    size_t wsize[HB_TEMPLATE_SLOTS + 1] = {0}, csize[HB_TEMPLATE_SLOTS + 1] = {0};
+    size_t noff, voff, wtotal = 0, ctotal = 0, at;
+    int32_t slot;
+    int rc, want_classic;
+    writer w, c;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (nfields > 0 && variable == NULL)
+        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1), NULL;
+    rc = check_message(form, names, names_total, values, values_total, lens_raw, types, nfields,
+                       kr, e, &key);
+    if (rc != HB_OK)
+        return NULL;
+    want_classic = form == HB_FORM_NETSTRING && key != NULL && inner_auth;
+
+    /* Sizes of the constant segments. */
+    wsize[0] = 4;
+    slot = 0;
+    noff = voff = 0;
+    for (int32_t i = 0; i < nfields; i++) {
+        size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
+        if (var[i]) {
+            if (slot == HB_TEMPLATE_SLOTS)
+                return fail(e, HB_BAD_ARGUMENT, -1, i, (long)noff, (long)nl), NULL;
+            slot++;
+        } else {
+            wsize[slot] += form == HB_FORM_CLASSIC ? classic_size(nl, types[i], vl)
+                                                   : ns_size(nl, vl);
+            if (want_classic)
+                csize[slot] += classic_size(nl, types[i], vl);
         }
-        if (key != NULL && inner_auth) {
-            sl = make_sig(&mac, kr->signing, sig);
-            ns_item(&w, om, U8("auth"), 4, 0, U8(sig), sl);
+        noff += nl;
+        voff += vl;
+    }
+    for (int32_t s = 0; s <= slot; s++) {
+        wtotal += wsize[s];
+        ctotal += csize[s];
+    }
+    /* Every frame built from it would be too large. */
+    if (wtotal > HB_MAX_FRAME)
+        return fail(e, HB_TOO_LARGE, -1, -1, -1, -1), NULL;
+
+    t = calloc(1, sizeof(*t) + wtotal + ctotal);
+    if (t == NULL)
+        return fail(e, HB_NO_MEMORY, -1, -1, -1, -1), NULL;
+    t->form = form;
+    t->signing = key != NULL ? kr->signing : -1;
+    t->inner = want_classic;
+    if (key != NULL)
+        t->key = *key;
+    t->nslots = slot;
+    t->data_len = wtotal + ctotal;
+    at = 0;
+    for (int32_t s = 0; s <= slot; s++) {
+        t->wseg_off[s] = at;
+        t->wseg_len[s] = wsize[s];
+        at += wsize[s];
+    }
+    for (int32_t s = 0; s <= slot; s++) {
+        t->cseg_off[s] = at;
+        t->cseg_len[s] = csize[s];
+        at += csize[s];
+    }
+
+    /* Render them. */
+    w.buf = t->data;
+    w.cap = wtotal;
+    w.pos = 0;
+    w.over = 0;
+    c.buf = t->data + wtotal;
+    c.cap = ctotal;
+    c.pos = 0;
+    c.over = 0;
+    emit(&w, NULL, form == HB_FORM_CLASSIC ? ">>>\n" : "###\n", 4);
+    slot = 0;
+    noff = voff = 0;
+    for (int32_t i = 0; i < nfields; i++) {
+        size_t nl = (size_t)get_len(lens_raw, i), vl = (size_t)get_len(lens_raw, nfields + i);
+        if (var[i]) {
+            t->slot_field[slot] = i;
+            t->slot_name_off[slot] = (int32_t)noff;
+            t->slot_type[slot] = types[i];
+            t->slot_name_len[slot] = (unsigned char)nl;
+            memcpy(t->slot_name[slot], N + noff, nl);
+            slot++;
+        } else if (form == HB_FORM_CLASSIC) {
+            put_field(&w, NULL, 1, N + noff, nl, types[i], V + voff, vl);
+        } else {
+            put_field(&w, NULL, 0, N + noff, nl, types[i], V + voff, vl);
+            if (want_classic)
+                put_field(&c, NULL, 1, N + noff, nl, types[i], V + voff, vl);
         }
-        emit(&w, om, "%%%\n", 4);
-        if (key != NULL) {
-            char head[16];
-            size_t k;
-            sl = make_sig(&outer, kr->signing, sig);
-            k = dec_digits(sl, head);
-            head[k++] = ':';
-            emit(&w, NULL, head, k);
-            emit(&w, NULL, sig, sl);
-            emit(&w, NULL, ",", 1);
+        noff += nl;
+        voff += vl;
+    }
+    if (w.over || c.over || w.pos != wtotal || c.pos != ctotal) {
+        /* The size computation and the rendering disagree: a bug, never
+         * a reason to write out of bounds. */
+        hb_template_free(t);
+        return fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1), NULL;
+    }
+
+    /* MAC states after the constant prefix (segment 0). */
+    if (key != NULL) {
+        mac_begin(&t->pre, &t->key);
+        if (form == HB_FORM_CLASSIC)
+            mac_update(&t->pre, t->data + 4, t->wseg_len[0] - 4);
+        else
+            mac_update(&t->pre, t->data, t->wseg_len[0]);
+        if (want_classic) {
+            mac_begin(&t->inner_pre, &t->key);
+            mac_update(&t->inner_pre, t->data + t->cseg_off[0], t->cseg_len[0]);
         }
     }
-    if (w.pos > HB_MAX_FRAME)
-        return -fail(e, HB_TOO_LARGE, -1, -1, -1, -1);
-    if (w.pos > out_cap)
-        return -fail(e, HB_NO_SPACE, -1, -1, -1, -1);
-    return (int32_t)w.pos;
+    return t;
+}
+
+void hb_template_free(hb_template *t)
+{
+    if (t == NULL)
+        return;
+    OPENSSL_cleanse(t, sizeof(*t));
+    free(t);
+}
+
+/* Writes slot i's field in the template's wire form (or classic form
+ * when classic is set) to w/m. */
+static void tpl_slot(const hb_template *t, int32_t i, int classic, writer *w, mac_buf *m,
+                     const unsigned char *v, size_t vl)
+{
+    put_field(w, m, classic, t->slot_name[i], t->slot_name_len[i], t->slot_type[i], v, vl);
+}
+
+int32_t hb_template_encode(const hb_template *t, const char *v0, size_t n0, const char *v1,
+                           size_t n1, const char *v2, size_t n2, const char *v3, size_t n3,
+                           char *out, size_t out_cap, hb_error *err)
+{
+    const unsigned char *v[HB_TEMPLATE_SLOTS] = {U8(v0), U8(v1), U8(v2), U8(v3)};
+    const size_t vl[HB_TEMPLATE_SLOTS] = {n0, n1, n2, n3};
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    const unsigned char *D;
+    int classic;
+    size_t sl = 0, signed_from;
+    writer w;
+    mac_buf mb;
+    char sig[8 + HB_HEX_SIZE];
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (t == NULL || out == NULL)
+        return -fail(e, HB_BAD_ARGUMENT, -1, -1, -1, -1);
+    D = t->data;
+    classic = t->form == HB_FORM_CLASSIC;
+    for (int32_t i = 0; i < t->nslots; i++) {
+        int rc = HB_OK;
+        if (v[i] == NULL && vl[i] > 0)
+            return -fail(e, HB_BAD_ARGUMENT, -1, t->slot_field[i], -1, -1);
+        if (vl[i] > HB_MAX_VALUE)
+            rc = HB_VALUE_TOO_LONG;
+        else if (t->slot_type[i] == 0 && bad_string(v[i], vl[i]))
+            rc = HB_BAD_VALUE;
+        if (rc != HB_OK)
+            return -fail(e, rc, -1, t->slot_field[i], t->slot_name_off[i], t->slot_name_len[i]);
+    }
+
+    w.buf = (unsigned char *)out;
+    w.cap = out_cap;
+    w.pos = 0;
+    w.over = 0;
+    emit(&w, NULL, D + t->wseg_off[0], t->wseg_len[0]);
+    for (int32_t i = 0; i < t->nslots; i++) {
+        tpl_slot(t, i, classic, &w, NULL, v[i], vl[i]);
+        emit(&w, NULL, D + t->wseg_off[i + 1], t->wseg_len[i + 1]);
+    }
+    signed_from = t->wseg_len[0];
+
+    if (classic) {
+        if (t->signing >= 0) {
+            mb_start(&mb, &t->pre);
+            if (!w.over) {
+                mac_update(&mb.mac, out + signed_from, w.pos - signed_from);
+            } else {
+                for (int32_t i = 0; i < t->nslots; i++) {
+                    tpl_slot(t, i, 1, NULL, &mb, v[i], vl[i]);
+                    mb_put(&mb, D + t->wseg_off[i + 1], t->wseg_len[i + 1]);
+                }
+            }
+            sl = make_sig(&mb, t->signing, sig);
+            emit(&w, NULL, "auth=", 5);
+            emit(&w, NULL, sig, sl);
+            emit(&w, NULL, "\n", 1);
+        }
+        emit(&w, NULL, "<<<\n", 4);
+        return finish(&w, e);
+    }
+
+    if (t->inner) {
+        mb_start(&mb, &t->inner_pre);
+        for (int32_t i = 0; i < t->nslots; i++) {
+            tpl_slot(t, i, 1, NULL, &mb, v[i], vl[i]);
+            mb_put(&mb, D + t->cseg_off[i + 1], t->cseg_len[i + 1]);
+        }
+        sl = make_sig(&mb, t->signing, sig);
+        put_field(&w, NULL, 0, U8("auth"), 4, 0, U8(sig), sl);
+    }
+    emit(&w, NULL, "%%%\n", 4);
+    if (t->signing >= 0) {
+        char outer[8 + HB_HEX_SIZE];
+        mb_start(&mb, &t->pre);
+        if (!w.over) {
+            mac_update(&mb.mac, out + signed_from, w.pos - signed_from);
+        } else {
+            for (int32_t i = 0; i < t->nslots; i++) {
+                tpl_slot(t, i, 0, NULL, &mb, v[i], vl[i]);
+                mb_put(&mb, D + t->wseg_off[i + 1], t->wseg_len[i + 1]);
+            }
+            if (t->inner)
+                put_field(NULL, &mb, 0, U8("auth"), 4, 0, U8(sig), sl);
+            mb_put(&mb, "%%%\n", 4);
+        }
+        emit_trailer(&w, outer, make_sig(&mb, t->signing, outer));
+    }
+    return finish(&w, e);
 }

@@ -38,8 +38,10 @@
 #define HB_AUTH_MISMATCH 22
 #define HB_NO_SPACE 23
 #define HB_BAD_KEYRING 24
-/* Not a frame error: a bad argument to hb_keyring_add / hb_digest_hex. */
+/* Not frame errors: a bad argument to a function of this API, and an
+ * allocation failure (hb_template_new only). */
 #define HB_BAD_ARGUMENT 25
+#define HB_NO_MEMORY 26
 
 #define HB_METHOD_NONE 0
 #define HB_METHOD_SHA1 1
@@ -55,6 +57,8 @@
 #define HB_FMT_SIZE 4096
 /* Longest hex digest (sha1) plus NUL. */
 #define HB_HEX_SIZE 41
+/* Variable fields a template may have. */
+#define HB_TEMPLATE_SLOTS 4
 
 typedef struct hb_keyring hb_keyring;
 
@@ -103,6 +107,14 @@ int hb_keyring_set_signing(hb_keyring *kr, int index);
 int hb_decode(const char *frame, size_t len, const hb_keyring *kr, hb_decoded *out,
               char *scratch, size_t scratch_cap);
 
+/* Parse (kr == NULL) or parse and verify a frame, recording nothing:
+ * the checks and results of hb_decode without its field output. Returns,
+ * on success, form | method << 2 | (key index + 1) << 4 (key index -1:
+ * none found; method HB_METHOD_NONE when parse-only), else minus the
+ * error code, with the details in *err when err is not NULL. Never
+ * allocates, never writes anything but *err. */
+int32_t hb_verify(const char *frame, size_t len, const hb_keyring *kr, hb_error *err);
+
 /* Encode fields (names and values each concatenated, names_total and
  * values_total bytes long; lens holds the n name lengths then the n value
  * lengths as native int32; types one byte per field).
@@ -118,3 +130,28 @@ int32_t hb_encode(int form, const char *names, size_t names_total, const char *v
  * length, or -HB_BAD_ARGUMENT for an unknown method. */
 int hb_digest_hex(int method, const char *key, size_t key_len, const char *data, size_t len,
                   char *hex);
+
+/* Template: a message whose fields are fixed but for at most
+ * HB_TEMPLATE_SLOTS variable values. Arguments as hb_encode, plus
+ * variable[i] != 0 for each variable field (whose given value is checked
+ * like the others but not kept). Every field is checked once, here, with
+ * hb_encode's codes; the signing key is copied, so kr may be freed after.
+ * Returns NULL with the error in *err (HB_NO_MEMORY if allocation
+ * failed; HB_BAD_ARGUMENT with field_index set for too many variable
+ * fields; HB_TOO_LARGE if the constant fields alone exceed HB_MAX_FRAME).
+ * The only allocating template call. */
+typedef struct hb_template hb_template;
+hb_template *hb_template_new(int form, const char *names, size_t names_total, const char *values,
+                             size_t values_total, const char *lens, const char *types,
+                             int32_t nfields, const hb_keyring *kr, int inner_auth,
+                             const char *variable, hb_error *err);
+void hb_template_free(hb_template *t);
+
+/* Encode the template with value vK (nK bytes) for its K-th variable
+ * field, in field order (unused slots: NULL, 0). The frame is byte for
+ * byte what hb_encode makes of the same fields; errors likewise (only the
+ * variable values can fail: VALUE_TOO_LONG, BAD_VALUE; then TOO_LARGE,
+ * NO_SPACE). Returns the frame length or minus an error code. */
+int32_t hb_template_encode(const hb_template *t, const char *v0, size_t n0, const char *v1,
+                           size_t n1, const char *v2, size_t n2, const char *v3, size_t n3,
+                           char *out, size_t out_cap, hb_error *err);

@@ -3,12 +3,19 @@
 Same functions, results and errors as `linklayer.reference`, computed by
 `_frame.c`. This module owns the Python<->C boundary and keeps it cheap:
 
-* fields go down as two joined blobs (names, values) plus one packed array
-  of lengths and one byte per type, so a call costs a handful of C-level
-  operations rather than work per field;
-* decoding writes names, types and values back to back into a per-thread
-  scratch buffer with a matching struct format, so one `unpack_from` builds
-  every Python object and `zip` groups them into fields;
+* `decode` with a keyring is one C call (`hb_verify`: parse and verify,
+  nothing recorded) and one small object: the `Decoded` it returns keeps
+  the frame and builds its fields, signature and inner auth on first
+  access, with a second, parse-only C call (`hb_decode`) that writes
+  names, types and values back to back into a per-thread scratch buffer
+  with a matching struct format, so one `unpack_from` builds every Python
+  object. Parse-only `decode` (no keyring) makes that call at once;
+* `verify` is the same C call returning only the key index;
+* `Template` keeps a message's constant fields checked, rendered and
+  hashed in C (`hb_template_*`), so encoding a keepalive passes only the
+  few variable values down;
+* the general encoders pass fields down as two joined blobs (names,
+  values) plus one packed array of lengths and one byte per type;
 * result structs and buffers are preallocated per thread (the C calls
   release the GIL), and the C keyring (with its precomputed HMAC states)
   is built once per `Keyring` object. A Keyring is treated as immutable:
@@ -22,13 +29,14 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from linklayer._frame_cffi import ffi, lib  # type: ignore[import-not-found]
 from linklayer.errors import ErrorCode, FrameError
 from linklayer.message import MAX_FIELDS, MAX_FRAME, Decoded, Field, Form, Keyring, Method
 
-__all__ = ["decode", "digest", "encode_classic", "encode_netstring"]
+__all__ = ["Template", "decode", "digest", "encode_classic", "encode_netstring", "verify"]
 
 _FORMS: tuple[Form | None, ...] = (None, Form.CLASSIC, Form.NETSTRING)
 _METHODS: tuple[Method | None, ...] = (None, Method.SHA1, Method.MD5, Method.CRC)
@@ -40,9 +48,10 @@ _METHOD_CODES = {
 _SCRATCH_SIZE = MAX_FRAME + lib.HB_SCRATCH_EXTRA
 _NULL = ffi.NULL
 _hb_decode = lib.hb_decode
+_hb_verify = lib.hb_verify
 _hb_encode = lib.hb_encode
+_hb_template_encode = lib.hb_template_encode
 _ffi_string = ffi.string
-_ffi_unpack = ffi.unpack
 
 
 class _Buffers(threading.local):
@@ -51,8 +60,9 @@ class _Buffers(threading.local):
     def __init__(self) -> None:
         result = ffi.new("hb_decoded *")
         scratch = ffi.new("char[]", _SCRATCH_SIZE)
-        self.dec: tuple[Any, Any, Any] = (result, scratch, ffi.buffer(scratch))
-        self.enc: tuple[Any, Any] = (ffi.new("char[]", MAX_FRAME), ffi.new("hb_error *"))
+        self.dec: tuple[Any, Any, Any, Any] = (result, result.fmt, scratch, ffi.buffer(scratch))
+        out = ffi.new("char[]", MAX_FRAME)
+        self.enc: tuple[Any, Any, Any] = (out, ffi.buffer(out), ffi.new("hb_error *"))
 
 
 _buffers = _Buffers()
@@ -135,48 +145,127 @@ def _new_unpacker(fmt: bytes) -> Callable[[Any], tuple[Any, ...]]:
     return unpack
 
 
-# Decoded is a frozen slotted dataclass whose __init__ sets each slot with
-# object.__setattr__; setting the slots through their descriptors does the
-# same work at about half the cost (it is most of what decode spends in
-# Python). test_native checks the result equals Decoded(...) field by field.
+def _verify_error(frame: bytes, ckr: Any) -> Exception:
+    """The error of a frame hb_verify refused: the call again, with an
+    error record (only rejected frames pay for it)."""
+    err = ffi.new("hb_error *")
+    _hb_verify(frame, len(frame), ckr, err)
+    return _frame_error(err, frame)
+
+
+_Parsed = tuple[tuple[Field, ...], bytes | None, bytes | None, int, int, int]
+
+
+def _parse(frame: bytes, ckr: Any) -> _Parsed:
+    """Fields, signature, inner auth, form, key index and method of a frame,
+    from hb_decode's scratch output in one unpack."""
+    result, fmtbuf, scratch, view = _buffers.dec
+    if _hb_decode(frame, len(frame), ckr, result, scratch, _SCRATCH_SIZE):
+        raise _frame_error(result.err, frame)
+    fmt = _ffi_string(fmtbuf)
+    unpack = _unpackers.get(fmt)
+    if unpack is None:
+        unpack = _new_unpacker(fmt)
+    flat = unpack(view)
+    has_sig = flat[3]
+    end = 6 + 3 * flat[5]
+    # The format has exactly three items per field: no strict zip needed.
+    items = iter(flat[6:end])
+    fields = tuple(zip(items, items, items))  # noqa: B905
+    return (
+        fields,
+        flat[end] if has_sig else None,
+        flat[end + has_sig] if flat[4] else None,
+        flat[0],
+        flat[1],
+        flat[2],
+    )
+
+
+class _LazyDecoded(Decoded):
+    """A Decoded from `decode`: form, key index and method come from the
+    verifying C call; the rest is parsed from the kept frame on first use."""
+
+    __slots__ = ("_frame",)
+
+    _frame: bytes
+
+    def _load(self) -> tuple[Field, ...]:
+        fields, signature, inner_auth = _parse(self._frame, _NULL)[:3]
+        _set_signature(self, signature)
+        _set_inner_auth(self, inner_auth)
+        _set_fields(self, fields)
+        return fields
+
+
+# Decoded is immutable (its __setattr__ refuses); its slots are set through
+# their descriptors, which is also the cheapest way to fill an object.
 _new_decoded = object.__new__
-_DECODED_SLOTS: Mapping[str, Any] = vars(Decoded)
-_set_form = _DECODED_SLOTS["form"].__set__
-_set_fields = _DECODED_SLOTS["fields"].__set__
-_set_signature = _DECODED_SLOTS["signature"].__set__
-_set_inner_auth = _DECODED_SLOTS["inner_auth"].__set__
-_set_key_index = _DECODED_SLOTS["key_index"].__set__
-_set_method = _DECODED_SLOTS["method"].__set__
+_SLOTS: Mapping[str, Any] = vars(Decoded)
+_set_form = _SLOTS["form"].__set__
+_set_fields = _SLOTS["_fields"].__set__
+_set_signature = _SLOTS["_signature"].__set__
+_set_inner_auth = _SLOTS["_inner_auth"].__set__
+_set_key_index = _SLOTS["key_index"].__set__
+_set_method = _SLOTS["method"].__set__
+_set_frame = vars(_LazyDecoded)["_frame"].__set__
+# hb_verify's result: form | method << 2 | (key index + 1) << 4.
+_KEY_INDEXES: tuple[int | None, ...] = (None, *range(lib.HB_MAX_KEYS))
 
 
 def decode(frame: bytes, keyring: Keyring | None) -> Decoded:
     """Parse `frame` and, with a keyring, verify its signature.
 
     Raises FrameError for the first rule of docs/wire-format.md it breaks.
-    Without a keyring only the parsing checks run.
+    Without a keyring only the parsing checks run, and the result is built
+    at once (parse-only callers, like the supervisor, read the fields).
+    With one, the fields (and signature, inner auth) are built when first
+    read: verifying is what is paid for up front.
     """
     if type(frame) is not bytes:
         frame = bytes(frame)
-    ckr = _c_keyring(keyring)
-    result, scratch, view = _buffers.dec
-    if _hb_decode(frame, len(frame), ckr, result, scratch, _SCRATCH_SIZE):
-        raise _frame_error(result.err, frame)
-    fmt = _ffi_string(result.fmt)
-    unpack = _unpackers.get(fmt)
-    if unpack is None:
-        unpack = _new_unpacker(fmt)
-    flat = unpack(view)
-    form, key_index, method, has_sig, has_inner, n = flat[:6]
-    end = 6 + 3 * n
-    items = iter(flat[6:end])
-    decoded = _new_decoded(Decoded)
-    _set_form(decoded, _FORMS[form])
-    _set_fields(decoded, tuple(zip(items, items, items, strict=True)))
-    _set_signature(decoded, flat[end] if has_sig else None)
-    _set_inner_auth(decoded, flat[end + has_sig] if has_inner else None)
-    _set_key_index(decoded, None if key_index < 0 else key_index)
-    _set_method(decoded, _METHODS[method])
+    if keyring is None:
+        fields, signature, inner_auth, form, key_index, method = _parse(frame, _NULL)
+        eager = _new_decoded(Decoded)
+        _set_fields(eager, fields)
+        _set_signature(eager, signature)
+        _set_inner_auth(eager, inner_auth)
+        _set_form(eager, _FORMS[form])
+        _set_key_index(eager, None if key_index < 0 else key_index)
+        _set_method(eager, _METHODS[method])
+        return eager
+    hit = _keyrings.get(id(keyring))
+    ckr = hit[1] if hit is not None and hit[0] is keyring else _c_keyring(keyring)
+    info = _hb_verify(frame, len(frame), ckr, _NULL)
+    if info < 0:
+        raise _verify_error(frame, ckr)
+    decoded = _new_decoded(_LazyDecoded)
+    _set_frame(decoded, frame)
+    _set_fields(decoded, None)
+    _set_form(decoded, _FORMS[info & 3])
+    _set_method(decoded, _METHODS[(info >> 2) & 3])
+    _set_key_index(decoded, _KEY_INDEXES[info >> 4])
     return decoded
+
+
+def verify(frame: bytes, keyring: Keyring) -> int:
+    """Parse and verify `frame`; return the index of the key that verified
+    it. Raises FrameError exactly as `decode(frame, keyring)` would; for
+    callers that need authenticity, not the fields."""
+    if type(frame) is not bytes:
+        frame = bytes(frame)
+    hit = _keyrings.get(id(keyring))
+    if hit is not None and hit[0] is keyring:
+        ckr = hit[1]
+    elif keyring is None:
+        raise TypeError("verify needs a Keyring (decode parses without one)")
+    else:
+        ckr = _c_keyring(keyring)
+    info = _hb_verify(frame, len(frame), ckr, _NULL)
+    if info < 0:
+        raise _verify_error(frame, ckr)
+    key_index: int = (info >> 4) - 1
+    return key_index
 
 
 # --------------------------------------------------------------------------
@@ -238,14 +327,14 @@ def _split(given: Iterable[Field]) -> tuple[int, bytes, bytes, bytes, bytes]:
 def _encode(form: int, fields: Iterable[Field], keyring: Keyring | None, inner: bool) -> bytes:
     ckr = _c_keyring(keyring)
     n, names, values, lens, types = _split(fields)
-    out, err = _buffers.enc
+    out, view, err = _buffers.enc
     size = _hb_encode(
         form, names, len(names), values, len(values), lens, types, n, ckr, inner, out,
         MAX_FRAME, err,
     )
     if size < 0:
         raise _frame_error(err, names)
-    result: bytes = _ffi_unpack(out, size)
+    result: bytes = view[:size]
     return result
 
 
@@ -260,6 +349,162 @@ def encode_netstring(
     """Build a netstring `###` frame; when signing, add the inner classic
     `auth` item (unless `inner_auth` is false) and the trailer."""
     return _encode(lib.HB_FORM_NETSTRING, fields, keyring, bool(inner_auth))
+
+
+# --------------------------------------------------------------------------
+# Templates
+
+_FORM_CODES = {Form.CLASSIC: lib.HB_FORM_CLASSIC, Form.NETSTRING: lib.HB_FORM_NETSTRING}
+_EMPTY_SLOTS = (b"",) * lib.HB_TEMPLATE_SLOTS
+
+
+class Template:
+    """A message encoded many times with only a few values changing.
+
+    `fields` is the whole message (as for `encode_classic`/`encode_netstring`),
+    `variable` the names of the fields whose values change, at most
+    HB_TEMPLATE_SLOTS (4) and each present once. Every field is checked
+    once, here (FrameError as the encoders raise it); the keyring's signing
+    key is copied. Then `encode(name=value, ...)` returns exactly the bytes
+    `encode_<form>(fields, keyring)` would give for the fields with those
+    values (fields not given keep the value they had in `fields`), while
+    only the given values cross into C: the constant fields were rendered,
+    and the MAC states after the constant prefix computed, at build time.
+    Variable names are given as keyword arguments, decoded as ASCII
+    (`seq=...` for the field b"seq").
+    """
+
+    __slots__ = ("_c", "_count", "_defaults", "_names", "_pad", "_pick", "_slots", "fields",
+                 "form", "variable")
+
+    def __init__(
+        self,
+        fields: Iterable[Field],
+        form: Form,
+        keyring: Keyring | None,
+        variable: Iterable[bytes],
+        *,
+        inner_auth: bool = True,
+    ) -> None:
+        fields = tuple(fields)
+        wanted = tuple(variable)
+        code = _FORM_CODES.get(form)
+        if code is None:
+            raise TypeError(f"form must be a Form, not {form!r}")
+        if len(wanted) > lib.HB_TEMPLATE_SLOTS:
+            raise ValueError(
+                f"a template has at most {lib.HB_TEMPLATE_SLOTS} variable fields, "
+                f"got {len(wanted)}"
+            )
+        if len(set(wanted)) != len(wanted):
+            raise ValueError(f"variable fields named twice: {wanted!r}")
+        ckr = _c_keyring(keyring)
+        n, names, values, lens, types = _split(fields)
+        flags = bytearray(n)
+        for want in wanted:
+            where = [i for i, field in enumerate(fields) if field[0] == want]
+            if len(where) != 1:
+                raise ValueError(
+                    f"variable field {want!r} must appear exactly once in the message, "
+                    f"not {len(where)} times"
+                )
+            flags[where[0]] = 1
+        slots = tuple(
+            (fields[index][0].decode("ascii", "replace"), index)
+            for index, flag in enumerate(flags)
+            if flag
+        )
+        err = ffi.new("hb_error *")
+        ctpl = lib.hb_template_new(
+            code, names, len(names), values, len(values), lens, types, n, ckr,
+            bool(inner_auth), bytes(flags), err,
+        )
+        if ctpl == _NULL:
+            if err.code == lib.HB_NO_MEMORY:
+                raise MemoryError("hb_template_new: out of memory")
+            raise _frame_error(err, names)
+        self._c = ffi.gc(ctpl, lib.hb_template_free)
+        self._names = names
+        self._slots: tuple[tuple[str, int], ...] = slots
+        self._count = len(slots)
+        self._pad: tuple[bytes, ...] = _EMPTY_SLOTS[len(slots) :]
+        self._defaults: tuple[bytes, ...] = (
+            *(bytes(fields[index][2]) for _name, index in slots),
+            *self._pad,
+        )
+        # The values of a call naming every variable field, in slot order,
+        # in one C-level call (itemgetter returns a bare value for one key).
+        keys = [name for name, _index in slots]
+        self._pick: Callable[[dict[str, bytes]], tuple[bytes, ...]] = (
+            itemgetter(*keys) if len(keys) > 1 else lambda kw: tuple(kw[k] for k in keys)
+        )
+        self.fields: tuple[Field, ...] = fields
+        self.form = form
+        self.variable: tuple[bytes, ...] = tuple(fields[index][0] for _name, index in slots)
+
+    def encode(self, **values: bytes) -> bytes:
+        """The frame with the given values for the variable fields."""
+        if len(values) == self._count:
+            try:
+                v0, v1, v2, v3 = self._pick(values) + self._pad
+            except KeyError:
+                v0, v1, v2, v3 = self._resolve(values)
+        else:
+            v0, v1, v2, v3 = self._resolve(values)
+        out, view, err = _buffers.enc
+        try:
+            size = _hb_template_encode(
+                self._c, v0, len(v0), v1, len(v1), v2, len(v2), v3, len(v3), out, MAX_FRAME,
+                err,
+            )
+        except TypeError:
+            raise self._not_bytes(v0, v1, v2, v3) from None
+        if size < 0:
+            raise _frame_error(err, self._names)
+        result: bytes = view[:size]
+        return result
+
+    def encode_values(self, *values: bytes) -> bytes:
+        """The frame with these values for the variable fields, given in
+        field order (the order of `self.variable`), all of them: the
+        cheapest call, for the hottest paths."""
+        try:
+            v0, v1, v2, v3 = values + self._pad
+        except ValueError:
+            raise TypeError(
+                f"encode_values takes {self._count} values "
+                f"({', '.join(name for name, _i in self._slots) or 'none'}), got {len(values)}"
+            ) from None
+        out, view, err = _buffers.enc
+        try:
+            size = _hb_template_encode(
+                self._c, v0, len(v0), v1, len(v1), v2, len(v2), v3, len(v3), out, MAX_FRAME,
+                err,
+            )
+        except TypeError:
+            raise self._not_bytes(v0, v1, v2, v3) from None
+        if size < 0:
+            raise _frame_error(err, self._names)
+        result: bytes = view[:size]
+        return result
+
+    def _resolve(self, values: dict[str, bytes]) -> tuple[bytes, ...]:
+        """Slot values when some are left out (or a name is unknown)."""
+        got = tuple(values.pop(name, self._defaults[k]) for k, (name, _i) in enumerate(self._slots))
+        if values:
+            raise TypeError(
+                f"no variable field named {next(iter(values))!r} in this template "
+                f"(variable: {', '.join(name for name, _i in self._slots) or 'none'})"
+            )
+        return got + self._pad
+
+    def _not_bytes(self, *values: object) -> TypeError:
+        for (name, index), value in zip(self._slots, values, strict=False):
+            if type(value) is not bytes:
+                return TypeError(
+                    f"field {index} {name!r}: value must be bytes, not {type(value).__name__}"
+                )
+        return TypeError("template values must be bytes")
 
 
 # --------------------------------------------------------------------------

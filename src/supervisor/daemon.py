@@ -34,6 +34,8 @@ from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import membership as mb
 from supervisor import resources as rs
+from supervisor.commands import ControlCommands, build_snapshot
+from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
@@ -41,19 +43,14 @@ from supervisor.restartpolicy import RestartPolicy
 from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
-from workers.scriptrun import resource_to_json
 
 SNAPSHOT_EVERY_S = 10.0
-EXECUTOR = "executor"
-MAX_OUTPUT_KEPT = 64  # lines of a call's output kept to judge its status
-HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
 # Debug hooks (control command `debug-stall`) exist only when the daemon was
 # started with HBEAT_DEBUG=1 in its environment.
 DEBUG_ENV = "HBEAT_DEBUG"
-MAX_STALL_MS = 60_000
 RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
@@ -149,10 +146,12 @@ class Supervisor:
         self.last_turn_ms = 0
         self.groups = {g.key: g for g in config.groups}
         self.resources: rs.Resources | None = None
-        self.executor_ready = False
-        self.pending_runs: list[dict[str, Any]] = []  # queued until the executor is up
-        self.run_output: dict[int, list[str]] = {}
-        self.run_group: dict[int, str] = {}
+        self.commands = ControlCommands(self)
+        self.executor = ExecutorLink(
+            config, self._bus_send, self.log,
+            lambda op, rc, out: self._to_resources(
+                lambda r, now: r.script_done(op, rc, out, now)),
+        )
         self.stop_requests = 0
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
@@ -161,7 +160,10 @@ class Supervisor:
         self.stall_every_s = 0.0  # ... this often (0 ms: off)
         self.next_stall = 0.0
 
-    # --- logging ------------------------------------------------------------
+    # --- logging and the bus ------------------------------------------------
+
+    def _bus_send(self, parts: list[bytes]) -> None:
+        self.bus.send_multipart(parts)
 
     def log(self, level: Level, text: str) -> None:
         self.log_sink.log(level, text)
@@ -351,83 +353,16 @@ class Supervisor:
             elif isinstance(action, rs.SendMessage):
                 self.apply(self.membership.send(action.fields, now_ms()))
             elif isinstance(action, rs.RunScript):
-                self._run_script(action)
+                group = self.groups[action.group_key]
+                self.executor.run(action.op_id, action.group_key, action.resource_index,
+                                  action.action, action.timeout_s,
+                                  group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
-
-    # --- the executor -------------------------------------------------------
-
-    def _run_script(self, call: rs.RunScript) -> None:
-        resource = self.groups[call.group_key].resources[call.resource_index]
-        request = {
-            "id": call.op_id, "group": call.group_key, "index": call.resource_index,
-            "action": call.action, "timeout_s": call.timeout_s,
-            "resource": resource_to_json(resource),
-        }
-        self.run_output[call.op_id] = []
-        self.run_group[call.op_id] = str(resource.text)
-        if self.executor_ready:
-            self.bus.send_multipart([EXECUTOR.encode(), *pack(b"run", request)])
-        else:
-            self.pending_runs.append(request)
-
-    def _executor_setup(self) -> dict[str, Any]:
-        lg = self.config.logging
-        return {
-            "config_dir": self.config.config_dir,
-            "node": self.node,
-            "env": dict(self.config.hacf.env),
-            "logging": {"logfile": lg.logfile, "debugfile": lg.debugfile,
-                        "logfacility": lg.syslog_facility, "debug": lg.debug},
-        }
-
-    def _executor_message(self, verb: bytes, parts: list[bytes]) -> None:
-        body = unpack_json(parts[1], verb.decode(errors="replace")) if len(parts) > 1 else {}
-        slot = self.pool.slots[EXECUTOR]
-        if verb == b"hello":
-            slot.pid = int(body.get("pid", slot.pid))
-            self.bus.send_multipart([EXECUTOR.encode(), *pack(b"setup", self._executor_setup())])
-        elif verb == b"ready":
-            slot.state = "running"
-            self.executor_ready = True
-            for request in self.pending_runs:
-                self.bus.send_multipart([EXECUTOR.encode(), *pack(b"run", request)])
-            self.pending_runs.clear()
-        elif verb == b"started":
-            self.log(Level.INFO, f"Running {body.get('command')}")
-        elif verb == b"output":
-            line = str(body.get("line", ""))
-            op_id = int(body.get("id", -1))
-            kept = self.run_output.get(op_id)
-            if kept is not None and len(kept) < MAX_OUTPUT_KEPT:
-                kept.append(line)
-            level = Level.INFO if body.get("stream") == "stdout" else Level.WARN
-            self.log(level, f"{self.run_group.get(op_id, 'resource')}: {line}")
-        elif verb == b"result":
-            op_id = int(body["id"])
-            output = "\n".join(self.run_output.pop(op_id, []))
-            self.run_group.pop(op_id, None)
-            rc = body.get("rc")
-            if body.get("error"):
-                self.log(Level.ERROR, f"{body.get('command') or body.get('group')}: "
-                                      f"{body['error']}")
-            elif body.get("timed_out"):
-                self.log(Level.ERROR, f"{body.get('command')} timed out after "
-                                      f"{body.get('duration_s')} s; its process group was killed")
-            elif rc not in (0, None) and body.get("action") != "status":
-                self.log(Level.ERROR, f"Return code {rc} from {body.get('command')}")
-            self._to_resources(
-                lambda r, now: r.script_done(op_id, None if rc is None else int(rc), output, now))
-        elif verb in (b"fatal", b"error"):
-            self.log(Level.ERROR, f"executor: {body.get('error')}")
-        elif verb == b"bye":
-            self.executor_ready = False
-        else:
-            raise BusError(f"unknown verb {verb!r}")
 
     def _status_line(self) -> None:
         ms = self.membership
@@ -454,7 +389,10 @@ class Supervisor:
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
         if ident == EXECUTOR and self.resources is not None:
-            self._executor_message(verb, parts)
+            self.executor.on_message(verb, parts)
+            slot = self.pool.slots[EXECUTOR]
+            slot.pid = self.executor.pid or slot.pid
+            slot.state = "running" if self.executor.ready else slot.state
             return
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
@@ -517,7 +455,7 @@ class Supervisor:
             rid = ""
             try:
                 rid, command, args = parse_request(raw)
-                result = self.command(command, args)
+                result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
                 reply = make_error(rid, exc.errno, exc.message)
@@ -526,127 +464,13 @@ class Supervisor:
                 reply = make_error(rid, ControlErrno.INTERNAL, repr(exc))
             self.control.send_multipart([*envelope, reply])
 
-    def command(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
-        handler = getattr(self, f"cmd_{command.replace('-', '_')}", None)
-        if handler is None:
-            raise ControlError(ControlErrno.UNKNOWN_COMMAND, f"unknown command {command!r}")
-        result: dict[str, Any] = handler(args)
-        return result
-
-    def cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
-        """The whole node state (docs/status-feed.md); `publish: true` also
-        sends it on the status feed."""
-        snap = self.snapshot()
-        if args.get("publish"):
-            self.feed.snapshot(snap)
-        return snap
-
-    def cmd_standby(self, args: dict[str, Any]) -> dict[str, Any]:
-        """hb_standby: give resources to the peer; `which` is all (default),
-        local, foreign or failback."""
-        return self._standby_or_takeover("standby", args)
-
-    def cmd_takeover(self, args: dict[str, Any]) -> dict[str, Any]:
-        """hb_takeover: take resources from the peer; `which` is all (default),
-        local, foreign or failback."""
-        return self._standby_or_takeover("takeover", args)
-
-    def _standby_or_takeover(self, what: str, args: dict[str, Any]) -> dict[str, Any]:
-        which = str(args.get("which", "all"))
-        if which not in ("all", "local", "foreign", "failback"):
-            raise ControlError(ControlErrno.BAD_ARGUMENT,
-                               f"wrong resources({which}): expected all, local, foreign "
-                               "or failback")
-        if self.resources is None:
-            raise ControlError(ControlErrno.REFUSED,
-                               "no resource groups are configured (haresources is empty)")
-        method = self.resources.standby if what == "standby" else self.resources.takeover
-        self.apply_resources(method(which, now_ms()))
-        return {"held": self.resources.held}
-
-    def cmd_debug_stall(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Debugging only (daemon started with HBEAT_DEBUG=1): block the
-        supervisor's loop `ms` milliseconds every `every_s` seconds (`ms` 0: stop).
-        Proves the link workers keep their schedule without the supervisor."""
-        if not self.debug:
-            raise ControlError(ControlErrno.REFUSED,
-                               f"debug-stall is a debugging hook: start the daemon with "
-                               f"{DEBUG_ENV}=1 to use it")
-        ms, every_s = args.get("ms"), args.get("every_s", 1.0)
-        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_STALL_MS:
-            raise ControlError(ControlErrno.BAD_ARGUMENT,
-                               f"debug-stall: 'ms' must be a whole number 0..{MAX_STALL_MS}, "
-                               f"not {ms!r}")
-        if (not isinstance(every_s, (int, float)) or isinstance(every_s, bool)
-                or not every_s * 1000 > ms or every_s <= 0):
-            raise ControlError(ControlErrno.BAD_ARGUMENT,
-                               f"debug-stall: 'every_s' must be a number of seconds longer "
-                               f"than the stall ({ms} ms), not {every_s!r}")
-        self.stall_ms, self.stall_every_s = ms, float(every_s)
-        self.next_stall = time.monotonic() + self.stall_every_s
-        if ms:
-            self.log(Level.WARN, f"debug-stall: the supervisor will block {ms} ms "
-                                 f"every {every_s} s")
-        else:
-            self.log(Level.INFO, "debug-stall: off")
-        return {"ms": ms, "every_s": self.stall_every_s}
-
     def _debug_stall(self, mono: float) -> None:
         if mono >= self.next_stall:
             time.sleep(self.stall_ms / 1000)  # the point: block everything here
             self.next_stall = max(self.next_stall + self.stall_every_s, time.monotonic())
 
-    def cmd_help(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Every command with its help text."""
-        return {
-            name[4:].replace("_", "-"): (getattr(self, name).__doc__ or "").strip()
-            for name in dir(self)
-            if name.startswith("cmd_")
-        }
-
     def snapshot(self) -> dict[str, Any]:
-        ms = self.membership
-        nodes = []
-        for n in self.config.nodes:
-            nodes.append({
-                "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
-                "site": "",
-                "links": [
-                    {"name": link, "status": ms.link_status(n, link)}
-                    for link in self.link_names
-                ],
-            })
-        return {
-            "schema": "hbeat.status/1",
-            "at": time.time(),
-            "local": self.node,
-            "version": __version__,
-            "hbversion": HBVERSION,
-            "managed_by": "haresources",
-            "local_status": ms.local_status,
-            "generation": self.generation,
-            "pid": os.getpid(),
-            "started": self.started_wall,
-            "nodes": nodes,
-            "parameters": dict(self.config.hacf.parameters) | {"hbversion": HBVERSION},
-            "resources": self._resources_snapshot(),
-            "workers": [
-                {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
-                for s in self.pool.slots.values()
-            ],
-            "counters": self.counters | ms.counters.as_dict(),
-        }
-
-    def _resources_snapshot(self) -> dict[str, Any]:
-        if self.resources is None:
-            # No groups: nothing to negotiate, so nothing is ever held.
-            return {"held": "none", "groups": []}
-        groups = [
-            {"key": key, "node": g.node, "state": self.resources.group_state(key),
-             "resources": [r.text for r in g.resources]}
-            for key, g in self.groups.items()
-        ]
-        return {"held": self.resources.held, "groups": groups}
+        return build_snapshot(self)
 
     # --- loop ---------------------------------------------------------------
 
@@ -770,14 +594,13 @@ class Supervisor:
             if slot.state != "running":
                 self.worker_ready.discard(name)
                 if name == EXECUTOR:
-                    self.executor_ready = False
+                    self.executor.lost()
 
     def shutdown(self) -> int:
         if not self.shutdown_started:
             self.notifier.stopping()
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
-        if self.executor_ready:
-            self.bus.send_multipart([EXECUTOR.encode(), b"stop", b"{}"])
+        self.executor.stop()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), b"stop", b"{}"])
         self.pool.stop_all()

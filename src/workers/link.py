@@ -3,7 +3,9 @@
 It receives frames, verifies them in C and forwards the authentic ones to
 the supervisor; it writes what the supervisor hands it; and it sends the
 keepalive itself on the absolute schedule of the sequence board, while the
-supervisor's lease is fresh (docs/processes.md). It exits when the
+supervisor's lease is fresh (docs/processes.md). The keepalive is a
+`linklayer.Template` rebuilt whenever the supervisor pushes new status
+content, so each tick only passes seq, ts and ld to C. It exits when the
 supervisor dies (parent-death signal) or says `stop`.
 
     python -m workers.link --bus ipc:///run/hbeat/bus --name "bcast eth1"
@@ -12,12 +14,13 @@ supervisor dies (parent-death signal) or says `stop`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
+import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +29,14 @@ import zmq
 import linklayer
 from hbeat.bus import keyring_from_json, pack, pack_rx, unpack_json
 from linklayer.errors import FrameError
-from linklayer.message import BINARY, STRING, Field, Keyring
+from linklayer.message import BINARY, STRING, Field, Form, Keyring
 from supervisor.seqboard import SeqBoard
 from workers.media import Medium, MediumError, open_medium
 from workers.schedule import KeepaliveSchedule
+from workers.warnlimit import WarnLimiter
 
 PR_SET_PDEATHSIG = 1
+MCL_CURRENT, MCL_FUTURE = 1, 2
 SPIN_NS = 1_500_000  # wake this long before a tick and spin the rest
 
 
@@ -40,6 +45,30 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the parent died before prctl took effect
         sys.exit(0)
+
+
+def go_realtime(rtprio: int | None) -> list[str]:
+    """`realtime on`: SCHED_FIFO at `rtprio` (default the lowest, 1) and every
+    page locked in memory, as heartbeat does for its processes. Failures do
+    not stop the worker; returns heartbeat's words for each one, to be logged."""
+    problems = []
+    prio = rtprio if rtprio is not None else os.sched_get_priority_min(os.SCHED_FIFO)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+    except OSError as exc:
+        problems.append(f"Unable to set realtime scheduling (SCHED_FIFO priority {prio}): "
+                        f"{exc.strerror}")
+    # Raise the locked-memory limit first, as heartbeat does (needs CAP_SYS_RESOURCE).
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_MEMLOCK,
+                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+        err = ctypes.get_errno()
+        reason = ("System limits on locked-in memory are too small." if err == 12  # ENOMEM
+                  else os.strerror(err))
+        problems.append(f"Cannot lock ourselves into memory: {reason}")
+    return problems
 
 
 def read_loadavg() -> bytes:
@@ -71,6 +100,22 @@ def status_fields(content: dict[str, Any], seq: int, ts: int, ld: bytes) -> list
     ]
 
 
+STATUS_VARIABLE = (b"seq", b"ts", b"ld")
+"""The status fields that change from one keepalive to the next (field order)."""
+
+
+def status_template(content: dict[str, Any], form: str, keyring: Keyring) -> linklayer.Template:
+    """The keepalive of `content` as a template: `.encode_values(seq, ts, ld)`
+    (hex bytes, as status_fields writes them) gives the bytes
+    `encode_<form>(status_fields(content, seq, ts, ld))` would."""
+    return linklayer.Template(
+        status_fields(content, 0, 0, b""),
+        Form.CLASSIC if form == "classic" else Form.NETSTRING,
+        keyring,
+        STATUS_VARIABLE,
+    )
+
+
 class LinkWorker:
     def __init__(self, name: str, bus: zmq.Socket[bytes], setup: dict[str, Any]) -> None:
         self.name = name
@@ -81,24 +126,27 @@ class LinkWorker:
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
         self.status: dict[str, Any] = setup["status"]
-        self.encode: Callable[[list[Field], Keyring], bytes] = (
-            linklayer.encode_classic if self.medium.form == "classic"
-            else linklayer.encode_netstring
-        )
+        self.keepalive = status_template(self.status, self.medium.form, self.keyring)
         self.running = True
         self.rejected = 0
+        self.warnings = WarnLimiter()
         self.junk_reported = 0
+
+    def warn(self, text: str) -> None:
+        line = self.warnings.admit(text, time.monotonic())
+        if line is not None:
+            self.bus.send_multipart(pack(b"warn", {"error": line}))
 
     def send_keepalive(self, tick: int) -> None:
         seq = self.board.claim_tick(tick, time.monotonic_ns())
         if seq is None:
             return  # lease expired (supervisor hung) or this tick is already past
         ts, ld = int(time.time()), read_loadavg()
-        frame = self.encode(status_fields(self.status, seq, ts, ld), self.keyring)
+        frame = self.keepalive.encode_values(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE
         try:
             self.medium.write(frame)
         except MediumError as exc:
-            self.bus.send_multipart(pack(b"warn", {"error": str(exc)}))
+            self.warn(str(exc))
             return
         self.bus.send_multipart(
             pack(b"sent", {"seq": seq, "ts": ts, "ld": ld.decode("ascii", "replace"),
@@ -109,7 +157,7 @@ class LinkWorker:
         for frame, peer in self.medium.read_frames():
             now = time.monotonic_ns()
             try:
-                linklayer.decode(frame, self.keyring)
+                linklayer.verify(frame, self.keyring)
             except FrameError as exc:
                 self.rejected += 1
                 self.bus.send_multipart(
@@ -141,9 +189,10 @@ class LinkWorker:
                 try:
                     self.medium.write(parts[1])
                 except MediumError as exc:
-                    self.bus.send_multipart(pack(b"warn", {"error": str(exc)}))
+                    self.warn(str(exc))
             elif verb == b"status" and len(parts) == 2:
                 self.status = unpack_json(parts[1], "status")
+                self.keepalive = status_template(self.status, self.medium.form, self.keyring)
             elif verb == b"stop":
                 self.running = False
                 return
@@ -201,12 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     if parts[0] != b"setup" or len(parts) != 2:
         print(f"ERROR: {args.name}: expected setup, got {parts[0]!r}", file=sys.stderr)
         return 1
+    setup = unpack_json(parts[1], "setup")
     try:
-        worker = LinkWorker(args.name, bus, unpack_json(parts[1], "setup"))
+        worker = LinkWorker(args.name, bus, setup)
     except (MediumError, OSError) as exc:
         bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
+    if setup.get("realtime"):
+        for problem in go_realtime(setup.get("rtprio")):
+            bus.send_multipart(pack(b"error", {"error": problem}))
     bus.send_multipart(pack(b"ready", {"pid": os.getpid(), "form": worker.medium.form}))
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms

@@ -7,6 +7,10 @@ field index); test_agreement.py compares the C codec with the reference.
 
 from __future__ import annotations
 
+import copy
+import pickle
+from dataclasses import FrozenInstanceError
+
 import pytest
 from linklayer._frame_cffi import ffi, lib  # type: ignore[import-not-found]
 
@@ -85,6 +89,8 @@ def encode_error(form: str, fields: object, keyring: Keyring | None) -> tuple[E,
 
 def test_package_reexports_the_c_codec() -> None:
     assert linklayer.decode is nat.decode
+    assert linklayer.verify is nat.verify
+    assert linklayer.Template is nat.Template
     assert linklayer.encode_classic is nat.encode_classic
     assert linklayer.encode_netstring is nat.encode_netstring
     assert linklayer.FrameError is FrameError
@@ -739,3 +745,285 @@ def test_every_error_code_is_covered_here() -> None:
     encode_codes = {case[3][0] for case in ENCODE_CASES}
     covered = decode_codes | encode_codes | {E.NO_SPACE}
     assert covered == set(E) - {E.OK}
+
+
+# --------------------------------------------------------------------------
+# Lazy Decoded: fields, signature and inner auth built on first access
+
+
+def test_lazy_decoded_materialises_once_and_behaves_like_a_plain_one() -> None:
+    frame = nat.encode_netstring(STATUS, KEYRING)
+    got = nat.decode(frame, KEYRING)
+    assert isinstance(got, Decoded)
+    assert (got.form, got.key_index, got.method) == (Form.NETSTRING, 1, Method.SHA1)
+    trailer = frame[frame.index(b"%%%\n") + 4 :]
+    # signature and inner auth first: they load the fields too
+    assert got.signature == trailer[trailer.index(b":") + 1 : -1]
+    assert got.inner_auth is not None and got.inner_auth.startswith(b"1 ")
+    assert got.fields == STATUS
+    assert got.fields is got.fields
+    plain = Decoded(Form.NETSTRING, STATUS, got.signature, got.inner_auth, 1, Method.SHA1)
+    fresh = nat.decode(frame, KEYRING)
+    assert fresh == plain and plain == fresh and hash(fresh) == hash(plain)
+    assert repr(nat.decode(frame, KEYRING)) == repr(plain)
+    assert nat.decode(frame, KEYRING).get(b"seq") == b"1a"
+    assert nat.decode(frame, KEYRING)[b"ttl"] == b"3"
+    assert plain != Decoded(Form.NETSTRING, STATUS[:-1], got.signature, got.inner_auth, 1)
+    for clone in (pickle.loads(pickle.dumps(fresh)), copy.copy(nat.decode(frame, KEYRING))):
+        assert type(clone) is Decoded and clone == plain
+
+
+def test_decoded_is_immutable() -> None:
+    got = nat.decode(nat.encode_classic(STATUS, KEYRING), KEYRING)
+    for name in ("form", "fields", "signature", "_fields", "_frame", "key_index"):
+        with pytest.raises(FrozenInstanceError):
+            setattr(got, name, None)
+        with pytest.raises(FrozenInstanceError):
+            delattr(got, name)
+    assert got.fields == STATUS
+
+
+def test_parse_only_decode_is_built_at_once() -> None:
+    frame = nat.encode_classic(STATUS, signing_with(2))
+    got = nat.decode(frame, None)
+    assert type(got) is Decoded
+    assert (got.key_index, got.method, got.inner_auth) == (2, None, None)
+    assert got.signature is not None and got.signature.startswith(b"2 ")
+    assert got.fields == STATUS
+
+
+def test_a_plain_decoded_without_fields_says_so() -> None:
+    broken = object.__new__(Decoded)
+    object.__setattr__(broken, "_fields", None)
+    with pytest.raises(TypeError, match="without its fields"):
+        _ = broken.fields
+
+
+# --------------------------------------------------------------------------
+# verify: decode's checks, the key index only
+
+
+@pytest.mark.parametrize("index", [1, 2, 3, 15], ids=["sha1", "md5", "crc", "sha1-longkey"])
+@pytest.mark.parametrize("form", ["classic", "netstring"])
+def test_verify_returns_the_key_index(index: int, form: str) -> None:
+    encode = nat.encode_classic if form == "classic" else nat.encode_netstring
+    assert nat.verify(encode(STATUS, signing_with(index)), MULTI) == index
+
+
+@pytest.mark.parametrize(
+    ("frame", "verify"),
+    [case[1:3] for case in DECODE_CASES],
+    ids=[case[0] for case in DECODE_CASES],
+)
+def test_verify_rejects_as_decode_does(frame: bytes, verify: bool) -> None:
+    with pytest.raises(FrameError) as info:
+        nat.verify(frame, KEYRING)
+    with pytest.raises(FrameError) as want:
+        nat.decode(frame, KEYRING)
+    assert info.value == want.value
+    assert str(info.value) == str(want.value)
+
+
+def test_verify_needs_a_keyring() -> None:
+    with pytest.raises(TypeError, match="needs a Keyring"):
+        nat.verify(nat.encode_netstring(STATUS, KEYRING), None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Keyring"):
+        nat.verify(nat.encode_netstring(STATUS, KEYRING), {1: "sha1"})  # type: ignore[arg-type]
+
+
+def test_hb_verify_packs_its_result_and_writes_only_the_error() -> None:
+    ckr = nat._c_keyring(MULTI)
+    frame = nat.encode_classic(STATUS, signing_with(2))
+    info = lib.hb_verify(frame, len(frame), ckr, ffi.NULL)
+    assert info == lib.HB_FORM_CLASSIC | lib.HB_METHOD_MD5 << 2 | (2 + 1) << 4
+    info = lib.hb_verify(frame, len(frame), ffi.NULL, ffi.NULL)
+    assert info == lib.HB_FORM_CLASSIC | lib.HB_METHOD_NONE << 2 | (2 + 1) << 4
+    plain = nat.encode_netstring(STATUS, None)
+    assert lib.hb_verify(plain, len(plain), ffi.NULL, ffi.NULL) == lib.HB_FORM_NETSTRING
+    err = ffi.new("hb_error *")
+    assert lib.hb_verify(plain, len(plain), ckr, err) == -E.AUTH_MISSING
+    assert (err.code, err.offset, err.field_index) == (E.AUTH_MISSING, len(plain), -1)
+    assert lib.hb_verify(ffi.NULL, 5, ckr, err) == -lib.HB_BAD_ARGUMENT
+    assert lib.hb_verify(b"", 0, ckr, ffi.NULL) == -E.EMPTY
+
+
+# --------------------------------------------------------------------------
+# Templates
+
+KEEPALIVE_VARIABLE = (b"seq", b"ts", b"ld")
+TICKS = [
+    {"seq": b"1a", "ts": b"6b066554", "ld": b"0.28 0.16 0.09 3/118 31"},
+    {"seq": b"0", "ts": b"", "ld": b"a\nb"},
+    {"seq": b"ffffffff", "ts": b"7fffffff", "ld": b"x" * 1000},
+]
+
+
+def substituted(fields: tuple[Field, ...], values: dict[str, bytes]) -> list[Field]:
+    return [(n, t, values.get(n.decode(), v)) for n, t, v in fields]
+
+
+@pytest.mark.parametrize("signer", [None, 1, 2, 3, 15], ids=["unsigned", "sha1", "md5", "crc",
+                                                            "sha1-longkey"])
+@pytest.mark.parametrize("inner", [True, False], ids=["inner", "outer-only"])
+@pytest.mark.parametrize("form", [Form.CLASSIC, Form.NETSTRING])
+def test_template_gives_the_encoders_bytes(form: Form, inner: bool, signer: int | None) -> None:
+    keyring = None if signer is None else signing_with(signer)
+
+    def encode(fields: list[Field] | tuple[Field, ...]) -> bytes:
+        if form is Form.CLASSIC:
+            return nat.encode_classic(fields, keyring)
+        return nat.encode_netstring(fields, keyring, inner_auth=inner)
+
+    template = nat.Template(STATUS, form, keyring, KEEPALIVE_VARIABLE, inner_auth=inner)
+    assert template.fields == STATUS and template.form is form
+    assert template.variable == KEEPALIVE_VARIABLE
+    assert template.encode() == encode(STATUS)
+    for tick in TICKS:
+        assert template.encode(**tick) == encode(substituted(STATUS, tick)), tick
+        assert template.encode_values(tick["seq"], tick["ts"], tick["ld"]) == encode(
+            substituted(STATUS, tick)
+        )
+    assert template.encode(ld=b"1.00") == encode(substituted(STATUS, {"ld": b"1.00"}))
+
+
+def test_template_slots_anywhere_and_of_any_type() -> None:
+    binary_first = ((b"u", 1, b"\x00\x01"), *STATUS, (b"tail", 1, b""))
+    for variable in ((), (b"u",), (b"tail",), (b"u", b"t", b"srcuuid", b"tail")):
+        for form, encode in ((Form.CLASSIC, nat.encode_classic),
+                             (Form.NETSTRING, nat.encode_netstring)):
+            template = nat.Template(binary_first, form, KEYRING, variable)
+            values = {name.decode(): bytes(range(7)) * 100 for name in variable}
+            if b"t" in variable:
+                values["t"] = b"status\nnew"
+            want = encode(substituted(binary_first, values), KEYRING)
+            assert template.encode(**values) == want, (variable, form)
+
+
+def test_template_value_errors_name_the_field() -> None:
+    template = nat.Template(STATUS, Form.NETSTRING, KEYRING, KEEPALIVE_VARIABLE)
+    cases = [
+        ({"ts": b"a\x00"}, E.BAD_VALUE, 8),
+        ({"ld": b"\x13"}, E.BAD_VALUE, 9),
+        ({"seq": b"x" * (MAX_VALUE + 1)}, E.VALUE_TOO_LONG, 6),
+        ({"seq": HUGE, "ts": HUGE, "ld": HUGE, }, None, None),
+    ]
+    for values, code, index in cases:
+        if code is None:
+            assert template.encode(**values) == nat.encode_netstring(
+                substituted(STATUS, values), KEYRING
+            )
+            continue
+        with pytest.raises(FrameError) as info:
+            template.encode(**values)
+        assert (info.value.code, info.value.offset, info.value.field_index) == (code, -1, index)
+        assert info.value.field_name == STATUS[index][0]
+        with pytest.raises(FrameError) as want:
+            nat.encode_netstring(substituted(STATUS, values), KEYRING)
+        assert info.value == want.value
+    big = ((b"a", 1, HUGE), (b"b", 1, HUGE), (b"c", 1, HUGE), (b"v", 1, b""))
+    # Constant fields too large on their own (base64 grows): refused at build.
+    with pytest.raises(FrameError) as info:
+        nat.Template(big, Form.CLASSIC, None, (b"v",))
+    assert (info.value.code, info.value.field_index) == (E.TOO_LARGE, -1)
+    netstring = nat.Template(big, Form.NETSTRING, KEYRING, (b"v",))
+    assert nat.decode(netstring.encode(v=b"fits"), KEYRING).fields[-1] == (b"v", 1, b"fits")
+    with pytest.raises(FrameError) as info:
+        netstring.encode(v=HUGE)
+    assert info.value.code is E.TOO_LARGE
+
+
+def test_template_argument_errors() -> None:
+    template = nat.Template(STATUS, Form.CLASSIC, KEYRING, (b"seq",))
+    with pytest.raises(TypeError, match=r"no variable field named 'ts'.*variable: seq"):
+        template.encode(ts=b"1")
+    with pytest.raises(TypeError, match="field 6 'seq': value must be bytes, not str"):
+        template.encode(seq="1f")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="field 6 'seq': value must be bytes, not int"):
+        template.encode_values(31)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"takes 1 values \(seq\), got 2"):
+        template.encode_values(b"1", b"2")
+    with pytest.raises(TypeError, match=r"takes 1 values \(seq\), got 0"):
+        template.encode_values()
+    assert template.encode_values(b"1f") == template.encode(seq=b"1f")
+    with pytest.raises(ValueError, match="at most 4 variable fields"):
+        nat.Template(STATUS, Form.CLASSIC, KEYRING, (b"t", b"st", b"dt", b"seq", b"ts"))
+    with pytest.raises(ValueError, match="named twice"):
+        nat.Template(STATUS, Form.CLASSIC, KEYRING, (b"seq", b"seq"))
+    with pytest.raises(ValueError, match=r"b'nope' must appear exactly once.*not 0"):
+        nat.Template(STATUS, Form.CLASSIC, KEYRING, (b"nope",))
+    with pytest.raises(ValueError, match="not 2 times"):
+        nat.Template([*STATUS, (b"seq", 0, b"")], Form.CLASSIC, KEYRING, (b"seq",))
+    with pytest.raises(TypeError, match="form must be a Form"):
+        nat.Template(STATUS, "classic", KEYRING, ())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("form", [Form.CLASSIC, Form.NETSTRING])
+@pytest.mark.parametrize(
+    ("fields", "keyring", "want"),
+    [case[1:] for case in ENCODE_CASES],
+    ids=[case[0] for case in ENCODE_CASES],
+)
+def test_template_build_errors_are_the_encoders(
+    form: Form, fields: object, keyring: Keyring | None, want: tuple[E, int, int]
+) -> None:
+    with pytest.raises(FrameError) as info:
+        nat.Template(fields, form, keyring, ())  # type: ignore[arg-type]
+    assert (info.value.code, info.value.offset, info.value.field_index) == want
+
+
+def _c_fields(fields: tuple[Field, ...]) -> tuple[bytes, bytes, bytes, bytes, int]:
+    n, names, values, lens, types = nat._split(fields)
+    return names, values, lens, types, n
+
+
+@pytest.mark.parametrize("signer", [1, 2, 3], ids=["sha1", "md5", "crc"])
+@pytest.mark.parametrize("form", [lib.HB_FORM_CLASSIC, lib.HB_FORM_NETSTRING])
+def test_c_encoders_fill_an_exact_buffer_and_refuse_a_short_one(form: int, signer: int) -> None:
+    """Every buffer size: the frame when it fits, NO_SPACE when it does not
+    (the signature then comes from the streaming path, which must agree)."""
+    names, values, lens, types, n = _c_fields(STATUS)
+    ckr = nat._c_keyring(signing_with(signer))
+    err = ffi.new("hb_error *")
+    want = (nat.encode_classic if form == lib.HB_FORM_CLASSIC else nat.encode_netstring)(
+        STATUS, signing_with(signer)
+    )
+    variable = bytes(1 if name in KEEPALIVE_VARIABLE else 0 for name, _t, _v in STATUS)
+    tpl = ffi.gc(
+        lib.hb_template_new(form, names, len(names), values, len(values), lens, types, n, ckr, 1,
+                            variable, err),
+        lib.hb_template_free,
+    )
+    slot_values = [STATUS[i][2] for i in range(n) if variable[i]]
+    for cap in (len(want), len(want) - 1, len(want) // 2, 5, 0):
+        out = ffi.new("char[]", max(cap, 1))
+        size = lib.hb_encode(form, names, len(names), values, len(values), lens, types, n, ckr,
+                             1, out, cap, err)
+        tsize = lib.hb_template_encode(tpl, *[x for v in slot_values for x in (v, len(v))],
+                                       ffi.NULL, 0, out, cap, err)
+        if cap >= len(want):
+            assert size == tsize == len(want) and ffi.unpack(out, size) == want
+        else:
+            assert size == tsize == -E.NO_SPACE and err.code == E.NO_SPACE
+
+
+def test_c_template_refuses_bad_arguments() -> None:
+    names, values, lens, types, n = _c_fields(STATUS)
+    err = ffi.new("hb_error *")
+    args = (names, len(names), values, len(values), lens, types, n, ffi.NULL, 0)
+    assert lib.hb_template_new(lib.HB_FORM_CLASSIC, *args, ffi.NULL, err) == ffi.NULL
+    assert err.code == lib.HB_BAD_ARGUMENT
+    assert lib.hb_template_new(7, *args, bytes(n), err) == ffi.NULL
+    assert err.code == lib.HB_BAD_ARGUMENT
+    five = bytes([1] * 5 + [0] * (n - 5))
+    assert lib.hb_template_new(lib.HB_FORM_CLASSIC, *args, five, err) == ffi.NULL
+    assert (err.code, err.field_index) == (lib.HB_BAD_ARGUMENT, 4)
+    tpl = ffi.gc(lib.hb_template_new(lib.HB_FORM_CLASSIC, *args, bytes([1] + [0] * (n - 1)),
+                                     err), lib.hb_template_free)
+    out = ffi.new("char[]", 64)
+    assert lib.hb_template_encode(tpl, ffi.NULL, 3, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, 0,
+                                  out, 64, err) == -lib.HB_BAD_ARGUMENT
+    assert lib.hb_template_encode(ffi.NULL, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, 0,
+                                  out, 64, err) == -lib.HB_BAD_ARGUMENT
+    assert lib.hb_template_encode(tpl, b"x", 1, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, 0,
+                                  ffi.NULL, 64, ffi.NULL) == -lib.HB_BAD_ARGUMENT
+    lib.hb_template_free(ffi.NULL)

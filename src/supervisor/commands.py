@@ -1,0 +1,150 @@
+"""The control API's commands, and the snapshot they and the feed publish.
+
+Each `cmd_<name>` method is the command `<name>` (`debug_stall` is
+`debug-stall`); its docstring is its help text (`help` lists them all).
+Arguments arrive as the request's `args` object; a bad one raises
+ControlError with a stable errno (hbeat.control). The snapshot's schema is
+docs/status-feed.md.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from hbeat import __version__
+from hbeat.control import ControlErrno, ControlError
+from hbeat.logfmt import Level
+
+if TYPE_CHECKING:
+    from supervisor.daemon import Supervisor
+
+HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
+MAX_STALL_MS = 60_000
+STANDBY_WORDS = ("all", "local", "foreign", "failback")
+
+
+class ControlCommands:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+
+    def run(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"cmd_{command.replace('-', '_')}", None)
+        if handler is None:
+            raise ControlError(ControlErrno.UNKNOWN_COMMAND, f"unknown command {command!r}")
+        result: dict[str, Any] = handler(args)
+        return result
+
+    def cmd_help(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every command with its help text."""
+        return {
+            name[4:].replace("_", "-"): (getattr(self, name).__doc__ or "").strip()
+            for name in dir(self)
+            if name.startswith("cmd_")
+        }
+
+    def cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The whole node state (docs/status-feed.md); `publish: true` also
+        sends it on the status feed."""
+        snap = build_snapshot(self.sup)
+        if args.get("publish"):
+            self.sup.feed.snapshot(snap)
+        return snap
+
+    def cmd_standby(self, args: dict[str, Any]) -> dict[str, Any]:
+        """hb_standby: give resources to the peer; `which` is all (default),
+        local, foreign or failback."""
+        return self._standby_or_takeover("standby", args)
+
+    def cmd_takeover(self, args: dict[str, Any]) -> dict[str, Any]:
+        """hb_takeover: take resources from the peer; `which` is all (default),
+        local, foreign or failback."""
+        return self._standby_or_takeover("takeover", args)
+
+    def _standby_or_takeover(self, what: str, args: dict[str, Any]) -> dict[str, Any]:
+        which = str(args.get("which", "all"))
+        if which not in STANDBY_WORDS:
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"wrong resources({which}): expected all, local, foreign "
+                               "or failback")
+        resources = self.sup.resources
+        if resources is None:
+            raise ControlError(ControlErrno.REFUSED,
+                               "no resource groups are configured (haresources is empty)")
+        method = resources.standby if what == "standby" else resources.takeover
+        self.sup.apply_resources(method(which, time.monotonic_ns() // 1_000_000))
+        return {"held": resources.held}
+
+    def cmd_debug_stall(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Debugging only (daemon started with HBEAT_DEBUG=1): block the
+        supervisor's loop `ms` milliseconds every `every_s` seconds (`ms` 0: stop).
+        Proves the link workers keep their schedule without the supervisor."""
+        sup = self.sup
+        if not sup.debug:
+            raise ControlError(ControlErrno.REFUSED,
+                               "debug-stall is a debugging hook: start the daemon with "
+                               "HBEAT_DEBUG=1 to use it")
+        ms, every_s = args.get("ms"), args.get("every_s", 1.0)
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_STALL_MS:
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"debug-stall: 'ms' must be a whole number 0..{MAX_STALL_MS}, "
+                               f"not {ms!r}")
+        if (not isinstance(every_s, (int, float)) or isinstance(every_s, bool)
+                or not every_s * 1000 > ms or every_s <= 0):
+            raise ControlError(ControlErrno.BAD_ARGUMENT,
+                               f"debug-stall: 'every_s' must be a number of seconds longer "
+                               f"than the stall ({ms} ms), not {every_s!r}")
+        sup.stall_ms, sup.stall_every_s = ms, float(every_s)
+        sup.next_stall = time.monotonic() + sup.stall_every_s
+        if ms:
+            sup.log(Level.WARN, f"debug-stall: the supervisor will block {ms} ms "
+                                f"every {every_s} s")
+        else:
+            sup.log(Level.INFO, "debug-stall: off")
+        return {"ms": ms, "every_s": sup.stall_every_s}
+
+
+def build_snapshot(sup: Supervisor) -> dict[str, Any]:
+    ms = sup.membership
+    nodes = [
+        {
+            "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
+            "site": "",
+            "links": [{"name": link, "status": ms.link_status(n, link)}
+                      for link in sup.link_names],
+        }
+        for n in sup.config.nodes
+    ]
+    return {
+        "schema": "hbeat.status/1",
+        "at": time.time(),
+        "local": sup.node,
+        "version": __version__,
+        "hbversion": HBVERSION,
+        "managed_by": "haresources",
+        "local_status": ms.local_status,
+        "generation": sup.generation,
+        "pid": os.getpid(),
+        "started": sup.started_wall,
+        "nodes": nodes,
+        "parameters": dict(sup.config.hacf.parameters) | {"hbversion": HBVERSION},
+        "resources": _resources_snapshot(sup),
+        "workers": [
+            {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
+            for s in sup.pool.slots.values()
+        ],
+        "counters": sup.counters | ms.counters.as_dict(),
+    }
+
+
+def _resources_snapshot(sup: Supervisor) -> dict[str, Any]:
+    if sup.resources is None:
+        # No groups: nothing to negotiate, so nothing is ever held.
+        return {"held": "none", "groups": []}
+    groups = [
+        {"key": key, "node": g.node, "state": sup.resources.group_state(key),
+         "resources": [r.text for r in g.resources]}
+        for key, g in sup.groups.items()
+    ]
+    return {"held": sup.resources.held, "groups": groups}
