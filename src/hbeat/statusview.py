@@ -134,6 +134,15 @@ def render_status(snap: Mapping[str, Any], now: float) -> str:
     resources = snap.get("resources")
     held = resources.get("held", "?") if isinstance(resources, Mapping) else "?"
     lines.append(f"resources held: {held}")
+    groups = resources.get("groups", []) if isinstance(resources, Mapping) else []
+    if groups:
+        grows = [["GROUP", "HOME", "STATE HERE", "RESOURCES"]]
+        grows += [
+            [str(g.get("key", "?")), str(g.get("node", "?")), str(g.get("state", "?")),
+             " ".join(str(r) for r in g.get("resources", []))]
+            for g in groups if isinstance(g, Mapping)
+        ]
+        lines += _table(grows, indent="  ")
     return "\n".join(lines) + "\n"
 
 

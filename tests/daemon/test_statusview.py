@@ -186,3 +186,18 @@ def test_parse_feed_message() -> None:
         with pytest.raises(ViewError) as err:
             parse_feed_message(parts)
         assert message in str(err.value)
+
+
+def test_render_status_lists_resource_groups() -> None:
+    groups = [
+        {"key": "drbddisk::r0", "node": "weasel", "state": "running",
+         "resources": ["drbddisk::r0", "LVM::vg0", "10.0.0.100"]},
+        {"key": "Probe::a", "node": "otter", "state": "stop-failed", "resources": ["Probe::a"]},
+    ]
+    lines = render_status(snapshot(resources={"held": "all", "groups": groups}), now=AT)
+    assert lines.splitlines()[-4:] == [
+        "resources held: all",
+        "  GROUP         HOME    STATE HERE   RESOURCES",
+        "  drbddisk::r0  weasel  running      drbddisk::r0 LVM::vg0 10.0.0.100",
+        "  Probe::a      otter   stop-failed  Probe::a",
+    ]
