@@ -54,7 +54,7 @@ DEBUG_ENV = "HBEAT_DEBUG"
 RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
-    "shutdown_wait_ms",
+    "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
 )
 
 
@@ -153,6 +153,7 @@ class Supervisor:
                 lambda r, now: r.script_done(op, rc, out, now)),
         )
         self.stop_requests = 0
+        self.retry_shutdown = False
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
         self.debug = os.environ.get(DEBUG_ENV) == "1"
@@ -476,11 +477,18 @@ class Supervisor:
 
     def _stop(self, *_: object) -> None:
         # Only a flag: the loop starts the graceful handover (resources are
-        # released and the peer takes over before we exit). A second signal
-        # stops at once, as heartbeat's emergency shutdown does.
+        # released and the peer takes over before we exit). A later signal
+        # retries the stops when the shutdown is stuck on a group that would
+        # not stop (exiting then would let the peer start it on top of ours);
+        # otherwise it stops at once, as heartbeat's emergency shutdown does.
         self.stop_requests += 1
-        if self.resources is None or self.stop_requests > 1:
+        if self.resources is None:
             self.running = False
+        elif self.stop_requests > 1:
+            if self.resources.shutdown_stuck:
+                self.retry_shutdown = True
+            else:
+                self.running = False
 
     def _begin_shutdown(self) -> None:
         self.shutdown_started = True
@@ -537,6 +545,10 @@ class Supervisor:
             # declared dead for silence.
             if self.stop_requests and not self.shutdown_started:
                 self._begin_shutdown()
+            elif self.retry_shutdown and self.resources is not None:
+                self.retry_shutdown = False
+                self.log(Level.INFO, "Shutdown requested again: retrying the failed stops.")
+                self.apply_resources(self.resources.shutdown(now_ms()))
             deadline = self._next_deadline(now)
             waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
             if deadline is not None:

@@ -21,7 +21,9 @@ failure handling of issue 5 instead of 3.0.6's (heartbeat-facts 10 items 4, 5):
   last retry fails too, `status` decides: STOPPED means the script is just
   not LSB-compliant (logged) and the sequence goes on; anything else ends the
   operation with STOP_FAILED, logged CRIT. The resources left of it are not
-  stopped (they are what it depends on). Nothing here ever reboots.
+  stopped (they are what it depends on). Nothing here ever reboots; what a
+  stop-failed group means for the cluster (it stays held here) is decided by
+  `resources` (its "Stop failure" rules).
 
 * **probe**: `status` of every resource, left to right, and nothing else
   (the start-up check of `resources`, what heartbeat's init script does with
@@ -303,7 +305,8 @@ class GroupOp:
                 f"Resource STOP failure: {rsc.text} of group {self.group.key} still "
                 f"{'running' if status is ResourceStatus.RUNNING else 'in an unknown state'} "
                 f"after {self.stop_retry_max} retries. Not rebooting: the group is marked "
-                f"stop-failed and this node goes standby for it; clean it up by hand.",
+                f"stop-failed and stays held by this node (no other node is let start it); "
+                f"clean it up by hand.",
             ),
             *self._finish(Outcome.STOP_FAILED, self._index),
         ]

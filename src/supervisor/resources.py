@@ -29,6 +29,8 @@ Actions: `SendMessage(fields)` (unstamped: hand to `Membership.send`),
 new)` with states stopped|starting|running|stopping|failed|stop-failed|partial,
 `HeldChanged(held)` with what `cl_status rscstatus` prints
 (none|local|foreign|all|transition) and `ShutdownComplete()`.
+`shutdown_stuck` says a graceful stop waits for a group that would not stop
+(see "Stop failure"); calling `shutdown(now)` again then retries at once.
 
 Semantics (heartbeat's unless said otherwise):
 
@@ -85,13 +87,15 @@ Semantics (heartbeat's unless said otherwise):
   haresources order and stop in reverse order (`groupops` sequences each).
 * Holdings (`rsc_hold`, rscstatus): the LOCAL bit is set when one of the
   groups whose haresources node is us is starting, running, stopping,
-  partial (found by the probe) or queued to start here; FOREIGN likewise
-  for the other groups; a class with no groups at all is reported held
-  when we took responsibility for it (start-up acquisition, takeover), as
-  3.0.6 does (a node with no groups of its own reports `local`). A failed
-  or stop-failed group never counts. rscstatus is `transition` while
-  probing, before the start-up negotiation finished and while any job,
-  script, standby exchange or legacy request is under way.
+  partial (found by the probe), stop-failed (it may still run here: see
+  "Stop failure") or queued to start here; FOREIGN likewise for the other
+  groups; a class with no groups at all is reported held when we took
+  responsibility for it (start-up acquisition, takeover), as 3.0.6 does (a
+  node with no groups of its own reports `local`). A failed group (its start
+  failed and it was stopped again) never counts. rscstatus is `transition`
+  while probing, before the start-up negotiation finished, while shutting
+  down (except while the shutdown is stuck and idle: then the holdings) and
+  while any job, script, standby exchange or legacy request is under way.
 * Start-up (auto_failback on/off): at comm-up send `starting`; answer every
   `starting` with `resource rsc_hold=<held> rtype=full isstable=<0|1>`.
   A peer report with isstable=1 -> `remote resource transition completed.`;
@@ -108,8 +112,10 @@ Semantics (heartbeat's unless said otherwise):
 * Legacy: at comm-up each of our groups is requested with `ip-request`; the
   holder stops it (if it runs it) and then answers `ip-request-resp
   dest=<us> weown=yes|no`, upon which we start it. Alone, we answer
-  ourselves and start at once. hb_standby/hb_takeover log
-  `Standby mode only implemented when nice_failback on`.
+  ourselves and start at once. A reply with any `ok=` but `OK` is a
+  refusal (the holder could not stop the group): we do not start it.
+  hb_standby/hb_takeover log `Standby mode only implemented when
+  nice_failback on`.
 * Death of the peer (after comm-up): fencing is unneeded when it had sent
   `shutdone` or (on/off) reported holding nothing; then `Dead node X gave up
   resources.` + `stonith result=unneeded`. Otherwise `stonith
@@ -131,7 +137,8 @@ Semantics (heartbeat's unless said otherwise):
   allow resource takeover to complete` until its `info=mach_down` report or
   `ask_resources ... info=done`, its death, or `shutdown_wait_ms`; then
   `ShutdownComplete`. (3.0.6 also runs stop on groups it knows are stopped;
-  we do not.)
+  we do not.) A stop that fails for good makes the shutdown stuck: see
+  "Stop failure".
 * Standby (on/off, heartbeat-facts 5.4) with the exact 3.0.6 messages and
   log lines; the node going standby stops its groups before sending `done`
   and the other starts them only on that `done`. A request is refused while
@@ -144,7 +151,10 @@ Semantics (heartbeat's unless said otherwise):
   the asker back its own groups), and our `takeover("failback")` sends
   `rsc_hold=local`, which a 3.0.6 peer turns into the same standby foreign.
   With no live peer, takeover acquires the groups directly. An explicit
-  takeover also clears this node's failed/stop-failed marks for that set.
+  takeover also clears this node's failed marks for that set, and turns its
+  stop-failed groups of that set into `partial` (held, possibly running):
+  the acquisition completes them here (status, then start of what is not
+  running), never anywhere else.
 * Auto failback (on): after the peer (re)started (`starting`) and both are
   stable, if we run any of its groups we go standby `foreign` once
   (`ask_resources rsc_hold=foreign info=me`). Off: never automatic.
@@ -155,10 +165,67 @@ Semantics (heartbeat's unless said otherwise):
   own it: take it"), which 3.0.6's rc.d/ip-request-resp also acts on. A
   group handed to us that fails here too is not handed back (ERROR: it runs
   nowhere). Failed groups are not acquired again automatically except in a
-  takeover after the peer's death or shutdown.
-* Stop failure (10.5): retries, then CRIT, the group is `stop-failed`, this
-  node is standby for it (never started again here until an explicit
-  takeover) and the protocol goes on as if it had stopped; never a reboot.
+  takeover after the peer's death or shutdown. If the rollback stop fails
+  too, the group is `stop-failed` instead and is NOT handed over (below).
+* Stop failure (fixing 10.5 without its reboot). heartbeat reboots a node
+  whose stop failed so that a half-stopped group can never run on two nodes
+  (facts 5.7); we do not reboot, so we must give the same guarantee by what
+  we say: `groupops` retries the stop, then, status not saying stopped, the
+  group is `stop-failed`: some of its resources (the failed one and those
+  left of it, deliberately not stopped) may still run here. Rules:
+  1. It counts as held here: its class stays in every `rsc_hold` we send and
+     in rscstatus. We never report it released: no `ask_resources
+     info=done` for a standby set holding it, no `shutdone`, no
+     `ip-request-resp ... ok=OK` for it, no hand-off. So neither our peer
+     nor a 3.0.6 peer ever acquires it because of something we said.
+  2. It is never started or stopped again here automatically (no restart,
+     no retry), except by a graceful shutdown (rule 5). CRIT when it
+     happens, and again every `stop_failed_crit_ms` (60 s) while any group
+     is stop-failed, naming the group and what to do.
+  3. The peer may acquire it only (a) when it declares us dead (a crash is
+     a crash, as with heartbeat, which would have rebooted us: the
+     administrator must stop the service by hand or fence this node; with
+     STONITH the peer fences first), or (b) after an explicit decision of
+     the administrator: `hb_standby` again on this node, or `hb_takeover`
+     on the peer (which makes us go standby): both retry the stop (stop is
+     idempotent), and if every stop now succeeds the standby completes and
+     hands the set over as usual. `hb_takeover` on this node instead makes
+     it `partial` and completes it here. Legacy mode has no standby: a
+     graceful restart of hbeat here retries the stop.
+  4. Standby (hb_standby, hb_takeover from the peer, auto_failback): when
+     the release leaves a group of the set stop-failed, the standby is
+     aborted: CRIT `Standby [<set>] aborted: ...`, no `info=done`, and a
+     full `resource rsc_hold=<held> isstable=1` report (holding the
+     stop-failed class) ends it; our peer, as taker, cancels its wait on
+     that report (a 3.0.6 taker gets no `done` and never acquires). The
+     groups of the set that did stop are handed to the peer one by one with
+     `ip-request-resp ... weown=yes ok=OK` (as a failed start is). The
+     taker refuses a standby that would hand it a group stop-failed on it.
+  5. Graceful shutdown: the release goes on with the other groups, but the
+     shutdown does not complete: no `shutdone`, no `ShutdownComplete`; we
+     keep running (and heartbeating: the daemon keeps its loop), send
+     `resource rsc_hold=<held> isstable=0 info=shutdown` so the peer knows
+     (3.0.6 judges from it whether a death needs fencing), hand the groups
+     that stopped to the peer one by one, log CRIT once with what happens
+     next (systemd's TimeoutStopSec, 15 min in hbeat.service, then kills
+     us; the peer takes over after deadtime as after a crash: use STONITH)
+     and retry the stop of the stop-failed groups every `shutdown_retry_ms`
+     (30 s), on `shutdown(now)` (SIGTERM again) and on the peer's
+     `hb_takeover`. Once they stop, the shutdown completes as usual
+     (`All HA resources relinquished.`, `shutdone`, ...). The first
+     `info=shutdown` report already holds any group stop-failed before.
+  6. A failed start whose rollback stop fails: stop-failed here, not handed
+     to the peer.
+  7. Split-brain convergence and start-up adoption stop copies the peer
+     also runs; a failed stop there leaves our copy stop-failed and claimed
+     in our reports (nothing new is started anywhere because of it: the
+     double run is the one that already existed). When the group is ours
+     (we are its preferred node) the peer's audit then stops its copy, as
+     after any partition.
+  8. A legacy `ip-request` for a stop-failed group (or one whose stop for
+     the request fails) is answered `ip-request-resp ... weown=yes ok=no`:
+     3.0.6's rc.d script and our machine take a group only on `ok=OK`.
+  Not covered: a status that says stopped while the service still runs.
 * Split brain (10.2): on each stable full report from the peer, when it
   claims its own groups (LOCAL) and we run any of them, ERROR `Both machines
   own foreign resources!` and we stop them; when it claims ours (FOREIGN)
@@ -200,6 +267,8 @@ FAILED = "failed"
 STOP_FAILED = "stop-failed"
 PARTIAL = "partial"  # found partly running (or with a failed status) by the start-up probe
 HELD_STATES = frozenset({STARTING, RUNNING, STOPPING, PARTIAL})
+# What counts in our holdings: a stop-failed group may still run here.
+CLAIMED_STATES = HELD_STATES | {STOP_FAILED}
 TRANSITION = "transition"
 
 STANDBY_WORDS = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
@@ -268,6 +337,8 @@ class ResourcesConfig:
     status_timeout_s: float = 30.0
     result_grace_ms: int = 10000
     shutdown_wait_ms: int = 30000
+    stop_failed_crit_ms: int = 60000
+    shutdown_retry_ms: int = 30000
 
     def __post_init__(self) -> None:
         if self.local not in self.nodes:
@@ -287,7 +358,14 @@ class ResourcesConfig:
             if g.key in keys:
                 raise ValueError(f"haresources line {g.line}: duplicate group key {g.key!r}")
             keys.add(g.key)
-        for name in ("rqstdelay_ms", "standby_timeout_ms", "result_grace_ms", "shutdown_wait_ms"):
+        for name in (
+            "rqstdelay_ms",
+            "standby_timeout_ms",
+            "result_grace_ms",
+            "shutdown_wait_ms",
+            "stop_failed_crit_ms",
+            "shutdown_retry_ms",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
@@ -374,6 +452,7 @@ class _Standby:
     which: Hold  # from the asker's point of view
     stage: SbStage
     deadline: int | None = None
+    release_seen: bool = False  # B: A's `resource ... info=standby` (it began stopping)
 
 
 @dataclass
@@ -429,6 +508,9 @@ class Resources:
         self._call: _Call | None = None
         self._next_op_id = 1
         self._shutdown_requested = False
+        self._shutdown_stuck = False
+        self._shutdown_retry_at: int | None = None
+        self._crit_at: int | None = None  # next CRIT reminder about stop-failed groups
         self._initial_reason: str | None = None
         self._release_queued = False
         self._was_up = False
@@ -460,13 +542,20 @@ class Resources:
             if not members:
                 if self.claim & cls:
                     bits |= cls
-            elif any(g.state in HELD_STATES or g.key in committed for g in members):
+            elif any(g.state in CLAIMED_STATES or g.key in committed for g in members):
                 bits |= cls
         return bits
 
     @property
+    def shutdown_stuck(self) -> bool:
+        """A graceful stop waits for a stop-failed group (module docstring, "Stop failure")."""
+        return self._shutdown_stuck and self.phase is Phase.SHUTTING_DOWN
+
+    @property
     def held(self) -> str:
         """What `cl_status rscstatus` prints now."""
+        if self.shutdown_stuck and not self.busy:
+            return self.hold_bits().word
         if (
             self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
             or self.busy
@@ -487,6 +576,8 @@ class Resources:
                 self._rqst_deadline,
                 self._safety_deadline,
                 self._shutdown_deadline,
+                self._shutdown_retry_at if self.shutdown_stuck else None,
+                self._crit_at,
                 self._standby.deadline if self._standby is not None else None,
                 self._op.deadline if self._op is not None else None,
                 self._call.deadline if self._call is not None else None,
@@ -502,6 +593,7 @@ class Resources:
             "held": self.held,
             "hold_bits": self.hold_bits().word,
             "phase": self.phase.value,
+            "shutdown_stuck": self.shutdown_stuck,
             "auto_failback": self.config.auto_failback.value,
             "groups": {
                 g.key: {
@@ -715,6 +807,7 @@ class Resources:
         return self._finish(out, now)
 
     def script_done(self, op_id: int, rc: int | None, output: str, now: int) -> list[Action]:
+        self._now = now
         call = self._call
         if call is None or call.op_id != op_id:
             return [Log(Level.WARN, f"Ignoring result of unknown or abandoned operation {op_id}")]
@@ -748,10 +841,20 @@ class Resources:
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
         for g in self.groups.values():
-            if g.cls & hold and g.state in (FAILED, STOP_FAILED):
+            if g.cls & hold and g.state == FAILED:
                 out += self._set_state(g, STOPPED)
                 g.handoff_pending = False
                 g.handoff_logged = False
+            elif g.cls & hold and g.state == STOP_FAILED:
+                # Still possibly running here: held, and completed here by the acquisition.
+                out.append(
+                    Log(
+                        Level.INFO,
+                        f"hb_takeover: resource group {g.key} (stop-failed) will be completed "
+                        f"here.",
+                    )
+                )
+                out += self._set_state(g, PARTIAL)
         peer = self.peer
         if peer is not None and peer.alive:
             out.append(Log(Level.INFO, f"Asking {peer.name} to give up [{which}] resources."))
@@ -764,7 +867,10 @@ class Resources:
         return self._finish(out, now)
 
     def shutdown(self, now: int) -> list[Action]:
+        """Graceful stop; called again while `shutdown_stuck`, it retries the failed stops."""
         out: list[Action] = []
+        if self.shutdown_stuck:
+            return self._finish(self._retry_stuck_shutdown(now, "shutdown requested again"), now)
         if self._shutdown_requested or self.phase is Phase.DONE:
             return out
         self._shutdown_requested = True
@@ -783,6 +889,7 @@ class Resources:
         return self._finish(out, now)
 
     def tick(self, now: int) -> list[Action]:
+        self._now = now
         out: list[Action] = []
         call = self._call
         if call is not None and now >= call.deadline:
@@ -826,6 +933,11 @@ class Resources:
                 Log(Level.WARN, "No takeover confirmation from the other node: stopping anyway.")
             )
             out += self._shutdown_complete()
+        if self._crit_at is not None and now >= self._crit_at:
+            out += self._stop_failed_reminder(now)
+        retry_at = self._shutdown_retry_at
+        if self.shutdown_stuck and retry_at is not None and now >= retry_at:
+            out += self._retry_stuck_shutdown(now, "periodic retry")
         return self._finish(out, now)
 
     # --- peer messages ------------------------------------------------------
@@ -870,6 +982,22 @@ class Resources:
             peer.leaving = True
             peer.stable = False
             peer.fresh_report = False
+        sb = self._standby
+        if sb is not None and sb.role is SbRole.TAKER and sb.stage is SbStage.WAIT_RELEASE:
+            if rep.info == rm.INFO_STANDBY:
+                sb.release_seen = True
+            elif sb.release_seen and rep.stable and rep.hold & sb.which:
+                # The asker began releasing, then reported itself stable and still
+                # holding part of the set, without `done`: it aborted its standby (a
+                # stop failed there, "Stop failure" rule 4). Nothing is handed to us.
+                self._standby = None
+                out.append(
+                    Log(
+                        Level.WARN,
+                        f"Standby takeover of [{sb.which.word}] resources from {peer.name} "
+                        f"cancelled: {peer.name} still holds [{rep.hold.word}] resources.",
+                    )
+                )
         if self.phase is Phase.STARTING:
             if rep.stable:
                 out.append(Log(Level.INFO, "remote resource transition completed."))
@@ -1040,11 +1168,23 @@ class Resources:
             SendMessage(rm.resource_fields(left, False, rm.INFO_STANDBY)),
             Log(Level.INFO, f"give up {word} HA resources (standby)."),
         ]
-        steps = [_Step(g.key, False) for g in self._ordered(sb.which, reverse=True)]
+        # retry_failed: a group stop-failed here is stopped again (hb_standby again is
+        # how the administrator says "I fixed it, hand it over").
+        steps = [
+            _Step(g.key, False, retry_failed=True) for g in self._ordered(sb.which, reverse=True)
+        ]
+        released = [
+            g.key
+            for g in self._ordered(sb.which)
+            if g.state in CLAIMED_STATES or g.key in self._committed_starts()
+        ]
 
         def done() -> list[Action]:
             if self._standby is not sb:
                 return []
+            failed = self._stop_failed(sb.which)
+            if failed:
+                return self._abort_standby(peer, sb, failed, released)
             sb.stage = SbStage.WAIT_DONE
             return [
                 Log(Level.INFO, f"{word} HA resource release completed (standby)."),
@@ -1053,6 +1193,24 @@ class Resources:
             ]
 
         self._enqueue(_Job("standby release", steps, done))
+        return out
+
+    def _abort_standby(
+        self, peer: _Peer, sb: _Standby, failed: list[_Group], released: list[str]
+    ) -> list[Action]:
+        """Our standby release left groups stop-failed: no `done` (module docstring,
+        "Stop failure" rule 4). The stable report ends the peer's wait."""
+        self._standby = None
+        names = " ".join(g.key for g in failed)
+        out: list[Action] = [
+            Log(
+                Level.CRIT,
+                f"Standby [{sb.which.word}] aborted: resource group(s) {names} could not be "
+                f"stopped here and stay held by this node; {peer.name} will not take them.",
+            ),
+            self._report(),
+        ]
+        out += self._hand_over_stopped(released, "standby")
         return out
 
     def _acquire_for_standby(self, peer: _Peer, sb: _Standby) -> list[Action]:
@@ -1095,14 +1253,28 @@ class Resources:
         if self.phase is Phase.PROBING:
             self._deferred_ip_requests.append(req)  # answered when we know what runs here
             return []
+        if g.state == STOP_FAILED:
+            return self._refuse_ip_request(peer, g)
         if g.state in HELD_STATES or g.key in self._committed_starts():
 
             def done() -> list[Action]:
+                if g.state == STOP_FAILED:
+                    return self._refuse_ip_request(peer, g)
                 return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True))]
 
             self._enqueue(_Job("ip-request", [_Step(g.key, False)], done))
             return []
         return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, False))]
+
+    def _refuse_ip_request(self, peer: _Peer, g: _Group) -> list[Action]:
+        return [
+            Log(
+                Level.CRIT,
+                f"Refusing ip-request from {peer.name} for resource group {g.key}: it could "
+                f"not be stopped here.",
+            ),
+            SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True, ok=False)),
+        ]
 
     def _on_ip_request_resp(self, peer: _Peer, resp: rm.IpRequestResp) -> list[Action]:
         if resp.dest != self.me:
@@ -1122,6 +1294,14 @@ class Resources:
             ]
         requested = g.key in self._legacy_requested
         self._legacy_requested.discard(g.key)
+        if not resp.ok:
+            return [
+                Log(
+                    Level.WARN,
+                    f"{peer.name} could not give up resource group {g.key} (its stop failed "
+                    f"there): not taking it.",
+                )
+            ]
         if g.state in (FAILED, STOP_FAILED):
             return [
                 Log(
@@ -1169,6 +1349,8 @@ class Resources:
             peer.released = True
             peer.hold = Hold.NONE
             return []
+        if isinstance(msg, rm.HbTakeover) and self.shutdown_stuck:
+            return self._retry_stuck_shutdown(now, f"hb_takeover from {peer.name}")
         confirmed = (isinstance(msg, rm.ResourceReport) and msg.info == rm.INFO_MACH_DOWN) or (
             isinstance(msg, rm.AskResources) and msg.info == rm.ASK_DONE
         )
@@ -1256,6 +1438,8 @@ class Resources:
             if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
                 return False
             return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
+        if g.state == STOP_FAILED:
+            return step.retry_failed  # only an explicit retry (standby, shutdown) stops it again
         return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
 
     def _committed_starts(self) -> set[str]:
@@ -1358,12 +1542,16 @@ class Resources:
             g.handoff_pending = not leaving
             g.handoff_logged = False
             return self._set_state(g, FAILED)
-        # STOP_FAILED: this node is standby for the group. After a failed start whose
-        # rollback could not stop everything it is handed on like a failed start; after
-        # a release the protocol that asked for the release hands it on.
-        g.handoff_pending = kind is go.Kind.START and not leaving
+        # STOP_FAILED: it may still run here, so it stays ours (module docstring, "Stop
+        # failure"): never handed on, not even after a failed start's rollback.
+        g.handoff_pending = False
         g.handoff_logged = False
-        return self._set_state(g, STOP_FAILED)
+        what = "a failed start" if kind is go.Kind.START else "a release"
+        return [
+            *self._set_state(g, STOP_FAILED),
+            Log(Level.CRIT, f"Resource group {g.key} could not be stopped after {what}."),
+            self._stop_failed_advice(g),
+        ]
 
     def _probed_group(self, g: _Group, op: go.GroupOp) -> list[Action]:
         g.probed = True
@@ -1458,7 +1646,59 @@ class Resources:
         if old == new:
             return []
         g.state = new
+        if new == STOP_FAILED and self._crit_at is None:
+            self._crit_at = self._now + self.config.stop_failed_crit_ms
         return [GroupStateChanged(g.key, old, new)]
+
+    # --- stop failures (module docstring, "Stop failure") --------------------
+
+    def _stop_failed(self, cls: Hold = Hold.ALL) -> list[_Group]:
+        return [g for g in self._ordered(cls) if g.state == STOP_FAILED]
+
+    def _stop_failed_advice(self, g: _Group) -> Log:
+        """CRIT: what a stop-failed group means and what the administrator can do."""
+        peer = self.peer
+        head = f"Resource group {g.key} may still be running here: this node keeps holding it"
+        if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER):
+            how = (
+                f"the shutdown waits for it. Stop its resources by hand: the stop is retried "
+                f"every {self.config.shutdown_retry_ms // 1000} s and on SIGTERM"
+            )
+        elif not self.nice:
+            how = "stop its resources by hand, then restart hbeat here (its shutdown retries it)"
+        elif peer is None:
+            how = "stop its resources by hand, then run hb_takeover here to start it again"
+        else:
+            how = (
+                f"stop its resources by hand, then run hb_standby here (or hb_takeover on "
+                f"{peer.name}) to hand it over, or hb_takeover here to run it here"
+            )
+        if peer is not None:
+            head += f" and {peer.name} is not let take it over"
+        return Log(Level.CRIT, f"{head}; {how}.")
+
+    def _stop_failed_reminder(self, now: int) -> list[Action]:
+        failed = self._stop_failed()
+        if not failed or self.phase is Phase.DONE:
+            self._crit_at = None
+            return []
+        self._crit_at = now + self.config.stop_failed_crit_ms
+        return [self._stop_failed_advice(g) for g in failed]
+
+    def _hand_over_stopped(self, keys: list[str], why: str) -> list[Action]:
+        """Give the peer, one by one, groups we stopped but cannot hand over by the
+        protocol that stopped them (because a stop-failed group holds up that protocol)."""
+        peer = self.peer
+        if peer is None or not peer.alive or peer.released:
+            return []
+        out: list[Action] = []
+        for key in keys:
+            g = self.groups[key]
+            if g.state != STOPPED:
+                continue
+            out.append(Log(Level.WARN, f"Handing resource group {key} to {peer.name} ({why})."))
+            out.append(SendMessage(rm.ip_request_resp_fields(peer.name, key, True)))
+        return out
 
     # --- settling -----------------------------------------------------------
 
@@ -1536,7 +1776,7 @@ class Resources:
         for g in self.groups.values():
             if not g.handoff_pending:
                 continue
-            if g.state not in (FAILED, STOP_FAILED):
+            if g.state != FAILED:
                 g.handoff_pending = False
                 continue
             if g.from_peer_failure:
@@ -1598,30 +1838,97 @@ class Resources:
         self._release_queued = True
         self.claim = Hold.NONE
         steps = [
-            _Step(g.key, False)
+            _Step(g.key, False, retry_failed=True)
             for g in self._ordered(Hold.ALL, reverse=True)
-            if g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
+            if g.state in (RUNNING, STARTING, PARTIAL, STOP_FAILED) or not g.probed
         ]
+        released = [s.key for s in reversed(steps) if self.groups[s.key].state in CLAIMED_STATES]
+        # 3.0.6 says rsc_hold=none here; a group already stop-failed is still ours.
+        still = Hold.NONE
+        for g in self._stop_failed():
+            still |= g.cls
         out: list[Action] = [
             Log(Level.INFO, "Giving up all HA resources."),
-            SendMessage(rm.resource_fields(Hold.NONE, False, rm.INFO_SHUTDOWN)),
+            SendMessage(rm.resource_fields(still, False, rm.INFO_SHUTDOWN)),
         ]
-
-        def done() -> list[Action]:
-            res: list[Action] = [
-                Log(Level.INFO, "All HA resources relinquished."),
-                SendMessage(rm.shutdone_fields()),
-            ]
-            peer = self.peer
-            if self._was_up and peer is not None and peer.alive and not peer.released:
-                res.append(Log(Level.INFO, "Waiting to allow resource takeover to complete"))
-                self.phase = Phase.WAIT_TAKEOVER
-                self._shutdown_deadline = now + self.config.shutdown_wait_ms
-                return res
-            return res + self._shutdown_complete()
-
-        self._queue.append(_Job("shutdown", steps, done))
+        self._queue.append(_Job("shutdown", steps, lambda: self._shutdown_released(released)))
         return out
+
+    def _shutdown_released(self, released: list[str]) -> list[Action]:
+        """The shutdown's stops are over: complete it, or wait for stop-failed groups."""
+        now = self._now
+        failed = self._stop_failed()
+        if failed:
+            return self._shutdown_blocked(failed, released, now)
+        res: list[Action] = []
+        if self._shutdown_stuck:
+            self._shutdown_stuck = False
+            self._shutdown_retry_at = None
+            res.append(Log(Level.INFO, "The failed stops succeeded: completing the shutdown."))
+        res += [
+            Log(Level.INFO, "All HA resources relinquished."),
+            SendMessage(rm.shutdone_fields()),
+        ]
+        peer = self.peer
+        if self._was_up and peer is not None and peer.alive and not peer.released:
+            res.append(Log(Level.INFO, "Waiting to allow resource takeover to complete"))
+            self.phase = Phase.WAIT_TAKEOVER
+            self._shutdown_deadline = now + self.config.shutdown_wait_ms
+            return res
+        return res + self._shutdown_complete()
+
+    def _shutdown_blocked(
+        self, failed: list[_Group], released: list[str], now: int
+    ) -> list[Action]:
+        """Stop-failed groups hold the shutdown up ("Stop failure" rule 5)."""
+        self._shutdown_retry_at = now + self.config.shutdown_retry_ms
+        retry_s = self.config.shutdown_retry_ms // 1000
+        names = " ".join(g.key for g in failed)
+        out: list[Action] = [self._report(rm.INFO_SHUTDOWN)]
+        if self._shutdown_stuck:
+            out.append(
+                Log(
+                    Level.CRIT,
+                    f"Shutdown still blocked: resource group(s) {names} could not be stopped; "
+                    f"retrying in {retry_s} s.",
+                )
+            )
+            return out
+        self._shutdown_stuck = True
+        peer = self.peer
+        other = peer.name if peer is not None else "another node"
+        out += [
+            Log(
+                Level.CRIT,
+                f"Shutdown cannot complete: resource group(s) {names} could not be stopped and "
+                f"may still be running here. Not sending shutdone: {other} will not take "
+                f"them over while this node runs. Retrying the stops every {retry_s} s and "
+                f"on SIGTERM.",
+            ),
+            Log(
+                Level.CRIT,
+                f"If hbeat is killed instead (systemd's TimeoutStopSec, 15 min in "
+                f"hbeat.service), {other} takes every group over after deadtime as after a "
+                f"crash, with {names} possibly still running here: stop them by hand, and "
+                f"configure STONITH so that a crashed node is fenced.",
+            ),
+        ]
+        out += self._hand_over_stopped(released, "shutdown")
+        return out
+
+    def _retry_stuck_shutdown(self, now: int, why: str) -> list[Action]:
+        if self.busy:
+            return [Log(Level.INFO, f"Shutdown: {why}; the stops are being retried already.")]
+        failed = self._stop_failed()
+        self._shutdown_retry_at = None
+        steps = [_Step(g.key, False, retry_failed=True) for g in reversed(failed)]
+        self._queue.append(_Job("shutdown retry", steps, lambda: self._shutdown_released([])))
+        return [
+            Log(
+                Level.INFO,
+                f"Shutdown: {why}: retrying the stop of {' '.join(g.key for g in failed)}.",
+            )
+        ]
 
     def _shutdown_complete(self) -> list[Action]:
         self.phase = Phase.DONE

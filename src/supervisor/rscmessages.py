@@ -15,7 +15,9 @@ default fields (`src`, `seq`, `hg`, `ts`, ...) are added by
 `ask_resources`    `rsc_hold=all|local|foreign info=me|other|done`
 `hb_takeover`      `rsc_hold=all|local|foreign|failback`
 `ip-request`       `ipaddr=<group key>`
-`ip-request-resp`  `dest=<requester> ipaddr=<key> weown=yes|no ok=OK`
+`ip-request-resp`  `dest=<requester> ipaddr=<key> weown=yes|no ok=OK` (we also
+                   send `ok=no`: "I could not stop it, do not take it"; any
+                   value but `OK` is a refusal, as for 3.0.6's rc.d script)
 `shutdone`         `st=dead`
 `stonith`          `node=<name> result=OK|badhost|bad|n_stnth|unneeded`
 =================  ==========================================================
@@ -161,14 +163,18 @@ def ip_request_fields(key: str) -> tuple[Field, ...]:
     return (s(F_TYPE, T_IPREQUEST), s(F_IPADDR, key))
 
 
-def ip_request_resp_fields(dest: str, key: str, weown: bool) -> tuple[Field, ...]:
-    """`t=ip-request-resp dest=<requester> ipaddr=<key> weown=yes|no ok=OK`."""
+def ip_request_resp_fields(dest: str, key: str, weown: bool, ok: bool = True) -> tuple[Field, ...]:
+    """`t=ip-request-resp dest=<requester> ipaddr=<key> weown=yes|no ok=OK|no`.
+
+    `ok=no` (ours) refuses the group: we could not stop it. heartbeat 3.0.6's
+    rc.d/ip-request-resp runs `takegroup` only for `ok=OK`, so a 3.0.6
+    requester does not take it either."""
     return (
         s(F_TYPE, T_IPREQRESP),
         s(F_TO, dest),
         s(F_IPADDR, key),
         s(F_WEOWN, "yes" if weown else "no"),
-        s(F_OK, "OK"),
+        s(F_OK, "OK" if ok else "no"),
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from tests.harness import Lab, wait_for
 
 from .cluster import HB_STANDBY, FailoverCluster
-from .standins import hang_pid, steer
+from .standins import hang_pid, steer, unsteer
 
 HARESOURCES = "weasel drbddisk::r0 LVM::vg0 apache\n"
 SCRIPTS = ("drbddisk", "LVM", "apache")
@@ -98,7 +98,9 @@ def test_start_hanging_past_its_timeout_is_killed_and_counts_as_failed(lab: Lab)
 
 
 @pytest.mark.slow
-def test_failed_stop_is_retried_then_crit_and_stop_failed_without_reboot(lab: Lab) -> None:
+def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboot(
+    lab: Lab,
+) -> None:
     c = FailoverCluster(lab, HARESOURCES, scripts=SCRIPTS)
     c.start()
     c.wait_holders({GROUP: "weasel"})
@@ -112,23 +114,41 @@ def test_failed_stop_is_retried_then_crit_and_stop_failed_without_reboot(lab: La
     assert calls(c, "weasel", t0)[:3] == [("apache", "stop", "failed")] * 3
     status = c.records.find(node="weasel", resource="apache", action="status", after=t0)
     assert status and status[-1].result == "running"
+    wait_for(lambda: "Standby [all] aborted" in c["weasel"].log(), 15,
+             what="weasel to abort its standby")
     log = c["weasel"].log()
     assert log.count("info: Retrying failed stop operation [apache]") == 2
     assert (f"CRIT: Resource STOP failure: apache of group {GROUP} still running after 2 "
             "retries. Not rebooting") in log
+    assert (f"CRIT: Standby [all] aborted: resource group(s) {GROUP} could not be stopped "
+            "here and stay held by this node; otter will not take them.") in log
+    assert f"CRIT: Resource group {GROUP} may still be running here" in log
     # Left of apache nothing was stopped: it is what apache depends on.
     assert ("LVM::vg0", "stop", "ok") not in calls(c, "weasel", t0)
     # No reboot: the same supervisor keeps running and answering.
     assert c["weasel"].proc is not None and c["weasel"].proc.alive()
     assert c["weasel"].snapshot()["pid"] == pid
-    # As resources.py documents it: weasel is standby for the group and the standby
-    # protocol goes on "as if it had stopped", so otter starts the whole group while
-    # weasel still runs apache and (never stopped, being what apache depends on)
-    # LVM and drbddisk. The records show that double run; see the report.
-    c.wait_holders({GROUP: "otter"}, elsewhere={"weasel": "stop-failed"},
-                   ignore=frozenset(ORDER))
-    assert calls(c, "otter", t0) == [(r, "start", "ok") for r in ORDER]
-    assert {a.resource for a, _ in c.records.overlaps()} == set(ORDER)
-    assert c.records.holders() == {r: {"weasel", "otter"} for r in ORDER}
-    assert c.rscstatus("weasel") == "none" and c.rscstatus("otter") == "all"
     assert "reboot" not in log.lower().replace("not rebooting", "")
+    # This test used to assert the bug: the standby went on "as if it had stopped" and
+    # otter started the whole group while weasel still ran apache, LVM and drbddisk.
+    # Now weasel keeps holding the group (rscstatus says so) and otter starts nothing.
+    wait_for(lambda: (c.held("weasel"), c.held("otter")) == ("local", "local"), 15,
+             what="both nodes settled", describe=lambda: (c.held("weasel"), c.held("otter")))
+    assert c.groups("weasel")[GROUP] == "stop-failed" and c.groups("otter")[GROUP] == "stopped"
+    assert c.rscstatus("weasel") == "local" and c.rscstatus("otter") == "local"
+    assert "Standby takeover of [all] resources from weasel cancelled" in c["otter"].log()
+    assert calls(c, "otter", t0) == []
+    assert c.records.holders() == {r: {"weasel"} for r in ORDER}
+    assert not c.records.overlaps()
+    # The administrator fixes apache and runs hb_standby again: the stops are retried,
+    # succeed, and the group moves to otter by the ordinary standby protocol.
+    unsteer(c.control, "weasel", "apache", "stop")
+    t1 = time.time()
+    res = c.run_on("weasel", [HB_STANDBY, "all"])
+    assert res.returncode == 0, res
+    c.wait_holders({GROUP: "otter"})  # audit(): records agree, no overlap ever
+    assert calls(c, "weasel", t1) == [(r, "stop", "ok") for r in reversed(ORDER)]
+    assert calls(c, "otter", t1) == [(r, "start", "ok") for r in ORDER]
+    assert c.records.find(node="weasel", resource=GROUP, action="stop")[-1].t < (
+        c.records.find(node="otter", action="start")[0].t)
+    assert c.rscstatus("weasel") == "none" and c.rscstatus("otter") == "all"

@@ -5,10 +5,20 @@ Nothing here replaces the machine under test: each node runs a real
 `Envelope` to the other node after `latency_ms`, as membership would. Each
 node's fake executor keeps the set of resources running on that node and
 answers `RunScript` after `script_ms`: start/stop succeed unless told
-otherwise, status answers 0 "running" or 3 "stopped", and a call set to
-HANG never answers. Every `GroupStateChanged` goes into one global
-timeline ordered by (time, event number) so tests can check that no two
-nodes ever hold a group at once.
+otherwise, status answers 0 "running" or 3 "stopped", a call set to
+HANG never answers and one set to FAIL_RUNNING exits 1 with the resource
+running afterwards (a start that half worked, a stop that did not). Every
+`GroupStateChanged` goes into one global timeline ordered by (time, event
+number) so tests can check that no two nodes ever hold a group at once.
+
+Besides the machines' own view (the group-state timeline), the bench keeps
+the executors' truth: `runlog` records, in order, every moment a resource
+becomes or stops being *possibly running* on a node: from the moment its
+`start` is issued (a start that fails may have left something behind) until
+a `stop` of it succeeds, or the node dies with its services. Resources a
+test marks running by hand (`node.running`) count from the next event.
+`assert_never_run_twice` checks from it that no resource ever (possibly)
+ran on two nodes at once, whatever the machines believed.
 
 Script calls are recorded per node: `calls` holds those made for starts,
 stops and failures, `probe_calls` the `status` calls of the start-up probe
@@ -34,6 +44,7 @@ from supervisor import resources as rs
 from supervisor.messages import field_value, parse_envelope
 
 HANG = "hang"
+FAIL_RUNNING = "fail-running"  # the call fails (exit 1) and leaves the resource running
 OK = 0
 
 
@@ -55,6 +66,8 @@ class Node:
     res: rs.Resources
     alive: bool = True
     running: set[tuple[str, int]] = field(default_factory=set)
+    maybe: set[tuple[str, int]] = field(default_factory=set)  # started, not known stopped
+    observed: set[tuple[str, int]] = field(default_factory=set)  # last state put in runlog
     behaviour: dict[tuple[str, int, str], int | str | None] = field(default_factory=dict)
     logs: list[tuple[int, str, str]] = field(default_factory=list)
     sent: list[tuple[int, tuple[Field, ...]]] = field(default_factory=list)
@@ -109,6 +122,8 @@ class Sim:
         self.script_ms = script_ms
         self.queue: list[_Event] = []
         self.timeline: list[tuple[int, int, str, str, str, str]] = []
+        # (time, order, node, group key, resource index, possibly running from now on)
+        self.runlog: list[tuple[int, int, str, str, int, bool]] = []
         self.cut = False  # partition: messages are lost both ways
         self.nodes: dict[str, Node] = {}
         for n in nodes:
@@ -181,7 +196,17 @@ class Sim:
 
     # --- node actions -------------------------------------------------------
 
+    def observe(self) -> None:
+        """Put every change of what (possibly) runs on each node into `runlog`."""
+        for node in self.nodes.values():
+            now = node.running | node.maybe
+            for rsc in sorted(now ^ node.observed):
+                self.order += 1
+                self.runlog.append((self.now, self.order, node.name, rsc[0], rsc[1], rsc in now))
+            node.observed = set(now)
+
     def apply(self, node: Node, actions: list[rs.Action]) -> None:
+        self.observe()
         for a in actions:
             self.order += 1
             if isinstance(a, rs.SendMessage):
@@ -233,10 +258,13 @@ class Sim:
         record = node.probe_calls if node.res.phase is rs.Phase.PROBING else node.calls
         record.append((self.now, call.group_key, call.resource_index, call.action))
         how = node.behaviour.get((call.group_key, call.resource_index, call.action), OK)
+        target = (call.group_key, call.resource_index)
+        if call.action == "start":
+            node.maybe.add(target)
+            self.observe()
         if how == HANG:
             return
         inc = node.incarnation
-        target = (call.group_key, call.resource_index)
 
         def done() -> None:
             if not node.alive or node.incarnation != inc:
@@ -249,6 +277,9 @@ class Sim:
                     output = "running" if rc == 0 else "stopped"
                 else:
                     rc = how if isinstance(how, int) else None
+            elif how == FAIL_RUNNING:
+                rc = 1
+                node.running.add(target)
             else:
                 rc = how if isinstance(how, int) else None
                 if rc == 0:
@@ -256,6 +287,8 @@ class Sim:
                         node.running.add(target)
                     else:
                         node.running.discard(target)
+                        node.maybe.discard(target)
+            self.observe()
             self.apply(node, node.res.script_done(call.op_id, rc, output, self.now))
 
         self.at(self.now + self.script_ms, done)
@@ -275,8 +308,10 @@ class Sim:
         node.alive = False
         if not services_survive:
             node.running.clear()
+            node.maybe.clear()
+        self.observe()
         for key, st in node.states.items():
-            if st in rs.HELD_STATES:
+            if st in rs.CLAIMED_STATES:
                 self.order += 1
                 self.timeline.append((self.now, self.order, name, key, st, "crashed"))
                 node.states[key] = "crashed"
@@ -330,8 +365,11 @@ class Sim:
     # --- checks -------------------------------------------------------------
 
     def holders(self, key: str) -> list[str]:
+        """Live nodes whose machine holds `key` (stop-failed counts: it may run there)."""
         return [
-            n.name for n in self.nodes.values() if n.alive and n.states.get(key) in rs.HELD_STATES
+            n.name
+            for n in self.nodes.values()
+            if n.alive and n.states.get(key) in rs.CLAIMED_STATES
         ]
 
     def assert_never_two_holders(self, since: int = 0) -> None:
@@ -341,8 +379,37 @@ class Sim:
             state[(node, key)] = new
             if when < since:
                 continue
-            holding = [n for (n, k), st in state.items() if k == key and st in rs.HELD_STATES]
+            holding = [n for (n, k), st in state.items() if k == key and st in rs.CLAIMED_STATES]
             assert len(holding) <= 1, f"t={when}: {key} held by {holding}"
+
+    def runs_on(self, key: str, index: int) -> set[str]:
+        """Nodes on which resource `index` of group `key` possibly runs now (the executors)."""
+        self.observe()
+        return {n.name for n in self.nodes.values() if (key, index) in n.observed}
+
+    def assert_never_run_twice(self, since: int | None = None) -> None:
+        """From the executors' `runlog`: no resource possibly ran on two nodes at once
+        (at or after `since`, when given)."""
+        self.observe()
+        where: dict[tuple[str, int], set[str]] = {}
+        for when, _order, node, key, index, up in self.runlog:
+            nodes = where.setdefault((key, index), set())
+            if up:
+                nodes.add(node)
+            else:
+                nodes.discard(node)
+            if since is not None and when < since:
+                continue
+            assert len(nodes) <= 1, f"t={when}: resource {index} of {key} runs on {sorted(nodes)}"
+
+    def starts_after(self, t: int) -> list[tuple[str, int, str, int]]:
+        """(node, time, group, index) of every start issued at or after `t`, on any node."""
+        return [
+            (n.name, when, key, index)
+            for n in self.nodes.values()
+            for when, key, index, action in n.calls
+            if action == "start" and when >= t
+        ]
 
 
 def texts(node: Node, level: Level | None = None) -> list[str]:

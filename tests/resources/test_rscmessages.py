@@ -135,3 +135,21 @@ def test_hold_words_and_mirror() -> None:
     assert rm.Hold.ALL.mirrored() is rm.Hold.ALL
     with pytest.raises(ValueError, match="bad resource holding"):
         rm.hold_from_word("most")
+
+
+def test_refusing_ip_request_resp_differs_from_3_0_6_only_in_ok() -> None:
+    """Ours: `ok=no` refuses a group we could not stop. 3.0.6's rc.d/ip-request-resp
+    runs takegroup only for `ok=OK`, so only that value may change."""
+    captured_resp = own_fields(captured()["ip-request-resp"])
+    key = "IPaddr2::10.99.0.100/24/eth1"
+    refused = rm.ip_request_resp_fields("weasel", key, True, ok=False)
+    assert [f for f in refused if f[0] != rm.F_OK] == [f for f in captured_resp if f[0] != rm.F_OK]
+    assert dict((n, v) for n, _t, v in refused)[rm.F_OK] == b"no"
+    stamp = ((b"src", 0, b"otter"), (b"seq", 0, b"1"), (b"ts", 0, b"6a000000"))
+    env = parse_envelope((*refused, *stamp))
+    msg = rm.parse_resource_message(env)
+    assert msg == rm.IpRequestResp("otter", "weasel", key, True, False)
+    ok = rm.parse_resource_message(
+        parse_envelope((*rm.ip_request_resp_fields("weasel", key, True), *stamp))
+    )
+    assert isinstance(ok, rm.IpRequestResp) and ok.ok
