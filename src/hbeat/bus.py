@@ -20,7 +20,7 @@ supervisor -> worker
   send   <raw frame>                          write these bytes as they are
   stop   {}
 
-Pure: encoding and decoding only.
+Pure encoding and decoding, plus `drain` (read what is waiting on a socket).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import zmq
 
 from linklayer.message import AuthKey, Keyring, Method
 
@@ -39,6 +41,15 @@ _TS = struct.Struct(">q")
 
 class BusError(ValueError):
     pass
+
+
+def drain(sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]:
+    """Every message waiting on `sock` now, without blocking."""
+    while True:
+        try:
+            yield sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
 
 
 def pack(verb: bytes, body: Mapping[str, Any] | None = None) -> list[bytes]:

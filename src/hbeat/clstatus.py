@@ -396,46 +396,43 @@ def _nodestatus(run: _Run, view: View, args: list[str]) -> int:
     return OK if node.status in ("active", "up", "ping") else NORMAL_FAIL
 
 
-def _nodeweight(run: _Run, view: View, args: list[str]) -> int:
-    name = _one_node(run, args, "nodeweight", "Not enough parameters.\n")
-    if name is None:
-        return PARAMETER_ERROR
-    node = view.node(name)
-    if node is None:
-        run.eprint("Error. Maybe due to incorrect node name.\n")
-        return PARAMETER_ERROR
-    run.print(
-        f"The weight of the cluster node {name} is {node.weight}\n"
-        if run.human
-        else f"{node.weight}\n"
-    )
-    return OK
+def _node_query(
+    command: str,
+    too_few: str,
+    unknown: str,
+    value: Callable[[Node], object],
+    human: str,
+) -> Callable[[_Run, View, list[str]], int]:
+    """A one-node query (nodeweight, nodesite, nodetype). The messages differ
+    between sub-commands in heartbeat itself, so each keeps its own."""
+
+    def query(run: _Run, view: View, args: list[str]) -> int:
+        name = _one_node(run, args, command, too_few)
+        if name is None:
+            return PARAMETER_ERROR
+        node = view.node(name)
+        if node is None:
+            run.eprint(unknown)
+            return PARAMETER_ERROR
+        shown = value(node)
+        run.print(human.format(name=name, value=shown) if run.human else f"{shown}\n")
+        return OK
+
+    return query
 
 
-def _nodesite(run: _Run, view: View, args: list[str]) -> int:
-    name = _one_node(run, args, "nodesite", "Not enough parameters.\n")
-    if name is None:
-        return PARAMETER_ERROR
-    node = view.node(name)
-    if node is None:
-        run.eprint("Error. May be due to incorrect node name\n")
-        return PARAMETER_ERROR
-    run.print(
-        f"The site of the cluster node {name} is {node.site}\n" if run.human else f"{node.site}\n"
-    )
-    return OK
-
-
-def _nodetype(run: _Run, view: View, args: list[str]) -> int:
-    name = _one_node(run, args, "nodetype", "No enough parameter.\n")
-    if name is None:
-        return PARAMETER_ERROR
-    node = view.node(name)
-    if node is None:
-        run.eprint("Error. May be due to incorrect node name\n")
-        return PARAMETER_ERROR
-    run.print(f"The node {name}'s type: {node.type}\n" if run.human else f"{node.type}\n")
-    return OK
+_nodeweight = _node_query(
+    "nodeweight", "Not enough parameters.\n", "Error. Maybe due to incorrect node name.\n",
+    lambda node: node.weight, "The weight of the cluster node {name} is {value}\n",
+)
+_nodesite = _node_query(
+    "nodesite", "Not enough parameters.\n", "Error. May be due to incorrect node name\n",
+    lambda node: node.site, "The site of the cluster node {name} is {value}\n",
+)
+_nodetype = _node_query(
+    "nodetype", "No enough parameter.\n", "Error. May be due to incorrect node name\n",
+    lambda node: node.type, "The node {name}'s type: {value}\n",
+)
 
 
 def _listhblinks(run: _Run, view: View, args: list[str]) -> int:

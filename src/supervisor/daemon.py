@@ -26,7 +26,7 @@ import zmq
 
 import linklayer
 from hbeat import __version__
-from hbeat.bus import BusError, keyring_to_json, pack, unpack_json, unpack_rx
+from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
 from hbeat.logfmt import Level
@@ -373,11 +373,7 @@ class Supervisor:
     # --- inputs -------------------------------------------------------------
 
     def on_bus(self) -> None:
-        while True:
-            try:
-                parts = self.bus.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for parts in drain(self.bus):
             if len(parts) < 2:
                 continue
             ident, verb = parts[0].decode(errors="replace"), parts[1]
@@ -447,11 +443,7 @@ class Supervisor:
             raise BusError(f"unknown verb {verb!r}")
 
     def on_control(self) -> None:
-        while True:
-            try:
-                parts = self.control.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for parts in drain(self.control):
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
             try:

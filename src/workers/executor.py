@@ -93,7 +93,7 @@ from typing import Any
 
 import zmq
 
-from hbeat.bus import BusError, pack, unpack_json
+from hbeat.bus import BusError, drain, pack, unpack_json
 from hbeat.config.probe import SystemProbe
 from workers import scriptrun
 from workers.scriptrun import Call, CallError, Settings
@@ -219,11 +219,7 @@ class Executor:
         self.bus.send_multipart(pack(verb, body))
 
     def on_bus(self) -> None:
-        while True:
-            try:
-                parts = self.bus.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for parts in drain(self.bus):
             verb = parts[0]
             try:
                 body = unpack_json(parts[1], verb.decode("ascii", "replace")) if len(

@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 
 import linklayer
-from hbeat.bus import keyring_from_json, pack, pack_rx, unpack_json
+from hbeat.bus import drain, keyring_from_json, pack, pack_rx, unpack_json
 from linklayer.errors import FrameError
 from linklayer.message import BINARY, STRING, Field, Form, Keyring
 from supervisor.seqboard import SeqBoard
@@ -179,11 +179,7 @@ class LinkWorker:
         self.bus.send_multipart(pack(b"junk", {"bytes": delta, "total": self.junk_reported}))
 
     def on_bus(self) -> None:
-        while True:
-            try:
-                parts = self.bus.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for parts in drain(self.bus):
             verb = parts[0]
             if verb == b"send" and len(parts) == 2:
                 try:

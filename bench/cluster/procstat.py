@@ -1,0 +1,69 @@
+"""CPU time and memory of a set of processes, read from /proc.
+
+`cpu_ticks(pid)`: utime + stime from /proc/<pid>/stat (clock ticks);
+`cpu_ns(pid)`: on-CPU time from /proc/<pid>/schedstat (ns, finer);
+`memory(pid)`: Rss, Pss, private (USS) from /proc/<pid>/smaps_rollup, kB;
+`top_mappings(pid)`: the largest mappings by Pss from /proc/<pid>/smaps,
+to say what the memory is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def cpu_ns(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def title(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:70]
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_kb: int
+    pss_kb: int
+    uss_kb: int  # Private_Clean + Private_Dirty
+
+
+def memory(pid: int) -> Memory:
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key] = int(parts[0])
+    return Memory(values.get("Rss", 0), values.get("Pss", 0),
+                  values.get("Private_Clean", 0) + values.get("Private_Dirty", 0))
+
+
+def top_mappings(pid: int, n: int = 6) -> list[tuple[str, int]]:
+    """(mapping, Pss kB) summed by file name ([heap], [anon] for anonymous)."""
+    pss: dict[str, int] = defaultdict(int)
+    current = "?"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if not head:
+            continue
+        if "-" in head[0] and not head[0].endswith(":"):
+            name = head[5] if len(head) > 5 else "[anon]"
+            current = name.rsplit("/", 1)[-1]
+        elif head[0] == "Pss:":
+            pss[current] += int(head[1])
+    return sorted(pss.items(), key=lambda kv: -kv[1])[:n]

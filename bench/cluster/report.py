@@ -1,0 +1,221 @@
+"""Markdown for the cluster benchmarks, and the README section that holds it.
+
+`render(results)` turns the runner's results (a JSON-able dict) into the
+bench/README.md section; `replace_section(readme, section)` puts it between
+the `<!-- cluster-bench:begin -->` / `<!-- cluster-bench:end -->` markers
+(appended when they are missing). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BEGIN = "<!-- cluster-bench:begin -->"
+END = "<!-- cluster-bench:end -->"
+
+JITTER_TARGETS = {"idle": 0.3, "stall": 0.3, "loaded": 1.0, "realtime": 0.2}
+CONDITIONS = {
+    "idle": "idle",
+    "stall": "idle, supervisor stalled 800 ms every 2 s",
+    "loaded": "loaded",
+    "realtime": "loaded, `realtime on`",
+}
+
+
+def replace_section(readme: str, section: str) -> str:
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+    if BEGIN in readme and END in readme:
+        head, _, rest = readme.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        return head + block + tail
+    return readme.rstrip() + "\n\n" + block + "\n"
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or ours == 0:
+        return "n/a"
+    return f"{theirs / ours:.1f}x"
+
+
+def schedule_p99(kind: str, node: dict[str, Any]) -> float:
+    """The p99 judged against each daemon's own schedule (module doc of stats)."""
+    return float(node["grid_p99_ms"] if kind == "hbeat" else node["interval_p99_ms"])
+
+
+def jitter_table(jitter: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| condition | daemon | node | run s | sends | mean interval ms | stdev ms "
+        "| grid dev p50 / p99 / max ms | interval dev p50 / p99 / max ms "
+        "| p99 vs own schedule | target | met | heartbeat/hbeat p99 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for cond, title in CONDITIONS.items():
+        for kind in ("hbeat", "heartbeat"):
+            res = jitter.get(f"{cond}/{kind}")
+            if res is None:
+                continue
+            other = jitter.get(f"{cond}/heartbeat") if kind == "hbeat" else None
+            for node, n in res["nodes"].items():
+                p99 = schedule_p99(kind, n)
+                target = JITTER_TARGETS[cond]
+                met = ("yes" if p99 < target else "**no**") if kind == "hbeat" else "-"
+                ratio = _ratio(p99, schedule_p99("heartbeat", other["nodes"][node])) \
+                    if other else ""
+                lines.append(
+                    f"| {title} | {kind} | {node} | {res['duration_s']:.0f} | {n['sends']} "
+                    f"| {n['mean_interval_ms']:.3f} | {n['stdev_interval_ms']:.3f} "
+                    f"| {n['grid_p50_ms']:.3f} / {n['grid_p99_ms']:.3f} / {n['grid_max_ms']:.3f} "
+                    f"| {n['interval_p50_ms']:.3f} / {n['interval_p99_ms']:.3f} / "
+                    f"{n['interval_max_ms']:.3f} | {p99:.3f} | < {target} | {met} | {ratio} |")
+    return lines
+
+
+def sched_lines(jitter: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for key, res in jitter.items():
+        pols = sorted({p for ps in res.get("sched", {}).values() for p in ps})
+        out.append(f"- `{key}`: " + "; ".join(pols))
+    return out
+
+
+def failover_table(failover: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| profile | daemon | reps | detect p50 / p99 / max ms | target | met "
+        "| resource start p50 / p99 / max ms | target | met "
+        "| heartbeat/hbeat p99 (detect, start) | detect from last packet min / p99 ms "
+        "| detect from kill min / p99 ms |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for profile in ("classic", "fast"):
+        for kind in ("hbeat", "heartbeat"):
+            res = failover.get(f"{profile}/{kind}")
+            if res is None:
+                continue
+            dt = res["deadtime_ms"]
+            d, s = res["detect"] or {}, res["start"] or {}
+            dmet = smet = "-"
+            if kind == "hbeat":
+                dmet = "yes" if d and d["p99_ms"] <= dt + 20 else "**no**"
+                smet = "yes" if s and s["p99_ms"] <= dt + 100 else "**no**"
+            ratio = ""
+            other = failover.get(f"{profile}/heartbeat") if kind == "hbeat" else None
+            if other and d and s and other["detect"] and other["start"]:
+                ratio = (f"{_ratio(d['p99_ms'], other['detect']['p99_ms'])} / "
+                         f"{_ratio(s['p99_ms'], other['start']['p99_ms'])}")
+            lp = res.get("detect_from_last_packet") or {}
+            kp = res.get("detect_from_kill") or {}
+            lines.append(
+                f"| {profile} | {kind} | {res['reps']} "
+                f"| {_f(d.get('p50_ms'), 1)} / {_f(d.get('p99_ms'), 1)} / {_f(d.get('max_ms'), 1)} "
+                f"| ≤ {dt + 20} | {dmet} "
+                f"| {_f(s.get('p50_ms'), 1)} / {_f(s.get('p99_ms'), 1)} / {_f(s.get('max_ms'), 1)} "
+                f"| ≤ {dt + 100} | {smet} | {ratio} "
+                f"| {_f(lp.get('min_ms'), 1)} / {_f(lp.get('p99_ms'), 1)} "
+                f"| {_f(kp.get('min_ms'), 1)} / {_f(kp.get('p99_ms'), 1)} |")
+    return lines
+
+
+def false_death_table(fd: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| daemon | run s | loss measured on the wire (otter, weasel) | `is dead` events "
+             "| stonith frames | link-dead events (eth1) |", "|---|---:|---:|---:|---:|---:|"]
+    for kind in ("hbeat", "heartbeat"):
+        res = fd.get(kind)
+        if res is None:
+            continue
+        loss = ", ".join(_f(v, 1) + " %" for v in res["measured_loss_pct"].values())
+        lines.append(f"| {kind} | {res['duration_s']:.0f} | {loss} | {res['node_dead']} "
+                     f"| {res['stonith_frames']} | {res['link_dead']} |")
+    return lines
+
+
+def cost_table(cost: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| daemon | node | processes | CPU % of one core (stat ticks / schedstat) "
+             "| RSS MiB | PSS MiB | USS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
+    for kind in ("hbeat", "heartbeat"):
+        res = cost.get(kind)
+        if res is None:
+            continue
+        for node, procs in res["nodes"].items():
+            ticks = sum(p["cpu_pct_ticks"] for p in procs)
+            ns = sum(p["cpu_pct_ns"] for p in procs)
+            mib = 1024
+            lines.append(
+                f"| {kind} | {node} | {len(procs)} | {ticks:.3f} / {ns:.3f} "
+                f"| {sum(p['rss_kb'] for p in procs) / mib:.1f} "
+                f"| {sum(p['pss_kb'] for p in procs) / mib:.1f} "
+                f"| {sum(p['uss_kb'] for p in procs) / mib:.1f} |")
+    return lines
+
+
+def cost_breakdown(cost: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for kind in ("hbeat", "heartbeat"):
+        res = cost.get(kind)
+        if res is None:
+            continue
+        node, procs = next(iter(res["nodes"].items()))
+        out.append(f"{kind} on {node}, per process (PSS MiB; largest mappings by PSS):")
+        out.append("")
+        for p in procs:
+            top = ", ".join(f"{name} {kb / 1024:.1f}" for name, kb in p["top"][:5])
+            out.append(f"- `{p['title']}`: CPU {p['cpu_pct_ns']:.3f} %, PSS "
+                       f"{p['pss_kb'] / 1024:.1f}, USS {p['uss_kb'] / 1024:.1f} ({top})")
+        out.append("")
+    return out
+
+
+def render(results: dict[str, Any], readme_notes: str = "") -> str:
+    meta = results["meta"]
+    lines = [
+        "## Cluster: hbeat vs heartbeat 3.0.6 (keepalive jitter, failover, false deaths, cost)",
+        "",
+        "Written by `bench/run_all.py` (do not edit by hand between the markers). "
+        "Each figure is measured for both daemons in the same run, two nodes per lab "
+        "in network namespaces (tests/harness); times come from a nanosecond tcpdump "
+        "in the lab's `client` namespace on the bridge and, for resource starts, from the "
+        "`BenchProbe` resource script's own CLOCK_REALTIME stamp — never from a daemon log.",
+        "",
+        f"- Measured: {meta['date']}; command: `{meta['command']}`",
+        f"- Machine: {meta['machine']}",
+        f"- Durations used: {meta['durations']}",
+        f"- Capture timestamps: {meta['tstamp']}",
+        "- Load on the shared machine during each phase (1-min loadavg min/mean/max; "
+        "CPU busy % of both cores, all processes): "
+        + "; ".join(f"{k}: {v}" for k, v in meta["load"].items()),
+        "",
+    ]
+    if readme_notes:
+        lines += [readme_notes.rstrip(), ""]
+    jitter, failover = results.get("jitter", {}), results.get("failover", {})
+    fd, cost = results.get("false_deaths", {}), results.get("cost", {})
+    if jitter:
+        lines += ["### Keepalive jitter at `keepalive 1`", ""]
+        lines += [*jitter_table(jitter), ""]
+        lines += ["Scheduling policies seen (policy/priority per process):", ""]
+        lines += [*sched_lines(jitter), ""]
+    if failover:
+        lines += ["### Failure detection and failover (kill -9 of the whole active node)", ""]
+        lines += [*failover_table(failover), ""]
+        errors = [f"{k}: {e}" for k, r in failover.items() for e in r.get("errors", [])]
+        if errors:
+            lines += ["Failed kills (the survivor never started the resource; both nodes were "
+                      "then restarted and the run went on):", "", "```"]
+            lines += [e for e in errors] + ["```", ""]
+            errors = []
+        missing = {k: r["missing_stonith"] for k, r in failover.items() if r["missing_stonith"]}
+        if errors or missing:
+            lines += ["Problems: " + "; ".join(errors + [f"{k}: {v} kills without a stonith "
+                                                         "frame" for k, v in missing.items()]),
+                      ""]
+    if fd:
+        lines += ["### False deaths: fast profile, loaded, 20% loss on bcast eth1, serial clean",
+                  ""]
+        lines += [*false_death_table(fd), ""]
+    if cost:
+        lines += ["### Steady-state cost at `keepalive 1` (idle phase)", ""]
+        lines += [*cost_table(cost), "", *cost_breakdown(cost)]
+    return "\n".join(lines) + "\n"

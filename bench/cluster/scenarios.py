@@ -1,0 +1,285 @@
+"""The cluster measurements: keepalive jitter, CPU/memory cost, failover, false deaths.
+
+Each scenario owns one harness lab (two daemon nodes plus a `client` node on
+the same bridge that runs the nanosecond capture). Scenarios are built, then
+`begin()`, left running for the phase, then `finish()` returns a plain
+dict of results; the runner runs several scenarios of one phase side by side.
+Failover runs its own loop (`run()`), meant for a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Lab, wait_for
+
+from . import procstat, stats, wire
+from .daemons import CLASSIC, NODES, BenchCluster, Profile, count_lines, read_probe_events
+
+STALL = {"ms": 800, "every_s": 2.0}  # debug-stall: well inside the 2 s lease at keepalive 1
+LOSS_PCT = 20.0
+LINK_DEAD = re.compile(r"Link \S+ dead")
+SCHED_NAMES = {os.SCHED_OTHER: "OTHER", os.SCHED_FIFO: "FIFO", os.SCHED_RR: "RR"}
+
+
+def sched_policies(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            policy = os.sched_getscheduler(pid)
+            prio = os.sched_getparam(pid).sched_priority
+        except OSError:
+            continue
+        out.append(f"{procstat.title(pid)}: {SCHED_NAMES.get(policy, policy)}/{prio}")
+    return out
+
+
+class Scenario:
+    """A lab with a two-node cluster of `kind` and a capture on the client."""
+
+    def __init__(self, label: str, kind: str, profile: Profile = CLASSIC, *,
+                 realtime: bool = False, serial: bool = False, resource: bool = False,
+                 env: dict[str, str] | None = None) -> None:
+        self.label = label
+        self.kind = kind
+        self.profile = profile
+        self.lab = Lab(list(NODES), client=True).start()
+        self.cluster = BenchCluster(kind, self.lab, profile, realtime=realtime, serial=serial,
+                                    resource=resource, env=env)
+        assert self.lab.client is not None
+        self.capture = wire.NanoCapture(self.lab.client, self.lab.dir / "bench.pcap")
+        self.started_ns = 0
+        self.notes: list[str] = []
+
+    def begin(self) -> None:
+        self.capture.start()
+        self.cluster.start()
+        self.cluster.wait_active()
+        self.started_ns = time.time_ns()
+
+    def settle(self, seconds: float = 8.0) -> None:
+        """Let start-up sends pass (state changes, the dt window) before measuring."""
+        deadline = time.monotonic() + seconds
+        wait_for(lambda: time.monotonic() >= deadline, seconds + 5, interval=0.2,
+                 what="start-up to settle")
+        self.started_ns = time.time_ns()
+
+    def close(self) -> None:
+        self.lab.close()
+
+
+class JitterScenario(Scenario):
+    """Keepalive jitter of both nodes at the profile's keepalive."""
+
+    def __init__(self, label: str, kind: str, *, realtime: bool = False,
+                 stall: bool = False) -> None:
+        super().__init__(label, kind, CLASSIC, realtime=realtime,
+                         env={"HBEAT_DEBUG": "1"} if stall else None)
+        self.stall = stall
+        self.cost: dict[str, Any] | None = None
+
+    def begin(self) -> None:
+        super().begin()
+        if self.stall:
+            reply = self.cluster.control(NODES[0], "debug-stall", **STALL)
+            self.notes.append(f"debug-stall on {NODES[0]}: {reply}")
+        self.settle()
+        self.sched = {n: sched_policies(self.cluster.pids(n)) for n in NODES}
+
+    def measure_cost(self, seconds: float) -> dict[str, Any]:
+        """CPU over `seconds` and memory of every process of both nodes."""
+        pids = {n: self.cluster.pids(n) for n in NODES}
+        t0 = time.monotonic()
+        ticks0 = {p: procstat.cpu_ticks(p) for ps in pids.values() for p in ps}
+        ns0 = {p: procstat.cpu_ns(p) for ps in pids.values() for p in ps}
+        deadline = t0 + seconds
+        wait_for(lambda: time.monotonic() >= deadline, seconds + 5, interval=0.5,
+                 what="the cost window")
+        elapsed = time.monotonic() - t0
+        nodes = {}
+        for node, ps in pids.items():
+            procs = []
+            for p in ps:
+                mem = procstat.memory(p)
+                procs.append({
+                    "pid": p, "title": procstat.title(p),
+                    "cpu_pct_ticks": 100 * (procstat.cpu_ticks(p) - ticks0[p])
+                    / procstat.CLK_TCK / elapsed,
+                    "cpu_pct_ns": 100 * (procstat.cpu_ns(p) - ns0[p]) / 1e9 / elapsed,
+                    "rss_kb": mem.rss_kb, "pss_kb": mem.pss_kb, "uss_kb": mem.uss_kb,
+                    "top": procstat.top_mappings(p),
+                })
+            nodes[node] = procs
+        self.cost = {"seconds": elapsed, "nodes": nodes}
+        return self.cost
+
+    def finish(self) -> dict[str, Any]:
+        end = time.time_ns()
+        pcap = self.capture.stop()
+        frames = wire.frames(pcap)
+        per_node = {}
+        for node in NODES:
+            times = [t for t in wire.status_times(frames, node) if t >= self.started_ns]
+            kept, extra = stats.drop_extra_sends(times, self.profile.keepalive_ms * 1_000_000)
+            per_node[node] = asdict(stats.summarize_jitter(kept, self.profile.keepalive_ms
+                                                           * 1_000_000)) | {"extra": extra}
+        return {"label": self.label, "kind": self.kind, "duration_s": (end - self.started_ns)
+                / 1e9, "nodes": per_node, "sched": self.sched, "notes": self.notes,
+                "cost": self.cost, "pcap": str(pcap)}
+
+
+class FalseDeathScenario(Scenario):
+    """Fast profile, bcast eth1 with 20% loss leaving each node, plus a clean serial link."""
+
+    def __init__(self, label: str, kind: str, profile: Profile) -> None:
+        super().__init__(label, kind, profile, serial=True)
+        self.log_offsets: dict[str, int] = {}
+        self.mechanism = ""
+
+    def begin(self) -> None:
+        super().begin()
+        for n in NODES:
+            self.mechanism = self.lab.impair(n, loss=LOSS_PCT)
+        self.started_ns = time.time_ns()
+        self.log_offsets = {n: len(self.cluster.log_text(n)) for n in NODES}
+
+    def finish(self) -> dict[str, Any]:
+        end = time.time_ns()
+        logs = {n: self.cluster.log_text(n)[self.log_offsets[n]:] for n in NODES}
+        for n in NODES:
+            self.lab.clear_impairment(n)
+        frames = [f for f in wire.frames(self.capture.stop()) if f.time_ns >= self.started_ns]
+        loss = {}
+        for n in NODES:
+            seqs = sorted({s for f in frames if f.kind == "status" and f.src == n
+                           if (s := f.seq) is not None})
+            expected = seqs[-1] - seqs[0] + 1 if seqs else 0
+            loss[n] = 100 * (1 - len(seqs) / expected) if expected else None
+        return {
+            "label": self.label, "kind": self.kind, "duration_s": (end - self.started_ns) / 1e9,
+            "mechanism": self.mechanism,
+            "node_dead": sum(count_lines(t, ": is dead") for t in logs.values()),
+            "link_dead": sum(len(LINK_DEAD.findall(t)) for t in logs.values()),
+            "stonith_frames": sum(1 for f in frames if f.kind == "stonith"),
+            "measured_loss_pct": loss,
+            "dead_lines": [ln for t in logs.values() for ln in t.splitlines()
+                           if " dead" in ln][:10],
+        }
+
+
+class FailoverScenario(Scenario):
+    """kill -9 of the node holding the resource, `reps` times, alternating nodes."""
+
+    SETTLE_S = 7.0  # a node advertises deadtime + 2 s for its first 5 s
+
+    def __init__(self, label: str, kind: str, profile: Profile, reps: int) -> None:
+        super().__init__(label, kind, profile, resource=True)
+        self.reps = reps
+        self.kills: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def _acquired(self, name: str) -> int:
+        return count_lines(self.cluster.log_text(name), "Initial resource acquisition complete")
+
+    def _wait_stable(self, holder: str, since: dict[str, int], up_since: float) -> None:
+        state = self.lab[holder].host_path("/run") / "benchprobe.svc1"
+        wait_for(lambda: state.exists() and all(self._acquired(n) > since[n] for n in NODES),
+                 90, interval=0.2, what=f"{self.label}: {holder} holding svc1, both settled",
+                 describe=lambda: {n: self._acquired(n) for n in NODES})
+        deadline = up_since + self.SETTLE_S
+        wait_for(lambda: time.monotonic() >= deadline, self.SETTLE_S + 5, interval=0.2,
+                 what="the startup dt window to pass")
+
+    def run(self, progress: Callable[[str], None] = print) -> None:
+        since = {n: 0 for n in NODES}
+        t_up = time.monotonic()
+        self.begin()
+        holder = NODES[0]
+        for rep in range(self.reps):
+            self._wait_stable(holder, since, t_up)
+            survivor = NODES[1] if holder == NODES[0] else NODES[0]
+            t_kill = self.cluster.crash(holder)
+
+            def started(surv: str = survivor, t: int = t_kill) -> bool:
+                return any(e.node == surv and e.action == "start" and e.time_ns > t
+                           for e in read_probe_events(self.cluster.events))
+
+            try:
+                wait_for(started, self.profile.deadtime_ms / 1000 + 30, interval=0.05,
+                         what=f"{self.label}: {survivor} to start svc1")
+            except Exception as exc:
+                tail = "\n".join(self.cluster.log_text(survivor).splitlines()[-12:])
+                self.errors.append(f"kill {rep + 1} (of {holder}): {exc}; {survivor}'s log "
+                                   f"tail:\n{tail}")
+                progress(f"{self.label}: kill {rep + 1} failed, restarting both nodes")
+                self.cluster.crash(survivor)
+                since = {n: self._acquired(n) for n in NODES}
+                t_up = time.monotonic()
+                self.cluster.start()
+                holder = NODES[0]
+                continue
+            since = {n: self._acquired(n) if n == holder else -1 for n in NODES}
+            t_restart = time.time_ns()
+            t_up = time.monotonic()
+            self.cluster.start([holder])
+            self.kills.append({"victim": holder, "survivor": survivor, "t_kill": t_kill,
+                               "t_restart": t_restart})
+            progress(f"{self.label}: kill {rep + 1}/{self.reps} done")
+            holder = survivor
+
+    def finish(self) -> dict[str, Any]:
+        frames = wire.frames(self.capture.stop())
+        events = read_probe_events(self.cluster.events)
+        ips = {n: self.lab[n].ip for n in NODES}
+        rows = []
+        for k in self.kills:
+            victim, survivor = k["victim"], k["survivor"]
+            before = [f for f in frames if f.src_ip == ips[victim] and f.time_ns <= k["t_restart"]]
+            if not before:
+                self.errors.append(f"no frame from {victim} before {k['t_kill']}")
+                continue
+            t_last_any = before[-1].time_ns
+            statuses = [f.time_ns for f in before if f.kind == "status"]
+            t_last = statuses[-1] if statuses else t_last_any
+            stonith = next((f.time_ns for f in frames if f.src_ip == ips[survivor]
+                            and f.kind == "stonith" and f.fields.get("node") == victim
+                            and f.time_ns > t_last), None)
+            start = next((e.time_ns for e in events if e.node == survivor
+                          and e.action == "start" and e.time_ns > k["t_kill"]), None)
+            rows.append({
+                **k, "t_last": t_last,
+                "kill_after_last_ms": (k["t_kill"] - t_last) / 1e6,
+                "last_packet_after_last_status_ms": (t_last_any - t_last) / 1e6,
+                "detect_from_last_packet_ms": None if stonith is None
+                else (stonith - t_last_any) / 1e6,
+                "detect_ms": None if stonith is None else (stonith - t_last) / 1e6,
+                "start_ms": None if start is None else (start - t_last) / 1e6,
+                "detect_from_kill_ms": None if stonith is None else (stonith - k["t_kill"]) / 1e6,
+                "start_from_kill_ms": None if start is None else (start - k["t_kill"]) / 1e6,
+            })
+
+        def summary(key: str) -> dict[str, Any] | None:
+            vals = [r[key] for r in rows if r[key] is not None]
+            return asdict(stats.summarize_latencies(vals)) if vals else None
+
+        return {
+            "label": self.label, "kind": self.kind, "profile": self.profile.name,
+            "deadtime_ms": self.profile.deadtime_ms, "reps": len(rows),
+            "detect": summary("detect_ms"), "start": summary("start_ms"),
+            "detect_from_kill": summary("detect_from_kill_ms"),
+            "detect_from_last_packet": summary("detect_from_last_packet_ms"),
+            "start_from_kill": summary("start_from_kill_ms"),
+            "missing_stonith": sum(1 for r in rows if r["detect_ms"] is None),
+            "errors": self.errors, "rows": rows,
+        }
+
+
+def loadavg() -> tuple[float, float, float]:
+    a, b, c = Path("/proc/loadavg").read_text().split()[:3]
+    return float(a), float(b), float(c)

@@ -1,0 +1,268 @@
+"""Run every cluster benchmark (hbeat and heartbeat 3.0.6 side by side) and
+rewrite the cluster section of bench/README.md with the measured tables.
+
+    .venv/bin/python bench/run_all.py [--quick] [--duration S] [--false-death-duration S]
+                                      [--reps N] [--phases idle,loaded,failover]
+
+Phases run one after the other; the scenarios of a phase run side by side in
+separate labs: `idle` (jitter of hbeat, heartbeat and hbeat with the
+supervisor stalled; CPU and memory over `--cost-duration`), `loaded` (load
+on every core plus a memory churner; jitter of both daemons with `realtime
+off` and with `realtime on`, and the false-death runs of the fast profile with
+20% loss), `failover` (classic and fast profiles, both daemons, `--reps`
+kills each, four labs in threads). Needs root. Results also go to
+bench/cluster/results/latest.json; `--report-only` re-renders the README from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.cluster import report, scenarios  # noqa: E402
+from bench.cluster.daemons import CLASSIC, FAST  # noqa: E402
+from bench.cluster.load import Load  # noqa: E402
+from tests.harness import sweep_stale_labs  # noqa: E402
+
+README = ROOT / "bench" / "README.md"
+RESULTS = ROOT / "bench" / "cluster" / "results" / "latest.json"
+
+
+def log(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
+class LoadMonitor:
+    """Samples /proc/loadavg and whole-machine CPU busy % every 5 s in a thread."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _cpu() -> tuple[int, int]:
+        vals = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = vals[3] + vals[4]
+        return sum(vals) - idle, sum(vals)
+
+    def _run(self) -> None:
+        busy0, total0 = self._cpu()
+        while not self._stop.wait(5):
+            busy1, total1 = self._cpu()
+            pct = 100 * (busy1 - busy0) / max(1, total1 - total0)
+            busy0, total0 = busy1, total1
+            self.samples.append((scenarios.loadavg()[0], pct))
+
+    def __enter__(self) -> LoadMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def describe(self) -> str:
+        if not self.samples:
+            return "n/a"
+        la = [s[0] for s in self.samples]
+        busy = [s[1] for s in self.samples]
+        return (f"loadavg {min(la):.2f}/{sum(la) / len(la):.2f}/{max(la):.2f}, "
+                f"busy {sum(busy) / len(busy):.0f} %")
+
+
+def wait_until(deadline: float) -> None:
+    while time.monotonic() < deadline:
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+
+
+def phase_idle(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    runs = {
+        "idle/hbeat": scenarios.JitterScenario("idle/hbeat", "hbeat"),
+        "idle/heartbeat": scenarios.JitterScenario("idle/heartbeat", "heartbeat"),
+        "stall/hbeat": scenarios.JitterScenario("stall/hbeat", "hbeat", stall=True),
+    }
+    try:
+        for run in runs.values():
+            run.begin()
+        t0 = time.monotonic()
+        log(f"idle phase: {len(runs)} labs running for {args.duration} s")
+        costs: dict[str, Any] = {}
+        threads = [threading.Thread(target=lambda k=k: costs.__setitem__(
+            k, runs[f"idle/{k}"].measure_cost(args.cost_duration))) for k in scenarios_kinds()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results["cost"] = costs
+        wait_until(t0 + args.duration)
+        for key, run in runs.items():
+            results["jitter"][key] = run.finish()
+    finally:
+        for run in runs.values():
+            run.close()
+
+
+def scenarios_kinds() -> tuple[str, str]:
+    return ("hbeat", "heartbeat")
+
+
+def phase_loaded(args: argparse.Namespace, results: dict[str, Any], load: Load) -> None:
+    jit = {
+        "loaded/hbeat": scenarios.JitterScenario("loaded/hbeat", "hbeat"),
+        "loaded/heartbeat": scenarios.JitterScenario("loaded/heartbeat", "heartbeat"),
+        "realtime/hbeat": scenarios.JitterScenario("realtime/hbeat", "hbeat", realtime=True),
+        "realtime/heartbeat": scenarios.JitterScenario("realtime/heartbeat", "heartbeat",
+                                                       realtime=True),
+    }
+    fds = {k: scenarios.FalseDeathScenario(f"false-deaths/{k}", k, FAST)
+           for k in scenarios_kinds()}
+    try:
+        load.start()
+        for run in [*jit.values(), *fds.values()]:
+            run.begin()
+        t0 = time.monotonic()
+        log(f"loaded phase: jitter {args.duration} s, false deaths "
+            f"{args.false_death_duration} s ({load.describe()})")
+        wait_until(t0 + args.duration)
+        for key, run in jit.items():
+            results["jitter"][key] = run.finish()
+            run.close()
+        wait_until(t0 + args.false_death_duration)
+        for key, fd in fds.items():
+            results["false_deaths"][key] = fd.finish()
+    finally:
+        load.stop()
+        for run in [*jit.values(), *fds.values()]:
+            run.close()
+
+
+def phase_failover(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    runs = {f"{p.name}/{k}": scenarios.FailoverScenario(f"{p.name}/{k}", k, p, args.reps)
+            for p in (CLASSIC, FAST) for k in scenarios_kinds()}
+    errors: dict[str, str] = {}
+
+    def one(key: str) -> None:
+        try:
+            runs[key].run(progress=log)
+        except Exception as exc:  # keep the other labs going; reported below
+            errors[key] = repr(exc)
+            log(f"{key}: {exc!r}")
+
+    try:
+        threads = [threading.Thread(target=one, args=(k,)) for k in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for key, run in runs.items():
+            res = run.finish()
+            if key in errors:
+                res["errors"].append(errors[key])
+            results["failover"][key] = res
+    finally:
+        for run in runs.values():
+            run.close()
+
+
+def machine() -> str:
+    model = next((ln.split(":", 1)[1].strip() for ln in
+                  Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+                 "?")
+    import os
+
+    hb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "heartbeat"],
+                        capture_output=True, text=True, check=False).stdout.strip()
+    return (f"{os.cpu_count()} vCPU {model}, kernel {platform.release()}, Python "
+            f"{platform.python_version()}, heartbeat {hb or '?'} (Debian package), shared "
+            "with other engineers' test runs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="short run: 30 s jitter, 60 s false deaths, 3 kills, 20 s cost")
+    ap.add_argument("--duration", type=float, help="jitter seconds per condition (300)")
+    ap.add_argument("--false-death-duration", type=float, help="seconds (600)")
+    ap.add_argument("--reps", type=int, help="kills per profile and daemon (20)")
+    ap.add_argument("--cost-duration", type=float, help="seconds (60)")
+    ap.add_argument("--phases", default="idle,loaded,failover")
+    ap.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
+    ap.add_argument("--no-analysis", action="store_true",
+                    help="leave out bench/cluster/ANALYSIS.md (it is only included when its "
+                         "title names the date of the run being rendered)")
+    ap.add_argument("--report-only", action="store_true",
+                    help=f"re-render the README from {RESULTS.relative_to(ROOT)}")
+    args = ap.parse_args(argv)
+    quick = {"duration": 30.0, "false_death_duration": 60.0, "reps": 3, "cost_duration": 20.0}
+    full = {"duration": 300.0, "false_death_duration": 600.0, "reps": 20, "cost_duration": 60.0}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.false_death_duration = max(args.false_death_duration, args.duration)
+    args.cost_duration = min(args.cost_duration, args.duration)
+
+    if args.report_only:
+        results = json.loads(RESULTS.read_text())
+    else:
+        sweep_stale_labs()
+        command = " ".join(["python bench/run_all.py", *map(shlex.quote, argv or sys.argv[1:])])
+        results = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command,
+                            "machine": machine(), "load": {}, "tstamp": "",
+                            "durations": (f"jitter {args.duration:.0f} s per condition, false "
+                                          f"deaths {args.false_death_duration:.0f} s, "
+                                          f"{args.reps} kills per profile and daemon, cost "
+                                          f"{args.cost_duration:.0f} s")},
+                   "jitter": {}, "false_deaths": {}, "failover": {}, "cost": {}}
+        phases = args.phases.split(",")
+        for phase in phases:
+            log(f"phase {phase}")
+            with LoadMonitor() as mon:
+                if phase == "idle":
+                    phase_idle(args, results)
+                elif phase == "loaded":
+                    load = Load()
+                    results["meta"]["loaded_by"] = load.describe()
+                    phase_loaded(args, results, load)
+                elif phase == "failover":
+                    phase_failover(args, results)
+                else:
+                    ap.error(f"unknown phase {phase!r}")
+            results["meta"]["load"][phase] = mon.describe()
+        results["meta"]["tstamp"] = ("kernel receive time (tcpdump -j host, "
+                                     "--time-stamp-precision=nano; veth offers no "
+                                     "adapter_unsynced)")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+        log(f"results: {RESULTS}")
+    notes_file = ROOT / "bench" / "cluster" / "NOTES.md"
+    section = report.render(results, notes_file.read_text() if notes_file.exists() else "")
+    analysis = ROOT / "bench" / "cluster" / "ANALYSIS.md"  # hand-written reading of a run
+    if analysis.exists() and not args.no_analysis:
+        text = analysis.read_text()
+        if results["meta"]["date"] in text.split("\n", 1)[0]:
+            section += "\n" + text
+        else:
+            log(f"{analysis.name} reads another run: left out (rewrite it for this one)")
+    print(section)
+    if not args.no_readme:
+        README.write_text(report.replace_section(README.read_text(), section))
+        log(f"rewrote the cluster section of {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
