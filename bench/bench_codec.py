@@ -7,7 +7,9 @@ sign+encode:
   c-template  Template(...).encode(seq=, ts=, ld=): three values change
               per frame, named
   c-template-pos  Template(...).encode_values(seq, ts, ld): the same,
-              positional: the keepalive hot path of workers/link.py
+              positional
+  c-template-bound  Template(...).bind3()(seq, ts, ld): bound to this
+              thread's buffers: the keepalive hot path of workers/link.py
   python      the reference encoder
 verify+decode:
   c           decode(frame, keyring): verified, fields not yet read
@@ -56,6 +58,9 @@ def _encoder(impl: str, form: str) -> Callable[[], bytes]:
         seq, ts, ld = TICK["seq"], TICK["ts"], TICK["ld"]
         if impl == "c-template-pos":
             return lambda: template.encode_values(seq, ts, ld)
+        if impl == "c-template-bound":
+            encode3 = template.bind3()
+            return lambda: encode3(seq, ts, ld)
         return lambda: template.encode(seq=seq, ts=ts, ld=ld)
     codec: Any = nat if impl == "c" else ref
     if form == "netstring":
@@ -74,7 +79,9 @@ def _decoder(impl: str) -> Callable[[bytes], object]:
 
 
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("impl", ["c", "c-template", "c-template-pos", "python"])
+@pytest.mark.parametrize(
+    "impl", ["c", "c-template", "c-template-pos", "c-template-bound", "python"]
+)
 def test_sign_encode(benchmark: Any, impl: str, form: str) -> None:
     benchmark.group = f"sign+encode {form}"
     frame = benchmark(_encoder(impl, form))

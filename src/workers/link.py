@@ -126,7 +126,7 @@ class LinkWorker:
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
         self.status: dict[str, Any] = setup["status"]
-        self.keepalive = status_template(self.status, self.medium.form, self.keyring)
+        self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
         self.rejected = 0
         self.warnings = WarnLimiter()
@@ -142,7 +142,7 @@ class LinkWorker:
         if seq is None:
             return  # lease expired (supervisor hung) or this tick is already past
         ts, ld = int(time.time()), read_loadavg()
-        frame = self.keepalive.encode_values(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE
+        frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         try:
             self.medium.write(frame)
         except MediumError as exc:
@@ -188,7 +188,8 @@ class LinkWorker:
                     self.warn(str(exc))
             elif verb == b"status" and len(parts) == 2:
                 self.status = unpack_json(parts[1], "status")
-                self.keepalive = status_template(self.status, self.medium.form, self.keyring)
+                self.keepalive = status_template(
+                    self.status, self.medium.form, self.keyring).bind3()
             elif verb == b"stop":
                 self.running = False
                 return

@@ -883,7 +883,24 @@ def test_template_gives_the_encoders_bytes(form: Form, inner: bool, signer: int 
         assert template.encode_values(tick["seq"], tick["ts"], tick["ld"]) == encode(
             substituted(STATUS, tick)
         )
+        assert template.bind3()(tick["seq"], tick["ts"], tick["ld"]) == encode(
+            substituted(STATUS, tick)
+        )
     assert template.encode(ld=b"1.00") == encode(substituted(STATUS, {"ld": b"1.00"}))
+
+
+def test_bind3_errors_are_encode_values_errors() -> None:
+    template = nat.Template(STATUS, Form.NETSTRING, KEYRING, KEEPALIVE_VARIABLE)
+    encode3 = template.bind3()
+    with pytest.raises(FrameError) as bound:
+        encode3(b"1", b"2", b"x" * (MAX_VALUE + 1))
+    with pytest.raises(FrameError) as plain:
+        template.encode_values(b"1", b"2", b"x" * (MAX_VALUE + 1))
+    assert bound.value == plain.value and bound.value.code is E.VALUE_TOO_LONG
+    with pytest.raises(TypeError):
+        encode3(b"1", "2", b"3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="3 variable fields, not 2"):
+        nat.Template(STATUS, Form.CLASSIC, KEYRING, (b"seq", b"ts")).bind3()
 
 
 def test_template_slots_anywhere_and_of_any_type() -> None:
