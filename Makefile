@@ -17,7 +17,7 @@ MYPY_PURE := src/linklayer src/hbeat/config src/hbeat/cli.py src/hbeat/clstatus.
              src/supervisor/resources.py src/supervisor/groupops.py \
              src/supervisor/rscmessages.py src/workers/scriptrun.py
 
-.PHONY: all venv test demo lint typecheck sanitize sysdeps bench clean
+.PHONY: all venv test demo lint typecheck sanitize sysdeps bench fuzz fuzz-smoke clean
 
 all: venv
 
@@ -43,14 +43,44 @@ typecheck: $(STAMP)
 sanitize: $(STAMP)
 	tools/sanitize.sh $(PY)
 
-test: $(STAMP) sysdeps lint typecheck sanitize
+test: $(STAMP) sysdeps lint typecheck sanitize fuzz-smoke
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m pytest bench --benchmark-only
+	$(PY) -m pytest bench/bench_codec.py bench/bench_cluster.py --benchmark-only
 
 demo: $(STAMP) sysdeps
 	$(PY) -m hbeat.demo
+
+# libFuzzer on the C decoder and verifier (fuzz/README.md), with ASan+UBSan,
+# for FUZZ_SECONDS. Seeds fuzz/corpus/ from the interop captures and replays
+# fuzz/regressions/ first; any crash, leak or failed property stops it with
+# the input in fuzz/build/artifacts/. Extra libFuzzer flags: FUZZ_FLAGS.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_CC      ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_BIN     := fuzz/build/fuzz_decode
+
+$(FUZZ_BIN): fuzz/fuzz_decode.c src/linklayer/_frame.c src/linklayer/_frame.h
+	@test -n "$(FUZZ_CC)" || { echo "ERROR: fuzz: no clang (apt-get install clang-14 libclang-rt-14-dev)"; exit 1; }
+	@mkdir -p fuzz/build
+	$(FUZZ_CC) -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Isrc/linklayer fuzz/fuzz_decode.c src/linklayer/_frame.c \
+	    -lcrypto -o $@
+
+# What CI runs: a short fuzz of the decoder and verifier (the long run is `make fuzz`).
+fuzz-smoke:
+	@if ! command -v clang-14 >/dev/null && ! command -v clang >/dev/null \
+	    && [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+	    echo "SKIPPED: fuzz smoke: clang is not installed (make test installs it when root)"; \
+	else $(MAKE) fuzz FUZZ_SECONDS=20; fi
+
+fuzz: $(STAMP) $(FUZZ_BIN)
+	$(PY) fuzz/make_seeds.py fuzz/corpus
+	@mkdir -p fuzz/build/artifacts
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -dict=fuzz/frame.dict \
+	    -artifact_prefix=fuzz/build/artifacts/ -print_final_stats=1 $(FUZZ_FLAGS) \
+	    fuzz/corpus fuzz/regressions
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/linklayer/_frame_cffi*.so src/linklayer/_frame_cffi.c

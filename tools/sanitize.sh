@@ -37,7 +37,8 @@ print('info: sanitize: using', m.__file__)
 "
 status=0
 "$PY" -m pytest -p no:cacheprovider -q tests/linklayer/test_native.py \
-    tests/linklayer/test_agreement.py 2>&1 | tee "$tmp/test.log" || status=$?
+    tests/linklayer/test_agreement.py tests/linklayer/test_fuzz_regressions.py \
+    2>&1 | tee "$tmp/test.log" || status=$?
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|UndefinedBehaviorSanitizer" \
     "$tmp/test.log"; then
     echo "ERROR: sanitize: a sanitizer reported a problem (see above)"

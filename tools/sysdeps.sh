@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses (real heartbeat 3.0.6 for
-# interop, socat for serial pty pairs, iproute2 for network namespaces, ...).
+# interop, socat for serial pty pairs, iproute2 for network namespaces, clang
+# with its libFuzzer runtime for `make fuzz`, ...).
 # As root it installs what is missing; otherwise it only reports, and the
 # tests that need a missing package skip themselves with the reason.
 set -u
-pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents tcpdump iputils-ping psmisc systemd)
+pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents tcpdump iputils-ping psmisc systemd
+      clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

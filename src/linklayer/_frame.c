@@ -1277,10 +1277,20 @@ static int32_t get_len(const char *lens, int32_t i)
     return v;
 }
 
+/* Whether a value of vl bytes is too long to encode: in classic form a
+ * binary value is written as base64, and the decoder limits what is written,
+ * so the encoder must limit the base64 length too (both sides agree). */
+static int value_too_long(int classic, int type, size_t vl)
+{
+    if (vl > HB_MAX_VALUE)
+        return 1;
+    return classic && type == 1 && (vl + 2) / 3 * 4 > HB_MAX_VALUE;
+}
+
 /* The checks of one field to encode, in contract order (its index is
  * already known to be within the field limit). */
-static int check_field(const unsigned char *name, size_t nl, int type, const unsigned char *v,
-                       size_t vl)
+static int check_field(int classic, const unsigned char *name, size_t nl, int type,
+                       const unsigned char *v, size_t vl)
 {
     int rc;
     if (type > 1)
@@ -1290,7 +1300,7 @@ static int check_field(const unsigned char *name, size_t nl, int type, const uns
         rc = HB_BAD_NAME;
     if (rc != HB_OK)
         return rc;
-    if (vl > HB_MAX_VALUE)
+    if (value_too_long(classic, type, vl))
         return HB_VALUE_TOO_LONG;
     if (type == 0 && bad_string(v, vl))
         return HB_BAD_VALUE;
@@ -1324,7 +1334,8 @@ static int check_message(int form, const char *names, size_t names_total, const 
         if (nl < 0 || vl < 0 || (size_t)nl > names_total - noff ||
             (size_t)vl > values_total - voff)
             return fail(e, HB_BAD_ARGUMENT, -1, i, -1, -1);
-        rc = check_field(N + noff, (size_t)nl, types[i], V + voff, (size_t)vl);
+        rc = check_field(form == HB_FORM_CLASSIC, N + noff, (size_t)nl, types[i], V + voff,
+                         (size_t)vl);
         if (rc != HB_OK)
             return fail(e, rc, -1, i, (long)noff, nl);
         noff += (size_t)nl;
@@ -1650,7 +1661,7 @@ int32_t hb_template_encode(const hb_template *t, const char *v0, size_t n0, cons
         int rc = HB_OK;
         if (v[i] == NULL && vl[i] > 0)
             return -fail(e, HB_BAD_ARGUMENT, -1, t->slot_field[i], -1, -1);
-        if (vl[i] > HB_MAX_VALUE)
+        if (value_too_long(classic, t->slot_type[i], vl[i]))
             rc = HB_VALUE_TOO_LONG;
         else if (t->slot_type[i] == 0 && bad_string(v[i], vl[i]))
             rc = HB_BAD_VALUE;

@@ -74,12 +74,14 @@ typedef struct {
 
 /* Result of hb_decode.
  *
- * On success the scratch buffer holds, back to back: a 5-byte header
- * (form, key index or -1, method, has signature, has inner auth), the
- * signature, the inner auth value, then per field (auth excluded) its
- * name, its type as one byte and its value. `fmt` is the matching
- * Python struct format ("5b" "<n>s"... "<n>sB<m>s"...), NUL-terminated,
- * so one struct.unpack_from turns the scratch into Python objects. */
+ * On success the scratch buffer holds, back to back: a 6-byte header
+ * (form, key index or -1, method, has signature, has inner auth as signed
+ * bytes, then the field count as an unsigned byte), then per field (auth
+ * excluded) its name, its type as one byte and its value, then the
+ * signature and the inner auth value when present. `fmt` is the matching
+ * Python struct format ("=5bB" then "<n>sB<m>s" per field, then "<k>s"...),
+ * NUL-terminated, so one struct.unpack_from turns the scratch into Python
+ * objects. */
 typedef struct {
     hb_error err;
     int32_t form;

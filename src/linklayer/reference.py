@@ -188,7 +188,9 @@ def _canonical_base64(text: bytes) -> bytes | None:
 # Encoding
 
 
-def _field_error(index: int, limit: int, name: bytes, ftype: int, value: bytes) -> ErrorCode | None:
+def _field_error(
+    index: int, limit: int, name: bytes, ftype: int, value: bytes, classic: bool
+) -> ErrorCode | None:
     """The first encoding check `fields[index]` fails, in contract order."""
     if index >= limit:
         return ErrorCode.TOO_MANY_FIELDS
@@ -199,19 +201,20 @@ def _field_error(index: int, limit: int, name: bytes, ftype: int, value: bytes) 
         return code
     if name == AUTH:
         return ErrorCode.BAD_NAME
-    if len(value) > MAX_VALUE:
+    written = (len(value) + 2) // 3 * 4 if classic and ftype == BINARY else len(value)
+    if len(value) > MAX_VALUE or written > MAX_VALUE:
         return ErrorCode.VALUE_TOO_LONG
     if ftype == STRING and not _string_value_ok(value):
         return ErrorCode.BAD_VALUE
     return None
 
 
-def _check_fields(fields: Iterable[Field], signing: bool) -> tuple[Field, ...]:
+def _check_fields(fields: Iterable[Field], signing: bool, classic: bool) -> tuple[Field, ...]:
     limit = MAX_FIELDS - 1 if signing else MAX_FIELDS
     out = []
     for index, (raw_name, ftype, raw_value) in enumerate(fields):
         name, value = bytes(raw_name), bytes(raw_value)
-        code = _field_error(index, limit, name, ftype, value)
+        code = _field_error(index, limit, name, ftype, value, classic)
         if code is not None:
             raise FrameError(code, -1, index, name)
         out.append((name, int(ftype), value))
@@ -240,7 +243,7 @@ def _finish(frame: bytes) -> bytes:
 def encode_classic(fields: Iterable[Field], keyring: Keyring | None) -> bytes:
     """Build a classic `>>>` frame, signed with the keyring's signing key if given."""
     key = _signing_key(keyring)
-    checked = _check_fields(fields, key is not None)
+    checked = _check_fields(fields, key is not None, classic=True)
     body = classic_signed_bytes(checked)
     auth = b""
     if key is not None:
@@ -254,7 +257,7 @@ def encode_netstring(
     """Build a netstring `###` frame; when signing, add the inner classic
     `auth` item (unless `inner_auth` is false) and the trailer."""
     key = _signing_key(keyring)
-    checked = _check_fields(fields, key is not None)
+    checked = _check_fields(fields, key is not None, classic=False)
     parts = [NETSTRING_START]
     for name, ftype, value in checked:
         parts.append(_netstring_item(b"(%d)" % ftype + name + b"=" + value))

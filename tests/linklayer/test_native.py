@@ -695,7 +695,9 @@ def test_encode_errors(
 
 
 def test_classic_base64_growth_counts_toward_too_large() -> None:
-    fields = [(b"b%d" % i, 1, HUGE) for i in range(3)]  # 3 * 87384 bytes of base64
+    # Each value is the largest a classic binary field may carry (its base64
+    # is exactly MAX_VALUE bytes); five of them: 245760 bytes raw, 327680 written.
+    fields = [(b"b%d" % i, 1, b"\x01" * (MAX_VALUE // 4 * 3)) for i in range(5)]
     assert len(nat.encode_netstring(fields, None)) < MAX_FRAME
     assert encode_error("classic", fields, None) == err(E.TOO_LARGE, -1, -1)
 
@@ -939,9 +941,15 @@ def test_template_value_errors_name_the_field() -> None:
         assert info.value == want.value
     big = ((b"a", 1, HUGE), (b"b", 1, HUGE), (b"c", 1, HUGE), (b"v", 1, b""))
     # Constant fields too large on their own (base64 grows): refused at build.
+    # (A classic binary value is itself limited as written: MAX_VALUE // 4 * 3.)
+    big_classic = (*((b"c%d" % i, 1, b"\x01" * (MAX_VALUE // 4 * 3)) for i in range(5)),
+                   (b"v", 1, b""))
+    with pytest.raises(FrameError) as info:
+        nat.Template(big_classic, Form.CLASSIC, None, (b"v",))
+    assert (info.value.code, info.value.field_index) == (E.TOO_LARGE, -1)
     with pytest.raises(FrameError) as info:
         nat.Template(big, Form.CLASSIC, None, (b"v",))
-    assert (info.value.code, info.value.field_index) == (E.TOO_LARGE, -1)
+    assert (info.value.code, info.value.field_index) == (E.VALUE_TOO_LONG, 0)
     netstring = nat.Template(big, Form.NETSTRING, KEYRING, (b"v",))
     assert nat.decode(netstring.encode(v=b"fits"), KEYRING).fields[-1] == (b"v", 1, b"fits")
     with pytest.raises(FrameError) as info:
@@ -1044,3 +1052,26 @@ def test_c_template_refuses_bad_arguments() -> None:
     assert lib.hb_template_encode(tpl, b"x", 1, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, 0,
                                   ffi.NULL, 64, ffi.NULL) == -lib.HB_BAD_ARGUMENT
     lib.hb_template_free(ffi.NULL)
+
+
+def test_classic_binary_values_are_limited_as_written_so_every_frame_decodes() -> None:
+    """In classic form a binary value is written as base64 and the decoder
+    limits what is written: the encoder limits the same thing."""
+    from linklayer import reference as ref
+
+    largest = MAX_VALUE // 4 * 3  # base64 of this is exactly MAX_VALUE bytes
+    for codec in (nat, ref):
+        fits = [(b"blob", 1, b"\xff" * largest)]
+        frame = codec.encode_classic(fits, KEYRING)
+        assert nat.decode(frame, KEYRING).fields == tuple(fits)
+        with pytest.raises(FrameError) as info:
+            codec.encode_classic([(b"blob", 1, b"\xff" * (largest + 1))], KEYRING)
+        assert (info.value.code, info.value.field_index) == (E.VALUE_TOO_LONG, 0)
+        # netstring carries binary raw: the whole MAX_VALUE fits
+        raw = codec.encode_netstring([(b"blob", 1, b"\xff" * MAX_VALUE)], KEYRING)
+        assert nat.decode(raw, KEYRING).fields[0][2] == b"\xff" * MAX_VALUE
+    template = nat.Template([(b"blob", 1, b"")], Form.CLASSIC, KEYRING, (b"blob",))
+    assert template.encode_values(b"\x00" * largest)
+    with pytest.raises(FrameError) as info:
+        template.encode_values(b"\x00" * (largest + 1))
+    assert info.value.code is E.VALUE_TOO_LONG
