@@ -475,6 +475,7 @@ class _Peer:
     leaving: bool = False  # sent resource info=shutdown
     fresh_report: bool = False
     dead_before_comm_up: bool = False
+    told_we_own_ours: bool = False  # sent our report after "Both machines own our resources!"
 
 
 # --- the machine ------------------------------------------------------------
@@ -1763,12 +1764,25 @@ class Resources:
                 self._enqueue(
                     _Job("audit", [_Step(g.key, False) for g in mine], self._after_simple_acquire)
                 )
+        conflict = False
         if peer.hold & Hold.FOREIGN:
             locals_ = self._ordered(Hold.LOCAL)
             if any(g.state == RUNNING for g in locals_) and not any(
                 g.state in (FAILED, STOP_FAILED) for g in locals_
             ):
+                conflict = True
                 out.append(Log(Level.ERROR, "Both machines own our resources!"))
+                # The peer releases its copies of our groups only when a
+                # stable report of ours shows we hold them (its own audit,
+                # above). After a one-sided partition (we were frozen past
+                # deadtime; only the peer saw a partition) we would otherwise
+                # never send one and both would keep the groups for good.
+                # Once per conflict: the peer's next report ends it.
+                if not peer.told_we_own_ours and self.stable:
+                    peer.told_we_own_ours = True
+                    out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+        if not conflict:
+            peer.told_we_own_ours = False
         return out
 
     def _handoffs(self, peer: _Peer | None) -> list[Action]:

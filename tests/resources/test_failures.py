@@ -209,3 +209,27 @@ def test_legacy_split_brain_heal_gives_back_foreign_groups() -> None:
     sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
     sim.settle()
     assert sim.holders(KEY) == ["weasel"]
+
+
+def test_one_sided_partition_converges() -> None:
+    """weasel's supervisor was frozen past deadtime (SIGSTOP): only otter saw
+    a partition and took weasel's group; weasel, resumed, still runs it and
+    sees otter claim it. Found by the fault suite (tests/faults): weasel must
+    tell otter it holds its group, so otter releases its copy."""
+    sim = Sim(mode=AutoFailback.OFF)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    sim.cut = True  # weasel frozen: nothing from it reaches otter, and it sees nothing
+    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
+    sim.settle()
+    assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
+    sim.cut = False  # weasel resumes; only otter noticed anything
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    assert "Both machines own our resources!" in weasel.log_texts("ERROR")
+    assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
+    assert otter.rscstatus == weasel.rscstatus == "local"
+    sim.assert_never_two_holders(since=sim.now)

@@ -1,0 +1,1 @@
+"""Randomised, seeded fault-injection suite (Pacemaker/heartbeat CTS style)."""
