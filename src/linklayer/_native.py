@@ -451,18 +451,7 @@ class Template:
                 v0, v1, v2, v3 = self._resolve(values)
         else:
             v0, v1, v2, v3 = self._resolve(values)
-        out, view, err = _buffers.enc
-        try:
-            size = _hb_template_encode(
-                self._c, v0, len(v0), v1, len(v1), v2, len(v2), v3, len(v3), out, MAX_FRAME,
-                err,
-            )
-        except TypeError:
-            raise self._not_bytes(v0, v1, v2, v3) from None
-        if size < 0:
-            raise _frame_error(err, self._names)
-        result: bytes = view[:size]
-        return result
+        return self._encode4(v0, v1, v2, v3)
 
     def encode_values(self, *values: bytes) -> bytes:
         """The frame with these values for the variable fields, given in
@@ -475,6 +464,9 @@ class Template:
                 f"encode_values takes {self._count} values "
                 f"({', '.join(name for name, _i in self._slots) or 'none'}), got {len(values)}"
             ) from None
+        return self._encode4(v0, v1, v2, v3)
+
+    def _encode4(self, v0: bytes, v1: bytes, v2: bytes, v3: bytes) -> bytes:
         out, view, err = _buffers.enc
         try:
             size = _hb_template_encode(
