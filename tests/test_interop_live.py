@@ -182,7 +182,13 @@ def test_real_heartbeat_runs_resource_scripts_and_takes_over(
         hb.wait_active(NODES, timeout=30)
     events = LogWatcher(lab.dir / "events.log", from_start=True)
     events.wait(r" weasel probe svc1 start ok$", timeout=30)
-    assert weasel.cl_status("rscstatus").stdout.strip() in ("local", "all")
+    # heartbeat says `transition` until its acquisition child has reported back
+    wait_for(
+        lambda: weasel.cl_status("rscstatus").stdout.strip() in ("local", "all"),
+        timeout=15,
+        what="weasel's rscstatus to leave transition",
+        describe=lambda: weasel.cl_status("rscstatus").stdout.strip(),
+    )
 
     otter_log = otter.log_watcher(from_start=True)
     weasel.stop(timeout=30)  # graceful: releases svc1, otter takes it over
@@ -194,7 +200,12 @@ def test_real_heartbeat_runs_resource_scripts_and_takes_over(
         what="otter to see weasel dead",
         describe=lambda: otter.nodestatus("weasel"),
     )
-    assert otter.cl_status("rscstatus").stdout.strip() == "all"
+    wait_for(
+        lambda: otter.cl_status("rscstatus").stdout.strip() == "all",
+        timeout=15,
+        what="otter's rscstatus to say all",
+        describe=lambda: otter.cl_status("rscstatus").stdout.strip(),
+    )
     stops = [line for line in events.seen if "weasel probe svc1 stop ok" in line]
     starts = [line for line in events.seen if "otter probe svc1 start ok" in line]
     assert len(stops) == 1 and len(starts) == 1
