@@ -737,7 +737,13 @@ class Membership:
     def _on_status(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:
         view = m.parse_status(env)
         seq = env.seq if env.seq is not None else 0
-        if env.ts < info.rmt_lastupdate and seq < info.tracker.status_seqno:
+        # Heartbeat drops an older status only when both its ts and its seq are
+        # older; ts has one-second resolution, so an "up" and the "active" that
+        # follows it in the same second, arriving out of order on two media
+        # (one link opened later than the other), would set the node back to
+        # "up". Within one generation seq alone orders a node's messages (the
+        # tracker resets status_seqno when the peer restarts), so seq decides.
+        if seq < info.tracker.status_seqno:
             self.counters.stale += 1
             return []
         actions: list[Action] = []

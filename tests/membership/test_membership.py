@@ -592,3 +592,20 @@ def test_snapshot_is_json_ready() -> None:
     text = json.dumps(snap)
     assert '"local_status": "active"' in text
     assert snap["nodes"]["beta"]["links"] == {ETH: "up", SER: "dead"}  # type: ignore[index]
+
+
+def test_an_older_status_arriving_late_on_another_medium_does_not_set_the_node_back() -> None:
+    ms = make()
+    peer = Peer("beta")
+    _up(ms, peer)
+    up = peer.status("up", now=6000)
+    active = peer.status("active", now=6100)  # same wall-clock second as "up"
+    assert value(up, b"ts") == value(active, b"ts")
+    ms.receive(active, SER, 6100)
+    assert ms.node_status("beta") == "active"
+    stale_before = ms.counters.stale
+    acts = ms.receive(up, ETH, 6150)  # the eth1 worker opened late and sent its queue
+    assert ms.node_status("beta") == "active"
+    assert not of(acts, mb.NodeStateChanged)
+    assert ms.counters.stale == stale_before + 1
+    assert ms.link_status("beta", ETH) == "up"  # still proof of life on that link
