@@ -660,6 +660,7 @@ class Membership:
             node_dead=info.status == DEAD,
             now=now,
             rng=self.rng,
+            ts=env.ts,
         )
         actions += [Log(lv, tx) for lv, tx in result.logs]
         verdict = result.verdict

@@ -2,7 +2,8 @@
 
 Receive side, one `PeerTracker` per peer: the generation rules (a lower
 generation is a replay and is dropped, a higher one on a status message is
-a restart and resets tracking), in-order / duplicate / gap handling with
+a restart and resets tracking; ours: see "Restart with a stale generation"
+below), in-order / duplicate / gap handling with
 heartbeat's log texts, the record of missing sequence numbers with their
 retransmission-request schedule (first request after a random
 50..max_rexmit_delay ms from an injected RNG, then every max_rexmit_delay ms
@@ -14,6 +15,23 @@ sequence counter (injectable, so the shared sequence board can own it),
 a history of the last 500 sequenced messages answering `NS_rexmit`
 (unchanged fields, not twice within max_rexmit_delay - 10 ms, at most 50 per
 request, a nak when gone), and what each peer has ACKed.
+
+Restart with a stale generation (ours). Heartbeat drops every message
+whose generation is lower than the one it knows, so a node restarted with
+an older `hb_generation` (restored from a backup or a VM snapshot, or on a
+disk rolled back by DRBD) stays dead to its peers for ever while it sees
+them alive: it completes the resource negotiation alone and starts groups
+the peer already runs. A replay of recorded messages cannot carry a wall
+time (`ts`, covered by the signature) newer than the newest status already
+heard from that node, while a restarted node's can; so a *status* with a
+lower generation but a `ts` newer than every status of the current
+generation is taken as a restart (WARN, naming the likely cause), and the
+generation it replaces is retired: its messages (a late copy of the old
+incarnation's last frames on a slow medium) are replays from then on.
+Other messages of such a lower generation (a `reqnodes` can overtake the
+first status) are dropped with one WARN per generation until the status
+arrives; anything else with a lower or retired generation is dropped with
+heartbeat's ERROR.
 
 Time is integer monotonic milliseconds passed in by the caller.
 """
@@ -36,6 +54,7 @@ SEQGAP = MAXMSGHIST // 2  # 250: a larger gap restarts tracking ("lost a lot of 
 MAX_MISSING = SEQGAP
 ACK_MSG_DIV = 10
 MAX_REXMIT_BATCH = 50
+MAX_RETIRED = 8  # generations remembered as replaced by a lower one, per peer
 
 LogLine = tuple[Level, str]
 
@@ -117,6 +136,9 @@ class PeerTracker:
     status_seqno: int = 0
     missing: dict[int, int | None] = field(default_factory=dict)  # seq -> next request due
     flow_control: bool = True
+    status_ts: int = 0  # newest status wall time (ts) heard in this generation
+    retired: set[int] = field(default_factory=set)  # generations replaced by a lower one
+    lower_gen_noted: int = 0  # lower generation last warned about (once each)
 
     @property
     def first_missing(self) -> int | None:
@@ -144,12 +166,40 @@ class PeerTracker:
         node_dead: bool,
         now: int,
         rng: random.Random,
+        ts: int | None = None,
     ) -> TrackResult:
-        """Run one sequenced message through the generation and sequence rules."""
+        """Run one sequenced message through the generation and sequence rules.
+
+        `ts` is the message's wall time (seconds); without it a lower
+        generation is always a replay, as in heartbeat."""
         logs: list[LogLine] = []
         restarted_from: int | None = None
         healed = False
-        if gen < self.generation:
+        stale_restart = (
+            is_status
+            and ts is not None
+            and 0 < gen < self.generation
+            and gen not in self.retired
+            and ts > self.status_ts
+        )
+        if (gen < self.generation or gen in self.retired) and not stale_restart:
+            if (
+                not is_status
+                and ts is not None
+                and ts > self.status_ts
+                and gen not in self.retired
+            ):
+                # Newer than every status of the current generation: most
+                # likely a restart with a stale generation whose first status
+                # has not arrived yet (a reqnodes can overtake it), not a replay.
+                warned = gen == self.lower_gen_noted
+                self.lower_gen_noted = gen
+                return TrackResult(Verdict.REPLAY, () if warned else ((
+                    Level.WARN,
+                    f"{self.node}: dropping messages of a lower generation ({gen} < "
+                    f"{self.generation}) newer than its last status until a status "
+                    f"shows whether it restarted",
+                ),))
             return TrackResult(
                 Verdict.REPLAY,
                 (
@@ -166,13 +216,27 @@ class PeerTracker:
                     if seq <= self.status_seqno:
                         return TrackResult(Verdict.STALE)
                     healed = True
-            elif gen > self.generation:
+            elif gen > self.generation or stale_restart:
                 restarted_from = self.generation
-                if self.generation > 0:
+                if stale_restart:
+                    logs.append((
+                        Level.WARN,
+                        f"Heartbeat restart on node {self.node} with a lower generation "
+                        f"({gen} < {self.generation}): its hb_generation was lost or "
+                        f"restored from an older copy; generation {self.generation} is "
+                        f"retired",
+                    ))
+                    self.retired.add(self.generation)
+                    if len(self.retired) > MAX_RETIRED:
+                        self.retired.discard(min(self.retired))
+                elif self.generation > 0:
                     logs.append((Level.INFO, f"Heartbeat restart on node {self.node}"))
                 self.reset()
                 self.status_seqno = 0
+                self.status_ts = 0
             self.generation = gen
+            if ts is not None and ts > self.status_ts:
+                self.status_ts = ts
 
         last = self.last_seq
         if last is None or seq == last + 1:

@@ -8,7 +8,8 @@ it may legitimately cause (`allow`, regexes) and extra checks of its own
 always on a condition with a deadline (`hold` waits for a fault's duration:
 a SIGSTOP or a link cut must last that long, it is the fault itself).
 
-Faults: kill -9 of a node (restarted with its /run wiped, like a reboot), of
+Faults: kill -9 of a node (restarted with its /run wiped, like a reboot;
+once more with its hb_generation set back, as restored from an old copy), of
 its supervisor only (restarted), of each worker (bcast, serial, executor);
 SIGSTOP/SIGCONT of a supervisor shorter and longer than deadtime; a link
 down/up and flapping; packet loss and duplication on one node's eth1 (the
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hbeat.control import DaemonUnreachable
+from supervisor.generation import GENERATION_FILE, format_generation, parse_generation
 from tests.failover.cluster import HB_STANDBY, STARTUP_DT_WINDOW_S
 from tests.failover.standins import steer, unsteer
 from tests.harness import wait_for
@@ -99,6 +101,26 @@ def node_crash(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     ctx.note(f"{victim} restarted")
     c.restart(victim)
     return Outcome(allow=DEATH)
+
+
+def stale_generation(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
+    victim = rng.choice(c.names)
+    peer = peer_of(c, victim)
+    path = c[victim].state_dir / GENERATION_FILE
+    current = parse_generation(path.read_bytes(), source=str(path))
+    older = current - rng.randint(2, 50)
+    ctx.note(f"kill -9 of node {victim}; its hb_generation set back from {current} to "
+             f"{older} (restored from an old copy), then restarted")
+    c.crash(victim)
+    ctx.settle(DEADTIME_S + 25)
+    path.write_bytes(format_generation(older))
+    c.restart(victim)
+    ctx.settle(40)
+    checks = []
+    want = f"Heartbeat restart on node {victim} with a lower generation ({older + 1} < {current})"
+    if want not in c[peer].log():
+        checks.append(f"{peer} did not log {want!r}")
+    return Outcome(allow=DEATH, checks=checks)
 
 
 def supervisor_kill(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
@@ -300,6 +322,7 @@ def split_brain(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
 
 FAULTS: dict[str, Fault] = {
     "node_crash": node_crash,
+    "stale_generation": stale_generation,
     "supervisor_kill": supervisor_kill,
     "worker_kill_bcast": _worker_kill("bcast"),
     "worker_kill_serial": _worker_kill("serial"),

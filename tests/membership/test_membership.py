@@ -286,15 +286,76 @@ def test_replay_of_a_lower_generation_is_dropped_and_counted() -> None:
     peer = Peer("beta", gen=200)
     _up(ms, peer)
     ghost = Peer("beta", gen=150)
+    recorded = [ghost.status(now=0), ghost.resource(now=0)]  # captured from an old incarnation
     ms.tick(10100)  # links time out (last frame at 100)
-    acts = ms.receive(ghost.status(now=10200), SER, 10200)
+    acts = ms.receive(recorded[0], SER, 10200)
     assert logs(acts) == [
         ("ERROR", "should_drop_message: attempted replay attack [beta]? [gen = 150, curgen = 200]")
     ]
     assert ms.counters.replays == 1
     assert ms.link_status("beta", SER) == "dead"
-    acts = ms.receive(ghost.resource(now=10300), SER, 10300)
+    acts = ms.receive(recorded[1], SER, 10300)
     assert not of(acts, mb.Deliver) and ms.counters.replays == 2
+    # Only a status can announce a restart: newer non-status messages of a
+    # lower generation are dropped too.
+    acts = ms.receive(ghost.resource(now=10400), SER, 10400)
+    assert not of(acts, mb.Deliver) and ms.counters.replays == 3
+
+
+def test_restart_with_a_stale_generation_is_a_restart_and_retires_the_newer_one() -> None:
+    ms = make()
+    peer = Peer("beta", gen=200)
+    _up(ms, peer)
+    late = peer.status(now=6000)  # the old incarnation's last status, still on the serial line
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    reborn = Peer("beta", gen=150)  # its hb_generation was restored from an old backup
+    overtaking = reborn.msg(*m.reqnodes_fields("alpha"), now=8900)
+    for when in (8900, 8950):  # overtakes its first status (and is retransmitted)
+        acts = ms.receive(overtaking, ETH, when)
+        assert logs(acts) == ([] if when == 8950 else [
+            ("WARN", "beta: dropping messages of a lower generation (150 < 200) newer than its "
+             "last status until a status shows whether it restarted")])
+        assert not of(acts, mb.SendMessage) and ms.node_status("beta") == "active"
+    acts = ms.receive(reborn.status("init", now=9000), ETH, 9000)
+    assert ("WARN", "Heartbeat restart on node beta with a lower generation (150 < 200): its "
+            "hb_generation was lost or restored from an older copy; generation 200 is "
+            "retired") in logs(acts)
+    assert of(acts, mb.PeerRestarted) == [mb.PeerRestarted("beta", 200, 150)]
+    assert ms.node_status("beta") == "init"
+    assert ms.counters.restarts == 1 and ms.counters.replays == 2
+    acts = ms.receive(reborn.status("up", now=9100), ETH, 9100)
+    assert ms.node_status("beta") == "up"
+    assert not any("lost" in tx for _, tx in logs(acts))
+    acts = ms.receive(reborn.resource(now=9200), ETH, 9200)
+    assert of(acts, mb.Deliver)
+
+    # The retired generation is a replay now, however new its frames look.
+    acts = ms.receive(late, SER, 9300)
+    assert logs(acts) == [
+        ("ERROR", "should_drop_message: attempted replay attack [beta]? [gen = 200, curgen = 150]")
+    ]
+    assert ms.node_status("beta") == "up" and ms.counters.replays == 3
+    acts = ms.receive(peer.status(now=9400), SER, 9400)
+    assert of(acts, mb.PeerRestarted) == [] and ms.counters.replays == 4
+    assert ms.link_status("beta", SER) == "dead"
+
+    # The next ordinary restart (a higher generation) is an ordinary restart.
+    again = Peer("beta", gen=151)
+    acts = ms.receive(again.status("init", now=12000), ETH, 12000)
+    assert ("info", "Heartbeat restart on node beta") in logs(acts)
+    assert of(acts, mb.PeerRestarted) == [mb.PeerRestarted("beta", 150, 151)]
+
+
+def test_a_lower_generation_no_newer_than_the_last_status_is_still_a_replay() -> None:
+    ms = make()
+    peer = Peer("beta", gen=200)
+    _up(ms, peer)
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    ghost = Peer("beta", gen=150)
+    acts = ms.receive(ghost.status(now=6000), ETH, 6100)  # same wall second: not provably newer
+    assert ("ERROR", "should_drop_message: attempted replay attack [beta]? "
+            "[gen = 150, curgen = 200]") in logs(acts)
+    assert not of(acts, mb.PeerRestarted) and ms.node_status("beta") == "active"
 
 
 def test_same_message_on_two_media_is_delivered_once_and_counted_once() -> None:
