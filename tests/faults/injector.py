@@ -15,9 +15,9 @@ SIGSTOP/SIGCONT of a supervisor shorter and longer than deadtime; a link
 down/up and flapping; packet loss and duplication on one node's eth1 (the
 harness's nftables fallback: this kernel has no sch_netem, so reordering
 and delay cannot be injected and are not in the plan); garbage bytes into
-the serial pty; a resource start that fails (stand-in steering flag, then
-a standby moves the group onto it); both links cut between the two nodes
-(split brain) and healed.
+the serial pty; a resource start that fails or hangs past its timeout
+(stand-in steering flag, then a standby moves the group onto it); both
+links cut between the two nodes (split brain) and healed.
 
 `plan(rng, steps)` draws the sequence from a `random.Random` seeded by the
 suite.
@@ -25,6 +25,7 @@ suite.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import signal
@@ -36,7 +37,7 @@ from typing import Any
 from hbeat.control import DaemonUnreachable
 from supervisor.generation import GENERATION_FILE, format_generation, parse_generation
 from tests.failover.cluster import HB_STANDBY, STARTUP_DT_WINDOW_S
-from tests.failover.standins import steer, unsteer
+from tests.failover.standins import hang_pid, steer, unsteer
 from tests.harness import wait_for
 
 from .cluster import DEADTIME_S, SCRIPT, TTY, FaultCluster
@@ -255,29 +256,51 @@ def serial_garbage(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     return Outcome(allow=(r"serial", r"bad (frame|packet|message)"))
 
 
-def resource_fail(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
-    group = rng.choice(c.groups)
-    owner = holder(c, group)
-    if owner is None:
-        ctx.note(f"{group} is held by nobody (failed earlier): nothing to move")
-        return Outcome()
-    target = peer_of(c, owner)
-    ctx.note(f"{group}'s next start on {target} fails; hb_standby on {owner} moves it there")
-    steer(c.control, target, group, "start", "fail")
-    try:
-        env_run = c[owner].node.run(
-            [HB_STANDBY, "all"], check=False,
-            env={"HBEAT_RUNTIME_DIR": str(c[owner].runtime_dir), "PATH": "/usr/bin:/bin"})
-        if env_run.returncode != 0:
-            return Outcome(checks=[f"hb_standby on {owner} failed: {env_run}"])
-        wait_for(lambda: c.records.find(node=target, resource=group, action="start",
-                                        result="failed"), 30, interval=0.1,
-                 what=f"the failing start of {group} on {target}")
-        ctx.settle(40)
-    finally:
-        unsteer(c.control, target, group, "start")
-    return Outcome(allow=(rf"CRIT: Giving up resources due to failure of {re.escape(group)}$",
-                          rf"ERROR: Return code 1 from \S+/resource\.d/{SCRIPT}( \S+ start)?$"))
+def _resource_start(how: str) -> Fault:
+    """The next start of a group on the node it is moved to fails (`fail`:
+    exit 1) or hangs past its start timeout (`hang`: the executor kills its
+    process group); the group must come back to the node that gave it up."""
+
+    def fault(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
+        group = rng.choice(c.groups)
+        owner = holder(c, group)
+        if owner is None:
+            ctx.note(f"{group} is held by nobody (failed earlier): nothing to move")
+            return Outcome()
+        target = peer_of(c, owner)
+        verb = "fails" if how == "fail" else "hangs"
+        ctx.note(f"{group}'s next start on {target} {verb}; hb_standby on {owner} moves it there")
+        steer(c.control, target, group, "start", how)
+        checks: list[str] = []
+        try:
+            env_run = c[owner].node.run(
+                [HB_STANDBY, "all"], check=False,
+                env={"HBEAT_RUNTIME_DIR": str(c[owner].runtime_dir), "PATH": "/usr/bin:/bin"})
+            if env_run.returncode != 0:
+                return Outcome(checks=[f"hb_standby on {owner} failed: {env_run}"])
+            result = "failed" if how == "fail" else "hanging"
+            wait_for(lambda: c.records.find(node=target, resource=group, action="start",
+                                            result=result), 30, interval=0.1,
+                     what=f"the {result} start of {group} on {target}")
+            if how == "hang":
+                pid = wait_for(lambda: hang_pid(c.control, target, group), 10, interval=0.1,
+                               what=f"the hanging start on {target} to leave its child's pid")
+            ctx.settle(40)
+            if how == "hang" and os.path.exists(f"/proc/{pid}"):
+                checks.append(f"the hanging start's child (pid {pid}) on {target} survived "
+                              f"its timeout")
+        finally:
+            unsteer(c.control, target, group, "start")
+        errors = (rf"ERROR: Return code 1 from \S+/resource\.d/{SCRIPT}( \S+ start)?$",) \
+            if how == "fail" else (
+                rf"ERROR: No return code from \S+/resource\.d/{SCRIPT}( \S+ start)? "
+                rf"\(timed out, killed or not run\)$",
+                r"ERROR: .*timed out after [0-9.]+ s: process group \d+ killed")
+        return Outcome(allow=(rf"CRIT: Giving up resources due to failure of {re.escape(group)}$",
+                              *errors), checks=checks)
+
+    fault.__name__ = f"resource_{how}"
+    return fault
 
 
 def split_brain(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
@@ -334,7 +357,8 @@ FAULTS: dict[str, Fault] = {
     "packet_loss": _impaired("loss"),
     "packet_duplicate": _impaired("duplicate"),
     "serial_garbage": serial_garbage,
-    "resource_fail": resource_fail,
+    "resource_fail": _resource_start("fail"),
+    "resource_hang": _resource_start("hang"),
     "split_brain": split_brain,
 }
 
