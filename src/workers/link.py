@@ -143,14 +143,19 @@ class LinkWorker:
             return  # lease expired (supervisor hung) or this tick is already past
         ts, ld = int(time.time()), read_loadavg()
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
+        written = True
         try:
             self.medium.write(frame)
         except MediumError as exc:
             self.warn(str(exc))
-            return
+            written = False
+        # Reported even when this medium could not write it: the seq is taken,
+        # so the supervisor must keep the message in its history, or a peer's
+        # retransmission request for it (the frame was lost while our only
+        # link was down) would be nakked as "Irretrievably lost".
         self.bus.send_multipart(
             pack(b"sent", {"seq": seq, "ts": ts, "ld": ld.decode("ascii", "replace"),
-                           "tick": tick})
+                           "tick": tick, "written": written})
         )
 
     def on_medium(self) -> None:
