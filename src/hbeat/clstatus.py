@@ -280,6 +280,16 @@ class _Run:
                 self.human = True
         return params
 
+    def required_params(self, prog: str, args: list[str], count: int,
+                        short: str = "No enough parameter.\n") -> list[str] | None:
+        """`simple_options`, then at least `count` parameters (else `short` on
+        stderr, in the subcommand's own words); None when either fails."""
+        params = self.simple_options(prog, args)
+        if params is not None and len(params) < count:
+            self.eprint(short)
+            return None
+        return params
+
 
 def _list_links(run: _Run, view: View, host: str, verbose: bool) -> int:
     node = view.node(host)
@@ -375,13 +385,8 @@ def _listnodes(run: _Run, view: View, args: list[str]) -> int:
 
 
 def _one_node(run: _Run, args: list[str], prog: str, short: str) -> str | None:
-    params = run.simple_options(prog, args)
-    if params is None:
-        return None
-    if not params:
-        run.eprint(short)
-        return None
-    return params[0]
+    params = run.required_params(prog, args, 1, short)
+    return None if params is None else params[0]
 
 
 def _nodestatus(run: _Run, view: View, args: list[str]) -> int:
@@ -453,11 +458,8 @@ def _listhblinks(run: _Run, view: View, args: list[str]) -> int:
 
 
 def _hblinkstatus(run: _Run, view: View, args: list[str]) -> int:
-    params = run.simple_options("hblinkstatus", args)
+    params = run.required_params("hblinkstatus", args, 2)
     if params is None:
-        return PARAMETER_ERROR
-    if len(params) < 2:
-        run.eprint("No enough parameter.\n")
         return PARAMETER_ERROR
     host, ifname = params[0], params[1]
     node = view.node(host)
@@ -475,11 +477,8 @@ def _hblinkstatus(run: _Run, view: View, args: list[str]) -> int:
 
 
 def _clientstatus(run: _Run, view: View, args: list[str]) -> int:
-    params = run.simple_options("clientstatus", args)
+    params = run.required_params("clientstatus", args, 2)
     if params is None:
-        return PARAMETER_ERROR
-    if len(params) < 2:
-        run.eprint("No enough parameter.\n")
         return PARAMETER_ERROR
     host, client = params[0], params[1]
     # params[2], the timeout in ms, only bounds how long heartbeat waits for a
