@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,16 @@ from tests.harness import (
     HarnessError,
     Lab,
     LogWatcher,
+    Node,
     WaitTimeout,
     require_commands,
     require_root,
     udp_datagrams,
     wait_for,
 )
-from tests.harness.netns import NETNS_DIR, list_netns, sweep_stale_labs
+from tests.harness.impair import SwitchPort, impair, netem_supported
+from tests.harness.netns import NETNS_DIR, list_netns, netns_ident, sweep_stale_labs
+from tests.harness.procs import cmdline, pids_in_ns, run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -194,6 +198,195 @@ def test_impairment_drops_and_duplicates_packets(lab: Lab) -> None:
     assert "duplicates" not in out
     with pytest.raises(HarnessError, match="percentage"):
         lab.impair("otter", loss=150)
+
+
+# A UDP receiver and a sender of numbered datagrams, run on lab nodes: each
+# datagram carries its number and its send time (CLOCK_MONOTONIC is shared by
+# every namespace), the receiver logs "got <n> sent <t> at <t> from <ip>".
+_UDP_RECEIVER = """
+import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    data, (src, _) = sock.recvfrom(2048)
+    print(f"got {data.decode()} at {time.monotonic():.6f} from {src}", flush=True)
+"""
+_UDP_SENDER = """
+import socket, sys, time
+dst, (port, first, count), gap = sys.argv[1], map(int, sys.argv[2:5]), float(sys.argv[5])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+for n in range(first, first + count):
+    sock.sendto(f"{n} sent {time.monotonic():.6f}".encode(), (dst, port))
+    time.sleep(gap)  # pacing, like keepalives
+"""
+_GOT = re.compile(r"^got (\d+) sent ([\d.]+) at ([\d.]+) from ([\d.]+)$", re.M)
+_PORT = 694
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    n: int
+    sent: float
+    at: float
+    src: str
+
+
+def _udp_receiver(node: Node, port: int = _PORT) -> Callable[[], list[_Arrival]]:
+    """Start a UDP receiver on `node`; returns a function listing its arrivals."""
+    proc = node.spawn([sys.executable, "-c", _UDP_RECEIVER, str(port)], name=f"udp{port}")
+    LogWatcher(proc.log_path, from_start=True).wait("^listening$", 10)
+
+    def arrivals() -> list[_Arrival]:
+        proc.check_alive("receiving UDP")
+        return [
+            _Arrival(int(n), float(sent), float(at), src)
+            for n, sent, at, src in _GOT.findall(proc.output())
+        ]
+
+    return arrivals
+
+
+def _send_udp(node: Node, dst: str, first: int, count: int = 1, gap: float = 0.0) -> None:
+    args = [dst, str(_PORT), str(first), str(count), str(gap)]
+    node.run([sys.executable, "-c", _UDP_SENDER, *args])
+
+
+def _wait_numbers(
+    arrivals: Callable[[], list[_Arrival]], numbers: range, timeout: float = 10
+) -> list[_Arrival]:
+    """Wait until every number of `numbers` arrived; return all arrivals so far."""
+    wait_for(
+        lambda: set(numbers) <= {a.n for a in arrivals()},
+        timeout,
+        what=f"datagrams {numbers}",
+        describe=lambda: [a.n for a in arrivals()],
+    )
+    return arrivals()
+
+
+def _relay_pids(lab: Lab) -> list[int]:
+    ident = netns_ident(lab.switch)
+    return [p for p in pids_in_ns("net", ident) if "relay.py" in cmdline(p)]
+
+
+def _relay_leftovers(lab: Lab) -> list[str]:
+    """Relay processes, tables and veths in the switch namespace."""
+    links = run(["ip", "-n", lab.switch, "-o", "link", "show"]).stdout
+    tables = run(["ip", "netns", "exec", lab.switch, "nft", "list", "tables"]).stdout
+    return [
+        *(f"pid {p}" for p in _relay_pids(lab)),
+        *re.findall(r"\b(r[ib]-\w+)@", links),
+        *re.findall(r"hbeat_relay_\w+", tables),
+    ]
+
+
+def _inversions(numbers: list[int]) -> int:
+    return sum(1 for i, a in enumerate(numbers) for b in numbers[i + 1 :] if a > b)
+
+
+def test_relay_reorders_broadcasts_and_delivers_each_once(lab: Lab) -> None:
+    require_commands("nft")
+    otter, weasel = lab["otter"], lab["weasel"]
+    arrivals = _udp_receiver(weasel)
+    echoes = lab.capture("otter", bpf=f"inbound and udp port {_PORT}")
+    assert lab.impair("otter", reorder=100, delay_ms=20, force_relay=True) == "relay"
+    _send_udp(otter, "10.99.0.255", 0, count=30, gap=0.005)
+    _wait_numbers(arrivals, range(30))
+    _send_udp(otter, "10.99.0.255", 30)  # captured after all of 0..29 were delivered
+    got = _wait_numbers(arrivals, range(31))
+    order = [a.n for a in got]
+    assert sorted(order) == list(range(31)), order  # each exactly once
+    assert _inversions(order) >= 1, order
+    assert {a.src for a in got} == {otter.ip}
+    assert all(a.at - a.sent >= 0.019 for a in got), got
+    assert udp_datagrams(echoes.stop(), port=_PORT) == []  # none sent back to otter
+
+
+def test_delay_holds_every_datagram_in_order(lab: Lab) -> None:
+    require_commands("nft")
+    otter, weasel = lab["otter"], lab["weasel"]
+    arrivals = _udp_receiver(weasel)
+    how = lab.impair("otter", delay_ms=200)
+    assert how == ("netem" if netem_supported(otter.netns) else "relay")
+    _send_udp(otter, "10.99.0.255", 0, count=10, gap=0.02)
+    _send_udp(otter, "10.99.0.255", 10)
+    got = _wait_numbers(arrivals, range(11))
+    assert [a.n for a in got] == list(range(11))
+    late = [a for a in got if a.at - a.sent < 0.2 - 1e-5]  # printed to the microsecond
+    assert not late, late
+
+
+def test_clearing_the_relay_restores_direct_delivery(lab: Lab) -> None:
+    require_commands("nft")
+    otter, weasel = lab["otter"], lab["weasel"]
+    arrivals = _udp_receiver(weasel)
+    assert lab.impair("otter", delay_ms=50, force_relay=True) == "relay"
+    pids = _relay_pids(lab)
+    assert len(pids) == 1
+    assert sorted(_relay_leftovers(lab)) == sorted(
+        [f"pid {pids[0]}", "hbeat_relay_otter", "rb-otter", "ri-otter"]
+    )
+    _send_udp(otter, "10.99.0.255", 0)
+    _wait_numbers(arrivals, range(1))
+    lab.clear_impairment("otter")
+    assert _relay_leftovers(lab) == []
+    lab.clear_impairment("otter")  # idempotent
+    _send_udp(otter, "10.99.0.255", 1)  # the drop rule is gone with the relay
+    assert _wait_numbers(arrivals, range(2))[-1].n == 1
+    assert otter.ping(weasel.ip)
+
+
+def test_relay_keeps_unicast_arp_and_learning_working(lab: Lab) -> None:
+    require_commands("nft", "bridge")
+    otter, weasel = lab["otter"], lab["weasel"]
+    at_weasel, at_otter = _udp_receiver(weasel), _udp_receiver(otter)
+    assert lab.impair("otter", reorder=50, delay_ms=30, force_relay=True) == "relay"
+    otter.run(["ip", "neigh", "flush", "dev", "eth1"])
+    weasel.run(["ip", "neigh", "flush", "dev", "eth1"])
+    _send_udp(otter, weasel.ip, 0, count=5)  # needs ARP first, which passes directly
+    _send_udp(otter, weasel.ip, 5)
+    got = _wait_numbers(at_weasel, range(6))
+    assert sorted(a.n for a in got) == list(range(6))
+    assert {a.src for a in got} == {otter.ip}
+    weasel_mac = weasel.run(["cat", "/sys/class/net/eth1/address"]).stdout.strip()
+    assert weasel_mac in otter.run(["ip", "neigh", "show", weasel.ip]).stdout
+    # the bridge still finds otter on its own port, not on the injection port
+    otter_mac = otter.run(["cat", "/sys/class/net/eth1/address"]).stdout.strip()
+    fdb = run(["bridge", "-n", lab.switch, "fdb", "show", "br", "br0"]).stdout
+    assert re.search(rf"^{otter_mac} dev otter ", fdb, re.M), fdb
+    assert not re.search(rf"^{otter_mac} dev rb-otter", fdb, re.M), fdb
+    _send_udp(weasel, otter.ip, 100)  # unicast to otter, not impaired
+    assert _wait_numbers(at_otter, range(100, 101))[0].src == weasel.ip
+    assert otter.ping(weasel.ip)  # ICMP is not relayed
+
+
+def test_relay_errors_and_lab_close_stop_the_relay(lab_factory: Callable[..., Lab]) -> None:
+    require_commands("nft")
+    lab = lab_factory(2)
+    with pytest.raises(HarnessError, match="reorder must be a percentage"):
+        lab.impair("otter", reorder=101)
+    with pytest.raises(HarnessError, match="delay_ms must be"):
+        lab.impair("otter", delay_ms=-5)
+    missing = SwitchPort(netns=lab.switch, port="nosuch", log=lab.dir / "relay-nosuch.log")
+    with pytest.raises(HarnessError, match="no bridge port 'nosuch'"):
+        impair(lab["otter"].netns, "eth1", delay_ms=10, switch=missing, force_relay=True)
+    with pytest.raises(HarnessError, match="needs the node's bridge port"):
+        impair(lab["otter"].netns, "eth1", delay_ms=10, force_relay=True)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "tests/harness/relay.py"), "--capture", "x", "--inject", "y",
+         "--loss", "150"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "loss must be a percentage in 0..100" in bad.stderr
+    assert _relay_leftovers(lab) == []
+    lab.impair("otter", loss=10, delay_ms=10, force_relay=True)
+    lab.impair("weasel", duplicate=10, delay_ms=10, force_relay=True)
+    pids = _relay_pids(lab)
+    assert len(pids) == 2
+    lab.close()
+    wait_for(lambda: all(_dead(p) for p in pids), 5, what=f"relay pids {pids} gone")
 
 
 def test_private_mounts_are_seen_by_the_node_only(lab: Lab) -> None:

@@ -10,8 +10,9 @@ is the node's name and a private mount namespace; everything run on the node
 with nsenter, so `uname -n` says `otter` and `Node.private("/run")` mounts
 are seen by every process of that node and by nothing else.
 
-Cleanup (`Lab.close`, also run on a failed test by the fixture) kills every
-process in every lab namespace, deletes the namespaces and the lab directory.
+Cleanup (`Lab.close`, also run on a failed test by the fixture) stops the
+impairment relays (impair.py), kills every process in every lab namespace,
+deletes the namespaces and the lab directory.
 `sweep_stale_labs()` does the same for labs whose owning process is gone.
 """
 
@@ -313,6 +314,8 @@ class Lab:
                 errors.append(f"closing {thing!r}: {exc}")
         for node in self.all_nodes():
             with contextlib.suppress(Exception):
+                _impair.stop_relay(self.switch_port(node))
+            with contextlib.suppress(Exception):
                 node.kill_all()
         for netns in self.namespaces():
             try:
@@ -372,18 +375,31 @@ class Lab:
         duplicate: float = 0.0,
         reorder: float = 0.0,
         delay_ms: float = 0.0,
+        seed: int = _impair.DEFAULT_SEED,
+        force_relay: bool = False,
     ) -> str:
-        """Impair packets a node sends on eth1 (percentages); see impair.py.
-        Returns the mechanism used, 'netem' or 'nft'."""
+        """Impair packets a node sends on eth1 (percentages, delay in ms); see
+        impair.py. Returns the mechanism used: 'netem', 'nft' or 'relay' (no
+        netem here and reorder/delay asked, or `force_relay`: a relay in the
+        switch namespace re-sends the node's IPv4 UDP, its decisions made
+        reproducible by `seed`). Replaces an earlier impairment of the node."""
         node = self.node(name)
         return _impair.impair(
             node.netns, "eth1", loss=loss, duplicate=duplicate, reorder=reorder,
-            delay_ms=delay_ms,
+            delay_ms=delay_ms, switch=self.switch_port(node), seed=seed,
+            force_relay=force_relay,
         )  # fmt: skip
 
     def clear_impairment(self, name: str) -> None:
+        """Undo `impair` on a node (harmless when it is not impaired)."""
         node = self.node(name)
-        _impair.clear(node.netns, "eth1")
+        _impair.clear(node.netns, "eth1", switch=self.switch_port(node))
+
+    def switch_port(self, node: Node) -> _impair.SwitchPort:
+        """Where `node`'s frames enter the bridge (for the impairment relay)."""
+        return _impair.SwitchPort(
+            netns=self.switch, port=node.name, log=self.dir / "switch" / f"relay-{node.name}.log"
+        )
 
     # --- cables and captures ------------------------------------------------
 
