@@ -70,6 +70,12 @@ class ControlCommands:
                                "or failback")
         resources = self.sup.resources
         if resources is None:
+            config = self.sup.config
+            if config.groups:
+                raise ControlError(ControlErrno.REFUSED,
+                                   f"this node runs no resources: haresources homes its "
+                                   f"groups on {' and '.join(config.resource_nodes)}; run "
+                                   f"hb_{what} there")
             raise ControlError(ControlErrno.REFUSED,
                                "no resource groups are configured (haresources is empty)")
         method = resources.standby if what == "standby" else resources.takeover
@@ -140,8 +146,11 @@ def build_snapshot(sup: Supervisor) -> dict[str, Any]:
 
 def _resources_snapshot(sup: Supervisor) -> dict[str, Any]:
     if sup.resources is None:
-        # No groups: nothing to negotiate, so nothing is ever held.
-        return {"held": "none", "groups": []}
+        # No groups, or a member-only node of a larger cluster (the groups run
+        # on the resource pair, never here): nothing is ever held here.
+        return {"held": "none", "groups": [
+            {"key": g.key, "node": g.node, "state": "stopped",
+             "resources": [r.text for r in g.resources]} for g in sup.groups.values()]}
     groups = [
         {"key": key, "node": g.node, "state": sup.resources.group_state(key),
          "resources": [r.text for r in g.resources]}

@@ -241,7 +241,12 @@ class Supervisor:
         self.uuid = uuid
         self.generation = generation
         self.log(Level.INFO, f"Heartbeat generation: {generation}")
-        if self.config.groups:
+        pair = self.config.resource_nodes
+        if self.config.groups and self.config.node_name not in pair:
+            self.log(Level.INFO, f"No resources run here: haresources homes its groups on "
+                                 f"{' and '.join(pair)}, which take them over from each "
+                                 f"other; this node is a member only.")
+        elif self.config.groups:
             # ResourcesConfig checks what haresources mode can run (two nodes).
             overrides = self.resource_timers
             if overrides:

@@ -238,7 +238,10 @@ Semantics (heartbeat's unless said otherwise):
   a late result for it is ignored.
 
 Only one or two nodes are supported (3.0.6's holdings are a two-node
-notion); a larger `nodes` is rejected with ValueError.
+notion); a larger `nodes` is rejected with ValueError. In a cluster of more
+nodes the machine runs on the two nodes haresources names (the resource
+pair, `ClusterConfig.resource_nodes`) with `nodes` = that pair: events about
+the other nodes (members only) are ignored, as any node but the peer is.
 """
 
 from __future__ import annotations
@@ -371,9 +374,11 @@ class ResourcesConfig:
 
     @classmethod
     def from_cluster(cls, cfg: ClusterConfig, **timers: float) -> ResourcesConfig:
+        """The resource view of `cfg` on a node of its resource pair
+        (`cfg.resource_nodes`; on any other node there is nothing to run)."""
         return cls(
             local=cfg.node_name,
-            nodes=tuple(cfg.nodes),
+            nodes=cfg.resource_nodes,
             groups=tuple(cfg.groups),
             auto_failback=cfg.auto_failback,
             **timers,  # type: ignore[arg-type]

@@ -83,3 +83,50 @@ def test_legacy_default_warns() -> None:
     assert _check("node a b\nbcast eth0\nlogfile /x\n") == [
         "WARN: ha.cf: Deprecated 'legacy' auto_failback option selected. Please convert to "
         "'auto_failback on'."]
+
+
+THREE = ("otter", "weasel", "ferret")
+
+
+def test_three_nodes_with_a_resource_pair_load_and_the_third_is_a_member_only(
+        tmp_path: Path) -> None:
+    seed = write_seed(tmp_path, serial="/dev/null", nodes=THREE,
+                      overrides={"logfile": "/tmp/ha-log"},
+                      haresources="weasel IPaddr::10.0.0.100\notter apache\n")
+    for node in THREE:
+        config = load_config(seed.config_dir, node, system=probe(seed.init_dir))
+        assert config.resource_nodes == ("otter", "weasel")  # ha.cf order
+        assert config.warnings == ()
+
+
+def test_three_nodes_with_groups_on_one_node_is_an_error(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path, serial="/dev/null", nodes=THREE,
+                      haresources="# one node\nweasel IPaddr::10.0.0.100\nweasel apache\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(seed.config_dir, "otter", system=probe(seed.init_dir))
+    d = seed.config_dir
+    assert [str(p) for p in info.value.errors] == [
+        f"{d}/haresources:2: every group is homed on weasel: with 3 nodes in {d}/ha.cf groups "
+        "fail over within one pair of nodes, so haresources must name two nodes (which of "
+        "otter, ferret would take weasel's groups over?); give one group to the other node "
+        "of the pair"]
+
+
+def test_three_nodes_with_groups_on_three_nodes_is_an_error_at_the_third(
+        tmp_path: Path) -> None:
+    seed = write_seed(tmp_path, serial="/dev/null", nodes=THREE,
+                      haresources="weasel IPaddr::10.0.0.100\notter apache\n"
+                                  "weasel drbddisk::r0\nferret LVM::vg0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(seed.config_dir, "ferret", system=probe(seed.init_dir))
+    assert [str(p) for p in info.value.errors] == [
+        f"{seed.config_dir}/haresources:4: group homed on a third node [ferret] (after "
+        "weasel and otter): groups fail over within one pair of nodes, so with more than two "
+        "nodes haresources may name only two of them; the other nodes are members that run "
+        "no resources"]
+
+
+def test_two_nodes_may_home_every_group_on_one_node(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path, serial="/dev/null")  # the seed: weasel holds the one group
+    config = load_config(seed.config_dir, "otter", system=probe(seed.init_dir))
+    assert config.resource_nodes == ("otter", "weasel")

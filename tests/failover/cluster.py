@@ -1,4 +1,5 @@
-"""A two-node hbeat cluster with recorded resources, for the failover tests.
+"""An hbeat cluster (otter and weasel unless `nodes` says otherwise) with
+recorded resources, for the failover tests.
 
 `FailoverCluster(lab, haresources, auto_failback=...)` writes one ha.cf
 (tests/cluster/clusters.py timings: keepalive 500ms, deadtime 4, initdead 8;
@@ -79,8 +80,10 @@ class FailoverCluster:
 
     def __init__(self, lab: Lab, haresources: str, *, auto_failback: str = "off",
                  scripts: Iterable[str] = (), real_scripts: Iterable[str] = (),
-                 timers: Mapping[str, float] | None = None) -> None:
+                 timers: Mapping[str, float] | None = None,
+                 nodes: Sequence[str] = NODES) -> None:
         self.lab = lab
+        self.names = tuple(nodes)
         self.shared = lab.dir / "failover"
         self.control = self.shared / "control"
         self.control.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ class FailoverCluster:
         self.env = {"HBEAT_RESOURCE_TIMERS": timers_env(timers)}
         self.nodes: dict[str, HbeatNode] = {}
         self.feeds: dict[str, FeedWatcher] = {}
-        for name in NODES:
+        for name in self.names:
             node = HbeatNode(lab[name], self._config(name, auto_failback))
             node.prepare()
             for script in scripts:
@@ -100,7 +103,7 @@ class FailoverCluster:
             self.nodes[name] = node
 
     def _config(self, name: str, auto_failback: str) -> HbeatConfig:
-        hacf = ha_cf(list(NODES), **CLUSTER_TIMINGS, media=["bcast eth1"],
+        hacf = ha_cf(list(self.names), **CLUSTER_TIMINGS, media=["bcast eth1"],
                      auto_failback=auto_failback)
         return HbeatConfig(hacf, SEED_AUTHKEYS, self.haresources, env=self.env)
 
@@ -115,10 +118,11 @@ class FailoverCluster:
 
     # --- life cycle ---------------------------------------------------------
 
-    def start(self, names: Sequence[str] = NODES) -> None:
+    def start(self, names: Sequence[str] | None = None) -> None:
         """Start hbeat on `names` and wait until they see each other active. Each
         node's status feed is subscribed at once (`self.feeds[name]`), before the
         start-up negotiation (RQSTDELAY) can let any group start."""
+        names = self.names if names is None else names
         for name in names:
             self.nodes[name].start()
             self.feeds[name] = self.nodes[name].feed()
@@ -233,7 +237,7 @@ class FailoverCluster:
     def _recorded(self, rsc: str) -> bool:
         """Whether `rsc` is one of the recording stand-ins (real agents are not)."""
         script = rsc.split("::", 1)[0]
-        path = self.nodes[NODES[0]].config_dir / "resource.d" / script
+        path = self.nodes[self.names[0]].config_dir / "resource.d" / script
         return path.is_file() and "stand-in" in path.read_text(errors="replace")[:200]
 
     def run_on(self, name: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:

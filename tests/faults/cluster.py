@@ -3,14 +3,12 @@
 `FaultCluster(lab, names, cable)` runs `hbeat run` on every node of `names`
 with one ha.cf (keepalive 500ms, deadtime 3, warntime 2, initdead 8; media
 `bcast eth1` plus `serial /run/ttyS0` on the cable's two nodes), one
-resource group homed on each node (`probe::<node>`, a recording stand-in
-from tests/failover/standins.py) and the failover tests' fast resource
-timers ($HBEAT_RESOURCE_TIMERS).
-
-LIMITATION: the resource layer (src/supervisor/resources.py) supports exactly
-two nodes, as 3.0.6's haresources mode does, so the suite runs on two nodes
-with two groups. The node count is a parameter here and in the suite; a
-three-node run needs that layer to grow first.
+resource group homed on each node of the resource pair, the first two of
+`names` (`probe::<node>`, a recording stand-in from
+tests/failover/standins.py), and the failover tests' fast resource timers
+($HBEAT_RESOURCE_TIMERS). Groups fail over within the pair (haresources
+mode; see src/hbeat/config/checks.py); any further node is a member only,
+holding no group but taking part in membership, cl_status and the audits.
 
 It owns the life cycle the faults need: `crash(name)` (kill -9 of the node,
 every process of it killed, its private /run wiped like a reboot),
@@ -57,8 +55,9 @@ class FaultCluster:
         self.control = self.shared / "control"
         self.control.mkdir(parents=True, exist_ok=True)
         self.records = Records(self.shared / "events.log")
-        self.groups = [group_of(n) for n in self.names]
-        haresources = "".join(f"{n} {group_of(n)}\n" for n in self.names)
+        self.pair = self.names[:2]
+        self.groups = [group_of(n) for n in self.pair]
+        haresources = "".join(f"{n} {group_of(n)}\n" for n in self.pair)
         env = {"HBEAT_RESOURCE_TIMERS": timers_env()}
         self.nodes: dict[str, HbeatNode] = {}
         self.feeds: dict[str, FeedWatcher] = {}
@@ -77,6 +76,16 @@ class FaultCluster:
 
     def __getitem__(self, name: str) -> HbeatNode:
         return self.nodes[name]
+
+    def pair_peer(self, name: str) -> str:
+        """The other node of the resource pair."""
+        if name not in self.pair:
+            raise ValueError(f"{name} is not in the resource pair {self.pair}")
+        return next(n for n in self.pair if n != name)
+
+    def links_to_serial(self) -> list[str]:
+        """The nodes at the ends of the serial cable."""
+        return [] if self.cable is None else [self.cable.a, self.cable.b]
 
     def links(self, name: str) -> list[str]:
         """The links `name` has to its peers, as the snapshot names them."""

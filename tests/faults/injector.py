@@ -8,16 +8,20 @@ it may legitimately cause (`allow`, regexes) and extra checks of its own
 always on a condition with a deadline (`hold` waits for a fault's duration:
 a SIGSTOP or a link cut must last that long, it is the fault itself).
 
-Faults: kill -9 of a node (restarted with its /run wiped, like a reboot;
-once more with its hb_generation set back, as restored from an old copy), of
-its supervisor only (restarted), of each worker (bcast, serial, executor);
+Faults (on any of the three nodes unless said otherwise): kill -9 of a node
+(restarted with its /run wiped, like a reboot; once more with its
+hb_generation set back, as restored from an old copy), of its supervisor
+only (restarted), of each worker (bcast; serial on the cable's ends;
+executor on the resource pair);
 SIGSTOP/SIGCONT of a supervisor shorter and longer than deadtime; a link
-down/up and flapping; packet loss and duplication on one node's eth1 (the
-harness's nftables fallback: this kernel has no sch_netem, so reordering
-and delay cannot be injected and are not in the plan); garbage bytes into
+down/up and flapping; packet loss, duplication and reordering (with delay)
+on one node's eth1 (netem where the kernel has it; here the harness's
+nftables fallback for loss and duplication and its userspace relay in the
+lab switch for reordering: tests/harness/impair.py); garbage bytes into
 the serial pty; a resource start that fails or hangs past its timeout
-(stand-in steering flag, then a standby moves the group onto it); both
-links cut between the two nodes (split brain) and healed.
+(stand-in steering flag, then a standby moves the group onto its pair
+peer); both links of one pair node cut (split brain: it is alone, the other
+two together) and healed.
 
 `plan(rng, steps)` draws the sequence from a `random.Random` seeded by the
 suite.
@@ -71,8 +75,9 @@ def hold(seconds: float, what: str) -> None:
     wait_for(lambda: time.monotonic() >= until, seconds + 5, interval=0.05, what=what)
 
 
-def peer_of(c: FaultCluster, name: str) -> str:
-    return next(n for n in c.names if n != name)
+def observer_of(c: FaultCluster, name: str) -> str:
+    """A node that watches `name`: its pair peer, or (for a member) the first other node."""
+    return c.pair_peer(name) if name in c.pair else next(n for n in c.names if n != name)
 
 
 def wait_seen(c: FaultCluster, observer: str, peer: str, status: str, timeout: float) -> None:
@@ -106,7 +111,6 @@ def node_crash(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
 
 def stale_generation(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     victim = rng.choice(c.names)
-    peer = peer_of(c, victim)
     path = c[victim].state_dir / GENERATION_FILE
     current = parse_generation(path.read_bytes(), source=str(path))
     older = current - rng.randint(2, 50)
@@ -117,10 +121,9 @@ def stale_generation(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     path.write_bytes(format_generation(older))
     c.restart(victim)
     ctx.settle(40)
-    checks = []
     want = f"Heartbeat restart on node {victim} with a lower generation ({older + 1} < {current})"
-    if want not in c[peer].log():
-        checks.append(f"{peer} did not log {want!r}")
+    checks = [f"{other} did not log {want!r}" for other in c.live()
+              if other != victim and want not in c[other].log()]
     return Outcome(allow=DEATH, checks=checks)
 
 
@@ -141,7 +144,9 @@ def supervisor_kill(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
 
 def _worker_kill(kind: str) -> Fault:
     def fault(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
-        victim = rng.choice(c.names)
+        # Only the pair runs an executor, only the cable's ends a serial worker.
+        having = {"executor": c.pair, "serial": c.links_to_serial()}.get(kind, c.names)
+        victim = rng.choice(having)
         workers = c.workers(victim)
         name = next((w for w in workers if w.split()[0] == kind), None)
         if name is None:
@@ -161,7 +166,7 @@ def _worker_kill(kind: str) -> Fault:
 def _sigstop(seconds: float, label: str) -> Fault:
     def fault(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
         victim = rng.choice(c.names)
-        peer = peer_of(c, victim)
+        peer = observer_of(c, victim)
         pid = c.supervisor_pid(victim)
         # For its first seconds a node advertises deadtime + 2 s: wait until the
         # peer holds it to the plain deadtime, or "longer than deadtime" is not.
@@ -193,7 +198,7 @@ def _sigstop(seconds: float, label: str) -> Fault:
 
 def link_down_up(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     victim = rng.choice(c.names)
-    peer = peer_of(c, victim)
+    peer = observer_of(c, victim)
     ctx.note(f"eth1 of {victim} down until {peer} sees the link dead, then up")
     c.lab.cut(victim)
     try:
@@ -228,13 +233,24 @@ def _impaired(kind: str) -> Fault:
         victim = rng.choice(c.names)
         pct = rng.choice((20, 40, 60))
         seconds = rng.uniform(2.0, 5.0)
-        ctx.note(f"{pct}% packet {kind} on {victim}'s eth1 for {seconds:.1f} s")
-        how = c.lab.impair(victim, **{"loss" if kind == "loss" else "duplicate": pct})
+        how_much: dict[str, Any] = {kind: pct}
+        others = [n for n in c.live() if n != victim]
+        filled = {n: c[n].counters()["holes_filled"] for n in others}
+        if kind == "reorder":
+            # Every frame late by delay_ms, pct % of them 1-2 x delay_ms later
+            # still: long enough (keepalive 500 ms) for the next frames to
+            # overtake them, short enough not to look like a death.
+            how_much["delay_ms"] = rng.choice((400, 600))
+            how_much["seed"] = rng.randrange(2**31)
+            seconds += 3.0
+        ctx.note(f"packet {kind} on {victim}'s eth1 for {seconds:.1f} s: {how_much}")
+        how = c.lab.impair(victim, **how_much)
         try:
             hold(seconds, f"{kind} on {victim}")
         finally:
             c.lab.clear_impairment(victim)
-        ctx.note(f"impairment by {how} cleared")
+        ctx.note(f"impairment by {how} cleared; holes filled since: "
+                 f"{ {n: c[n].counters()['holes_filled'] - filled[n] for n in others} }")
         return Outcome(allow=DEATH)
 
     fault.__name__ = f"packet_{kind}"
@@ -262,12 +278,19 @@ def _resource_start(how: str) -> Fault:
     process group); the group must come back to the node that gave it up."""
 
     def fault(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
-        group = rng.choice(c.groups)
-        owner = holder(c, group)
-        if owner is None:
-            ctx.note(f"{group} is held by nobody (failed earlier): nothing to move")
+        # A group whose start failed on a node is never handed to it again (a
+        # standby that would is refused): only the others can be moved.
+        movable = []
+        for key in c.groups:
+            owner = holder(c, key)
+            if owner is not None and c[c.pair_peer(owner)].group_states()[key] != "failed":
+                movable.append((key, owner))
+        if not movable:
+            ctx.note(f"no group can move: each failed on its other node earlier "
+                     f"{[(k, holder(c, k)) for k in c.groups]}")
             return Outcome()
-        target = peer_of(c, owner)
+        group, owner = rng.choice(movable)
+        target = c.pair_peer(owner)
         verb = "fails" if how == "fail" else "hangs"
         ctx.note(f"{group}'s next start on {target} {verb}; hb_standby on {owner} moves it there")
         steer(c.control, target, group, "start", how)
@@ -356,6 +379,7 @@ FAULTS: dict[str, Fault] = {
     "link_flap": link_flap,
     "packet_loss": _impaired("loss"),
     "packet_duplicate": _impaired("duplicate"),
+    "packet_reorder": _impaired("reorder"),
     "serial_garbage": serial_garbage,
     "resource_fail": _resource_start("fail"),
     "resource_hang": _resource_start("hang"),

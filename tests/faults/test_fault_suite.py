@@ -17,8 +17,10 @@ out of the default plan, reproduced by its own strict-xfail test. (The one
 found so far, a SIGSTOP longer than deadtime, is fixed; its reproducer is the
 regular test at the end of this file.)
 
-Runs on two nodes (see tests/faults/cluster.py: the resource layer supports
-two nodes only); NODES is the one place that sets the count.
+Runs on three nodes: otter and weasel, joined by eth1 and a serial cable,
+each home to one group, and ferret on eth1, a member only (groups fail over
+within the haresources pair: see tests/faults/cluster.py); NODES is the one
+place that sets the count.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .auditor import Auditor, Violation
 from .cluster import FaultCluster, group_of
 from .injector import FAULTS, Ctx, default_faults, plan
 
-NODES = 2
+NODES = 3
 CI_SEED = 20261125
 SETTLE_S = 40.0
 
@@ -97,7 +99,7 @@ def run_suite(lab_factory: Callable[..., Lab], seed: int, steps: int,
     c.start()
     auditor.settle(SETTLE_S)
     violations += auditor.audit("start-up", allow=())
-    homes = {group_of(n): n for n in names}
+    homes = {group_of(n): n for n in c.pair}
     by_home = {g: c[homes[g]].group_states().get(g) for g in c.groups}
     if any(s != "running" for s in by_home.values()):
         violations.append(Violation("start-up", "holders", f"groups not on their homes: {by_home}"))

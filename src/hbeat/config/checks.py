@@ -13,6 +13,14 @@ then the init directory; `OCF::agent::...` also needs the agent) and is an
 executable regular file; serial devices are character devices; the
 interfaces named by bcast/ucast/mcast exist.
 
+More than two nodes (ours): 3.0.6's holdings (`local`/`foreign`) are a
+two-node notion, and with a third node every node would take "foreign"
+groups over at once. hbeat lets groups fail over within one pair: with more
+than two nodes in ha.cf, haresources must home its groups on exactly two
+nodes; the other nodes are members only (membership, cl_status, the status
+feed; never a resource). A third home node, or a single one (which node
+would take its groups over?), is an ERROR at the line that shows it.
+
 A one-node cluster is accepted with a WARN, as heartbeat accepts it: it is
 how a cluster is built one node at a time, and a lab can run one node.
 Apart from the `SystemProbe` it is handed, nothing here does I/O.
@@ -123,6 +131,7 @@ def check_groups(groups: list[ResourceGroup], hacf: HaCf, path: str, config_dir:
     keys: dict[str, ResourceGroup] = {}
     owners: dict[str, ResourceGroup] = {}
     resolved: list[ResourceGroup] = []
+    out += _check_resource_pair(groups, hacf, path)
     for group in groups:
         if hacf.nodes and group.node not in hacf.nodes:
             out.append(Problem(path, group.line, Level.ERROR,
@@ -153,6 +162,34 @@ def check_groups(groups: list[ResourceGroup], hacf: HaCf, path: str, config_dir:
             resources.append(dataclasses.replace(resource, path=script_path))
         resolved.append(dataclasses.replace(group, resources=tuple(resources)))
     return resolved, out
+
+
+def _check_resource_pair(groups: list[ResourceGroup], hacf: HaCf, path: str) -> list[Problem]:
+    """With more than two nodes, groups must be homed on exactly two of them."""
+    if len(hacf.nodes) <= 2 or not groups:
+        return []
+    homes: dict[str, ResourceGroup] = {}
+    for group in groups:
+        if group.node in hacf.nodes:
+            homes.setdefault(group.node, group)
+    if len(homes) == 1:
+        (only, first), = homes.items()
+        others = ", ".join(n for n in hacf.nodes if n != only)
+        return [Problem(path, first.line, Level.ERROR,
+                        f"every group is homed on {only}: with {len(hacf.nodes)} nodes in "
+                        f"{hacf.path} groups fail over within one pair of nodes, so "
+                        f"haresources must name two nodes (which of {others} would take "
+                        f"{only}'s groups over?); give one group to the other node of the "
+                        f"pair")]
+    out = []
+    pair = list(homes)[:2]
+    for node, group in list(homes.items())[2:]:
+        out.append(Problem(path, group.line, Level.ERROR,
+                           f"group homed on a third node [{node}] (after {pair[0]} and "
+                           f"{pair[1]}): groups fail over within one pair of nodes, so with "
+                           f"more than two nodes haresources may name only two of them; the "
+                           f"other nodes are members that run no resources"))
+    return out
 
 
 def _resolve(script: str, args: tuple[str, ...], config_dir: str,

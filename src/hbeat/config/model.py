@@ -281,6 +281,22 @@ class ClusterConfig:
     def groups_of(self, node: str) -> tuple[ResourceGroup, ...]:
         return tuple(g for g in self.groups if g.node == node)
 
+    @property
+    def resource_nodes(self) -> tuple[str, ...]:
+        """The nodes that run resource groups (ha.cf order): every node of a
+        one- or two-node cluster; with more nodes, the two haresources names
+        (`check_groups` makes sure there are exactly two). The others are
+        members only: they never start, stop or take over a group."""
+        return resource_nodes(self.nodes, self.groups)
+
+
+def resource_nodes(nodes: tuple[str, ...], groups: tuple[ResourceGroup, ...]) -> tuple[str, ...]:
+    """See `ClusterConfig.resource_nodes`."""
+    if len(nodes) <= 2 or not groups:
+        return nodes
+    named = {g.node for g in groups}
+    return tuple(n for n in nodes if n in named)
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; `problems` lists every error and warning found."""
