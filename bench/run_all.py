@@ -2,7 +2,7 @@
 rewrite the cluster section of bench/README.md with the measured tables.
 
     .venv/bin/python bench/run_all.py [--quick] [--duration S] [--false-death-duration S]
-                                      [--reps N] [--phases idle,loaded,failover]
+                                      [--reps N] [--phases idle,loaded,failover] [--merge]
 
 Phases run one after the other; the scenarios of a phase run side by side in
 separate labs: `idle` (jitter of hbeat, heartbeat and hbeat with the
@@ -11,7 +11,9 @@ on every core plus a memory churner; jitter of both daemons with `realtime
 off` and with `realtime on`, and the false-death runs of the fast profile with
 20% loss), `failover` (classic and fast profiles, both daemons, `--reps`
 kills each, four labs in threads). Needs root. Results also go to
-bench/cluster/results/latest.json; `--report-only` re-renders the README from it.
+bench/cluster/results/latest.json; `--report-only` re-renders the README from it,
+and `--merge` re-runs only some phases on top of it (e.g. `--merge --phases
+idle` to measure the idle phase again on a quiet machine).
 """
 
 from __future__ import annotations
@@ -115,6 +117,21 @@ def phase_idle(args: argparse.Namespace, results: dict[str, Any]) -> None:
             run.close()
 
 
+def merge_base(old: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The previous results as the base of a --merge run: every phase they
+    hold keeps its date and command (meta["phases"]) until it is run again;
+    the run's own meta (date, command, machine) replaces the top level."""
+    phases = old["meta"].get("phases") or {
+        phase: {"date": old["meta"]["date"], "command": old["meta"]["command"]}
+        for phase in old["meta"].get("load", {})}
+    merged = dict(old)
+    merged["meta"] = {**old["meta"], **{k: v for k, v in meta.items() if k != "load"},
+                      "load": dict(old["meta"].get("load", {})), "phases": dict(phases)}
+    if "loaded_by" in old["meta"]:
+        merged["meta"]["loaded_by"] = old["meta"]["loaded_by"]
+    return merged
+
+
 def scenarios_kinds() -> tuple[str, str]:
     return ("hbeat", "heartbeat")
 
@@ -204,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-analysis", action="store_true",
                     help="leave out bench/cluster/ANALYSIS.md (it is only included when its "
                          "title names the date of the run being rendered)")
+    ap.add_argument("--merge", action="store_true",
+                    help=f"start from {RESULTS.relative_to(ROOT)} and replace only the results "
+                         "of the phases run (each phase keeps its own date and command)")
     ap.add_argument("--report-only", action="store_true",
                     help=f"re-render the README from {RESULTS.relative_to(ROOT)}")
     args = ap.parse_args(argv)
@@ -227,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{args.reps} kills per profile and daemon, cost "
                                           f"{args.cost_duration:.0f} s")},
                    "jitter": {}, "false_deaths": {}, "failover": {}, "cost": {}}
+        if args.merge and RESULTS.exists():
+            results = merge_base(json.loads(RESULTS.read_text()), results["meta"])
         phases = args.phases.split(",")
         for phase in phases:
             log(f"phase {phase}")
+            results["meta"].setdefault("phases", {})[phase] = {
+                "date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command}
             with LoadMonitor() as mon:
                 if phase == "idle":
                     phase_idle(args, results)

@@ -179,7 +179,9 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
         "in the lab's `client` namespace on the bridge and, for resource starts, from the "
         "`BenchProbe` resource script's own CLOCK_REALTIME stamp — never from a daemon log.",
         "",
-        f"- Measured: {meta['date']}; command: `{meta['command']}`",
+        *([f"- Measured: {meta['date']}; command: `{meta['command']}`"] if "phases" not in meta
+          else [f"- Phase `{phase}` measured {p['date']}; command: `{p['command']}`"
+                for phase, p in meta["phases"].items()]),
         f"- Machine: {meta['machine']}",
         f"- Durations used: {meta['durations']}",
         f"- Capture timestamps: {meta['tstamp']}",
