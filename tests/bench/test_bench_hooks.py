@@ -1,5 +1,6 @@
 """The daemon hooks the cluster benchmarks rely on, on a live `hbeat run`:
-`realtime on` puts the link worker in SCHED_FIFO with its memory locked, and
+`realtime on` puts the link worker in SCHED_FIFO with its memory locked,
+`realtime off` leaves it SCHED_OTHER with a 100 us slice and 1 ns timer slack, and
 the `debug-stall` control command blocks the supervisor's loop only when the
 daemon runs with HBEAT_DEBUG=1 (refused with a clear error otherwise)."""
 
@@ -45,6 +46,14 @@ def locked_kb(pid: int) -> int:
     raise AssertionError(f"no VmLck in /proc/{pid}/status")
 
 
+def sched_field(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/sched").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return int(value.split(".")[0])
+    raise AssertionError(f"no {name} in /proc/{pid}/sched")
+
+
 def test_realtime_off_and_debug_stall_refused_without_hbeat_debug(
         lab_factory: Callable[..., Lab]) -> None:
     node = start_otter(lab_factory, ["realtime off"], {"HBEAT_DEBUG": "0"})
@@ -54,6 +63,11 @@ def test_realtime_off_and_debug_stall_refused_without_hbeat_debug(
              what="worker running")
     assert os.sched_getscheduler(worker) == os.SCHED_OTHER
     assert locked_kb(worker) == 0
+    # `realtime off`: no priority, but a short fair-scheduler slice and 1 ns timer slack
+    assert sched_field(worker, "se.slice") == 100_000
+    assert int(Path(f"/proc/{worker}/timerslack_ns").read_text()) == 1
+    assert sched_field(node.proc.pid if node.proc else 0, "se.slice") != 100_000  # worker only
+    assert "sched_setattr" not in node.log()
     with pytest.raises(ControlError) as err:
         client.call("debug-stall", ms=100, every_s=1)
     assert err.value.errno == ControlErrno.REFUSED
