@@ -278,6 +278,7 @@ class Supervisor:
             "srcuuid": self.uuid.hex(),
             "hg": self.generation,
             "ttl": self.membership.config.ttl,
+            "status_seq": ka.status_seq,
         }
 
     def _setup_for(self, name: str) -> dict[str, Any]:

@@ -136,6 +136,7 @@ class KeepaliveChanged:
     st: str
     dt_ms: int
     protocol: bool
+    status_seq: int  # the status message this content follows (0: none sent yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +262,7 @@ class Membership:
         now: int,
         wall_s: float,
         rng: random.Random,
-        allocate_seq: Callable[[], int] | None = None,
+        allocate_seq: Callable[[bool], int] | None = None,
         issued_seq: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
@@ -280,6 +281,7 @@ class Membership:
         self._wall0 = wall_s
         self.load = b"n/a"
         self.flow_control = True
+        self.status_seq = 0  # seq of the last status message sent (KeepaliveChanged)
         self.linksup = False  # heartbeat's COMM_LINKSUP: initdead no longer applies
         self.comm_up = False
         self.started = False
@@ -338,7 +340,8 @@ class Membership:
         return self.config.deadtime_ms
 
     def keepalive_content(self, now: int) -> KeepaliveChanged:
-        return KeepaliveChanged(self.local_status, self.advertised_dt(now), self.flow_control)
+        return KeepaliveChanged(self.local_status, self.advertised_dt(now), self.flow_control,
+                                self.status_seq)
 
     def dead_interval(self, node: str) -> int:
         """How long `node` may stay silent before it is dead (and each of its links)."""
@@ -424,6 +427,8 @@ class Membership:
         )
         stamped = self._stamp(fields, now)
         raw_seq = m.field_value(stamped, m.F_SEQ)
+        if raw_seq is not None:
+            self.status_seq = int(raw_seq, 16)
         return [
             SendMessage(stamped, None, int(raw_seq, 16) if raw_seq is not None else None),
             self.keepalive_content(now),

@@ -4,10 +4,13 @@ See docs/processes.md. A small file under the runtime directory, mapped into
 the supervisor and every link worker, holds:
 
     magic, t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,
-    lease_ns, generation
+    lease_ns, generation, status_seq
 
 The supervisor creates it (with the first `seq` = 1 as heartbeat does) and
-renews the lease; workers claim keepalive ticks. Every read-modify-write is
+renews the lease; workers claim keepalive ticks. `status_seq` is the number
+of the last status message the supervisor sent itself (on a state change):
+a worker whose keepalive content predates it may not take a higher number,
+or a peer would see the node's state go back (`active`, then `up`). Every read-modify-write is
 done under an advisory lock on the file, held for a few microseconds.
 """
 
@@ -17,16 +20,21 @@ import fcntl
 import mmap
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-MAGIC = b"HBSEQBD1"
-_LAYOUT = struct.Struct("<8sqqqqqqq")
+MAGIC = b"HBSEQBD2"
+_LAYOUT = struct.Struct("<8sqqqqqqqq")
 SIZE = _LAYOUT.size
 
 
 class SeqBoardError(RuntimeError):
     pass
+
+
+class StaleKeepalive(Exception):
+    """The worker's keepalive content is older than the last status message
+    the supervisor sent: fetch the new content before claiming a tick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,7 @@ class BoardView:
     claimed_seq: int
     lease_ns: int
     generation: int
+    status_seq: int
 
 
 class SeqBoard:
@@ -56,7 +65,7 @@ class SeqBoard:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             os.write(
-                fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation)
+                fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation, 0)
             )
             os.replace(tmp, path)
         except BaseException:
@@ -97,14 +106,18 @@ class SeqBoard:
             view.claimed_seq,
             view.lease_ns,
             view.generation,
+            view.status_seq,
         )
 
-    def allocate(self) -> int:
-        """Take the next sequence number (for a message the supervisor sends)."""
+    def allocate(self, status: bool = False) -> int:
+        """Take the next sequence number (for a message the supervisor sends);
+        `status`: it is a status message, whose content the workers' next
+        keepalives must carry (see claim_tick)."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen = _LAYOUT.unpack(self._mem[:SIZE])
-            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen)
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:SIZE])
+            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen,
+                                            seq if status else sseq)
             return int(seq)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
@@ -113,21 +126,26 @@ class SeqBoard:
         """The highest sequence number handed out so far (0: none yet)."""
         return self.read().next_seq - 1
 
-    def claim_tick(self, tick: int, now_ns: int) -> int | None:
+    def claim_tick(self, tick: int, now_ns: int, content_seq: int) -> int | None:
         """The sequence number of keepalive `tick`, allocating it if this
         caller is first. None when the supervisor's lease has run out (send
         nothing) or when the tick is older than the last one claimed (a
-        worker that woke after its peers moved on: skip it)."""
+        worker that woke after its peers moved on: skip it). `content_seq`
+        is the status_seq the caller's keepalive content was made for;
+        raises StaleKeepalive when the supervisor has sent a newer status."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen = _LAYOUT.unpack(self._mem[:SIZE])
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:SIZE])
             if now_ns >= lease:
                 return None
+            if content_seq < sseq:
+                raise StaleKeepalive(f"keepalive content for status {content_seq}, "
+                                     f"the supervisor sent status {sseq}")
             if tick == ctick:
                 return int(cseq)
             if tick < ctick:
                 return None
-            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen)
+            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq)
             return int(seq)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
@@ -135,17 +153,6 @@ class SeqBoard:
     def renew_lease(self, until_ns: int) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            view = self.read()
-            self._write(
-                BoardView(
-                    view.t0_ns,
-                    view.interval_ns,
-                    view.next_seq,
-                    view.claimed_tick,
-                    view.claimed_seq,
-                    until_ns,
-                    view.generation,
-                )
-            )
+            self._write(replace(self.read(), lease_ns=until_ns))
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)

@@ -341,7 +341,7 @@ class Sender:
         generation: int,
         ttl: int,
         *,
-        allocate_seq: Callable[[], int] | None = None,
+        allocate_seq: Callable[[bool], int] | None = None,
         issued_seq: Callable[[], int] | None = None,
         history_size: int = MAXMSGHIST,
         max_rexmit_delay: int = 250,
@@ -366,7 +366,7 @@ class Sender:
         self.max_rexmit_delay = max_rexmit_delay
         self.acked: dict[str, int] = {}
 
-    def _count(self) -> int:
+    def _count(self, status: bool = False) -> int:
         seq = self._next
         self._next += 1
         return seq
@@ -394,7 +394,9 @@ class Sender:
         noseq = t.startswith(m.NOSEQ_PREFIX)
         if dest_uuid is not None and m.field_value(out, m.F_TO) is not None:
             _put(out, (m.F_TOUUID, BINARY, dest_uuid), keep=noseq)
-        seq = None if noseq else self._allocate()
+        # The allocator is told which messages are status messages (the
+        # sequence board keeps keepalives from going back past them).
+        seq = None if noseq else self._allocate(t == m.T_STATUS)
         defaults: list[Field] = [
             (m.F_ORIG, STRING, self.node.encode("ascii")),
             (m.F_ORIGUUID, BINARY, self.uuid),

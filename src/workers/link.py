@@ -30,7 +30,7 @@ import linklayer
 from hbeat.bus import drain, keyring_from_json, pack, pack_rx, unpack_json
 from linklayer.errors import FrameError
 from linklayer.message import BINARY, STRING, Field, Form, Keyring
-from supervisor.seqboard import SeqBoard
+from supervisor.seqboard import SeqBoard, StaleKeepalive
 from workers.media import Medium, MediumError, open_medium
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
@@ -44,13 +44,17 @@ MCL_CURRENT, MCL_FUTURE = 1, 2
 # The medium and the bus wait at most PRECISE_NS meanwhile.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
-# With `realtime off` the worker asks the fair scheduler for this slice.
+# Without SCHED_FIFO the worker asks the fair scheduler for this slice.
 SLICE_NS = 100_000
+# How long a tick may wait for new status content the supervisor is sending
+# (it follows the supervisor's own status message within microseconds).
+CONTENT_WAIT_MS = 5
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the parent died before prctl took effect
         sys.exit(0)
 
@@ -70,8 +74,7 @@ def go_realtime(rtprio: int | None) -> list[str]:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_MEMLOCK,
                            (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+    if _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
         err = ctypes.get_errno()
         reason = ("System limits on locked-in memory are too small." if err == 12  # ENOMEM
                   else os.strerror(err))
@@ -103,10 +106,27 @@ def shorten_slice(slice_ns: int) -> str | None:
         return f"sched_setattr: no syscall number known for {os.uname().machine}"
     attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_policy=os.SCHED_OTHER,
                       sched_nice=os.getpriority(os.PRIO_PROCESS, 0), sched_runtime=slice_ns)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(number, 0, ctypes.byref(attr), 0) != 0:
+    if _LIBC.syscall(number, 0, ctypes.byref(attr), 0) != 0:
         return f"sched_setattr (slice {slice_ns} ns): {os.strerror(ctypes.get_errno())}"
     return None
+
+
+def tighten_timing(name: str, realtime: bool,
+                   rtprio: int | None) -> list[tuple[bytes, str]]:
+    """Everything the worker asks of the kernel to meet its ticks
+    (docs/processes.md): SCHED_FIFO with `realtime on`; a short fair-scheduler
+    slice when it runs without SCHED_FIFO (`realtime off`, or FIFO refused);
+    1 ns timer slack. Returns (bus verb, message) for each refusal: the
+    realtime ones in heartbeat's words, ours naming the worker."""
+    problems = [(b"error", p) for p in go_realtime(rtprio)] if realtime else []
+    if os.sched_getscheduler(0) != os.SCHED_FIFO:
+        problem = shorten_slice(SLICE_NS)
+        if problem:
+            problems.append((b"warn", f"{name}: {problem}"))
+    if _LIBC.prctl(PR_SET_TIMERSLACK, 1) != 0:  # wake on time, not up to 50 us late
+        problems.append((b"warn", f"{name}: prctl(PR_SET_TIMERSLACK, 1): "
+                                  f"{os.strerror(ctypes.get_errno())}"))
+    return problems
 
 
 def read_loadavg() -> bytes:
@@ -164,6 +184,7 @@ class LinkWorker:
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
         self.status: dict[str, Any] = setup["status"]
+        self.content_seq = int(self.status.get("status_seq", 0))
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
         self.rejected = 0
@@ -175,10 +196,29 @@ class LinkWorker:
         if line is not None:
             self.bus.send_multipart(pack(b"warn", {"error": line}))
 
+    def claim(self, tick: int) -> int | None:
+        """The seq of keepalive `tick`, or None (send nothing). When the
+        supervisor has just sent a status message newer than our content,
+        read the new content from the bus first: a keepalive with a higher
+        seq and the old `st` would take the node's state back at the peers."""
+        try:
+            return self.board.claim_tick(tick, time.monotonic_ns(), self.content_seq)
+        except StaleKeepalive:
+            pass
+        deadline = time.monotonic_ns() + CONTENT_WAIT_MS * 1_000_000
+        while self.running and time.monotonic_ns() < deadline:
+            if self.bus.poll(CONTENT_WAIT_MS, zmq.POLLIN):
+                self.on_bus()
+            try:
+                return self.board.claim_tick(tick, time.monotonic_ns(), self.content_seq)
+            except StaleKeepalive:
+                continue
+        return None  # skip this tick: the supervisor's status message just went out
+
     def send_keepalive(self, tick: int) -> None:
-        seq = self.board.claim_tick(tick, time.monotonic_ns())
+        seq = self.claim(tick)
         if seq is None:
-            return  # lease expired (supervisor hung) or this tick is already past
+            return  # lease expired (supervisor hung), tick already past, or no fresh content
         ts, ld = int(time.time()), read_loadavg()
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         written = True
@@ -231,6 +271,7 @@ class LinkWorker:
                     self.warn(str(exc))
             elif verb == b"status" and len(parts) == 2:
                 self.status = unpack_json(parts[1], "status")
+                self.content_seq = int(self.status.get("status_seq", 0))
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
             elif verb == b"stop":
@@ -300,14 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
-    if setup.get("realtime"):
-        for problem in go_realtime(setup.get("rtprio")):
-            bus.send_multipart(pack(b"error", {"error": problem}))
-    else:
-        problem = shorten_slice(SLICE_NS)
-        if problem:
-            bus.send_multipart(pack(b"warn", {"error": f"{args.name}: {problem}"}))
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1)  # wake on time, not +50 us
+    for verb, problem in tighten_timing(args.name, bool(setup.get("realtime")),
+                                        setup.get("rtprio")):
+        bus.send_multipart(pack(verb, {"error": problem}))
     bus.send_multipart(pack(b"ready", {"pid": os.getpid(), "form": worker.medium.form}))
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms

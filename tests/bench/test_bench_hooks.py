@@ -66,7 +66,8 @@ def test_realtime_off_and_debug_stall_refused_without_hbeat_debug(
     # `realtime off`: no priority, but a short fair-scheduler slice and 1 ns timer slack
     assert sched_field(worker, "se.slice") == 100_000
     assert int(Path(f"/proc/{worker}/timerslack_ns").read_text()) == 1
-    assert sched_field(node.proc.pid if node.proc else 0, "se.slice") != 100_000  # worker only
+    assert node.proc is not None
+    assert sched_field(node.proc.pid, "se.slice") != 100_000  # the worker only
     assert "sched_setattr" not in node.log()
     with pytest.raises(ControlError) as err:
         client.call("debug-stall", ms=100, every_s=1)

@@ -498,7 +498,7 @@ def test_rexmit_of_a_seq_we_did_not_keep_is_not_found_and_batches_cap_at_50() ->
         now=0,
         wall_s=0.0,
         rng=random.Random(1),
-        allocate_seq=lambda: next(numbers),
+        allocate_seq=lambda status: next(numbers),
     )
     ms.start(0)
     peer = Peer("beta")
@@ -543,13 +543,17 @@ def test_no_ack_past_an_open_hole() -> None:
 def test_dt_is_boosted_for_the_first_five_seconds() -> None:
     ms = make(start=False)
     acts = ms.start(1000)
-    assert of(acts, mb.KeepaliveChanged)[-1] == mb.KeepaliveChanged("up", 12000, True)
+    last_status = of(acts, mb.SendMessage)[-1].seq
+    assert of(acts, mb.KeepaliveChanged)[-1] == mb.KeepaliveChanged("up", 12000, True,
+                                                                     last_status)
     assert ms.next_deadline(1000) == 6000
     assert ms.tick(5999) == []
     acts = ms.tick(6000)
     (status,) = of(acts, mb.SendMessage)
     assert value(status.fields, b"dt") == b"2710"
-    assert of(acts, mb.KeepaliveChanged) == [mb.KeepaliveChanged("up", 10000, True)]
+    # the content names the status message it follows: workers may not go back past it
+    assert status.seq is not None and last_status is not None and status.seq > last_status
+    assert of(acts, mb.KeepaliveChanged) == [mb.KeepaliveChanged("up", 10000, True, status.seq)]
 
 
 def test_periodic_keepalives_when_asked() -> None:
@@ -619,7 +623,7 @@ def test_keepalives_sent_by_workers_join_the_history() -> None:
         now=0,
         wall_s=0.0,
         rng=random.Random(1),
-        allocate_seq=lambda: next(board),
+        allocate_seq=lambda status: next(board),
     )
     ms.start(0)
     worker = Peer("alpha")

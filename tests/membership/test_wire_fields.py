@@ -28,7 +28,7 @@ def _restamp(v: iv.Vector, own: tuple) -> tuple:
         got[b"srcuuid"],
         int(got[b"hg"], 16),
         int(got[b"ttl"]),
-        allocate_seq=(lambda: int(seq, 16)) if seq is not None else None,
+        allocate_seq=(lambda status: int(seq, 16)) if seq is not None else None,
     )
     return sender.stamp(
         own,
@@ -90,7 +90,7 @@ def test_an_ack_for_a_keepalive_not_yet_reported_is_not_corrupt() -> None:
     supervisor; the peer's ACK of it must be accepted, not logged as corrupt."""
     issued = [0]
 
-    def allocate() -> int:
+    def allocate(status: bool = False) -> int:
         issued[0] += 1
         return issued[0]
 

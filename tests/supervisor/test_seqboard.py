@@ -7,30 +7,34 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.seqboard import SeqBoard, SeqBoardError
+from linklayer.message import STRING
+from supervisor.messages import status_fields
+from supervisor.seqboard import SeqBoard, SeqBoardError, StaleKeepalive
+from supervisor.sequencing import Sender
 
 FAR = 2**62
 
 
 def _claim(path: str, ticks: list[int], out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     board = SeqBoard.attach(Path(path))
-    out.put([board.claim_tick(t, 0) for t in ticks])
+    out.put([board.claim_tick(t, 0, 0) for t in ticks])
 
 
 def test_seq_starts_at_one_and_allocations_are_contiguous(tmp_path: Path) -> None:
     b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
-    assert [b.allocate(), b.claim_tick(0, 0), b.allocate(), b.claim_tick(1, 0)] == [1, 2, 3, 4]
-    assert b.claim_tick(1, 0) == 4  # a second worker reading the same tick
-    assert b.claim_tick(0, 0) is None  # a tick older than the last claim is skipped
+    numbers = [b.allocate(), b.claim_tick(0, 0, 0), b.allocate(), b.claim_tick(1, 0, 0)]
+    assert numbers == [1, 2, 3, 4]
+    assert b.claim_tick(1, 0, 0) == 4  # a second worker reading the same tick
+    assert b.claim_tick(0, 0, 0) is None  # a tick older than the last claim is skipped
     assert b.read().generation == 5
 
 
 def test_no_keepalive_without_lease(tmp_path: Path) -> None:
     b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=100)
-    assert b.claim_tick(0, 99) == 1
-    assert b.claim_tick(1, 100) is None
+    assert b.claim_tick(0, 99, 0) == 1
+    assert b.claim_tick(1, 100, 0) is None
     b.renew_lease(200)
-    assert b.claim_tick(1, 150) == 2
+    assert b.claim_tick(1, 150, 0) == 2
 
 
 def test_two_processes_claiming_the_same_ticks_get_the_same_numbers(tmp_path: Path) -> None:
@@ -69,5 +73,30 @@ def test_issued_is_the_highest_number_handed_out(tmp_path: Path) -> None:
     b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=FAR)
     assert b.issued() == 0
     b.allocate()
-    b.claim_tick(0, 0)
+    b.claim_tick(0, 0, 0)
     assert b.issued() == 2
+
+
+def test_keepalive_content_older_than_the_last_status_message_is_refused(
+        tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=FAR)
+    assert b.claim_tick(0, 0, 0) == 1
+    assert b.allocate() == 2  # a non-status message: keepalive content still current
+    assert b.read().status_seq == 0
+    assert b.allocate(status=True) == 3  # the supervisor's status message (st changed)
+    assert b.read().status_seq == 3
+    with pytest.raises(StaleKeepalive, match="content for status 0, the supervisor sent "
+                                              "status 3"):
+        b.claim_tick(1, 0, 0)
+    assert b.read().next_seq == 4  # nothing taken by the refused claim
+    assert b.claim_tick(1, 0, 3) == 4
+    assert b.claim_tick(1, 0, 3) == 4  # a second worker with the new content
+
+
+def test_the_sender_marks_its_status_messages_on_the_board(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=FAR)
+    sender = Sender("otter", b"u" * 16, 7, 3, allocate_seq=b.allocate, issued_seq=b.issued)
+    sender.stamp(status_fields("active", 10_000), now=0, wall_s=0)
+    assert b.read().status_seq == 1
+    sender.stamp(((b"t", STRING, b"resource"), (b"rsc_hold", STRING, b"all")), now=0, wall_s=0)
+    assert b.read().status_seq == 1 and b.issued() == 2
