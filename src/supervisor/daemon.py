@@ -27,6 +27,7 @@ import zmq
 import linklayer
 from hbeat import __version__
 from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
+from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
 from hbeat.logfmt import Level
@@ -34,17 +35,24 @@ from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import membership as mb
 from supervisor import resources as rs
+from supervisor import rscmessages as rm
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
+from supervisor.messages import Envelope, MessageError
 from supervisor.restartpolicy import RestartPolicy
+from supervisor.selffence import fence_reason
 from supervisor.seqboard import SeqBoard
+from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
 
 SNAPSHOT_EVERY_S = 10.0
+# Group states in which a group may be running here (self-fencing, docs/fencing.md).
+RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
+EXIT_FENCED = 1
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
@@ -160,6 +168,8 @@ class Supervisor:
         self.stall_ms = 0  # debug-stall: block the loop this long ...
         self.stall_every_s = 0.0  # ... this often (0 ms: off)
         self.next_stall = 0.0
+        self.watchdog: Watchdog | None = None
+        self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
 
     # --- logging and the bus ------------------------------------------------
 
@@ -346,6 +356,8 @@ class Supervisor:
                 self._to_resources(
                     lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
             elif isinstance(action, mb.Deliver):
+                if not action.local and action.node != self.node:
+                    self._check_fence(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -366,10 +378,66 @@ class Supervisor:
                                   group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                if action.new == rs.STOP_FAILED and self.watchdog is not None:
+                    # heartbeat reboots a node whose stop failed; we reset it through
+                    # the watchdog (without one, the group stays claimed here).
+                    self.watchdog.stop_petting(f"Resource group {action.group_key}: stop "
+                                               "failed")
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
+
+    # --- self-fencing (docs/fencing.md) -------------------------------------
+
+    def _open_watchdog(self) -> bool:
+        device = self.config.hacf.watchdog
+        if device is None:
+            return True
+        timers = self.config.timers
+        timeout_s = watchdog_timeout_s(timers)
+        if timeout_s is None:  # hbeat check refuses this configuration
+            self.log(Level.ERROR, f"watchdog {device}: deadtime too short for a watchdog "
+                                  "timeout; heartbeat not started.")
+            return False
+        try:
+            self.watchdog = Watchdog.open(device, timeout_s, timers.deadtime_ms,
+                                          timers.keepalive_ms, self.log)
+        except WatchdogError as exc:
+            self.log(Level.ERROR, f"{exc}; heartbeat not started.")
+            return False
+        return True
+
+    def _running_here(self) -> bool:
+        res = self.resources
+        return res is not None and any(
+            res.group_state(key) in RUNNING_HERE for key in self.groups)
+
+    def _check_fence(self, message: Envelope) -> None:
+        try:
+            msg = rm.parse_resource_message(message)
+        except MessageError:  # resources logs malformed messages itself
+            return
+        if msg is None:
+            return
+        why = fence_reason(self.node, msg, self._running_here())
+        if why is not None:
+            self.fence_self(why)
+
+    def fence_self(self, why: str) -> None:
+        """Stop feeding the watchdog (if any) and release every group at once; the
+        daemon then exits with EXIT_FENCED so that systemd restarts it."""
+        if self.fenced:
+            return
+        self.fenced = True
+        self.log(Level.CRIT, f"Self-fencing: {why}.")
+        if self.watchdog is not None:
+            self.watchdog.stop_petting("Self-fencing")
+        else:
+            self.log(Level.CRIT, "No watchdog configured: stopping every resource group "
+                                 "here now, then restarting hbeat.")
+        if not self.stop_requests:
+            self.stop_requests = 1
 
     def _status_line(self) -> None:
         ms = self.membership
@@ -502,6 +570,8 @@ class Supervisor:
             self.log(Level.ERROR, f"{exc}; heartbeat not started.")
             return 2
         self._prepare_dirs()
+        if not self._open_watchdog():
+            return 1
         self._bind()
         self._start_membership()
         signal.signal(signal.SIGTERM, self._stop)
@@ -527,6 +597,8 @@ class Supervisor:
             if now >= next_renew:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
+            if self.watchdog is not None:
+                self.watchdog.pet(now)
             mono = time.monotonic()
             if watchdog_every and mono >= next_watchdog:
                 self.notifier.watchdog()
@@ -558,6 +630,9 @@ class Supervisor:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:
                 waits.append(int((self.next_stall - mono) * 1000) + 1)
+            pet = self.watchdog.next_deadline() if self.watchdog is not None else None
+            if pet is not None:
+                waits.append(pet - now)
             try:
                 events = dict(poller.poll(max(0, min(waits))))
             except zmq.ZMQError as exc:
@@ -620,5 +695,7 @@ class Supervisor:
         self.ctx.term()
         for name in ("bus", "control", "status", "seqboard"):
             (self.options.runtime_dir / name).unlink(missing_ok=True)
+        if self.watchdog is not None:
+            self.watchdog.close()
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
-        return 0
+        return EXIT_FENCED if self.fenced else 0

@@ -490,9 +490,10 @@ class _Parser:
             self.error(number, f"Watchdog device multiply specified (first at line "
                                f"{self.watchdog[1]})")
             return False
+        if not value.startswith("/"):
+            self.error(number, f"watchdog device [{value}] is not a full path name")
+            return False
         self.watchdog = (value, number)
-        self.warn(number, f"watchdog {value}: parsed, but hbeat does not drive a watchdog "
-                          "device yet; this line has no effect")
         return True
 
     def env_(self, value: str, number: int) -> bool:

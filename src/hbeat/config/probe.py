@@ -3,7 +3,8 @@
 `SystemProbe` answers: which network interfaces exist (asked of the kernel
 for the caller's network namespace: /sys/class/net shows the namespace that
 mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
-whether a path is a character device, whether a path is an executable
+whether a path is a character device (or a FIFO, for a watchdog
+stand-in), whether a path is an executable
 regular file, and where init scripts and OCF agents live. The real machine
 is the default; tests may fix the interface set and point the directories
 at a temporary tree, while files and devices are always looked at for real.
@@ -45,6 +46,16 @@ class SystemProbe:
         except OSError:
             return "missing"
         return "char" if stat.S_ISCHR(mode) else "other"
+
+    def watchdog_kind(self, path: str) -> str:
+        """'char', 'fifo' (a test harness' stand-in), 'missing' or 'other'."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return "missing"
+        if stat.S_ISCHR(mode):
+            return "char"
+        return "fifo" if stat.S_ISFIFO(mode) else "other"
 
     def script_state(self, path: str) -> str:
         """'ok' (executable regular file), 'missing', 'not-file' or 'not-executable'."""
