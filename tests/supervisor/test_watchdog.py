@@ -31,7 +31,8 @@ def test_open_pet_and_magic_close(tmp_path: Path) -> None:
     assert reader.read() == b"\0"  # armed at once
     assert (Level.INFO, f"Using watchdog device: {tmp_path / 'wd'}") in logs
     warn = [t for lv, t in logs if lv is Level.WARN]
-    assert warn and warn[0].startswith("WDIOC_SETTIMEOUT: Failed to set watchdog timer to 3 seconds")
+    assert warn and warn[0].startswith(
+        "WDIOC_SETTIMEOUT: Failed to set watchdog timer to 3 seconds")
     dog.pet(1)  # not due yet (every pet_interval_ms)
     assert reader.read() == b""
     dog.pet(pet_interval_ms(3, 500))
