@@ -36,6 +36,7 @@ from linklayer.errors import FrameError
 from supervisor import membership as mb
 from supervisor import resources as rs
 from supervisor import rscmessages as rm
+from supervisor.clients import Clients
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
@@ -170,6 +171,7 @@ class Supervisor:
         self.next_stall = 0.0
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
+        self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
 
     # --- logging and the bus ------------------------------------------------
 
@@ -599,6 +601,7 @@ class Supervisor:
                 next_renew = now + renew_every
             if self.watchdog is not None:
                 self.watchdog.pet(now)
+            self.clients.poll(now)
             mono = time.monotonic()
             if watchdog_every and mono >= next_watchdog:
                 self.notifier.watchdog()
@@ -633,6 +636,9 @@ class Supervisor:
             pet = self.watchdog.next_deadline() if self.watchdog is not None else None
             if pet is not None:
                 waits.append(pet - now)
+            respawn = self.clients.next_deadline()
+            if respawn is not None:
+                waits.append(respawn - now)
             try:
                 events = dict(poller.poll(max(0, min(waits))))
             except zmq.ZMQError as exc:
@@ -685,6 +691,7 @@ class Supervisor:
         if not self.shutdown_started:
             self.notifier.stopping()
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        self.clients.stop_all()
         self.executor.stop()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), b"stop", b"{}"])

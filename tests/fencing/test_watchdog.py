@@ -32,7 +32,8 @@ GROUP = "Svc::w"
 TIMEOUT_S = 3  # hbeat.config.fencing.watchdog_timeout_s for deadtime 4 s, keepalive 500 ms
 
 
-def cluster_with_watchdog(lab: Lab, **timers: float) -> tuple[FailoverCluster, WatchdogStandin]:
+def cluster_with_watchdog(lab: Lab, extra: tuple[str, ...] = (),
+                          **timers: float) -> tuple[FailoverCluster, WatchdogStandin]:
     c = FailoverCluster(lab, HARESOURCES, scripts=["Svc"], timers=timers or None)
     weasel = c["weasel"]
     dog = WatchdogStandin(lab["weasel"], lab.dir / "weasel.watchdog", TIMEOUT_S,
@@ -40,7 +41,8 @@ def cluster_with_watchdog(lab: Lab, **timers: float) -> tuple[FailoverCluster, W
                           keep=[p.rsplit("/", 1)[-1] for p in weasel.ttys],
                           events=c.records.path)
     hacf = weasel.config_dir / "ha.cf"
-    hacf.write_text(hacf.read_text() + f"watchdog {dog.path}\n")
+    hacf.write_text(hacf.read_text() + "".join(f"{line}\n" for line in
+                                               (f"watchdog {dog.path}", *extra)))
     c.start()
     c.wait_holders({GROUP: "weasel"})
     log = weasel.log()
@@ -74,13 +76,23 @@ def test_hung_supervisor_is_reset_before_the_peer_takes_over(
 
 
 def test_clean_stop_writes_the_magic_character(lab_factory: Callable[..., Lab]) -> None:
+    """(weasel also has a `respawn` client: started with the daemon, stopped with it.)"""
     lab = lab_factory(2)
-    c, dog = cluster_with_watchdog(lab)
+    client = lab.dir / "client.sh"
+    pids = lab.dir / "client.pids"
+    client.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 600\n")
+    client.chmod(0o755)
+    c, dog = cluster_with_watchdog(lab, extra=(f"respawn root {client} -x",))
     weasel = c["weasel"]
+    wait_for(lambda: pids.exists() and pids.read_text().strip(), 10, what="the respawn client")
+    pid = int(pids.read_text().split()[0])
+    assert f'Starting child client "{client} -x" (0,0)' in weasel.log()
     weasel.terminate()
     assert weasel.wait_stopped() == 0
     assert dog.first("magic-close") is not None
     assert "magic close" in weasel.log()
+    assert f"killing {client} -x process group {pid} with signal 15" in weasel.log()
+    assert not os.path.exists(f"/proc/{pid}")
     c.wait_holders({GROUP: "otter"}, timeout=20)
     time.sleep(TIMEOUT_S + 1)  # past the timeout: a disarmed watchdog stays quiet
     assert dog.first("reset") is None and dog.first("closed-without-V") is None

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from hbeat.config.model import (
     AutoFailback,
     Bcast,
+    Client,
     HaCf,
     Level,
     Logging,
@@ -91,10 +92,6 @@ IGNORED = {
     "record_config_changes": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "record_pengine_inputs": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "enable_config_writes": "a Pacemaker-only directive; hbeat runs haresources mode only",
-    "respawn": "hbeat does not start respawn clients (they talk heartbeat's client API, "
-               "which hbeat does not provide); run the program under systemd instead",
-    "failfast": "hbeat does not start failfast clients (they talk heartbeat's client API, "
-                "which hbeat does not provide); run the program under systemd instead",
     "apiauth": "hbeat has no heartbeat API clients to authorise",
 }
 
@@ -163,6 +160,7 @@ class _Parser:
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[str] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
     ints: dict[str, int] = field(default_factory=dict)
     bools: dict[str, bool] = field(default_factory=dict)
     words: dict[str, str] = field(default_factory=dict)
@@ -238,6 +236,16 @@ class _Parser:
             self.warn(number, f"{directive}: parsed, but hbeat does not run STONITH yet: "
                               "after a node death it takes over without fencing, as "
                               "heartbeat does with no STONITH device")
+        elif directive in ("respawn", "failfast"):
+            if len(words) < 2:
+                self.error(number, f"{directive} needs a user and a program: "
+                                   f"{directive} <user> <program> [arguments]")
+                return
+            if not words[1].startswith("/"):
+                self.error(number, f"{directive}: program [{words[1]}] is not a full path "
+                                   "name")
+                return
+            self.clients.append(Client(directive, words[0], " ".join(words[1:]), number))
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
 
@@ -581,6 +589,7 @@ class _Parser:
             ping_nodes=tuple(self.ping_nodes),
             stonith=tuple(self.stonith),
             watchdog=self.watchdog[0] if self.watchdog else None,
+            clients=tuple(self.clients),
             parameters=tuple(params.items()),
             lines=tuple(self.lines.items()),
         )

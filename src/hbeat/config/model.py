@@ -162,6 +162,22 @@ class PingNode:
 
 
 @dataclass(frozen=True, slots=True)
+class Client:
+    """A `respawn` (or `failfast`) line: a program heartbeat runs as `user` and
+    restarts when it exits (failfast: the node is also reset when it dies)."""
+
+    kind: str
+    user: str
+    command: str
+    """The rest of the line, run as `/bin/sh -c "exec <command>"`, as heartbeat does."""
+    line: int
+
+    @property
+    def program(self) -> str:
+        return self.command.split()[0]
+
+
+@dataclass(frozen=True, slots=True)
 class HaCf:
     """Everything ha.cf says, with heartbeat's defaults applied."""
 
@@ -187,6 +203,7 @@ class HaCf:
     ping_nodes: tuple[PingNode, ...] = ()
     stonith: tuple[str, ...] = ()
     watchdog: str | None = None
+    clients: tuple[Client, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
     derived ones with an `ms` suffix, defaults filled in (heartbeat-facts §7)."""

@@ -13,6 +13,7 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import stat
 from pathlib import Path
@@ -56,6 +57,14 @@ class SystemProbe:
         if stat.S_ISCHR(mode):
             return "char"
         return "fifo" if stat.S_ISFIFO(mode) else "other"
+
+    def user_ids(self, name: str) -> tuple[int, int] | None:
+        """(uid, primary gid) of a user, or None when there is no such user."""
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            return None
+        return entry.pw_uid, entry.pw_gid
 
     def script_state(self, path: str) -> str:
         """'ok' (executable regular file), 'missing', 'not-file' or 'not-executable'."""
