@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import statuscmd
+from hbeat import outdatecmd, statuscmd
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
 from hbeat.config.paths import (
@@ -188,6 +188,8 @@ COMMANDS: tuple[_Command, ...] = (
              statuscmd.status_arguments, statuscmd.run_status),
     _Command("watch", "follow the status feed live (--json for scripts)",
              statuscmd.watch_arguments, statuscmd.run_watch),
+    _Command("outdate-peer", "DRBD fence-peer handler: outdate the peer's disk (exit 3-6)",
+             outdatecmd.outdate_arguments, outdatecmd.run_outdate),
 )
 
 

@@ -34,6 +34,7 @@ from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import membership as mb
+from supervisor import outdate as od
 from supervisor import resources as rs
 from supervisor import rscmessages as rm
 from supervisor.clients import Clients
@@ -65,6 +66,19 @@ RESOURCE_TIMERS = (
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
     "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
 )
+
+
+# `drbdadm` for peer outdating: $HBEAT_DRBDADM (a test hook), else the first found.
+DRBDADM_ENV = "HBEAT_DRBDADM"
+DRBDADM_PATHS = ("/usr/sbin/drbdadm", "/sbin/drbdadm")
+OUTDATE_TIMEOUT_S = 10.0
+
+
+def drbdadm_path() -> str:
+    override = os.environ.get(DRBDADM_ENV)
+    if override:
+        return override
+    return next((p for p in DRBDADM_PATHS if os.access(p, os.X_OK)), DRBDADM_PATHS[0])
 
 
 def now_ms() -> int:
@@ -158,8 +172,7 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, out: self._to_resources(
-                lambda r, now: r.script_done(op, rc, out, now)),
+            self._executor_done,
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -172,6 +185,7 @@ class Supervisor:
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
         self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
+        self.outdater = od.Outdater(self.node)
 
     # --- logging and the bus ------------------------------------------------
 
@@ -360,6 +374,7 @@ class Supervisor:
             elif isinstance(action, mb.Deliver):
                 if not action.local and action.node != self.node:
                     self._check_fence(action.message)
+                    self._outdate_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -440,6 +455,42 @@ class Supervisor:
                                  "here now, then restarting hbeat.")
         if not self.stop_requests:
             self.stop_requests = 1
+
+    # --- DRBD peer outdating (supervisor/outdate.py) ------------------------
+
+    def _executor_done(self, op_id: int, rc: int | None, output: str) -> None:
+        if op_id < 0:
+            self.apply_outdate(self.outdater.outdate_done(op_id, rc))
+        else:
+            self._to_resources(lambda r, now: r.script_done(op_id, rc, output, now))
+
+    def _outdate_message(self, message: Envelope) -> None:
+        try:
+            msg = od.parse(message)
+        except MessageError as exc:
+            self.log(Level.ERROR, str(exc))
+            return
+        if isinstance(msg, od.Request):
+            self.apply_outdate(self.outdater.on_request(msg))
+        elif isinstance(msg, od.Answer):
+            self.apply_outdate(self.outdater.on_answer(msg, now_ms()))
+
+    def apply_outdate(self, effects: list[od.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, od.Note):
+                self.log(effect.level, effect.text)
+            elif isinstance(effect, od.Send):
+                self.apply(self.membership.send(effect.fields, now_ms()))
+            elif self.resources is None:  # no executor on a node without groups
+                self.log(Level.ERROR, f"cannot run drbdadm outdate {effect.resource}: this "
+                                      "node runs no resource groups (no executor)")
+                self.apply_outdate(self.outdater.outdate_done(effect.op_id, None))
+            else:
+                drbdadm = drbdadm_path()
+                self.executor.run_argv(effect.op_id, "drbd-outdate",
+                                       [drbdadm, "outdate", effect.resource],
+                                       f"drbdadm outdate {effect.resource}",
+                                       OUTDATE_TIMEOUT_S)
 
     def _status_line(self) -> None:
         ms = self.membership

@@ -55,6 +55,19 @@ class ExecutorLink:
         else:
             self._pending.append(request)
 
+    def run_argv(self, op_id: int, group: str, argv: list[str], label: str,
+                 timeout_s: float) -> None:
+        """Run a command that is not a resource script (`drbdadm outdate r0`):
+        `argv` as given; `label` names it in log lines."""
+        request = {"id": op_id, "group": group, "index": 0, "action": "start",
+                   "timeout_s": timeout_s, "argv": argv}
+        self._output[op_id] = []
+        self._label[op_id] = label
+        if self.ready:
+            self._to_executor(b"run", request)
+        else:
+            self._pending.append(request)
+
     def setup(self) -> dict[str, Any]:
         lg = self.config.logging
         return {
