@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from hbeat import outdatecmd, statuscmd
+from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
 from hbeat.config.paths import (
@@ -124,6 +125,11 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         note = f"  ({rules[name]})" if name in t.defaulted else ""
         write(f"  {name:<10}{ms:>8} ms{note}")
     write(f"auto_failback:  {config.auto_failback.value}")
+    if hacf.watchdog is not None:
+        write(f"watchdog:       {hacf.watchdog}, timeout {watchdog_timeout_s(t)} s "
+              f"(deadtime - keepalive, whole seconds)")
+    for client in hacf.clients:
+        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})")
     log = config.logging
     targets = [f"logfile {log.logfile}"] if log.logfile else []
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []

@@ -742,6 +742,10 @@ class Supervisor:
         if not self.shutdown_started:
             self.notifier.stopping()
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        if self.watchdog is not None:
+            # Before anything that may wait (clients, workers): the loop no longer
+            # pets it. A self-fenced node leaves it running (no 'V').
+            self.watchdog.close()
         self.clients.stop_all()
         self.executor.stop()
         for name in self.worker_ready:
@@ -753,7 +757,5 @@ class Supervisor:
         self.ctx.term()
         for name in ("bus", "control", "status", "seqboard"):
             (self.options.runtime_dir / name).unlink(missing_ok=True)
-        if self.watchdog is not None:
-            self.watchdog.close()
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         return EXIT_FENCED if self.fenced else 0

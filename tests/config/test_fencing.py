@@ -4,6 +4,8 @@ about watchdog devices (real files: a FIFO, a regular file, a missing path)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hbeat.config import SystemProbe
@@ -55,3 +57,17 @@ def test_native_clients() -> None:
     assert native_client("/usr/lib/heartbeat/dopd") is not None
     assert native_client("/usr/lib/heartbeat/ipfail") is not None
     assert native_client("/usr/sbin/mydaemon") is None
+
+
+def test_check_summary_shows_watchdog_and_clients(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path / "ha.d", serial="/dev/null", interfaces=("lo",),
+                      overrides={"logfile": str(tmp_path / "ha-log")},
+                      extra=["watchdog /dev/null", "respawn root /bin/sleep 60"])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-m", "hbeat", "check", "--config-dir",
+                             str(seed.config_dir), "--node-name", "otter"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("watchdog:       /dev/null, timeout 9 s (deadtime - keepalive, whole seconds)\n"
+            in result.stdout)
+    assert "respawn:        /bin/sleep 60 as root  (line 14)\n" in result.stdout
