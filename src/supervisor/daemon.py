@@ -186,6 +186,7 @@ class Supervisor:
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
         self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
         self.outdater = od.Outdater(self.node)
+        self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
 
     # --- logging and the bus ------------------------------------------------
 
@@ -359,6 +360,7 @@ class Supervisor:
                 self.feed.cluster("comm-up")
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
+                self.partition_seen_ms = now_ms()
                 self.feed.cluster("node-dead", node=action.node)
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
@@ -368,6 +370,7 @@ class Supervisor:
                 )
                 self._to_resources(lambda r, now, n=action.node: r.peer_restarted(n, now))
             elif isinstance(action, mb.PartitionHealed):
+                self.partition_seen_ms = now_ms()
                 self.feed.cluster("partition", node=action.node)
                 self._to_resources(
                     lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
@@ -438,8 +441,19 @@ class Supervisor:
         if msg is None:
             return
         why = fence_reason(self.node, msg, self._running_here())
-        if why is not None:
-            self.fence_self(why)
+        if why is None:
+            return
+        seen = self.partition_seen_ms
+        if seen is not None and now_ms() - seen < 2 * self.config.timers.deadtime_ms:
+            # Not an asymmetric partition: we stalled, or lost and found the peer
+            # ourselves. Both nodes hear each other again (the sign may be a
+            # retransmission from the partition), and the partition rules of
+            # resources.py settle who keeps each group.
+            self.log(Level.WARN, f"{why}: not fencing: this node stalled or was "
+                                 "partitioned itself just now; the partition rules "
+                                 "decide who keeps each group.")
+            return
+        self.fence_self(why)
 
     def fence_self(self, why: str) -> None:
         """Stop feeding the watchdog (if any) and release every group at once; the
@@ -719,6 +733,7 @@ class Supervisor:
         interval has let them in."""
         if now - self.last_turn_ms > self.lease_ms:
             self.settle_until_ms = now + self.keepalive_ms
+            self.partition_seen_ms = now  # our own silence: see _check_fence
         self.last_turn_ms = now
 
     def _next_deadline(self, now: int) -> int | None:

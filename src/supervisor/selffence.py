@@ -14,10 +14,14 @@ hbeat resets through the watchdog where one is configured, and otherwise
 keeps the group claimed (resources.py, "Stop failure").
 
 `fence_reason` says whether a delivered message is such a sign; it does not
-act. The supervisor then stops feeding the watchdog (reset within its
-timeout) and, watchdog or not, releases every group at once and restarts
-(exit code 1: systemd's Restart=on-failure brings hbeat back, which rejoins
-as a restarted node and starts nothing the peer holds).
+act. The supervisor ignores the signs for two deadtimes after it saw a
+partition itself (its own loop stalled past a lease, a node died, a
+partition healed): both sides hear each other again then, and the partition
+rules of resources.py decide (docs/fencing.md). Otherwise the supervisor
+stops feeding the watchdog (reset within its timeout) and, watchdog or not,
+releases every group at once and restarts (exit code 1: systemd's
+Restart=on-failure brings hbeat back, which rejoins as a restarted node and
+starts nothing the peer holds).
 """
 
 from __future__ import annotations
