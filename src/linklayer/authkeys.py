@@ -181,8 +181,10 @@ def decode_authkeys(data: bytes, path: str) -> str:
 
 
 _PERMISSION_BITS = (
-    ("group", ((stat.S_IRGRP, "readable"), (stat.S_IWGRP, "writable"), (stat.S_IXGRP, "executable"))),
-    ("others", ((stat.S_IROTH, "readable"), (stat.S_IWOTH, "writable"), (stat.S_IXOTH, "executable"))),
+    ("group", ((stat.S_IRGRP, "readable"), (stat.S_IWGRP, "writable"),
+               (stat.S_IXGRP, "executable"))),
+    ("others", ((stat.S_IROTH, "readable"), (stat.S_IWOTH, "writable"),
+                (stat.S_IXOTH, "executable"))),
 )
 
 
