@@ -2,8 +2,9 @@
 
 The configuration directory is `--config-dir`, else `$HBEAT_CONFIG_DIR`,
 else `/etc/ha.d` (several instances on one host, labs and tests use the
-first two). Every directory is made absolute where it is resolved. The local node name is `--node-name`, else `$HBEAT_NODE_NAME`,
-else `uname -n`; heartbeat lower-cases node names, so do we.
+first two). Every directory is made absolute where it is resolved. The
+local node name is `--node-name`, else `$HBEAT_NODE_NAME`, else
+`uname -n`; heartbeat lower-cases node names, so do we.
 """
 
 from __future__ import annotations
