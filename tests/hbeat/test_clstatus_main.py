@@ -17,13 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import zmq
 
 from hbeat.control import ControlErrno, control_endpoint, make_error, make_reply, parse_request
 from tests.hbeat.test_clstatus import RECORDS, SCENARIOS, build_snapshot, normalise
-
-pytestmark = pytest.mark.skipif(not RECORDS, reason="interop captures not found")
 
 
 class FakeDaemon:

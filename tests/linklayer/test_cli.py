@@ -14,9 +14,7 @@ import pytest
 from linklayer import reference as ref
 from linklayer.authkeys import load_authkeys
 from linklayer.errors import FrameError
-from tests.interop_vectors import INTEROP, KEYRING, available, serial_vectors, udp_vectors
-
-pytestmark = pytest.mark.skipif(not available(), reason="../shared/interop is not present")
+from tests.interop_vectors import INTEROP, KEYRING, serial_vectors, udp_vectors
 
 C_BUILT = importlib.util.find_spec("linklayer._frame_cffi") is not None
 CODECS = [

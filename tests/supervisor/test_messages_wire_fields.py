@@ -9,8 +9,6 @@ from supervisor import messages as m
 from supervisor.sequencing import Sender
 from tests import interop_vectors as iv
 
-pytestmark = pytest.mark.skipif(not iv.available(), reason="interop captures not present")
-
 
 def _vector(kind: str) -> iv.Vector:
     for v in iv.udp_vectors():

@@ -1,4 +1,4 @@
-"""Resource messages against the frames real heartbeat 3.0.6 sent (../shared/interop/frames)."""
+"""Resource messages against the frames real heartbeat 3.0.6 sent (tests/data/interop/frames)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import pytest
 from supervisor import rscmessages as rm
 from supervisor.messages import MessageError, parse_envelope
 from tests import interop_vectors as iv
-
-pytestmark = pytest.mark.skipif(not iv.available(), reason="interop frames not present")
 
 DEFAULTS = {b"src", b"srcuuid", b"seq", b"hg", b"ts", b"ld", b"ttl", b"destuuid"}
 

@@ -3,7 +3,7 @@
 `write_standin(directory, name, events, control)` writes an executable
 `resource.d/<name>` (or init.d) script in heartbeat's calling convention
 (`name [args...] start|stop|status`). Every call appends one line to the
-shared `events` file (like /work/shared/interop/config/LabProbe):
+shared `events` file (like tests/data/interop/config/LabProbe):
 
     <epoch.ns> <node> <resource> <action> <result>
 

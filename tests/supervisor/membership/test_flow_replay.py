@@ -1,6 +1,6 @@
 """Replay the seq/gen/type sequences of real 3.0.6 captures through our machine.
 
-The flows (../shared/interop/flows) list every frame one per line. We play
+The flows (tests/data/interop/flows) list every frame one per line. We play
 the peer's frames into a `Membership` for the other node, with the
 capture's timing, and check we end where the real node did.
 """
@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from linklayer.message import Field
 from supervisor import membership as mb
 from supervisor import messages as m
@@ -22,7 +20,6 @@ from tests import interop_vectors as iv
 from .helpers import logs, of, uuid_of
 
 FLOWS = iv.INTEROP / "flows"
-pytestmark = pytest.mark.skipif(not FLOWS.is_dir(), reason="interop flows not present")
 
 _LINE = re.compile(r"^\S+ \+\s*([\d.]+)\s+(\S+)\s+\d+B\s+(.*)$")
 _SPLIT = re.compile(r" (?=[A-Za-z_]+=)")

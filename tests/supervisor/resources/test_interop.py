@@ -1,4 +1,4 @@
-"""Real heartbeat 3.0.6 frames (../shared/interop/frames) driving our machine.
+"""Real heartbeat 3.0.6 frames (tests/data/interop/frames) driving our machine.
 
 The lab cluster ran `weasel IPaddr2::10.99.0.100/24/eth1 LabProbe::svc1`
 with auto_failback off; we play weasel's captured frames into an otter
@@ -7,8 +7,6 @@ machine (and otter's into a weasel one) and check the answers.
 
 from __future__ import annotations
 
-import pytest
-
 from hbeat.config.model import AutoFailback
 from supervisor import resources as rs
 from supervisor import rscmessages as rm
@@ -16,8 +14,6 @@ from supervisor.messages import Envelope, parse_envelope
 from tests import interop_vectors as iv
 
 from .sim import group
-
-pytestmark = pytest.mark.skipif(not iv.available(), reason="interop frames not present")
 
 KEY = "IPaddr2::10.99.0.100/24/eth1"
 LAB = (group(1, "weasel", KEY, "LabProbe::svc1"),)
