@@ -1,4 +1,5 @@
-"""Builders and parsers of heartbeat's resource messages (heartbeat-facts 5.2).
+"""Builders and parsers of heartbeat's resource messages
+(docs/heartbeat-protocol.md §5.2).
 
 Builders return a message's own fields in the order real heartbeat 3.0.6
 puts them on the wire (checked against tests/data/interop/frames); the

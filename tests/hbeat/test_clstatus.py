@@ -60,7 +60,7 @@ def read_hacf() -> HaCf:
             media.append((key, value.split()[0]))
         elif key not in NOT_PARAMETERS:
             params[key] = value
-    # heartbeat's derived values (heartbeat-facts 4.3 and 7), as `hbparameter` prints them
+    # heartbeat's derived values (docs/heartbeat-protocol.md §4.3, §7), as `hbparameter` prints them
     params.setdefault("deadping", f"{parse_msec(params['deadtime'])}ms")
     params.setdefault("hopfudge", "1")
     params.setdefault("msgfmt", "classic")
@@ -188,7 +188,7 @@ def test_replay_matches_heartbeat(record: dict[str, Any]) -> None:
     assert rc == record["rc"]
 
 
-# --- forms the recording does not show (heartbeat-facts 8, cl_status.c) ---------------------
+# --- forms the recording does not show (docs/heartbeat-protocol.md §8) ---------------------
 
 
 def steady(viewer: str = "otter") -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """What a link worker asks of the kernel to meet its ticks (`tighten_timing`),
 checked in a real process against what the kernel then reports: refused
 `realtime on` is logged in heartbeat's words and the worker still gets the
-short fair-scheduler slice and the 1 ns timer slack."""
+short fair-scheduler slice and the 1 ns timer slack. Where the kernel has no
+settable slice (Linux before 6.12, e.g. Debian 12's 6.1) the slice alone is
+not checked and the test says so as its skip reason."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import resource
 import subprocess
 import sys
 
+from tests.harness.requirements import require_kernel_sched_slice
 from workers.link import SLICE_NS
 
 PROBE = r"""
@@ -22,7 +25,7 @@ sched = {k.strip(): v.strip() for k, _, v in
          (line.partition(":") for line in Path("/proc/self/sched").read_text().splitlines())}
 print(json.dumps({"problems": [[v.decode(), p] for v, p in problems],
                   "policy": os.sched_getscheduler(0),
-                  "slice": int(sched["se.slice"].split(".")[0]),
+                  "slice": int(sched["se.slice"].split(".")[0]) if "se.slice" in sched else None,
                   "slack": int(Path("/proc/self/timerslack_ns").read_text())}))
 """
 
@@ -46,5 +49,6 @@ def test_refused_realtime_falls_back_to_a_short_slice() -> None:
                   "are too small."],
     ], out.stderr
     assert seen["policy"] == os.SCHED_OTHER
-    assert seen["slice"] == SLICE_NS  # the fallback: a short slice instead of priority
     assert seen["slack"] == 1
+    require_kernel_sched_slice()
+    assert seen["slice"] == SLICE_NS  # the fallback: a short slice instead of priority

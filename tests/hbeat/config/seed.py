@@ -1,6 +1,6 @@
 """The seed configuration every test starts from, written into a directory.
 
-The classic two-node cluster (otter and weasel) of issue 3: ha.cf with one
+The classic two-node cluster of a heartbeat site (otter and weasel): ha.cf with one
 serial line and one broadcast interface, a DRBD + LVM + filesystem + IP +
 apache group for weasel, sha1 authkeys (mode 0600), and stand-in resource
 scripts in resource.d so every resource resolves. Other suites reuse it:

@@ -1,4 +1,4 @@
-"""heartbeat's time syntax (heartbeat-facts §4.2)."""
+"""heartbeat's time syntax (docs/heartbeat-protocol.md §4.2)."""
 
 import pytest
 

@@ -60,8 +60,8 @@ SETTLED_LINKS = {
 # Where hbeat knowingly differs today; the test checks each still differs in
 # exactly this way, so whoever fixes one is told to drop its entry.
 KNOWN_DIFFERENCES = {
-    # no resource layer yet (issue 5): the snapshot always says held=none, while
-    # heartbeat with an empty haresources ends its negotiation holding "local"
+    # with an empty haresources hbeat's snapshot says held=none, while
+    # heartbeat ends its negotiation holding "local"
     "rscstatus": ((0, "local\n", ""), (0, "none\n", "")),
     "rscstatus -m": ((0, "This node is holding local resources.\n", ""),
                      (0, "This node is holding none resources.\n", "")),

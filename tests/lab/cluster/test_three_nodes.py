@@ -3,7 +3,7 @@
 Variants: `bcast eth1` (one ha.cf for all), `ucast eth1 <peer>` (each node's
 ha.cf lists its two peers, as heartbeat's ucast needs), and
 `mcast eth1 225.0.0.1 694 1 0`. A node hears its own bcast, never its own
-ucast, and not its own mcast with loop 0 (heartbeat-facts 1.6), so its own
+ucast, and not its own mcast with loop 0 (docs/heartbeat-protocol.md §1.6), so its own
 link is `up` only with bcast. Then cl_status on every node lists every node
 active with its links, as heartbeat prints it (reverse ha.cf order).
 """

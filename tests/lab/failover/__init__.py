@@ -1,1 +1,1 @@
-"""Issue-5 cluster tests: failover, handover, standby/takeover and failures with real processes."""
+"""Resource cluster tests: failover, handover, standby/takeover and failures with real processes."""

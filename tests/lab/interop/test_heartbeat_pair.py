@@ -222,7 +222,7 @@ def test_real_heartbeat_sees_a_crashed_peer_dead_after_deadtime(
     for hb in (otter, weasel):
         hb.wait_active(NODES, timeout=30)
     # for its first 5 s a node advertises dt = deadtime + 2 s, and peers wait that
-    # long (heartbeat-facts 4.4): wait until weasel advertises the real 4 s (0xfa0)
+    # long (docs/heartbeat-protocol.md §4.4): wait until weasel advertises the real 4 s (0xfa0)
     wait_for(
         lambda: b"\ndt=fa0\n" in cable.sent("weasel"),
         timeout=15,

@@ -1,4 +1,4 @@
-"""Start-up probe and adoption: a restarted node finds services still running (issue 5 follow-up).
+"""Start-up probe and adoption: a restarted node finds services still running.
 
 `kill -9` of hbeat leaves what its scripts started running. When it comes
 back, every resource is probed with `status`; a group found running is

@@ -1,4 +1,5 @@
-"""Death of the holder, rejoin with auto_failback on/off, graceful handover (facts 5.5)."""
+"""Death of the holder, rejoin with auto_failback on/off, graceful handover
+(docs/heartbeat-protocol.md §5.5)."""
 
 from __future__ import annotations
 

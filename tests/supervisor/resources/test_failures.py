@@ -1,4 +1,5 @@
-"""Start and stop failures, hung scripts, split brain (heartbeat-facts 10 items 2, 4, 5, 6)."""
+"""Start and stop failures, hung scripts, split brain
+(docs/heartbeat-protocol.md §10 items 2, 4, 5, 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""hb_standby / hb_takeover in every form, rscstatus on both nodes at each step (5.4)."""
+"""hb_standby / hb_takeover in every form, rscstatus on both nodes at each step
+(docs/heartbeat-protocol.md §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Start-up negotiation (heartbeat-facts 5.3, flow 01-startup) in on/off and legacy modes."""
+"""Start-up negotiation in on/off and legacy modes (docs/heartbeat-protocol.md §5.3,
+tests/data/interop/flows/01-startup.flow.txt)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """A group whose stop failed is never started on the other node because of what we say.
 
-heartbeat 3.0.6 reboots a node whose stop failed (heartbeat-facts 5.7) so that a
-half-stopped group cannot run on two nodes; hbeat does not reboot, so the node
-keeps claiming the group (resources.py, "Stop failure"). Every path that
+heartbeat 3.0.6 reboots a node whose stop failed (docs/heartbeat-protocol.md
+§5.7) so that a half-stopped group cannot run on two nodes; hbeat does not
+reboot, so the node keeps claiming the group (resources.py, "Stop failure"). Every path that
 releases a group is driven into a failed stop here, and the executors' truth
 (`Sim.runlog`: what possibly runs where, from the start call until a stop
 succeeds) is checked: no resource ever runs on both nodes, and the other node
 takes the group only after an administrator's decision or our death.
 
 The seed group is weasel's `drbddisk::r0 LVM::vg0 Filesystem::...`; its
-resource 2 (the rightmost, the issue's `apache`) is the one whose stop fails,
+resource 2 (the rightmost, `Filesystem::...`) is the one whose stop fails,
 so resources 0 and 1, left of it, are deliberately never stopped.
 """
 
