@@ -880,15 +880,21 @@ class Resources:
 
     # --- death and takeover -------------------------------------------------
 
+    def _fencing_needed(self, peer: _Peer) -> bool:
+        """Whether the dead peer may still run groups (it neither sent `shutdone`
+        nor, auto_failback on/off, reported holding nothing)."""
+        if peer.released:
+            return False
+        return not (self.nice and peer.hold_known and peer.hold is Hold.NONE)
+
     def _death_flow(self, peer: _Peer, now: int) -> list[Action]:
+        """The peer is dead: fencing verdict, then the takeover job. Every takeover
+        caused by a death passes here (docs/resources.md, "Takeover and the fencing
+        gate"): a fence-before-takeover step goes before the `_enqueue` below."""
         found = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
-        if self.nice:
-            unneeded = peer.released or (peer.hold_known and peer.hold is Hold.NONE)
-        else:
-            unneeded = peer.released
         out: list[Action] = found
         released = peer.released
-        if unneeded:
+        if not self._fencing_needed(peer):
             out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
             out.append(SendMessage(rm.stonith_fields(peer.name, "unneeded")))
         else:
@@ -905,6 +911,7 @@ class Resources:
             for g in self.groups.values()
         )
         if not released or needs_work:
+            # FENCING GATE: fence the peer here before its groups are taken over.
             self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
         return out
 
