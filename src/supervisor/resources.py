@@ -27,9 +27,11 @@ from typing import TypedDict
 from hbeat.config.model import AutoFailback, ResourceGroup
 from hbeat.logfmt import Level
 
+from . import adoption
 from . import groupops as go
 from . import rscmessages as rm
 from . import standbyexchange as sx
+from . import stopfailure as sf
 from .jobrunner import Job, JobRunner, OpFinished, RunnerEvent, Step
 from .messages import Envelope, MessageError
 from .rscactions import (
@@ -788,11 +790,7 @@ class Resources:
 
     def _refuse_ip_request(self, peer: _Peer, g: _Group) -> list[Action]:
         return [
-            Log(
-                Level.CRIT,
-                f"Refusing ip-request from {peer.name} for resource group {g.key}: it could "
-                f"not be stopped here.",
-            ),
+            sf.refused_ip_request(peer.name, g.key),
             SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True, ok=False)),
         ]
 
@@ -1027,51 +1025,22 @@ class Resources:
         # failure"): never handed on, not even after a failed start's rollback.
         g.handoff_pending = False
         g.handoff_logged = False
-        what = "a failed start" if kind is go.Kind.START else "a release"
         return [
             *self._set_state(g, STOP_FAILED),
-            Log(Level.CRIT, f"Resource group {g.key} could not be stopped after {what}."),
+            sf.failed_stop(g.key, after_start=kind is go.Kind.START),
             self._stop_failed_advice(g),
         ]
 
     def _probed_group(self, g: _Group, op: OpFinished) -> list[Action]:
         g.probed = True
-        found = op.found
-        if found is go.ResourceStatus.STOPPED or g.state != STOPPED:
+        if g.state != STOPPED:
             return []
-        g.found = tuple(
-            r.text
-            for r, st in zip(g.group.resources, op.statuses, strict=True)
-            if st is not go.ResourceStatus.STOPPED
-        )
+        found = adoption.findings(g.group, op.statuses, op.found)
+        if found is None:
+            return []
+        g.found = found.resources
         g.undecided = True
-        if found is go.ResourceStatus.RUNNING:
-            log = Log(Level.INFO, f"Resource group {g.key} is already running here.")
-            return [log, *self._set_state(g, RUNNING)]
-        log = Log(
-            Level.WARN,
-            f"Resource group {g.key} is partly running here (not stopped: {' '.join(g.found)}).",
-        )
-        return [log, *self._set_state(g, PARTIAL)]
-
-    # --- adoption of what the probe found -----------------------------------
-
-    def _release_reason(self, g: _Group, incumbent: bool) -> str | None:
-        """Why a group found running here must be stopped, or None to adopt it."""
-        peer = self.peer
-        if peer is None or not peer.alive or peer.released:
-            return None
-        if not self.nice:
-            if g.cls is Hold.LOCAL:
-                return None
-            return f"its home node {peer.name} is up (auto_failback legacy)"
-        if not peer.hold_known or not peer.hold & g.cls.mirrored():
-            return None
-        if incumbent:
-            return f"{peer.name} holds it"
-        if g.home != self.me:
-            return f"{peer.name} holds it too and is its preferred node"
-        return None
+        return [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
         """Adopt or release every group the probe found (docs/resources.md, "Adoption").
@@ -1084,28 +1053,16 @@ class Resources:
             if not g.undecided:
                 continue
             g.undecided = False
-            why = self._release_reason(g, incumbent)
+            why = adoption.release_reason(
+                g.cls, g.home, self.me, nice=self.nice, peer=self.peer, incumbent=incumbent
+            )
+            out += adoption.verdict_logs(g.key, g.state, g.found, why)
             if why is None:
                 adopted |= g.cls
                 self.claim |= g.cls
-                out.append(
-                    Log(Level.INFO, f"Adopting resource group {g.key}: it keeps running here.")
-                    if g.state == RUNNING
-                    else Log(
-                        Level.INFO,
-                        f"Adopting resource group {g.key}: its other resources will be started.",
-                    )
-                )
-                continue
-            g.releasing = True
-            stale.append(g)
-            out += [
-                Log(Level.CRIT, f"Resource {text} is active, and should not be!")
-                for text in g.found
-            ]
-            out.append(
-                Log(Level.WARN, f"Releasing resource group {g.key} found running here: {why}.")
-            )
+            else:
+                g.releasing = True
+                stale.append(g)
         if stale:
             self._enqueue(Job("release found", [Step(g.key, False) for g in reversed(stale)]))
         return out, adopted, bool(stale)
@@ -1130,26 +1087,13 @@ class Resources:
         return [g for g in self._ordered(cls) if g.state == STOP_FAILED]
 
     def _stop_failed_advice(self, g: _Group) -> Log:
-        """CRIT: what a stop-failed group means and what the administrator can do."""
-        peer = self.peer
-        head = f"Resource group {g.key} may still be running here: this node keeps holding it"
-        if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER):
-            how = (
-                f"the shutdown waits for it. Stop its resources by hand: the stop is retried "
-                f"every {self.config.shutdown_retry_ms // 1000} s and on SIGTERM"
-            )
-        elif not self.nice:
-            how = "stop its resources by hand, then restart hbeat here (its shutdown retries it)"
-        elif peer is None:
-            how = "stop its resources by hand, then run hb_takeover here to start it again"
-        else:
-            how = (
-                f"stop its resources by hand, then run hb_standby here (or hb_takeover on "
-                f"{peer.name}) to hand it over, or hb_takeover here to run it here"
-            )
-        if peer is not None:
-            head += f" and {peer.name} is not let take it over"
-        return Log(Level.CRIT, f"{head}; {how}.")
+        return sf.advice(
+            g.key,
+            self.peer.name if self.peer is not None else None,
+            leaving=self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER),
+            nice=self.nice,
+            retry_ms=self.config.shutdown_retry_ms,
+        )
 
     def _stop_failed_reminder(self, now: int) -> list[Action]:
         failed = self._stop_failed()
@@ -1369,38 +1313,14 @@ class Resources:
     ) -> list[Action]:
         """Stop-failed groups hold the shutdown up ("Stop failure" rule 5)."""
         self._shutdown_retry_at = now + self.config.shutdown_retry_ms
-        retry_s = self.config.shutdown_retry_ms // 1000
         names = " ".join(g.key for g in failed)
         out: list[Action] = [self._report(rm.INFO_SHUTDOWN)]
-        if self._shutdown_stuck:
-            out.append(
-                Log(
-                    Level.CRIT,
-                    f"Shutdown still blocked: resource group(s) {names} could not be stopped; "
-                    f"retrying in {retry_s} s.",
-                )
-            )
-            return out
+        first = not self._shutdown_stuck
         self._shutdown_stuck = True
-        peer = self.peer
-        other = peer.name if peer is not None else "another node"
-        out += [
-            Log(
-                Level.CRIT,
-                f"Shutdown cannot complete: resource group(s) {names} could not be stopped and "
-                f"may still be running here. Not sending shutdone: {other} will not take "
-                f"them over while this node runs. Retrying the stops every {retry_s} s and "
-                f"on SIGTERM.",
-            ),
-            Log(
-                Level.CRIT,
-                f"If hbeat is killed instead (systemd's TimeoutStopSec, 15 min in "
-                f"hbeat.service), {other} takes every group over after deadtime as after a "
-                f"crash, with {names} possibly still running here: stop them by hand, and "
-                f"configure STONITH so that a crashed node is fenced.",
-            ),
-        ]
-        out += self._hand_over_stopped(released, "shutdown")
+        peer = self.peer.name if self.peer is not None else None
+        out += sf.shutdown_blocked(names, peer, self.config.shutdown_retry_ms, first=first)
+        if first:
+            out += self._hand_over_stopped(released, "shutdown")
         return out
 
     def _retry_stuck_shutdown(self, now: int, why: str) -> list[Action]:
