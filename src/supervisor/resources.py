@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypedDict
 
 from hbeat.config.model import AutoFailback, ResourceGroup
 from hbeat.logfmt import Level
@@ -30,6 +29,7 @@ from hbeat.logfmt import Level
 from . import adoption
 from . import groupops as go
 from . import rscmessages as rm
+from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
 from .jobrunner import Job, JobRunner, OpFinished, RunnerEvent, Step
@@ -54,26 +54,10 @@ from .rscactions import (
     ShutdownComplete,
 )
 from .rscconfig import ResourcesConfig
+from .rscsnapshot import ResourcesView
 
 Hold = rm.Hold
 STANDBY_WORDS = sx.STANDBY_WORDS
-
-
-# What `snapshot()` shows per group ("class" is a keyword: functional form).
-GroupView = TypedDict(
-    "GroupView",
-    {
-        "node": str,
-        "state": str,
-        "class": str,
-        "found": list[str],
-        "probed": bool,
-        "undecided": bool,
-        "operation": object,
-        "standby": "dict[str, object] | None",
-        "handoff_pending": bool,
-    },
-)
 
 
 class Phase(enum.Enum):
@@ -225,58 +209,27 @@ class Resources:
         ]
         return min(times) if times else None
 
-    def snapshot(self) -> dict[str, object]:
-        """A JSON-ready view for the status feed and `hbeat status` (schema:
-        docs/resources.md, "Snapshot"): per group what an operator needs when
-        something is stuck, plus the node-wide phase, standby and queue."""
+    def snapshot(self) -> ResourcesView:
+        """A JSON-ready view for the status feed and `hbeat status` (`rscsnapshot`)."""
         run = self._runner.snapshot()
-        op = run.op
-        sb = self._sx.current
-        sb_view = self._sx.snapshot()
-        sb_set = Hold.NONE
-        if sb is not None:
-            sb_set = sb.which if sb.role is sx.SbRole.ASKER else sb.which.mirrored()
-        groups: dict[str, GroupView] = {}
-        for g in self.groups.values():
-            groups[g.key] = {
-                "node": g.home,
-                "state": g.state,
-                "class": g.cls.word,
-                "found": list(g.found),
-                "probed": g.probed,
-                "undecided": g.undecided,
-                "operation": run.as_dict()["op"] if op is not None and op.group == g.key else None,
-                "standby": sb_view if sb is not None and g.cls & sb_set else None,
-                "handoff_pending": g.handoff_pending,
-            }
-        call = op.call if op is not None else None
+        peer = self.peer
         return {
             "held": self.held,
             "hold_bits": self.hold_bits().word,
             "phase": self.phase.value,
             "shutdown_stuck": self.shutdown_stuck,
             "auto_failback": self.config.auto_failback.value,
-            "groups": groups,
+            "groups": snap.groups(self.groups.values(), run, self._sx.current),
             "peer": None
-            if self.peer is None
+            if peer is None
             else {
-                "name": self.peer.name,
-                "alive": self.peer.alive,
-                "hold": self.peer.hold.word if self.peer.hold_known else None,
-                "stable": self.peer.stable,
+                "name": peer.name,
+                "alive": peer.alive,
+                "hold": peer.hold.word if peer.hold_known else None,
+                "stable": peer.stable,
             },
-            "standby": sb_view,
-            "running_op": None
-            if op is None or call is None
-            else {
-                "op_id": call.op_id,
-                "group": op.group,
-                "index": call.index,
-                "action": call.action,
-                "resource": call.resource,
-                "issued_ms": call.issued_ms,
-                "deadline_ms": call.deadline_ms,
-            },
+            "standby": self._sx.snapshot(),
+            "running_op": snap.running_op(run),
             "queue": run.queued,
         }
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypedDict
 
 from hbeat.logfmt import Level
 
@@ -65,6 +66,13 @@ def requested_set(which: str) -> Hold:
     return _SWAPPED.get(which, Hold.FOREIGN)
 
 
+class StandbyView(TypedDict):
+    role: str  # asker | taker
+    which: str  # the set, from the asker's point of view
+    stage: str  # wait_other | releasing | wait_done | wait_release | acquiring
+    deadline_ms: int | None
+
+
 class SbRole(enum.Enum):
     ASKER = "asker"  # heartbeat's A: the node going standby
     TAKER = "taker"  # B: the node taking the groups
@@ -89,7 +97,7 @@ class Standby:
     deadline: int | None = None
     release_seen: bool = False  # B: A's `resource ... info=standby` (it began stopping)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> StandbyView:
         return {
             "role": self.role.value,
             "which": self.which.word,
@@ -123,7 +131,7 @@ class StandbyExchange:
     def deadline(self) -> int | None:
         return self.current.deadline if self.current is not None else None
 
-    def snapshot(self) -> dict[str, object] | None:
+    def snapshot(self) -> StandbyView | None:
         return self.current.as_dict() if self.current is not None else None
 
     def clear(self) -> None:
@@ -295,6 +303,7 @@ __all__ = [
     "SbStage",
     "Standby",
     "StandbyExchange",
+    "StandbyView",
     "requested_set",
     "standby_set",
     "takeover_set",
