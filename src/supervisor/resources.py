@@ -996,7 +996,8 @@ class Resources:
         return [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
-        """Adopt or release every group the probe found (docs/resources.md, "Adoption").
+        """Adopt or release every group the probe found (docs/resources.md,
+        "Start-up probe and adoption").
 
         Returns the logs, the classes adopted, and whether a release job was queued."""
         out: list[Action] = []
