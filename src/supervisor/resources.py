@@ -1298,6 +1298,7 @@ class Resources:
 
 
 __all__ = [
+    "CLAIMED_STATES",
     "FAILED",
     "HELD_STATES",
     "PARTIAL",
@@ -1314,6 +1315,7 @@ __all__ = [
     "Phase",
     "Resources",
     "ResourcesConfig",
+    "ResourcesView",
     "RunScript",
     "SendMessage",
     "ShutdownComplete",
