@@ -55,6 +55,7 @@ from .rscactions import (
 )
 from .rscconfig import ResourcesConfig
 from .rscsnapshot import ResourcesView
+from .shutdownflow import ShutdownFlow
 
 Hold = rm.Hold
 STANDBY_WORDS = sx.STANDBY_WORDS
@@ -127,16 +128,12 @@ class Resources:
         self.failback_pending = False
         self._rqst_deadline: int | None = None
         self._safety_deadline: int | None = None
-        self._shutdown_deadline: int | None = None
         self._sx = sx.StandbyExchange(self.me, config.standby_timeout_ms)
         self._legacy_requested: set[str] = set()
         self._runner = JobRunner(config.runner_timers())
-        self._shutdown_requested = False
-        self._shutdown_stuck = False
-        self._shutdown_retry_at: int | None = None
+        self._leave = ShutdownFlow(config.shutdown_wait_ms, config.shutdown_retry_ms)
         self._crit_at: int | None = None  # next CRIT reminder about stop-failed groups
         self._initial_reason: str | None = None
-        self._release_queued = False
         self._was_up = False
         self._probed = False
         self._comm_up_pending = False
@@ -173,7 +170,7 @@ class Resources:
     @property
     def shutdown_stuck(self) -> bool:
         """A graceful stop waits for a stop-failed group (docs/resources.md, "Stop failure")."""
-        return self._shutdown_stuck and self.phase is Phase.SHUTTING_DOWN
+        return self._leave.stuck and self.phase is Phase.SHUTTING_DOWN
 
     @property
     def held(self) -> str:
@@ -199,8 +196,7 @@ class Resources:
             for t in (
                 self._rqst_deadline,
                 self._safety_deadline,
-                self._shutdown_deadline,
-                self._shutdown_retry_at if self.shutdown_stuck else None,
+                *self._leave.deadlines(self.shutdown_stuck),
                 self._crit_at,
                 self._sx.deadline,
                 self._runner.next_deadline(),
@@ -469,20 +465,15 @@ class Resources:
         out: list[Action] = []
         if self.shutdown_stuck:
             return self._finish(self._retry_stuck_shutdown(now, "shutdown requested again"), now)
-        if self._shutdown_requested or self.phase is Phase.DONE:
+        if self._leave.requested or self.phase is Phase.DONE:
             return out
-        self._shutdown_requested = True
         self.phase = Phase.SHUTTING_DOWN
         self._sx.clear()
         self._rqst_deadline = None
         self._safety_deadline = None
         self._legacy_requested.clear()
         self._runner.cancel_pending()
-        if self._runner.op_running:
-            out.append(
-                Log(Level.INFO, "Shutdown delayed until current resource activity finishes.")
-            )
-        return self._finish(out, now)
+        return self._finish(self._leave.request(self._runner.op_running), now)
 
     def tick(self, now: int) -> list[Action]:
         self._now = now
@@ -506,15 +497,12 @@ class Resources:
                 out.append(Log(Level.INFO, "local resource transition completed."))
                 out += self._become_stable("T_RESOURCES(us)")
         out += self._sx.tick(now)
-        if self._shutdown_deadline is not None and now >= self._shutdown_deadline:
-            out.append(
-                Log(Level.WARN, "No takeover confirmation from the other node: stopping anyway.")
-            )
-            out += self._shutdown_complete()
+        expired = self._leave.wait_expired(now)
+        if expired:
+            out += expired + self._shutdown_complete()
         if self._crit_at is not None and now >= self._crit_at:
             out += self._stop_failed_reminder(now)
-        retry_at = self._shutdown_retry_at
-        if self.shutdown_stuck and retry_at is not None and now >= retry_at:
+        if self.shutdown_stuck and self._leave.retry_due(now):
             out += self._retry_stuck_shutdown(now, "periodic retry")
         return self._finish(out, now)
 
@@ -1218,9 +1206,8 @@ class Resources:
     # --- our shutdown -------------------------------------------------------
 
     def _shutdown_release(self, now: int) -> list[Action]:
-        if self._release_queued or self._runner.job_active:
+        if self._leave.release_queued or self._runner.job_active:
             return []
-        self._release_queued = True
         self.claim = Hold.NONE
         steps = [
             Step(g.key, False, retry_failed=True)
@@ -1228,73 +1215,43 @@ class Resources:
             if g.state in (RUNNING, STARTING, PARTIAL, STOP_FAILED) or not g.probed
         ]
         released = [s.key for s in reversed(steps) if self.groups[s.key].state in CLAIMED_STATES]
-        # 3.0.6 says rsc_hold=none here; a group already stop-failed is still ours.
         still = Hold.NONE
         for g in self._stop_failed():
             still |= g.cls
-        out: list[Action] = [
-            Log(Level.INFO, "Giving up all HA resources."),
-            SendMessage(rm.resource_fields(still, False, rm.INFO_SHUTDOWN)),
-        ]
         self._enqueue(Job("shutdown", steps, lambda: self._shutdown_released(released)))
-        return out
+        return self._leave.giving_up(still)
 
     def _shutdown_released(self, released: list[str]) -> list[Action]:
         """The shutdown's stops are over: complete it, or wait for stop-failed groups."""
         now = self._now
         failed = self._stop_failed()
         if failed:
-            return self._shutdown_blocked(failed, released, now)
-        res: list[Action] = []
-        if self._shutdown_stuck:
-            self._shutdown_stuck = False
-            self._shutdown_retry_at = None
-            res.append(Log(Level.INFO, "The failed stops succeeded: completing the shutdown."))
-        res += [
-            Log(Level.INFO, "All HA resources relinquished."),
-            SendMessage(rm.shutdone_fields()),
-        ]
+            # Stop-failed groups hold the shutdown up ("Stop failure" rule 5).
+            out: list[Action] = [self._report(rm.INFO_SHUTDOWN)]
+            names = " ".join(g.key for g in failed)
+            peer_name = self.peer.name if self.peer is not None else None
+            logs, first = self._leave.blocked(now, names, peer_name)
+            out += logs
+            return out + self._hand_over_stopped(released, "shutdown") if first else out
         peer = self.peer
-        if self._was_up and peer is not None and peer.alive and not peer.released:
-            res.append(Log(Level.INFO, "Waiting to allow resource takeover to complete"))
+        wait = self._was_up and peer is not None and peer.alive and not peer.released
+        res, done = self._leave.released(now, wait_for_peer=wait)
+        if not done:
             self.phase = Phase.WAIT_TAKEOVER
-            self._shutdown_deadline = now + self.config.shutdown_wait_ms
             return res
         return res + self._shutdown_complete()
 
-    def _shutdown_blocked(
-        self, failed: list[_Group], released: list[str], now: int
-    ) -> list[Action]:
-        """Stop-failed groups hold the shutdown up ("Stop failure" rule 5)."""
-        self._shutdown_retry_at = now + self.config.shutdown_retry_ms
-        names = " ".join(g.key for g in failed)
-        out: list[Action] = [self._report(rm.INFO_SHUTDOWN)]
-        first = not self._shutdown_stuck
-        self._shutdown_stuck = True
-        peer = self.peer.name if self.peer is not None else None
-        out += sf.shutdown_blocked(names, peer, self.config.shutdown_retry_ms, first=first)
-        if first:
-            out += self._hand_over_stopped(released, "shutdown")
-        return out
-
     def _retry_stuck_shutdown(self, now: int, why: str) -> list[Action]:
         if self.busy:
-            return [Log(Level.INFO, f"Shutdown: {why}; the stops are being retried already.")]
+            return self._leave.already_retrying(why)
         failed = self._stop_failed()
-        self._shutdown_retry_at = None
         steps = [Step(g.key, False, retry_failed=True) for g in reversed(failed)]
         self._enqueue(Job("shutdown retry", steps, lambda: self._shutdown_released([])))
-        return [
-            Log(
-                Level.INFO,
-                f"Shutdown: {why}: retrying the stop of {' '.join(g.key for g in failed)}.",
-            )
-        ]
+        return self._leave.retrying(why, " ".join(g.key for g in failed))
 
     def _shutdown_complete(self) -> list[Action]:
         self.phase = Phase.DONE
-        self._shutdown_deadline = None
-        return [ShutdownComplete()]
+        return self._leave.complete()
 
 
 __all__ = [
