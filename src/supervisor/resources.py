@@ -7,8 +7,10 @@ membership layer. It is fed events and returns actions (`rscactions`); it
 never reads a clock, sleeps or does I/O. Times are integer monotonic ms.
 It owns the group states, the holdings, the start-up probe's adoption, the
 start-up negotiation, takeover after the peer's death, split-brain
-convergence, stop-failure rules and our graceful shutdown. Script calls run
-through `jobrunner`, the standby handover through `standbyexchange`.
+convergence, stop-failure rules and what our graceful shutdown stops.
+Script calls run through `jobrunner`, the standby handover through
+`standbyexchange`, our shutdown's steps through `shutdownflow`; `adoption`,
+`stopfailure` and `rscsnapshot` hold its pure rules, texts and status view.
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
