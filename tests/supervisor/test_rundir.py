@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
-from tests.config.seed import write_seed
+from tests.hbeat.config.seed import write_seed
 
 HBEAT = str(Path(sys.executable).with_name("hbeat"))
 
