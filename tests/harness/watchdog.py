@@ -13,7 +13,7 @@ kernel's watchdog core does for a device opened by a daemon:
   the node's mount namespace is killed (kill -9), the node's private /run is
   emptied but for the serial-port links (`wipe`, `keep`), and, when given,
   a `crash` line goes to the failover stand-ins' events file (what
-  `tests/failover/standins.py` Records read), all as a power cycle would.
+  `tests/lab/failover/standins.py` Records read), all as a power cycle would.
   The record says `reset`.
 
 Records: one line per event in `<path>.log`, `<epoch> <event> [detail]`

@@ -29,7 +29,7 @@ from hbeat.config.probe import SystemProbe
 # respawn clients hbeat replaces, how serious leaving them out is, and what to do.
 _OUTDATER = ("dopd talks heartbeat's client API, which hbeat does not have, so hbeat does "
              "not run it: DRBD peer outdating is built into hbeat instead. Remove this "
-             "line and set drbd.conf's fence-peer handler to /usr/lib/hbeat/outdate-peer "
+             "line and set drbd.conf's fence-peer handler to \"/usr/bin/hbeat outdate-peer\" "
              "(README, \"DRBD\"); until then DRBD may promote a stale disk")
 NATIVE_CLIENTS: dict[str, tuple[Level, str]] = {
     "dopd": (Level.ERROR, _OUTDATER),
