@@ -5,7 +5,8 @@ The rules (docs/heartbeat-protocol.md has heartbeat's; docs/fencing.md ours):
 * Each line's command runs as `/bin/sh -c "exec <command>"`, as the named
   user (its uid, primary gid and supplementary groups), in a process group
   of its own, stdin/stdout/stderr on /dev/null, SCHED_OTHER (it is started
-  by the supervisor, which never runs real-time).
+  by the supervisor, which never runs real-time), with oom_score_adj 0 (not
+  the daemon's -1000), as resource scripts are.
 * When it exits it is started again, unless hbeat is shutting down, or it
   exited with status 100 (heartbeat's "do not respawn me"). An exit less
   than 30 s after its start counts as a quick one; a restart after a quick
@@ -42,6 +43,9 @@ MAX_QUICK_EXITS = 10
 NO_RESPAWN = 100
 QUICK_RESTART_DELAY_MS = 1000
 STOP_GRACE_S = 5.0
+# The daemon runs with oom_score_adj -1000 (the unit); a client must not inherit
+# it (raising it needs no privilege). The shell then execs the client itself.
+OOM_RESET = "echo 0 >/proc/self/oom_score_adj 2>/dev/null;"
 
 Logger = Callable[[Level, str], None]
 
@@ -141,7 +145,7 @@ class Clients:
         drop = os.geteuid() == 0 or uid != os.geteuid()
         try:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", f"exec {client.command}"],
+                ["/bin/sh", "-c", f"{OOM_RESET} exec {client.command}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, close_fds=True, process_group=0,
                 user=uid if drop else None, group=gid if drop else None,
