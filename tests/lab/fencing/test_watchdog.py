@@ -13,6 +13,9 @@ crash record) when no byte came for the timeout hbeat derives from deadtime
 * A stop that fails for good during a graceful shutdown, with a watchdog:
   the node stops feeding it and is reset (heartbeat reboots); otter then
   takes the group over, never while weasel may still run it.
+* A `failfast` client that dies: weasel releases its group and is reset.
+* (The clean-stop test also has a `respawn` client: started with the
+  daemon, stopped with it.)
 """
 
 from __future__ import annotations
@@ -109,3 +112,27 @@ def test_failed_stop_at_shutdown_resets_through_the_watchdog(
     assert "Svc::w: stop failed: no longer feeding watchdog" in weasel.log()
     c.wait_holders({GROUP: "otter"}, timeout=20)
     assert otter_started_group(c) > reset_at
+
+
+def test_failfast_client_death_resets_through_the_watchdog(
+        lab_factory: Callable[..., Lab]) -> None:
+    """A `failfast` client that dies: heartbeat reboots; hbeat releases its groups
+    and resets through the watchdog."""
+    lab = lab_factory(2)
+    client = lab.dir / "failfast.sh"
+    trigger = lab.dir / "die-now"
+    client.write_text(f"#!/bin/sh\nwhile [ ! -e {trigger} ]; do sleep 0.2; done\nexit 3\n")
+    client.chmod(0o755)
+    c, dog = cluster_with_watchdog(lab, extra=(f"failfast root {client}",))
+    weasel = c["weasel"]
+    assert f'Starting child client "{client}" (0,0)' in weasel.log()
+    trigger.touch()
+    reset_at = wait_for(lambda: dog.first("reset"), 20, what="the watchdog reset of weasel")
+    log = weasel.log()
+    assert f"ERROR: Client {client} exited with return code 3." in log
+    assert f"CRIT: Self-fencing: failfast client {client} died." in log
+    # weasel released the group at once (stop, then shutdone: otter took it over
+    # before the reset, never while weasel ran it: wait_holders audits that).
+    c.wait_holders({GROUP: "otter"}, timeout=20)
+    (stop,) = c.records.find(node="weasel", resource=GROUP, action="stop", result="ok")
+    assert stop.t < otter_started_group(c) and stop.t < reset_at
