@@ -16,8 +16,9 @@ Events (each returns `list[Action]`):
   machine acts on its own decisions directly. Non-resource types return [].
 * `node_dead(node, now)`, `node_up(node, now)` (a dead peer is heard again),
   `peer_restarted(node, now)`, `node_returned_after_partition(node, now)`.
-* `script_done(op_id, rc, output, now)`: the result of a `RunScript`; `rc`
-  is the exit status or None (timed out, killed, could not run).
+* `script_done(op_id, rc, verdict, now)`: the result of a `RunScript`; `rc`
+  is the exit status or None (timed out, killed, could not run), `verdict`
+  the executor's (hbeat.ipc.executor.judge).
 * `standby(which, now)` / `takeover(which, now)`: hb_standby / hb_takeover
   run on this node, `which` in all|local|foreign|failback.
 * `shutdown(now)`: graceful stop; finished when `ShutdownComplete` is returned.
@@ -252,6 +253,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup
+from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 from linklayer.message import Field
 
@@ -812,12 +814,13 @@ class Resources:
                 self._enqueue(_Job("partition heal", [_Step(g.key, False) for g in foreign]))
         return self._finish(out, now)
 
-    def script_done(self, op_id: int, rc: int | None, output: str, now: int) -> list[Action]:
+    def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
+                    now: int) -> list[Action]:
         self._now = now
         call = self._call
         if call is None or call.op_id != op_id:
             return [Log(Level.WARN, f"Ignoring result of unknown or abandoned operation {op_id}")]
-        return self._finish(self._script_result(rc, output, now), now)
+        return self._finish(self._script_result(rc, verdict, now), now)
 
     def standby(self, which: str, now: int) -> list[Action]:
         out: list[Action] = []
@@ -908,7 +911,7 @@ class Resources:
                     f"{call.op_id}): counting it as failed",
                 )
             )
-            out += self._script_result(None, "", now)
+            out += self._script_result(None, "failed", now)
         op = self._op
         if op is not None and op.deadline is not None and now >= op.deadline:
             out += self._op_steps(op.tick(now), now)
@@ -1640,12 +1643,12 @@ class Resources:
         steps = [_Step(g.key, True) for g in self._ordered(Hold.FOREIGN)]
         return _Job("adopt", steps, self._after_simple_acquire)
 
-    def _script_result(self, rc: int | None, output: str, now: int) -> list[Action]:
+    def _script_result(self, rc: int | None, verdict: Verdict, now: int) -> list[Action]:
         op = self._op
         self._call = None
         if op is None:
             return []
-        return self._op_steps(op.result(rc, output, now), now)
+        return self._op_steps(op.result(rc, verdict, now), now)
 
     def _set_state(self, g: _Group, new: str) -> list[Action]:
         old = g.state
