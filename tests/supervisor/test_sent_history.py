@@ -13,13 +13,17 @@ import os
 import select
 from pathlib import Path
 
+import pytest
 import zmq
 
 import linklayer
 from hbeat.config import SystemProbe, load_config
 from hbeat.ipc.bus import LinkSetup, Sent
+from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from linklayer.message import Field
+from supervisor import messages as m
 from supervisor.daemon import Options, Supervisor, now_ms
+from supervisor.sequencing import Sender
 from tests.config.seed import write_seed
 from workers.link import LinkWorker
 
@@ -72,3 +76,17 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
         sup_end.close(linger=0)
         ctx.term()
         os.close(master)
+
+
+@pytest.mark.parametrize("protocol", [True, False])
+def test_a_workers_keepalive_is_the_supervisors_status_message(protocol: bool) -> None:
+    # One status message, whoever sends it: the supervisor's own (head from
+    # the shared builder, stamped by its sender) and a worker's keepalive
+    # built from the same content are field for field the same.
+    uuid = bytes(range(16))
+    sender = Sender("otter", uuid, 0x6B066B7A, 3)
+    own = sender.stamp(m.status_fields("active", 0x2710, protocol=protocol), now=0,
+                       wall_s=0x6B066B8E, load=b"0.00 0.01 0.05 1/99 42")
+    content = KeepaliveContent(st="active", dt_ms=0x2710, protocol=protocol, src="otter",
+                               srcuuid=uuid, hg=0x6B066B7A, ttl=3)
+    assert own == tuple(status_fields(content, 1, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42"))

@@ -82,18 +82,28 @@ STATUS_VARIABLE = (b"seq", b"ts", b"ld")
 """The status fields that change from one keepalive to the next (field order)."""
 
 
-def status_fields(content: KeepaliveContent, seq: int, ts: int, ld: bytes) -> list[Field]:
-    """A heartbeat 3.0.6 status message, fields in its wire order
-    (docs/heartbeat-protocol.md §1.3)."""
+def status_head(st: str, dt_ms: int, protocol: bool) -> list[Field]:
+    """`t=status st=<st> dt=<hex ms> [protocol=1]`: what a status message says
+    before the default fields every message carries. The supervisor's own
+    status messages are this, stamped by its sender."""
+    if dt_ms < 0:
+        raise ValueError(f"negative deadtime {dt_ms} cannot be sent as hex")
     head: list[Field] = [
         (b"t", STRING, b"status"),
-        (b"st", STRING, content.st.encode()),
-        (b"dt", STRING, b"%x" % content.dt_ms),
+        (b"st", STRING, st.encode("ascii")),
+        (b"dt", STRING, b"%x" % dt_ms),
     ]
-    if content.protocol:
+    if protocol:
         head.append((b"protocol", STRING, b"1"))
+    return head
+
+
+def status_fields(content: KeepaliveContent, seq: int, ts: int, ld: bytes) -> list[Field]:
+    """A heartbeat 3.0.6 status message, fields in its wire order
+    (docs/heartbeat-protocol.md §1.3): the head, then the default fields in
+    the order the supervisor's sender stamps them."""
     return [
-        *head,
+        *status_head(content.st, content.dt_ms, content.protocol),
         (b"src", STRING, content.src.encode()),
         (b"srcuuid", BINARY, content.srcuuid),
         (b"seq", STRING, b"%x" % seq),
