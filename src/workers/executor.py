@@ -33,19 +33,21 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import zmq
 
 from hbeat.config.probe import SystemProbe
-from hbeat.ipc.bus import BusError, Error, Fatal, Hello, drain, unpack_json
+from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop, drain, unpack_json
 from hbeat.ipc.executor import (
     ACTIONS,
     Bye,
     CallError,
     CallKind,
     ExecutorReady,
+    Outcome,
     Output,
+    OutputLimits,
     RunRequest,
     RunResult,
     Started,
@@ -53,9 +55,6 @@ from hbeat.ipc.executor import (
     heartbeat_verdict,
     judge,
     positive_number,
-)
-from hbeat.ipc.executor import (
-    Limits as ReadyLimits,
 )
 from workers import scriptrun
 from workers.scriptrun import Call, Settings
@@ -186,7 +185,12 @@ class Executor:
             elif verb == b"run":
                 self.on_run(body)
             elif verb == b"stop":
-                self.on_stop(bool(body.get("kill", False)))
+                try:
+                    stop = Stop.decode(parts)
+                except BusError as exc:
+                    self.bus.send_multipart(Error(str(exc)).encode())
+                    continue
+                self.on_stop(stop.kill)
             else:
                 self.bus.send_multipart(Error(f"unknown verb {verb!r}").encode())
 
@@ -439,7 +443,7 @@ class Executor:
         call = job.call
         stdout = job.stdout_text.decode("utf-8", "replace")
         kind = call.kind if call else CallKind.SCRIPT
-        status: Literal["ok", "failed", "running", "stopped"] = "failed"
+        status: Outcome = "failed"
         if job.action in ACTIONS:
             status = judge(check_action(job.action), None if error else rc, stdout, kind)
         hb_status = None
@@ -607,8 +611,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         lim = executor.limits
         bus.send_multipart(ExecutorReady(
-            os.getpid(), ReadyLimits(max_lines=lim.max_lines, max_bytes=lim.max_bytes,
-                                     max_line_bytes=lim.max_line_bytes),
+            os.getpid(), OutputLimits(max_lines=lim.max_lines, max_bytes=lim.max_bytes,
+                                      max_line_bytes=lim.max_line_bytes),
             executor.kill_grace_s, executor.default_timeout_s).encode())
         return executor.run()
     finally:

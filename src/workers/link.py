@@ -5,9 +5,9 @@ the supervisor; it writes what the supervisor hands it; and it sends the
 keepalive itself on the absolute schedule of the sequence board, while the
 supervisor's lease is fresh (docs/processes.md). The keepalive is a
 `linklayer.Template` rebuilt whenever the supervisor pushes new status
-content, so each tick only passes seq, ts and ld to C. Its messages are
-hbeat/ipc/bus.py. It exits when the
-supervisor dies (parent-death signal) or says `stop`.
+content, so each tick only passes seq, ts and ld to C. It exits when the
+supervisor dies (parent-death signal) or says `stop`. Its bus messages are
+hbeat/ipc/bus.py.
 
     python -m workers.link --bus ipc:///run/hbeat/bus --name "bcast eth1"
 """

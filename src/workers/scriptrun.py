@@ -107,7 +107,7 @@ def _opt_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
 
 
 def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = None) -> Settings:
-    """Validate the `setup` body (see workers/executor.py for its fields)."""
+    """Validate the `setup` body (its fields: docs/processes.md, "The executor")."""
     where = "setup"
     config_dir = _opt_str(body, "config_dir", where)
     node = _opt_str(body, "node", where)

@@ -120,7 +120,7 @@ RESULT = ex.RunResult(
     RESULT,
     ex.Started(4, "g", 0, "start", 999, ("/bin/true", "start"), "/bin/true start"),
     ex.Output("c1", "stderr", "oops"),
-    ex.ExecutorReady(99, ex.Limits(max_lines=1, max_bytes=2, max_line_bytes=3), 5.0, 300.0),
+    ex.ExecutorReady(99, ex.OutputLimits(max_lines=1, max_bytes=2, max_line_bytes=3), 5.0, 300.0),
     ex.Bye((1, "c2"), (3,)),
 ], ids=lambda m: type(m).__name__)
 def test_executor_reports_round_trip(message: ex.RunResult) -> None:

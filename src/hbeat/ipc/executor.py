@@ -348,7 +348,9 @@ class Output:
         return cls(rid, stream, get_str(body, "output", "line"))
 
 
-class Limits(TypedDict):
+class OutputLimits(TypedDict):
+    """How much of a call's output the executor forwards."""
+
     max_lines: int
     max_bytes: int
     max_line_bytes: int
@@ -360,7 +362,7 @@ class ExecutorReady:
 
     VERB: ClassVar[bytes] = b"ready"
     pid: int
-    limits: Limits
+    limits: OutputLimits
     kill_grace_s: float
     default_timeout_s: float
 
@@ -377,7 +379,7 @@ class ExecutorReady:
         if not isinstance(raw, dict):
             raise BusError(f"bus message 'ready': field 'limits' must be an object, "
                            f"not {raw!r}")
-        limits = Limits(max_lines=get_int(raw, v, "max_lines"),
+        limits = OutputLimits(max_lines=get_int(raw, v, "max_lines"),
                         max_bytes=get_int(raw, v, "max_bytes"),
                         max_line_bytes=get_int(raw, v, "max_line_bytes"))
         return cls(get_int(body, v, "pid"), limits, get_number(body, v, "kill_grace_s"),
