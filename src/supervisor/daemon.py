@@ -37,6 +37,7 @@ from hbeat.ipc.bus import (
     Junk,
     LinkReady,
     LinkSetup,
+    MediumSpec,
     Rx,
     Sent,
     Status,
@@ -89,17 +90,16 @@ def worker_name(medium: Medium) -> str:
     return f"bcast {medium.interface}"
 
 
-def medium_spec(medium: Medium) -> dict[str, Any]:
-    spec: dict[str, Any] = {"kind": medium.kind, "name": worker_name(medium)}
+def medium_spec(medium: Medium) -> MediumSpec:
+    name = worker_name(medium)
     if isinstance(medium, Serial):
-        spec.update(dev=medium.device, baud=medium.baud)
-        return spec
-    spec.update(dev=medium.interface, port=medium.port)
+        return MediumSpec("serial", name, medium.device, baud=medium.baud)
     if isinstance(medium, Ucast):
-        spec["peer"] = medium.peer
+        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer)
     if isinstance(medium, Mcast):
-        spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
-    return spec
+        return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
+                          ttl=medium.ttl, loop=medium.loop)
+    return MediumSpec("bcast", name, medium.interface, medium.port)
 
 
 def resource_timers(text: str) -> dict[str, float]:

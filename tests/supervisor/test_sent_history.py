@@ -18,7 +18,7 @@ import zmq
 
 import linklayer
 from hbeat.config import SystemProbe, load_config
-from hbeat.ipc.bus import LinkSetup, Sent
+from hbeat.ipc.bus import LinkSetup, MediumSpec, Sent
 from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from linklayer.message import Field
 from supervisor import messages as m
@@ -50,8 +50,7 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
     worker_end.connect("inproc://bus")
     try:
         worker = LinkWorker("serial tty", worker_end, LinkSetup(
-            medium={"kind": "serial", "name": "serial tty", "dev": os.ttyname(slave),
-                    "baud": 19200},
+            medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
             keyring=config.keyring, board=str(tmp_path / "run" / "seqboard"),
             status=sup.keepalive_content()))
         os.close(slave)

@@ -20,7 +20,7 @@ import pytest
 import zmq
 
 import linklayer
-from hbeat.ipc.bus import LinkSetup, Status, unpack_json
+from hbeat.ipc.bus import LinkSetup, MediumSpec, Status, unpack_json
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from linklayer.message import AuthKey, Keyring, Method
@@ -43,8 +43,7 @@ class Rig:
         bus = self.ctx.socket(zmq.PAIR)
         bus.connect("inproc://bus")
         self.worker = LinkWorker("serial tty", bus, LinkSetup(
-            medium={"kind": "serial", "name": "serial tty", "dev": os.ttyname(slave),
-                    "baud": 19200},
+            medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
             keyring=KEYRING, board=str(tmp_path / "seqboard"), status=CONTENT))
         os.close(slave)
         self.buffer = b""

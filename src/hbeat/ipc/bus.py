@@ -19,7 +19,7 @@ import json
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import zmq
 
@@ -107,13 +107,6 @@ def get_number(body: Mapping[str, Any], verb: str, name: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _bad(verb, name, "a number", value)
     return float(value)
-
-
-def get_object(body: Mapping[str, Any], verb: str, name: str) -> dict[str, Any]:
-    value = body.get(name)
-    if not isinstance(value, dict):
-        raise _bad(verb, name, "an object", value)
-    return value
 
 
 def _verb(parts: Sequence[bytes], expected: bytes) -> None:
@@ -368,13 +361,69 @@ def keyring_from_json(keys: Any, signing: Any) -> Keyring:
     return Keyring(keys=parsed, signing_index=signing)
 
 
+MEDIUM_KINDS = ("bcast", "ucast", "mcast", "serial")
+
+
+@dataclass(frozen=True, slots=True)
+class MediumSpec:
+    """The medium a link worker opens: one ha.cf media line."""
+
+    kind: Literal["bcast", "ucast", "mcast", "serial"]
+    name: str
+    """The worker's name (`bcast eth1`), which its log lines carry."""
+    dev: str
+    """The interface (UDP) or the serial device."""
+    port: int = 0
+    """UDP port (not serial)."""
+    baud: int = 0
+    """Serial line speed (serial only)."""
+    peer: str | None = None
+    """ucast: the peer's address."""
+    group: str | None = None
+    """mcast: the group."""
+    ttl: int = 1
+    """mcast: TTL."""
+    loop: int = 0
+    """mcast: loop back our own packets (0 or 1)."""
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": self.kind, "name": self.name, "dev": self.dev}
+        if self.kind == "serial":
+            body["baud"] = self.baud
+            return body
+        body["port"] = self.port
+        if self.kind == "ucast":
+            body["peer"] = self.peer
+        if self.kind == "mcast":
+            body.update(group=self.group, ttl=self.ttl, loop=self.loop)
+        return body
+
+    @classmethod
+    def from_json(cls, body: Any) -> MediumSpec:
+        v = "setup"
+        if not isinstance(body, dict):
+            raise _bad(v, "medium", "an object", body)
+        kind = body.get("kind")
+        if kind not in MEDIUM_KINDS:
+            raise _bad(v, "medium.kind", f"one of {', '.join(MEDIUM_KINDS)}", kind)
+        name, dev = get_str(body, v, "name"), get_str(body, v, "dev")
+        if kind == "serial":
+            return cls(kind, name, dev, baud=get_int(body, v, "baud"))
+        port = get_int(body, v, "port")
+        if kind == "ucast":
+            return cls(kind, name, dev, port, peer=get_str(body, v, "peer"))
+        if kind == "mcast":
+            return cls(kind, name, dev, port, group=get_str(body, v, "group"),
+                       ttl=get_int(body, v, "ttl"), loop=get_int(body, v, "loop"))
+        return cls(kind, name, dev, port)
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSetup:
     """The answer to a link worker's hello: everything it needs to run."""
 
     VERB: ClassVar[bytes] = b"setup"
-    medium: dict[str, Any]
-    """The medium spec (kind, name, dev, port, ...), checked by workers.media."""
+    medium: MediumSpec
     keyring: Keyring
     board: str
     """Path of the sequence board."""
@@ -385,7 +434,7 @@ class LinkSetup:
     def encode(self) -> list[bytes]:
         keys, signing = keyring_to_json(self.keyring)
         return pack(self.VERB, {
-            "medium": self.medium, "keys": keys, "signing": signing, "board": self.board,
+            "medium": self.medium.to_json(), "keys": keys, "signing": signing, "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
         })
 
@@ -398,7 +447,7 @@ class LinkSetup:
                                                 "bus message 'setup': field 'status'")
         except ContentError as exc:
             raise BusError(str(exc)) from None
-        return cls(get_object(body, "setup", "medium"),
+        return cls(MediumSpec.from_json(body.get("medium")),
                    keyring_from_json(body.get("keys"), body.get("signing")),
                    get_str(body, "setup", "board"), status,
                    get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"))
