@@ -23,6 +23,7 @@ from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from linklayer.message import Field
 from supervisor import messages as m
 from supervisor.daemon import Options, Supervisor, now_ms
+from supervisor.rundir import PRIVATE, prepare_dir
 from supervisor.sequencing import Sender
 from tests.hbeat.config.seed import write_seed
 from workers.link import LinkWorker
@@ -42,6 +43,7 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
                          system=SystemProbe(init_dir=str(seed.init_dir)))
     sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
     sup._prepare_dirs()
+    prepare_dir(tmp_path / "run" / PRIVATE, 0o700)  # where _bind puts the bus and board
     sup._start_membership()  # the board and membership; not started: st=init
     master, slave = os.openpty()
     ctx = zmq.Context()
@@ -51,7 +53,7 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
     try:
         worker = LinkWorker("serial tty", worker_end, LinkSetup(
             medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
-            keyring=config.keyring, board=str(tmp_path / "run" / "seqboard"),
+            keyring=config.keyring, board=str(sup.board.path),
             status=sup.keepalive_content()))
         os.close(slave)
         before = sup.keepalive_content()
@@ -71,6 +73,7 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
         assert answer.resend == ((seq, tuple(on_wire)),)
     finally:
         sup.board.close()
+        sup.instance_lock.release()
         worker_end.close(linger=0)
         sup_end.close(linger=0)
         ctx.term()
