@@ -1,6 +1,6 @@
 """The executor worker (`hbeat: executor`): runs resource scripts for the supervisor.
 
-    python -m workers.executor --bus ipc:///run/hbeat/bus --name executor
+    python -m workers.executor --bus ipc:///run/hbeat/private/bus --name executor
 
 It never blocks on a script: every call is a child in its own session and
 process group (`start_new_session`), its stdout/stderr are non-blocking

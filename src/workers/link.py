@@ -9,7 +9,7 @@ content, so each tick only passes seq, ts and ld to C. It exits when the
 supervisor dies (parent-death signal) or says `stop`. Its bus messages are
 hbeat/ipc/bus.py.
 
-    python -m workers.link --bus ipc:///run/hbeat/bus --name "bcast eth1"
+    python -m workers.link --bus ipc:///run/hbeat/private/bus --name "bcast eth1"
 """
 
 from __future__ import annotations
