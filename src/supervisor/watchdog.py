@@ -8,7 +8,8 @@ byte on every turn of its loop (at most every `pet_every_ms`). A clean
 shutdown writes the magic close character 'V' before closing, which stops
 the timer. Any other end of the process (crash, kill -9, a self-fence)
 closes it without 'V', and the device resets the node when the timeout runs
-out, as heartbeat 3.0.6's own watchdog handling does.
+out, as heartbeat 3.0.6's own watchdog handling does
+(docs/heartbeat-protocol.md §7; our differences: docs/fencing.md).
 
 Writes never block: the device is opened O_NONBLOCK (a real watchdog never
 blocks a write; the test harness' FIFO stand-in might). A pet that cannot
