@@ -817,4 +817,15 @@ class Supervisor:
                      rd / PRIVATE / "seqboard"):
             path.unlink(missing_ok=True)
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
+        dog = self.watchdog
+        if dog is not None and not dog.petting:
+            # Self-fenced (or a stop failed): the reset is due. Exiting would let
+            # systemd start hbeat again, whose first write would cancel it.
+            wait_s = 2 * dog.timeout_s + 5
+            self.log(Level.CRIT, f"Waiting for watchdog {dog.path} to reset this node "
+                                 f"(up to {wait_s} s).")
+            time.sleep(wait_s)
+            self.log(Level.CRIT, f"watchdog {dog.path} did not reset this node within "
+                                 f"{wait_s} s: check the device (docs/fencing.md).")
+            return EXIT_FENCED
         return EXIT_FENCED if self.fenced else 0
