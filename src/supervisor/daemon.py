@@ -2,11 +2,13 @@
 
 It owns three ZeroMQ sockets under the runtime directory (the worker bus,
 the control API, the status feed), the sequence board, the worker pool and
-one `Membership`. Its loop waits on those sockets until the nearest
-deadline (membership's next death or retransmission, a worker restart, the
-lease renewal, the systemd watchdog), feeds what arrived into membership,
-and carries out the actions that come back. It never blocks on anything
-else and never runs a resource script.
+one `Membership`, and, when ha.cf says so, the watchdog device (petted on
+each turn of its loop), the respawn clients and this node's side of DRBD
+peer outdating (docs/fencing.md). Its loop waits on those sockets until the
+nearest deadline (membership's next death or retransmission, a worker
+restart, the lease renewal, the systemd watchdog, the next pet or respawn),
+feeds what arrived into membership, and carries out the actions that come
+back. It never blocks on anything else and never runs a resource script.
 """
 
 from __future__ import annotations
@@ -494,8 +496,9 @@ class Supervisor:
         self.fence_self(why)
 
     def fence_self(self, why: str) -> None:
-        """Stop feeding the watchdog (if any) and release every group at once; the
-        daemon then exits with EXIT_FENCED so that systemd restarts it."""
+        """Stop feeding the watchdog (if any) and release every group at once; then
+        wait for the reset (watchdog) or exit with EXIT_FENCED so that systemd
+        restarts hbeat (no watchdog)."""
         if self.fenced:
             return
         self.fenced = True
