@@ -618,6 +618,10 @@ class Supervisor:
                 self.log(level, text)
                 if level is Level.ERROR:
                     self._forget_dead_workers()
+            hung = self.executor.tick(mono)
+            if hung is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
@@ -634,6 +638,9 @@ class Supervisor:
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
+            ping = self.executor.next_deadline()
+            if ping is not None:
+                waits.append(int((ping - mono) * 1000) + 1)
             if watchdog_every:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:
