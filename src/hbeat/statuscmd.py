@@ -26,19 +26,13 @@ from typing import Any, TextIO
 
 from hbeat.config.paths import DEFAULT_RUNTIME_DIR, RUNTIME_DIR_ENV, resolve_runtime_dir
 from hbeat.control import ControlClient, ControlError, DaemonUnreachable
-from hbeat.statusview import (
-    ViewError,
-    json_line,
-    parse_feed_message,
-    render_event,
-    render_status,
-)
+from hbeat.feedclient import SNAPSHOT_RETRY_S, FeedClient, FeedMessage, FeedTimeout
+from hbeat.statusview import ViewError, json_line, render_event, render_status
 
 EXIT_OK = 0
 EXIT_TIMEOUT = 1
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 4
-SNAPSHOT_RETRY_S = 0.5
 
 
 def add_runtime_dir(parser: argparse.ArgumentParser) -> None:
@@ -131,59 +125,47 @@ class _Watch:
         return self.args.count is not None and self.printed >= self.args.count
 
     def run(self) -> int:
-        import zmq
-
         args = self.args
         client = ControlClient(self.runtime, timeout_ms=3000)
         if not client.socket_exists():
             return _unreachable("hbeat watch", self.runtime,
                                 DaemonUnreachable(f"no control socket at "
                                                   f"{self.runtime / 'control'}"))
-        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RECONNECT_IVL, 50)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(f"ipc://{self.runtime / 'status'}")
-        start = time.monotonic()
-        deadline = start + args.timeout if args.timeout is not None else None
-        next_ask = start
-        try:
-            while not self.done():
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
+        deadline = time.monotonic() + args.timeout if args.timeout is not None else None
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def warn(exc: ViewError) -> None:
+            print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
+
+        with FeedClient(self.runtime, reconnect_ms=50, on_bad=warn) as feed:
+            while not self.synced:
+                try:
+                    # Before the first snapshot an event has no context: sync drops it.
+                    first = feed.sync(client, timeout=left(), retry=SNAPSHOT_RETRY_S)
+                except FeedTimeout:
                     return self._timed_out()
-                if not self.synced and now >= next_ask:
-                    try:
-                        client.call("snapshot", publish=True)
-                    except DaemonUnreachable as exc:
-                        return _unreachable("hbeat watch", self.runtime, exc)
-                    except ControlError as exc:
-                        print(f"hbeat watch: the daemon refused: {exc.message}",
-                              file=sys.stderr)
-                        return EXIT_UNKNOWN
-                    next_ask = time.monotonic() + SNAPSHOT_RETRY_S
-                waits = [] if deadline is None else [deadline - now]
-                if not self.synced:
-                    waits.append(max(0.0, next_ask - now))
-                timeout_ms = int(min(waits) * 1000) + 1 if waits else None
-                if not sub.poll(timeout_ms):
-                    continue
-                self._receive(sub.recv_multipart())
-        finally:
-            sub.close()
+                except DaemonUnreachable as exc:
+                    return _unreachable("hbeat watch", self.runtime, exc)
+                except ControlError as exc:
+                    print(f"hbeat watch: the daemon refused: {exc.message}", file=sys.stderr)
+                    return EXIT_UNKNOWN
+                self._receive(first)
+            while not self.done():
+                msg = feed.receive(left())
+                if msg is None:
+                    return self._timed_out()
+                self._receive(msg)
         return EXIT_OK
 
-    def _receive(self, parts: list[bytes]) -> None:
+    def _receive(self, msg: FeedMessage) -> None:
         try:
-            topic, body = parse_feed_message(parts)
-            if not self.synced and topic != "snapshot":
-                return  # before the first snapshot an event has no context
-            self.show(topic, body)
+            self.show(msg.topic, msg.body)
         except ViewError as exc:
             print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
             return
-        if topic == "snapshot":
+        if msg.topic == "snapshot":
             self.synced = True
 
     def _timed_out(self) -> int:
