@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cluster.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness import HeartbeatConfig, HeartbeatNode, Lab, SerialCable, wait_for
+from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness.heartbeat_lab import authkeys_text, ha_cf
 
 NODES = ("otter", "weasel")

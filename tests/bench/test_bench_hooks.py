@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from hbeat.control import ControlClient, ControlErrno, ControlError
-from tests.cluster.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness import Lab, authkeys_text, ha_cf, wait_for
+from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 
 pytestmark = pytest.mark.root
 
