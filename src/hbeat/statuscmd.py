@@ -1,7 +1,7 @@
 """`hbeat status` and `hbeat watch`: the I/O around hbeat.statusview.
 
 `status` asks the supervisor for a snapshot over the control API and prints
-the summary. `watch` subscribes to the status feed (`ipc://<runtime>/status`),
+the summary (`--json`: the raw snapshot). `watch` subscribes to the status feed (`ipc://<runtime>/status`),
 asks for a snapshot on the feed (control command `snapshot` with
 `publish: true`, repeated until one arrives, since a new subscription takes
 a moment to reach the publisher), then prints every message as it comes:
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -58,11 +59,14 @@ def _unreachable(prog: str, runtime: Path, exc: Exception) -> int:
 # ---------------------------------------------------------------- status
 def status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("One-screen summary of this node: nodes and links, workers, "
-                          "counters and resources. Exit 0 when the daemon answers, "
-                          "3 when it is not running.")
+                          "counters and resources (phase, standby stage, the running "
+                          "operation, what the start-up probe found). Exit 0 when the "
+                          "daemon answers, 3 when it is not running.")
     add_runtime_dir(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="how long to wait for the daemon's answer (default 5)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the raw snapshot (docs/status-feed.md) as JSON")
 
 
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
@@ -75,6 +79,9 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
     except ControlError as exc:
         print(f"hbeat status: the daemon refused: {exc.message}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if args.json:
+        out.write(json.dumps(snap, indent=2) + "\n")
+        return EXIT_OK
     try:
         out.write(render_status(snap, time.time()))
     except ViewError as exc:

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from hbeat import __version__
 from hbeat.control import ControlErrno, ControlError
 from hbeat.logfmt import Level
+from supervisor import membership as mb
 
 if TYPE_CHECKING:
     from supervisor.daemon import Supervisor
 
+SNAPSHOT_SCHEMA = "hbeat.status/1.1"
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 MAX_STALL_MS = 60_000
 STANDBY_WORDS = ("all", "local", "foreign", "failback")
@@ -112,48 +114,82 @@ class ControlCommands:
 
 
 def build_snapshot(sup: Supervisor) -> dict[str, Any]:
-    ms = sup.membership
-    nodes = [
-        {
-            "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
+    """The status snapshot (docs/status-feed.md), from membership's and the
+    resource manager's own snapshots; monotonic deadlines become ms from now."""
+    now = time.monotonic_ns() // 1_000_000
+    ms = mb.snapshot(sup.membership, now)
+    ms_nodes: dict[str, Any] = ms["nodes"]  # type: ignore[assignment]
+    nodes = []
+    for name in sup.config.nodes:
+        view = ms_nodes.get(name) or ms_nodes[name.lower()]
+        deadline = view["deadline"]
+        nodes.append({
+            "name": name, "status": view["status"], "type": "normal", "weight": 100,
             "site": "",
-            "links": [{"name": link, "status": ms.link_status(n, link)}
-                      for link in sup.link_names],
-        }
-        for n in sup.config.nodes
-    ]
+            "dead_after_ms": view["dead_interval_ms"],
+            "dead_in_ms": None if deadline is None else max(0, deadline - now),
+            "links": [{"name": link, "status": view["links"][link]} for link in sup.link_names],
+        })
+    counters: dict[str, int] = ms["counters"]  # type: ignore[assignment]
     return {
-        "schema": "hbeat.status/1",
+        "schema": SNAPSHOT_SCHEMA,
         "at": time.time(),
         "local": sup.node,
         "version": __version__,
         "hbversion": HBVERSION,
         "managed_by": "haresources",
-        "local_status": ms.local_status,
+        "local_status": ms["local_status"],
+        "comm_up": ms["comm_up"],
         "generation": sup.generation,
         "pid": os.getpid(),
         "started": sup.started_wall,
         "nodes": nodes,
         "parameters": dict(sup.config.hacf.parameters) | {"hbversion": HBVERSION},
-        "resources": _resources_snapshot(sup),
+        "resources": _resources_snapshot(sup, now),
         "workers": [
             {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
             for s in sup.pool.slots.values()
         ],
-        "counters": sup.counters | ms.counters.as_dict(),
+        "counters": sup.counters | counters,
     }
 
 
-def _resources_snapshot(sup: Supervisor) -> dict[str, Any]:
+def _left(deadline: object, now: int) -> int | None:
+    return max(0, deadline - now) if isinstance(deadline, int) else None
+
+
+def _resources_snapshot(sup: Supervisor, now: int) -> dict[str, Any]:
+    texts = {key: [r.text for r in g.resources] for key, g in sup.groups.items()}
     if sup.resources is None:
         # No groups, or a member-only node of a larger cluster (the groups run
         # on the resource pair, never here): nothing is ever held here.
-        return {"held": "none", "groups": [
-            {"key": g.key, "node": g.node, "state": "stopped",
-             "resources": [r.text for r in g.resources]} for g in sup.groups.values()]}
+        return {"held": "none", "phase": "none", "shutdown_stuck": False, "peer": None,
+                "standby": None, "job": None, "queued_jobs": [], "operation": None,
+                "groups": [{"key": key, "node": g.node, "state": "stopped",
+                            "resources": texts[key], "found": []}
+                           for key, g in sup.groups.items()]}
+    rs: dict[str, Any] = sup.resources.snapshot()
+    standby = rs["standby"]
+    if standby is not None:
+        standby = {"role": standby["role"], "which": standby["which"],
+                   "stage": standby["stage"], "deadline_in_ms": _left(standby["deadline"], now)}
+    op = rs["running_op"]
+    operation = None
+    if op is not None:
+        resources = texts.get(op["group"], [])
+        index = op["index"]
+        operation = {
+            "job": rs["job"], "group": op["group"], "index": index,
+            "resource": resources[index] if 0 <= index < len(resources) else "?",
+            "action": op["action"],
+            "elapsed_ms": max(0, now - op["started"]),
+            "deadline_in_ms": _left(op["deadline"], now),
+        }
     groups = [
-        {"key": key, "node": g.node, "state": sup.resources.group_state(key),
-         "resources": [r.text for r in g.resources]}
+        {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
+         "resources": texts[key], "found": rs["groups"][key]["found"]}
         for key, g in sup.groups.items()
     ]
-    return {"held": sup.resources.held, "groups": groups}
+    return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],
+            "peer": rs["peer"], "standby": standby, "job": rs["job"],
+            "queued_jobs": rs["queued_jobs"], "operation": operation, "groups": groups}

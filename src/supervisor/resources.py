@@ -467,6 +467,7 @@ class _Call:
     index: int
     action: str
     deadline: int
+    started: int = 0
 
 
 @dataclass
@@ -620,7 +621,10 @@ class Resources:
             },
             "standby": None
             if sb is None
-            else {"role": sb.role.value, "which": sb.which.word, "stage": sb.stage.name.lower()},
+            else {"role": sb.role.value, "which": sb.which.word, "stage": sb.stage.name.lower(),
+                  "deadline": sb.deadline},
+            "job": None if self._job is None else self._job.name,
+            "queued_jobs": [j.name for j in self._queue],
             "running_op": None
             if self._call is None
             else {
@@ -628,6 +632,8 @@ class Resources:
                 "group": self._call.key,
                 "index": self._call.index,
                 "action": self._call.action,
+                "started": self._call.started,
+                "deadline": self._call.deadline,
             },
         }
 
@@ -1524,6 +1530,7 @@ class Resources:
                     st.index,
                     st.action,
                     now + round(timeout * 1000) + self.config.result_grace_ms,
+                    now,
                 )
                 out.append(RunScript(op_id, key, st.index, st.action, timeout))
             else:
