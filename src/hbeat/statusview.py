@@ -1,6 +1,6 @@
 """What `hbeat status` and `hbeat watch` print: pure rendering, no I/O.
 
-`render_status` turns a snapshot (docs/status-feed.md, `hbeat.status/1`)
+`render_status` turns a snapshot (docs/status-feed.md, `hbeat.status/1.x`)
 into the one-screen summary; `event_text` / `render_event` turn one feed
 message (topic + body) into a line in heartbeat's words (`node weasel: is
 dead`, `Link weasel:eth1 up.`), stamped with the event's own time; `json_line`
