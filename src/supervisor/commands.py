@@ -115,19 +115,18 @@ class ControlCommands:
 
 def build_snapshot(sup: Supervisor) -> dict[str, Any]:
     """The status snapshot (docs/status-feed.md), from membership's and the
-    resource manager's own snapshots; monotonic deadlines become ms from now."""
+    resource manager's own snapshots; monotonic deadlines become ms from now.
+    Node entries hold only what changes with the node's state (tests and
+    tools compare them), not the ever-moving time left before a death."""
     now = time.monotonic_ns() // 1_000_000
     ms = mb.snapshot(sup.membership, now)
     ms_nodes: dict[str, Any] = ms["nodes"]  # type: ignore[assignment]
     nodes = []
     for name in sup.config.nodes:
         view = ms_nodes.get(name) or ms_nodes[name.lower()]
-        deadline = view["deadline"]
         nodes.append({
             "name": name, "status": view["status"], "type": "normal", "weight": 100,
             "site": "",
-            "dead_after_ms": view["dead_interval_ms"],
-            "dead_in_ms": None if deadline is None else max(0, deadline - now),
             "links": [{"name": link, "status": view["links"][link]} for link in sup.link_names],
         })
     counters: dict[str, int] = ms["counters"]  # type: ignore[assignment]
