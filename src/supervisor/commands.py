@@ -167,28 +167,32 @@ def _resources_snapshot(sup: Supervisor, now: int) -> dict[str, Any]:
                 "groups": [{"key": key, "node": g.node, "state": "stopped",
                             "resources": texts[key], "found": []}
                            for key, g in sup.groups.items()]}
-    rs: dict[str, Any] = sup.resources.snapshot()
+    rs: dict[str, Any] = dict(sup.resources.snapshot())
     standby = rs["standby"]
     if standby is not None:
         standby = {"role": standby["role"], "which": standby["which"],
-                   "stage": standby["stage"], "deadline_in_ms": _left(standby["deadline"], now)}
+                   "stage": standby["stage"], "deadline_in_ms": _left(standby["deadline_ms"], now)}
+    queue: list[str] = list(rs["queue"])  # job names, the running one first
     op = rs["running_op"]
     operation = None
     if op is not None:
         resources = texts.get(op["group"], [])
         index = op["index"]
+        group_op = rs["groups"][op["group"]].get("operation") or {}
         operation = {
-            "job": rs["job"], "group": op["group"], "index": index,
-            "resource": resources[index] if 0 <= index < len(resources) else "?",
+            "job": group_op.get("job", queue[0] if queue else None),
+            "group": op["group"], "index": index,
+            "resource": op.get("resource")
+            or (resources[index] if 0 <= index < len(resources) else "?"),
             "action": op["action"],
-            "elapsed_ms": max(0, now - op["started"]),
-            "deadline_in_ms": _left(op["deadline"], now),
+            "elapsed_ms": max(0, now - op["issued_ms"]),
+            "deadline_in_ms": _left(op["deadline_ms"], now),
         }
     groups = [
         {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
-         "resources": texts[key], "found": rs["groups"][key]["found"]}
+         "resources": texts[key], "found": list(rs["groups"][key]["found"])}
         for key, g in sup.groups.items()
     ]
     return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],
-            "peer": rs["peer"], "standby": standby, "job": rs["job"],
-            "queued_jobs": rs["queued_jobs"], "operation": operation, "groups": groups}
+            "peer": rs["peer"], "standby": standby, "job": queue[0] if queue else None,
+            "queued_jobs": queue[1:], "operation": operation, "groups": groups}

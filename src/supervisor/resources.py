@@ -622,9 +622,9 @@ class Resources:
             "standby": None
             if sb is None
             else {"role": sb.role.value, "which": sb.which.word, "stage": sb.stage.name.lower(),
-                  "deadline": sb.deadline},
-            "job": None if self._job is None else self._job.name,
-            "queued_jobs": [j.name for j in self._queue],
+                  "deadline_ms": sb.deadline},
+            "queue": ([self._job.name] if self._job is not None else [])
+            + [j.name for j in self._queue],  # job names, current first
             "running_op": None
             if self._call is None
             else {
@@ -632,8 +632,8 @@ class Resources:
                 "group": self._call.key,
                 "index": self._call.index,
                 "action": self._call.action,
-                "started": self._call.started,
-                "deadline": self._call.deadline,
+                "issued_ms": self._call.started,
+                "deadline_ms": self._call.deadline,
             },
         }
 
