@@ -247,7 +247,8 @@ def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) ->
     if kind == "node":
         node, new = _field(body, "node", topic), _field(body, "new", topic)
         if new == "dead":
-            return f"node {node}: is dead"
+            reason = body.get("reason")
+            return f"node {node}: is dead" + (f" ({reason})" if reason else "")
         if node == local:
             return f"Local status now set to: '{new}'"
         return f"Status update for node {node}: status {new}"

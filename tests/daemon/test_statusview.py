@@ -110,6 +110,9 @@ def test_minor_schema_versions_are_read() -> None:
 @pytest.mark.parametrize(("topic", "body", "text"), [
     ("node.weasel", event(node="weasel", old="active", new="dead", reason=""),
      "node weasel: is dead"),
+    ("node.weasel", event(node="weasel", old="active", new="dead",
+                          reason="no keepalive on any link for 3000 ms (deadtime)"),
+     "node weasel: is dead (no keepalive on any link for 3000 ms (deadtime))"),
     ("node.weasel", event(node="weasel", old="up", new="active", reason=""),
      "Status update for node weasel: status active"),
     ("node.otter", event(node="otter", old="up", new="active", reason=""),
