@@ -23,7 +23,6 @@ from pathlib import Path
 from tests.harness import HeartbeatConfig, HeartbeatNode, Lab, SerialCable, wait_for
 from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness.heartbeat_lab import authkeys_text, ha_cf
-from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 
 NODES = ("otter", "weasel")
 TTY = "/run/ttyS0"

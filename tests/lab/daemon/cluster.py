@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hbeat.control import DaemonUnreachable
+from tests.harness import Lab, wait_for
+from tests.harness.hbeatnode import HBEAT, LOGFILE, FeedLog, HbeatConfig, HbeatNode
 from tests.hbeat.config.seed import (
     SEED_AUTHKEYS,
     SEED_HARESOURCES,
@@ -20,8 +22,6 @@ from tests.hbeat.config.seed import (
     seed_hacf_lines,
     write_seed,
 )
-from tests.harness import Lab, wait_for
-from tests.harness.hbeatnode import HBEAT, LOGFILE, FeedLog, HbeatConfig, HbeatNode
 
 __all__ = ["HBEAT", "Cluster", "FeedLog", "HbeatNode", "exited", "proc_state"]
 

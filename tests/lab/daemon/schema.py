@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "status-feed.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "status-feed.md"
 NODE_STATES = {"init", "up", "active", "dead", "ping"}
 LINK_STATES = {"up", "dead"}
 HELD = {"all", "local", "foreign", "none", "transition"}

@@ -18,11 +18,11 @@ import signal
 import subprocess
 from typing import Any
 
+from tests.harness import Lab, wait_for
+from tests.harness.hbeatnode import HBEAT
 from tests.lab.daemon.schema import check_event, check_snapshot, event_path, load_schema
 from tests.lab.failover.cluster import HB_STANDBY, FailoverCluster
 from tests.lab.failover.standins import steer
-from tests.harness import Lab, wait_for
-from tests.harness.hbeatnode import HBEAT
 
 GROUP = "apache::www"
 NODES = ("otter", "weasel")

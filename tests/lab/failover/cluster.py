@@ -31,9 +31,9 @@ from typing import Any
 
 from hbeat.control import DaemonUnreachable
 from tests.harness import Lab, ha_cf, wait_for
+from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 from tests.hbeat.config.seed import SEED_AUTHKEYS
 from tests.lab.cluster.clusters import TIMINGS as CLUSTER_TIMINGS
-from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 
 from .standins import Records, write_standin
 
