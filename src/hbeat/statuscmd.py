@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hbeat.config.paths import DEFAULT_RUNTIME_DIR, RUNTIME_DIR_ENV, resolve_runtime_dir
-from hbeat.control import ControlClient, ControlError, DaemonUnreachable
+from hbeat.control import (
+    QUERY,
+    AccessDenied,
+    ControlClient,
+    ControlError,
+    DaemonUnreachable,
+    check_access,
+)
 from hbeat.feedclient import SNAPSHOT_RETRY_S, FeedClient, FeedMessage, FeedTimeout
 from hbeat.statusview import ViewError, json_line, render_event, render_status
 
@@ -48,7 +55,7 @@ def _runtime_dir(args: argparse.Namespace) -> Path:
 
 def _unreachable(prog: str, runtime: Path, exc: Exception) -> int:
     text = str(exc)
-    if "permission denied" in text:
+    if isinstance(exc, AccessDenied):
         print(f"{prog}: cannot ask the daemon in {runtime}: {text}", file=sys.stderr)
         return EXIT_UNKNOWN
     print(f"{prog}: hbeat is not running (runtime directory {runtime}: {text})",
@@ -71,10 +78,10 @@ def status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
     runtime = _runtime_dir(args)
-    client = ControlClient(runtime, timeout_ms=max(1, int(args.timeout * 1000)))
+    client = ControlClient(runtime, timeout_ms=max(1, int(args.timeout * 1000)), socket=QUERY)
     try:
         snap = client.call("snapshot")
-    except DaemonUnreachable as exc:
+    except (DaemonUnreachable, AccessDenied) as exc:
         return _unreachable("hbeat status", runtime, exc)
     except ControlError as exc:
         print(f"hbeat status: the daemon refused: {exc.message}", file=sys.stderr)
@@ -133,11 +140,12 @@ class _Watch:
 
     def run(self) -> int:
         args = self.args
-        client = ControlClient(self.runtime, timeout_ms=3000)
-        if not client.socket_exists():
-            return _unreachable("hbeat watch", self.runtime,
-                                DaemonUnreachable(f"no control socket at "
-                                                  f"{self.runtime / 'control'}"))
+        client = ControlClient(self.runtime, timeout_ms=3000, socket=QUERY)
+        try:
+            check_access(client.path)
+            check_access(self.runtime / "status")
+        except (DaemonUnreachable, AccessDenied) as exc:
+            return _unreachable("hbeat watch", self.runtime, exc)
         deadline = time.monotonic() + args.timeout if args.timeout is not None else None
 
         def left() -> float | None:
@@ -153,7 +161,7 @@ class _Watch:
                     first = feed.sync(client, timeout=left(), retry=SNAPSHOT_RETRY_S)
                 except FeedTimeout:
                     return self._timed_out()
-                except DaemonUnreachable as exc:
+                except (DaemonUnreachable, AccessDenied) as exc:
                     return _unreachable("hbeat watch", self.runtime, exc)
                 except ControlError as exc:
                     print(f"hbeat watch: the daemon refused: {exc.message}", file=sys.stderr)

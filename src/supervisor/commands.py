@@ -4,22 +4,50 @@ Each `cmd_<name>` method is the command `<name>` (`debug_stall` is
 `debug-stall`); its docstring is its help text (`help` lists them all).
 Arguments arrive as the request's `args` object; a bad one raises
 ControlError with a stable errno (hbeat.control). The snapshot's schema is
-docs/status-feed.md.
+docs/status-feed.md. The supervisor is reached through `Host`, the part of
+it the commands use (supervisor.daemon implements it; this module does not
+import it).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hbeat import __version__
+from hbeat.config.model import ClusterConfig, ResourceGroup
 from hbeat.control import ControlErrno, ControlError
 from hbeat.logfmt import Level
 from supervisor import membership as mb
+from supervisor import resources as rs
+from supervisor.feed import Feed
+from supervisor.membership import Membership
+from supervisor.workerpool import WorkerPool
 
-if TYPE_CHECKING:
-    from supervisor.daemon import Supervisor
+
+class Host(Protocol):
+    """What the commands and the snapshot need of the supervisor."""
+
+    config: ClusterConfig
+    node: str
+    generation: int
+    started_wall: float
+    link_names: tuple[str, ...]
+    groups: dict[str, ResourceGroup]
+    counters: dict[str, int]
+    membership: Membership
+    resources: rs.Resources | None
+    feed: Feed
+    pool: WorkerPool
+    debug: bool
+    stall_ms: int
+    stall_every_s: float
+    next_stall: float
+
+    def log(self, level: Level, text: str) -> None: ...
+
+    def apply_resources(self, actions: list[rs.Action]) -> None: ...
 
 SNAPSHOT_SCHEMA = "hbeat.status/1.1"
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
@@ -28,7 +56,7 @@ STANDBY_WORDS = ("all", "local", "foreign", "failback")
 
 
 class ControlCommands:
-    def __init__(self, sup: Supervisor) -> None:
+    def __init__(self, sup: Host) -> None:
         self.sup = sup
 
     def run(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +141,7 @@ class ControlCommands:
         return {"ms": ms, "every_s": sup.stall_every_s}
 
 
-def build_snapshot(sup: Supervisor) -> dict[str, Any]:
+def build_snapshot(sup: Host) -> dict[str, Any]:
     """The status snapshot (docs/status-feed.md), from membership's and the
     resource manager's own snapshots; monotonic deadlines become ms from now.
     Node entries hold only what changes with the node's state (tests and
@@ -157,7 +185,7 @@ def _left(deadline: object, now: int) -> int | None:
     return max(0, deadline - now) if isinstance(deadline, int) else None
 
 
-def _resources_snapshot(sup: Supervisor, now: int) -> dict[str, Any]:
+def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
     texts = {key: [r.text for r in g.resources] for key, g in sup.groups.items()}
     if sup.resources is None:
         # No groups, or a member-only node of a larger cluster (the groups run

@@ -26,9 +26,37 @@ import zmq
 
 import linklayer
 from hbeat import __version__
-from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
-from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
+from hbeat.control import (
+    CONTROL,
+    QUERY,
+    READ_ONLY,
+    ControlErrno,
+    ControlError,
+    make_error,
+    make_reply,
+    parse_request,
+)
+from hbeat.ipc.bus import (
+    Bad,
+    BusError,
+    Error,
+    Fatal,
+    Hello,
+    Junk,
+    LinkReady,
+    LinkSetup,
+    MediumSpec,
+    Rx,
+    Sent,
+    Status,
+    Stop,
+    Warn,
+    decode_link_report,
+    drain,
+)
+from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
@@ -40,9 +68,16 @@ from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.restartpolicy import RestartPolicy
-from supervisor.seqboard import SeqBoard
+from supervisor.rundir import (
+    PRIVATE,
+    AlreadyRunning,
+    DirectoryError,
+    InstanceLock,
+    bind_restricted,
+    client_gid,
+    prepare_dir,
+)
 from supervisor.workerpool import WorkerPool
-from workers.link import status_fields
 
 SNAPSHOT_EVERY_S = 10.0
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
@@ -73,17 +108,16 @@ def worker_name(medium: Medium) -> str:
     return f"bcast {medium.interface}"
 
 
-def medium_spec(medium: Medium) -> dict[str, Any]:
-    spec: dict[str, Any] = {"kind": medium.kind, "name": worker_name(medium)}
+def medium_spec(medium: Medium) -> MediumSpec:
+    name = worker_name(medium)
     if isinstance(medium, Serial):
-        spec.update(dev=medium.device, baud=medium.baud)
-        return spec
-    spec.update(dev=medium.interface, port=medium.port)
+        return MediumSpec("serial", name, medium.device, baud=medium.baud)
     if isinstance(medium, Ucast):
-        spec["peer"] = medium.peer
+        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer)
     if isinstance(medium, Mcast):
-        spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
-    return spec
+        return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
+                          ttl=medium.ttl, loop=medium.loop)
+    return MediumSpec("bcast", name, medium.interface, medium.port)
 
 
 def resource_timers(text: str) -> dict[str, float]:
@@ -149,8 +183,8 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, out: self._to_resources(
-                lambda r, now: r.script_done(op, rc, out, now)),
+            lambda op, rc, verdict: self._to_resources(
+                lambda r, now: r.script_done(op, rc, verdict, now)),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -172,36 +206,39 @@ class Supervisor:
     # --- setup --------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
+        """Raises DirectoryError (a link, a file, another owner) or AlreadyRunning."""
         rd = self.options.runtime_dir
-        rd.mkdir(mode=0o750, parents=True, exist_ok=True)
-        os.chmod(rd, 0o750)
+        prepare_dir(rd, 0o750)
         # root and the haclient group may use the sockets (as heartbeat's API).
         # No such group, or one not mapped in a user namespace: root only.
         with contextlib.suppress(KeyError, OSError):
             os.chown(rd, 0, grp.getgrnam("haclient").gr_gid)
-        self.options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        prepare_dir(self.options.state_dir, 0o700)
+        self.instance_lock = InstanceLock(rd)
+        self.instance_lock.acquire()
 
     def _bind(self) -> None:
         rd = self.options.runtime_dir
+        private = rd / PRIVATE
+        prepare_dir(private, 0o700)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        old = os.umask(0o007)
-        try:
-            for name in ("bus", "control", "status"):
-                stale = rd / name
-                if stale.exists():
-                    stale.unlink()
-            self.bus = self.ctx.socket(zmq.ROUTER)
-            self.bus.setsockopt(zmq.LINGER, 0)
-            self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            self.bus.bind(f"ipc://{rd / 'bus'}")
-            self.control = self.ctx.socket(zmq.ROUTER)
-            self.control.setsockopt(zmq.LINGER, 0)
-            self.control.bind(f"ipc://{rd / 'control'}")
-            pub = self.ctx.socket(zmq.PUB)
-            pub.setsockopt(zmq.LINGER, 0)
-            pub.bind(f"ipc://{rd / 'status'}")
-        finally:
-            os.umask(old)
+        owners = {0, os.geteuid()}
+        clients = client_gid()
+        self.bus = self.ctx.socket(zmq.ROUTER)
+        self.bus.setsockopt(zmq.LINGER, 0)
+        self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        bind_restricted(self.bus, private / "bus", uids=owners)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.control, rd / CONTROL, uids=owners)
+        self.query = self.ctx.socket(zmq.ROUTER)
+        self.query.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.query, rd / QUERY, uids=owners, gid=clients)
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        bind_restricted(pub, rd / "status", uids=owners, gid=clients)
+        with contextlib.suppress(FileNotFoundError):
+            (rd / "bus").unlink()  # left by an older version
         self.feed = Feed(pub)
 
     def _start_membership(self) -> None:
@@ -212,7 +249,7 @@ class Supervisor:
         hacf = self.config.hacf
         now = now_ms()
         self.board = SeqBoard.create(
-            self.options.runtime_dir / "seqboard",
+            self.options.runtime_dir / PRIVATE / "seqboard",
             t0_ns=time.monotonic_ns(),
             interval_ns=timers.keepalive_ms * 1_000_000,
             generation=generation,
@@ -258,7 +295,7 @@ class Supervisor:
             self.apply_resources(self.resources.start(now))
 
     def _start_workers(self) -> None:
-        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
+        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / PRIVATE / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
             self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
@@ -268,30 +305,23 @@ class Supervisor:
 
     # --- keepalive content --------------------------------------------------
 
-    def keepalive_content(self) -> dict[str, Any]:
+    def keepalive_content(self) -> KeepaliveContent:
         ka = self.membership.keepalive_content(now_ms())
-        return {
-            "st": ka.st,
-            "dt": f"{ka.dt_ms:x}",
-            "protocol": ka.protocol,
-            "src": self.node,
-            "srcuuid": self.uuid.hex(),
-            "hg": self.generation,
-            "ttl": self.membership.config.ttl,
-            "status_seq": ka.status_seq,
-        }
+        return KeepaliveContent(
+            st=ka.st, dt_ms=ka.dt_ms, protocol=ka.protocol, src=self.node,
+            srcuuid=self.uuid, hg=self.generation, ttl=self.membership.config.ttl,
+            status_seq=ka.status_seq,
+        )
 
-    def _setup_for(self, name: str) -> dict[str, Any]:
-        keys, signing = keyring_to_json(self.config.keyring)
-        return {
-            "medium": medium_spec(self.workers_by_name[name]),
-            "keys": keys,
-            "signing": signing,
-            "board": str(self.options.runtime_dir / "seqboard"),
-            "status": self.keepalive_content(),
-            "realtime": self.config.hacf.realtime,
-            "rtprio": self.config.hacf.rtprio,
-        }
+    def _setup_for(self, name: str) -> LinkSetup:
+        return LinkSetup(
+            medium=medium_spec(self.workers_by_name[name]),
+            keyring=self.config.keyring,
+            board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
+            status=self.keepalive_content(),
+            realtime=self.config.hacf.realtime,
+            rtprio=self.config.hacf.rtprio,
+        )
 
     # --- actions ------------------------------------------------------------
 
@@ -309,7 +339,7 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), b"send", encoded[form]])
 
     def _push_keepalive_content(self) -> None:
-        body = pack(b"status", self.keepalive_content())
+        body = Status(self.keepalive_content()).encode()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *body])
 
@@ -391,6 +421,7 @@ class Supervisor:
                                       f"from worker {ident}: {exc}")
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
+        """`parts` starts with the verb."""
         if ident == EXECUTOR and self.resources is not None:
             self.executor.on_message(verb, parts)
             slot = self.pool.slots[EXECUTOR]
@@ -400,60 +431,60 @@ class Supervisor:
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
         slot = self.pool.slots[ident]
-        if verb == b"rx":
-            recv_ns, frame = unpack_rx(parts)
-            decoded = linklayer.decode(frame, None)  # the worker verified it
+        report = decode_link_report(parts)
+        if isinstance(report, Rx):
+            decoded = linklayer.decode(report.frame, None)  # the worker verified it
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
-            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000))
-        elif verb == b"sent":
-            body = unpack_json(parts[1], "sent")
-            seq = int(body["seq"])
-            if seq > self.last_sent_seq:
-                self.last_sent_seq = seq
-                fields = status_fields(
-                    self.keepalive_content(), seq, int(body["ts"]), str(body["ld"]).encode()
-                )
-                self.membership.keepalive_sent(fields, now_ms())
-        elif verb == b"bad":
-            body = unpack_json(parts[1], "bad")
+            self.apply(self.membership.receive(decoded.fields, medium,
+                                               report.recv_ns // 1_000_000))
+        elif isinstance(report, Sent):
+            self.on_sent(report)
+        elif isinstance(report, Bad):
             self.counters["rx_rejected"] += 1
             if self.config.hacf.log_badpack:
-                self.log(Level.WARN, f"{ident}: rejected packet from {body.get('peer')}: "
-                                     f"{body.get('error')}")
-            self.feed.cluster("rejected-packet", medium=ident, peer=body.get("peer"),
-                              code=body.get("code"))
-        elif verb == b"junk":
-            self.counters["rx_junk_bytes"] += int(unpack_json(parts[1], "junk")["bytes"])
-        elif verb == b"hello":
-            body = unpack_json(parts[1], "hello")
-            slot.pid = int(body.get("pid", slot.pid))
-            self.bus.send_multipart([ident.encode(), *pack(b"setup", self._setup_for(ident))])
-        elif verb == b"ready":
+                self.log(Level.WARN, f"{ident}: rejected packet from {report.peer}: "
+                                     f"{report.error}")
+            self.feed.cluster("rejected-packet", medium=ident, peer=report.peer,
+                              code=report.code)
+        elif isinstance(report, Junk):
+            self.counters["rx_junk_bytes"] += report.count
+        elif isinstance(report, Hello):
+            slot.pid = report.pid
+            self.bus.send_multipart([ident.encode(), *self._setup_for(ident).encode()])
+        elif isinstance(report, LinkReady):
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
-        elif verb in (b"fatal", b"error", b"warn"):
-            body = unpack_json(parts[1], verb.decode())
-            level = Level.WARN if verb == b"warn" else Level.ERROR
-            error = str(body.get("error"))
+        elif isinstance(report, Fatal | Error | Warn):
+            level = Level.WARN if isinstance(report, Warn) else Level.ERROR
+            error = report.error
             # Medium errors already name their medium ("bcast eth1: send to ...").
             self.log(level, error if error.startswith(f"{ident}: ") else f"{ident}: {error}")
-            if verb == b"fatal":
+            if isinstance(report, Fatal):
                 self.worker_ready.discard(ident)
-                slot.last_error = str(body.get("error"))
-        else:
-            raise BusError(f"unknown verb {verb!r}")
+                slot.last_error = error
 
-    def on_control(self) -> None:
-        for parts in drain(self.control):
+    def on_sent(self, sent: Sent) -> None:
+        """A link worker sent keepalive `sent.seq` (the first report of that
+        seq counts): keep it for retransmission, as it went on the wire."""
+        if sent.seq > self.last_sent_seq:
+            self.last_sent_seq = sent.seq
+            self.membership.keepalive_sent(sent.fields(), now_ms())
+
+    def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
+        for parts in drain(sock):
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
             try:
                 rid, command, args = parse_request(raw)
+                if read_only and command not in READ_ONLY:
+                    raise ControlError(ControlErrno.NOT_PERMITTED,
+                                       f"{command!r} changes the cluster: only root may ask"
+                                       f" for it (on the control socket)")
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
@@ -461,7 +492,7 @@ class Supervisor:
             except Exception as exc:  # a bug must not take the cluster down
                 self.log(Level.ERROR, f"control command failed: {exc!r}")
                 reply = make_error(rid, ControlErrno.INTERNAL, repr(exc))
-            self.control.send_multipart([*envelope, reply])
+            sock.send_multipart([*envelope, reply])
 
     def _debug_stall(self, mono: float) -> None:
         if mono >= self.next_stall:
@@ -501,7 +532,14 @@ class Supervisor:
         except ValueError as exc:
             self.log(Level.ERROR, f"{exc}; heartbeat not started.")
             return 2
-        self._prepare_dirs()
+        try:
+            self._prepare_dirs()
+        except AlreadyRunning as exc:
+            self.log(Level.ERROR, f"hbeat already running [pid {exc.pid}].")
+            return 1
+        except DirectoryError as exc:
+            self.log(Level.ERROR, f"{exc}; heartbeat not started.")
+            return 1
         self._bind()
         self._start_membership()
         signal.signal(signal.SIGTERM, self._stop)
@@ -512,6 +550,7 @@ class Supervisor:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
+        poller.register(self.query, zmq.POLLIN)
         renew_every = max(1, self.lease_ms // 4)
         next_renew = 0
         usec = self.notifier.watchdog_usec
@@ -567,7 +606,9 @@ class Supervisor:
             if self.bus in events:
                 self.on_bus()
             if self.control in events:
-                self.on_control()
+                self.on_control(self.control, read_only=False)
+            if self.query in events:
+                self.on_control(self.query, read_only=True)
             now = now_ms()
             self._note_turn(now)
             deadline = self.membership.next_deadline(now)
@@ -612,13 +653,15 @@ class Supervisor:
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
         self.executor.stop()
         for name in self.worker_ready:
-            self.bus.send_multipart([name.encode(), b"stop", b"{}"])
+            self.bus.send_multipart([name.encode(), *Stop().encode()])
         self.pool.stop_all()
         self.board.renew_lease(0)
-        for sock in (self.bus, self.control, self.feed.socket):
+        for sock in (self.bus, self.control, self.query, self.feed.socket):
             sock.close()
         self.ctx.term()
-        for name in ("bus", "control", "status", "seqboard"):
-            (self.options.runtime_dir / name).unlink(missing_ok=True)
+        rd = self.options.runtime_dir
+        for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
+                     rd / PRIVATE / "seqboard"):
+            path.unlink(missing_ok=True)
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         return 0
