@@ -15,8 +15,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SNAPSHOT_SCHEMA = "hbeat.status/1"
-EVENT_SCHEMA = "hbeat.event/1"
+from hbeat.ipc.statusfeed import EVENT_SCHEMA, SNAPSHOT_SCHEMA, same_major
+
 _SNAPSHOT_FIELDS = ("local", "local_status", "generation", "nodes", "workers", "counters")
 
 
@@ -26,11 +26,7 @@ class ViewError(ValueError):
 
 def _schema_ok(found: object, expected: str) -> bool:
     """Same schema family and major version (`hbeat.status/1`, `hbeat.status/1.2`)."""
-    if not isinstance(found, str):
-        return False
-    family, _, version = expected.partition("/")
-    f_family, _, f_version = found.partition("/")
-    return f_family == family and f_version.split(".")[0] == version
+    return same_major(found, expected)
 
 
 def check_snapshot(snap: object) -> Mapping[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from hbeat import __version__
 from hbeat.config.model import ClusterConfig, ResourceGroup
 from hbeat.control import ControlErrno, ControlError
+from hbeat.ipc.statusfeed import SNAPSHOT_SCHEMA
 from hbeat.logfmt import Level
 from supervisor import membership as mb
 from supervisor import resources as rs
@@ -49,7 +50,6 @@ class Host(Protocol):
 
     def apply_resources(self, actions: list[rs.Action]) -> None: ...
 
-SNAPSHOT_SCHEMA = "hbeat.status/1.1"
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 MAX_STALL_MS = 60_000
 STANDBY_WORDS = ("all", "local", "foreign", "failback")
