@@ -359,7 +359,7 @@ class Supervisor:
             elif isinstance(action, mb.KeepaliveChanged):
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
-                self.feed.node(action.node, action.old, action.new)
+                self.feed.node(action.node, action.old, action.new, action.reason)
                 self._status_line()
                 if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))

@@ -111,7 +111,7 @@ def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboo
     t0 = time.time()
     res = c.run_on("weasel", [HB_STANDBY, "all"])
     assert res.returncode == 0, res
-    c.feeds["weasel"].wait(f"resource.{GROUP}", 30, lambda b: b["new"] == "stop-failed")
+    c.feeds["weasel"].wait_topic(f"resource.{GROUP}", 30, lambda b: b["new"] == "stop-failed")
     # One stop and stop_retry_max (2) retries, then a status that says running.
     assert calls(c, "weasel", t0)[:3] == [("apache", "stop", "failed")] * 3
     status = c.records.find(node="weasel", resource="apache", action="status", after=t0)
