@@ -499,6 +499,7 @@ class Supervisor:
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
+                self.log_sink.flush()  # what led to readiness is in the log first
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
         elif isinstance(report, Fatal | Error | Warn):
             level = Level.WARN if isinstance(report, Warn) else Level.ERROR
