@@ -482,8 +482,10 @@ class Supervisor:
         why = fence_reason(self.node, msg, self._running_here())
         if why is None:
             return
+        now = now_ms()
+        self._note_turn(now)  # a stall that ended while this turn ran counts too
         seen = self.partition_seen_ms
-        if seen is not None and now_ms() - seen < 2 * self.config.timers.deadtime_ms:
+        if seen is not None and now - seen < 2 * self.config.timers.deadtime_ms:
             # Not an asymmetric partition: we stalled, or lost and found the peer
             # ourselves. Both nodes hear each other again (the sign may be a
             # retransmission from the partition), and the partition rules of
@@ -802,6 +804,9 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            # A stall (SIGSTOP) ends inside the poll: notice it before the frames
+            # queued meanwhile are handled (self-fencing must know, _check_fence).
+            self._note_turn(now_ms())
             if self.bus in events and self.on_bus():
                 # More is waiting: frames still queued may be the very
                 # keepalives that keep a peer alive, so no one is judged
