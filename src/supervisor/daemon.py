@@ -28,10 +28,12 @@ import linklayer
 from hbeat import __version__
 from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
+from hbeat.config.probe import SystemProbe
 from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
+from supervisor import fencing as fc
 from supervisor import membership as mb
 from supervisor import resources as rs
 from supervisor.commands import ControlCommands, build_snapshot
@@ -55,6 +57,7 @@ RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
     "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
+    "fence_timeout_s", "fence_retry_ms", "fence_retry_max_ms",
 )
 
 
@@ -151,6 +154,8 @@ class Supervisor:
             config, self._bus_send, self.log,
             lambda op, rc, out: self._to_resources(
                 lambda r, now: r.script_done(op, rc, out, now)),
+            fence_done=lambda op, rc: self._to_resources(
+                lambda r, now: r.fence_done(op, rc, now)),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -251,8 +256,12 @@ class Supervisor:
             overrides = self.resource_timers
             if overrides:
                 self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {overrides}")
+            stonith = SystemProbe().stonith_command() if self.config.stonith_devices else None
             self.resources = rs.Resources(
-                rs.ResourcesConfig.from_cluster(self.config, **overrides), now)
+                rs.ResourcesConfig.from_cluster(
+                    self.config, **overrides,
+                    **({"stonith_command": stonith} if stonith else {}),  # type: ignore[arg-type]
+                ), now)
             # Probe what runs here (status of every resource) while membership
             # waits for comm-up: found groups are adopted or released then.
             self.apply_resources(self.resources.start(now))
@@ -370,6 +379,11 @@ class Supervisor:
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
+            elif isinstance(action, fc.RunFence):
+                self.executor.run_fence(action.op_id, action.node, action.argv,
+                                        action.timeout_s)
+            elif isinstance(action, fc.FenceStateChanged):
+                self.feed.fence(action.node, action.old, action.new)
 
     def _status_line(self) -> None:
         ms = self.membership

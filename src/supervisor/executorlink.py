@@ -5,8 +5,11 @@ worker bus (held back until the executor says `ready`, so calls made while
 it starts or restarts are not lost), logs what the executor reports in
 heartbeat's words (`Running ...`, `Return code N from ...`), keeps the first
 lines of each call's output (old scripts report status as text), and hands
-each result back as (op id, exit code or None, output). The bus protocol is
-documented in workers/executor.py.
+each result back as (op id, exit code or None, output). STONITH calls
+(`run_fence`: cluster-glue's `stonith` command, docs/fencing.md) go through
+the same executor as `argv` runs in a group of their own (`STONITH <node>`)
+and come back through `fence_done(op id, exit code or None)`. The bus
+protocol is documented in workers/executor.py.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ MAX_OUTPUT_KEPT = 64  # lines of a call's output kept to judge its status
 Send = Callable[[list[bytes]], None]
 LogFn = Callable[[Level, str], None]
 Done = Callable[[int, int | None, str], None]
+FenceDone = Callable[[int, int | None], None]
+FENCE_OP_BASE = 1 << 40  # fence op ids live above every resource op id
 
 
 class ExecutorLink:
-    def __init__(self, config: ClusterConfig, send: Send, log: LogFn, done: Done) -> None:
+    def __init__(self, config: ClusterConfig, send: Send, log: LogFn, done: Done,
+                 fence_done: FenceDone | None = None) -> None:
         self.config = config
         self._send = send
         self._log = log
         self._done = done
+        self._fence_done = fence_done
         self.ready = False
         self.pid = 0
         self._pending: list[dict[str, Any]] = []
@@ -50,6 +57,20 @@ class ExecutorLink:
         }
         self._output[op_id] = []
         self._label[op_id] = resource.text
+        if self.ready:
+            self._to_executor(b"run", request)
+        else:
+            self._pending.append(request)
+
+    def run_fence(self, op_id: int, node: str, argv: tuple[str, ...], timeout_s: float) -> None:
+        """Run cluster-glue's stonith for the fencing machine (its own op-id space)."""
+        wire_id = FENCE_OP_BASE + op_id
+        request = {
+            "id": wire_id, "group": f"STONITH {node}", "index": 0, "action": "start",
+            "timeout_s": timeout_s, "argv": list(argv),
+        }
+        self._output[wire_id] = []
+        self._label[wire_id] = f"stonith {node}"
         if self.ready:
             self._to_executor(b"run", request)
         else:
@@ -85,7 +106,9 @@ class ExecutorLink:
                 self._to_executor(b"run", request)
             self._pending.clear()
         elif verb == b"started":
-            self._log(Level.INFO, f"Running {body.get('command')}")
+            # A stonith command line may hold a device password: never logged.
+            if int(body.get("id", 0)) < FENCE_OP_BASE:
+                self._log(Level.INFO, f"Running {body.get('command')}")
         elif verb == b"output":
             self._on_output(body)
         elif verb == b"result":
@@ -112,11 +135,18 @@ class ExecutorLink:
         self._label.pop(op_id, None)
         rc = body.get("rc")
         command = body.get("command") or body.get("group")
+        if op_id >= FENCE_OP_BASE:
+            command = body.get("group")
         if body.get("error"):
             self._log(Level.ERROR, f"{command}: {body['error']}")
         elif body.get("timed_out"):
             self._log(Level.ERROR, f"{command} timed out after {body.get('duration_s')} s; "
                                    "its process group was killed")
-        elif rc not in (0, None) and body.get("action") != "status":
+        elif rc not in (0, None) and body.get("action") != "status" and (
+                op_id < FENCE_OP_BASE):
             self._log(Level.ERROR, f"Return code {rc} from {command}")
+        if op_id >= FENCE_OP_BASE:
+            if self._fence_done is not None:
+                self._fence_done(op_id - FENCE_OP_BASE, None if rc is None else int(rc))
+            return
         self._done(op_id, None if rc is None else int(rc), output)

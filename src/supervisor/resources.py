@@ -123,8 +123,20 @@ Semantics (heartbeat's unless said otherwise):
   are not protected.`, `Resources being acquired from X.` and a takeover
   job: X's groups (`Taking over resource group K`), then ours; afterwards
   `resource ... info=req_our_resources()`, `resource rsc_hold=foreign
-  info=mach_down` and `mach_down takeover complete for node X.`. STONITH
-  devices are not driven by this machine.
+  info=mach_down` and `mach_down takeover complete for node X.`.
+* Fencing (docs/fencing.md): with a STONITH device configured, a death that
+  needs fencing starts `fencing.Fencing` instead (`RunFence` actions, results
+  via `fence_done(op_id, rc, now)`) and the takeover job (which also starts
+  our own groups: the peer may hold them) is queued only when a device
+  reported the peer reset (`stonith result=OK`, then `Resources being
+  acquired from X.`); failed attempts are retried with backoff for as long
+  as it takes and nothing is taken over meanwhile. The peer heard again
+  before it was fenced calls the fence off (no takeover). Start-up alone
+  (every link down, the peer never heard or dead): with fencing, the peer
+  is fenced first; without, `boot_takeover fenced` (our default) takes
+  nothing and waits for the peer or an explicit `hb_takeover`, while
+  `boot_takeover initdead` takes everything unfenced after initdead, as
+  heartbeat does.
 * Graceful stop of the peer: its `resource rsc_hold=none info=shutdown`
   only marks it leaving (it is still releasing); its `shutdone` means
   released: `Received shutdown notice from 'X'.` and the takeover job at
@@ -251,10 +263,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup
+from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup, StonithDevice
 from hbeat.logfmt import Level
 from linklayer.message import Field
 
+from . import fencing as fc
 from . import groupops as go
 from . import rscmessages as rm
 from .membership import Log
@@ -317,7 +330,16 @@ class ShutdownComplete:
     """Every group is released and the peer had its chance to take over: exit now."""
 
 
-Action = SendMessage | RunScript | Log | GroupStateChanged | HeldChanged | ShutdownComplete
+Action = (
+    SendMessage
+    | RunScript
+    | Log
+    | GroupStateChanged
+    | HeldChanged
+    | ShutdownComplete
+    | fc.RunFence
+    | fc.FenceStateChanged
+)
 
 
 # --- configuration ----------------------------------------------------------
@@ -342,6 +364,12 @@ class ResourcesConfig:
     shutdown_wait_ms: int = 30000
     stop_failed_crit_ms: int = 60000
     shutdown_retry_ms: int = 30000
+    stonith: tuple[StonithDevice, ...] = ()
+    stonith_command: str = "/usr/sbin/stonith"
+    fence_timeout_s: float = 120.0
+    fence_retry_ms: int = 5000
+    fence_retry_max_ms: int = 60000
+    boot_takeover: str = "fenced"
 
     def __post_init__(self) -> None:
         if self.local not in self.nodes:
@@ -381,6 +409,8 @@ class ResourcesConfig:
             nodes=cfg.resource_nodes,
             groups=tuple(cfg.groups),
             auto_failback=cfg.auto_failback,
+            stonith=cfg.stonith_devices,
+            boot_takeover=cfg.hacf.boot_takeover,
             **timers,  # type: ignore[arg-type]
         )
 
@@ -525,6 +555,18 @@ class Resources:
         self._starting_unanswered = False
         self._deferred_ip_requests: list[rm.IpRequest] = []
         self._now = now
+        self.fencing = fc.Fencing(
+            fc.FencingConfig(
+                config.stonith,
+                config.stonith_command,
+                config.fence_timeout_s,
+                config.fence_retry_ms,
+                config.fence_retry_max_ms,
+            )
+        )
+        self._fence_takeover: str | None = None  # takeover waits for this node's fence
+        self._fence_boot = False  # ... started by the start-up alone (see _alone_acquire)
+        self._boot_wait = False  # start-up alone, unfenced: waiting for the peer/hb_takeover
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -587,6 +629,7 @@ class Resources:
                 self._standby.deadline if self._standby is not None else None,
                 self._op.deadline if self._op is not None else None,
                 self._call.deadline if self._call is not None else None,
+                self.fencing.next_deadline(),
             )
             if t is not None
         ]
@@ -621,6 +664,8 @@ class Resources:
             "standby": None
             if sb is None
             else {"role": sb.role.value, "which": sb.which.word, "stage": sb.stage.name.lower()},
+            "fencing": self.fencing.snapshot(),
+            "boot_wait": self._boot_wait,
             "running_op": None
             if self._call is None
             else {
@@ -709,9 +754,29 @@ class Resources:
         return out
 
     def _alone_acquire(self, now: int) -> list[Action]:
-        out = self._resolve_found(incumbent=False)[0]
         peer = self.peer
+        if (
+            peer is not None
+            and self._needs_fencing(peer)
+            and not self.fencing.configured
+            and self.config.boot_takeover == "fenced"
+        ):
+            # Every link down at start-up: the peer may be alive and running
+            # everything. Without a device to fence it we take nothing.
+            self.phase = Phase.INIT
+            self._boot_wait = True
+            self._initial_reason = None
+            return [
+                Log(
+                    Level.CRIT,
+                    f"{peer.name} is not heard and no STONITH device is configured: not "
+                    f"taking over any resource group (boot_takeover fenced). Waiting for "
+                    f"{peer.name}; if it is down, run hb_takeover here.",
+                )
+            ]
+        out = self._resolve_found(incumbent=False)[0]
         if peer is not None:
+            self._fence_boot = True
             return out + self._death_flow(peer, now)
         self.claim = Hold.ALL
         self._enqueue(self._req_our_job(initial="T_RESOURCES(us)"))
@@ -778,9 +843,16 @@ class Resources:
         return self._finish(out, now)
 
     def node_up(self, node: str, now: int) -> list[Action]:
+        out: list[Action] = []
         if self.peer is not None and node == self.peer.name:
             self.peer.alive = True
-        return self._finish([], now)
+            out += self._peer_heard(self.peer, now, "it is alive again")
+        return self._finish(out, now)
+
+    def fence_done(self, op_id: int, rc: int | None, now: int) -> list[Action]:
+        """The exit code of a `RunFence` (None: timed out, killed or not run)."""
+        self._now = now
+        return self._finish(self._fence_actions(self.fencing.done(op_id, rc, now), now), now)
 
     def peer_restarted(self, node: str, now: int) -> list[Action]:
         """The peer runs a new generation: what it held is unknown until it reports."""
@@ -790,13 +862,17 @@ class Resources:
         peer.alive = True
         peer.stable = False
         peer.fresh_report = False
-        return self._finish(self._cancel_standby_with_peer(), now)
+        out = self._peer_heard(peer, now, "it restarted")
+        return self._finish(out + self._cancel_standby_with_peer(), now)
 
     def node_returned_after_partition(self, node: str, now: int) -> list[Action]:
         out: list[Action] = []
         peer = self.peer
-        if peer is None or node != peer.name or self.phase is not Phase.STABLE:
+        if peer is None or node != peer.name:
             return out
+        out += self._peer_heard(peer, now, "it is alive again (partition)")
+        if self.phase is not Phase.STABLE:
+            return self._finish(out, now)
         peer.alive = True
         if self.nice:
             out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
@@ -846,6 +922,27 @@ class Resources:
             return self._finish(out, now)
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
+        peer = self.peer
+        if peer is not None and self.fencing.pending(peer.name):
+            out.append(
+                Log(
+                    Level.WARN,
+                    f"hb_takeover: {peer.name} is being fenced; its resources are taken over "
+                    f"once STONITH reports it reset.",
+                )
+            )
+            return self._finish(out, now)
+        if self._boot_wait and peer is not None and not peer.alive:
+            # The administrator's explicit decision (docs/fencing.md, boot_takeover).
+            self._boot_wait = False
+            self.phase = Phase.STABLE
+            out.append(
+                Log(
+                    Level.WARN,
+                    f"hb_takeover: taking over without fencing {peer.name} (never heard "
+                    f"since start-up), as asked.",
+                )
+            )
         for g in self.groups.values():
             if g.cls & hold and g.state == FAILED:
                 out += self._set_state(g, STOPPED)
@@ -861,7 +958,6 @@ class Resources:
                     )
                 )
                 out += self._set_state(g, PARTIAL)
-        peer = self.peer
         if peer is not None and peer.alive:
             out.append(Log(Level.INFO, f"Asking {peer.name} to give up [{which}] resources."))
             out.append(SendMessage(rm.hb_takeover_fields(wire)))
@@ -941,6 +1037,7 @@ class Resources:
             out += self._shutdown_complete()
         if self._crit_at is not None and now >= self._crit_at:
             out += self._stop_failed_reminder(now)
+        out += self._fence_actions(self.fencing.tick(now), now)
         retry_at = self._shutdown_retry_at
         if self.shutdown_stuck and retry_at is not None and now >= retry_at:
             out += self._retry_stuck_shutdown(now, "periodic retry")
@@ -1366,18 +1463,27 @@ class Resources:
 
     # --- death and takeover -------------------------------------------------
 
+    def _needs_fencing(self, peer: _Peer) -> bool:
+        if self.nice:
+            return not (peer.released or (peer.hold_known and peer.hold is Hold.NONE))
+        return not peer.released
+
     def _death_flow(self, peer: _Peer, now: int) -> list[Action]:
         found = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
-        if self.nice:
-            unneeded = peer.released or (peer.hold_known and peer.hold is Hold.NONE)
-        else:
-            unneeded = peer.released
+        unneeded = not self._needs_fencing(peer)
         out: list[Action] = found
         released = peer.released
         if unneeded:
+            self._fence_boot = False
             out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
             out.append(SendMessage(rm.stonith_fields(peer.name, "unneeded")))
+        elif self.fencing.configured:
+            # Nothing of the peer's (nor ours: it may hold them) starts before a
+            # device reports it reset (docs/fencing.md).
+            self._fence_takeover = peer.name
+            return out + self._fence_actions(self.fencing.begin(peer.name, now), now)
         else:
+            self._fence_boot = False
             out += [
                 SendMessage(rm.stonith_fields(peer.name, "n_stnth")),
                 Log(Level.WARN, "No STONITH device configured."),
@@ -1392,6 +1498,49 @@ class Resources:
         )
         if not released or needs_work:
             self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
+        return out
+
+    def _fence_actions(self, actions: list[fc.FenceAction], now: int) -> list[Action]:
+        """Carry out what the fencing machine decided."""
+        out: list[Action] = []
+        for a in actions:
+            if isinstance(a, fc.StonithReport):
+                out.append(SendMessage(rm.stonith_fields(a.node, a.result)))
+            elif isinstance(a, fc.Fenced):
+                out += self._after_fence(a, now)
+            else:
+                out.append(a)
+        return out
+
+    def _after_fence(self, fenced: fc.Fenced, now: int) -> list[Action]:
+        peer = self.peer
+        if peer is None or fenced.node != peer.name or self._fence_takeover != peer.name:
+            return []
+        self._fence_takeover = None
+        if fenced.cancelled or self.phase not in (Phase.STABLE, Phase.STARTING):
+            return []
+        self._fence_boot = False
+        out: list[Action] = [Log(Level.INFO, f"Resources being acquired from {peer.name}.")]
+        peer.alive = False
+        peer.stable = False
+        peer.hold = Hold.NONE
+        peer.hold_known = True
+        self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
+        return out
+
+    def _peer_heard(self, peer: _Peer, now: int, why: str) -> list[Action]:
+        """The peer is alive: a fence not done yet is called off, a start-up wait ends."""
+        out: list[Action] = []
+        if self._fence_takeover == peer.name and self.fencing.pending(peer.name):
+            out += self._fence_actions(self.fencing.cancel(peer.name, why), now)
+            self._fence_takeover = None
+        if (self._fence_boot and self._fence_takeover is None) or self._boot_wait:
+            # We took nothing at start-up: negotiate with the peer as at comm-up.
+            self._fence_boot = False
+            self._boot_wait = False
+            if self.phase in (Phase.STABLE, Phase.INIT) and not self.busy:
+                self.phase = Phase.INIT
+                out += self._comm_up_now(now)
         return out
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> _Job:

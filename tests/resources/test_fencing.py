@@ -1,0 +1,231 @@
+"""STONITH before takeover (docs/fencing.md): the fencing machine and its gate in Resources.
+
+The bench's fake power switch (sim.py `_fence`) powers the target off when
+the fencing node's device answers 0; `fence_rc` sets another answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hbeat.config.model import AutoFailback, StonithDevice
+from hbeat.logfmt import Level
+from supervisor import fencing as fc
+from supervisor import resources as rs
+
+from .sim import Sim, texts
+
+KEY = "drbddisk::r0"
+DEV = StonithDevice("stonith_host", "*", "external/hbeatlab", ("otter weasel", "/x"), None, 7)
+FENCED: dict[str, Any] = {"stonith": (DEV,), "fence_retry_ms": 1000, "fence_retry_max_ms": 4000}
+
+
+def started(mode: AutoFailback = AutoFailback.OFF, **kw: Any) -> Sim:
+    sim = Sim(mode=mode, **{**FENCED, **kw})
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    return sim
+
+
+# --- the machine alone ---------------------------------------------------------
+
+
+def machine(*devices: StonithDevice) -> fc.Fencing:
+    return fc.Fencing(fc.FencingConfig(devices or (DEV,), "/usr/sbin/stonith", 30.0, 1000, 4000))
+
+
+def test_fence_command_and_heartbeat_lines() -> None:
+    f = machine()
+    out = f.begin("weasel", 0)
+    run = next(a for a in out if isinstance(a, fc.RunFence))
+    assert run.argv == ("/usr/sbin/stonith", "-t", "external/hbeatlab", "-p", "otter weasel /x",
+                        "-T", "reset", "weasel")
+    assert fc.Log(Level.INFO, "Resetting node weasel with [external/hbeatlab]") in out
+    assert f.state("weasel") is fc.FenceState.ATTEMPTING
+    done = f.done(run.op_id, 0, 500)
+    assert fc.StonithReport("weasel", "OK") in done
+    assert fc.Log(Level.INFO, "node weasel now reset.") in done
+    assert fc.Fenced("weasel") in done
+    assert f.state("weasel") is fc.FenceState.FENCED
+
+
+def test_failure_is_retried_with_backoff_and_never_reported_fenced() -> None:
+    f = machine()
+    run = next(a for a in f.begin("weasel", 0) if isinstance(a, fc.RunFence))
+    now, delays = 0, []
+    for _ in range(5):
+        out = f.done(run.op_id, 5, now)
+        assert fc.StonithReport("weasel", "bad") in out
+        assert not any(isinstance(a, fc.Fenced) for a in out)
+        assert f.state("weasel") is fc.FenceState.FAILED
+        due = f.next_deadline()
+        assert due is not None
+        delays.append(due - now)
+        assert f.tick(due - 1) == []
+        now = due
+        run = next(a for a in f.tick(now) if isinstance(a, fc.RunFence))
+    assert delays == [1000, 2000, 4000, 4000, 4000]
+    assert f.snapshot()["peers"] == {"weasel": {  # type: ignore[comparison-overlap]
+        "state": "attempting", "attempts": 6, "last_result": "bad", "last_rc": 5,
+        "last_device": "external/hbeatlab", "cancelled": False}}
+
+
+def test_badhost_then_the_next_device() -> None:
+    other = StonithDevice("stonith", "*", "null", (), "/etc/ha.d/null.cfg", 9)
+    f = machine(DEV, other)
+    run = next(a for a in f.begin("weasel", 0) if isinstance(a, fc.RunFence))
+    out = f.done(run.op_id, fc.S_BADHOST, 10)
+    assert fc.Log(Level.ERROR, "Device external/hbeatlab cannot reset host weasel.") in out
+    assert fc.StonithReport("weasel", "badhost") in out
+    run2 = next(a for a in out if isinstance(a, fc.RunFence))
+    assert run2.argv[1:5] == ("-t", "null", "-F", "/etc/ha.d/null.cfg")
+    assert fc.Fenced("weasel") in f.done(run2.op_id, 0, 20)
+
+
+def test_cancel_drops_the_retry_and_a_late_success_is_marked() -> None:
+    f = machine()
+    run = next(a for a in f.begin("weasel", 0) if isinstance(a, fc.RunFence))
+    f.done(run.op_id, 1, 10)
+    assert f.cancel("weasel", "it is alive again")
+    assert f.next_deadline() is None and not f.pending("weasel")
+    run = next(a for a in f.begin("weasel", 100) if isinstance(a, fc.RunFence))
+    f.cancel("weasel", "it is alive again")
+    assert fc.Fenced("weasel", cancelled=True) in f.done(run.op_id, 0, 200)
+
+
+# --- the gate in Resources -------------------------------------------------------
+
+
+def test_takeover_only_after_the_fence_reports_success() -> None:
+    sim = started()
+    otter = sim.nodes["otter"]
+    sent_before = len(otter.sent)
+    t0 = sim.now
+    sim.kill("weasel", detect_ms=10_000, services_survive=True)  # hung, not dead
+    sim.settle()
+    fenced_at = otter.fences[0][0]
+    assert otter.fences == [(fenced_at, "weasel", 0)]
+    starts = sim.starts_after(t0)
+    assert starts and all(when >= fenced_at for _n, when, _k, _i in starts)
+    assert sim.holders(KEY) == ["otter"]
+    assert otter.sent_summary()[sent_before] == "t=stonith node=weasel result=OK"
+    assert "No STONITH device configured." not in texts(otter)
+    lines = texts(otter, Level.INFO)
+    i = lines.index("Resetting node weasel with [external/hbeatlab]")
+    assert lines[i + 1:i + 3] == ["node weasel now reset.", "Resources being acquired from weasel."]
+    sim.assert_never_run_twice()
+
+
+def test_failing_device_starts_nothing_and_retries() -> None:
+    sim = started()
+    otter = sim.nodes["otter"]
+    otter.fence_rc = 1
+    t0 = sim.now
+    sim.partition(10_000, only="otter")  # weasel runs on, unheard
+    sim.run_for(60_000)
+    assert [rc for _t, _n, rc in otter.fences] == [1] * len(otter.fences)
+    assert len(otter.fences) >= 5
+    assert sim.starts_after(t0) == []
+    assert sim.holders(KEY) == ["weasel"]
+    assert texts(otter, Level.ERROR).count("STONITH of weasel failed.  Retrying... (in 4 s; "
+                                           "attempt 5 failed)") == 1
+    assert otter.res.snapshot()["fencing"]["peers"]["weasel"]["last_result"] == "bad"
+    assert "t=stonith node=weasel result=bad" in otter.sent_summary()
+    sim.assert_never_run_twice()
+
+
+def test_partition_healed_before_the_fence_calls_it_off() -> None:
+    sim = started()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    otter.fence_rc = 1
+    sim.partition(10_000, only="otter")
+    sim.run_for(12_000)
+    assert otter.fences
+    sim.cut = False
+    sim.apply(otter, otter.res.node_up("weasel", sim.now))
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    n = len(otter.fences)
+    sim.run_for(30_000)
+    assert len(otter.fences) == n
+    assert any("STONITH of weasel called off" in t for t in texts(otter, Level.WARN))
+    assert sim.holders(KEY) == ["weasel"] and weasel.alive
+    sim.assert_never_run_twice()
+
+
+def test_hb_takeover_waits_for_the_fence() -> None:
+    sim = started()
+    otter = sim.nodes["otter"]
+    otter.fence_rc = 1
+    t0 = sim.now
+    sim.partition(10_000, only="otter")
+    sim.run_for(12_000)
+    sim.apply(otter, otter.res.takeover("all", sim.now))
+    sim.run_for(5_000)
+    assert sim.starts_after(t0) == []
+    assert any("is being fenced" in t for t in texts(otter, Level.WARN))
+    otter.fence_rc = 0
+    sim.run_for(20_000)
+    assert sim.holders(KEY) == ["otter"]
+    sim.assert_never_run_twice()
+
+
+# --- start-up with every link down -------------------------------------------------
+
+
+def alone(**kw: Any) -> Sim:
+    sim = Sim(**kw)
+    sim.nodes["weasel"].running |= {(KEY, 0), (KEY, 1), (KEY, 2)}  # weasel runs it, unheard
+    sim.cut = True
+    sim._dead(sim.nodes["otter"], "weasel")
+    sim.comm_up("otter")
+    return sim
+
+
+def test_boot_alone_without_fencing_takes_nothing_until_hb_takeover() -> None:
+    sim = alone()
+    otter = sim.nodes["otter"]
+    sim.run_for(30_000)
+    assert sim.starts_after(0) == []
+    assert any("not taking over any resource group" in t for t in texts(otter, Level.CRIT))
+    assert otter.res.snapshot()["boot_wait"] is True
+    sim.nodes["weasel"].alive = False  # the administrator checked: weasel is down
+    sim.nodes["weasel"].running.clear()
+    sim.apply(otter, otter.res.takeover("all", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    sim.assert_never_run_twice()
+
+
+def test_boot_alone_without_fencing_then_the_peer_is_heard() -> None:
+    sim = alone()
+    otter = sim.nodes["otter"]
+    sim.run_for(20_000)
+    sim.cut = False
+    sim.apply(otter, otter.res.node_up("weasel", sim.now))
+    sim.comm_up("weasel")
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    assert otter.res.phase is rs.Phase.STABLE
+    sim.assert_never_run_twice()
+
+
+def test_boot_alone_initdead_takes_everything_unfenced_as_heartbeat() -> None:
+    sim = alone(boot_takeover="initdead")
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    assert "No STONITH device configured." in texts(sim.nodes["otter"], Level.WARN)
+    with pytest.raises(AssertionError, match="runs on"):
+        sim.assert_never_run_twice()  # the double run heartbeat has on this path
+
+
+def test_boot_alone_with_fencing_fences_first() -> None:
+    sim = alone(**FENCED)
+    otter = sim.nodes["otter"]
+    sim.settle()
+    assert otter.fences and otter.fences[0][2] == 0
+    assert all(when >= otter.fences[0][0] for _n, when, _k, _i in sim.starts_after(0))
+    assert sim.holders(KEY) == ["otter"]
+    sim.assert_never_run_twice()
