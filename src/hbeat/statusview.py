@@ -143,7 +143,34 @@ def render_status(snap: Mapping[str, Any], now: float) -> str:
             for g in groups if isinstance(g, Mapping)
         ]
         lines += _table(grows, indent="  ")
+    lines += _fencing_lines(resources)
     return "\n".join(lines) + "\n"
+
+
+def _fencing_lines(resources: object) -> list[str]:
+    """STONITH devices and each peer's fence (docs/fencing.md), when configured."""
+    if not isinstance(resources, Mapping):
+        return []
+    lines: list[str] = []
+    if resources.get("boot_wait"):
+        lines.append("start-up: waiting for the peer (not heard, no STONITH: run hb_takeover "
+                     "if it is down)")
+    fencing = resources.get("fencing")
+    if not isinstance(fencing, Mapping) or not fencing.get("configured"):
+        return lines
+    lines.append(f"STONITH devices: {' '.join(str(d) for d in fencing.get('devices', []))}")
+    peers = fencing.get("peers", {})
+    if isinstance(peers, Mapping) and peers:
+        rows = [["PEER", "FENCE", "ATTEMPTS", "LAST RESULT"]]
+        for node, p in peers.items():
+            if isinstance(p, Mapping):
+                last = f"{p.get('last_result') or '-'}"
+                if p.get("last_rc") not in (None, 0):
+                    last += f" (rc {p.get('last_rc')})"
+                state = str(p.get("state", "?")) + (" (called off)" if p.get("cancelled") else "")
+                rows.append([str(node), state, str(p.get("attempts", 0)), last])
+        lines += _table(rows, indent="  ")
+    return lines
 
 
 def _wrap(label: str, items: Sequence[str], width: int) -> list[str]:
@@ -191,6 +218,9 @@ def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) ->
         return f"Link {node}:{link} {_field(body, 'new', topic)}."
     if kind == "cluster":
         return _cluster_text(topic, body)
+    if kind == "fence":
+        node, new = _field(body, "node", topic), _field(body, "new", topic)
+        return f"STONITH of {node}: {body.get('old', '?')} -> {new}"
     if kind == "resource":
         group, new = _field(body, "group", topic), _field(body, "new", topic)
         where = f" on {body['node']}" if body.get("node") else ""

@@ -156,4 +156,9 @@ def _resources_snapshot(sup: Supervisor) -> dict[str, Any]:
          "resources": [r.text for r in g.resources]}
         for key, g in sup.groups.items()
     ]
-    return {"held": sup.resources.held, "groups": groups}
+    out: dict[str, Any] = {"held": sup.resources.held, "groups": groups}
+    fencing = sup.resources.fencing
+    if fencing.configured or sup.resources.snapshot()["boot_wait"]:
+        out["fencing"] = fencing.snapshot()
+        out["boot_wait"] = sup.resources.snapshot()["boot_wait"]
+    return out

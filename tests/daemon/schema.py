@@ -85,8 +85,11 @@ def check_snapshot(snap: Any, *, nodes: Sequence[str], media: Sequence[str]) -> 
     return errors
 
 
+FENCE_STATES = {"idle", "attempting", "failed", "fenced"}
+
+
 def check_event(topic: str, body: Any) -> list[str]:
-    """Problems with a `node.*`, `link.*`, `cluster.*` or `resource.*` feed message."""
+    """Problems with a `node.*`, `link.*`, `cluster.*`, `resource.*` or `fence.*` feed message."""
     if not isinstance(body, dict):
         return [f"{topic}: body is not an object"]
     errors: list[str] = []
@@ -110,6 +113,11 @@ def check_event(topic: str, body: Any) -> list[str]:
         _need(body, topic, {**common, "group": "str", "old": "str", "new": "str"}, errors)
         if body.get("group") != rest:
             errors.append(f"{topic}: group {body.get('group')!r} does not match the topic")
+    elif kind == "fence":
+        _need(body, topic, {**common, "node": "str", "old": FENCE_STATES, "new": FENCE_STATES},
+              errors)
+        if body.get("node") != rest:
+            errors.append(f"{topic}: node {body.get('node')!r} does not match the topic")
     else:
         errors.append(f"{topic}: unknown topic family {kind!r}")
     return errors
