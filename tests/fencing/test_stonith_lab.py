@@ -12,10 +12,12 @@ a lab node off (tests/fencing/lab.py), with both links between the nodes cut.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from tests.cluster.hbeatnode import HBEAT
 from tests.daemon.schema import check_event
+from tests.failover.cluster import HB_TAKEOVER
 from tests.harness import Lab, wait_for
 
 from .lab import GROUP, FencedCluster
@@ -104,3 +106,63 @@ def test_check_refuses_an_unknown_plugin(lab: Lab) -> None:
                          "otter"], check=False)
     assert res.returncode != 0, res
     assert "Invalid Stonith type [external/hbeatlab-nosuch]" in res.stdout + res.stderr
+
+
+# --- start-up with every link down (docs/fencing.md, boot_takeover) ------------------
+
+
+def _boot_otter_alone(c: FencedCluster) -> float:
+    """weasel runs the group; otter's hbeat is stopped, the link cut (a serial cable
+    cannot be unplugged here: its device would be missing), otter started:
+    it never hears weasel. Returns when otter's initdead has passed."""
+    c.start()
+    c.wait_state("weasel", "running")
+    c["otter"].stop()
+    t_cut = c.cut()
+    c.start(["otter"], wait=False)
+    wait_for(lambda: c["otter"].node_states().get("weasel") == "dead", 30,
+             what="otter declares weasel dead after initdead")
+    return t_cut
+
+
+def test_boot_alone_unfenced_waits_by_default(lab_factory: Callable[..., Lab]) -> None:
+    c = FencedCluster(lab_factory(2), fencing=False, serial=False)
+    t_cut = _boot_otter_alone(c)
+    otter = c["otter"]
+    wait_for(lambda: "not taking over any resource group" in otter.log(), 20,
+             what="otter's boot_takeover CRIT", describe=lambda: c.log_tail("otter"))
+    assert "CRIT: weasel is not heard and no STONITH device is configured" in otter.log()
+    assert c.records.find(node="otter", action="start", after=t_cut) == []
+    assert "start-up: waiting for the peer" in _status(c, "otter")
+    # The administrator's explicit decision: weasel is down (its power switched off).
+    lab = c.lab
+    lab["weasel"].kill_all()
+    c.records.crash("weasel")
+    res = otter.node.run([HB_TAKEOVER, "all"], check=False, env={
+        **os.environ, "HBEAT_RUNTIME_DIR": str(otter.runtime_dir)})
+    assert res.returncode == 0, res
+    c.wait_state("otter", "running", timeout=30)
+    assert c.records.overlaps() == []
+
+
+def test_boot_alone_initdead_takes_over_unfenced_as_heartbeat(
+        lab_factory: Callable[..., Lab]) -> None:
+    c = FencedCluster(lab_factory(2), fencing=False, serial=False,
+                      extra=["boot_takeover initdead"])
+    _boot_otter_alone(c)
+    c.wait_state("otter", "running", timeout=30)
+    assert "WARN: No STONITH device configured." in c["otter"].log()
+    overlaps = c.records.overlaps()
+    assert overlaps, "heartbeat's boot takeover runs the group on both nodes here"
+
+
+def test_boot_alone_with_fencing_fences_first(lab_factory: Callable[..., Lab]) -> None:
+    c = FencedCluster(lab_factory(2), serial=False)
+    t_cut = _boot_otter_alone(c)
+    c.wait_state("otter", "running", timeout=40)
+    ops = c.power_log()
+    assert [op[1:] for op in ops] == [["otter", "reset", "weasel", "ok"]], ops
+    starts = c.records.find(node="otter", resource=GROUP, action="start", result="ok",
+                            after=t_cut)
+    assert starts[0].t > float(ops[0][0])
+    assert c.records.overlaps() == []
