@@ -19,10 +19,11 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.cluster.hbeatnode import FeedWatcher, HbeatConfig, HbeatNode
 from tests.config.seed import SEED_AUTHKEYS
-from tests.failover.cluster import timers_env
+from tests.failover.cluster import timers_env, wipe_run
 from tests.failover.standins import Records, write_standin
 from tests.harness import Lab, SerialCable, ha_cf, wait_for
 from tests.harness.requirements import require_commands
@@ -84,8 +85,46 @@ class FencedCluster:
                           self.control)
             self.nodes[name] = node
 
+        # What the fault suite's Auditor reads (tests/faults/auditor.py).
+        self.names = list(NAMES)
+        self.pair = list(NAMES)
+        self.groups = [GROUP]
+
     def __getitem__(self, name: str) -> HbeatNode:
         return self.nodes[name]
+
+    def live(self) -> list[str]:
+        return [n for n in self.names
+                if self.nodes[n].proc is not None and self.nodes[n].proc.alive()]  # type: ignore[union-attr]
+
+    def links(self, name: str) -> list[str]:
+        return ["eth1", TTY] if self.cable is not None else ["eth1"]
+
+    def log_path(self, name: str) -> Path:
+        return self.nodes[name].logfile
+
+    def snapshot(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.nodes[name].snapshot()
+        except Exception:
+            return None
+
+    def holder(self) -> str | None:
+        for name in self.live():
+            if self.state(name) == "running":
+                return name
+        return None
+
+    def reboot(self, name: str) -> None:
+        """What the power switch's `on` and a boot do: kill what is left, wipe /run,
+        start hbeat (the links must be back: a missing serial device is a config error)."""
+        node = self.nodes[name]
+        node.node.kill_all()
+        if node.proc is not None:
+            node.proc.stop()
+        (self.power / f"{name}.off").unlink(missing_ok=True)
+        wipe_run(node.node.host_path("/run"), keep=set(node.ttys))
+        self.start([name], wait=False)
 
     def start(self, names: Sequence[str] = NAMES, *, wait: bool = True) -> None:
         for name in names:
