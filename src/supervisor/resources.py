@@ -1931,8 +1931,12 @@ class Resources:
                 # above). After a one-sided partition (we were frozen past
                 # deadtime; only the peer saw a partition) we would otherwise
                 # never send one and both would keep the groups for good.
-                # Once per conflict: the peer's next report ends it.
-                if not peer.told_we_own_ours and self.stable:
+                # Once per conflicting report of the peer (the audit runs once
+                # per fresh report): after an asymmetric partition our first
+                # answer was lost (the peer could not hear us), so the report
+                # the peer sends when it hears us again must get one too. The
+                # peer's answer stops its copies or claims nothing new: no loop.
+                if self.stable:
                     peer.told_we_own_ours = True
                     out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         if not conflict:

@@ -128,6 +128,7 @@ class Sim:
         # (time, order, node, group key, resource index, possibly running from now on)
         self.runlog: list[tuple[int, int, str, str, int, bool]] = []
         self.cut = False  # partition: messages are lost both ways
+        self.drop_from: set[str] = set()  # asymmetric partition: what these nodes send is lost
         self.nodes: dict[str, Node] = {}
         for n in nodes:
             self.nodes[n] = Node(n, self._machine(n))
@@ -250,12 +251,13 @@ class Sim:
         for other in self.nodes.values():
             if other is node or (dest is not None and dest.decode() != other.name):
                 continue
-            if self.cut:
+            if self.cut or node.name in self.drop_from:
                 continue
             target = other
 
             def deliver(target: Node = target, env=env, sender: Node = node) -> None:
-                if not target.alive or not sender.alive or sender.incarnation != inc or self.cut:
+                if (not target.alive or not sender.alive or sender.incarnation != inc or self.cut
+                        or sender.name in self.drop_from):
                     return
                 self.apply(target, target.res.message(sender.name, env, self.now))
 

@@ -229,3 +229,24 @@ def test_boot_alone_with_fencing_fences_first() -> None:
     assert all(when >= otter.fences[0][0] for _n, when, _k, _i in sim.starts_after(0))
     assert sim.holders(KEY) == ["otter"]
     sim.assert_never_run_twice()
+
+
+def test_asymmetric_partition_unfenced_converges_after_the_heal() -> None:
+    """weasel's packets are lost, otter's are not: otter takes over (no STONITH); the
+    answer weasel sends to otter's claim is lost too, so the report otter sends when
+    it hears weasel again must be answered again, or both keep the group for good."""
+    sim = Sim(mode=AutoFailback.OFF)
+    sim.comm_up()
+    sim.settle()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.drop_from = {"weasel"}
+    sim._dead(otter, "weasel")
+    sim.run_for(5_000)
+    assert sorted(sim.runs_on(KEY, 0)) == ["otter", "weasel"]  # the unfenced double run
+    sim.drop_from = set()
+    sim.apply(otter, otter.res.node_up("weasel", sim.now))
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    assert sim.runs_on(KEY, 0) == {"weasel"}
+    assert "Both machines own our resources!" in texts(weasel, Level.ERROR)
