@@ -1541,6 +1541,11 @@ class Resources:
             if self.phase in (Phase.STABLE, Phase.INIT) and not self.busy:
                 self.phase = Phase.INIT
                 out += self._comm_up_now(now)
+        elif self.nice and self.phase is Phase.STABLE:
+            # A peer we held for dead may run what we took over (a start-up
+            # alone, unfenced): our report makes both audit their holdings,
+            # as after a partition (which sends it too; a second is harmless).
+            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         return out
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> _Job:

@@ -250,3 +250,34 @@ def test_asymmetric_partition_unfenced_converges_after_the_heal() -> None:
     assert sim.holders(KEY) == ["weasel"]
     assert sim.runs_on(KEY, 0) == {"weasel"}
     assert "Both machines own our resources!" in texts(weasel, Level.ERROR)
+
+
+def test_boot_alone_initdead_then_the_link_returns_converges() -> None:
+    """otter stops, boots again with the link down and takes weasel's group
+    (boot_takeover initdead); when the link returns each hears a peer it held for
+    dead: both report, audit, and the group stays on weasel only."""
+    sim = Sim(mode=AutoFailback.OFF, boot_takeover="initdead")  # type: ignore[arg-type]
+    sim.comm_up()
+    sim.settle()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.shutdown("otter")
+    sim.settle()
+    sim.stop_process("otter", after_ms=3_000)
+    sim.settle()
+    sim.cut = True
+    otter.incarnation += 1
+    otter.alive = True
+    otter.res = sim._machine("otter")
+    otter.states = {KEY: rs.STOPPED}
+    sim.apply(otter, otter.res.start(sim.now))
+    sim.run_for(2_000)
+    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
+    sim.comm_up("otter")
+    sim.settle()
+    assert sorted(sim.runs_on(KEY, 0)) == ["otter", "weasel"]
+    sim.cut = False
+    sim.apply(otter, otter.res.node_up("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_up("otter", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"], (sim.holders(KEY), texts(otter))
+    assert sim.runs_on(KEY, 0) == {"weasel"}
