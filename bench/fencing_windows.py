@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/fencing_windows.py [--rounds N] [--seed S]
 
-Runs the fencing fault suite's paths (tests/faults/fencing_paths.py: a
+Runs the fencing fault suite's paths (tests/lab/faults/fencing_paths.py: a
 stalled supervisor, an asymmetric partition, a partition, a boot with the
 links down, hb_takeover during a partition) on a two-node hbeat lab
 cluster, `--rounds` times each, in three settings: no STONITH device with
 hbeat's default `boot_takeover fenced`, no STONITH device with `boot_takeover
-initdead` (heartbeat's start-up), and the lab power switch (tests/fencing/
+initdead` (heartbeat's start-up), and the lab power switch (tests/lab/fencing/
 lab.py), then on real heartbeat 3.0.6 without STONITH in the same lab
 (bench/cluster/hb_fencing.py; `--no-heartbeat` skips it). For each path it
 prints the double-run window (the time the stand-ins' records show the
@@ -30,9 +30,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.cluster.hb_fencing import run_heartbeat_paths  # noqa: E402
-from tests.faults.fencing_paths import PATHS  # noqa: E402
-from tests.faults.test_fencing_suite import run_fencing_suite  # noqa: E402
 from tests.harness import Lab  # noqa: E402
+from tests.lab.faults.fencing_paths import PATHS  # noqa: E402
+from tests.lab.faults.test_fencing_suite import run_fencing_suite  # noqa: E402
 
 RESULTS = ROOT / "bench" / "cluster" / "results" / "fencing.json"
 SETTINGS = (

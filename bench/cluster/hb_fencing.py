@@ -1,7 +1,7 @@
 """The wrongly-declared-dead paths on real heartbeat 3.0.6 without STONITH (for the comparison).
 
 Same lab shape, timings and stand-in group as the fencing fault suite's
-hbeat cluster (tests/fencing/lab.py, tests/faults/fencing_paths.py): otter
+hbeat cluster (tests/lab/fencing/lab.py, tests/lab/faults/fencing_paths.py): otter
 and weasel on `bcast eth1`, keepalive 500ms, deadtime 3, initdead 6,
 `auto_failback off`, one recorded stand-in group `probe::weasel` homed on
 weasel. Each path breaks the cluster so that the node not holding the group
@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.failover.standins import Records, write_standin
-from tests.faults.fencing_paths import NFT_TABLE
 from tests.harness import HeartbeatConfig, HeartbeatNode, Lab, wait_for
 from tests.harness.heartbeat_lab import authkeys_text, ha_cf
 from tests.harness.procs import run
+from tests.lab.failover.standins import Records, write_standin
+from tests.lab.faults.fencing_paths import NFT_TABLE
 
 NAMES = ("otter", "weasel")
 GROUP = "probe::weasel"
