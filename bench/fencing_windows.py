@@ -80,9 +80,15 @@ def main() -> int:
             while labs:
                 labs.pop().close()
         results[hb_label] = {k: [o.window for o in v] for k, v in hb.items()}
+        results[hb_label + ", not converged (1) or converged (0)"] = {
+            k: [float(not o.converged) for o in v] for k, v in hb.items()}
         unconverged = [k for k, v in hb.items() if not all(o.converged for o in v)]
         if unconverged:
             print(f"heartbeat did not converge after: {unconverged}")
+    if args.heartbeat_only and RESULTS.exists():
+        earlier = json.loads(RESULTS.read_text())["windows"]
+        results = {**{k: v for k, v in earlier.items() if not k.startswith("heartbeat")},
+                   **results}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"date": started, "rounds": args.rounds, "seed": args.seed,
                                    "windows": results}, indent=1) + "\n")
