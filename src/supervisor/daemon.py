@@ -26,10 +26,39 @@ import zmq
 
 import linklayer
 from hbeat import __version__
-from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.config.probe import SystemProbe
-from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
+from hbeat.control import (
+    CONTROL,
+    QUERY,
+    READ_ONLY,
+    ControlErrno,
+    ControlError,
+    make_error,
+    make_reply,
+    parse_request,
+)
+from hbeat.ipc.bus import (
+    BusError,
+    Error,
+    Fatal,
+    Hello,
+    Junk,
+    LinkReady,
+    LinkSetup,
+    MediumSpec,
+    RejectCount,
+    Rejected,
+    Rx,
+    Sent,
+    Status,
+    Stop,
+    Warn,
+    decode_link_report,
+    drain,
+)
+from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
@@ -42,12 +71,19 @@ from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.restartpolicy import RestartPolicy
-from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
-from supervisor.seqboard import SeqBoard
+from supervisor.rundir import (
+    PRIVATE,
+    AlreadyRunning,
+    DirectoryError,
+    InstanceLock,
+    bind_restricted,
+    client_gid,
+    prepare_dir,
+)
 from supervisor.workerpool import WorkerPool
-from workers.link import status_fields
 
 SNAPSHOT_EVERY_S = 10.0
+BUS_BATCH = 256  # worker messages handled per loop turn at most
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
@@ -77,17 +113,19 @@ def worker_name(medium: Medium) -> str:
     return f"bcast {medium.interface}"
 
 
-def medium_spec(medium: Medium) -> dict[str, Any]:
-    spec: dict[str, Any] = {"kind": medium.kind, "name": worker_name(medium)}
+def medium_spec(medium: Medium, media: tuple[Medium, ...] = ()) -> MediumSpec:
+    name = worker_name(medium)
     if isinstance(medium, Serial):
-        spec.update(dev=medium.device, baud=medium.baud)
-        return spec
-    spec.update(dev=medium.interface, port=medium.port)
+        return MediumSpec("serial", name, medium.device, baud=medium.baud)
     if isinstance(medium, Ucast):
-        spec["peer"] = medium.peer
+        peers = tuple(sorted({m.peer for m in media if isinstance(m, Ucast)
+                              and m.interface == medium.interface} | {medium.peer}))
+        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer,
+                          accept_from=peers)
     if isinstance(medium, Mcast):
-        spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
-    return spec
+        return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
+                          ttl=medium.ttl, loop=medium.loop)
+    return MediumSpec("bcast", name, medium.interface, medium.port)
 
 
 def resource_timers(text: str) -> dict[str, float]:
@@ -145,6 +183,8 @@ class Supervisor:
         self.worker_ready: set[str] = set()
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
+        self.bus_lost: dict[str, int] = {}
+        self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
         self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
         self.last_turn_ms = 0
@@ -153,8 +193,8 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, out: self._to_resources(
-                lambda r, now: r.script_done(op, rc, out, now)),
+            lambda op, rc, verdict: self._to_resources(
+                lambda r, now: r.script_done(op, rc, verdict, now)),
             fence_done=lambda op, rc: self._to_resources(
                 lambda r, now: r.fence_done(op, rc, now)),
         )
@@ -191,25 +231,26 @@ class Supervisor:
 
     def _bind(self) -> None:
         rd = self.options.runtime_dir
+        private = rd / PRIVATE
+        prepare_dir(private, 0o700)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        old = os.umask(0o007)
-        try:
-            for name in ("bus", "control", "status"):
-                stale = rd / name
-                if stale.exists():
-                    stale.unlink()
-            self.bus = self.ctx.socket(zmq.ROUTER)
-            self.bus.setsockopt(zmq.LINGER, 0)
-            self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            self.bus.bind(f"ipc://{rd / 'bus'}")
-            self.control = self.ctx.socket(zmq.ROUTER)
-            self.control.setsockopt(zmq.LINGER, 0)
-            self.control.bind(f"ipc://{rd / 'control'}")
-            pub = self.ctx.socket(zmq.PUB)
-            pub.setsockopt(zmq.LINGER, 0)
-            pub.bind(f"ipc://{rd / 'status'}")
-        finally:
-            os.umask(old)
+        owners = {0, os.geteuid()}
+        clients = client_gid()
+        self.bus = self.ctx.socket(zmq.ROUTER)
+        self.bus.setsockopt(zmq.LINGER, 0)
+        self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        bind_restricted(self.bus, private / "bus", uids=owners)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.control, rd / CONTROL, uids=owners)
+        self.query = self.ctx.socket(zmq.ROUTER)
+        self.query.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.query, rd / QUERY, uids=owners, gid=clients)
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        bind_restricted(pub, rd / "status", uids=owners, gid=clients)
+        with contextlib.suppress(FileNotFoundError):
+            (rd / "bus").unlink()  # left by an older version
         self.feed = Feed(pub)
 
     def _start_membership(self) -> None:
@@ -220,7 +261,7 @@ class Supervisor:
         hacf = self.config.hacf
         now = now_ms()
         self.board = SeqBoard.create(
-            self.options.runtime_dir / "seqboard",
+            self.options.runtime_dir / PRIVATE / "seqboard",
             t0_ns=time.monotonic_ns(),
             interval_ns=timers.keepalive_ms * 1_000_000,
             generation=generation,
@@ -270,7 +311,7 @@ class Supervisor:
             self.apply_resources(self.resources.start(now))
 
     def _start_workers(self) -> None:
-        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
+        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / PRIVATE / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
             self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
@@ -280,30 +321,23 @@ class Supervisor:
 
     # --- keepalive content --------------------------------------------------
 
-    def keepalive_content(self) -> dict[str, Any]:
+    def keepalive_content(self) -> KeepaliveContent:
         ka = self.membership.keepalive_content(now_ms())
-        return {
-            "st": ka.st,
-            "dt": f"{ka.dt_ms:x}",
-            "protocol": ka.protocol,
-            "src": self.node,
-            "srcuuid": self.uuid.hex(),
-            "hg": self.generation,
-            "ttl": self.membership.config.ttl,
-            "status_seq": ka.status_seq,
-        }
+        return KeepaliveContent(
+            st=ka.st, dt_ms=ka.dt_ms, protocol=ka.protocol, src=self.node,
+            srcuuid=self.uuid, hg=self.generation, ttl=self.membership.config.ttl,
+            status_seq=ka.status_seq,
+        )
 
-    def _setup_for(self, name: str) -> dict[str, Any]:
-        keys, signing = keyring_to_json(self.config.keyring)
-        return {
-            "medium": medium_spec(self.workers_by_name[name]),
-            "keys": keys,
-            "signing": signing,
-            "board": str(self.options.runtime_dir / "seqboard"),
-            "status": self.keepalive_content(),
-            "realtime": self.config.hacf.realtime,
-            "rtprio": self.config.hacf.rtprio,
-        }
+    def _setup_for(self, name: str) -> LinkSetup:
+        return LinkSetup(
+            medium=medium_spec(self.workers_by_name[name], self.config.hacf.media),
+            keyring=self.config.keyring,
+            board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
+            status=self.keepalive_content(),
+            realtime=self.config.hacf.realtime,
+            rtprio=self.config.hacf.rtprio,
+        )
 
     # --- actions ------------------------------------------------------------
 
@@ -321,7 +355,7 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), b"send", encoded[form]])
 
     def _push_keepalive_content(self) -> None:
-        body = pack(b"status", self.keepalive_content())
+        body = Status(self.keepalive_content()).encode()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *body])
 
@@ -395,8 +429,13 @@ class Supervisor:
 
     # --- inputs -------------------------------------------------------------
 
-    def on_bus(self) -> None:
+    def on_bus(self) -> bool:
+        """Handle what the workers sent, at most BUS_BATCH messages: the loop
+        must come round (lease, deadlines, control) however much arrives.
+        True when messages were left for the next turn."""
+        handled = 0
         for parts in drain(self.bus):
+            handled += 1
             if len(parts) < 2:
                 continue
             ident, verb = parts[0].decode(errors="replace"), parts[1]
@@ -406,8 +445,36 @@ class Supervisor:
                 self.counters["bus_errors"] += 1
                 self.log(Level.ERROR, f"bad message '{verb.decode(errors='replace')}' "
                                       f"from worker {ident}: {exc}")
+            if handled >= BUS_BATCH:
+                return True
+        return False
+
+    def on_rejected(self, ident: str, report: Rejected) -> None:
+        """A worker's summary (at most one a second): one log line per reason,
+        one feed event, counters by reason; never a line per datagram."""
+        by_code: dict[str, list[RejectCount]] = {}
+        for count in report.counts:
+            by_code.setdefault(count.code, []).append(count)
+            self.counters["rx_rejected"] += count.count
+            key = f"rx_rejected_{count.code.lower()}"
+            self.counters[key] = self.counters.get(key, 0) + count.count
+        if report.lost > self.bus_lost.get(ident, 0):
+            self.log(Level.WARN, f"{ident}: {report.lost - self.bus_lost.get(ident, 0)} messages"
+                                 f" dropped on the way to the supervisor (it was behind)")
+        self.bus_lost[ident] = report.lost
+        if self.config.hacf.log_badpack:
+            for code, counts in by_code.items():
+                n = sum(c.count for c in counts)
+                sources = ", ".join(f"{c.peer} ({c.count})" for c in counts[:3])
+                more = f" and {len(counts) - 3} more" if len(counts) > 3 else ""
+                self.log(Level.WARN, f"{ident}: rejected {n} packet{'s' if n != 1 else ''}"
+                                     f" ({code}) from {sources}{more}: {counts[0].example}")
+        self.feed.cluster("rejected-packets", medium=ident, total=report.total, lost=report.lost,
+                          counts=[{"code": c.code, "peer": c.peer, "count": c.count,
+                                   "example": c.example} for c in report.counts])
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
+        """`parts` starts with the verb."""
         if ident == EXECUTOR and self.resources is not None:
             self.executor.on_message(verb, parts)
             slot = self.pool.slots[EXECUTOR]
@@ -417,60 +484,55 @@ class Supervisor:
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
         slot = self.pool.slots[ident]
-        if verb == b"rx":
-            recv_ns, frame = unpack_rx(parts)
-            decoded = linklayer.decode(frame, None)  # the worker verified it
+        report = decode_link_report(parts)
+        if isinstance(report, Rx):
+            decoded = linklayer.decode(report.frame, None)  # the worker verified it
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
-            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000))
-        elif verb == b"sent":
-            body = unpack_json(parts[1], "sent")
-            seq = int(body["seq"])
-            if seq > self.last_sent_seq:
-                self.last_sent_seq = seq
-                fields = status_fields(
-                    self.keepalive_content(), seq, int(body["ts"]), str(body["ld"]).encode()
-                )
-                self.membership.keepalive_sent(fields, now_ms())
-        elif verb == b"bad":
-            body = unpack_json(parts[1], "bad")
-            self.counters["rx_rejected"] += 1
-            if self.config.hacf.log_badpack:
-                self.log(Level.WARN, f"{ident}: rejected packet from {body.get('peer')}: "
-                                     f"{body.get('error')}")
-            self.feed.cluster("rejected-packet", medium=ident, peer=body.get("peer"),
-                              code=body.get("code"))
-        elif verb == b"junk":
-            self.counters["rx_junk_bytes"] += int(unpack_json(parts[1], "junk")["bytes"])
-        elif verb == b"hello":
-            body = unpack_json(parts[1], "hello")
-            slot.pid = int(body.get("pid", slot.pid))
-            self.bus.send_multipart([ident.encode(), *pack(b"setup", self._setup_for(ident))])
-        elif verb == b"ready":
+            self.apply(self.membership.receive(decoded.fields, medium,
+                                               report.recv_ns // 1_000_000))
+        elif isinstance(report, Sent):
+            self.on_sent(report)
+        elif isinstance(report, Rejected):
+            self.on_rejected(ident, report)
+        elif isinstance(report, Junk):
+            self.counters["rx_junk_bytes"] += report.count
+        elif isinstance(report, Hello):
+            slot.pid = report.pid
+            self.bus.send_multipart([ident.encode(), *self._setup_for(ident).encode()])
+        elif isinstance(report, LinkReady):
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
-        elif verb in (b"fatal", b"error", b"warn"):
-            body = unpack_json(parts[1], verb.decode())
-            level = Level.WARN if verb == b"warn" else Level.ERROR
-            error = str(body.get("error"))
+        elif isinstance(report, Fatal | Error | Warn):
+            level = Level.WARN if isinstance(report, Warn) else Level.ERROR
+            error = report.error
             # Medium errors already name their medium ("bcast eth1: send to ...").
             self.log(level, error if error.startswith(f"{ident}: ") else f"{ident}: {error}")
-            if verb == b"fatal":
+            if isinstance(report, Fatal):
                 self.worker_ready.discard(ident)
-                slot.last_error = str(body.get("error"))
-        else:
-            raise BusError(f"unknown verb {verb!r}")
+                slot.last_error = error
 
-    def on_control(self) -> None:
-        for parts in drain(self.control):
+    def on_sent(self, sent: Sent) -> None:
+        """A link worker sent keepalive `sent.seq` (the first report of that
+        seq counts): keep it for retransmission, as it went on the wire."""
+        if sent.seq > self.last_sent_seq:
+            self.last_sent_seq = sent.seq
+            self.membership.keepalive_sent(sent.fields(), now_ms())
+
+    def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
+        for parts in drain(sock):
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
             try:
                 rid, command, args = parse_request(raw)
+                if read_only and command not in READ_ONLY:
+                    raise ControlError(ControlErrno.NOT_PERMITTED,
+                                       f"{command!r} changes the cluster: only root may ask"
+                                       f" for it (on the control socket)")
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
@@ -478,7 +540,7 @@ class Supervisor:
             except Exception as exc:  # a bug must not take the cluster down
                 self.log(Level.ERROR, f"control command failed: {exc!r}")
                 reply = make_error(rid, ControlErrno.INTERNAL, repr(exc))
-            self.control.send_multipart([*envelope, reply])
+            sock.send_multipart([*envelope, reply])
 
     def _debug_stall(self, mono: float) -> None:
         if mono >= self.next_stall:
@@ -536,6 +598,7 @@ class Supervisor:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
+        poller.register(self.query, zmq.POLLIN)
         renew_every = max(1, self.lease_ms // 4)
         next_renew = 0
         usec = self.notifier.watchdog_usec
@@ -588,10 +651,22 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
-            if self.bus in events:
-                self.on_bus()
+            if self.bus in events and self.on_bus():
+                # More is waiting: frames still queued may be the very
+                # keepalives that keep a peer alive, so no one is judged
+                # silent while a backlog drains, for at most a keepalive
+                # interval (a flood cannot postpone a real death for long).
+                turn = now_ms()
+                if self.backlog_since_ms is None:
+                    self.backlog_since_ms = turn
+                if turn - self.backlog_since_ms < self.keepalive_ms:
+                    self.settle_until_ms = max(self.settle_until_ms, turn + 1)
+            else:
+                self.backlog_since_ms = None
             if self.control in events:
-                self.on_control()
+                self.on_control(self.control, read_only=False)
+            if self.query in events:
+                self.on_control(self.query, read_only=True)
             now = now_ms()
             self._note_turn(now)
             deadline = self.membership.next_deadline(now)
@@ -636,13 +711,15 @@ class Supervisor:
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
         self.executor.stop()
         for name in self.worker_ready:
-            self.bus.send_multipart([name.encode(), b"stop", b"{}"])
+            self.bus.send_multipart([name.encode(), *Stop().encode()])
         self.pool.stop_all()
         self.board.renew_lease(0)
-        for sock in (self.bus, self.control, self.feed.socket):
+        for sock in (self.bus, self.control, self.query, self.feed.socket):
             sock.close()
         self.ctx.term()
-        for name in ("bus", "control", "status", "seqboard"):
-            (self.options.runtime_dir / name).unlink(missing_ok=True)
+        rd = self.options.runtime_dir
+        for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
+                     rd / PRIVATE / "seqboard"):
+            path.unlink(missing_ok=True)
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         return 0

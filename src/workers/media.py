@@ -19,10 +19,14 @@ import socket
 import struct
 import termios
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from hbeat.ipc.bus import MediumSpec
 from linklayer.message import MAX_FRAME
 from workers.serialframer import SerialFramer
+
+READ_BATCH = 64
+"""Datagrams (or serial reads of 4 KiB) one call reads at most."""
 
 SIOCGIFBRDADDR = 0x8919
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
@@ -37,7 +41,8 @@ class Medium(Protocol):
     form: str  # "netstring" (UDP) or "classic" (serial)
 
     def fileno(self) -> int: ...
-    def read_frames(self) -> list[tuple[bytes, str]]: ...
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]: ...
+    def refuses(self, peer: str) -> bool: ...
     def write(self, frame: bytes) -> None: ...
     def close(self) -> None: ...
 
@@ -61,18 +66,27 @@ class UdpMedium:
     tx: socket.socket
     dest: tuple[str, int]
     form: str = "netstring"
+    accept_from: frozenset[str] = frozenset()
+    """ucast: the source addresses whose datagrams are worth verifying (empty: any)."""
 
     def fileno(self) -> int:
         return self.rx.fileno()
 
-    def read_frames(self) -> list[tuple[bytes, str]]:
+    def refuses(self, peer: str) -> bool:
+        """Whether a datagram from `peer` (`ip:port`) is dropped unverified."""
+        return bool(self.accept_from) and peer.rsplit(":", 1)[0] not in self.accept_from
+
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]:
+        """Up to `limit` datagrams (a flood must not keep the worker here past
+        its next keepalive: what is left is read on the next turn)."""
         out: list[tuple[bytes, str]] = []
-        while True:
+        while len(out) < limit:
             try:
                 data, addr = self.rx.recvfrom(MAX_FRAME + 1)
             except BlockingIOError:
                 return out
             out.append((data, f"{addr[0]}:{addr[1]}"))
+        return out
 
     def write(self, frame: bytes) -> None:
         try:
@@ -115,9 +129,9 @@ def _tx_socket(what: str, dev: str) -> socket.socket:
     return s
 
 
-def open_udp(spec: dict[str, Any]) -> UdpMedium:
-    kind, dev, port = spec["kind"], spec["dev"], int(spec["port"])
-    name = spec["name"]
+def open_udp(spec: MediumSpec) -> UdpMedium:
+    kind, dev, port = spec.kind, spec.dev, spec.port
+    name = spec.name
     if kind == "bcast":
         dest = (broadcast_address(dev), port)
         rx = _rx_socket(name, dev, port)
@@ -125,12 +139,14 @@ def open_udp(spec: dict[str, Any]) -> UdpMedium:
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1)
     elif kind == "ucast":
-        dest = (spec["peer"], port)
-        rx = _rx_socket(name, dev, port, spec.get("bind", "0.0.0.0"))
+        assert spec.peer is not None  # MediumSpec.from_json checks it
+        dest = (spec.peer, port)
+        rx = _rx_socket(name, dev, port)
         tx = _tx_socket(name, dev)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)  # IPTOS_LOWDELAY
     elif kind == "mcast":
-        group, ttl, loop = spec["group"], int(spec["ttl"]), int(spec["loop"])
+        assert spec.group is not None  # MediumSpec.from_json checks it
+        group, ttl, loop = spec.group, spec.ttl, spec.loop
         dest = (group, port)
         rx = _rx_socket(name, dev, port)
         mreq = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton("0.0.0.0"),
@@ -145,7 +161,9 @@ def open_udp(spec: dict[str, Any]) -> UdpMedium:
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, loop)
     else:
         raise MediumError(f"unknown UDP medium kind {kind!r}")
-    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest)
+    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest,
+                     accept_from=frozenset((spec.accept_from or (spec.peer or "",))
+                                           if kind == "ucast" else ()))
 
 
 BAUD = {
@@ -165,9 +183,13 @@ class SerialMedium:
     def fileno(self) -> int:
         return self.fd
 
-    def read_frames(self) -> list[tuple[bytes, str]]:
+    def refuses(self, peer: str) -> bool:
+        return False  # a cable has one other end
+
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]:
+        """The frames in up to `limit` reads of the line (bounded like UDP's)."""
         frames: list[tuple[bytes, str]] = []
-        while True:
+        for _ in range(limit):
             try:
                 data = os.read(self.fd, 4096)
             except BlockingIOError:
@@ -177,6 +199,7 @@ class SerialMedium:
             if not data:
                 return frames
             frames.extend((f, self.name) for f in self.framer.feed(data))
+        return frames
 
     def write(self, frame: bytes) -> None:
         view = memoryview(frame)
@@ -194,8 +217,8 @@ class SerialMedium:
         os.close(self.fd)
 
 
-def open_serial(spec: dict[str, Any]) -> SerialMedium:
-    dev, baud = spec["dev"], int(spec["baud"])
+def open_serial(spec: MediumSpec) -> SerialMedium:
+    dev, baud = spec.dev, spec.baud
     try:
         fd = os.open(dev, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
@@ -220,7 +243,7 @@ def open_serial(spec: dict[str, Any]) -> SerialMedium:
     return SerialMedium(name=dev, fd=fd, framer=SerialFramer())
 
 
-def open_medium(spec: dict[str, Any]) -> Medium:
-    if spec["kind"] == "serial":
+def open_medium(spec: MediumSpec) -> Medium:
+    if spec.kind == "serial":
         return open_serial(spec)
     return open_udp(spec)
