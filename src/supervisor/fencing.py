@@ -15,7 +15,8 @@ long as it takes: a peer is never reported fenced unless a device said so.
 scheduled retry; a call already running finishes and is reported, but its
 success is then not a reason to take anything over (`Fenced.cancelled`).
 
-Log lines are heartbeat 3.0.6's (`Resetting node X with [TYPE]`,
+Log lines are heartbeat 3.0.6's (docs/heartbeat-protocol.md §5.5:
+`Resetting node X with [TYPE]`,
 `node X now reset.`, `Device TYPE cannot reset host X.`, `Host X not
 reset!`, `STONITH of X failed.  Retrying...`) plus the delay of the retry;
 `StonithReport` carries the `t=stonith` result heartbeat sends
