@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import Lab, SerialCable, ha_cf, wait_for
+from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 from tests.harness.requirements import require_commands
 from tests.hbeat.config.seed import SEED_AUTHKEYS
-from tests.lab.cluster.hbeatnode import FeedWatcher, HbeatConfig, HbeatNode
 from tests.lab.failover.cluster import timers_env, wipe_run
 from tests.lab.failover.standins import Records, write_standin
 
@@ -67,7 +67,7 @@ class FencedCluster:
             (self.power / f"{name}.holder").write_text(f"{lab[name].holder_pid}\n")
         self.cable: SerialCable | None = lab.serial_cable(*NAMES) if serial else None
         self.nodes: dict[str, HbeatNode] = {}
-        self.feeds: dict[str, FeedWatcher] = {}
+        self.feeds: dict[str, FeedLog] = {}
         env = {"HBEAT_RESOURCE_TIMERS": timers_env(FENCE_TIMERS)}
         for name in NAMES:
             peer = next(n for n in NAMES if n != name)
@@ -129,6 +129,8 @@ class FencedCluster:
     def start(self, names: Sequence[str] = NAMES, *, wait: bool = True) -> None:
         for name in names:
             self.nodes[name].start()
+            if name in self.feeds:
+                self.feeds[name].close()
             self.feeds[name] = self.nodes[name].feed()
         if wait:
             for name in names:

@@ -16,11 +16,11 @@ import os
 from collections.abc import Callable
 
 from tests.harness import Lab, wait_for
-from tests.lab.cluster.hbeatnode import HBEAT
-from tests.lab.daemon.schema import check_event
+from tests.harness.hbeatnode import HBEAT
+from tests.lab.daemon.schema import check_event, check_snapshot
 from tests.lab.failover.cluster import HB_TAKEOVER
 
-from .lab import GROUP, FencedCluster
+from .lab import GROUP, TTY, FencedCluster
 
 
 def _status(c: FencedCluster, name: str) -> str:
@@ -50,8 +50,12 @@ def test_partition_survivor_fences_before_taking_over(lab: Lab) -> None:
                  "info: Resources being acquired from weasel."):
         assert line in log, c.log_tail("otter")
     assert "No STONITH device configured." not in log
-    fencing = c["otter"].resources()["fencing"]
-    assert fencing["peers"]["weasel"]["state"] == "fenced"
+    snap = c["otter"].snapshot()
+    assert check_snapshot(snap, nodes=["otter", "weasel"], media=[TTY, "eth1"]) == []
+    fencing = snap["resources"]["fencing"]
+    assert fencing["devices"] == [c.type]
+    assert [(p["node"], p["state"], p["last_result"]) for p in fencing["peers"]] == [
+        ("weasel", "fenced", "OK")]
     events = [(t, b) for t, b in otter_feed(c) if t == "fence.weasel"]
     assert [b["new"] for _t, b in events][-2:] == ["attempting", "fenced"]
     assert all(check_event(t, b) == [] for t, b in events)
@@ -78,6 +82,10 @@ def test_broken_switch_starts_nothing_and_reports_it(lab_factory: Callable[..., 
     row = next(line.split() for line in status.splitlines() if line.strip().startswith("weasel")
                and "bad" in line)
     assert row[1] in ("failed", "attempting") and row[3] == "bad", row
+    snap = otter.snapshot()
+    assert check_snapshot(snap, nodes=["otter", "weasel"], media=[TTY, "eth1"]) == []
+    (peer,) = snap["resources"]["fencing"]["peers"]
+    assert peer["node"] == "weasel" and peer["last_result"] == "bad" and peer["last_rc"] == 5
     assert [b["new"] for t, b in otter_feed(c) if t == "fence.weasel"][:3] == [
         "attempting", "failed", "attempting"]
     cl = otter.cl_status("rscstatus")
