@@ -127,7 +127,7 @@ class Supervisor:
         self.config = config
         self.options = options
         self.node = config.node_name
-        self.log_sink = LogSink(self.node, config.logging)
+        self.log_sink = LogSink(self.node, config.logging, entity=config.logging.program)
         self.notifier = Notifier()
         self.running = True
         self.ready_sent = False

@@ -54,12 +54,14 @@ executor -> supervisor
   bye     {"cancelled": [ids], "killed": [ids]}     sent last, after `stop`
 
 supervisor -> executor
-  setup {"config_dir", "node", "resource_dir"?, "init_dir"?, "ocf_root"?,
+  setup {"config_dir", "node", "resource_dir"?, "lib_resource_dir"?, "init_dir"?,
+         "ocf_root"?,
          "funcs"?, "env"?: {"HA_NAME": value}, "logging"?: {"logfile",
          "debugfile", "logfacility", "debug"}, "limits"?: {...},
          "kill_grace_s"?, "default_timeout_s"?}
         answered by `ready` (or `fatal`). resource_dir defaults to
-        <config_dir>/resource.d, init_dir to /etc/init.d, funcs to
+        <config_dir>/resource.d, lib_resource_dir to
+        /usr/lib/hbeat/resource.d, init_dir to /etc/init.d, funcs to
         <config_dir>/shellfuncs if it exists, else /etc/ha.d/shellfuncs.
   run   {"id": str|int, "group": str, "index": int, "action":
          "start"|"stop"|"status", "timeout_s"?: number,
@@ -198,6 +200,7 @@ class Executor:
             setup.get("default_timeout_s", DEFAULT_TIMEOUT_S), "setup: default_timeout_s")
         self.env = scriptrun.build_env(self.settings, os.environ)
         self.probe = SystemProbe(init_dir=self.settings.init_dir,
+                                 lib_resource_dir=self.settings.lib_resource_dir,
                                  ocf_dir=self.settings.ocf_agents_dir)
         self.wake_fd = wake_fd
         self.poller = zmq.Poller()
