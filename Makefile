@@ -17,7 +17,7 @@ MYPY_PURE := src/linklayer src/hbeat/config src/hbeat/cli.py src/hbeat/clstatus.
              src/supervisor/resources.py src/supervisor/groupops.py \
              src/supervisor/rscmessages.py src/workers/scriptrun.py
 
-.PHONY: all venv test demo lint typecheck sanitize sysdeps bench fuzz fuzz-smoke clean
+.PHONY: all venv test demo lint typecheck sanitize sysdeps bench fuzz fuzz-smoke clean deb
 
 all: venv
 
@@ -81,6 +81,16 @@ fuzz: $(STAMP) $(FUZZ_BIN)
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -dict=fuzz/frame.dict \
 	    -artifact_prefix=fuzz/build/artifacts/ -print_final_stats=1 $(FUZZ_FLAGS) \
 	    fuzz/corpus fuzz/regressions
+
+# The Debian package (debian/, README.md "Install on your two nodes"), built
+# with dpkg-buildpackage in a clean copy of the sources: build/deb/hbeat_*.deb.
+DEB_DIR := build/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/hbeat
+	cp -a debian src scripts man examples systemd pyproject.toml setup.py build_ext.py \
+	    README.md $(DEB_DIR)/hbeat/
+	cd $(DEB_DIR)/hbeat && dpkg-buildpackage -b -us -uc
+	@ls $(DEB_DIR)/hbeat_*.deb
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/linklayer/_frame_cffi*.so src/linklayer/_frame_cffi.c
