@@ -144,6 +144,10 @@ class InstalledNode:
         return sorted(out)
 
 
+def logs(*nodes: InstalledNode) -> str:
+    return "\n".join(f"--- {n.node.name} ---\n{n.log()[-2500:]}" for n in nodes)
+
+
 def hacf(node_names: list[str]) -> str:
     return "\n".join([
         "keepalive 500ms", "deadtime 4", "warntime 2", "initdead 8", "udpport 694",
@@ -187,7 +191,7 @@ def test_install_failover_purge(deb: Path, lab_factory: object) -> None:
             res = n.run("/etc/init.d/heartbeat", "start", check=False, timeout=60)
             assert res.returncode == 0, res.stdout + res.stderr + n.log()
         wait_for(lambda: otter.holds(vip), 40, what="otter holding the group",
-                 describe=lambda: otter.log() + weasel.log())
+                 describe=lambda: logs(otter, weasel))
         assert weasel.releases(vip)
         for name, n in nodes.items():
             status = n.run("heartbeat", "-s", check=False)
@@ -204,19 +208,37 @@ def test_install_failover_purge(deb: Path, lab_factory: object) -> None:
         res = otter.run("/etc/init.d/heartbeat", "restart", check=False, timeout=120)
         assert res.returncode == 0, res.stdout + res.stderr + otter.log()
         wait_for(lambda: weasel.holds(vip), 40, what="weasel holding the group",
-                 describe=lambda: otter.log() + weasel.log())
+                 describe=lambda: logs(otter, weasel))
         assert otter.releases(vip)
         assert weasel.run("cat", f"{MOUNTPOINT}/marker").stdout == "from-otter\n"
         wait_for(lambda: otter.run("cl_status", "nodestatus", "weasel",
                                    check=False).stdout.strip() == "active", 30,
                  what="otter back in the cluster")
+        # The daemon flags of heartbeat: -k stops, no flag starts, -r reloads, -V.
+        assert otter.run("heartbeat", "-k", check=False, timeout=120).returncode == 0
+        assert otter.run("heartbeat", "-s", check=False).returncode == 3
+        assert otter.run("/etc/init.d/heartbeat", "status", check=False).stdout == \
+            "heartbeat is stopped. No process\n"
+        res = otter.run("heartbeat", check=False, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        reload = otter.run("heartbeat", "-r", check=False)
+        assert reload.returncode == 0 and "does not reread" in reload.stderr, reload
+        wait_for(lambda: "WARN: SIGHUP: hbeat does not reread its configuration" in otter.log(),
+                 10, what="otter logging the SIGHUP it ignores", describe=lambda: logs(otter))
+        assert re.fullmatch(r"3\.0\.6-compatible hbeat 0\.1\.0-1\n",
+                            otter.run("heartbeat", "-V").stdout)
+        wait_for(lambda: weasel.run("cl_status", "nodestatus", "otter",
+                                    check=False).stdout.strip() == "active", 30,
+                 what="otter back in the cluster after heartbeat -k and heartbeat",
+                 describe=lambda: logs(otter, weasel))
+        assert weasel.holds(vip) and otter.releases(vip)
 
         # weasel crashes: link down, every process killed.
         lab.cut("weasel")
         weasel.node.kill_all()
         wait_for(lambda: otter.run("cl_status", "rscstatus", check=False).stdout.strip()
                  == "all" and otter.holds(vip), 40, what="otter taking the group over",
-                 describe=lambda: otter.log())
+                 describe=lambda: logs(otter))
         assert otter.run("cat", f"{MOUNTPOINT}/marker").stdout == "from-otter\n"
         # The dead node's mount and address stay in its namespaces, as in a
         # crashed machine's memory; its "reboot" clears them.
