@@ -1,11 +1,10 @@
 """hbeat's own resource.d scripts (scripts/resource.d, installed as
 /usr/lib/hbeat/resource.d): heartbeat's positional arguments mapped to the
-OCF agents' parameters, then the real agents of resource-agents doing the
-work (Delay, OCF with Dummy, MailTo with a stand-in mailer, IPaddr2 in a lab
-namespace, Filesystem on a loop device inside a lab node).
-
-The mapping itself is checked against a recording agent under a private
-OCF_ROOT, for every script and argument form heartbeat documents.
+OCF agents' parameters, checked against a recording agent under a private
+OCF_ROOT for every script and argument form heartbeat documents; then the
+real agents of resource-agents doing the work where no root is needed
+(Delay, OCF with Dummy, MailTo with a stand-in mailer). IPaddr2 and
+Filesystem run in a lab node: tests/lab/package/test_resource_scripts.py.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_commands, require_root
-from tests.harness import Lab
+from tests.conftest import require_commands
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "resource.d"
@@ -134,15 +132,16 @@ def real_agents(*names: str) -> None:
         require_commands(*[str(AGENTS / n) for n in missing])
 
 
-def test_delay_with_the_real_agent() -> None:
+def test_delay_with_the_real_agent(tmp_path: Path) -> None:
     real_agents("Delay")
     args = ("0", "0")
-    assert call("Delay", *args, "status").returncode == 3
-    assert call("Delay", *args, "start").returncode == 0
-    res = call("Delay", *args, "status")
+    env = {"HA_RSCTMP": str(tmp_path)}
+    assert call("Delay", *args, "status", env=env).returncode == 3
+    assert call("Delay", *args, "start", env=env).returncode == 0
+    res = call("Delay", *args, "status", env=env)
     assert (res.returncode, res.stdout) == (0, "running\n")
-    assert call("Delay", *args, "stop").returncode == 0
-    assert call("Delay", *args, "status").stdout == "stopped\n"
+    assert call("Delay", *args, "stop", env=env).returncode == 0
+    assert call("Delay", *args, "status", env=env).stdout == "stopped\n"
 
 
 def test_ocf_wrapper_with_dummy(tmp_path: Path) -> None:
@@ -179,43 +178,3 @@ def test_mailto_with_a_stand_in_mailer(tmp_path: Path) -> None:
     assert "ops@example.org" in text and "web moved" in text
     subprocess.run([str(SCRIPTS / "MailTo"), "ops@example.org", "web moved", "stop"],
                    capture_output=True, text=True, env=env, timeout=60, check=True)
-
-
-def test_ipaddr2_and_filesystem_on_a_lab_node(lab: Lab, tmp_path: Path) -> None:
-    require_root("loop devices")
-    require_commands("losetup", "mkfs.ext4", "findmnt")
-    real_agents("IPaddr2", "Filesystem")
-    node = lab["otter"]
-    vip = f"10.{lab.subnet}.0.77"
-
-    def has_vip() -> bool:
-        out = subprocess.run(["ip", "-n", node.netns, "-4", "-o", "addr", "show", "dev",
-                              "eth1"], capture_output=True, text=True).stdout
-        return f" {vip}/24 " in out
-
-    ip2 = str(SCRIPTS / "IPaddr2")
-    assert node.run([ip2, f"{vip}/24/eth1", "status"], check=False).returncode == 3
-    node.run([ip2, f"{vip}/24/eth1", "start"])
-    assert has_vip()
-    assert node.run([ip2, f"{vip}/24/eth1", "status"]).stdout == "running\n"
-    node.run([ip2, f"{vip}/24/eth1", "stop"])
-    assert not has_vip()
-
-    image = tmp_path / "fs.img"
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
-    dev = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                         capture_output=True, text=True).stdout.strip()
-    try:
-        (node.private("/mnt") / "hbeat-fs").mkdir()
-        fs = [str(SCRIPTS / "Filesystem"), dev, "/mnt/hbeat-fs", "ext4"]
-        assert node.run([*fs, "status"], check=False).returncode == 3
-        node.run([*fs, "start"], timeout=60)
-        found = node.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/mnt/hbeat-fs"]).stdout
-        assert found.split() == [dev, "ext4"]
-        assert node.run([*fs, "status"]).stdout == "running\n"
-        node.run([*fs, "stop"], timeout=60)
-        assert node.run(["findmnt", "/mnt/hbeat-fs"], check=False).returncode != 0
-    finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True, check=False)

@@ -4,7 +4,7 @@
 `HaCf` (defaults applied) and the problems found. It does no I/O: whether
 interfaces, devices and scripts exist is checked in `checks`.
 
-Reading rules (heartbeat-facts §7, hb:heartbeat/config.c parse_config):
+Reading rules (docs/heartbeat-protocol.md §7):
 
 * `#` starts a comment anywhere; a directive name ends at a blank or tab;
   its values are separated by blanks, tabs or commas, and a value-list
@@ -580,6 +580,7 @@ class _Parser:
             hbgenmethod=self.words.get("hbgenmethod", "file"),
             max_rexmit_delay_ms=self.ints.get("max_rexmit_delay", 250),
             log_badpack=self.bools.get("log_badpack", True),
+            allow_crc=self.bools.get("allow_crc", False),
             uuidfrom=self.words.get("uuidfrom", "file"),
             env=tuple(self.env),
             ping_nodes=tuple(self.ping_nodes),
@@ -666,6 +667,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "watchdog": _Parser.watchdog_, "env": _Parser.env_,
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
+    "allow_crc": _Parser.boolean,
     "coredumps": _Parser.boolean, "traditional_compression": _Parser.boolean,
     "crmd_spawns_pengine": _Parser.boolean, "record_config_changes": _Parser.boolean,
     "record_pengine_inputs": _Parser.boolean, "enable_config_writes": _Parser.boolean,

@@ -15,6 +15,8 @@ and holds no resources.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from hbeat.config.checks import check_groups, check_hacf, check_media_system
@@ -27,6 +29,7 @@ from hbeat.config.probe import SystemProbe
 from linklayer.authkeys import AuthkeysError, load_authkeys_result
 from linklayer.message import Keyring
 
+_CRC_WARNING = re.compile(r"key \d+ uses crc,")
 _WHAT = {HACF: "config file", HARESOURCES: "resources file", AUTHKEYS: "keyfile"}
 
 
@@ -82,7 +85,11 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
                                     f"Cannot open keyfile: {exc.strerror}"))
         else:
             keyring = result.keyring
-            problems += [_authkeys_warning(text, keys_path) for text in result.warnings]
+            allow_crc = hacf is not None and hacf.allow_crc
+            problems += [_authkeys_warning(text, keys_path, allow_crc, hacf_path)
+                         for text in result.warnings]
+
+    problems += _write_exposure([hacf_path, res_path], groups, probe)
 
     order = {hacf_path: 0, res_path: 1, keys_path: 2}  # then the hooks
     problems.sort(key=lambda p: (order.get(p.path, 3),
@@ -92,6 +99,30 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
     config = ClusterConfig(str(directory), node_name, hacf, tuple(groups), keyring,
                            tuple(problems))
     return config, problems
+
+
+def _write_exposure(files: list[str], groups: list[ResourceGroup],
+                    probe: SystemProbe) -> list[Problem]:
+    """WARN for ha.cf, haresources and resource scripts (and the directories
+    holding them) that someone other than root can change: such a person can
+    make the cluster run code of theirs as root. (authkeys is stricter: an
+    error, in linklayer.authkeys.)"""
+    out: list[Problem] = []
+    seen: set[str] = set()
+    scripts = [r.path for g in groups for r in g.resources if r.path is not None]
+    for path in [*files, *scripts]:
+        for target in (path, os.path.dirname(path)):
+            if target in seen:
+                continue
+            seen.add(target)
+            who = probe.write_exposure(target)
+            if who:
+                kind = "directory" if target != path else "file"
+                out.append(Problem(path, None, Level.WARN,
+                                   f"{kind} {target} can be changed by {who}, who could then"
+                                   f" run commands as root through the cluster"
+                                   f" (chown root and chmod go-w {target})"))
+    return out
 
 
 def _exists(path: str, name: str, problems: list[Problem]) -> bool:
@@ -113,12 +144,23 @@ def _read(path: str, name: str, problems: list[Problem]) -> bytes | None:
         return None
 
 
-def _authkeys_warning(text: str, path: str) -> Problem:
-    """linklayer.authkeys words its warnings `path:line: message`."""
+def _authkeys_warning(text: str, path: str, allow_crc: bool, hacf_path: str) -> Problem:
+    """linklayer.authkeys words its warnings `path:line: message`.
+
+    A `crc` key lets anyone on a link forge frames that verify with it, and
+    every configured index verifies, so one `crc` line makes a sha1 cluster
+    forgeable too. heartbeat accepts it with no word; hbeat refuses it unless
+    ha.cf says `allow_crc on` (then it stays a warning)."""
     line: int | None = None
     message = text
     if text.startswith(path + ":"):
         number, sep, rest = text[len(path) + 1:].partition(": ")
         if sep and number.isdigit():
             line, message = int(number) or None, rest
+    if _CRC_WARNING.match(message) and not allow_crc:
+        index = message.split()[1]
+        return Problem(path, line, Level.ERROR,
+                       f"key {index} uses crc, which anyone on the link can forge (crc is a"
+                       f" checksum, not authentication): use sha1, or add 'allow_crc on' to"
+                       f" {hacf_path} to accept it knowingly")
     return Problem(path, line, Level.WARN, message)

@@ -41,7 +41,7 @@ class Problem:
 
 
 class AutoFailback(enum.Enum):
-    """heartbeat's three resource modes (heartbeat-facts §5.1)."""
+    """heartbeat's three resource modes (docs/heartbeat-protocol.md §5.1)."""
 
     ON = "on"
     OFF = "off"
@@ -184,6 +184,8 @@ class HaCf:
     hbgenmethod: str = "file"
     max_rexmit_delay_ms: int = 250
     log_badpack: bool = True
+    allow_crc: bool = False
+    """hbeat only: accept `crc` keys in authkeys (heartbeat accepts them unasked)."""
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()
@@ -191,7 +193,7 @@ class HaCf:
     watchdog: str | None = None
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
-    derived ones with an `ms` suffix, defaults filled in (heartbeat-facts §7)."""
+    derived ones with an `ms` suffix, defaults filled in (docs/heartbeat-protocol.md §7)."""
 
     def parameter(self, name: str) -> str | None:
         for key, value in self.parameters:
