@@ -1,6 +1,7 @@
-"""hbeat's IPaddr2 and Filesystem resource scripts (scripts/resource.d) with
-the real OCF agents of resource-agents, in a lab node: an address on the
-node's eth1, an ext4 loop device mounted in the node's mount namespace.
+"""hbeat's IPaddr2, IPaddr, SendArp and Filesystem resource scripts
+(scripts/resource.d) with the real OCF agents of resource-agents, in a lab
+node: an address on the node's eth1, gratuitous ARPs for the node's own
+address, an ext4 loop device mounted in the node's mount namespace.
 Their argument mapping is tested in tests/packaging/test_resource_scripts.py.
 """
 
@@ -27,7 +28,7 @@ def real_agents(*names: str) -> None:
 def test_ipaddr2_and_filesystem_on_a_lab_node(lab: Lab, tmp_path: Path) -> None:
     require_root("loop devices")
     require_commands("losetup", "mkfs.ext4", "findmnt")
-    real_agents("IPaddr2", "Filesystem")
+    real_agents("IPaddr2", "IPaddr", "SendArp", "Filesystem")
     node = lab["otter"]
     vip = f"10.{lab.subnet}.0.77"
 
@@ -36,13 +37,23 @@ def test_ipaddr2_and_filesystem_on_a_lab_node(lab: Lab, tmp_path: Path) -> None:
                               "eth1"], capture_output=True, text=True).stdout
         return f" {vip}/24 " in out
 
-    ip2 = str(SCRIPTS / "IPaddr2")
-    assert node.run([ip2, f"{vip}/24/eth1", "status"], check=False).returncode == 3
-    node.run([ip2, f"{vip}/24/eth1", "start"])
-    assert has_vip()
-    assert node.run([ip2, f"{vip}/24/eth1", "status"]).stdout == "running\n"
-    node.run([ip2, f"{vip}/24/eth1", "stop"])
-    assert not has_vip()
+    for script in ("IPaddr2", "IPaddr"):
+        path = str(SCRIPTS / script)
+        assert node.run([path, f"{vip}/24/eth1", "status"], check=False).returncode == 3
+        node.run([path, f"{vip}/24/eth1", "start"])
+        assert has_vip(), script
+        assert node.run([path, f"{vip}/24/eth1", "status"]).stdout == "running\n"
+        node.run([path, f"{vip}/24/eth1", "stop"])
+        assert not has_vip(), script
+
+    rsctmp = tmp_path / "rsctmp"
+    rsctmp.mkdir()
+    sendarp = ["env", f"HA_RSCTMP={rsctmp}", str(SCRIPTS / "SendArp"), f"{node.ip}/eth1"]
+    assert node.run([*sendarp, "status"], check=False).returncode == 3
+    node.run([*sendarp, "start"])
+    assert node.run([*sendarp, "status"]).stdout == "running\n"
+    node.run([*sendarp, "stop"])
+    assert node.run([*sendarp, "status"], check=False).returncode == 3
 
     image = tmp_path / "fs.img"
     with open(image, "wb") as f:
