@@ -236,6 +236,8 @@ def test_install_failover_purge(deb: Path, lab_factory: object) -> None:
         # weasel crashes: link down, every process killed.
         lab.cut("weasel")
         weasel.node.kill_all()
+        dead = weasel.run("heartbeat", "-s", check=False)  # heartbeat's stale pid file code
+        assert (dead.returncode, dead.stdout) == (1, "heartbeat is stopped. No process\n")
         wait_for(lambda: otter.run("cl_status", "rscstatus", check=False).stdout.strip()
                  == "all" and otter.holds(vip), 40, what="otter taking the group over",
                  describe=lambda: logs(otter))
