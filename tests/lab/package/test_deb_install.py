@@ -177,6 +177,9 @@ def test_install_failover_purge(deb: Path, lab_factory: object) -> None:
                 n.run("test", "-x" if "systemd" not in cmd else "-f", cmd)
             assert n.run("heartbeat", "-s", check=False).stdout == \
                 "heartbeat is stopped. No process\n"
+            # systemd must not make a heartbeat.service of the compatibility script.
+            assert n.run("readlink", "/lib/systemd/system/heartbeat.service").stdout == \
+                "/dev/null\n"
             n.run("mkdir", "-p", MOUNTPOINT)
             n.write("/etc/ha.d/ha.cf", hacf(["otter", "weasel"]))
             n.write("/etc/ha.d/authkeys", f"auth 1\n1 sha1 {SECRET}\n", 0o600)
