@@ -26,9 +26,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import require_commands, require_root
 from tests.harness import Lab, Node, wait_for
 
 from .testroot import bookworm_root, first_alternatives
@@ -47,19 +44,6 @@ ALLOWED_LEFTOVERS = re.compile(
 def sh(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300,
                           **kwargs)  # type: ignore[call-overload]
-
-
-@pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_root("dpkg, debootstrap, loop devices and network namespaces")
-    require_commands("dpkg-buildpackage", "dh", "debootstrap", "losetup", "mkfs.ext4")
-    out = tmp_path_factory.mktemp("deb")
-    res = subprocess.run(["make", "-C", str(REPO), "deb", f"DEB_DIR={out}"],
-                         capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, f"make deb failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
-    debs = sorted(out.glob("hbeat_*.deb"))
-    assert len(debs) == 1, debs
-    return debs[0]
 
 
 @contextlib.contextmanager
