@@ -28,6 +28,7 @@ def test_heartbeat_name_reaches_the_log_file(tmp_path: Path) -> None:
     assert hacf.logging.program == "heartbeat"
     sink = LogSink("otter", hacf.logging, stderr=None, entity=hacf.logging.program)
     sink.log(LogLevel.INFO, "Link weasel:eth1 up.")
+    sink.close()  # the writer thread has written what was queued
     line = log.read_text()
     assert re.fullmatch(r"\w{3} \d\d \d\d:\d\d:\d\d otter heartbeat: \[\d+\]: info: "
                         r"Link weasel:eth1 up\.\n", line), line
