@@ -7,6 +7,8 @@ question; `apt purge heartbeat` clears heartbeat's leftover resource.d
 scripts so that hbeat's own are used; the administrator's files stay
 throughout. Going back (purge hbeat, install heartbeat) restores heartbeat's
 script. Each step runs chrooted in a private mount namespace of its own.
+The same root checks that, under systemd, /etc/init.d/heartbeat and the
+heartbeat command hand their actions to hbeat.service.
 """
 
 from __future__ import annotations
@@ -81,6 +83,26 @@ def test_replace_heartbeat_and_go_back(deb: Path, tmp_path: Path) -> None:
                   "dpkg -S /etc/init.d/heartbeat; grep -c hbeat /etc/init.d/heartbeat")
     assert "Removing heartbeat" in out, out
     assert "rc \nii \nhbeat: /etc/init.d/heartbeat\n" in out, out
+    # Under systemd, heartbeat's init script and flags drive hbeat.service
+    # (a recording systemctl stands in for systemd, which this root lacks).
+    out = root.ok("""
+        mkdir -p /run/systemd/system
+        printf '#!/bin/sh\\necho "systemctl $*" >> /tmp/calls\\n' > /usr/bin/systemctl
+        chmod 755 /usr/bin/systemctl
+        for action in start stop restart force-reload reload; do
+            /etc/init.d/heartbeat $action
+        done
+        heartbeat -k; heartbeat
+        heartbeat -s || echo "exit $?"
+        cat /tmp/calls; rm /usr/bin/systemctl
+    """)
+    assert out.splitlines() == [
+        "heartbeat is stopped. No process", "exit 3",
+        "systemctl start hbeat.service", "systemctl stop hbeat.service",
+        "systemctl restart hbeat.service", "systemctl restart hbeat.service",
+        "systemctl reload hbeat.service", "systemctl stop hbeat.service",
+        "systemctl start hbeat.service",
+        "systemctl show --property=MainPID --value hbeat.service"], out
     # heartbeat's leftover conffiles still shadow hbeat's IPaddr2 ...
     check = root.ok("hbeat check --node-name otter")
     assert "/etc/ha.d/resource.d/IPaddr2" in check, check
