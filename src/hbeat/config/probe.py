@@ -4,9 +4,10 @@
 for the caller's network namespace: /sys/class/net shows the namespace that
 mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
 whether a path is a character device, whether a path is an executable
-regular file, where init scripts and OCF agents live, and what cluster-glue's
-`stonith` command offers (its path, the device types of `stonith -L`, the
-parameter names of `stonith -t TYPE -n`). The real machine
+regular file, where init scripts, hbeat's packaged resource scripts and
+OCF agents live, and what cluster-glue's `stonith` command offers (its
+path, the device types of `stonith -L`, the parameter names of `stonith -t
+TYPE -n`). The real machine
 is the default; tests may fix the interface set and point the directories
 at a temporary tree, while files and devices are always looked at for real.
 """
@@ -14,6 +15,7 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import shutil
 import socket
@@ -21,18 +23,22 @@ import stat
 import subprocess
 from pathlib import Path
 
+from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR
+
 STONITH_PATHS = ("/usr/sbin/stonith", "/sbin/stonith", "/usr/bin/stonith")
 
 
 class SystemProbe:
     def __init__(self, *, interfaces: frozenset[str] | None = None,
                  init_dir: str = "/etc/init.d",
+                 lib_resource_dir: str | None = DEFAULT_LIB_RESOURCE_DIR,
                  ocf_dir: str = "/usr/lib/ocf/resource.d",
                  sys_net: str = "/sys/class/net",
                  stonith: str | None = None) -> None:
         self._interfaces = interfaces
         self._stonith = stonith
         self.init_dir = init_dir
+        self.lib_resource_dir = lib_resource_dir
         self.ocf_dir = ocf_dir
         self.sys_net = sys_net
 
@@ -64,6 +70,23 @@ class SystemProbe:
         if not stat.S_ISREG(mode):
             return "not-file"
         return "ok" if os.access(path, os.X_OK) else "not-executable"
+
+    def list_dir(self, path: str) -> list[str]:
+        """The names in directory `path`, sorted; [] if it is missing or unreadable."""
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    def file_sha256(self, path: str) -> str | None:
+        """A file's SHA-256 (hex); "not-a-file" for a directory etc.; None if missing."""
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return "not-a-file"
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            return None
 
     def write_exposure(self, path: str) -> str | None:
         """Who besides root (or the user asking) can change `path`, in words, or None.

@@ -156,6 +156,14 @@ def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboo
     assert c.rscstatus("weasel") == "none" and c.rscstatus("otter") == "all"
 
 
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def executor_pid(c: FailoverCluster, node: str) -> int:
     [executor] = [w for w in c[node].snapshot()["workers"] if w["name"] == "executor"]
     return int(executor["pid"])
@@ -175,7 +183,9 @@ def test_executor_killed_in_the_middle_of_a_start_fails_the_call_at_once(lab: La
     killed_at = time.time()
     os.kill(executor_pid(c, "weasel"), signal.SIGKILL)
     check_failed_start_handed_to_otter(c, "LVM::vg0", "hanging")
-    assert not os.path.exists(f"/proc/{pid}"), "the orphaned start's child survived"
+    # Killed: gone, or a zombie waiting for whoever inherited the dead
+    # executor's children to reap it.
+    assert gone_or_zombie(pid), "the orphaned start's child survived"
     rollback = c.records.find(node="weasel", resource="LVM::vg0", action="stop")[0].t
     assert rollback - killed_at < 15.0, rollback - killed_at
     assert "ERROR: executor died while running LVM::vg0" in c["weasel"].log()
