@@ -15,7 +15,7 @@ On the peer, `drbdadm outdate <resource>` does the marking; its status
 maps to the codes above: 0 -> 4, 5 (disk Inconsistent) -> 3, 17 (refused
 while Primary) -> 6. Anything else (drbdadm missing, another error, its
 timeout) is not one of DRBD's answers: the handler exits 1, and DRBD logs
-the helper as broken (docs/fencing.md).
+the helper as broken (docs/self-fencing.md).
 """
 
 from __future__ import annotations

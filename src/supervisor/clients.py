@@ -1,6 +1,6 @@
 """`respawn` and `failfast` clients of ha.cf, run as heartbeat 3.0.6 runs them.
 
-The rules (heartbeat's: docs/heartbeat-protocol.md §7; ours: docs/fencing.md):
+The rules (heartbeat's: docs/heartbeat-protocol.md §7; ours: docs/self-fencing.md):
 
 * Each line's command runs as `/bin/sh -c "exec <command>"`, as the named
   user (its uid, primary gid and supplementary groups), in a process group

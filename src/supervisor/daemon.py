@@ -4,7 +4,7 @@ It owns three ZeroMQ sockets under the runtime directory (the worker bus,
 the control API, the status feed), the sequence board, the worker pool and
 one `Membership`, and, when ha.cf says so, the watchdog device (petted on
 each turn of its loop), the respawn clients and this node's side of DRBD
-peer outdating (docs/fencing.md). Its loop waits on those sockets until the
+peer outdating (docs/self-fencing.md). Its loop waits on those sockets until the
 nearest deadline (membership's next death or retransmission, a worker
 restart, the lease renewal, the systemd watchdog, the next pet or respawn),
 feeds what arrived into membership, and carries out the actions that come
@@ -30,6 +30,7 @@ import linklayer
 from hbeat import __version__
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
+from hbeat.config.probe import SystemProbe
 from hbeat.control import (
     CONTROL,
     QUERY,
@@ -65,6 +66,7 @@ from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
+from supervisor import fencing as fc
 from supervisor import membership as mb
 from supervisor import outdate as od
 from supervisor import resources as rs
@@ -91,7 +93,7 @@ from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
-# Group states in which a group may be running here (self-fencing, docs/fencing.md).
+# Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
 RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
 EXIT_FENCED = 1
 BUS_BATCH = 256  # worker messages handled per loop turn at most
@@ -105,6 +107,7 @@ RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
     "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
+    "fence_timeout_s", "fence_retry_ms", "fence_retry_max_ms",
 )
 
 
@@ -192,7 +195,7 @@ class Supervisor:
         self.config = config
         self.options = options
         self.node = config.node_name
-        self.log_sink = LogSink(self.node, config.logging)
+        self.log_sink = LogSink(self.node, config.logging, entity=config.logging.program)
         self.notifier = Notifier()
         self.running = True
         self.ready_sent = False
@@ -217,9 +220,12 @@ class Supervisor:
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
             self._executor_done,
+            fence_done=lambda op, rc: self._to_resources(
+                lambda r, now: r.fence_done(op, rc, now)),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
+        self.reload_requests = 0
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
         self.debug = os.environ.get(DEBUG_ENV) == "1"
@@ -324,8 +330,12 @@ class Supervisor:
             overrides = self.resource_timers
             if overrides:
                 self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {overrides}")
+            stonith = SystemProbe().stonith_command() if self.config.stonith_devices else None
             self.resources = rs.Resources(
-                rs.ResourcesConfig.from_cluster(self.config, **overrides), now)
+                rs.ResourcesConfig.from_cluster(
+                    self.config, **overrides,
+                    **({"stonith_command": stonith} if stonith else {}),  # type: ignore[arg-type]
+                ), now)
             # Probe what runs here (status of every resource) while membership
             # waits for comm-up: found groups are adopted or released then.
             self.apply_resources(self.resources.start(now))
@@ -446,8 +456,13 @@ class Supervisor:
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
+            elif isinstance(action, fc.RunFence):
+                self.executor.run_fence(action.op_id, action.node, action.argv,
+                                        action.timeout_s)
+            elif isinstance(action, fc.FenceStateChanged):
+                self.feed.fence(action.node, action.old, action.new)
 
-    # --- self-fencing (docs/fencing.md) -------------------------------------
+    # --- self-fencing (docs/self-fencing.md) -------------------------------------
 
     def _open_watchdog(self) -> bool:
         device = self.config.hacf.watchdog
@@ -687,6 +702,11 @@ class Supervisor:
 
     # --- loop ---------------------------------------------------------------
 
+    def _reload(self, *_: object) -> None:
+        # SIGHUP (systemctl reload, `heartbeat -r`): a flag, reported by the
+        # loop. Never the default action, which would kill the supervisor.
+        self.reload_requests += 1
+
     def _stop(self, *_: object) -> None:
         # Only a flag: the loop starts the graceful handover (resources are
         # released and the peer takes over before we exit). A later signal
@@ -729,6 +749,7 @@ class Supervisor:
         self._start_membership()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
@@ -772,6 +793,12 @@ class Supervisor:
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
+            if self.reload_requests:
+                self.reload_requests = 0
+                self.log(Level.WARN, "SIGHUP: hbeat does not reread its configuration while "
+                                     "running; it keeps its resources and its old settings. "
+                                     "Restart it to apply changes (its groups move to the peer "
+                                     "meanwhile).")
             if self.stop_requests and not self.shutdown_started:
                 self._begin_shutdown()
             elif self.retry_shutdown and self.resources is not None:
@@ -893,6 +920,6 @@ class Supervisor:
                                  f"(up to {wait_s} s).")
             time.sleep(wait_s)
             self.log(Level.CRIT, f"watchdog {dog.path} did not reset this node within "
-                                 f"{wait_s} s: check the device (docs/fencing.md).")
+                                 f"{wait_s} s: check the device (docs/self-fencing.md).")
             return EXIT_FENCED
         return EXIT_FENCED if self.fenced else 0

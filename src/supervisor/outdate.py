@@ -1,6 +1,6 @@
 """DRBD peer outdating between hbeat nodes (what dopd did for heartbeat), pure.
 
-Two cluster messages (docs/fencing.md, "Outdating the DRBD peer"); they are
+Two cluster messages (docs/self-fencing.md, "Outdating the DRBD peer"); they are
 signed, numbered, retransmitted and sent on every medium (serial included)
 like every other cluster message:
 

@@ -1,4 +1,4 @@
-"""When this node must fence itself, as a pure decision (docs/fencing.md).
+"""When this node must fence itself, as a pure decision (docs/self-fencing.md).
 
 A node that learns that its peer declared it dead and took its groups over
 while it still runs some (an asymmetric partition: we hear the peer, it
@@ -17,7 +17,7 @@ keeps the group claimed (resources.py, "Stop failure").
 act. The supervisor ignores the signs for two deadtimes after it saw a
 partition itself (its own loop stalled past a lease, a node died, a
 partition healed): both sides hear each other again then, and the partition
-rules of resources.py decide (docs/fencing.md). Otherwise the supervisor
+rules of resources.py decide (docs/self-fencing.md). Otherwise the supervisor
 stops feeding the watchdog (reset within its timeout) and, watchdog or not,
 releases every group at once and restarts (exit code 1: systemd's
 Restart=on-failure brings hbeat back, which rejoins as a restarted node and

@@ -1,6 +1,6 @@
 """The `watchdog <device>` of ha.cf: open, set the timeout, pet, close with 'V'.
 
-The supervisor owns the device (docs/fencing.md says why it, and not a
+The supervisor owns the device (docs/self-fencing.md says why it, and not a
 link worker, pets it): it opens it at start, sets the timeout
 (`WDIOC_SETTIMEOUT`, whole seconds, `hbeat.config.fencing.watchdog_timeout_s`),
 reads it back (`WDIOC_GETTIMEOUT`) and logs what was set, then writes one
@@ -9,7 +9,7 @@ shutdown writes the magic close character 'V' before closing, which stops
 the timer. Any other end of the process (crash, kill -9, a self-fence)
 closes it without 'V', and the device resets the node when the timeout runs
 out, as heartbeat 3.0.6's own watchdog handling does
-(docs/heartbeat-protocol.md §7; our differences: docs/fencing.md).
+(docs/heartbeat-protocol.md §7; our differences: docs/self-fencing.md).
 
 Writes never block: the device is opened O_NONBLOCK (a real watchdog never
 blocks a write; the test harness' FIFO stand-in might). A pet that cannot

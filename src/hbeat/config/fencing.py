@@ -9,7 +9,7 @@ What `hbeat check` and the supervisor must agree on is defined here once:
   of seconds that is at most deadtime minus one keepalive: the supervisor
   pets the device on every turn of its loop, its link workers stop sending
   within one lease of its last turn, so a hung node is reset before the
-  peer's deadtime runs out (docs/fencing.md).
+  peer's deadtime runs out (docs/self-fencing.md).
 * `check_fencing(hacf, probe)`: the `watchdog` device must exist and be a
   character device (a FIFO is accepted for the test harness' stand-in) and
   deadtime must leave room for a timeout of at least one second.
