@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
 BUS_BATCH = 256  # worker messages handled per loop turn at most
+HELD_FRAMES = 64  # frames kept for a link that is not open yet
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
@@ -181,6 +183,8 @@ class Supervisor:
         # one interface (one ucast line per peer) are one link `eth1`.
         self.link_names = tuple(dict.fromkeys(md.name for md in config.media))
         self.worker_ready: set[str] = set()
+        self.held_frames: dict[str, deque[bytes]] = {}
+        """Frames for links not open yet, sent when they open (bounded)."""
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.bus_lost: dict[str, int] = {}
@@ -345,14 +349,18 @@ class Supervisor:
         keyring = self.config.keyring
         encoded: dict[str, bytes] = {}
         for name, medium in self.workers_by_name.items():
-            if name not in self.worker_ready:
-                continue
             form = "classic" if isinstance(medium, Serial) else "netstring"
             if form not in encoded:
                 encoder = linklayer.encode_classic if form == "classic" else (
                     linklayer.encode_netstring)
                 encoded[form] = encoder(list(fields), keyring)
-            self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+            if name in self.worker_ready:
+                self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+            else:
+                # Not open yet (start-up) or restarting: sent when it is, so a
+                # message goes out on every medium, as heartbeat's does.
+                held = self.held_frames.setdefault(name, deque(maxlen=HELD_FRAMES))
+                held.append(encoded[form])
 
     def _push_keepalive_content(self) -> None:
         body = Status(self.keepalive_content()).encode()
@@ -512,6 +520,8 @@ class Supervisor:
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
+            for frame in self.held_frames.pop(ident, ()):
+                self.bus.send_multipart([ident.encode(), b"send", frame])
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.log_sink.flush()  # what led to readiness is in the log first
