@@ -6,7 +6,8 @@
 # tests that need a missing package skip themselves with the reason.
 set -u
 pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents tcpdump iputils-ping psmisc systemd
-      clang-14 libclang-rt-14-dev)
+      clang-14 libclang-rt-14-dev
+      pacemaker-cli-utils crmsh pcs corosync cluster-glue)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

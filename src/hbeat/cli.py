@@ -32,6 +32,7 @@ from hbeat.config.paths import (
     resolve_runtime_dir,
     resolve_state_dir,
 )
+from hbeat.export import command as export_command
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -188,6 +189,8 @@ COMMANDS: tuple[_Command, ...] = (
              statuscmd.status_arguments, statuscmd.run_status),
     _Command("watch", "follow the status feed live (--json for scripts)",
              statuscmd.watch_arguments, statuscmd.run_watch),
+    _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
+             export_command.export_arguments, export_command.run_export),
 )
 
 

@@ -28,6 +28,12 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "unshare": (None, "util-linux"),
     "ping": (None, "iputils-ping"),
     "systemd-analyze": (None, "systemd"),
+    "crm_verify": ("/usr/sbin/crm_verify", "pacemaker-cli-utils"),
+    "cibadmin": ("/usr/sbin/cibadmin", "pacemaker-cli-utils"),
+    "crm": ("/usr/sbin/crm", "crmsh"),
+    "pcs": ("/usr/sbin/pcs", "pcs"),
+    "corosync": ("/usr/sbin/corosync", "corosync"),
+    "stonith": ("/usr/sbin/stonith", "cluster-glue"),
 }
 
 
