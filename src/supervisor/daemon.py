@@ -39,6 +39,7 @@ from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
+from supervisor.metrics import Metrics
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
@@ -149,8 +150,7 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, out: self._to_resources(
-                lambda r, now: r.script_done(op, rc, out, now)),
+            lambda op, rc, out: self._script_done(op, rc, out),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -160,6 +160,43 @@ class Supervisor:
         self.stall_ms = 0  # debug-stall: block the loop this long ...
         self.stall_every_s = 0.0  # ... this often (0 ms: off)
         self.next_stall = 0.0
+        self.metrics_write_failed = False
+        # counted from the start; the membership counters are read when scraped
+        self.metrics = Metrics(config.nodes, tuple(self.groups),
+                               lambda: self.membership.counters.as_dict())
+        # counted from the start; the membership counters are read when scraped
+        self.metrics = Metrics(config.nodes, tuple(self.groups),
+                               lambda: self.membership.counters.as_dict())
+
+    # --- metrics (docs/metrics.md) -----------------------------------------
+
+    def _start_metrics(self) -> None:
+        """Metrics are always counted; served or written only when ha.cf asks."""
+        listen = self.config.hacf.metrics_listen
+        if listen is not None:
+            try:
+                self.metrics.serve(*listen)
+            except OSError as exc:
+                self.log(Level.ERROR, f"metrics: cannot listen on {listen[0]}:{listen[1]}: "
+                                      f"{exc.strerror or exc}; no metrics endpoint")
+            else:
+                self.log(Level.INFO, f"metrics: http://{listen[0]}:{listen[1]}/metrics")
+
+    def _write_metrics(self) -> None:
+        path = self.config.hacf.metrics_textfile
+        if path is not None:
+            try:
+                self.metrics.write_textfile(path)
+            except OSError as exc:
+                if not self.metrics_write_failed:
+                    self.log(Level.ERROR, f"metrics: cannot write {path}: {exc}")
+                self.metrics_write_failed = True
+            else:
+                self.metrics_write_failed = False
+
+    def _script_done(self, op: int, rc: int | None, out: str) -> None:
+        self.metrics.on_script_done(op, rc, now_ms())
+        self._to_resources(lambda r, now: r.script_done(op, rc, out, now))
 
     # --- logging and the bus ------------------------------------------------
 
@@ -324,16 +361,22 @@ class Supervisor:
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new)
+                self.metrics.on_node(action.node, action.new)
+                if action.old == mb.DEAD:
+                    self.metrics.on_node_back()
                 self._status_line()
                 if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
             elif isinstance(action, mb.LinkStateChanged):
                 self.feed.link(action.node, action.medium, action.old, action.new)
+                self.metrics.on_link(action.node, action.medium, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.feed.cluster("node-dead", node=action.node)
+                if action.node in self.config.resource_nodes:
+                    self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
                 self.feed.cluster(
@@ -361,11 +404,15 @@ class Supervisor:
                 self.apply(self.membership.send(action.fields, now_ms()))
             elif isinstance(action, rs.RunScript):
                 group = self.groups[action.group_key]
+                self.metrics.on_script_start(
+                    action.op_id, group.resources[action.resource_index].script,
+                    action.action, now_ms())
                 self.executor.run(action.op_id, action.group_key, action.resource_index,
                                   action.action, action.timeout_s,
                                   group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                self.metrics.on_group(action.group_key, action.new, now_ms())
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
@@ -409,6 +456,8 @@ class Supervisor:
         elif verb == b"sent":
             body = unpack_json(parts[1], "sent")
             seq = int(body["seq"])
+            if "late_us" in body:
+                self.metrics.on_keepalive_sent(ident, int(body["late_us"]))
             if seq > self.last_sent_seq:
                 self.last_sent_seq = seq
                 fields = status_fields(
@@ -418,6 +467,7 @@ class Supervisor:
         elif verb == b"bad":
             body = unpack_json(parts[1], "bad")
             self.counters["rx_rejected"] += 1
+            self.metrics.on_rejected(ident, str(body.get("code")))
             if self.config.hacf.log_badpack:
                 self.log(Level.WARN, f"{ident}: rejected packet from {body.get('peer')}: "
                                      f"{body.get('error')}")
@@ -504,6 +554,7 @@ class Supervisor:
         self._prepare_dirs()
         self._bind()
         self._start_membership()
+        self._start_metrics()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
@@ -533,6 +584,7 @@ class Supervisor:
                 next_watchdog = mono + watchdog_every
             if mono >= next_snapshot:
                 self.feed.snapshot(self.snapshot())
+                self._write_metrics()
                 next_snapshot = mono + SNAPSHOT_EVERY_S
             for level, text in self.pool.poll(mono):
                 self.log(level, text)

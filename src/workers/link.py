@@ -221,6 +221,7 @@ class LinkWorker:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
         ts, ld = int(time.time()), read_loadavg()
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
+        late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
         try:
             self.medium.write(frame)
@@ -233,7 +234,8 @@ class LinkWorker:
         # link was down) would be nakked as "Irretrievably lost".
         self.bus.send_multipart(
             pack(b"sent", {"seq": seq, "ts": ts, "ld": ld.decode("ascii", "replace"),
-                           "tick": tick, "written": written})
+                           "tick": tick, "written": written,
+                           "late_us": late_us})
         )
 
     def on_medium(self) -> None:

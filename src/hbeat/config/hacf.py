@@ -25,6 +25,9 @@ Reading rules (heartbeat-facts §7, hb:heartbeat/config.c parse_config):
 * Directives that only matter to a CRM get an ERROR (`crm`/`pacemaker` on)
   or a WARN saying hbeat ignores them and why. Unknown names are errors:
   `Illegal directive [name]`.
+* hbeat's own directives, unknown to heartbeat and not recorded as
+  parameters: `metrics ADDRESS:PORT|off` and `metrics_textfile PATH`
+  (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ WHOLE_LINE = frozenset(
 # Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
 # a real 3.0.6 node): node lists, media lines and a few handled elsewhere.
 NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env",
-                          "bcast", "ucast", "mcast", "serial", "udp"])
+                          "bcast", "ucast", "mcast", "serial", "udp",
+                          "metrics", "metrics_textfile"])
 # heartbeat has IPv6 media plugins; hbeat does not (yet) speak them.
 UNSUPPORTED_MEDIA = ("ucast6", "mcast6")
 
@@ -160,6 +164,8 @@ class _Parser:
     auto_failback_set: bool = False
     pacemaker_line: int | None = None
     watchdog: tuple[str, int] | None = None
+    metrics_listen: tuple[str, int] | None = None
+    metrics_textfile: str | None = None
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[str] = field(default_factory=list)
@@ -495,6 +501,40 @@ class _Parser:
                           "device yet; this line has no effect")
         return True
 
+    def metrics_(self, value: str, number: int) -> bool:
+        """`metrics ADDR:PORT` or `metrics off` (hbeat only; docs/metrics.md)."""
+        if value.lower() in FALSE_WORDS:
+            self.metrics_listen = None
+            return True
+        host, colon, port_text = value.rpartition(":")
+        host = host.strip("[]")
+        port = _int(port_text)
+        if not colon or port is None or not 1 <= port <= 65535:
+            self.error(number, f"metrics [{value}] must be ADDRESS:PORT (e.g. "
+                               "127.0.0.1:9712) or off")
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            self.error(number, f"metrics [{value}]: [{host}] is not an IP address")
+            return False
+        if not address.is_loopback:
+            self.warn(number, f"metrics {value}: served without authentication to "
+                              f"anyone who can reach {host}; bind 127.0.0.1 and let a "
+                              "local Prometheus agent or a proxy expose it")
+        self.metrics_listen = (str(address), port)
+        return True
+
+    def metrics_textfile_(self, value: str, number: int) -> bool:
+        """`metrics_textfile PATH`: node_exporter's textfile collector (hbeat only)."""
+        if not value.startswith("/") or not value.endswith(".prom"):
+            self.error(number, f"metrics_textfile [{value}] must be an absolute path ending "
+                               "in .prom (node_exporter's textfile collector reads only "
+                               "those)")
+            return False
+        self.metrics_textfile = value
+        return True
+
     def env_(self, value: str, number: int) -> bool:
         name, eq, content = value.partition("=")
         if not eq or not name:
@@ -580,6 +620,8 @@ class _Parser:
             ping_nodes=tuple(self.ping_nodes),
             stonith=tuple(self.stonith),
             watchdog=self.watchdog[0] if self.watchdog else None,
+            metrics_listen=self.metrics_listen,
+            metrics_textfile=self.metrics_textfile,
             parameters=tuple(params.items()),
             lines=tuple(self.lines.items()),
         )
@@ -657,6 +699,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "autojoin": _Parser.autojoin,
     "logfacility": _Parser.facility,
     "watchdog": _Parser.watchdog_, "env": _Parser.env_,
+    "metrics": _Parser.metrics_, "metrics_textfile": _Parser.metrics_textfile_,
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
     "coredumps": _Parser.boolean, "traditional_compression": _Parser.boolean,

@@ -187,6 +187,10 @@ class HaCf:
     ping_nodes: tuple[PingNode, ...] = ()
     stonith: tuple[str, ...] = ()
     watchdog: str | None = None
+    metrics_listen: tuple[str, int] | None = None
+    """`metrics ADDR:PORT`: serve Prometheus metrics there (hbeat only; off by default)."""
+    metrics_textfile: str | None = None
+    """`metrics_textfile PATH`: write the metrics there for node_exporter (hbeat only)."""
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
     derived ones with an `ms` suffix, defaults filled in (heartbeat-facts §7)."""
