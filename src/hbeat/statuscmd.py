@@ -100,6 +100,16 @@ def watch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N printed messages (the first snapshot counts)")
     parser.add_argument("--timeout", type=float, metavar="S",
                         help="stop after S seconds (exit 1 if --count was not reached)")
+    parser.add_argument("--connect", metavar="tcp://HOST:PORT",
+                        help="follow a remote node's TCP feed (ha.cf status_tcp) instead "
+                             "of the local one; the state shows with its next periodic "
+                             "snapshot (at most 10 s)")
+    parser.add_argument("--curve-server-key", metavar="FILE",
+                        help="with --connect: the node's public certificate (server.key)")
+    parser.add_argument("--curve-key", metavar="FILE",
+                        help="with --connect: this client's certificate with its secret "
+                             "key (client.key_secret); its public half must be in the "
+                             "node's client keys directory")
 
 
 class _Watch:
@@ -135,7 +145,8 @@ class _Watch:
 
         args = self.args
         client = ControlClient(self.runtime, timeout_ms=3000)
-        if not client.socket_exists():
+        remote = getattr(args, "connect", None)
+        if not remote and not client.socket_exists():
             return _unreachable("hbeat watch", self.runtime,
                                 DaemonUnreachable(f"no control socket at "
                                                   f"{self.runtime / 'control'}"))
@@ -144,7 +155,15 @@ class _Watch:
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RECONNECT_IVL, 50)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(f"ipc://{self.runtime / 'status'}")
+        if remote:
+            problem = remote_feed_options(sub, args)
+            if problem:
+                sub.close()
+                print(f"hbeat watch: {problem}", file=sys.stderr)
+                return 2
+            sub.connect(remote)
+        else:
+            sub.connect(f"ipc://{self.runtime / 'status'}")
         start = time.monotonic()
         deadline = start + args.timeout if args.timeout is not None else None
         next_ask = start
@@ -153,7 +172,7 @@ class _Watch:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     return self._timed_out()
-                if not self.synced and now >= next_ask:
+                if not self.synced and now >= next_ask and not remote:
                     try:
                         client.call("snapshot", publish=True)
                     except DaemonUnreachable as exc:
@@ -192,6 +211,31 @@ class _Watch:
         print(f"hbeat watch: timed out after {self.args.timeout:g} s with {self.printed} of "
               f"{self.args.count} message(s)", file=sys.stderr)
         return EXIT_TIMEOUT
+
+
+def remote_feed_options(sub: Any, args: argparse.Namespace) -> str | None:
+    """CURVE client keys on `sub` for `--connect`; a usage problem, or None."""
+    import zmq.auth
+
+    remote = str(args.connect)
+    if not remote.startswith("tcp://"):
+        return f"--connect {remote}: expected tcp://HOST:PORT"
+    server, mine = args.curve_server_key, args.curve_key
+    if (server is None) != (mine is None):
+        return "--curve-server-key and --curve-key go together"
+    if server is None:
+        return None  # an `insecure` feed
+    try:
+        server_public, _ = zmq.auth.load_certificate(server)
+        public, secret = zmq.auth.load_certificate(mine)
+    except (OSError, ValueError) as exc:
+        return f"cannot read a CURVE key: {exc}"
+    if secret is None:
+        return f"--curve-key {mine} holds no secret key (give the .key_secret file)"
+    sub.curve_serverkey = server_public
+    sub.curve_publickey = public
+    sub.curve_secretkey = secret
+    return None
 
 
 def run_watch(args: argparse.Namespace, out: TextIO) -> int:

@@ -37,6 +37,7 @@ from supervisor import resources as rs
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
+from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.metrics import Metrics
@@ -240,6 +241,18 @@ class Supervisor:
         finally:
             os.umask(old)
         self.feed = Feed(pub)
+        self.tcp_feed: TcpFeed | None = None
+        spec = self.config.hacf.status_tcp
+        if spec is not None:
+            try:
+                self.tcp_feed = TcpFeed(self.ctx, spec)
+            except (zmq.ZMQError, OSError, ValueError) as exc:
+                self.log(Level.ERROR, f"status_tcp: cannot offer the feed on {spec.endpoint}: "
+                                      f"{exc}; the ipc feed works as usual")
+            else:
+                self.feed.add_socket(self.tcp_feed.socket)
+                how = "CURVE" if spec.curve else "INSECURE, no authentication"
+                self.log(Level.INFO, f"status feed also on {spec.endpoint} ({how})")
 
     def _start_membership(self) -> None:
         state = self.options.state_dir
@@ -669,6 +682,8 @@ class Supervisor:
         self.board.renew_lease(0)
         for sock in (self.bus, self.control, self.feed.socket):
             sock.close()
+        if self.tcp_feed is not None:
+            self.tcp_feed.close()
         self.ctx.term()
         for name in ("bus", "control", "status", "seqboard"):
             (self.options.runtime_dir / name).unlink(missing_ok=True)

@@ -76,7 +76,7 @@ class Metrics:
     def __init__(self, nodes: tuple[str, ...], groups: tuple[str, ...],
                  counters: Callable[[], Mapping[str, int]]) -> None:
         # no `_created` series: timestamps of label creation are noise here
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.node_state = Enum("hbeat_node_state", "Membership state of each node",

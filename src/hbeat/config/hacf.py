@@ -27,7 +27,8 @@ Reading rules (heartbeat-facts §7, hb:heartbeat/config.c parse_config):
   `Illegal directive [name]`.
 * hbeat's own directives, unknown to heartbeat and not recorded as
   parameters: `metrics ADDRESS:PORT|off` and `metrics_textfile PATH`
-  (docs/metrics.md).
+  (docs/metrics.md), `status_tcp ADDRESS:PORT curve SECRET CLIENTS|insecure`
+  (docs/status-feed.md).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from hbeat.config.model import (
     PingNode,
     Problem,
     Serial,
+    StatusTcp,
     Timers,
     Ucast,
 )
@@ -108,7 +110,7 @@ LIST_DIRECTIVES = frozenset(
 # Whole-line directives: the rest of the line, split on blanks only.
 WHOLE_LINE = frozenset(
     ["ucast", "ucast6", "mcast", "mcast6", "ping_group", "stonith", "stonith_host",
-     "apiauth", "respawn", "failfast"]
+     "apiauth", "respawn", "failfast", "status_tcp"]
 )
 # Directives whose value heartbeat does not record as a parameter.
 # Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
@@ -166,6 +168,7 @@ class _Parser:
     watchdog: tuple[str, int] | None = None
     metrics_listen: tuple[str, int] | None = None
     metrics_textfile: str | None = None
+    status_tcp: StatusTcp | None = None
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[str] = field(default_factory=list)
@@ -229,6 +232,8 @@ class _Parser:
             self.ucast(words, number)
         elif directive == "mcast":
             self.mcast(words, number)
+        elif directive == "status_tcp":
+            self.status_tcp_(words, number)
         elif directive == "ping_group":
             if len(words) < 2:
                 self.error(number, "ping_group needs a group name and at least one address")
@@ -246,6 +251,53 @@ class _Parser:
                               "heartbeat does with no STONITH device")
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
+
+    def status_tcp_(self, words: list[str], number: int) -> None:
+        """`status_tcp ADDR:PORT curve SECRET-FILE CLIENTS-DIR` or `... insecure`."""
+        usage = ("status_tcp takes ADDRESS:PORT then `curve SERVER-SECRET-FILE "
+                 "CLIENT-KEYS-DIR` (or, knowingly, `insecure`)")
+        if self.status_tcp is not None:
+            self.error(number, f"status_tcp given twice (first at line {self.status_tcp.line})")
+            return
+        if not words:
+            self.error(number, usage)
+            return
+        host, colon, port_text = words[0].rpartition(":")
+        host = host.strip("[]")
+        port = _int(port_text)
+        if not colon or port is None or not 1 <= port <= 65535:
+            self.error(number, f"status_tcp [{words[0]}] is not ADDRESS:PORT; {usage}")
+            return
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            self.error(number, f"status_tcp: [{host}] is not an IP address")
+            return
+        rest = words[1:]
+        if rest[:1] == ["curve"] and len(rest) == 3:
+            if not rest[1].startswith("/") or not rest[2].startswith("/"):
+                self.error(number, "status_tcp curve: the secret key file and the client "
+                                   "keys directory must be absolute paths")
+                return
+            self.status_tcp = StatusTcp(str(address), port, rest[1], rest[2], number)
+            return
+        if rest == ["insecure"]:
+            if address.is_loopback:
+                self.warn(number, f"status_tcp {words[0]} insecure: any local user can "
+                                  "read the status feed (the ipc socket is for root and "
+                                  "haclient only); prefer curve")
+            else:
+                self.warn(number, f"status_tcp {words[0]} insecure: the status feed goes "
+                                  f"out unauthenticated and unencrypted to anyone who can "
+                                  f"reach {address}; use curve")
+            self.status_tcp = StatusTcp(str(address), port, None, None, number)
+            return
+        if not rest:
+            self.error(number, f"status_tcp {words[0]} without authentication: add `curve "
+                               "SERVER-SECRET-FILE CLIENT-KEYS-DIR`, or write `insecure` "
+                               "to serve the feed to anyone who can connect")
+            return
+        self.error(number, f"status_tcp: [{' '.join(rest)}] not understood; {usage}")
 
     # ------------------------------------------------------------ media
     def port_for(self, plugin: str, number: int) -> int:
@@ -622,6 +674,7 @@ class _Parser:
             watchdog=self.watchdog[0] if self.watchdog else None,
             metrics_listen=self.metrics_listen,
             metrics_textfile=self.metrics_textfile,
+            status_tcp=self.status_tcp,
             parameters=tuple(params.items()),
             lines=tuple(self.lines.items()),
         )

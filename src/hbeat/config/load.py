@@ -23,6 +23,7 @@ from hbeat.config.haresources import parse_haresources
 from hbeat.config.model import ClusterConfig, ConfigError, Level, Problem, ResourceGroup
 from hbeat.config.paths import AUTHKEYS, HACF, HARESOURCES
 from hbeat.config.probe import SystemProbe
+from hbeat.config.statustcp import check_status_tcp
 from linklayer.authkeys import AuthkeysError, load_authkeys_result
 from linklayer.message import Keyring
 
@@ -56,6 +57,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
         if hacf is not None:
             problems += check_hacf(hacf, node_name)
             problems += check_media_system(hacf, probe)
+            problems += check_status_tcp(hacf)
 
     res_path = str(directory / HARESOURCES)
     groups: list[ResourceGroup] = []
