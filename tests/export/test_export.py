@@ -337,3 +337,28 @@ def test_corpus_configurations_verify(case: Any, tmp_path: Path) -> None:
 
 def test_corpus_has_valid_cases() -> None:
     assert len(VALID) >= 5
+
+
+# ------------------------------------------------------------------ three nodes
+def test_member_only_node_never_runs_a_group(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path / "ha.d", serial="/dev/null", interfaces=("lo",),
+                      nodes=("otter", "weasel", "badger"), extra=FENCING,
+                      haresources="otter 10.0.0.60 MailTo::root@example.org\n"
+                                  + SEED_HARESOURCES,
+                      scripts=RICH_SCRIPTS)
+    cib = export(seed.config_dir, "cib", tmp_path / "cib.xml")
+    assert_valid(cib)
+    root = ET.parse(cib).getroot()
+    bans = {(c.get("rsc"), c.get("score")) for c in root.iter("rsc_location")
+            if c.get("node") == "badger" and not c.get("rsc", "").startswith("fence_")}
+    assert bans == {("grp_10_0_0_60", "-INFINITY"), ("grp_drbddisk_r0", "-INFINITY"),
+                    ("drbd_r0-clone", "-INFINITY")}
+    pcs_cib = empty_cib(tmp_path / "pcs.xml")
+    run_pcs(export(seed.config_dir, "pcs", tmp_path / "out.sh"), pcs_cib)
+    assert_valid(pcs_cib)
+    crm_cib = empty_cib(tmp_path / "crm.xml")
+    load_crmsh(export(seed.config_dir, "crmsh", tmp_path / "out.crm"), crm_cib)
+    assert_valid(crm_cib)
+    conf = export(seed.config_dir, "corosync", tmp_path / "corosync.conf")
+    assert "two_node" not in conf.read_text()
+    assert "nodeid: 3" in conf.read_text()

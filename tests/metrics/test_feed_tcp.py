@@ -129,9 +129,12 @@ def test_check_reads_status_tcp(form: str, expected: list[str], status: int,
     seed = write_seed(tmp_path / "ha.d", extra=[LOG, line], **BASE)
     assert main(["check", "--config-dir", str(seed.config_dir), "--node-name", "otter"]) == (
         status)
-    found = [x for x in capsys.readouterr().out.splitlines()
-             if x.startswith(("ERROR:", "WARN:"))]
+    out = capsys.readouterr().out.splitlines()
+    found = [x for x in out if x.startswith(("ERROR:", "WARN:"))]
     assert found == [e.format(d=seed.config_dir, **names) for e in expected]
+    if status == 0:
+        how = "CURVE" if form.startswith("curve") else "INSECURE: no authentication"
+        assert f"status feed:    also on tcp://127.0.0.1:9713 ({how})" in out
 
 
 def test_check_refuses_a_readable_server_key_and_warns_off_loopback(

@@ -48,13 +48,17 @@ def test_check_reads_the_metrics_directives(lines: list[str], expected: list[str
     assert found == [e.format(d=seed.config_dir) for e in expected]
 
 
-def test_directives_reach_the_configuration(tmp_path: Path) -> None:
+def test_directives_reach_the_configuration(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     seed = write_seed(tmp_path / "ha.d", extra=[LOG, "metrics 127.0.0.1:9712",
                                                 "metrics_textfile /run/x.prom"], **BASE)
     config = load_config(seed.config_dir, "otter", system=SystemProbe())
     assert config.hacf.metrics_listen == ("127.0.0.1", 9712)
     assert config.hacf.metrics_textfile == "/run/x.prom"
     assert config.parameter("metrics") is None  # not a heartbeat parameter
+    assert main(["check", "--config-dir", str(seed.config_dir), "--node-name", "otter"]) == 0
+    assert ("metrics:        http://127.0.0.1:9712/metrics, textfile /run/x.prom"
+            in capsys.readouterr().out.splitlines())
 
 
 def _failovers(m: Metrics) -> dict[str, float]:

@@ -7,7 +7,9 @@
 * `drbddisk::NAME` taken out of its group as a promotable ocf:linbit:drbd
   clone, the group colocated with the promoted instance and ordered after
   the promotion;
-* a location preference (score `HOME_SCORE`) for each group's home node;
+* a location preference (score `HOME_SCORE`) for each group's home node, and
+  a ban from every member-only node of a bigger cluster (haresources homes
+  groups on two nodes; the others never run them);
 * `resource-stickiness` above that score for `auto_failback off`, 0 otherwise;
 * fencing devices from `stonith_host` lines (`stonith:TYPE`, the plugin's
   positional parameters named by `stonith_params(TYPE)`), and
@@ -156,6 +158,7 @@ def build_plan(config: ClusterConfig,
     colocations: list[Colocation] = []
     orders: list[Order] = []
     res_file = "haresources"
+    members_only = tuple(n for n in config.nodes if n not in config.resource_nodes)
     for group in config.groups:
         members: list[Primitive] = []
         group_clones: list[Clone] = []
@@ -178,12 +181,17 @@ def build_plan(config: ClusterConfig,
                                      agent.type, agent.params,
                                      (Op("monitor", "10s", agent.monitor_timeout),), source))
         clones += group_clones
+        for clone in group_clones:
+            locations += [Location(ids.make(f"ban_{clone.id}_{node}"), clone.id, node,
+                                   "-INFINITY") for node in members_only]
         source = f"{res_file}:{group.line} {group.node} {group.key}"
         if members:
             gid = ids.make("grp_" + group.key)
             groups.append(Group(gid, group.node, tuple(members), source))
             locations.append(Location(ids.make(f"loc_{gid}_{group.node}"), gid, group.node,
                                       str(HOME_SCORE)))
+            locations += [Location(ids.make(f"ban_{gid}_{node}"), gid, node, "-INFINITY")
+                          for node in members_only]
             for clone in group_clones:
                 colocations.append(Colocation(ids.make(f"col_{gid}_{clone.id}"), gid,
                                               clone.id, "Promoted"))
