@@ -362,3 +362,15 @@ def test_member_only_node_never_runs_a_group(tmp_path: Path) -> None:
     conf = export(seed.config_dir, "corosync", tmp_path / "corosync.conf")
     assert "two_node" not in conf.read_text()
     assert "nodeid: 3" in conf.read_text()
+
+
+def test_export_from_a_machine_outside_the_cluster(seed_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --node-name and a uname that is not a node: exported all the same,
+    into a file only its owner can read (fencing parameters hold passwords)."""
+    monkeypatch.delenv("HBEAT_NODE_NAME", raising=False)
+    assert os.uname().nodename.lower() not in ("otter", "weasel")  # this machine is no node
+    out = tmp_path / "cib.xml"
+    assert main(["export", "--to", "cib", "--config-dir", str(seed_dir), "-o", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert_only_fencing_missing(out)

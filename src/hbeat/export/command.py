@@ -1,9 +1,12 @@
 """`hbeat export`: read the configuration, render it, write it (the I/O shell).
 
 Loads the configuration as `hbeat check` does (any error: exit 1 with the
-problems), asks cluster-glue's `stonith -t TYPE -n` for the parameter
+problems; without --node-name or $HBEAT_NODE_NAME, a machine that is not a
+cluster node reads it as the first node of ha.cf, since the export is the
+same from every node), asks cluster-glue's `stonith -t TYPE -n` for the parameter
 names of each STONITH plugin named by `stonith_host`, renders the chosen
-syntax to stdout or `-o FILE`, and prints every note on stderr as a WARN
+syntax to stdout or `-o FILE` (created mode 0600: fencing parameters hold
+passwords), and prints every note on stderr as a WARN
 line, so nothing that was not carried over goes unsaid.
 """
 
@@ -15,10 +18,12 @@ import shutil
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 from typing import TextIO
 
+from hbeat.config.hacf import parse_hacf
 from hbeat.config.load import inspect_config
-from hbeat.config.paths import resolve_config_dir, resolve_node_name
+from hbeat.config.paths import HACF, NODE_NAME_ENV, resolve_config_dir, resolve_node_name
 from hbeat.export.cib import render_cib
 from hbeat.export.corosync import render_corosync
 from hbeat.export.crmsh import render_crmsh
@@ -60,6 +65,19 @@ def stonith_param_names(plugin: str) -> tuple[str, ...] | None:
     return names if result.returncode == 0 and names else None
 
 
+def _as_cluster_node(config_dir: str, node_name: str) -> str:
+    """`node_name` if ha.cf lists it, else ha.cf's first node (or `node_name`
+    when ha.cf cannot be read: the load then reports why)."""
+    path = Path(config_dir) / HACF
+    try:
+        hacf, _problems = parse_hacf(path.read_bytes(), str(path))
+    except OSError:
+        return node_name
+    if hacf is None or not hacf.nodes or node_name.lower() in hacf.nodes:
+        return node_name
+    return hacf.nodes[0]
+
+
 def _parse_addresses(values: list[str]) -> dict[tuple[str, str], str] | str:
     out: dict[tuple[str, str], str] = {}
     for value in values:
@@ -78,6 +96,8 @@ def run_export(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_USAGE
     config_dir = resolve_config_dir(args.config_dir, os.environ)
     node_name = resolve_node_name(args.node_name, os.environ)
+    if args.node_name is None and NODE_NAME_ENV not in os.environ:
+        node_name = _as_cluster_node(config_dir, node_name)
     config, problems = inspect_config(config_dir, node_name)
     if config is None:
         for problem in problems:
@@ -93,7 +113,12 @@ def run_export(args: argparse.Namespace, out: TextIO) -> int:
         render = {"crmsh": render_crmsh, "pcs": render_pcs, "cib": render_cib}[args.to]
         text, notes = render(plan), plan.notes
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            print(f"ERROR: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
         out.write(text)
