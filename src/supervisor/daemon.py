@@ -165,9 +165,6 @@ class Supervisor:
         # counted from the start; the membership counters are read when scraped
         self.metrics = Metrics(config.nodes, tuple(self.groups),
                                lambda: self.membership.counters.as_dict())
-        # counted from the start; the membership counters are read when scraped
-        self.metrics = Metrics(config.nodes, tuple(self.groups),
-                               lambda: self.membership.counters.as_dict())
 
     # --- metrics (docs/metrics.md) -----------------------------------------
 
