@@ -3,8 +3,9 @@
 Writes, into the corpus directory given (default fuzz/corpus/), one file per
 seed named `seed-<label>-<sha1 prefix>`:
 
-* every UDP payload of every pcap in ../shared/interop/pcap/ (read with
-  linklayer.pcap) and every serial frame of frames/serial_frames.json;
+* every UDP payload of every pcap in tests/data/interop/pcap/ (read with
+  linklayer.pcap) and every serial frame of
+  tests/data/interop/frames/serial_frames.json;
 * `EDGE_CASES`: hand-made frames at each rule and limit of
   docs/wire-format.md, including the item that makes heartbeat 3.0.6 abort;
 * frames signed by the pure-Python reference encoder with every key of
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +30,7 @@ from linklayer.message import MAX_FIELDS, MAX_FRAME, MAX_NAME, MAX_VALUE, AuthKe
 from linklayer.pcap import read_udp
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HBEAT_SHARED", ROOT.parent / "shared"))
-INTEROP = SHARED / "interop"
+INTEROP = ROOT / "tests" / "data" / "interop"
 
 # The harness's keyrings (fuzz_decode.c KEYS_A / KEYS_B), key for key.
 KEYRING_A = Keyring(

@@ -1,21 +1,20 @@
-"""Known-answer vectors from ../shared/interop: real heartbeat 3.0.6 frames.
+"""Known-answer vectors from tests/data/interop: real heartbeat 3.0.6 frames.
 
 Every frame there was captured from a live 3.0.6 cluster whose authkeys is
-`auth 1` / `1 sha1 secret`. This module only loads them; tests decide what
-to assert.
+`auth 1` / `1 sha1 secret` (tests/data/interop/README.md says how). This
+module only loads them; tests decide what to assert. The data is part of the
+repository, so nothing here is optional: a missing file is an error.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from linklayer.message import AuthKey, Field, Keyring, Method
 
-SHARED = Path(os.environ.get("HBEAT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-INTEROP = SHARED / "interop"
+INTEROP = Path(__file__).resolve().parent / "data" / "interop"
 
 SECRET = b"secret"
 KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, SECRET)}, signing_index=1)
@@ -28,10 +27,6 @@ class Vector:
     wire: bytes
     fields: tuple[Field, ...] | None  # decoded by the capture tooling, auth field excluded
     auth_ok: bool
-
-
-def available() -> bool:
-    return (INTEROP / "frames" / "udp_frames.json").is_file()
 
 
 def udp_vectors() -> list[Vector]:

@@ -2,8 +2,8 @@
 
 `render(argv, snapshot, now=, pid=, hostname=)` returns (stdout, stderr, exit
 code) byte for byte as heartbeat's cl_status would for the same cluster state
-(heartbeat-facts section 8; the replay test checks every recorded call in
-interop/cl_status.json). `snapshot` is the control API's `snapshot` result
+(docs/heartbeat-protocol.md §8; the replay test checks every recorded call in
+tests/data/interop/cl_status.json). `snapshot` is the control API's `snapshot` result
 (docs/status-feed.md), or None when no daemon answers. Nothing here does I/O
 or reads a clock; `clstatus_main` is the shell around it.
 

@@ -1,4 +1,4 @@
-"""Heartbeat-style log line formatting (heartbeat-facts 4.9), as pure functions.
+"""Heartbeat-style log line formatting (docs/heartbeat-protocol.md §4.9), as pure functions.
 
 Owns the log levels and their names as heartbeat prints them, and the two
 line layouts of a log file: the default syslog-like one

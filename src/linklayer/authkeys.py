@@ -1,7 +1,7 @@
 """Reading heartbeat's authkeys file into a Keyring.
 
-The format and its rules are those of heartbeat 3.0.6 (heartbeat-facts
-2.1):
+The format and its rules are those of heartbeat 3.0.6
+(docs/heartbeat-protocol.md §2.1):
 
 * blank lines and lines whose first non-blank character is `#` are
   ignored; a line ending in CRLF is accepted and the `\\r` is never part of

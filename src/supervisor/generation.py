@@ -1,4 +1,4 @@
-"""The persisted heartbeat generation number and the node UUID (heartbeat-facts 3).
+"""The persisted heartbeat generation number and the node UUID (docs/heartbeat-protocol.md §3).
 
 `hb_generation` holds the generation as decimal, right-aligned in 15 columns
 plus a newline (16 bytes, e.g. `     1795581269\\n`); it goes up by one at every

@@ -1,8 +1,8 @@
 """Start or stop one haresources group as a pure sequence of script calls.
 
 `GroupOp` turns "start group G" / "stop group G" into the script calls
-heartbeat's ResourceManager would make (heartbeat-facts 5.7), with the
-failure handling of issue 5 instead of 3.0.6's (heartbeat-facts 10 items 4, 5):
+heartbeat's ResourceManager would make (docs/heartbeat-protocol.md §5.7), with
+safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5):
 
 * **start** (`takegroup`): left to right. Each resource is first asked for
   its `status`; one that says RUNNING is skipped, any other answer leads to

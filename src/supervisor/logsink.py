@@ -1,9 +1,9 @@
 """Where the supervisor's log lines go: logfile, debugfile, syslog, stderr.
 
-Lines look like heartbeat's (heartbeat-facts 4.9) so `grep "is dead"
+Lines look like heartbeat's (docs/heartbeat-protocol.md §4.9) so `grep "is dead"
 /var/log/ha-log` keeps working. Each line is appended with the file opened
 and closed around it, so logrotate needs no signal and no line is written
-to a rotated-away inode (heartbeat kept the file open; facts 10 item 14).
+to a rotated-away inode (heartbeat kept the file open; docs/heartbeat-protocol.md §10 item 14).
 Log lines are rare (state changes), so the cost does not matter.
 """
 

@@ -1,4 +1,5 @@
-"""Cluster membership as a pure, clock-injected state machine (heartbeat-facts 3, 4).
+"""Cluster membership as a pure, clock-injected state machine
+(docs/heartbeat-protocol.md §3, §4).
 
 `Membership` owns, for one node: the state of every node in ha.cf
 (init/up/active/dead), of every (node, medium) link (up/dead), the local
@@ -15,7 +16,7 @@ dead interval), not on a poll.
 
 Choices that differ from heartbeat 3.0.6, and why:
 
-* Dead interval of a peer (heartbeat-facts 10 item 8): heartbeat uses
+* Dead interval of a peer (docs/heartbeat-protocol.md §10 item 8): heartbeat uses
   whatever `dt` the peer advertises. We use
   `min(max(deadtime, dt), deadtime + dt_grace_max_ms)` (default grace
   30000 ms). A peer can never make us declare it dead sooner than our own

@@ -2,7 +2,8 @@
 
 Messages are field tuples `(name, type, value)` as in `linklayer.message`.
 Builders produce the message's own fields in the order heartbeat 3.0.6 puts
-them on the wire (heartbeat-facts 1.3, 3, 4.1 and the interop captures);
+them on the wire (docs/heartbeat-protocol.md §1.3, §3, §4.1 and the captures in
+tests/data/interop);
 the default fields (`src`, `seq`, `hg`, ...) are added by
 `sequencing.Sender.stamp`. Encodings: `seq`, `hg`, `ts`, `dt`, `ackseq` and
 the nak's `firstseq` are lowercase hex; `NS_rexmit` `firstseq`/`lastseq`,

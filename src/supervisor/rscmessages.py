@@ -1,7 +1,8 @@
-"""Builders and parsers of heartbeat's resource messages (heartbeat-facts 5.2).
+"""Builders and parsers of heartbeat's resource messages
+(docs/heartbeat-protocol.md §5.2).
 
 Builders return a message's own fields in the order real heartbeat 3.0.6
-puts them on the wire (checked against ../shared/interop/frames); the
+puts them on the wire (checked against tests/data/interop/frames); the
 default fields (`src`, `seq`, `hg`, `ts`, ...) are added by
 `Membership.send`. All values are strings:
 

@@ -1,4 +1,5 @@
-"""Sequence numbers, generations, retransmission and ACKs (heartbeat-facts 3).
+"""Sequence numbers, generations, retransmission and ACKs
+(docs/heartbeat-protocol.md §3).
 
 Receive side, one `PeerTracker` per peer: the generation rules (a lower
 generation is a replay and is dropped, a higher one on a status message is
@@ -380,7 +381,7 @@ class Sender:
         load: bytes = b"n/a",
         dest_uuid: bytes | None = None,
     ) -> tuple[Field, ...]:
-        """Add the default fields (heartbeat-facts 1.3) and record sequenced messages.
+        """Add the default fields (docs/heartbeat-protocol.md §1.3) and record sequenced messages.
 
         `src, srcuuid, seq, hg, ts, ld, ttl` are appended in that order, or
         replaced in place when present; `NS_*` types get no `seq`/`ld` and keep

@@ -138,7 +138,7 @@ def read_loadavg() -> bytes:
 
 
 def status_fields(content: dict[str, Any], seq: int, ts: int, ld: bytes) -> list[Field]:
-    """A heartbeat 3.0.6 status message, fields in its wire order (facts 1.3)."""
+    """A heartbeat 3.0.6 status message, fields in wire order (docs/heartbeat-protocol.md §1.3)."""
     head: list[Field] = [
         (b"t", STRING, b"status"),
         (b"st", STRING, content["st"].encode()),

@@ -2,9 +2,9 @@
 
 Each medium gives the worker a readable file descriptor, a way to read
 whole frames with their source, and a way to write one frame. UDP follows
-heartbeat-facts 1.6 (receive on 0.0.0.0:udpport bound to the device, send
+docs/heartbeat-protocol.md §1.6 (receive on 0.0.0.0:udpport bound to the device, send
 bound to the device: to its broadcast address, the peer, or the group);
-serial follows 1.5 (raw 8N1, 7-bit input, CR ignored; RTS/CTS flow control
+serial follows §1.5 (raw 8N1, 7-bit input, CR ignored; RTS/CTS flow control
 off, unlike heartbeat, because a three-wire null-modem cable stalls with it
 and a keepalive never needs it; the stream
 cut into classic frames by SerialFramer). Every failure names the medium

@@ -2,7 +2,7 @@
 
 This module owns the rules, not the processes (workers/executor.py runs them):
 
-* **Lookup** (heartbeat-facts §6): `<resource_dir>/<script>` (default
+* **Lookup** (docs/heartbeat-protocol.md §6): `<resource_dir>/<script>` (default
   `<config_dir>/resource.d`), then `<init_dir>/<script>` (default
   `/etc/init.d`); the first regular executable file wins. A resource whose
   `path` the config loader already resolved is used as it is, after the same

@@ -1,6 +1,6 @@
 """Splits a serial byte stream into classic heartbeat frames.
 
-Heartbeat's serial reader (heartbeat-facts 1.5) collects lines, skips any
+Heartbeat's serial reader (docs/heartbeat-protocol.md §1.5) collects lines, skips any
 line until one starts with `>>>`, then gathers lines until one starts with
 `<<<`. The port runs with IGNCR and ISTRIP, so carriage returns vanish and
 input is 7-bit. This framer does the same on bytes handed to it, with a hard

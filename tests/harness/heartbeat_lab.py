@@ -43,8 +43,8 @@ HA_D = Path("/etc/ha.d")
 VAR_LIB = Path("/var/lib/heartbeat")
 LOGFILE = "/var/log/ha-log"
 DEBUGFILE = "/var/log/ha-debug"
-SHARED = Path(os.environ.get("HBEAT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-INTEROP_CONFIG = SHARED / "interop" / "config"
+# The configuration of the lab the interop captures were made in (tests/data/interop).
+INTEROP_CONFIG = Path(__file__).resolve().parents[1] / "data" / "interop" / "config"
 RUN_DIRS = ("heartbeat", "heartbeat/ccm", "heartbeat/crm", "heartbeat/dopd", "crm")
 
 
@@ -62,7 +62,7 @@ def ha_cf(
     auto_failback: str = "off",
     extra: Sequence[str] = (),
 ) -> str:
-    """An ha.cf in the shape of the interop lab's (../shared/interop/config/ha.cf)."""
+    """An ha.cf in the shape of the interop lab's (tests/data/interop/config/ha.cf)."""
     lines = [
         "# written by tests/harness/heartbeat_lab.py",
         f"logfile {LOGFILE}",

@@ -9,6 +9,7 @@ be skipped there.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import NoReturn
@@ -78,3 +79,35 @@ def require_commands(*names: str) -> None:
             f"needs command(s) {', '.join(missing)}: apt-get install {' '.join(pkgs)} "
             "(or run `make sysdeps` as root)"
         )
+
+
+def kernel_lacks_sched_slice() -> str | None:
+    """Why this kernel cannot show a settable fair-scheduler slice, or None.
+
+    A SCHED_OTHER task's slice appears as `se.slice` in /proc/<pid>/sched
+    since Linux 6.6 (EEVDF, and only with CONFIG_SCHED_DEBUG), and
+    sched_setattr() can set it (sched_runtime) since 6.12. Debian 12's 6.1
+    kernel has neither."""
+    release = os.uname().release
+    sched = Path("/proc/self/sched")
+    if not sched.exists():
+        return (f"kernel {release} has no /proc/self/sched (built without "
+                "CONFIG_SCHED_DEBUG): the fair-scheduler slice cannot be read")
+    if not any(line.partition(":")[0].strip() == "se.slice"
+               for line in sched.read_text().splitlines()):
+        return (f"kernel {release} lacks the se.slice field in /proc/self/sched "
+                "(per-task fair-scheduler slices need Linux 6.12 or later)")
+    m = re.match(r"(\d+)\.(\d+)", release)
+    if m and (int(m.group(1)), int(m.group(2))) < (6, 12):
+        return (f"kernel {release} shows se.slice but cannot set it with sched_setattr "
+                "(Linux 6.12 or later)")
+    return None
+
+
+def require_kernel_sched_slice() -> None:
+    """Skip, with the reason, where the kernel lacks settable fair-scheduler
+    slices. The one skip CI allows: it is a property of the running kernel,
+    which no package `make test` installs can change."""
+    why = kernel_lacks_sched_slice()
+    if why is not None:
+        pytest.skip(why)

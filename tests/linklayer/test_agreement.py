@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,9 +21,9 @@ from linklayer import _native as nat
 from linklayer import reference as ref
 from linklayer.errors import FrameError
 from linklayer.message import MAX_FIELDS, AuthKey, Field, Form, Keyring, Method
-from tests.interop_vectors import KEYRING, available, serial_vectors, udp_vectors
+from tests.interop_vectors import KEYRING, serial_vectors, udp_vectors
 
-REAL = [v.wire for v in udp_vectors() + serial_vectors()] if available() else []
+REAL = [v.wire for v in udp_vectors() + serial_vectors()]
 
 KEYS = {
     1: AuthKey(1, Method.SHA1, b"secret"),
@@ -150,7 +149,6 @@ def _mutate(data: st.DataObject, wire: bytes) -> bytes:
     return bytes(frame)
 
 
-@pytest.mark.skipif(not REAL, reason="../shared/interop is not present")
 @SETTINGS
 @given(data=st.data())
 def test_mutated_real_frames_decode_alike(data: st.DataObject) -> None:
@@ -158,7 +156,6 @@ def test_mutated_real_frames_decode_alike(data: st.DataObject) -> None:
     assert_decode_agrees(_mutate(data, wire))
 
 
-@pytest.mark.skipif(not REAL, reason="../shared/interop is not present")
 def test_every_single_byte_flip_of_real_frames_decodes_alike() -> None:
     for wire in REAL[:: max(1, len(REAL) // 6)]:
         for at in range(len(wire)):
@@ -167,7 +164,6 @@ def test_every_single_byte_flip_of_real_frames_decodes_alike() -> None:
                 assert outcome(nat.decode, frame, KEYRING) == outcome(ref.decode, frame, KEYRING)
 
 
-@pytest.mark.skipif(not REAL, reason="../shared/interop is not present")
 def test_every_truncation_of_real_frames_decodes_alike() -> None:
     for wire in REAL:
         for k in range(len(wire) + 1):

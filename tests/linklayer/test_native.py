@@ -30,12 +30,10 @@ from linklayer.message import (
     Keyring,
     Method,
 )
-from tests.interop_vectors import KEYRING, Vector, available, serial_vectors, udp_vectors
+from tests.interop_vectors import KEYRING, Vector, serial_vectors, udp_vectors
 
-needs_interop = pytest.mark.skipif(not available(), reason="../shared/interop is not present")
-
-UDP = udp_vectors() if available() else []
-SERIAL = serial_vectors() if available() else []
+UDP = udp_vectors()
+SERIAL = serial_vectors()
 
 STATUS: tuple[Field, ...] = (
     (b"t", 0, b"status"),
@@ -129,7 +127,6 @@ def test_decoded_is_a_regular_decoded() -> None:
 # Real heartbeat 3.0.6 frames
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", UDP, ids=lambda v: v.kind)
 def test_real_udp_frame_verifies(vector: Vector) -> None:
     got = nat.decode(vector.wire, KEYRING)
@@ -143,14 +140,12 @@ def test_real_udp_frame_verifies(vector: Vector) -> None:
     assert parsed.fields == vector.fields and parsed.key_index == 1 and parsed.method is None
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", UDP, ids=lambda v: v.kind)
 def test_our_netstring_encoding_is_byte_identical(vector: Vector) -> None:
     assert vector.fields is not None
     assert nat.encode_netstring(vector.fields, KEYRING) == vector.wire
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", SERIAL, ids=lambda v: v.kind)
 def test_real_serial_frame_verifies_and_reencodes(vector: Vector) -> None:
     got = nat.decode(vector.wire, KEYRING)
@@ -159,7 +154,6 @@ def test_real_serial_frame_verifies_and_reencodes(vector: Vector) -> None:
     assert nat.encode_classic(got.fields, KEYRING) == vector.wire
 
 
-@needs_interop
 def test_serial_and_udp_captures_carry_the_same_message() -> None:
     udp = {v.kind: v for v in UDP}
     for vector in SERIAL:
@@ -195,7 +189,6 @@ def _netstring_items(frame: bytes) -> list[tuple[int, int, int, int]]:
     return out
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", UDP, ids=lambda v: v.kind)
 def test_one_flipped_byte_in_any_field_or_signature_is_rejected(vector: Vector) -> None:
     wire = vector.wire
@@ -227,7 +220,6 @@ def test_one_flipped_byte_in_any_field_or_signature_is_rejected(vector: Vector) 
     assert decode_error(bytes(bad), KEYRING) == err(E.AUTH_UNKNOWN_KEY, trailer, -1)
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", SERIAL, ids=lambda v: v.kind)
 def test_one_flipped_byte_in_any_classic_line_is_rejected(vector: Vector) -> None:
     wire = vector.wire
@@ -266,7 +258,6 @@ def test_one_flipped_byte_in_any_classic_line_is_rejected(vector: Vector) -> Non
     assert decode_error(bytes(bad), KEYRING) == err(E.AUTH_MISMATCH, auth_at, auth_index)
 
 
-@needs_interop
 def test_syntax_flips_in_a_real_frame_give_parse_errors() -> None:
     wire = UDP[0].wire
     items = _netstring_items(wire)
@@ -335,7 +326,6 @@ def _expected_truncation_classic(wire: bytes, k: int) -> tuple[E, int, int] | No
         pos, index = newline + 1, index + 1
 
 
-@needs_interop
 @pytest.mark.parametrize("verify", [False, True], ids=["parse", "verify"])
 def test_truncated_at_every_byte_of_a_real_udp_frame(verify: bool) -> None:
     wire = UDP[5].wire
@@ -348,7 +338,6 @@ def test_truncated_at_every_byte_of_a_real_udp_frame(verify: bool) -> None:
             assert decode_error(wire[:k], keyring) == want, k
 
 
-@needs_interop
 @pytest.mark.parametrize("verify", [False, True], ids=["parse", "verify"])
 def test_truncated_at_every_byte_of_a_real_serial_frame(verify: bool) -> None:
     wire = SERIAL[5].wire

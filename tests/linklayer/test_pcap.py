@@ -18,9 +18,8 @@ from linklayer.pcap import (
     read_udp,
     read_udp_numbered,
 )
-from tests.interop_vectors import INTEROP, available
+from tests.interop_vectors import INTEROP
 
-needs_interop = pytest.mark.skipif(not available(), reason="../shared/interop is not present")
 PCAPS = sorted((INTEROP / "pcap").glob("*.pcap"))
 NODES = {"otter": "10.99.0.1", "weasel": "10.99.0.2"}
 
@@ -36,7 +35,6 @@ def _clock(ns: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}.{fraction:09d}"
 
 
-@needs_interop
 @pytest.mark.parametrize("pcap", PCAPS, ids=lambda p: p.stem)
 def test_interop_pcap_matches_its_flow_listing(pcap: Path) -> None:
     """flows/*.flow.txt has one line per captured packet (ARP included); its UDP
@@ -56,7 +54,6 @@ def test_interop_pcap_matches_its_flow_listing(pcap: Path) -> None:
     assert [d for _n, d in numbered] == list(read_udp(str(pcap)))
 
 
-@needs_interop
 def test_interop_frames_come_from_the_pcaps() -> None:
     for item in json.loads((INTEROP / "frames" / "udp_frames.json").read_text()):
         datagrams = list(read_udp(INTEROP / item["pcap"]))

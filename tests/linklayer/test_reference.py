@@ -21,9 +21,7 @@ from linklayer.message import (
     Keyring,
     Method,
 )
-from tests.interop_vectors import KEYRING, Vector, available, serial_vectors, udp_vectors
-
-needs_interop = pytest.mark.skipif(not available(), reason="../shared/interop is not present")
+from tests.interop_vectors import KEYRING, Vector, serial_vectors, udp_vectors
 
 SHA1_HEX = b"d34480456110f1617bc64f5e1c58e7fabacbb75b"
 MD5_HEX = b"9294727a3638bb1c13f48ef8158bfc9d"
@@ -145,7 +143,6 @@ def test_classic_signature_of_the_fact_sheet_example() -> None:
 # Real heartbeat 3.0.6 frames
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", udp_vectors(), ids=lambda v: v.kind)
 def test_real_udp_frame_verifies_and_reencodes(vector: Vector) -> None:
     assert vector.auth_ok
@@ -162,7 +159,6 @@ def test_real_udp_frame_verifies_and_reencodes(vector: Vector) -> None:
     assert b"\nauth=" + decoded.inner_auth + b"\n<<<\n" in classic
 
 
-@needs_interop
 @pytest.mark.parametrize("vector", serial_vectors(), ids=lambda v: v.kind)
 def test_real_serial_frame_verifies_and_reencodes(vector: Vector) -> None:
     assert vector.auth_ok
@@ -174,7 +170,6 @@ def test_real_serial_frame_verifies_and_reencodes(vector: Vector) -> None:
     assert ref.encode_classic(decoded.fields, KEYRING) == vector.wire
 
 
-@needs_interop
 def test_serial_and_udp_frames_of_the_same_message_agree() -> None:
     udp = {}
     for vector in udp_vectors():
@@ -191,7 +186,6 @@ def test_serial_and_udp_frames_of_the_same_message_agree() -> None:
     assert matched >= 5
 
 
-@needs_interop
 def test_parse_only_reports_the_key_index_without_checking() -> None:
     wrong = Keyring({1: AuthKey(1, Method.SHA1, b"not-the-secret")}, 1)
     for vector in udp_vectors()[:3] + serial_vectors()[:3]:
@@ -208,13 +202,11 @@ def _flip_everywhere(frame: bytes) -> None:
             ref.decode(forged, KEYRING)
 
 
-@needs_interop
 def test_one_flipped_byte_anywhere_is_rejected() -> None:
     _flip_everywhere(udp_vectors()[0].wire)
     _flip_everywhere(serial_vectors()[0].wire)
 
 
-@needs_interop
 def test_a_changed_value_in_every_field_is_an_auth_mismatch() -> None:
     for vector in (udp_vectors()[0], udp_vectors()[4]):
         assert vector.fields is not None
@@ -239,7 +231,6 @@ def test_a_changed_value_in_every_field_is_an_auth_mismatch() -> None:
         offset += len(line) + 1
 
 
-@needs_interop
 @pytest.mark.parametrize("which", ["udp", "serial"])
 def test_truncation_at_every_byte_is_a_clean_error(which: str) -> None:
     vectors = udp_vectors() if which == "udp" else serial_vectors()

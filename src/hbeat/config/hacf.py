@@ -4,7 +4,7 @@
 `HaCf` (defaults applied) and the problems found. It does no I/O: whether
 interfaces, devices and scripts exist is checked in `checks`.
 
-Reading rules (heartbeat-facts §7, hb:heartbeat/config.c parse_config):
+Reading rules (docs/heartbeat-protocol.md §7):
 
 * `#` starts a comment anywhere; a directive name ends at a blank or tab;
   its values are separated by blanks, tabs or commas, and a value-list

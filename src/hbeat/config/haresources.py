@@ -1,7 +1,7 @@
 """The haresources parser: resource groups as ResourceManager reads them (pure).
 
-One group per logical line, `node resource [resource...]` (heartbeat-facts
-§6, /usr/share/heartbeat/ResourceManager ipres): a `#` starts a comment
+One group per logical line, `node resource [resource...]`
+(docs/heartbeat-protocol.md §6): a `#` starts a comment
 anywhere; comments are removed first, then a line whose last character is
 `\\` is joined with the next one; runs of blanks and tabs separate words;
 the node name is lower-cased. A resource is `script` or

@@ -41,7 +41,7 @@ class Problem:
 
 
 class AutoFailback(enum.Enum):
-    """heartbeat's three resource modes (heartbeat-facts §5.1)."""
+    """heartbeat's three resource modes (docs/heartbeat-protocol.md §5.1)."""
 
     ON = "on"
     OFF = "off"
@@ -217,7 +217,7 @@ class HaCf:
     status_tcp: StatusTcp | None = None
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
-    derived ones with an `ms` suffix, defaults filled in (heartbeat-facts §7)."""
+    derived ones with an `ms` suffix, defaults filled in (docs/heartbeat-protocol.md §7)."""
 
     def parameter(self, name: str) -> str | None:
         for key, value in self.parameters:

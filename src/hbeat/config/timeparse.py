@@ -1,4 +1,4 @@
-"""Heartbeat's time syntax (heartbeat-facts §4.2), as a pure function.
+"""Heartbeat's time syntax (docs/heartbeat-protocol.md §4.2), as a pure function.
 
 A number of digits with at most one `.`, optional blanks, then an optional
 unit: none means seconds, `ms`/`msec` milliseconds, `us`/`usec`

@@ -1,1 +1,0 @@
-"""cl_status: heartbeat-compatible rendering and the command around it."""

@@ -1,1 +1,0 @@
-"""Issue-5 cluster tests: failover, handover, standby/takeover and failures with real processes."""

@@ -1,0 +1,1 @@
+"""Resource cluster tests: failover, handover, standby/takeover and failures with real processes."""

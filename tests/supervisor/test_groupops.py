@@ -1,0 +1,106 @@
+"""The group sequencer and the status rule, without the ownership machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from hbeat.logfmt import Level
+from supervisor import groupops as go
+from tests.supervisor.resources.sim import group
+
+G = group(4, "weasel", "drbddisk::r0", "LVM::vg0", "Filesystem::/dev/vg0/data::/srv")
+
+
+@pytest.mark.parametrize(
+    ("rc", "out", "want"),
+    [
+        (0, "", go.ResourceStatus.RUNNING),
+        (0, "running", go.ResourceStatus.RUNNING),
+        (0, "OK", go.ResourceStatus.RUNNING),
+        (0, "apache is NOT running", go.ResourceStatus.STOPPED),
+        (0, "Not currently running", go.ResourceStatus.STOPPED),
+        (3, "running", go.ResourceStatus.STOPPED),
+        (7, "", go.ResourceStatus.STOPPED),
+        (1, "running", go.ResourceStatus.FAILED),
+        (4, "", go.ResourceStatus.FAILED),
+        (None, "running", go.ResourceStatus.FAILED),
+    ],
+)
+def test_judge_status(rc: int | None, out: str, want: go.ResourceStatus) -> None:
+    assert go.judge_status(rc, out) is want
+
+
+def drive(op: go.GroupOp, answers: dict[tuple[int, str], list[int | None]]) -> list[go.Step]:
+    """Answer every call from `answers` (popped in order; default 0 / status 3)."""
+    now = 0
+    steps = op.begin(now)
+    seen = list(steps)
+    while not op.finished:
+        now += 10
+        if op.pending is not None:
+            c = op.pending
+            queue = answers.get((c.index, c.action))
+            rc = queue.pop(0) if queue else (3 if c.action == "status" else 0)
+            steps = op.result(rc, "", now)
+        else:
+            assert op.deadline is not None
+            now = op.deadline
+            steps = op.tick(now)
+        seen += steps
+    return seen
+
+
+def calls(steps: list[go.Step]) -> list[tuple[int, str]]:
+    return [(s.index, s.action) for s in steps if isinstance(s, go.Call)]
+
+
+def test_start_left_to_right_skipping_running() -> None:
+    op = go.GroupOp(G, go.Kind.START)
+    steps = drive(op, {(1, "status"): [0]})
+    assert calls(steps) == [(0, "status"), (0, "start"), (1, "status"), (2, "status"), (2, "start")]
+    assert steps[0] == go.OpLog(
+        Level.INFO,
+        "Acquiring resource group: weasel drbddisk::r0 LVM::vg0 Filesystem::/dev/vg0/data::/srv",
+    )
+    assert steps[-1] == go.Finished(go.Outcome.STARTED)
+
+
+def test_first_failed_start_stops_right_to_left() -> None:
+    op = go.GroupOp(G, go.Kind.START)
+    steps = drive(op, {(1, "start"): [2]})
+    assert calls(steps)[-3:] == [(1, "start"), (1, "stop"), (0, "stop")]
+    assert steps[-1] == go.Finished(go.Outcome.START_FAILED, 1)
+
+
+def test_stop_right_to_left_with_retries() -> None:
+    op = go.GroupOp(G, go.Kind.STOP, stop_retry_max=2, stop_retry_delay_ms=1000)
+    steps = drive(op, {(1, "stop"): [1, 1]})
+    assert calls(steps) == [(2, "stop"), (1, "stop"), (1, "stop"), (1, "stop"), (0, "stop")]
+    assert steps[-1] == go.Finished(go.Outcome.STOPPED)
+    assert steps[0].text.startswith("Releasing resource group: weasel")  # type: ignore[union-attr]
+
+
+def test_stop_failure_after_retries() -> None:
+    op = go.GroupOp(G, go.Kind.STOP, stop_retry_max=1)
+    steps = drive(op, {(1, "stop"): [1, 1], (1, "status"): [0]})
+    assert calls(steps) == [(2, "stop"), (1, "stop"), (1, "stop"), (1, "status")]
+    assert steps[-1] == go.Finished(go.Outcome.STOP_FAILED, 1)
+    assert any(isinstance(s, go.OpLog) and s.level is Level.CRIT for s in steps)
+
+
+def test_rollback_stop_failure_is_a_stop_failure() -> None:
+    op = go.GroupOp(G, go.Kind.START, stop_retry_max=0)
+    steps = drive(op, {(2, "start"): [1], (1, "stop"): [1], (1, "status"): [3, None]})
+    assert steps[-1] == go.Finished(go.Outcome.STOP_FAILED, 1)
+    assert op.start_failed_index == 2
+
+
+def test_misuse_is_refused() -> None:
+    op = go.GroupOp(G, go.Kind.START)
+    with pytest.raises(RuntimeError, match="no script call pending"):
+        op.result(0, "", 0)
+    op.begin(0)
+    with pytest.raises(RuntimeError, match="already begun"):
+        op.begin(0)
+    with pytest.raises(ValueError, match="must not be negative"):
+        go.GroupOp(G, go.Kind.STOP, stop_retry_max=-1)
