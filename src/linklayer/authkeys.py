@@ -23,7 +23,9 @@ and anyone on the link can forge it.
 Errors raise AuthkeysError, whose text is `path:line: message` (line 0 for
 problems with the whole file). `parse_authkeys`/`parse_authkeys_result` are
 pure; `load_authkeys`/`load_authkeys_result` open, check permissions
-(group- or other-readable is refused, as heartbeat does) and read the file.
+(any group or other bit is refused: heartbeat refuses only group- or
+other-readable files) and the owner (root or the reading user), and read
+the file.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "load_authkeys_result",
     "parse_authkeys",
     "parse_authkeys_result",
+    "permission_problem",
 ]
 
 MAX_KEY_INDEX = 15
@@ -177,6 +180,46 @@ def decode_authkeys(data: bytes, path: str) -> str:
         ) from None
 
 
+_PERMISSION_BITS = (
+    ("group", ((stat.S_IRGRP, "readable"), (stat.S_IWGRP, "writable"),
+               (stat.S_IXGRP, "executable"))),
+    ("others", ((stat.S_IROTH, "readable"), (stat.S_IWOTH, "writable"),
+                (stat.S_IXOTH, "executable"))),
+)
+
+
+def permission_problem(name: str, mode: int, owner: int, euid: int | None = None) -> str | None:
+    """Why a keyfile with this mode and owner must not be used, or None.
+
+    heartbeat refuses a keyfile that group or others can read; hbeat also
+    refuses any other group/other bit (a file others can write lets them
+    choose the cluster's key) and an owner other than root or the user
+    reading it (whoever owns the file can change its mode). `euid` defaults
+    to this process's.
+    """
+    reader = os.geteuid() if euid is None else euid
+    if owner not in (0, reader):
+        return (
+            f"keyfile [{name}] is owned by uid {owner}, not by root:"
+            f" whoever owns it can change the cluster's keys (chown root:root {name})"
+        )
+    granted: list[tuple[str, str]] = []
+    for who, bits in _PERMISSION_BITS:
+        verbs = [verb for bit, verb in bits if mode & bit]
+        if verbs:
+            granted.append((who, " and ".join(verbs)))
+    if not granted:
+        return None
+    if len(granted) == 2 and granted[0][1] == granted[1][1]:
+        detail = f"{granted[0][1]} by group and others"
+    else:
+        detail = ", ".join(f"{verbs} by {who}" for who, verbs in granted)
+    return (
+        f"Bad permissions on keyfile [{name}], 600 recommended."
+        f" (mode is {stat.S_IMODE(mode):04o}: {detail})"
+    )
+
+
 def load_authkeys_result(path: Path | str) -> AuthkeysResult:
     """Open, permission-check, read and parse an authkeys file."""
     name = str(path)
@@ -184,21 +227,12 @@ def load_authkeys_result(path: Path | str) -> AuthkeysResult:
         if not stat.S_ISREG(os.stat(name).st_mode):  # never block opening a FIFO
             raise AuthkeysError(name, 0, f"keyfile [{name}] is not a regular file")
         with open(name, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            if not stat.S_ISREG(mode):
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise AuthkeysError(name, 0, f"keyfile [{name}] is not a regular file")
-            if mode & (stat.S_IRGRP | stat.S_IROTH):
-                readers = " and ".join(
-                    who
-                    for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH))
-                    if mode & bit
-                )
-                raise AuthkeysError(
-                    name,
-                    0,
-                    f"Bad permissions on keyfile [{name}], 600 recommended."
-                    f" (mode is {stat.S_IMODE(mode):04o}: readable by {readers})",
-                )
+            problem = permission_problem(name, info.st_mode, info.st_uid)
+            if problem:
+                raise AuthkeysError(name, 0, problem)
             data = handle.read()
     except FileNotFoundError:
         raise AuthkeysError(name, 0, f"Cannot open keyfile [{name}]: no such file") from None

@@ -42,6 +42,7 @@ from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.metrics import Metrics
 from supervisor.restartpolicy import RestartPolicy
+from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
 from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
@@ -207,14 +208,16 @@ class Supervisor:
     # --- setup --------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
+        """Raises DirectoryError (a link, a file, another owner) or AlreadyRunning."""
         rd = self.options.runtime_dir
-        rd.mkdir(mode=0o750, parents=True, exist_ok=True)
-        os.chmod(rd, 0o750)
+        prepare_dir(rd, 0o750)
         # root and the haclient group may use the sockets (as heartbeat's API).
         # No such group, or one not mapped in a user namespace: root only.
         with contextlib.suppress(KeyError, OSError):
             os.chown(rd, 0, grp.getgrnam("haclient").gr_gid)
-        self.options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        prepare_dir(self.options.state_dir, 0o700)
+        self.instance_lock = InstanceLock(rd)
+        self.instance_lock.acquire()
 
     def _bind(self) -> None:
         rd = self.options.runtime_dir
@@ -561,7 +564,14 @@ class Supervisor:
         except ValueError as exc:
             self.log(Level.ERROR, f"{exc}; heartbeat not started.")
             return 2
-        self._prepare_dirs()
+        try:
+            self._prepare_dirs()
+        except AlreadyRunning as exc:
+            self.log(Level.ERROR, f"hbeat already running [pid {exc.pid}].")
+            return 1
+        except DirectoryError as exc:
+            self.log(Level.ERROR, f"{exc}; heartbeat not started.")
+            return 1
         self._bind()
         self._start_membership()
         self._start_metrics()

@@ -120,6 +120,25 @@ def prctl(option: int, value: int) -> None:
         log("WARN", f"prctl({option}) failed: {os.strerror(err)}")
 
 
+def script_child_setup() -> None:
+    """In the forked child, before exec: a resource script and the services it
+    starts are ordinary processes. The daemon runs with oom_score_adj -1000
+    (the unit's OOMScoreAdjust) so the OOM killer spares the cluster's brain;
+    a database started by a script must not inherit that and become the one
+    process the kernel can never reclaim. Raising the value needs no privilege.
+    Only async-signal-safe calls here (open/write/close)."""
+    try:
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"0")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Limits:
     max_lines: int
@@ -321,7 +340,7 @@ class Executor:
                 proc = subprocess.Popen(
                     list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, env=env, cwd="/", close_fds=True,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=script_child_setup,
                 )
             except OSError as exc:
                 self.ids.discard(job.rid)

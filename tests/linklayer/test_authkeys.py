@@ -15,8 +15,10 @@ from linklayer.authkeys import (
     load_authkeys_result,
     parse_authkeys,
     parse_authkeys_result,
+    permission_problem,
 )
 from linklayer.message import AuthKey, Method
+from tests.harness.requirements import require_root
 from tests.interop_vectors import INTEROP
 
 P = "/etc/ha.d/authkeys"
@@ -177,8 +179,8 @@ def test_load_a_0600_file(tmp_path: Path) -> None:
     assert load_authkeys(str(path)) == keyring
 
 
-@pytest.mark.parametrize("mode", [0o400, 0o600, 0o620, 0o602, 0o622, 0o700])
-def test_modes_heartbeat_accepts(tmp_path: Path, mode: int) -> None:
+@pytest.mark.parametrize("mode", [0o400, 0o600, 0o700])
+def test_owner_only_modes_are_accepted(tmp_path: Path, mode: int) -> None:
     path = write(tmp_path, "auth 1\n1 sha1 k\n", mode)
     assert load_authkeys(path).signing_index == 1
 
@@ -274,3 +276,48 @@ def test_parse_errors_from_a_file_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(AuthkeysError) as info:
         load_authkeys(path)
     assert str(info.value) == f"{path}:2: Auth method [sha1] requires a key"
+
+
+@pytest.mark.parametrize(
+    ("mode", "detail"),
+    [
+        (0o622, "writable by group and others"),
+        (0o620, "writable by group"),
+        (0o602, "writable by others"),
+        (0o610, "executable by group"),
+        (0o664, "readable and writable by group, readable by others"),
+        (0o666, "readable and writable by group and others"),
+    ],
+)
+def test_any_group_or_other_bit_is_refused(tmp_path: Path, mode: int, detail: str) -> None:
+    """heartbeat accepts 0622 (anyone may rewrite the key); hbeat does not."""
+    path = write(tmp_path, "auth 1\n1 sha1 k\n", mode)
+    with pytest.raises(AuthkeysError) as info:
+        load_authkeys(path)
+    assert str(info.value) == (
+        f"{path}:0: Bad permissions on keyfile [{path}], 600 recommended."
+        f" (mode is {mode:04o}: {detail})"
+    )
+
+
+def test_owner_must_be_root_or_the_reader(tmp_path: Path) -> None:
+    assert permission_problem("k", 0o100600, owner=0, euid=0) is None
+    assert permission_problem("k", 0o100600, owner=1000, euid=1000) is None
+    assert permission_problem("k", 0o100600, owner=0, euid=1000) is None
+    assert permission_problem("k", 0o100600, owner=1000, euid=0) == (
+        "keyfile [k] is owned by uid 1000, not by root: whoever owns it can change"
+        " the cluster's keys (chown root:root k)"
+    )
+
+
+def test_keyfile_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    """As root, a 0600 file owned by `nobody` is refused (it could rewrite it)."""
+    require_root("chown of a keyfile to another user")
+    path = write(tmp_path, "auth 1\n1 sha1 k\n", 0o600)
+    os.chown(path, 65534, 65534)
+    with pytest.raises(AuthkeysError) as info:
+        load_authkeys(path)
+    assert str(info.value) == (
+        f"{path}:0: keyfile [{path}] is owned by uid 65534, not by root: whoever owns it"
+        f" can change the cluster's keys (chown root:root {path})"
+    )

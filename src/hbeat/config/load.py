@@ -15,6 +15,7 @@ and holds no resources.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hbeat.config.checks import check_groups, check_hacf, check_media_system
@@ -27,6 +28,7 @@ from hbeat.config.statustcp import check_status_tcp
 from linklayer.authkeys import AuthkeysError, load_authkeys_result
 from linklayer.message import Keyring
 
+_CRC_WARNING = re.compile(r"key \d+ uses crc,")
 _WHAT = {HACF: "config file", HARESOURCES: "resources file", AUTHKEYS: "keyfile"}
 
 
@@ -81,7 +83,9 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
                                     f"Cannot open keyfile: {exc.strerror}"))
         else:
             keyring = result.keyring
-            problems += [_authkeys_warning(text, keys_path) for text in result.warnings]
+            allow_crc = hacf is not None and hacf.allow_crc
+            problems += [_authkeys_warning(text, keys_path, allow_crc, hacf_path)
+                         for text in result.warnings]
 
     order = {hacf_path: 0, res_path: 1, keys_path: 2}
     problems.sort(key=lambda p: (order.get(p.path, 3),
@@ -112,12 +116,23 @@ def _read(path: str, name: str, problems: list[Problem]) -> bytes | None:
         return None
 
 
-def _authkeys_warning(text: str, path: str) -> Problem:
-    """linklayer.authkeys words its warnings `path:line: message`."""
+def _authkeys_warning(text: str, path: str, allow_crc: bool, hacf_path: str) -> Problem:
+    """linklayer.authkeys words its warnings `path:line: message`.
+
+    A `crc` key lets anyone on a link forge frames that verify with it, and
+    every configured index verifies, so one `crc` line makes a sha1 cluster
+    forgeable too. heartbeat accepts it with no word; hbeat refuses it unless
+    ha.cf says `allow_crc on` (then it stays a warning)."""
     line: int | None = None
     message = text
     if text.startswith(path + ":"):
         number, sep, rest = text[len(path) + 1:].partition(": ")
         if sep and number.isdigit():
             line, message = int(number) or None, rest
+    if _CRC_WARNING.match(message) and not allow_crc:
+        index = message.split()[1]
+        return Problem(path, line, Level.ERROR,
+                       f"key {index} uses crc, which anyone on the link can forge (crc is a"
+                       f" checksum, not authentication): use sha1, or add 'allow_crc on' to"
+                       f" {hacf_path} to accept it knowingly")
     return Problem(path, line, Level.WARN, message)

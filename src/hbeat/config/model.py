@@ -205,6 +205,8 @@ class HaCf:
     hbgenmethod: str = "file"
     max_rexmit_delay_ms: int = 250
     log_badpack: bool = True
+    allow_crc: bool = False
+    """hbeat only: accept `crc` keys in authkeys (heartbeat accepts them unasked)."""
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()

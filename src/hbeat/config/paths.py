@@ -2,8 +2,9 @@
 
 The configuration directory is `--config-dir`, else `$HBEAT_CONFIG_DIR`,
 else `/etc/ha.d` (several instances on one host, labs and tests use the
-first two). The local node name is `--node-name`, else `$HBEAT_NODE_NAME`,
-else `uname -n`; heartbeat lower-cases node names, so do we.
+first two). Every directory is made absolute where it is resolved. The
+local node name is `--node-name`, else `$HBEAT_NODE_NAME`, else
+`uname -n`; heartbeat lower-cases node names, so do we.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ AUTHKEYS = "authkeys"
 
 
 def resolve_config_dir(option: str | None, environ: Mapping[str, str]) -> str:
-    return option or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR
+    """Made absolute here: the executor runs scripts from `/`, so a relative
+    directory would pass `hbeat check` and then fail every resource."""
+    return os.path.abspath(option or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR)
 
 
 def resolve_node_name(option: str | None, environ: Mapping[str, str],
@@ -37,9 +40,9 @@ DEFAULT_STATE_DIR = "/var/lib/hbeat"
 
 def resolve_runtime_dir(option: str | None, environ: Mapping[str, str]) -> str:
     """Sockets and the sequence board: `--runtime-dir`, `$HBEAT_RUNTIME_DIR`, `/run/hbeat`."""
-    return option or environ.get(RUNTIME_DIR_ENV) or DEFAULT_RUNTIME_DIR
+    return os.path.abspath(option or environ.get(RUNTIME_DIR_ENV) or DEFAULT_RUNTIME_DIR)
 
 
 def resolve_state_dir(option: str | None, environ: Mapping[str, str]) -> str:
     """Generation and UUID: `--state-dir`, `$HBEAT_STATE_DIR`, `/var/lib/hbeat`."""
-    return option or environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
+    return os.path.abspath(option or environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)

@@ -141,6 +141,15 @@ CASES = [
     Case("empty-authkeys", ["ERROR: {d}/authkeys: Missing auth directive in keyfile "
                             "[{d}/authkeys]"], 1, seed={"authkeys": ""}),
     Case("empty-haresources-is-fine", [], 0, seed={"haresources": ""}),
+    Case("crc-key-needs-opt-in", ["ERROR: {d}/authkeys:3: key 2 uses crc, which anyone on the "
+                                  "link can forge (crc is a checksum, not authentication): use "
+                                  "sha1, or add 'allow_crc on' to {d}/ha.cf to accept it "
+                                  "knowingly"], 1,
+         seed={"authkeys": "auth 1\n1 sha1 k\n2 crc\n"}),
+    Case("crc-key-with-opt-in-warns", ["WARN: {d}/authkeys:3: key 2 uses crc, which is a "
+                                       "checksum and provides no authentication: anyone on the "
+                                       "link can forge messages (use sha1)"], 0,
+         seed={"authkeys": "auth 1\n1 sha1 k\n2 crc\n"}, extra=["allow_crc on"]),
     Case("crlf-hacf", ["WARN: {d}/ha.cf:1: file has CRLF (DOS) line endings; the carriage "
                        "returns are ignored"], 0,
          tweak=_write("ha.cf", SEED_HACF.replace(b"\n", b"\r\n"))),

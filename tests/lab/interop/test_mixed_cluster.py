@@ -51,7 +51,10 @@ def test_hbeat_and_heartbeat_see_each_other_and_each_others_death(
     secret = f"mixed-{method}"
     keys_text = authkeys_text(method, secret)
     real = start_heartbeat(lab, hacf, keys_text, cable=cable, names=["weasel"])["weasel"]
-    ours = start_hbeat(lab, hacf, keys_text, cable=cable, names=["otter"])["otter"]
+    # hbeat refuses a crc key unless its own ha.cf opts in (heartbeat would
+    # reject the hbeat-only directive, so only otter's copy carries it).
+    ours_hacf = hacf + ("allow_crc on\n" if method == "crc" else "")
+    ours = start_hbeat(lab, ours_hacf, keys_text, cable=cable, names=["otter"])["otter"]
     feed = ours.feed()
 
     ours.wait_active(NODES, timeout=20)

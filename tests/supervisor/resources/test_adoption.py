@@ -427,7 +427,17 @@ def test_snapshot_and_start_is_idempotent() -> None:
     snap = weasel.res.snapshot()
     assert snap["phase"] == "init" and snap["held"] == rs.TRANSITION
     assert snap["groups"] == {
-        KEY: {"node": "weasel", "state": "partial", "class": "local", "found": ["LVM::vg0"]}
+        KEY: {
+            "node": "weasel",
+            "state": "partial",
+            "class": "local",
+            "found": ["LVM::vg0"],
+            "probed": True,
+            "undecided": True,  # found, waiting for the start-up negotiation
+            "operation": None,
+            "standby": None,
+            "handoff_pending": False,
+        }
     }
     assert weasel.res.hold_bits().word == "local"  # reported held until decided
     assert weasel.res.start(sim.now) == []  # probed once per process

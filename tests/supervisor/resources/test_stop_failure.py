@@ -91,7 +91,7 @@ def test_standby_with_a_failed_stop_is_aborted_and_the_peer_starts_nothing(
     )
     # rscstatus stays truthful and settled on both sides.
     assert weasel.rscstatus == "local" and otter.rscstatus == "local"
-    assert otter.res._standby is None and weasel.res._standby is None
+    assert otter.res.snapshot()["standby"] is None and weasel.res.snapshot()["standby"] is None
     # CRIT once at the failure, then once a minute while unresolved.
     assert 10 <= crit_advice(weasel) <= 11
     advice = next(t for t in crit if t.startswith(f"Resource group {KEY} may still"))

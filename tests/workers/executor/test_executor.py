@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.harness.requirements import require_commands
 from tests.harness.waiting import wait_for
 from tests.workers.executor.conftest import Tree, group_members, proc_state
 from tests.workers.executor.standin import StandIn
@@ -320,3 +322,40 @@ def test_process_title(tree: Tree, standin: Make) -> None:
     title = Path(f"/proc/{ex.pid}/cmdline").read_bytes().split(b"\0")[0]
     assert title == b"hbeat: executor"
     assert os.getpid() != ex.pid
+
+
+def test_scripts_get_oom_score_adj_0_and_the_executors_limits(tree: Tree, standin: Make) -> None:
+    """The daemon runs with oom_score_adj -1000 (the unit's OOMScoreAdjust) and
+    a link worker raises its own memlock limit; a resource script and the
+    services it starts are ordinary processes: oom_score_adj 0, limits as the
+    system gave the daemon (the unit sets no Limit*=). Lowering the value
+    needs CAP_SYS_RESOURCE, which this test may not have, so the executor
+    runs at +500 instead: a script that inherited it would show 500."""
+    require_commands("choom")
+    tree.script("Limits", "#!/bin/sh\necho oom=$(cat /proc/self/oom_score_adj)\n"
+                          "echo core=$(ulimit -c) memlock=$(ulimit -l)\n")
+    ex = standin(prefix=("choom", "-n", "500", "--"))
+    assert Path(f"/proc/{ex.proc.pid}/oom_score_adj").read_text().strip() == "500"
+    out = ex.call("start", resource={"script": "Limits", "args": []})
+    seen = dict(item.split("=") for _, line in out.lines for item in line.split())
+
+    def shell_limit(which: int) -> str:
+        soft = resource.getrlimit(which)[0]
+        return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+
+    def shell_kib(which: int) -> str:
+        soft = resource.getrlimit(which)[0]
+        return "unlimited" if soft == resource.RLIM_INFINITY else str(soft // 1024)
+
+    core = shell_limit(resource.RLIMIT_CORE)
+    core = core if core == "unlimited" else str(int(core) // 512)  # sh counts 512-byte blocks
+    assert seen == {"oom": "0", "core": core,
+                    "memlock": shell_kib(resource.RLIMIT_MEMLOCK)}, out.lines
+
+
+def test_unit_raises_no_limits_for_scripts() -> None:
+    unit = (Path(__file__).resolve().parents[3] / "systemd" / "hbeat.service").read_text()
+    settings = [line.split("=", 1)[0] for line in unit.splitlines()
+                if line and not line.startswith("#") and "=" in line]
+    assert "OOMScoreAdjust" in settings
+    assert [s for s in settings if s.startswith("Limit")] == []

@@ -1,0 +1,109 @@
+"""The start-up probe's verdicts: what a probed group is, and whether to adopt or release it.
+
+Pure functions for `resources` (docs/resources.md, "Start-up probe and
+adoption"); they read what they are given and change nothing:
+
+* `findings(group, statuses, found)`: None for a group found stopped, else
+  the resources found not stopped, the state it is in (running or
+  partial) and the log line saying so.
+* `release_reason(...)`: why a group found here must be stopped (the peer
+  keeps it), or None to adopt it.
+* `verdict_logs(...)`: the log lines of that decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hbeat.config.model import ResourceGroup
+from hbeat.logfmt import Level
+
+from . import groupops as go
+from . import rscmessages as rm
+from .rscactions import PARTIAL, RUNNING, Log
+
+Hold = rm.Hold
+
+
+class PeerFacts(Protocol):
+    """What the rule needs to know of the peer."""
+
+    name: str
+    alive: bool
+    released: bool  # sent shutdone
+    hold_known: bool
+    hold: Hold
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    resources: tuple[str, ...]  # the texts of the resources not found stopped
+    state: str  # RUNNING or PARTIAL
+    log: Log
+
+
+def findings(
+    group: ResourceGroup,
+    statuses: tuple[go.ResourceStatus, ...],
+    found: go.ResourceStatus | None,
+) -> Findings | None:
+    """What the probe of `group` found (None: every resource said stopped)."""
+    if found is go.ResourceStatus.STOPPED:
+        return None
+    texts = tuple(
+        r.text
+        for r, st in zip(group.resources, statuses, strict=True)
+        if st is not go.ResourceStatus.STOPPED
+    )
+    if found is go.ResourceStatus.RUNNING:
+        return Findings(
+            texts, RUNNING, Log(Level.INFO, f"Resource group {group.key} is already running here.")
+        )
+    log = Log(
+        Level.WARN,
+        f"Resource group {group.key} is partly running here (not stopped: {' '.join(texts)}).",
+    )
+    return Findings(texts, PARTIAL, log)
+
+
+def release_reason(
+    cls: Hold,
+    home: str,
+    me: str,
+    *,
+    nice: bool,
+    peer: PeerFacts | None,
+    incumbent: bool,
+) -> str | None:
+    """Why a group of class `cls` (preferred node `home`) found running here must be
+    stopped, or None to adopt it. `incumbent`: the peer reported itself stable."""
+    if peer is None or not peer.alive or peer.released:
+        return None
+    if not nice:
+        if cls is Hold.LOCAL:
+            return None
+        return f"its home node {peer.name} is up (auto_failback legacy)"
+    if not peer.hold_known or not peer.hold & cls.mirrored():
+        return None
+    if incumbent:
+        return f"{peer.name} holds it"
+    if home != me:
+        return f"{peer.name} holds it too and is its preferred node"
+    return None
+
+
+def verdict_logs(key: str, state: str, found: tuple[str, ...], why: str | None) -> list[Log]:
+    """The log lines of adopting (`why` None) or releasing group `key`."""
+    if why is None:
+        if state == RUNNING:
+            return [Log(Level.INFO, f"Adopting resource group {key}: it keeps running here.")]
+        return [
+            Log(Level.INFO, f"Adopting resource group {key}: its other resources will be started.")
+        ]
+    out = [Log(Level.CRIT, f"Resource {text} is active, and should not be!") for text in found]
+    out.append(Log(Level.WARN, f"Releasing resource group {key} found running here: {why}."))
+    return out
+
+
+__all__ = ["Findings", "PeerFacts", "findings", "release_reason", "verdict_logs"]

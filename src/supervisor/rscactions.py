@@ -1,0 +1,86 @@
+"""What the resource machine emits: its actions and the group-state words they carry.
+
+Shared by `resources` (the ownership policy), `jobrunner` and
+`standbyexchange`; the daemon carries the actions out. The full contract is
+in docs/resources.md ("Events and actions").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linklayer.message import Field
+
+from .membership import Log
+
+STOPPED = "stopped"
+STARTING = "starting"
+RUNNING = "running"
+STOPPING = "stopping"
+FAILED = "failed"
+STOP_FAILED = "stop-failed"
+PARTIAL = "partial"  # found partly running (or with a failed status) by the start-up probe
+HELD_STATES = frozenset({STARTING, RUNNING, STOPPING, PARTIAL})
+# What counts in our holdings: a stop-failed group may still run here.
+CLAIMED_STATES = HELD_STATES | {STOP_FAILED}
+TRANSITION = "transition"
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """Send these fields through `Membership.send` (it adds src, seq, hg, ts, ...)."""
+
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunScript:
+    """Run resource `resource_index` of group `group_key` with `action`; report via script_done."""
+
+    op_id: int
+    group_key: str
+    resource_index: int
+    action: str
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStateChanged:
+    group_key: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeldChanged:
+    """What `cl_status rscstatus` now prints."""
+
+    held: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownComplete:
+    """Every group is released and the peer had its chance to take over: exit now."""
+
+
+Action = SendMessage | RunScript | Log | GroupStateChanged | HeldChanged | ShutdownComplete
+
+__all__ = [
+    "CLAIMED_STATES",
+    "FAILED",
+    "HELD_STATES",
+    "PARTIAL",
+    "RUNNING",
+    "STARTING",
+    "STOPPED",
+    "STOPPING",
+    "STOP_FAILED",
+    "TRANSITION",
+    "Action",
+    "GroupStateChanged",
+    "HeldChanged",
+    "Log",
+    "RunScript",
+    "SendMessage",
+    "ShutdownComplete",
+]

@@ -1,0 +1,86 @@
+"""What the operator is told about resource groups that could not be stopped.
+
+A stop-failed group may still run here, so it stays held by this node until
+the administrator acts (docs/resources.md, "Stop failure"). These pure
+builders give the CRIT lines of those rules the same wording wherever
+`resources` needs them: the failure itself (`failed_stop`), what to do
+about it (`advice`, repeated every `stop_failed_crit_ms`), a graceful stop
+it holds up (`shutdown_blocked`), and a legacy request refused for it
+(`refused_ip_request`).
+"""
+
+from __future__ import annotations
+
+from hbeat.logfmt import Level
+
+from .rscactions import Log
+
+
+def failed_stop(key: str, *, after_start: bool) -> Log:
+    what = "a failed start" if after_start else "a release"
+    return Log(Level.CRIT, f"Resource group {key} could not be stopped after {what}.")
+
+
+def advice(key: str, peer: str | None, *, leaving: bool, nice: bool, retry_ms: int) -> Log:
+    """What a stop-failed group means and what the administrator can do.
+
+    `leaving`: our graceful stop waits for it; `nice`: auto_failback on/off
+    (standby exists); `retry_ms`: how often the shutdown retries the stop."""
+    head = f"Resource group {key} may still be running here: this node keeps holding it"
+    if leaving:
+        how = (
+            f"the shutdown waits for it. Stop its resources by hand: the stop is retried "
+            f"every {retry_ms // 1000} s and on SIGTERM"
+        )
+    elif not nice:
+        how = "stop its resources by hand, then restart hbeat here (its shutdown retries it)"
+    elif peer is None:
+        how = "stop its resources by hand, then run hb_takeover here to start it again"
+    else:
+        how = (
+            f"stop its resources by hand, then run hb_standby here (or hb_takeover on "
+            f"{peer}) to hand it over, or hb_takeover here to run it here"
+        )
+    if peer is not None:
+        head += f" and {peer} is not let take it over"
+    return Log(Level.CRIT, f"{head}; {how}.")
+
+
+def shutdown_blocked(names: str, peer: str | None, retry_ms: int, *, first: bool) -> list[Log]:
+    """The graceful stop cannot complete: groups `names` (space-separated) did not stop."""
+    retry_s = retry_ms // 1000
+    if not first:
+        return [
+            Log(
+                Level.CRIT,
+                f"Shutdown still blocked: resource group(s) {names} could not be stopped; "
+                f"retrying in {retry_s} s.",
+            )
+        ]
+    other = peer if peer is not None else "another node"
+    return [
+        Log(
+            Level.CRIT,
+            f"Shutdown cannot complete: resource group(s) {names} could not be stopped and "
+            f"may still be running here. Not sending shutdone: {other} will not take "
+            f"them over while this node runs. Retrying the stops every {retry_s} s and "
+            f"on SIGTERM.",
+        ),
+        Log(
+            Level.CRIT,
+            f"If hbeat is killed instead (systemd's TimeoutStopSec, 15 min in "
+            f"hbeat.service), {other} takes every group over after deadtime as after a "
+            f"crash, with {names} possibly still running here: stop them by hand, and "
+            f"configure STONITH so that a crashed node is fenced.",
+        ),
+    ]
+
+
+def refused_ip_request(peer: str, key: str) -> Log:
+    return Log(
+        Level.CRIT,
+        f"Refusing ip-request from {peer} for resource group {key}: it could not be stopped here.",
+    )
+
+
+__all__ = ["advice", "failed_stop", "refused_ip_request", "shutdown_blocked"]

@@ -1,0 +1,141 @@
+"""`standbyexchange.StandbyExchange` on its own: each stage, its messages and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from hbeat.logfmt import Level
+from supervisor import rscmessages as rm
+from supervisor import standbyexchange as sx
+from supervisor.rscactions import Log, SendMessage
+from supervisor.standbyexchange import Next, SbRole, SbStage, StandbyExchange
+
+Hold = rm.Hold
+REPORT = SendMessage(rm.resource_fields(Hold.LOCAL, True))
+
+
+def test_sets_of_hb_standby_hb_takeover_and_a_peers_hb_takeover() -> None:
+    assert sx.standby_set("failback") is Hold.FOREIGN
+    assert sx.standby_set("local") is Hold.LOCAL
+    assert sx.takeover_set("failback") == ("local", Hold.LOCAL)
+    assert sx.takeover_set("all") == ("all", Hold.ALL)
+    assert sx.requested_set("local") is Hold.FOREIGN
+    assert sx.requested_set("foreign") is Hold.LOCAL
+    assert sx.requested_set("failback") is Hold.FOREIGN  # 3.0.6 would give all
+    with pytest.raises(ValueError, match=r"bad standby set \[some\]"):
+        sx.standby_set("some")
+    with pytest.raises(ValueError, match=r"bad takeover set \[none\]"):
+        sx.takeover_set("none")
+
+
+def test_asker_goes_through_every_stage() -> None:
+    ex = StandbyExchange("weasel", timeout_ms=10_000)
+    out = ex.ask(Hold.LOCAL, 500)
+    assert out == [
+        SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_ME)),
+        Log(Level.INFO, "weasel wants to go standby [local]"),
+    ]
+    assert ex.deadline == 10_500 and ex.snapshot() == {
+        "role": "asker",
+        "which": "local",
+        "stage": "wait_other",
+        "deadline_ms": 10_500,
+    }
+    step, sb, logs = ex.answer("otter", rm.ASK_OTHER)
+    assert (step, logs) == (Next.RELEASE, []) and sb is ex.current
+    assert sb is not None
+    out = ex.releasing("otter", Hold.NONE)
+    assert sb.stage is SbStage.RELEASING and ex.deadline is None
+    assert SendMessage(rm.resource_fields(Hold.NONE, False, rm.INFO_STANDBY)) in out
+    out = ex.released(sb)
+    assert sb.stage is SbStage.WAIT_DONE
+    assert out[1] == SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_DONE))
+    step, _, logs = ex.answer("otter", rm.ASK_DONE)
+    assert step is Next.COMPLETED and not ex.active
+    assert logs == [Log(Level.INFO, "Other node completed standby takeover of local resources.")]
+
+
+def test_an_unanswered_request_is_cancelled_at_its_deadline() -> None:
+    ex = StandbyExchange("weasel", timeout_ms=10_000)
+    ex.ask(Hold.ALL, 0)
+    assert ex.tick(9_999) == [] and ex.active
+    assert ex.tick(10_000) == [
+        Log(Level.INFO, "No reply to standby request.  Standby request cancelled.")
+    ]
+    assert not ex.active and ex.tick(20_000) == []
+
+
+def test_refusals_name_their_reason() -> None:
+    ex = StandbyExchange("weasel", timeout_ms=10_000)
+    args = {"peer_in_flux": False, "local_in_flux": False}
+    assert ex.blocked("otter", Hold.ALL, 0, **args) == []
+    assert ex.blocked("otter", Hold.ALL, 0, peer_in_flux=True, local_in_flux=True) == [
+        Log(Level.WARN, "standby message [all] from otter ignored.  Other side is in flux.")
+    ]
+    assert ex.blocked("otter", Hold.ALL, 0, peer_in_flux=False, local_in_flux=True) == [
+        Log(Level.WARN, "standby message [all] from otter ignored.  local resources in flux.")
+    ]
+    ex.ask(Hold.FOREIGN, 0)
+    assert ex.blocked("otter", Hold.ALL, 2_500, **args) == [
+        Log(Level.WARN, "Standby in progress- new request from otter ignored [8 seconds left]")
+    ]
+
+
+def test_taker_acquires_on_done_and_reports() -> None:
+    ex = StandbyExchange("otter", timeout_ms=10_000)
+    assert ex.accept(Hold.LOCAL) == [SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_OTHER))]
+    sb = ex.current
+    assert sb is not None and (sb.role, sb.stage) == (SbRole.TAKER, SbStage.WAIT_RELEASE)
+    step, got, _ = ex.answer("weasel", rm.ASK_DONE)
+    assert step is Next.ACQUIRE and got is sb
+    out = ex.acquiring(sb, "weasel", Hold.FOREIGN)
+    assert sb.stage is SbStage.ACQUIRING
+    assert out[1] == Log(Level.INFO, "acquire foreign HA resources (standby).")
+    out = ex.acquired(sb, REPORT)
+    assert out[1] == SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_DONE))
+    assert out[-1] is REPORT and not ex.active
+
+
+def test_answers_out_of_turn_are_ignored_with_the_stage_number() -> None:
+    ex = StandbyExchange("otter", timeout_ms=10_000)
+    step, _, logs = ex.answer("weasel", rm.ASK_OTHER)
+    assert step is Next.IGNORED
+    assert logs == [Log(Level.ERROR, "Ignored standby message 'other' from weasel in state 0")]
+    ex.ask(Hold.ALL, 0)
+    step, _, logs = ex.answer("weasel", rm.ASK_DONE)
+    assert step is Next.IGNORED and ex.active
+    assert logs == [Log(Level.ERROR, "Ignored standby message 'done' from weasel in state 1")]
+
+
+def test_taker_stops_waiting_when_the_asker_aborted_its_release() -> None:
+    ex = StandbyExchange("otter", timeout_ms=10_000)
+    ex.accept(Hold.ALL)
+    stable_local = rm.ResourceReport("weasel", Hold.LOCAL, True, True, None)
+    assert ex.on_report("weasel", stable_local) == []  # release not begun yet: no conclusion
+    releasing = rm.ResourceReport("weasel", Hold.LOCAL, True, False, rm.INFO_STANDBY)
+    assert ex.on_report("weasel", releasing) == [] and ex.active
+    assert ex.on_report("weasel", stable_local) == [
+        Log(
+            Level.WARN,
+            "Standby takeover of [all] resources from weasel cancelled: weasel still holds "
+            "[local] resources.",
+        )
+    ]
+    assert not ex.active
+
+
+def test_abort_and_peer_restart_end_the_exchange() -> None:
+    ex = StandbyExchange("weasel", timeout_ms=10_000)
+    assert ex.cancel_peer_restarted() == []
+    ex.ask(Hold.ALL, 0)
+    sb = ex.current
+    assert sb is not None
+    ex.releasing("otter", Hold.LOCAL)
+    out = ex.aborted(sb, "otter", "web db", REPORT)
+    assert out[0].level is Level.CRIT and "web db could not be stopped" in out[0].text
+    assert out[1] is REPORT and not ex.active
+    ex.ask(Hold.ALL, 0)
+    assert ex.cancel_peer_restarted() == [
+        Log(Level.WARN, "Standby request cancelled: the other node restarted.")
+    ]
+    assert ex.snapshot() is None
