@@ -26,9 +26,11 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-NODE_STATES = ("init", "up", "active", "dead")
-LINK_STATES = ("up", "dead")
-RUNNING = "running"
+from supervisor.membership import ACTIVE, DEAD, INIT, LINK_DEAD, LINK_UP, UP
+from supervisor.rscactions import RUNNING
+
+NODE_STATES = (INIT, UP, ACTIVE, DEAD)
+LINK_STATES = (LINK_UP, LINK_DEAD)
 # Keepalive lateness: a well-behaved link sends within a fraction of a millisecond.
 LATENESS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0)
