@@ -239,6 +239,11 @@ def remote_feed_options(sub: Any, args: argparse.Namespace) -> str | None:
 
 
 def run_watch(args: argparse.Namespace, out: TextIO) -> int:
+    if not getattr(args, "connect", None) and (
+            getattr(args, "curve_key", None) or getattr(args, "curve_server_key", None)):
+        print("hbeat watch: --curve-key and --curve-server-key need --connect",
+              file=sys.stderr)
+        return 2
     if args.count is not None and args.count < 1:
         print("hbeat watch: --count must be at least 1", file=sys.stderr)
         return 2
