@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Lab, ha_cf, wait_for
 from tests.hbeat.config.seed import SEED_AUTHKEYS
+from tests.lab.cluster.attack import send_udp
 from tests.lab.cluster.clusters import TIMINGS
 from tests.lab.cluster.hbeatnode import HbeatConfig
 from tests.lab.failover.cluster import DEADTIME_S, FailoverCluster
@@ -89,6 +90,18 @@ def test_metrics_follow_the_cluster_and_a_failover(lab: Lab) -> None:
     assert value(metrics, "hbeat_resource_script_seconds",
                  "hbeat_resource_script_seconds_count", script="drbddisk",
                  action="status") >= 1
+
+    # two hostile datagrams from weasel's namespace: counted by reason
+    send_udp(lab["weasel"], lab["otter"].ip, [b"garbage", b"###\n5:hello,%%%\n3:1 x,"])
+
+    def rejected() -> float:
+        family = scrape(c, "otter").get("hbeat_packets_rejected")
+        return sum(x.value for x in family.samples if x.name.endswith("_total")
+                   and x.labels["medium"] == "bcast eth1") if family else 0.0
+
+    wait_for(lambda: rejected() == 2, timeout=10, what="two rejected packets counted")
+    reasons = {x.labels["reason"] for x in scrape(c, "otter")["hbeat_packets_rejected"].samples}
+    assert reasons and all(r.isupper() for r in reasons), reasons  # ErrorCode names
 
     c.wait_past_startup_window("weasel")
     c.crash("weasel")
