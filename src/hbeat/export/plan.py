@@ -12,7 +12,8 @@
   groups on two nodes; the others never run them);
 * `resource-stickiness` above that score for `auto_failback off`, 0 otherwise;
 * fencing devices from `stonith_host` lines (`stonith:TYPE`, the plugin's
-  positional parameters named by `stonith_params(TYPE)`), and
+  positional parameters named by `stonith_params(TYPE)`, the last one taking
+  the rest of the line), and
   `stonith-enabled=true` always, with a loud note when no device could be made.
 
 Anything the export cannot carry over is a `note`: each output shows the
@@ -256,9 +257,9 @@ def _fencing(config: ClusterConfig, stonith_params: Callable[[str], tuple[str, .
                          "so its parameter names are unknown; not exported")
             continue
         if len(values) > len(names):
-            notes.append(f"{cf}: [{text}]: {type_} takes {len(names)} parameters "
-                         f"({' '.join(names)}), {len(values)} given; not exported")
-            continue
+            # as cluster-glue reads a parameter string: the last one takes the
+            # rest of the line (`stonith_host * null otter weasel`: hostlist)
+            values = [*values[:len(names) - 1], " ".join(values[len(names) - 1:])]
         params = tuple(zip(names, values, strict=False))
         hint = f"fence_{host if host != '*' else 'any'}_{type_}"
         source = f"{cf} {directive} {host} {type_}"

@@ -243,6 +243,19 @@ def test_every_mapped_wrapper(tmp_path: Path) -> None:
     assert sticky == ["0"]  # auto_failback on: the home preference wins
 
 
+def test_last_stonith_parameter_takes_the_rest_of_the_line(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path / "ha.d", serial="/dev/null", interfaces=("lo",),
+                      extra=("stonith_host * null otter weasel",))
+    cib = export(seed.config_dir, "cib", tmp_path / "cib.xml")
+    assert primitives(cib)["fence_any_null"] == ("stonith:null",
+                                                 {"hostlist": "otter weasel"})
+    assert_valid(cib)
+    # and pcs takes it as one value
+    pcs_cib = empty_cib(tmp_path / "pcs.xml")
+    run_pcs(export(seed.config_dir, "pcs", tmp_path / "out.sh"), pcs_cib)
+    assert primitives(pcs_cib)["fence_any_null"] == primitives(cib)["fence_any_null"]
+
+
 def test_unknown_stonith_plugin_is_a_note_not_a_device(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]
                                                        ) -> None:
