@@ -4,9 +4,9 @@ heartbeat's resource.d scripts are mostly thin wrappers that turn their
 `::` arguments into OCF_RESKEY_ variables and call an OCF agent; this
 module knows those wrappers (read from resource-agents' documented
 parameters, see docs/export.md) and maps a `Resource` to an `Agent`.
-A script found in the init directory becomes `lsb:NAME`; any other
-resource.d script stays `heartbeat:NAME` (Pacemaker runs it with its
-arguments as instance attributes `1`, `2`, ...). Pure.
+A script found in the init directory becomes `lsb:NAME` (a script in any
+`resource.d` directory is a wrapper); any other resource.d script stays
+`heartbeat:NAME` (Pacemaker runs it with its arguments as instance attributes `1`, `2`, ...). Pure.
 """
 
 from __future__ import annotations
@@ -171,7 +171,10 @@ def drbd_agent(res: Resource) -> Agent:
 def agent_for(res: Resource, config_dir: str) -> Agent:
     """The agent for one group member (drbddisk::NAME is handled by the caller)."""
     path = PurePath(res.path) if res.path else None
-    in_resource_d = path is None or path.parent == PurePath(config_dir) / "resource.d"
+    # the admin's <config>/resource.d, or a packaged resource.d directory;
+    # anything else was found in the init directory
+    in_resource_d = path is None or path.parent == PurePath(config_dir) / "resource.d" or (
+        path.parent.name == "resource.d")
     if path is not None and not in_resource_d:
         notes: tuple[str, ...] = ()
         if res.args:

@@ -233,36 +233,75 @@ def build_plan(config: ClusterConfig,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _StonithLine:
+    directive: str
+    host: str
+    type: str
+    values: tuple[str, ...]
+    file: str | None
+    text: str
+
+
+def _stonith_lines(items: tuple[object, ...]) -> list[_StonithLine]:
+    """ha.cf's stonith directives, whether the parsed model keeps them as the
+    line's words (`"stonith_host * null a b"`) or as typed device records
+    (directive, source, type, params, file)."""
+    out: list[_StonithLine] = []
+    for item in items:
+        if isinstance(item, str):
+            words = item.split()
+            directive, rest = words[0], words[1:]
+            if directive == "stonith":
+                out.append(_StonithLine(directive, "*", rest[0] if rest else "", (),
+                                        rest[1] if len(rest) > 1 else None, item))
+            else:
+                out.append(_StonithLine(directive, rest[0].lower() if rest else "",
+                                        rest[1] if len(rest) > 1 else "",
+                                        tuple(rest[2:]), None, item))
+            continue
+        directive = str(getattr(item, "directive", "stonith_host"))
+        host = str(getattr(item, "source", "*")).lower()
+        type_ = str(getattr(item, "type", ""))
+        params = tuple(str(p) for p in getattr(item, "params", ()))
+        file = getattr(item, "file", None)
+        text = " ".join([directive, *([] if directive == "stonith" else [host]), type_,
+                         *([str(file)] if file else params)])
+        out.append(_StonithLine(directive, host, type_, params,
+                                None if file is None else str(file), text))
+    return out
+
+
 def _fencing(config: ClusterConfig, stonith_params: Callable[[str], tuple[str, ...] | None],
              ids: _Ids) -> tuple[list[Primitive], list[str]]:
     prims: list[Primitive] = []
     notes: list[str] = []
     cf = "ha.cf"
-    for text in config.hacf.stonith:
-        words = text.split()
-        directive, rest = words[0], words[1:]
-        if directive == "stonith":
+    for line in _stonith_lines(tuple(config.hacf.stonith)):
+        text, type_ = line.text, line.type
+        if line.directive == "stonith":
             notes.append(f"{cf}: [{text}]: the device's parameters are in "
-                         f"{rest[1] if len(rest) > 1 else 'its configuration file'}; "
-                         "create the device by hand (stonith -t "
-                         f"{rest[0]} -n lists the parameter names)")
+                         f"{line.file or 'its configuration file'}; "
+                         f"create the device by hand (stonith -t {type_} -n lists the "
+                         "parameter names)")
             continue
-        if len(rest) < 2:
+        if not line.host or not type_:
             notes.append(f"{cf}: [{text}]: needs a host and a device type; not exported")
             continue
-        host, type_, values = rest[0].lower(), rest[1], rest[2:]
         names = stonith_params(type_)
         if names is None:
             notes.append(f"{cf}: [{text}]: STONITH plugin {type_} is not installed here, "
                          "so its parameter names are unknown; not exported")
             continue
+        values = list(line.values)
         if len(values) > len(names):
             # as cluster-glue reads a parameter string: the last one takes the
             # rest of the line (`stonith_host * null otter weasel`: hostlist)
             values = [*values[:len(names) - 1], " ".join(values[len(names) - 1:])]
         params = tuple(zip(names, values, strict=False))
+        host = line.host
         hint = f"fence_{host if host != '*' else 'any'}_{type_}"
-        source = f"{cf} {directive} {host} {type_}"
+        source = f"{cf} {line.directive} {host} {type_}"
         prims.append(Primitive(ids.make(hint), "stonith", None, type_, params,
                                (Op("monitor", "60s", "20s"),), source))
     return prims, notes
