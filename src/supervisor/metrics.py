@@ -106,8 +106,8 @@ class Metrics:
             ["script", "action"], buckets=SCRIPT_BUCKETS, registry=r)
         self.script_failures = Counter(
             "hbeat_resource_script_failures",
-            "Resource script runs that failed (start/stop: exit code not 0; any: "
-            "timed out or killed)", ["script", "action"], registry=r)
+            "Resource script calls that failed (the executor's verdict), timed out "
+            "or were killed", ["script", "action"], registry=r)
         self.groups = groups
         for group in groups:
             self.failovers.labels(group)
@@ -163,11 +163,12 @@ class Metrics:
     def on_script_start(self, op_id: int, script: str, action: str, now_ms: int) -> None:
         self._scripts[op_id] = (script, action, now_ms)
 
-    def on_script_done(self, op_id: int, rc: int | None, now_ms: int) -> None:
+    def on_script_done(self, op_id: int, failed: bool, now_ms: int) -> None:
+        """`failed`: the executor's verdict was `failed`, or the call timed out."""
         started = self._scripts.pop(op_id, None)
         if started is None:
             return
         script, action, at = started
         self.script_seconds.labels(script, action).observe(max(0, now_ms - at) / 1000)
-        if rc is None or (rc != 0 and action in ("start", "stop")):
+        if failed:
             self.script_failures.labels(script, action).inc()
