@@ -30,3 +30,16 @@ def test_only_a_takeover_after_a_death_is_a_failover() -> None:
     text = generate_latest(m.registry).decode()
     assert "hbeat_failover_seconds_sum{group=\"b\"} 0.6" in text
     assert "hbeat_packets_lost_total 3.0" in text
+
+
+def test_script_calls_are_timed_and_failures_counted() -> None:
+    m = Metrics(("otter", "weasel"), ("a",), dict)
+    m.on_script_start(1, "apache", "start", 1000)
+    m.on_script_done(1, False, 1250)
+    m.on_script_start(2, "apache", "stop", 2000)
+    m.on_script_done(2, True, 2100)
+    m.on_script_done(99, True, 3000)  # a result for no call we know: ignored
+    text = generate_latest(m.registry).decode()
+    assert 'hbeat_resource_script_seconds_sum{action="start",script="apache"} 0.25' in text
+    assert 'hbeat_resource_script_failures_total{action="stop",script="apache"} 1.0' in text
+    assert 'hbeat_resource_script_failures_total{action="start"' not in text
