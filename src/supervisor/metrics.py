@@ -138,8 +138,8 @@ class Metrics:
     def on_keepalive_sent(self, medium: str, late_us: int) -> None:
         self.lateness.labels(medium).observe(max(0, late_us) / 1e6)
 
-    def on_rejected(self, medium: str, reason: str) -> None:
-        self.rejected.labels(medium, reason).inc()
+    def on_rejected(self, medium: str, reason: str, count: int = 1) -> None:
+        self.rejected.labels(medium, reason).inc(count)
 
     def on_node_dead(self, now_ms: int) -> None:
         """The peer died: every group not running here may now be failed over."""
