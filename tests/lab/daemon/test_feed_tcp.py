@@ -14,10 +14,10 @@ import json
 import sys
 
 from tests.harness import Lab, ha_cf, wait_for
+from tests.harness.hbeatnode import HbeatConfig
 from tests.hbeat.config.curvekeys import make_keys
 from tests.hbeat.config.seed import SEED_AUTHKEYS
 from tests.lab.cluster.clusters import TIMINGS
-from tests.lab.cluster.hbeatnode import HbeatConfig
 from tests.lab.failover.cluster import DEADTIME_S, FailoverCluster
 
 PORT = 9713

@@ -19,10 +19,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Lab, ha_cf, wait_for
+from tests.harness.hbeatnode import HbeatConfig
 from tests.hbeat.config.seed import SEED_AUTHKEYS
 from tests.lab.cluster.attack import send_udp
 from tests.lab.cluster.clusters import TIMINGS
-from tests.lab.cluster.hbeatnode import HbeatConfig
 from tests.lab.failover.cluster import DEADTIME_S, FailoverCluster
 
 HARESOURCES = "weasel drbddisk::r0 LVM::vg0 apache\n"
