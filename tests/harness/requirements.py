@@ -35,6 +35,14 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "pcs": ("/usr/sbin/pcs", "pcs"),
     "corosync": ("/usr/sbin/corosync", "corosync"),
     "stonith": ("/usr/sbin/stonith", "cluster-glue"),
+    "dpkg-buildpackage": (None, "dpkg-dev"),
+    "dh": (None, "debhelper"),
+    "debootstrap": (None, "debootstrap"),
+    "mkfs.ext4": (None, "e2fsprogs"),
+    "losetup": (None, "mount"),
+    "findmnt": (None, "util-linux"),
+    "groff": (None, "groff-base"),
+    "man": (None, "man-db"),
 }
 
 
