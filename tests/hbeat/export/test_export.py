@@ -256,15 +256,26 @@ def test_last_stonith_parameter_takes_the_rest_of_the_line(tmp_path: Path) -> No
     assert primitives(pcs_cib)["fence_any_null"] == primitives(cib)["fence_any_null"]
 
 
-def test_unknown_stonith_plugin_is_a_note_not_a_device(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_unknown_stonith_plugin_is_refused_as_hbeat_check_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seed = write_seed(tmp_path / "ha.d", serial="/dev/null", interfaces=("lo",),
                       extra=("stonith_host * hbeat/no-such-plugin a b",))
-    cib = export(seed.config_dir, "cib", tmp_path / "cib.xml")
-    err = capsys.readouterr().err
-    assert "STONITH plugin hbeat/no-such-plugin is not installed" in err
-    assert f"WARN: {NO_FENCING}" in err
+    out = tmp_path / "cib.xml"
+    assert main(["export", "--to", "cib", "--config-dir", str(seed.config_dir),
+                 "--node-name", "otter", "-o", str(out)]) == 1
+    assert not out.exists()
+    assert "Invalid Stonith type [hbeat/no-such-plugin]" in capsys.readouterr().err
+
+
+def test_plugin_without_known_parameters_is_a_note_not_a_device(fenced_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """Where the plugin cannot name its parameters, no device is guessed at."""
+    config = load_config(fenced_dir, "otter", system=SystemProbe())
+    plan = build_plan(config, lambda plugin: None)
+    assert not plan.stonith and plan.notes[0] == NO_FENCING
+    assert any("STONITH plugin external/ipmi is not installed here" in n for n in plan.notes)
+    cib = tmp_path / "cib.xml"
+    cib.write_text(render_cib(plan))
     assert_only_fencing_missing(cib)
 
 
