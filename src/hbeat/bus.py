@@ -17,6 +17,9 @@ supervisor -> worker
   setup  {"medium": {...}, "keys": [[n, method, b64 secret]], "signing": n,
           "board": path, "status": {...}}
   status {...}                                new keepalive content
+  reload {"keys": [...], "signing": n}        the configuration was reread: new
+                                              keys, and read the keepalive
+                                              schedule from the board again
   send   <raw frame>                          write these bytes as they are
   stop   {}
 

@@ -16,7 +16,6 @@ import errno
 import grp
 import os
 import random
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from supervisor.logsink import LogSink
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
 from supervisor.seqboard import SeqBoard
+from supervisor.signals import Signals
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
 
@@ -514,15 +514,14 @@ class Supervisor:
             return 1
         self._bind()
         self._start_membership()
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        self.signals = Signals(self)  # HUP, USR1/USR2, TERM/INT, PIPE
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
-        renew_every = max(1, self.lease_ms // 4)
+        poller.register(self.signals.rfd, zmq.POLLIN)
         next_renew = 0
         usec = self.notifier.watchdog_usec
         watchdog_every = usec / 2_000_000 if usec else 0.0
@@ -532,9 +531,11 @@ class Supervisor:
         while self.running:
             if self.stall_ms:
                 self._debug_stall(time.monotonic())
+            self.signals.process()
             now = now_ms()
             self._note_turn(now)
-            if now >= next_renew:
+            renew_every = max(1, self.lease_ms // 4)  # a reload may change the lease
+            if now >= next_renew or next_renew - now > renew_every:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
             mono = time.monotonic()
@@ -574,6 +575,8 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if self.signals.rfd in events:
+                self.signals.drain()
             if self.bus in events:
                 self.on_bus()
             if self.control in events:
@@ -588,6 +591,12 @@ class Supervisor:
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
         return self.shutdown()
+
+    def retime(self, keepalive_ms: int, deadtime_ms: int) -> None:
+        """New keepalive/deadtime (a reload): the lease follows them."""
+        self.keepalive_ms = keepalive_ms
+        self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
+        self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
 
     def _note_turn(self, now: int) -> None:
         """Notice a stall of this loop (SIGSTOP, a long pause of the host; a

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hbeat.bus import BusError, pack, unpack_json
-from hbeat.config.model import ClusterConfig, Resource
+from hbeat.config.model import ClusterConfig, Logging, Resource
 from hbeat.logfmt import Level
 from workers.scriptrun import resource_to_json
 
@@ -35,6 +35,7 @@ class ExecutorLink:
         self._done = done
         self.ready = False
         self.pid = 0
+        self.debug: int | None = None  # the debug level once USR1/USR2 or a reload set it
         self._pending: list[dict[str, Any]] = []
         self._output: dict[int, list[str]] = {}
         self._label: dict[int, str] = {}
@@ -56,14 +57,26 @@ class ExecutorLink:
             self._pending.append(request)
 
     def setup(self) -> dict[str, Any]:
-        lg = self.config.logging
         return {
             "config_dir": self.config.config_dir,
             "node": self.config.node_name,
             "env": dict(self.config.hacf.env),
-            "logging": {"logfile": lg.logfile, "debugfile": lg.debugfile,
-                        "logfacility": lg.syslog_facility, "debug": lg.debug},
+            "logging": self._logging(self.config.logging, self.debug),
         }
+
+    @staticmethod
+    def _logging(lg: Logging, debug: int | None) -> dict[str, Any]:
+        return {"logfile": lg.logfile, "debugfile": lg.debugfile,
+                "logfacility": lg.syslog_facility,
+                "debug": lg.debug if debug is None else debug}
+
+    def set_logging(self, lg: Logging, debug: int) -> None:
+        """New logging or debug level (SIGHUP, SIGUSR1/2) for the scripts'
+        HA_LOGFILE, HA_DEBUGLOG, HA_LOGFACILITY and HA_debug; a restarted
+        executor gets them in its setup."""
+        self.debug = debug
+        if self.ready:
+            self._to_executor(b"logging", self._logging(lg, debug))
 
     def lost(self) -> None:
         """The executor died: hold new requests until its successor is ready.

@@ -274,9 +274,19 @@ class LinkWorker:
                 self.content_seq = int(self.status.get("status_seq", 0))
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
+            elif verb == b"reload" and len(parts) == 2:
+                self.reload(unpack_json(parts[1], "reload"))
             elif verb == b"stop":
                 self.running = False
                 return
+
+    def reload(self, body: dict[str, Any]) -> None:
+        """The supervisor reread its configuration: new keys, and the keepalive
+        schedule as the sequence board now has it (a new interval)."""
+        self.keyring = keyring_from_json(body["keys"], body["signing"])
+        view = self.board.read()
+        self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
+        self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
 
     def run(self) -> None:
         poller = zmq.Poller()
@@ -321,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     # random point (say, inside ZeroMQ's clean-up at exit) could leave
     # the interpreter hung in Context.term() until the supervisor kills it.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    # Signals meant for the supervisor must not end a link (a terminal's
+    # Ctrl-C or hang-up reaches the whole process group; `kill -HUP` of the
+    # wrong pid): the supervisor decides, and stops its workers itself.
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())

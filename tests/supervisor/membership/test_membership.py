@@ -674,3 +674,27 @@ def test_an_older_status_arriving_late_on_another_medium_does_not_set_the_node_b
     assert not of(acts, mb.NodeStateChanged)
     assert ms.counters.stale == stale_before + 1
     assert ms.link_status("beta", ETH) == "up"  # still proof of life on that link
+
+
+def test_retime_moves_the_deadline_and_the_advertised_dt() -> None:
+    ms = make()
+    peer = Peer("beta")
+    _up(ms, peer)
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    assert ms.node_deadline("beta") == 16000
+    acts = ms.retime(1000, 4000, 2000, 20000, 7000)  # a reread ha.cf: deadtime 4 s
+    assert of(acts, mb.KeepaliveChanged)[0].dt_ms == 4000
+    # beta still advertises 10 s: a peer's longer dt is honoured (no false death
+    # while the other node has not reloaded yet) ...
+    assert ms.node_deadline("beta") == 16000
+    ms.receive(peer.status(dt=4000, now=8000), ETH, 8000)  # ... until it reloads too
+    assert ms.node_deadline("beta") == 12000
+    assert not of(ms.tick(11999), mb.NodeDead)
+    assert of(ms.tick(12000), mb.NodeDead) == [mb.NodeDead("beta")]
+
+
+def test_retime_refuses_timers_membership_cannot_run_and_keeps_the_old() -> None:
+    ms = make()
+    with pytest.raises(ValueError, match="Dead time"):
+        ms.retime(2000, 3000, 1000, 20000, 0)
+    assert ms.config.keepalive_ms == 1000 and ms.config.deadtime_ms == 10000

@@ -1,0 +1,150 @@
+"""The supervisor's signals: caught as flags, acted on by the loop.
+
+A handler only notes the signal; the wake-up pipe (`signal.set_wakeup_fd`)
+makes the supervisor's poll return at once, and the loop calls `process()`,
+which does the work outside any handler:
+
+* HUP (`systemctl reload hbeat`, whose ExecReload is `kill -HUP $MAINPID`):
+  reread ha.cf, haresources and authkeys. A configuration with an error
+  (what `hbeat check` reports) is refused: its errors are logged and the
+  running one is kept. Otherwise `supervisor.reload.plan_reload` says what
+  changed; live changes are applied (keys and the keepalive interval reach
+  the link workers in one `reload` bus message, timers reach membership,
+  logging the log sink and the executor), and a change that needs a restart
+  is named in a WARN and nothing is applied. Resources are never given up.
+* USR1 / USR2: raise / lower the debug level (`debug now set to N`), for
+  the supervisor's log and the resource scripts' `HA_debug`.
+* TERM and INT: the graceful stop (`Supervisor._stop`). heartbeat ignores
+  INT; hbeat stops on it so that Ctrl-C stops `hbeat run` in a terminal
+  (README, "Signals"). PIPE is ignored.
+
+The link workers and the executor ignore INT, HUP, USR1 and USR2 (a
+terminal's Ctrl-C or hang-up reaches the whole process group): only the
+supervisor decides.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from hbeat.bus import keyring_to_json, pack
+from hbeat.config.load import inspect_config
+from hbeat.config.model import ClusterConfig
+from hbeat.config.model import Level as ProblemLevel
+from hbeat.logfmt import Level
+from supervisor.logsink import LogSink
+from supervisor.reload import ReloadPlan, debug_level, plan_reload
+
+if TYPE_CHECKING:
+    from supervisor.daemon import Supervisor
+
+CAUGHT = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Signals:
+    """Installs the handlers and the wake-up pipe; `process()` acts on what came."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.pending: list[int] = []
+        self.rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wfd = wfd
+        signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        for sig in CAUGHT:
+            signal.signal(sig, self._note)
+        signal.signal(signal.SIGTERM, sup._stop)
+        signal.signal(signal.SIGINT, sup._stop)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def _note(self, signum: int, _frame: FrameType | None) -> None:
+        self.pending.append(signum)  # nothing else in a handler
+
+    def drain(self) -> None:
+        """Empty the wake-up pipe (the loop polls it)."""
+        while True:
+            try:
+                if not os.read(self.rfd, 256):
+                    return
+            except BlockingIOError:
+                return
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        os.close(self.rfd)
+        os.close(self._wfd)
+
+    def process(self) -> None:
+        """Act on the signals noted since the last call, in arrival order."""
+        if not self.pending:
+            return
+        taken, self.pending = self.pending, []
+        for signum in taken:
+            if signum == signal.SIGHUP:
+                self.reload()
+            elif signum in (signal.SIGUSR1, signal.SIGUSR2):
+                self.debug(signum == signal.SIGUSR1)
+
+    # --- USR1 / USR2 ----------------------------------------------------------
+
+    def debug(self, up: bool) -> None:
+        sup = self.sup
+        sup.log_sink.debug = debug_level(sup.log_sink.debug, up)
+        sup.executor.set_logging(sup.config.logging, sup.log_sink.debug)
+        sup.log(Level.INFO, f"debug now set to {sup.log_sink.debug} [pid {os.getpid()}]")
+
+    # --- HUP ------------------------------------------------------------------
+
+    def reload(self) -> None:
+        sup = self.sup
+        sup.log(Level.INFO, f"Signal HUP: rereading the configuration in "
+                            f"{sup.config.config_dir}.")
+        config, problems = inspect_config(sup.config.config_dir, sup.node)
+        if config is None:
+            errors = [p for p in problems if p.level is ProblemLevel.ERROR]
+            for problem in errors:
+                sup.log(Level.ERROR, str(problem))
+            sup.log(Level.ERROR, f"Configuration error ({len(errors)} as `hbeat check` "
+                                 "shows them): new configuration refused, running "
+                                 "configuration kept.")
+            return
+        plan = plan_reload(sup.config, config)
+        for level, text in plan.lines:
+            sup.log(level, text)
+        if plan.apply:
+            self.apply(config, plan)
+
+    def apply(self, config: ClusterConfig, plan: ReloadPlan) -> None:
+        """Switch the running configuration to `config` (plan.apply is True:
+        only live-applicable directives differ)."""
+        sup = self.sup
+        sup.config = config
+        if plan.logging:
+            level = config.logging.debug if "debug" in plan.logging else sup.log_sink.debug
+            sup.log_sink = LogSink(sup.node, config.logging)
+            sup.log_sink.debug = level
+        sup.executor.config = config
+        sup.executor.set_logging(config.logging, sup.log_sink.debug)
+        if plan.timers:
+            t = config.timers
+            now_ms = time.monotonic_ns() // 1_000_000
+            if "keepalive" in plan.timers:
+                sup.board.reschedule(time.monotonic_ns(), t.keepalive_ms * 1_000_000)
+            sup.retime(t.keepalive_ms, t.deadtime_ms)
+            sup.apply(sup.membership.retime(t.keepalive_ms, t.deadtime_ms, t.warntime_ms,
+                                            t.initdead_ms, now_ms))
+        if plan.keys or "keepalive" in plan.timers:
+            self.push_to_links(config)
+        sup.log(Level.INFO, "New configuration in effect: " + ", ".join(plan.live) + ".")
+
+    def push_to_links(self, config: ClusterConfig) -> None:
+        """The one place new keys (and the board's new schedule) reach the link
+        workers. Every link worker gets it, ready or still starting (one that
+        has not said hello yet gets the new keys in its setup)."""
+        keys, signing = keyring_to_json(config.keyring)
+        body = pack(b"reload", {"keys": keys, "signing": signing})
+        for name in self.sup.workers_by_name:
+            self.sup.bus.send_multipart([name.encode(), *body])
