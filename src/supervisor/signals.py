@@ -99,6 +99,20 @@ class Signals:
     # --- HUP ------------------------------------------------------------------
 
     def reload(self) -> None:
+        """systemd hears RELOADING=1 before and READY=1 after (once the
+        daemon was ready at all), so `systemctl reload` can follow it."""
+        notify = self.sup.ready_sent
+        if notify:
+            self.sup.notifier.notify("RELOADING=1",
+                                     f"MONOTONIC_USEC={time.monotonic_ns() // 1000}",
+                                     "STATUS=Rereading the configuration.")
+        try:
+            self._reload()
+        finally:
+            if notify:
+                self.sup.notifier.ready("Configuration reread.")
+
+    def _reload(self) -> None:
         sup = self.sup
         sup.log(Level.INFO, f"Signal HUP: rereading the configuration in "
                             f"{sup.config.config_dir}.")

@@ -134,6 +134,14 @@ def test_sd_notify(lab_factory: Callable[..., Lab], form: str) -> None:
     if not any(n.fields.get("STATUS") == both for n in listener.notices):
         listener.wait("STATUS", timeout=15, value=both)
 
+    # SIGHUP (the unit's ExecReload): RELOADING=1, then READY=1 once reread.
+    assert otter.proc is not None
+    otter.proc.send_signal(signal.SIGHUP)
+    reloading = listener.wait("RELOADING", timeout=10, value="1")
+    assert int(reloading.fields["MONOTONIC_USEC"]) > 0, reloading.fields
+    listener.wait("READY", timeout=10, value="1")
+    assert "Configuration unchanged." in otter.logfile.read_text()
+
     # WATCHDOG=1 at about half of WATCHDOG_USEC.
     pings = [listener.wait("WATCHDOG", timeout=3, value="1").at for _ in range(4)]
     intervals = [b - a for a, b in itertools.pairwise(pings)]
