@@ -83,7 +83,10 @@ class Signals:
             return
         taken, self.pending = self.pending, []
         for signum in taken:
-            if signum == signal.SIGHUP:
+            if signum == signal.SIGHUP and self.sup.shutdown_started:
+                self.sup.log(Level.INFO, "Signal HUP during shutdown: configuration not "
+                                         "reread.")
+            elif signum == signal.SIGHUP:
                 self.reload()
             elif signum in (signal.SIGUSR1, signal.SIGUSR2):
                 self.debug(signum == signal.SIGUSR1)
@@ -118,14 +121,18 @@ class Signals:
                             f"{sup.config.config_dir}.")
         config, problems = inspect_config(sup.config.config_dir, sup.node)
         if config is None:
-            errors = [p for p in problems if p.level is ProblemLevel.ERROR]
-            for problem in errors:
-                sup.log(Level.ERROR, str(problem))
-            sup.log(Level.ERROR, f"Configuration error ({len(errors)} as `hbeat check` "
-                                 "shows them): new configuration refused, running "
-                                 "configuration kept.")
+            errors = sum(1 for p in problems if p.level is ProblemLevel.ERROR)
+            for problem in problems:  # as `hbeat check` prints them
+                sup.log(Level.ERROR if problem.level is ProblemLevel.ERROR else Level.WARN,
+                        str(problem))
+            sup.log(Level.ERROR, f"Configuration error ({errors} "
+                                 f"error{'' if errors == 1 else 's'}, see `hbeat check`): "
+                                 "new configuration refused, running configuration kept.")
             return
         plan = plan_reload(sup.config, config)
+        if plan.apply:
+            for problem in problems:
+                sup.log(Level.WARN, str(problem))
         for level, text in plan.lines:
             sup.log(level, text)
         if plan.apply:
