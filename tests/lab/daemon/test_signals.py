@@ -12,6 +12,7 @@ run on the node.
 * SIGHUP with a configuration `hbeat check` refuses: the problem is in the
   log, the running configuration is kept; a change that needs a restart
   (udpport) is named and nothing is applied.
+* SIGHUP with a new logfile: the lines that follow go there.
 * USR1/USR2 move the debug level (`debug now set to N`); `cl_status
   hbparameter -p debug` keeps showing ha.cf's value, as heartbeat's does.
   HUP, USR1, USR2, INT and PIPE sent to the link worker and the executor end
@@ -28,7 +29,7 @@ import pytest
 
 import linklayer
 from linklayer.message import STRING
-from tests.harness import Lab, authkeys_text, ha_cf, wait_for
+from tests.harness import Lab, LogWatcher, authkeys_text, ha_cf, wait_for
 from tests.lab.cluster.attack import keyring, send_udp
 from tests.lab.cluster.clusters import TIMINGS
 from tests.lab.failover.cluster import FailoverCluster
@@ -40,6 +41,7 @@ HARESOURCES = "weasel drbddisk::r0 apache\n"
 SCRIPTS = ("drbddisk", "apache")
 OLD_SECRET = "2d5c8f0e9b7a41c3"  # the seed's (tests/hbeat/config/seed.py)
 NEW_KEYS = authkeys_text("sha1", "a-brand-new-secret", index=2)
+NEW_LOG = "/var/log/ha-log.new"
 
 
 def hacf(**changes: Any) -> str:
@@ -154,13 +156,21 @@ def test_debug_signals_and_stray_signals_to_workers(lab: Lab) -> None:
     c.start()
     c.wait_holders({GROUP: "weasel"})
     t0 = time.time()
-    watch = c["weasel"].log_watcher()
+    # A new logfile applies live: what follows the reload goes there.
+    old_log = c["weasel"].log_watcher()
+    (c["weasel"].config_dir / "ha.cf").write_text(
+        hacf().replace("logfile /var/log/ha-log\n", f"logfile {NEW_LOG}\n"))
+    kill(c, "weasel", "HUP")
+    old_log.wait(r"info: logfile changed: applied\.", timeout=10)
+    watch = LogWatcher(c["weasel"].node.host_path(NEW_LOG), from_start=True)
+    watch.wait(r"info: New configuration in effect: logfile\.", timeout=10)
     levels = []
     for sig in ("USR1", "USR1", "USR2", "USR2", "USR2"):
         kill(c, "weasel", sig)
         levels.append(int(watch.wait(r"info: debug now set to (\d+) \[pid \d+\]",
                                      timeout=10).group(1)))
     assert levels == [1, 2, 1, 0, 0]
+    assert old_log.poll(r"debug now set to") is None
     assert parameter(c, "weasel", "debug") == "0"  # ha.cf's value, as heartbeat shows it
 
     workers = {w["name"]: w for w in c["weasel"].snapshot()["workers"]}

@@ -1,0 +1,74 @@
+"""A link worker's `reload` (the supervisor reread its configuration on
+SIGHUP): new keys for what it sends and what it accepts, and the keepalive
+schedule read again from the sequence board.
+
+The rig of tests/workers/test_link_stale_content.py: a real LinkWorker on a
+pty pair as its serial line, a real board, a ZeroMQ socket as the supervisor."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import linklayer
+from hbeat.bus import keyring_to_json, pack
+from linklayer.errors import FrameError
+from linklayer.message import STRING, AuthKey, Keyring, Method
+from tests.workers.test_link_stale_content import KEYRING, Rig
+
+NEW = Keyring(keys={2: AuthKey(2, Method.SHA1, b"a-new-secret")}, signing_index=2)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def written(rig: Rig) -> list[bytes]:
+    data = b""
+    while select.select([rig.master], [], [], 0.2)[0]:
+        data += os.read(rig.master, 65536)
+    return [f + b"<<<\n" for f in data.split(b"<<<\n")[:-1]]
+
+
+def reload(rig: Rig, keyring: Keyring) -> None:
+    keys, signing = keyring_to_json(keyring)
+    rig.supervisor.send_multipart(pack(b"reload", {"keys": keys, "signing": signing}))
+    rig.worker.on_bus()
+
+
+def test_new_keys_sign_the_keepalives_and_the_old_key_is_refused(rig: Rig) -> None:
+    reload(rig, NEW)
+    rig.worker.send_keepalive(0)
+    [frame] = written(rig)
+    assert linklayer.decode(frame, NEW).get(b"t") == b"status"
+    with pytest.raises(FrameError):
+        linklayer.decode(frame, KEYRING)
+
+    fields = [(b"t", STRING, b"hbeat-test"), (b"src", STRING, b"otter")]
+    os.write(rig.master, linklayer.encode_classic(fields, KEYRING))
+    os.write(rig.master, linklayer.encode_classic(fields, NEW))
+    deadline = time.monotonic() + 5
+    reports: list[bytes] = []
+    while len(reports) < 3 and time.monotonic() < deadline:  # sent, bad, rx
+        if select.select([rig.worker.medium.fileno()], [], [], 0.1)[0]:
+            rig.worker.on_medium()
+        while rig.supervisor.poll(10):
+            reports.append(rig.supervisor.recv_multipart()[0])
+    assert reports == [b"sent", b"bad", b"rx"], reports
+
+
+def test_the_schedule_is_read_again_from_the_board(rig: Rig) -> None:
+    assert rig.worker.schedule.interval_ns == 10**9
+    rig.board.reschedule(time.monotonic_ns(), 500_000_000)
+    reload(rig, KEYRING)
+    view = rig.board.read()
+    assert (rig.worker.schedule.t0_ns, rig.worker.schedule.interval_ns) == (
+        view.t0_ns, 500_000_000)
