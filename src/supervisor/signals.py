@@ -31,10 +31,10 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from hbeat.bus import keyring_to_json, pack
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig
 from hbeat.config.model import Level as ProblemLevel
+from hbeat.ipc.bus import Reload
 from hbeat.logfmt import Level
 from supervisor.logsink import LogSink
 from supervisor.reload import ReloadPlan, debug_level, plan_reload
@@ -165,7 +165,6 @@ class Signals:
         """The one place new keys (and the board's new schedule) reach the link
         workers. Every link worker gets it, ready or still starting (one that
         has not said hello yet gets the new keys in its setup)."""
-        keys, signing = keyring_to_json(config.keyring)
-        body = pack(b"reload", {"keys": keys, "signing": signing})
+        body = Reload(config.keyring).encode()
         for name in self.sup.workers_by_name:
             self.sup.bus.send_multipart([name.encode(), *body])

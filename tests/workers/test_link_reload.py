@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import linklayer
-from hbeat.bus import keyring_to_json, pack
+from hbeat.ipc.bus import Reload
 from linklayer.errors import FrameError
 from linklayer.message import STRING, AuthKey, Keyring, Method
 from tests.workers.test_link_stale_content import KEYRING, Rig
@@ -39,8 +39,7 @@ def written(rig: Rig) -> list[bytes]:
 
 
 def reload(rig: Rig, keyring: Keyring) -> None:
-    keys, signing = keyring_to_json(keyring)
-    rig.supervisor.send_multipart(pack(b"reload", {"keys": keys, "signing": signing}))
+    rig.supervisor.send_multipart(Reload(keyring).encode())
     rig.worker.on_bus()
 
 
