@@ -542,7 +542,7 @@ class Supervisor:
             return 1
         self._bind()
         self._start_membership()
-        self.signals = Signals(self)  # HUP, USR1/USR2, TERM/INT, PIPE
+        self.signals = Signals(self, self._stop)  # HUP, USR1/USR2, TERM/INT, PIPE
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))

@@ -14,7 +14,7 @@ which does the work outside any handler:
   is named in a WARN and nothing is applied. Resources are never given up.
 * USR1 / USR2: raise / lower the debug level (`debug now set to N`), for
   the supervisor's log and the resource scripts' `HA_debug`.
-* TERM and INT: the graceful stop (`Supervisor._stop`). heartbeat ignores
+* TERM and INT: the graceful stop (the supervisor's `stop` handler). heartbeat ignores
   INT; hbeat stops on it so that Ctrl-C stops `hbeat run` in a terminal
   (README, "Signals"). PIPE is ignored.
 
@@ -28,19 +28,50 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
+
+import zmq
 
 from hbeat.config.load import inspect_config
-from hbeat.config.model import ClusterConfig
+from hbeat.config.model import ClusterConfig, Medium
 from hbeat.config.model import Level as ProblemLevel
 from hbeat.ipc.bus import Reload
+from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
+from hbeat.sdnotify import Notifier
+from supervisor.executorlink import ExecutorLink
 from supervisor.logsink import LogSink
+from supervisor.membership import Action, Membership
 from supervisor.reload import ReloadPlan, debug_level, plan_reload
 
-if TYPE_CHECKING:
-    from supervisor.daemon import Supervisor
+
+class Host(Protocol):
+    """What the signals need of the supervisor (supervisor.daemon implements
+    it; this module does not import it)."""
+
+    config: ClusterConfig
+    node: str
+    log_sink: LogSink
+    executor: ExecutorLink
+    membership: Membership
+    board: SeqBoard
+    bus: zmq.Socket[bytes]
+    workers_by_name: dict[str, Medium]
+    notifier: Notifier
+    ready_sent: bool
+    shutdown_started: bool
+
+    def log(self, level: Level, text: str) -> None: ...
+
+    def apply(self, actions: list[Action]) -> None: ...
+
+    def retime(self, keepalive_ms: int, deadtime_ms: int) -> None: ...
+
+
+StopHandler = Callable[[int, FrameType | None], Any]
+
 
 CAUGHT = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -48,7 +79,7 @@ CAUGHT = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 class Signals:
     """Installs the handlers and the wake-up pipe; `process()` acts on what came."""
 
-    def __init__(self, sup: Supervisor) -> None:
+    def __init__(self, sup: Host, stop: StopHandler) -> None:
         self.sup = sup
         self.pending: list[int] = []
         self.rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -56,8 +87,8 @@ class Signals:
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
         for sig in CAUGHT:
             signal.signal(sig, self._note)
-        signal.signal(signal.SIGTERM, sup._stop)
-        signal.signal(signal.SIGINT, sup._stop)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
     def _note(self, signum: int, _frame: FrameType | None) -> None:
