@@ -117,7 +117,6 @@ def test_sighup_applies_keys_and_timers_and_refuses_bad_configurations(lab: Lab)
     wait_for(lambda: c["weasel"].counters()["rx_rejected"] == base["rx_rejected"] + 1, 10,
              what="weasel to reject the frame signed with the old key",
              describe=lambda: c["weasel"].counters())
-    watch["weasel"].wait(r"WARN: bcast eth1: rejected packet from ", timeout=5)
 
     # --- bad: `hbeat check` refuses it; the running configuration stays -------
     (c["weasel"].config_dir / "ha.cf").write_text(
