@@ -624,10 +624,14 @@ class Supervisor:
         return self.shutdown()
 
     def retime(self, keepalive_ms: int, deadtime_ms: int) -> None:
-        """New keepalive/deadtime (a reload): the lease follows them."""
+        """New keepalive/deadtime (a reload): the lease and the workers'
+        restart delays follow them."""
         self.keepalive_ms = keepalive_ms
         self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
         self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
+        for slot in self.pool.slots.values():
+            slot.policy.cap_s = cap_s
 
     def _note_turn(self, now: int) -> None:
         """Notice a stall of this loop (SIGSTOP, a long pause of the host; a
