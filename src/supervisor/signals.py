@@ -142,6 +142,9 @@ class Signals:
                                      "STATUS=Rereading the configuration.")
         try:
             self._reload()
+        except Exception as exc:  # a bug must not take the cluster down
+            self.sup.log(Level.ERROR, f"Rereading the configuration failed: {exc!r}; "
+                                      "running configuration kept.")
         finally:
             if notify:
                 self.sup.notifier.ready("Configuration reread.")
@@ -173,6 +176,11 @@ class Signals:
         """Switch the running configuration to `config` (plan.apply is True:
         only live-applicable directives differ)."""
         sup = self.sup
+        t = config.timers
+        # Membership first: it refuses timers it cannot run (ValueError)
+        # before anything has changed.
+        retimed = sup.membership.retime(t.keepalive_ms, t.deadtime_ms, t.warntime_ms,
+                                        t.initdead_ms, time.monotonic_ns() // 1_000_000)
         sup.config = config
         if plan.logging:
             level = config.logging.debug if "debug" in plan.logging else sup.log_sink.debug
@@ -180,14 +188,11 @@ class Signals:
             sup.log_sink.debug = level
         sup.executor.config = config
         sup.executor.set_logging(config.logging, sup.log_sink.debug)
+        if "keepalive" in plan.timers:
+            sup.board.reschedule(time.monotonic_ns(), t.keepalive_ms * 1_000_000)
+        sup.retime(t.keepalive_ms, t.deadtime_ms)
         if plan.timers:
-            t = config.timers
-            now_ms = time.monotonic_ns() // 1_000_000
-            if "keepalive" in plan.timers:
-                sup.board.reschedule(time.monotonic_ns(), t.keepalive_ms * 1_000_000)
-            sup.retime(t.keepalive_ms, t.deadtime_ms)
-            sup.apply(sup.membership.retime(t.keepalive_ms, t.deadtime_ms, t.warntime_ms,
-                                            t.initdead_ms, now_ms))
+            sup.apply(retimed)  # the new dt goes out in the keepalives
         if plan.keys or "keepalive" in plan.timers:
             self.push_to_links(config)
         sup.log(Level.INFO, "New configuration in effect: " + ", ".join(plan.live) + ".")
