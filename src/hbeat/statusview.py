@@ -214,9 +214,12 @@ def _cluster_text(topic: str, body: Mapping[str, Any]) -> str:
     if event == "late-heartbeat" and node:
         interval = body.get("interval_ms")
         return f"Late heartbeat: Node {node}: interval {interval} ms"
-    if event == "rejected-packet":
-        return (f"rejected packet on {body.get('medium', '?')} from {body.get('peer', '?')}: "
-                f"{body.get('code', '?')}")
+    if event == "rejected-packets":
+        counts = body.get("counts")
+        parts = [f"{c.get('count', '?')} {c.get('code', '?')} from {c.get('peer', '?')}"
+                 for c in counts if isinstance(c, dict)] if isinstance(counts, list) else []
+        return (f"rejected packets on {body.get('medium', '?')}: "
+                f"{', '.join(parts) or 'none'} (total {body.get('total', '?')})")
     extra = {k: v for k, v in body.items() if k not in ("schema", "at", "event")}
     return f"cluster {event}: {json.dumps(extra, sort_keys=True)}"
 

@@ -184,7 +184,7 @@ class Signals:
         sup.config = config
         if plan.logging:
             level = config.logging.debug if "debug" in plan.logging else sup.log_sink.debug
-            sup.log_sink = LogSink(sup.node, config.logging)
+            sup.log_sink.reconfigure(config.logging)
             sup.log_sink.debug = level
         sup.executor.config = config
         sup.executor.set_logging(config.logging, sup.log_sink.debug)

@@ -28,7 +28,6 @@ import zmq
 
 import linklayer
 from hbeat.ipc.bus import (
-    Bad,
     BusError,
     Error,
     Fatal,
@@ -36,6 +35,7 @@ from hbeat.ipc.bus import (
     Junk,
     LinkReady,
     LinkSetup,
+    Rejected,
     Reload,
     Rx,
     Send,
@@ -51,6 +51,8 @@ from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
+from workers.recentframes import RecentFrames
+from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
@@ -182,14 +184,29 @@ class LinkWorker:
         self.content_seq = self.status.status_seq
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
-        self.rejected = 0
+        self.tally = RejectTally()
+        self.recent = RecentFrames()
+        self.bus_lost = 0
+        self.lost_reported = 0
+        self.last_summary = float("-inf")
         self.warnings = WarnLimiter()
         self.junk_reported = 0
+
+    def post(self, parts: list[bytes]) -> bool:
+        """Send to the supervisor without ever waiting for it: when the bus is
+        full (the supervisor is behind, say under a flood of valid frames)
+        the message is dropped and counted, and the keepalives go on."""
+        try:
+            self.bus.send_multipart(parts, zmq.NOBLOCK)
+        except zmq.Again:
+            self.bus_lost += 1
+            return False
+        return True
 
     def warn(self, text: str) -> None:
         line = self.warnings.admit(text, time.monotonic())
         if line is not None:
-            self.bus.send_multipart(Warn(line).encode())
+            self.post(Warn(line).encode())
 
     def claim(self, tick: int) -> int | None:
         """The seq of keepalive `tick`, or None (send nothing). When the
@@ -228,20 +245,43 @@ class LinkWorker:
         # link was down) would be nakked as "Irretrievably lost". It carries
         # the content this frame was built from: the supervisor's may have
         # changed since, and its history must hold what went on the wire.
-        self.bus.send_multipart(Sent(seq, ts, ld, tick, written, self.status).encode())
+        self.post(Sent(seq, ts, ld, tick, written, self.status).encode())
 
     def on_medium(self) -> None:
-        for frame, peer in self.medium.read_frames():
+        """One bounded batch: a flood cannot keep us from the next tick."""
+        try:
+            frames = self.medium.read_frames()
+        except MediumError as exc:
+            self.warn(str(exc))
+            return
+        for frame, peer in frames:
             now = time.monotonic_ns()
+            if self.medium.refuses(peer):
+                self.tally.add("NOT_FROM_PEER", peer,
+                               f"{self.name}: datagram from {peer}, not from a ucast peer")
+                continue
             try:
                 linklayer.verify(frame, self.keyring)
             except FrameError as exc:
-                self.rejected += 1
-                self.bus.send_multipart(
-                    Bad(exc.code.name, str(exc), peer, self.rejected).encode())
+                self.tally.add(exc.code.name, peer, str(exc))
                 continue
-            self.bus.send_multipart(Rx(now, frame).encode())
+            if self.recent.seen_before(frame):
+                self.tally.add("REPLAYED_FRAME", peer,
+                               "the same bytes as a frame received a moment ago")
+                continue
+            self.post(Rx(now, frame).encode())
         self.report_junk()
+        self.report_rejected(time.monotonic())
+
+    def report_rejected(self, now: float) -> None:
+        """At most one summary a second, however many frames were refused (or
+        bus messages lost), sent at the next turn of the loop once due."""
+        lost = self.bus_lost != self.lost_reported
+        if self.tally.due(now) or (lost and now - self.last_summary >= SUMMARY_EVERY_S):
+            counts = self.tally.flush(now)
+            self.last_summary = now
+            self.lost_reported = self.bus_lost
+            self.post(Rejected(counts, self.tally.total, self.bus_lost).encode())
 
     def report_junk(self) -> None:
         """Bytes a serial framer threw away (lines outside `>>>`..`<<<`, cut or
@@ -251,7 +291,7 @@ class LinkWorker:
             return
         delta = framer.stats.junk_bytes - self.junk_reported
         self.junk_reported = framer.stats.junk_bytes
-        self.bus.send_multipart(Junk(delta, self.junk_reported).encode())
+        self.post(Junk(delta, self.junk_reported).encode())
 
     def on_bus(self) -> None:
         for parts in drain(self.bus):
@@ -303,6 +343,7 @@ class LinkWorker:
                     self.on_medium()
                 if self.bus in events:
                     self.on_bus()
+                self.report_rejected(time.monotonic())
                 continue
             if remaining > SPIN_NS:
                 time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
