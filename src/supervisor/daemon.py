@@ -16,6 +16,7 @@ import errno
 import grp
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,7 +234,6 @@ class Supervisor:
         clients = client_gid()
         self.bus = self.ctx.socket(zmq.ROUTER)
         self.bus.setsockopt(zmq.LINGER, 0)
-        self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
         bind_restricted(self.bus, private / "bus", uids=owners)
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
@@ -305,7 +305,8 @@ class Supervisor:
         self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / PRIVATE / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
-            self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
+            self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s),
+                          keyring=lambda: self.config.keyring)
         if self.resources is not None:
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
@@ -323,7 +324,6 @@ class Supervisor:
     def _setup_for(self, name: str) -> LinkSetup:
         return LinkSetup(
             medium=medium_spec(self.workers_by_name[name], self.config.hacf.media),
-            keyring=self.config.keyring,
             board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
             status=self.keepalive_content(),
             realtime=self.config.hacf.realtime,
@@ -360,7 +360,7 @@ class Supervisor:
             elif isinstance(action, mb.KeepaliveChanged):
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
-                self.feed.node(action.node, action.old, action.new)
+                self.feed.node(action.node, action.old, action.new, action.reason)
                 self._status_line()
                 if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
@@ -462,6 +462,11 @@ class Supervisor:
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
         """`parts` starts with the verb."""
         if ident == EXECUTOR and self.resources is not None:
+            if verb == Hello.VERB and Hello.decode(parts).pid != self.pool.slots[EXECUTOR].pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {Hello.decode(parts).pid},"
+                                     f" but that worker is pid {self.pool.slots[EXECUTOR].pid}:"
+                                     " ignored")
+                return
             self.executor.on_message(verb, parts)
             slot = self.pool.slots[EXECUTOR]
             slot.pid = self.executor.pid or slot.pid
@@ -484,7 +489,10 @@ class Supervisor:
         elif isinstance(report, Junk):
             self.counters["rx_junk_bytes"] += report.count
         elif isinstance(report, Hello):
-            slot.pid = report.pid
+            if report.pid != slot.pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {report.pid}, but that"
+                                     f" worker is pid {slot.pid}: ignored")
+                return
             self.bus.send_multipart([ident.encode(), *self._setup_for(ident).encode()])
         elif isinstance(report, LinkReady):
             slot.state = "running"
@@ -492,6 +500,7 @@ class Supervisor:
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
+                self.log_sink.flush()  # what led to readiness is in the log first
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
         elif isinstance(report, Fatal | Error | Warn):
             level = Level.WARN if isinstance(report, Warn) else Level.ERROR
@@ -612,6 +621,10 @@ class Supervisor:
                 self.log(level, text)
                 if level is Level.ERROR:
                     self._forget_dead_workers()
+            hung = self.executor.tick(mono)
+            if hung is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
@@ -628,6 +641,9 @@ class Supervisor:
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
+            ping = self.executor.next_deadline()
+            if ping is not None:
+                waits.append(int((ping - mono) * 1000) + 1)
             if watchdog_every:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:

@@ -109,6 +109,15 @@ class LogSink:
         except queue.Full:
             self.dropped += 1
 
+    def flush(self, timeout_s: float = 1.0) -> bool:
+        """Wait (at most `timeout_s`) until every queued line is written: for the
+        rare moments whose log must be complete before others act (readiness).
+        True when it is."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return not self._queue.unfinished_tasks
+
     def close(self) -> None:
         """Write what is queued (for at most CLOSE_WAIT_S) and stop the writer."""
         if not self._writer.is_alive():
@@ -123,6 +132,7 @@ class LogSink:
         while True:
             item = self._queue.get()
             if item is None:
+                self._queue.task_done()
                 return
             if isinstance(item, Logging):
                 self._targets(item)
@@ -132,7 +142,10 @@ class LogSink:
                 self._reported_drops = self.dropped
                 text = f"{lost} log lines were dropped: the log could not keep up"
                 self._write(Level.WARN, text, self._line(Level.WARN, text) + "\n")
-            self._write(*item)
+            try:
+                self._write(*item)
+            finally:
+                self._queue.task_done()
 
     def _write(self, level: Level, text: str, line: str) -> None:
         if level is not Level.DEBUG and self.logfile:

@@ -8,9 +8,10 @@ which does the work outside any handler:
   reread ha.cf, haresources and authkeys. A configuration with an error
   (what `hbeat check` reports) is refused: its errors are logged and the
   running one is kept. Otherwise `supervisor.reload.plan_reload` says what
-  changed; live changes are applied (keys and the keepalive interval reach
-  the link workers in one `reload` bus message, timers reach membership,
-  logging the log sink and the executor), and a change that needs a restart
+  changed; live changes are applied (keys reach the link workers on their
+  key channels, a new keepalive interval through the sequence board and a
+  `reschedule` bus message, timers reach membership, logging the log sink
+  and the executor), and a change that needs a restart
   is named in a WARN and nothing is applied. Resources are never given up.
 * USR1 / USR2: raise / lower the debug level (`debug now set to N`), for
   the supervisor's log and the resource scripts' `HA_debug`.
@@ -37,7 +38,7 @@ import zmq
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Medium
 from hbeat.config.model import Level as ProblemLevel
-from hbeat.ipc.bus import Reload
+from hbeat.ipc.bus import Reschedule
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
@@ -45,6 +46,7 @@ from supervisor.executorlink import ExecutorLink
 from supervisor.logsink import LogSink
 from supervisor.membership import Action, Membership
 from supervisor.reload import ReloadPlan, debug_level, plan_reload
+from supervisor.workerpool import WorkerPool
 
 
 class Host(Protocol):
@@ -59,6 +61,7 @@ class Host(Protocol):
     board: SeqBoard
     bus: zmq.Socket[bytes]
     workers_by_name: dict[str, Medium]
+    pool: WorkerPool
     notifier: Notifier
     ready_sent: bool
     shutdown_started: bool
@@ -193,14 +196,24 @@ class Signals:
         sup.retime(t.keepalive_ms, t.deadtime_ms)
         if plan.timers:
             sup.apply(retimed)  # the new dt goes out in the keepalives
-        if plan.keys or "keepalive" in plan.timers:
-            self.push_to_links(config)
+        if plan.keys:
+            self.push_keys(config)
+        if "keepalive" in plan.timers:
+            self.push_schedule()
         sup.log(Level.INFO, "New configuration in effect: " + ", ".join(plan.live) + ".")
 
-    def push_to_links(self, config: ClusterConfig) -> None:
-        """The one place new keys (and the board's new schedule) reach the link
-        workers. Every link worker gets it, ready or still starting (one that
-        has not said hello yet gets the new keys in its setup)."""
-        body = Reload(config.keyring).encode()
+    def push_keys(self, config: ClusterConfig) -> None:
+        """New keys reach the link workers on their private key channels
+        (hbeat/ipc/keychannel.py; never the bus). A worker that cannot be
+        reached now gets them when it is restarted (it asks the running
+        configuration)."""
+        for name in self.sup.pool.push_keys(config.keyring):
+            self.sup.log(Level.WARN, f"{name}: could not hand over the new keys now; "
+                                     "it gets them when restarted.")
+
+    def push_schedule(self) -> None:
+        """Every link worker rereads the keepalive schedule from the board
+        (ready or still starting: one not started yet reads it at start)."""
+        body = Reschedule().encode()
         for name in self.sup.workers_by_name:
             self.sup.bus.send_multipart([name.encode(), *body])

@@ -20,6 +20,7 @@ import ctypes
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ from hbeat.ipc.bus import (
     LinkReady,
     LinkSetup,
     Rejected,
-    Reload,
+    Reschedule,
     Rx,
     Send,
     Sent,
@@ -47,6 +48,7 @@ from hbeat.ipc.bus import (
     drain,
 )
 from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
+from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
@@ -172,10 +174,12 @@ def status_template(content: KeepaliveContent, form: str,
 
 
 class LinkWorker:
-    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: LinkSetup) -> None:
+    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: LinkSetup, keyring: Keyring,
+                 key_channel: socket.socket | None = None) -> None:
         self.name = name
         self.bus = bus
-        self.keyring: Keyring = setup.keyring
+        self.keyring: Keyring = keyring
+        self.key_channel = key_channel
         self.medium: Medium = open_medium(setup.medium)
         self.board = SeqBoard.attach(Path(setup.board))
         view = self.board.read()
@@ -310,24 +314,37 @@ class LinkWorker:
                 self.content_seq = self.status.status_seq
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
-            elif isinstance(order, Reload):
-                self.reload(order.keyring)
+            elif isinstance(order, Reschedule):
+                self.reschedule()
             elif isinstance(order, Stop):
                 self.running = False
                 return
 
-    def reload(self, keyring: Keyring) -> None:
-        """The supervisor reread its configuration: new keys, and the keepalive
-        schedule as the sequence board now has it (a new interval)."""
-        self.keyring = keyring
+    def reschedule(self) -> None:
+        """The keepalive interval changed: the schedule as the sequence board
+        now has it (the supervisor moved it there, tick numbers going on)."""
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
+
+    def on_key_channel(self) -> None:
+        """New keys from the supervisor (`systemctl reload` changed authkeys)."""
+        assert self.key_channel is not None
+        try:
+            keyring = recv_keyring(self.key_channel, 0.1)
+        except KeyChannelError as exc:
+            self.warn(f"{self.name}: {exc}")
+            if "closed" in str(exc):
+                self.key_channel = None  # the supervisor is going; we follow it
+            return
+        self.keyring = keyring
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
 
     def run(self) -> None:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.medium.fileno(), zmq.POLLIN)
+        if self.key_channel is not None:
+            poller.register(self.key_channel.fileno(), zmq.POLLIN)
         tick = self.schedule.next_tick(time.monotonic_ns())
         while self.running:
             due = self.schedule.due_at(tick)
@@ -343,6 +360,11 @@ class LinkWorker:
                     self.on_medium()
                 if self.bus in events:
                     self.on_bus()
+                if self.key_channel is not None and self.key_channel.fileno() in events:
+                    channel = self.key_channel.fileno()
+                    self.on_key_channel()
+                    if self.key_channel is None:
+                        poller.unregister(channel)
                 self.report_rejected(time.monotonic())
                 continue
             if remaining > SPIN_NS:
@@ -355,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="workers.link", description=__doc__)
     ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
     ap.add_argument("--name", required=True, help="medium name, e.g. 'bcast eth1'")
+    ap.add_argument(KEYS_FD_ARG, type=int, required=True, dest="keys_fd",
+                    help="inherited descriptor the supervisor sends the keys on")
     args = ap.parse_args(argv)
     try:
         from setproctitle import setproctitle
@@ -373,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     # wrong pid): the supervisor decides, and stops its workers itself.
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
+    key_channel = socket.socket(fileno=args.keys_fd)
+    try:
+        keyring = recv_keyring(key_channel, 10.0)
+    except KeyChannelError as exc:
+        print(f"ERROR: {args.name}: {exc}", file=sys.stderr)
+        return 1
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
@@ -388,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         setup = LinkSetup.decode(parts)
-        worker = LinkWorker(args.name, bus, setup)
+        worker = LinkWorker(args.name, bus, setup, keyring, key_channel)
     except (BusError, MediumError, OSError) as exc:
         bus.send_multipart(Fatal(str(exc)).encode())
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -53,6 +53,17 @@ def test_a_stuck_writer_never_blocks_the_caller_and_drops_are_counted(tmp_path: 
     assert any(f"{sink.dropped} log lines were dropped" in line for line in stream.lines)
 
 
+def test_flush_waits_until_the_queue_is_written(tmp_path: Path) -> None:
+    stream = StuckStream()
+    sink = LogSink("otter", None, stderr=stream)  # type: ignore[arg-type]
+    sink.log(Level.INFO, "before readiness")
+    assert not sink.flush(0.05)  # the writer is stuck: flush gives up in time
+    stream.release.set()
+    assert sink.flush(5.0)
+    assert len(stream.lines) == 1 and "before readiness" in stream.lines[0]
+    sink.close()
+
+
 def test_reconfigure_switches_files_in_queue_order(tmp_path: Path) -> None:
     stream = StuckStream()
     old, new = tmp_path / "ha-log", tmp_path / "ha-log.new"

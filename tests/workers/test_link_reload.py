@@ -1,6 +1,7 @@
-"""A link worker's `reload` (the supervisor reread its configuration on
-SIGHUP): new keys for what it sends and what it accepts, and the keepalive
-schedule read again from the sequence board.
+"""A link worker when the supervisor rereads its configuration (SIGHUP): new
+keys on its key channel (hbeat/ipc/keychannel.py) for what it sends and what
+it accepts, and, on `reschedule`, the keepalive schedule read again from the
+sequence board.
 
 The rig of tests/workers/test_link_stale_content.py: a real LinkWorker on a
 pty pair as its serial line, a real board, a ZeroMQ socket as the supervisor."""
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import linklayer
-from hbeat.ipc.bus import Reload
+from hbeat.ipc.bus import Reschedule
+from hbeat.ipc.keychannel import channel_pair, send_keyring
 from linklayer.errors import FrameError
 from linklayer.message import STRING, AuthKey, Keyring, Method
 from tests.workers.test_link_stale_content import KEYRING, Rig
@@ -38,13 +40,21 @@ def written(rig: Rig) -> list[bytes]:
     return [f + b"<<<\n" for f in data.split(b"<<<\n")[:-1]]
 
 
-def reload(rig: Rig, keyring: Keyring) -> None:
-    rig.supervisor.send_multipart(Reload(keyring).encode())
-    rig.worker.on_bus()
+def new_keys(rig: Rig, keyring: Keyring) -> None:
+    """What the supervisor's WorkerPool.push_keys does, on a key channel."""
+    ours, theirs = channel_pair()
+    rig.worker.key_channel = theirs
+    try:
+        send_keyring(ours, keyring)
+        rig.worker.on_key_channel()
+    finally:
+        ours.close()
+        theirs.close()
+        rig.worker.key_channel = None
 
 
 def test_new_keys_sign_the_keepalives_and_the_old_key_is_refused(rig: Rig) -> None:
-    reload(rig, NEW)
+    new_keys(rig, NEW)
     rig.worker.send_keepalive(0)
     [frame] = written(rig)
     assert linklayer.decode(frame, NEW).get(b"t") == b"status"
@@ -77,7 +87,8 @@ def test_new_keys_sign_the_keepalives_and_the_old_key_is_refused(rig: Rig) -> No
 def test_the_schedule_is_read_again_from_the_board(rig: Rig) -> None:
     assert rig.worker.schedule.interval_ns == 10**9
     rig.board.reschedule(time.monotonic_ns(), 500_000_000)
-    reload(rig, KEYRING)
+    rig.supervisor.send_multipart(Reschedule().encode())
+    rig.worker.on_bus()
     view = rig.board.read()
     assert (rig.worker.schedule.t0_ns, rig.worker.schedule.interval_ns) == (
         view.t0_ns, 500_000_000)

@@ -14,7 +14,6 @@ and `Hello`, `Fatal`, `Error` and `Stop` from here.
 
 from __future__ import annotations
 
-import base64
 import json
 import struct
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import zmq
 
 from hbeat.ipc.keepalive import ContentError, KeepaliveContent, status_fields
-from linklayer.message import AuthKey, Field, Keyring, Method
+from linklayer.message import Field
 
 BUS_VERSION = 1
 _TS = struct.Struct(">q")
@@ -375,27 +374,6 @@ def decode_link_report(parts: Sequence[bytes]) -> LinkReport:
 # --- supervisor -> link worker ------------------------------------------------
 
 
-def keyring_to_json(keyring: Keyring) -> tuple[list[list[Any]], int | None]:
-    keys = [
-        [k.index, k.method.value, base64.b64encode(k.secret).decode()]
-        for k in keyring.keys.values()
-    ]
-    return keys, keyring.signing_index
-
-
-def keyring_from_json(keys: Any, signing: Any, verb: str = "setup") -> Keyring:
-    try:
-        parsed = {
-            int(n): AuthKey(int(n), Method(m), base64.b64decode(s, validate=True))
-            for n, m, s in keys
-        }
-    except (ValueError, TypeError) as exc:
-        raise BusError(f"bus message '{verb}': bad keyring: {exc}") from exc
-    if signing is not None and (not isinstance(signing, int) or isinstance(signing, bool)):
-        raise _bad(verb, "signing", "a key number or null", signing)
-    return Keyring(keys=parsed, signing_index=signing)
-
-
 MEDIUM_KINDS = ("bcast", "ucast", "mcast", "serial")
 
 
@@ -465,11 +443,11 @@ class MediumSpec:
 
 @dataclass(frozen=True, slots=True)
 class LinkSetup:
-    """The answer to a link worker's hello: everything it needs to run."""
+    """The answer to a link worker's hello: everything it needs to run but the
+    keys, which come on its private key channel (hbeat/ipc/keychannel.py)."""
 
     VERB: ClassVar[bytes] = b"setup"
     medium: MediumSpec
-    keyring: Keyring
     board: str
     """Path of the sequence board."""
     status: KeepaliveContent
@@ -477,9 +455,8 @@ class LinkSetup:
     rtprio: int | None = None
 
     def encode(self) -> list[bytes]:
-        keys, signing = keyring_to_json(self.keyring)
         return pack(self.VERB, {
-            "medium": self.medium.to_json(), "keys": keys, "signing": signing, "board": self.board,
+            "medium": self.medium.to_json(), "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
         })
 
@@ -493,7 +470,6 @@ class LinkSetup:
         except ContentError as exc:
             raise BusError(str(exc)) from None
         return cls(MediumSpec.from_json(body.get("medium")),
-                   keyring_from_json(body.get("keys"), body.get("signing")),
                    get_str(body, "setup", "board"), status,
                    get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"))
 
@@ -536,27 +512,25 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
-class Reload:
-    """The supervisor reread its configuration (SIGHUP): sign and verify with
-    `keyring` from now on, and read the keepalive schedule from the sequence
-    board again (a new keepalive interval is already there)."""
+class Reschedule:
+    """The keepalive interval changed (`systemctl reload`): read the schedule
+    from the sequence board again, where the supervisor already moved it
+    (SeqBoard.reschedule). New keys never come this way: hbeat/ipc/keychannel.py."""
 
-    VERB: ClassVar[bytes] = b"reload"
-    keyring: Keyring
+    VERB: ClassVar[bytes] = b"reschedule"
 
     def encode(self) -> list[bytes]:
-        keys, signing = keyring_to_json(self.keyring)
-        return pack(self.VERB, {"keys": keys, "signing": signing})
+        return pack(self.VERB, {})
 
     @classmethod
-    def decode(cls, parts: Sequence[bytes]) -> Reload:
+    def decode(cls, parts: Sequence[bytes]) -> Reschedule:
         _verb(parts, cls.VERB)
-        body = body_of(parts, "reload")
-        return cls(keyring_from_json(body.get("keys"), body.get("signing"), "reload"))
+        body_of(parts, "reschedule")
+        return cls()
 
 
-LinkOrder = LinkSetup | Status | Send | Reload | Stop
-_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Reload, Stop)}
+LinkOrder = LinkSetup | Status | Send | Reschedule | Stop
+_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Reschedule, Stop)}
 
 
 def decode_link_order(parts: Sequence[bytes]) -> LinkOrder:

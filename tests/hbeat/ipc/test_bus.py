@@ -10,12 +10,9 @@ import pytest
 
 from hbeat.ipc import bus
 from hbeat.ipc.keepalive import KeepaliveContent
-from linklayer.message import AuthKey, Keyring, Method
 
 CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=False, src="otter",
                            srcuuid=bytes(range(16)), hg=0x6B066B7A, ttl=3, status_seq=9)
-KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret"), 2: AuthKey(2, Method.CRC)},
-                  signing_index=1)
 
 LINK_REPORTS = [
     bus.Hello(123, "bcast eth1"),
@@ -32,18 +29,18 @@ LINK_REPORTS = [
 ]
 LINK_ORDERS = [
     bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT, True, 5),
+                  "/run/hbeat/seqboard", CONTENT, True, 5),
     bus.LinkSetup(bus.MediumSpec("ucast", "ucast eth1 10.0.0.2", "eth1", 694, peer="10.0.0.2",
                                  accept_from=("10.0.0.2", "10.0.0.3")),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("mcast", "mcast eth1 225.0.0.1", "eth1", 694,
                                  group="225.0.0.1", ttl=1, loop=0),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("serial", "serial /dev/ttyS0", "/dev/ttyS0", baud=19200),
-                  Keyring(keys={}, signing_index=None), "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
-    bus.Reload(KEYRING),
+    bus.Reschedule(),
     bus.Stop(),
 ]
 
@@ -109,8 +106,6 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
      "bus message 'status': field 'protocol' must be true or false"),
     (body(LINK_ORDERS[0].encode(), board=None),
      "bus message 'setup': field 'board' must be a string, not None"),
-    (body(LINK_ORDERS[0].encode(), keys=[[1, "rot13", "AA=="]]),
-     "bus message 'setup': bad keyring"),
     (body(LINK_ORDERS[0].encode(), medium={"kind": "pigeon", "name": "x", "dev": "y"}),
      "bus message 'setup': field 'medium.kind' must be one of bcast, ucast, mcast, serial"),
     (body(LINK_ORDERS[1].encode(), medium={"kind": "ucast", "name": "x", "dev": "y",
@@ -120,12 +115,17 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
      "bus message 'setup': field 'rtprio' must be an integer, not 'high'"),
     ([b"send", b"a", b"b"], "bus message 'send' must be: send <frame>"),
     (body(bus.Stop().encode(), kill=1), "bus message 'stop': field 'kill' must be true or false"),
-    (body(bus.Reload(KEYRING).encode(), keys=[[1, "rot13", "AA=="]]),
-     "bus message 'reload': bad keyring"),
-    (body(bus.Reload(KEYRING).encode(), signing="1"),
-     "bus message 'reload': field 'signing' must be a key number or null"),
+    ([b"reschedule", b"[]"], "bus message 'reschedule': body is not a JSON object"),
 ])
 def test_malformed_link_orders_name_verb_and_field(parts: list[bytes], error: str) -> None:
     with pytest.raises(bus.BusError) as exc:
         bus.decode_link_order(parts)
     assert str(exc.value).startswith(error)
+
+
+def test_no_secret_ever_travels_on_the_bus() -> None:
+    """Keys go to a link worker on its private key channel, never the bus."""
+    for message in LINK_ORDERS:
+        body = message.encode()[-1]
+        assert b"secret" not in body and b"c2VjcmV0" not in body  # plain or base64
+        assert b'"keys"' not in body

@@ -21,10 +21,10 @@ import pytest
 import linklayer
 from linklayer.pcap import PcapError
 from tests.harness import Lab, authkeys_text, require_commands, udp_datagrams, wait_for
+from tests.harness.hbeatnode import FeedLog, HbeatNode
 
 from .attack import fields_of, forge, keyring, replace, send_udp
 from .clusters import TTY, fast_hacf, start_hbeat
-from .hbeatnode import FeedWatcher, HbeatNode
 
 pytestmark = [pytest.mark.root]
 
@@ -37,7 +37,7 @@ def state(node: HbeatNode) -> tuple[str, list[Any]]:
     return snap["local_status"], snap["nodes"]
 
 
-def assert_quiet(nodes: dict[str, HbeatNode], feeds: dict[str, FeedWatcher],
+def assert_quiet(nodes: dict[str, HbeatNode], feeds: dict[str, FeedLog],
                  before: dict[str, tuple[str, list[Any]]]) -> None:
     for n, node in nodes.items():
         assert feeds[n].changes() == [], f"state changes on {n}: {feeds[n].changes()}"
