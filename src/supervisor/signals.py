@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -36,7 +37,7 @@ from typing import Any, Protocol
 import zmq
 
 from hbeat.config.load import inspect_config
-from hbeat.config.model import ClusterConfig, Medium
+from hbeat.config.model import ClusterConfig, Medium, Problem
 from hbeat.config.model import Level as ProblemLevel
 from hbeat.ipc.bus import Reschedule
 from hbeat.ipc.seqboard import SeqBoard
@@ -87,6 +88,10 @@ class Signals:
         self.pending: list[int] = []
         self.rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wfd = wfd
+        self._reader: threading.Thread | None = None
+        self._read: tuple[ClusterConfig | None, list[Problem]] | BaseException | None = None
+        self._again = False
+        self._notify = False
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
         for sig in CAUGHT:
             signal.signal(sig, self._note)
@@ -112,7 +117,9 @@ class Signals:
         os.close(self._wfd)
 
     def process(self) -> None:
-        """Act on the signals noted since the last call, in arrival order."""
+        """Act on the signals noted since the last call, in arrival order,
+        and on a finished reread."""
+        self._reread_done()
         if not self.pending:
             return
         taken, self.pending = self.pending, []
@@ -136,27 +143,55 @@ class Signals:
     # --- HUP ------------------------------------------------------------------
 
     def reload(self) -> None:
-        """systemd hears RELOADING=1 before and READY=1 after (once the
-        daemon was ready at all), so `systemctl reload` can follow it."""
-        notify = self.sup.ready_sent
-        if notify:
-            self.sup.notifier.notify("RELOADING=1",
-                                     f"MONOTONIC_USEC={time.monotonic_ns() // 1000}",
-                                     "STATUS=Rereading the configuration.")
-        try:
-            self._reload()
-        except Exception as exc:  # a bug must not take the cluster down
-            self.sup.log(Level.ERROR, f"Rereading the configuration failed: {exc!r}; "
-                                      "running configuration kept.")
-        finally:
-            if notify:
-                self.sup.notifier.ready("Configuration reread.")
-
-    def _reload(self) -> None:
+        """Start rereading the files on a thread: the checks may run commands
+        (`stonith -L`, up to 20 s) and the loop must go on renewing the lease
+        meanwhile. `process()` applies the result when the thread is done (it
+        wakes the loop through the wake-up pipe). A HUP during a reread is
+        one more reread after it. systemd hears RELOADING=1 before and
+        READY=1 after (once the daemon was ready at all)."""
+        if self._reader is not None:
+            self._again = True
+            return
         sup = self.sup
+        self._notify = sup.ready_sent
+        if self._notify:
+            sup.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}",
+                                "STATUS=Rereading the configuration.")
         sup.log(Level.INFO, f"Signal HUP: rereading the configuration in "
                             f"{sup.config.config_dir}.")
-        config, problems = inspect_config(sup.config.config_dir, sup.node)
+        config_dir, node = sup.config.config_dir, sup.node
+
+        def read() -> None:
+            try:
+                self._read = inspect_config(config_dir, node)
+            except Exception as exc:  # reported by the loop
+                self._read = exc
+            os.write(self._wfd, b"\0")
+
+        self._reader = threading.Thread(target=read, name="config reread", daemon=True)
+        self._reader.start()
+
+    def _reread_done(self) -> None:
+        if self._reader is None or self._reader.is_alive():
+            return
+        self._reader = None
+        result, self._read = self._read, None
+        try:
+            if isinstance(result, BaseException) or result is None:
+                raise RuntimeError(repr(result))
+            self._reload(*result)
+        except Exception as exc:  # a bug must not take the cluster down
+            self.sup.log(Level.ERROR, f"Rereading the configuration failed: {exc}; "
+                                      "running configuration kept.")
+        finally:
+            if self._notify:
+                self.sup.notifier.ready("Configuration reread.")
+        if self._again:
+            self._again = False
+            self.reload()
+
+    def _reload(self, config: ClusterConfig | None, problems: list[Problem]) -> None:
+        sup = self.sup
         if config is None:
             errors = sum(1 for p in problems if p.level is ProblemLevel.ERROR)
             for problem in problems:  # as `hbeat check` prints them
