@@ -29,6 +29,7 @@ from hbeat import __version__
 from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
+from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
@@ -39,6 +40,7 @@ from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
+from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
 from supervisor.seqboard import SeqBoard
@@ -114,13 +116,6 @@ class Options:
     runtime_dir: Path
     state_dir: Path
     foreground: bool = True
-
-
-def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
-    """How long workers may keep sending without hearing from the supervisor:
-    long enough to ride out a GC pause or a burst of events, short enough that
-    a hung supervisor is seen dead well within deadtime (docs/processes.md)."""
-    return max(keepalive_ms, min(deadtime_ms // 2, max(2 * keepalive_ms, 1000)))
 
 
 class Supervisor:
@@ -211,6 +206,8 @@ class Supervisor:
         state = self.options.state_dir
         generation = bump_generation(state, log=self.log)
         uuid = load_or_create_uuid(state)
+        self.peer_store = PeerStore(state, self.log)
+        records = self.peer_store.load(self.config.peers)
         timers = self.config.timers
         hacf = self.config.hacf
         now = now_ms()
@@ -232,6 +229,7 @@ class Supervisor:
                 initdead_ms=timers.initdead_ms,
                 max_rexmit_delay_ms=hacf.max_rexmit_delay_ms,
                 hopfudge=hacf.hopfudge,
+                max_clock_skew_ms=hacf.max_clock_skew_ms,
             ),
             generation=generation,
             uuid=uuid,
@@ -240,6 +238,7 @@ class Supervisor:
             rng=random.Random(),
             allocate_seq=self.board.allocate,
             issued_seq=self.board.issued,
+            records=records,
         )
         self.uuid = uuid
         self.generation = generation
@@ -336,6 +335,7 @@ class Supervisor:
                 self.feed.cluster("comm-up")
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
+                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
@@ -408,7 +408,8 @@ class Supervisor:
             decoded = linklayer.decode(frame, None)  # the worker verified it
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
-            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000))
+            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000,
+                                               wall_s=time.time()))
         elif verb == b"sent":
             body = unpack_json(parts[1], "sent")
             seq = int(body["seq"])
@@ -587,6 +588,7 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
+            self.peer_store.update(self.membership.peer_records(), now)
         return self.shutdown()
 
     def _note_turn(self, now: int) -> None:
@@ -620,6 +622,7 @@ class Supervisor:
         if not self.shutdown_started:
             self.notifier.stopping()
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
         self.executor.stop()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), b"stop", b"{}"])
