@@ -1,7 +1,14 @@
 """The control API envelope: one JSON shape for every request and reply.
 
-Requests and replies travel over ZeroMQ (`ipc://<runtime-dir>/control`,
-ROUTER in the supervisor, REQ-style DEALER in clients):
+Requests and replies travel over ZeroMQ, ROUTER in the supervisor, REQ-style
+DEALER in clients, on one of two sockets in the runtime directory:
+
+* `control` (mode 0600, and the kernel's peer credentials must say root):
+  every command, standby and takeover included (hb_standby, hb_takeover);
+* `query` (mode 0660, group haclient; root or a member of haclient): the
+  read-only commands (`READ_ONLY`), for cl_status, `hbeat status` and tools.
+
+The envelope:
 
     request  {"v": 1, "id": "<any>", "command": "nodestatus", "args": {...}}
     reply    {"v": 1, "id": "<same>", "ok": true,  "result": {...}}
@@ -31,6 +38,7 @@ class ControlErrno(enum.IntEnum):
     NO_SUCH_LINK = 5
     NO_SUCH_PARAMETER = 6
     REFUSED = 7  # valid request the cluster state does not allow now
+    NOT_PERMITTED = 8  # a command that changes the cluster, asked on the query socket
     INTERNAL = 99
 
 
@@ -43,6 +51,16 @@ class ControlError(Exception):
 
 class DaemonUnreachable(Exception):
     """No supervisor answered on the control socket."""
+
+
+class AccessDenied(Exception):
+    """The socket exists but this user may not use it: not "stopped"."""
+
+
+CONTROL = "control"
+QUERY = "query"
+READ_ONLY = frozenset({"snapshot", "help"})
+"""Commands the query socket accepts: they only read the daemon's state."""
 
 
 def make_request(command: str, args: dict[str, Any] | None = None) -> tuple[str, bytes]:
@@ -83,32 +101,54 @@ def make_error(rid: str, errno: ControlErrno, message: str) -> bytes:
     ).encode()
 
 
-def control_endpoint(runtime_dir: Path) -> str:
-    return f"ipc://{runtime_dir / 'control'}"
+def control_endpoint(runtime_dir: Path, socket: str = CONTROL) -> str:
+    return f"ipc://{runtime_dir / socket}"
+
+
+def check_access(path: Path) -> None:
+    """DaemonUnreachable when nothing is at `path` (or we may not even look),
+    AccessDenied when it is there but this user may not connect to it."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise DaemonUnreachable(f"no control socket at {path}") from None
+    except PermissionError:
+        raise AccessDenied(f"permission denied on {path.parent}: only root and the"
+                           f" haclient group may use hbeat's sockets") from None
+    except OSError as exc:
+        raise DaemonUnreachable(f"{path}: {exc.strerror}") from None
+    if not os.access(path, os.R_OK | os.W_OK):
+        who = ("only root may ask for this" if path.name == CONTROL
+               else "only root and the haclient group may use it")
+        raise AccessDenied(f"permission denied on {path}: {who}")
 
 
 class ControlClient:
-    """A blocking client: one request, one reply, with a deadline."""
+    """A blocking client: one request, one reply, with a deadline. `socket`
+    is CONTROL (root, every command) or QUERY (haclient, read-only ones)."""
 
-    def __init__(self, runtime_dir: Path, timeout_ms: int = 5000) -> None:
+    def __init__(self, runtime_dir: Path, timeout_ms: int = 5000,
+                 socket: str = CONTROL) -> None:
         self.runtime_dir = runtime_dir
         self.timeout_ms = timeout_ms
+        self.socket = socket
+
+    @property
+    def path(self) -> Path:
+        return self.runtime_dir / self.socket
 
     def socket_exists(self) -> bool:
-        return (self.runtime_dir / "control").exists()
+        return self.path.exists()
 
     def call(self, command: str, **args: Any) -> dict[str, Any]:
         import zmq
 
-        if not self.socket_exists():
-            raise DaemonUnreachable(f"no control socket at {self.runtime_dir / 'control'}")
-        if not os.access(self.runtime_dir / "control", os.R_OK | os.W_OK):
-            raise DaemonUnreachable(f"permission denied on {self.runtime_dir / 'control'}")
+        check_access(self.path)
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
-            sock.connect(control_endpoint(self.runtime_dir))
+            sock.connect(control_endpoint(self.runtime_dir, self.socket))
             rid, raw = make_request(command, args)
             sock.send_multipart([b"", raw])
             deadline_left = self.timeout_ms

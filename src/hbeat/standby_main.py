@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hbeat.config.paths import resolve_runtime_dir
-from hbeat.control import ControlClient, ControlError, DaemonUnreachable
+from hbeat.control import AccessDenied, ControlClient, ControlError, DaemonUnreachable
 
 WORDS = ("all", "foreign", "local", "failback")
 
@@ -45,6 +45,9 @@ def _main(command: str, prog: str, argv: Sequence[str]) -> int:
         ControlClient(runtime).call(command, which=which)
     except DaemonUnreachable as exc:
         print(f"{prog}: hbeat is not running on this node ({exc})", file=sys.stderr)
+        return 1
+    except AccessDenied as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     except ControlError as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)

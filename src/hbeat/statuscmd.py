@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hbeat.config.paths import DEFAULT_RUNTIME_DIR, RUNTIME_DIR_ENV, resolve_runtime_dir
-from hbeat.control import ControlClient, ControlError, DaemonUnreachable
+from hbeat.control import (
+    QUERY,
+    AccessDenied,
+    ControlClient,
+    ControlError,
+    DaemonUnreachable,
+    check_access,
+)
 from hbeat.statusview import (
     ViewError,
     json_line,
@@ -53,7 +60,7 @@ def _runtime_dir(args: argparse.Namespace) -> Path:
 
 def _unreachable(prog: str, runtime: Path, exc: Exception) -> int:
     text = str(exc)
-    if "permission denied" in text:
+    if isinstance(exc, AccessDenied):
         print(f"{prog}: cannot ask the daemon in {runtime}: {text}", file=sys.stderr)
         return EXIT_UNKNOWN
     print(f"{prog}: hbeat is not running (runtime directory {runtime}: {text})",
@@ -73,10 +80,10 @@ def status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
     runtime = _runtime_dir(args)
-    client = ControlClient(runtime, timeout_ms=max(1, int(args.timeout * 1000)))
+    client = ControlClient(runtime, timeout_ms=max(1, int(args.timeout * 1000)), socket=QUERY)
     try:
         snap = client.call("snapshot")
-    except DaemonUnreachable as exc:
+    except (DaemonUnreachable, AccessDenied) as exc:
         return _unreachable("hbeat status", runtime, exc)
     except ControlError as exc:
         print(f"hbeat status: the daemon refused: {exc.message}", file=sys.stderr)
@@ -134,11 +141,12 @@ class _Watch:
         import zmq
 
         args = self.args
-        client = ControlClient(self.runtime, timeout_ms=3000)
-        if not client.socket_exists():
-            return _unreachable("hbeat watch", self.runtime,
-                                DaemonUnreachable(f"no control socket at "
-                                                  f"{self.runtime / 'control'}"))
+        client = ControlClient(self.runtime, timeout_ms=3000, socket=QUERY)
+        try:
+            check_access(client.path)
+            check_access(self.runtime / "status")
+        except (DaemonUnreachable, AccessDenied) as exc:
+            return _unreachable("hbeat watch", self.runtime, exc)
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
@@ -156,7 +164,7 @@ class _Watch:
                 if not self.synced and now >= next_ask:
                     try:
                         client.call("snapshot", publish=True)
-                    except DaemonUnreachable as exc:
+                    except (DaemonUnreachable, AccessDenied) as exc:
                         return _unreachable("hbeat watch", self.runtime, exc)
                     except ControlError as exc:
                         print(f"hbeat watch: the daemon refused: {exc.message}",

@@ -28,7 +28,16 @@ import linklayer
 from hbeat import __version__
 from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
-from hbeat.control import ControlErrno, ControlError, make_error, make_reply, parse_request
+from hbeat.control import (
+    CONTROL,
+    QUERY,
+    READ_ONLY,
+    ControlErrno,
+    ControlError,
+    make_error,
+    make_reply,
+    parse_request,
+)
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
@@ -42,7 +51,15 @@ from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
-from supervisor.rundir import AlreadyRunning, DirectoryError, InstanceLock, prepare_dir
+from supervisor.rundir import (
+    PRIVATE,
+    AlreadyRunning,
+    DirectoryError,
+    InstanceLock,
+    bind_restricted,
+    client_gid,
+    prepare_dir,
+)
 from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
 from workers.link import status_fields
@@ -181,25 +198,26 @@ class Supervisor:
 
     def _bind(self) -> None:
         rd = self.options.runtime_dir
+        private = rd / PRIVATE
+        prepare_dir(private, 0o700)
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        old = os.umask(0o007)
-        try:
-            for name in ("bus", "control", "status"):
-                stale = rd / name
-                if stale.exists():
-                    stale.unlink()
-            self.bus = self.ctx.socket(zmq.ROUTER)
-            self.bus.setsockopt(zmq.LINGER, 0)
-            self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            self.bus.bind(f"ipc://{rd / 'bus'}")
-            self.control = self.ctx.socket(zmq.ROUTER)
-            self.control.setsockopt(zmq.LINGER, 0)
-            self.control.bind(f"ipc://{rd / 'control'}")
-            pub = self.ctx.socket(zmq.PUB)
-            pub.setsockopt(zmq.LINGER, 0)
-            pub.bind(f"ipc://{rd / 'status'}")
-        finally:
-            os.umask(old)
+        owners = {0, os.geteuid()}
+        clients = client_gid()
+        self.bus = self.ctx.socket(zmq.ROUTER)
+        self.bus.setsockopt(zmq.LINGER, 0)
+        self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        bind_restricted(self.bus, private / "bus", uids=owners)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.control, rd / CONTROL, uids=owners)
+        self.query = self.ctx.socket(zmq.ROUTER)
+        self.query.setsockopt(zmq.LINGER, 0)
+        bind_restricted(self.query, rd / QUERY, uids=owners, gid=clients)
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        bind_restricted(pub, rd / "status", uids=owners, gid=clients)
+        with contextlib.suppress(FileNotFoundError):
+            (rd / "bus").unlink()  # left by an older version
         self.feed = Feed(pub)
 
     def _start_membership(self) -> None:
@@ -212,7 +230,7 @@ class Supervisor:
         hacf = self.config.hacf
         now = now_ms()
         self.board = SeqBoard.create(
-            self.options.runtime_dir / "seqboard",
+            self.options.runtime_dir / PRIVATE / "seqboard",
             t0_ns=time.monotonic_ns(),
             interval_ns=timers.keepalive_ms * 1_000_000,
             generation=generation,
@@ -260,7 +278,7 @@ class Supervisor:
             self.apply_resources(self.resources.start(now))
 
     def _start_workers(self) -> None:
-        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / 'bus'}")
+        self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / PRIVATE / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
             self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
@@ -289,7 +307,7 @@ class Supervisor:
             "medium": medium_spec(self.workers_by_name[name]),
             "keys": keys,
             "signing": signing,
-            "board": str(self.options.runtime_dir / "seqboard"),
+            "board": str(self.options.runtime_dir / PRIVATE / "seqboard"),
             "status": self.keepalive_content(),
             "realtime": self.config.hacf.realtime,
             "rtprio": self.config.hacf.rtprio,
@@ -452,12 +470,16 @@ class Supervisor:
         else:
             raise BusError(f"unknown verb {verb!r}")
 
-    def on_control(self) -> None:
-        for parts in drain(self.control):
+    def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
+        for parts in drain(sock):
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
             try:
                 rid, command, args = parse_request(raw)
+                if read_only and command not in READ_ONLY:
+                    raise ControlError(ControlErrno.NOT_PERMITTED,
+                                       f"{command!r} changes the cluster: only root may ask"
+                                       f" for it (on the control socket)")
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
@@ -465,7 +487,7 @@ class Supervisor:
             except Exception as exc:  # a bug must not take the cluster down
                 self.log(Level.ERROR, f"control command failed: {exc!r}")
                 reply = make_error(rid, ControlErrno.INTERNAL, repr(exc))
-            self.control.send_multipart([*envelope, reply])
+            sock.send_multipart([*envelope, reply])
 
     def _debug_stall(self, mono: float) -> None:
         if mono >= self.next_stall:
@@ -523,6 +545,7 @@ class Supervisor:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
+        poller.register(self.query, zmq.POLLIN)
         renew_every = max(1, self.lease_ms // 4)
         next_renew = 0
         usec = self.notifier.watchdog_usec
@@ -578,7 +601,9 @@ class Supervisor:
             if self.bus in events:
                 self.on_bus()
             if self.control in events:
-                self.on_control()
+                self.on_control(self.control, read_only=False)
+            if self.query in events:
+                self.on_control(self.query, read_only=True)
             now = now_ms()
             self._note_turn(now)
             deadline = self.membership.next_deadline(now)
@@ -628,10 +653,12 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), b"stop", b"{}"])
         self.pool.stop_all()
         self.board.renew_lease(0)
-        for sock in (self.bus, self.control, self.feed.socket):
+        for sock in (self.bus, self.control, self.query, self.feed.socket):
             sock.close()
         self.ctx.term()
-        for name in ("bus", "control", "status", "seqboard"):
-            (self.options.runtime_dir / name).unlink(missing_ok=True)
+        rd = self.options.runtime_dir
+        for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
+                     rd / PRIVATE / "seqboard"):
+            path.unlink(missing_ok=True)
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         return 0

@@ -6,6 +6,14 @@ that is a symbolic link, not a directory, or owned by another user: a local
 user who could plant a link there would make the daemon create its sockets,
 or rewrite its generation, where that user chooses.
 
+`bind_restricted` binds a ZeroMQ socket that only the given users (and
+members of the given group) may connect to: the file mode keeps others out
+of the socket, and the kernel's peer credentials (SO_PEERCRED, through
+libzmq's IPC accept filters) are checked on every connection. The layout:
+`<runtime>/control` (root), `<runtime>/query` and `<runtime>/status` (root
+and haclient), `<runtime>/private/` (mode 0700: the worker bus and the
+sequence board).
+
 `InstanceLock` is heartbeat's pid file done with a lock: `hbeat.pid` in the
 runtime directory, locked with flock(2) for the daemon's lifetime and
 holding its pid. A second `hbeat run` finds it locked and stops before it
@@ -15,14 +23,59 @@ included), so a stale file never blocks a start.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import grp
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["AlreadyRunning", "DirectoryError", "InstanceLock", "prepare_dir"]
+import zmq
+
+__all__ = [
+    "CLIENT_GROUP",
+    "PRIVATE",
+    "AlreadyRunning",
+    "DirectoryError",
+    "InstanceLock",
+    "bind_restricted",
+    "client_gid",
+    "prepare_dir",
+]
 
 PID_FILE = "hbeat.pid"
+PRIVATE = "private"
+CLIENT_GROUP = "haclient"
+
+
+def client_gid() -> int | None:
+    """The haclient group's id (heartbeat's group for its API clients), or None."""
+    try:
+        return grp.getgrnam(CLIENT_GROUP).gr_gid
+    except KeyError:
+        return None
+
+
+def bind_restricted(sock: zmq.Socket[bytes], path: Path, *, uids: Iterable[int],
+                    gid: int | None = None) -> None:
+    """Bind `sock` at ipc://`path` for `uids` (and group `gid`) only: mode 0600
+    (0660 and that group with `gid`), and peer credentials checked per
+    connection. A stale socket file at `path` is replaced."""
+    for uid in sorted(set(uids)):
+        sock.setsockopt(zmq.IPC_FILTER_UID, uid)
+    if gid is not None:
+        sock.setsockopt(zmq.IPC_FILTER_GID, gid)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    old = os.umask(0o077 if gid is None else 0o007)
+    try:
+        sock.bind(f"ipc://{path}")
+    finally:
+        os.umask(old)
+    if gid is not None:
+        with contextlib.suppress(OSError):  # not mapped in a user namespace: root only
+            os.chown(path, -1, gid)
 
 
 class DirectoryError(Exception):

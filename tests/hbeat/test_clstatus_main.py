@@ -19,12 +19,20 @@ from typing import Any
 
 import zmq
 
-from hbeat.control import ControlErrno, control_endpoint, make_error, make_reply, parse_request
+from hbeat.control import (
+    QUERY,
+    ControlErrno,
+    control_endpoint,
+    make_error,
+    make_reply,
+    parse_request,
+)
 from tests.hbeat.test_clstatus import RECORDS, SCENARIOS, build_snapshot, normalise
 
 
 class FakeDaemon:
-    """Answers control requests on ipc://<dir>/control until stopped."""
+    """Answers control requests on ipc://<dir>/query (cl_status's read-only
+    socket) until stopped."""
 
     def __init__(self, tmp_path: Path, snapshot: dict[str, Any] | None, *, mute: bool = False):
         self.snapshot = snapshot
@@ -33,7 +41,7 @@ class FakeDaemon:
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.bind(control_endpoint(tmp_path))
+        self._sock.bind(control_endpoint(tmp_path, QUERY))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -128,7 +136,7 @@ def test_no_daemon_is_heartbeat_stopped(tmp_path: Path) -> None:
 
 def test_stale_socket_of_a_killed_daemon_is_stopped_at_once(tmp_path: Path) -> None:
     left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    left.bind(str(tmp_path / "control"))
+    left.bind(str(tmp_path / "query"))
     left.close()  # the file stays, nobody listens: what kill -9 leaves behind
     started = time.monotonic()
     got = cl_status(tmp_path, "hbstatus")

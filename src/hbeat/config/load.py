@@ -15,6 +15,7 @@ and holds no resources.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -85,6 +86,8 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
             problems += [_authkeys_warning(text, keys_path, allow_crc, hacf_path)
                          for text in result.warnings]
 
+    problems += _write_exposure([hacf_path, res_path], groups, probe)
+
     order = {hacf_path: 0, res_path: 1, keys_path: 2}
     problems.sort(key=lambda p: (order.get(p.path, 3),
                                  p.line if p.line is not None else 1 << 30))
@@ -93,6 +96,30 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
     config = ClusterConfig(str(directory), node_name, hacf, tuple(groups), keyring,
                            tuple(problems))
     return config, problems
+
+
+def _write_exposure(files: list[str], groups: list[ResourceGroup],
+                    probe: SystemProbe) -> list[Problem]:
+    """WARN for ha.cf, haresources and resource scripts (and the directories
+    holding them) that someone other than root can change: such a person can
+    make the cluster run code of theirs as root. (authkeys is stricter: an
+    error, in linklayer.authkeys.)"""
+    out: list[Problem] = []
+    seen: set[str] = set()
+    scripts = [r.path for g in groups for r in g.resources if r.path is not None]
+    for path in [*files, *scripts]:
+        for target in (path, os.path.dirname(path)):
+            if target in seen:
+                continue
+            seen.add(target)
+            who = probe.write_exposure(target)
+            if who:
+                kind = "directory" if target != path else "file"
+                out.append(Problem(path, None, Level.WARN,
+                                   f"{kind} {target} can be changed by {who}, who could then"
+                                   f" run commands as root through the cluster"
+                                   f" (chown root and chmod go-w {target})"))
+    return out
 
 
 def _exists(path: str, name: str, problems: list[Problem]) -> bool:

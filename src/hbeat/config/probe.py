@@ -11,6 +11,7 @@ at a temporary tree, while files and devices are always looked at for real.
 
 from __future__ import annotations
 
+import grp
 import os
 import socket
 import stat
@@ -55,6 +56,28 @@ class SystemProbe:
         if not stat.S_ISREG(mode):
             return "not-file"
         return "ok" if os.access(path, os.X_OK) else "not-executable"
+
+    def write_exposure(self, path: str) -> str | None:
+        """Who besides root (or the user asking) can change `path`, in words, or None.
+
+        A file that root runs or trusts (ha.cf, haresources, resource scripts)
+        must not be writable by group or others, nor belong to another user:
+        whoever can write it runs code as root on the next failover."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        who = []
+        if info.st_mode & stat.S_IWGRP:
+            try:
+                who.append(f"group {grp.getgrgid(info.st_gid).gr_name}")
+            except KeyError:
+                who.append(f"group {info.st_gid}")
+        if info.st_mode & stat.S_IWOTH:
+            who.append("others")
+        if info.st_uid not in (0, os.geteuid()):
+            who.append(f"its owner uid {info.st_uid}")
+        return " and ".join(who) or None
 
     def ocf_agents(self, agent: str) -> list[str]:
         """Every `<ocf_dir>/<provider>/<agent>` that is an executable file."""

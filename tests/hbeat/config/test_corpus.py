@@ -8,6 +8,8 @@ exact ERROR/WARN lines and the exit status.
 
 from __future__ import annotations
 
+import grp
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +143,21 @@ CASES = [
     Case("empty-authkeys", ["ERROR: {d}/authkeys: Missing auth directive in keyfile "
                             "[{d}/authkeys]"], 1, seed={"authkeys": ""}),
     Case("empty-haresources-is-fine", [], 0, seed={"haresources": ""}),
+    Case("hacf-group-writable", ["WARN: {d}/ha.cf: file {d}/ha.cf can be changed by group {g}, "
+                                 "who could then run commands as root through the cluster "
+                                 "(chown root and chmod go-w {d}/ha.cf)"], 0,
+         tweak=_chmod("ha.cf", 0o664)),
+    Case("script-writable-by-others", ["WARN: {d}/resource.d/apache: file "
+                                       "{d}/resource.d/apache can be changed by others, who "
+                                       "could then run commands as root through the cluster "
+                                       "(chown root and chmod go-w {d}/resource.d/apache)"], 0,
+         tweak=_chmod("resource.d/apache", 0o757)),
+    Case("resource-d-writable-by-others", ["WARN: {d}/resource.d/drbddisk: directory "
+                                           "{d}/resource.d can be changed by group {g} and others, "
+                                           "who could "
+                                           "then run commands as root through the cluster "
+                                           "(chown root and chmod go-w {d}/resource.d)"], 0,
+         tweak=_chmod("resource.d", 0o777)),
     Case("crc-key-needs-opt-in", ["ERROR: {d}/authkeys:3: key 2 uses crc, which anyone on the "
                                   "link can forge (crc is a checksum, not authentication): use "
                                   "sha1, or add 'allow_crc on' to {d}/ha.cf to accept it "
@@ -254,7 +271,8 @@ def test_corpus(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     problems = [line for line in out.splitlines() if line.startswith(("ERROR:", "WARN:"))]
     ifaces = ", ".join(sorted(p.name for p in Path("/sys/class/net").iterdir()))
-    expected = [e.format(d=seed.config_dir, ifaces=ifaces) for e in case.expected]
+    group = grp.getgrgid(os.getegid()).gr_name  # the group owning files we create
+    expected = [e.format(d=seed.config_dir, ifaces=ifaces, g=group) for e in case.expected]
     assert problems == expected
     assert status == case.status
     errors = sum(1 for e in expected if e.startswith("ERROR:"))
