@@ -461,7 +461,7 @@ class _Parser:
             return False
         if ms < MIN_CLOCK_SKEW_MS:
             self.error(number, f"max_clock_skew [{value}] must be at least "
-                               f"{MIN_CLOCK_SKEW_MS // 1000}s: ts has one-second resolution "
+                               f"{MIN_CLOCK_SKEW_MS // 1000} seconds: ts has one-second resolution "
                                "and keepalives take time to arrive")
             return False
         self.timers["max_clock_skew"] = (ms, number)
