@@ -177,8 +177,10 @@ def test_c_an_old_recording_is_not_believed_after_a_restart(
     weasel.stop()
     weasel.start()
     feed = weasel.feed()
+    weasel.wait_links({("weasel", "eth1"): "up"}, timeout=10)  # its link worker listens
     send_udp(lab.client, lab["weasel"].ip, frames)
-    wait_for(lambda: weasel.counters()["received"] >= len(frames), 10,
+    wait_for(lambda: counter(weasel, "refused_old") >= 1
+             or weasel.node_states()["otter"] not in ("init", "dead"), 10,
              what="weasel to handle the replayed frames")
     wait_for(lambda: weasel.snapshot()["local_status"] == "active", 20,
              what="weasel active (otter declared dead at initdead)")
