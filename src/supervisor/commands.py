@@ -4,21 +4,49 @@ Each `cmd_<name>` method is the command `<name>` (`debug_stall` is
 `debug-stall`); its docstring is its help text (`help` lists them all).
 Arguments arrive as the request's `args` object; a bad one raises
 ControlError with a stable errno (hbeat.control). The snapshot's schema is
-docs/status-feed.md.
+docs/status-feed.md. The supervisor is reached through `Host`, the part of
+it the commands use (supervisor.daemon implements it; this module does not
+import it).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hbeat import __version__
+from hbeat.config.model import ClusterConfig, ResourceGroup
 from hbeat.control import ControlErrno, ControlError
 from hbeat.logfmt import Level
+from supervisor import resources as rs
+from supervisor.feed import Feed
+from supervisor.membership import Membership
+from supervisor.workerpool import WorkerPool
 
-if TYPE_CHECKING:
-    from supervisor.daemon import Supervisor
+
+class Host(Protocol):
+    """What the commands and the snapshot need of the supervisor."""
+
+    config: ClusterConfig
+    node: str
+    generation: int
+    started_wall: float
+    link_names: tuple[str, ...]
+    groups: dict[str, ResourceGroup]
+    counters: dict[str, int]
+    membership: Membership
+    resources: rs.Resources | None
+    feed: Feed
+    pool: WorkerPool
+    debug: bool
+    stall_ms: int
+    stall_every_s: float
+    next_stall: float
+
+    def log(self, level: Level, text: str) -> None: ...
+
+    def apply_resources(self, actions: list[rs.Action]) -> None: ...
 
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 MAX_STALL_MS = 60_000
@@ -26,7 +54,7 @@ STANDBY_WORDS = ("all", "local", "foreign", "failback")
 
 
 class ControlCommands:
-    def __init__(self, sup: Supervisor) -> None:
+    def __init__(self, sup: Host) -> None:
         self.sup = sup
 
     def run(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +139,7 @@ class ControlCommands:
         return {"ms": ms, "every_s": sup.stall_every_s}
 
 
-def build_snapshot(sup: Supervisor) -> dict[str, Any]:
+def build_snapshot(sup: Host) -> dict[str, Any]:
     ms = sup.membership
     nodes = [
         {
@@ -144,7 +172,7 @@ def build_snapshot(sup: Supervisor) -> dict[str, Any]:
     }
 
 
-def _resources_snapshot(sup: Supervisor) -> dict[str, Any]:
+def _resources_snapshot(sup: Host) -> dict[str, Any]:
     if sup.resources is None:
         # No groups, or a member-only node of a larger cluster (the groups run
         # on the resource pair, never here): nothing is ever held here.

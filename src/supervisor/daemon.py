@@ -26,7 +26,6 @@ import zmq
 
 import linklayer
 from hbeat import __version__
-from hbeat.bus import BusError, drain, keyring_to_json, pack, unpack_json, unpack_rx
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.control import (
     CONTROL,
@@ -38,6 +37,26 @@ from hbeat.control import (
     make_reply,
     parse_request,
 )
+from hbeat.ipc.bus import (
+    Bad,
+    BusError,
+    Error,
+    Fatal,
+    Hello,
+    Junk,
+    LinkReady,
+    LinkSetup,
+    MediumSpec,
+    Rx,
+    Sent,
+    Status,
+    Stop,
+    Warn,
+    decode_link_report,
+    drain,
+)
+from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
@@ -60,9 +79,7 @@ from supervisor.rundir import (
     client_gid,
     prepare_dir,
 )
-from supervisor.seqboard import SeqBoard
 from supervisor.workerpool import WorkerPool
-from workers.link import status_fields
 
 SNAPSHOT_EVERY_S = 10.0
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
@@ -93,17 +110,16 @@ def worker_name(medium: Medium) -> str:
     return f"bcast {medium.interface}"
 
 
-def medium_spec(medium: Medium) -> dict[str, Any]:
-    spec: dict[str, Any] = {"kind": medium.kind, "name": worker_name(medium)}
+def medium_spec(medium: Medium) -> MediumSpec:
+    name = worker_name(medium)
     if isinstance(medium, Serial):
-        spec.update(dev=medium.device, baud=medium.baud)
-        return spec
-    spec.update(dev=medium.interface, port=medium.port)
+        return MediumSpec("serial", name, medium.device, baud=medium.baud)
     if isinstance(medium, Ucast):
-        spec["peer"] = medium.peer
+        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer)
     if isinstance(medium, Mcast):
-        spec.update(group=medium.group, ttl=medium.ttl, loop=medium.loop)
-    return spec
+        return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
+                          ttl=medium.ttl, loop=medium.loop)
+    return MediumSpec("bcast", name, medium.interface, medium.port)
 
 
 def resource_timers(text: str) -> dict[str, float]:
@@ -162,8 +178,8 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, out: self._to_resources(
-                lambda r, now: r.script_done(op, rc, out, now)),
+            lambda op, rc, verdict: self._to_resources(
+                lambda r, now: r.script_done(op, rc, verdict, now)),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -288,30 +304,23 @@ class Supervisor:
 
     # --- keepalive content --------------------------------------------------
 
-    def keepalive_content(self) -> dict[str, Any]:
+    def keepalive_content(self) -> KeepaliveContent:
         ka = self.membership.keepalive_content(now_ms())
-        return {
-            "st": ka.st,
-            "dt": f"{ka.dt_ms:x}",
-            "protocol": ka.protocol,
-            "src": self.node,
-            "srcuuid": self.uuid.hex(),
-            "hg": self.generation,
-            "ttl": self.membership.config.ttl,
-            "status_seq": ka.status_seq,
-        }
+        return KeepaliveContent(
+            st=ka.st, dt_ms=ka.dt_ms, protocol=ka.protocol, src=self.node,
+            srcuuid=self.uuid, hg=self.generation, ttl=self.membership.config.ttl,
+            status_seq=ka.status_seq,
+        )
 
-    def _setup_for(self, name: str) -> dict[str, Any]:
-        keys, signing = keyring_to_json(self.config.keyring)
-        return {
-            "medium": medium_spec(self.workers_by_name[name]),
-            "keys": keys,
-            "signing": signing,
-            "board": str(self.options.runtime_dir / PRIVATE / "seqboard"),
-            "status": self.keepalive_content(),
-            "realtime": self.config.hacf.realtime,
-            "rtprio": self.config.hacf.rtprio,
-        }
+    def _setup_for(self, name: str) -> LinkSetup:
+        return LinkSetup(
+            medium=medium_spec(self.workers_by_name[name]),
+            keyring=self.config.keyring,
+            board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
+            status=self.keepalive_content(),
+            realtime=self.config.hacf.realtime,
+            rtprio=self.config.hacf.rtprio,
+        )
 
     # --- actions ------------------------------------------------------------
 
@@ -329,7 +338,7 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), b"send", encoded[form]])
 
     def _push_keepalive_content(self) -> None:
-        body = pack(b"status", self.keepalive_content())
+        body = Status(self.keepalive_content()).encode()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *body])
 
@@ -412,6 +421,7 @@ class Supervisor:
                                       f"from worker {ident}: {exc}")
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
+        """`parts` starts with the verb."""
         if ident == EXECUTOR and self.resources is not None:
             self.executor.on_message(verb, parts)
             slot = self.pool.slots[EXECUTOR]
@@ -421,54 +431,49 @@ class Supervisor:
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
         slot = self.pool.slots[ident]
-        if verb == b"rx":
-            recv_ns, frame = unpack_rx(parts)
-            decoded = linklayer.decode(frame, None)  # the worker verified it
+        report = decode_link_report(parts)
+        if isinstance(report, Rx):
+            decoded = linklayer.decode(report.frame, None)  # the worker verified it
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
-            self.apply(self.membership.receive(decoded.fields, medium, recv_ns // 1_000_000,
-                                               wall_s=time.time()))
-        elif verb == b"sent":
-            body = unpack_json(parts[1], "sent")
-            seq = int(body["seq"])
-            if seq > self.last_sent_seq:
-                self.last_sent_seq = seq
-                fields = status_fields(
-                    self.keepalive_content(), seq, int(body["ts"]), str(body["ld"]).encode()
-                )
-                self.membership.keepalive_sent(fields, now_ms())
-        elif verb == b"bad":
-            body = unpack_json(parts[1], "bad")
+            self.apply(self.membership.receive(decoded.fields, medium,
+                                               report.recv_ns // 1_000_000, wall_s=time.time()))
+        elif isinstance(report, Sent):
+            self.on_sent(report)
+        elif isinstance(report, Bad):
             self.counters["rx_rejected"] += 1
             if self.config.hacf.log_badpack:
-                self.log(Level.WARN, f"{ident}: rejected packet from {body.get('peer')}: "
-                                     f"{body.get('error')}")
-            self.feed.cluster("rejected-packet", medium=ident, peer=body.get("peer"),
-                              code=body.get("code"))
-        elif verb == b"junk":
-            self.counters["rx_junk_bytes"] += int(unpack_json(parts[1], "junk")["bytes"])
-        elif verb == b"hello":
-            body = unpack_json(parts[1], "hello")
-            slot.pid = int(body.get("pid", slot.pid))
-            self.bus.send_multipart([ident.encode(), *pack(b"setup", self._setup_for(ident))])
-        elif verb == b"ready":
+                self.log(Level.WARN, f"{ident}: rejected packet from {report.peer}: "
+                                     f"{report.error}")
+            self.feed.cluster("rejected-packet", medium=ident, peer=report.peer,
+                              code=report.code)
+        elif isinstance(report, Junk):
+            self.counters["rx_junk_bytes"] += report.count
+        elif isinstance(report, Hello):
+            slot.pid = report.pid
+            self.bus.send_multipart([ident.encode(), *self._setup_for(ident).encode()])
+        elif isinstance(report, LinkReady):
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
-        elif verb in (b"fatal", b"error", b"warn"):
-            body = unpack_json(parts[1], verb.decode())
-            level = Level.WARN if verb == b"warn" else Level.ERROR
-            error = str(body.get("error"))
+        elif isinstance(report, Fatal | Error | Warn):
+            level = Level.WARN if isinstance(report, Warn) else Level.ERROR
+            error = report.error
             # Medium errors already name their medium ("bcast eth1: send to ...").
             self.log(level, error if error.startswith(f"{ident}: ") else f"{ident}: {error}")
-            if verb == b"fatal":
+            if isinstance(report, Fatal):
                 self.worker_ready.discard(ident)
-                slot.last_error = str(body.get("error"))
-        else:
-            raise BusError(f"unknown verb {verb!r}")
+                slot.last_error = error
+
+    def on_sent(self, sent: Sent) -> None:
+        """A link worker sent keepalive `sent.seq` (the first report of that
+        seq counts): keep it for retransmission, as it went on the wire."""
+        if sent.seq > self.last_sent_seq:
+            self.last_sent_seq = sent.seq
+            self.membership.keepalive_sent(sent.fields(), now_ms())
 
     def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
         for parts in drain(sock):
@@ -650,7 +655,7 @@ class Supervisor:
         self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
         self.executor.stop()
         for name in self.worker_ready:
-            self.bus.send_multipart([name.encode(), b"stop", b"{}"])
+            self.bus.send_multipart([name.encode(), *Stop().encode()])
         self.pool.stop_all()
         self.board.renew_lease(0)
         for sock in (self.bus, self.control, self.query, self.feed.socket):

@@ -3,28 +3,38 @@
 Turns the resource machine's RunScript actions into `run` requests on the
 worker bus (held back until the executor says `ready`, so calls made while
 it starts or restarts are not lost), logs what the executor reports in
-heartbeat's words (`Running ...`, `Return code N from ...`), keeps the first
-lines of each call's output (old scripts report status as text), and hands
-each result back as (op id, exit code or None, output). The bus protocol is
-documented in workers/executor.py.
+heartbeat's words (`Running ...`, `Return code N from ...`, each output
+line under its resource's name), and hands each result back as
+(op id, exit code or None, verdict). The verdict is the executor's (it
+knows the kind of call): nothing here judges a call again. The messages
+are hbeat/ipc/executor.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from hbeat.bus import BusError, pack, unpack_json
 from hbeat.config.model import ClusterConfig, Resource
+from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop
+from hbeat.ipc.executor import (
+    Bye,
+    ExecutorReady,
+    ExecutorSetup,
+    Outcome,
+    Output,
+    RunRequest,
+    RunResult,
+    Started,
+    check_action,
+    encode_setup,
+)
 from hbeat.logfmt import Level
-from workers.scriptrun import resource_to_json
 
 EXECUTOR = "executor"
-MAX_OUTPUT_KEPT = 64  # lines of a call's output kept to judge its status
 
 Send = Callable[[list[bytes]], None]
 LogFn = Callable[[Level, str], None]
-Done = Callable[[int, int | None, str], None]
+Done = Callable[[int, int | None, Outcome], None]
 
 
 class ExecutorLink:
@@ -35,27 +45,23 @@ class ExecutorLink:
         self._done = done
         self.ready = False
         self.pid = 0
-        self._pending: list[dict[str, Any]] = []
-        self._output: dict[int, list[str]] = {}
+        self._pending: list[RunRequest] = []
         self._label: dict[int, str] = {}
 
-    def _to_executor(self, verb: bytes, body: dict[str, Any]) -> None:
-        self._send([EXECUTOR.encode(), *pack(verb, body)])
+    def _to_executor(self, parts: list[bytes]) -> None:
+        self._send([EXECUTOR.encode(), *parts])
 
     def run(self, op_id: int, group_key: str, index: int, action: str, timeout_s: float,
             resource: Resource) -> None:
-        request = {
-            "id": op_id, "group": group_key, "index": index, "action": action,
-            "timeout_s": timeout_s, "resource": resource_to_json(resource),
-        }
-        self._output[op_id] = []
+        request = RunRequest(op_id, group_key, index, check_action(action), timeout_s,
+                             resource=resource)
         self._label[op_id] = resource.text
         if self.ready:
-            self._to_executor(b"run", request)
+            self._to_executor(request.encode())
         else:
             self._pending.append(request)
 
-    def setup(self) -> dict[str, Any]:
+    def setup(self) -> ExecutorSetup:
         lg = self.config.logging
         return {
             "config_dir": self.config.config_dir,
@@ -72,51 +78,52 @@ class ExecutorLink:
 
     def stop(self) -> None:
         if self.ready:
-            self._send([EXECUTOR.encode(), b"stop", b"{}"])
+            self._to_executor(Stop().encode())
 
     def on_message(self, verb: bytes, parts: list[bytes]) -> None:
-        body = unpack_json(parts[1], verb.decode(errors="replace")) if len(parts) > 1 else {}
+        """`parts` starts with the verb (BusError when it is malformed)."""
         if verb == b"hello":
-            self.pid = int(body.get("pid", self.pid))
-            self._to_executor(b"setup", self.setup())
+            self.pid = Hello.decode(parts).pid
+            self._to_executor(encode_setup(self.setup()))
         elif verb == b"ready":
+            ExecutorReady.decode(parts)
             self.ready = True
             for request in self._pending:
-                self._to_executor(b"run", request)
+                self._to_executor(request.encode())
             self._pending.clear()
         elif verb == b"started":
-            self._log(Level.INFO, f"Running {body.get('command')}")
+            self._log(Level.INFO, f"Running {Started.decode(parts).command}")
         elif verb == b"output":
-            self._on_output(body)
+            self._on_output(Output.decode(parts))
         elif verb == b"result":
-            self._on_result(body)
-        elif verb in (b"fatal", b"error"):
-            self._log(Level.ERROR, f"executor: {body.get('error')}")
+            self._on_result(RunResult.decode(parts))
+        elif verb == b"fatal":
+            self._log(Level.ERROR, f"executor: {Fatal.decode(parts).error}")
+        elif verb == b"error":
+            self._log(Level.ERROR, f"executor: {Error.decode(parts).error}")
         elif verb == b"bye":
+            Bye.decode(parts)
             self.ready = False
         else:
             raise BusError(f"unknown verb {verb!r}")
 
-    def _on_output(self, body: dict[str, Any]) -> None:
-        line = str(body.get("line", ""))
-        op_id = int(body.get("id", -1))
-        kept = self._output.get(op_id)
-        if kept is not None and len(kept) < MAX_OUTPUT_KEPT:
-            kept.append(line)
-        level = Level.INFO if body.get("stream") == "stdout" else Level.WARN
-        self._log(level, f"{self._label.get(op_id, 'resource')}: {line}")
+    def _on_output(self, out: Output) -> None:
+        op_id = out.id if isinstance(out.id, int) else -1
+        level = Level.INFO if out.stream == "stdout" else Level.WARN
+        self._log(level, f"{self._label.get(op_id, 'resource')}: {out.line}")
 
-    def _on_result(self, body: dict[str, Any]) -> None:
-        op_id = int(body["id"])
-        output = "\n".join(self._output.pop(op_id, []))
+    def _on_result(self, result: RunResult) -> None:
+        if not isinstance(result.id, int):
+            raise BusError(f"bus message 'result': id {result.id!r} is not one of ours")
+        op_id = result.id
         self._label.pop(op_id, None)
-        rc = body.get("rc")
-        command = body.get("command") or body.get("group")
-        if body.get("error"):
-            self._log(Level.ERROR, f"{command}: {body['error']}")
-        elif body.get("timed_out"):
-            self._log(Level.ERROR, f"{command} timed out after {body.get('duration_s')} s; "
+        rc = result.rc
+        command = result.command or result.group
+        if result.error:
+            self._log(Level.ERROR, f"{command}: {result.error}")
+        elif result.timed_out:
+            self._log(Level.ERROR, f"{command} timed out after {result.duration_s} s; "
                                    "its process group was killed")
-        elif rc not in (0, None) and body.get("action") != "status":
+        elif rc not in (0, None) and result.action != "status":
             self._log(Level.ERROR, f"Return code {rc} from {command}")
-        self._done(op_id, None if rc is None else int(rc), output)
+        self._done(op_id, rc, result.status)

@@ -33,15 +33,16 @@ safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5)
   as a whole is: STOPPED (every resource said stopped), RUNNING (every
   resource said running) or anything else (None: partly running or unknown).
 
-Status of a resource (`judge_status`, the same table as workers/scriptrun):
-exit 0 is RUNNING unless the output matches `[Nn][Oo][Tt] .*[Rr]unning`
-(heartbeat's convention for old scripts that always exit 0, which is then
-STOPPED); exit 3 (LSB "not running") and 7 (OCF_NOT_RUNNING) are STOPPED;
-every other exit code and no exit code at all (None: timeout, signal, could
-not run) is FAILED, which counts as "not known to be running": a start
-follows, and a resource in that state is stopped on rollback.
+Status of a resource: the verdict the executor sends with each result
+(`hbeat.ipc.executor.judge`, made where the kind of call is known: a
+haresources script by exit code and heartbeat's "not running" text, an OCF
+monitor by exit code alone). RUNNING and STOPPED are taken as they are;
+FAILED (any other exit code, or none: timeout, signal, could not run)
+counts as "not known to be running": a start follows, and a resource in
+that state is stopped on rollback.
 
-Usage: `begin(now)`, then feed the result of each `Call` to `result()` and
+Usage: `begin(now)`, then feed the result of each `Call` (exit code and
+verdict) to `result()` and
 call `tick(now)` at `deadline` while a stop retry is waiting. Every method
 returns `Step`s: `Call` (run this script action now; exactly one is
 pending at a time), `OpLog` and finally `Finished`. Times are integer
@@ -51,18 +52,15 @@ monotonic milliseconds; nothing here does I/O.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from hbeat.config.model import Resource, ResourceGroup
+from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 START = "start"
 STOP = "stop"
 STATUS = "status"
-
-_NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning")
-
 
 class ResourceStatus(enum.Enum):
     RUNNING = "running"
@@ -70,11 +68,11 @@ class ResourceStatus(enum.Enum):
     FAILED = "failed"
 
 
-def judge_status(rc: int | None, output: str) -> ResourceStatus:
-    """What a `status` call says about its resource (see the module docstring)."""
-    if rc == 0:
-        return ResourceStatus.STOPPED if _NOT_RUNNING.search(output) else ResourceStatus.RUNNING
-    if rc in (3, 7):
+def resource_status(verdict: Verdict) -> ResourceStatus:
+    """What the verdict of a `status` call says about its resource."""
+    if verdict == "running":
+        return ResourceStatus.RUNNING
+    if verdict == "stopped":
         return ResourceStatus.STOPPED
     return ResourceStatus.FAILED
 
@@ -188,21 +186,22 @@ class GroupOp:
         self.failed_index = failed_index
         return [Finished(outcome, failed_index)]
 
-    def result(self, rc: int | None, output: str, now: int) -> list[Step]:
-        """The pending call finished with exit status `rc` (None: it did not exit normally)."""
+    def result(self, rc: int | None, verdict: Verdict, now: int) -> list[Step]:
+        """The pending call finished with exit status `rc` (None: it did not exit
+        normally) and the executor's `verdict` on it."""
         call = self.pending
         if call is None:
             raise RuntimeError(f"no script call pending for group {self.group.key}")
         self.pending = None
         if self.kind is Kind.PROBE:
-            return self._after_probe_status(rc, output)
+            return self._after_probe_status(rc, verdict)
         if call.action == STATUS and not self._stopping:
-            return self._after_start_status(judge_status(rc, output))
+            return self._after_start_status(resource_status(verdict))
         if call.action == START:
             return self._after_start(rc)
         if call.action == STOP:
             return self._after_stop(rc, now)
-        return self._after_stop_status(judge_status(rc, output))
+        return self._after_stop_status(resource_status(verdict))
 
     @property
     def _stopping(self) -> bool:
@@ -226,8 +225,8 @@ class GroupOp:
                 return whole
         return None
 
-    def _after_probe_status(self, rc: int | None, output: str) -> list[Step]:
-        status = judge_status(rc, output)
+    def _after_probe_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
+        status = resource_status(verdict)
         self.statuses.append(status)
         steps: list[Step] = []
         if status is ResourceStatus.FAILED:
@@ -333,6 +332,6 @@ __all__ = [
     "Outcome",
     "ResourceStatus",
     "Step",
-    "judge_status",
+    "resource_status",
     "script_label",
 ]

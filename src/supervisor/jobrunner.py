@@ -15,7 +15,8 @@ Interface (the policy in `resources` is its only user; docs/resources.md,
 * `advance(would_run)`, with no operation running: the next `Step` to begin
   (skipping those `would_run` rejects), a finished `Job` (the caller runs its
   `on_done`), or None when the queue is empty.
-* `begin(group, step, now)`, `result(op_id, rc, output, now)` and
+* `begin(group, step, now)`, `result(op_id, rc, verdict, now)` (the
+  executor's verdict, hbeat.ipc.executor.judge) and
   `tick(now)` return `RunnerEvent`s in order: `Log`, `RunScript` (hand it
   to the executor) and, last, `OpFinished`. `result` returns None for an
   unknown or abandoned `op_id`; `tick` fails a call whose result is overdue.
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from hbeat.config.model import ResourceGroup
+from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 from . import groupops as go
@@ -241,11 +243,12 @@ class JobRunner:
         self._run = _Running(op, group.key, job, now)
         return self._events(op.begin(now), now)
 
-    def result(self, op_id: int, rc: int | None, output: str, now: int) -> list[RunnerEvent] | None:
+    def result(self, op_id: int, rc: int | None, verdict: Verdict,
+               now: int) -> list[RunnerEvent] | None:
         run = self._run
         if run is None or run.call is None or run.call.op_id != op_id:
             return None
-        return self._result(rc, output, now)
+        return self._result(rc, verdict, now)
 
     def tick(self, now: int) -> list[RunnerEvent]:
         out: list[RunnerEvent] = []
@@ -259,17 +262,17 @@ class JobRunner:
                     f"{call.op_id}): counting it as failed",
                 )
             )
-            out += self._result(None, "", now)
+            out += self._result(None, "failed", now)
         run = self._run
         if run is not None and run.op.deadline is not None and now >= run.op.deadline:
             out += self._events(run.op.tick(now), now)
         return out
 
-    def _result(self, rc: int | None, output: str, now: int) -> list[RunnerEvent]:
+    def _result(self, rc: int | None, verdict: Verdict, now: int) -> list[RunnerEvent]:
         run = self._run
         assert run is not None
         run.call = None
-        return self._events(run.op.result(rc, output, now), now)
+        return self._events(run.op.result(rc, verdict, now), now)
 
     def _events(self, steps: list[go.Step], now: int) -> list[RunnerEvent]:
         run = self._run

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hbeat.ipc.keepalive import status_head
 from linklayer.message import BINARY, STRING, Field
 
 T_STATUS = b"status"
@@ -117,11 +118,9 @@ def node_name(value: bytes, what: str) -> str:
 
 
 def status_fields(st: str, dt_ms: int, *, protocol: bool = True) -> tuple[Field, ...]:
-    """`t=status st=<st> dt=<hex ms> [protocol=1]`."""
-    fields = [s(F_TYPE, T_STATUS), s(F_STATUS, st), s(F_DT, hexnum(dt_ms))]
-    if protocol:
-        fields.append(s(F_PROTOCOL, decnum(PROTOCOL_VERSION)))
-    return tuple(fields)
+    """`t=status st=<st> dt=<hex ms> [protocol=1]` (hbeat.ipc.keepalive, shared
+    with the link workers' keepalives)."""
+    return tuple(status_head(st, dt_ms, protocol))
 
 
 def reqnodes_fields(dest: str) -> tuple[Field, ...]:

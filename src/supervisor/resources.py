@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hbeat.config.model import AutoFailback, ResourceGroup
+from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 from . import adoption
@@ -415,9 +416,10 @@ class Resources:
                 self._enqueue(Job("partition heal", [Step(g.key, False) for g in foreign]))
         return self._finish(out, now)
 
-    def script_done(self, op_id: int, rc: int | None, output: str, now: int) -> list[Action]:
+    def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
+                    now: int) -> list[Action]:
         self._now = now
-        events = self._runner.result(op_id, rc, output, now)
+        events = self._runner.result(op_id, rc, verdict, now)
         if events is None:
             return [Log(Level.WARN, f"Ignoring result of unknown or abandoned operation {op_id}")]
         return self._finish(self._runner_events(events), now)

@@ -1,6 +1,6 @@
 """The executor worker (`hbeat: executor`): runs resource scripts for the supervisor.
 
-    python -m workers.executor --bus ipc:///run/hbeat/bus --name executor
+    python -m workers.executor --bus ipc:///run/hbeat/private/bus --name executor
 
 It never blocks on a script: every call is a child in its own session and
 process group (`start_new_session`), its stdout/stderr are non-blocking
@@ -13,65 +13,9 @@ here instead of piling up as zombies. It exits when the supervisor dies
 still running, or after a `stop`. How argv, environment and outcome are
 decided is workers/scriptrun.py.
 
-Bus messages (ZeroMQ multipart `[verb, JSON object]`, DEALER identity =
-the `--name`, normally `executor`; see hbeat/bus.py)
-
-executor -> supervisor
-  hello   {"pid", "name", "version": 1}
-  ready   {"pid", "limits": {"max_lines", "max_bytes", "max_line_bytes"},
-           "kill_grace_s", "default_timeout_s"}          setup accepted
-  fatal   {"error"}                         setup unusable; the executor exits 2
-  started {"id", "group", "index", "action", "pid", "argv", "command"}
-          the call's process exists (pid = its process group); `argv` is
-          what was executed, `command` the text for `info: Running ...`
-  output  {"id", "stream": "stdout"|"stderr"|"executor", "line"}
-          one line, in order per stream, without its newline (invalid
-          UTF-8 replaced, lines over max_line_bytes split). After
-          max_lines lines or max_bytes bytes of a call, one line
-          {"stream": "executor", "line": "output truncated: ..."} and no
-          more. Lines written by something the script left running in the
-          background may arrive after the call's `result`.
-  result  {"id", "group", "index", "action", "rc", "signal", "status",
-           "heartbeat_status", "timed_out", "duration_s", "error", "argv",
-           "command", "output_lines", "output_bytes", "truncated"}
-          rc: exit code, or null (timeout, killed, could not execute);
-          signal: the signal that ended the script, or null;
-          status: start/stop -> "ok" | "failed";
-                  status     -> "running" | "stopped" | "failed"
-                  (scriptrun.judge: exit code, plus heartbeat's
-                  "not running" text for exit 0);
-          heartbeat_status: status calls only, what heartbeat 3.0.6 would
-                  have concluded from the text ("running"|"stopped"), null
-                  otherwise and for OCF monitor calls;
-          timed_out: the call passed timeout_s and its process group was
-                  killed (SIGTERM, SIGKILL after kill_grace_s);
-          error: null, or why the call failed without an exit code
-                  ("Cannot locate resource script X (...)", "cannot
-                  execute ...", "timed out after 5 s", a bad request ...);
-          output_lines/output_bytes: everything the call printed, counted
-          also past the truncation.
-  error   {"error"}        a message that names no call (bad JSON, unknown verb)
-  bye     {"cancelled": [ids], "killed": [ids]}     sent last, after `stop`
-
-supervisor -> executor
-  setup {"config_dir", "node", "resource_dir"?, "init_dir"?, "ocf_root"?,
-         "funcs"?, "env"?: {"HA_NAME": value}, "logging"?: {"logfile",
-         "debugfile", "logfacility", "debug"}, "limits"?: {...},
-         "kill_grace_s"?, "default_timeout_s"?}
-        answered by `ready` (or `fatal`). resource_dir defaults to
-        <config_dir>/resource.d, init_dir to /etc/init.d, funcs to
-        <config_dir>/shellfuncs if it exists, else /etc/ha.d/shellfuncs.
-  run   {"id": str|int, "group": str, "index": int, "action":
-         "start"|"stop"|"status", "timeout_s"?: number,
-         "resource": {"script", "args", "path"?, "text"?} | "argv": [str, ...]}
-        exactly one of resource (looked up and built as heartbeat does;
-        {"text": "10.0.0.1/24"} alone is parsed like haresources) and argv
-        (executed as given; its last word should be the action). Always
-        answered by exactly one `result` with the same id.
-  stop  {"kill"?: bool}
-        queued calls are cancelled (result with error); running calls
-        finish under their own timeouts, or with kill=true are killed now;
-        then `bye` and exit 0.
+Its bus messages (run request, result, started, output, ready, bye) are
+typed in hbeat/ipc/executor.py and listed in docs/processes.md; the
+verdict of each call is hbeat.ipc.executor.judge, told the kind of call.
 """
 
 from __future__ import annotations
@@ -93,10 +37,27 @@ from typing import Any
 
 import zmq
 
-from hbeat.bus import BusError, drain, pack, unpack_json
 from hbeat.config.probe import SystemProbe
+from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop, drain, unpack_json
+from hbeat.ipc.executor import (
+    ACTIONS,
+    Bye,
+    CallError,
+    CallKind,
+    ExecutorReady,
+    Outcome,
+    Output,
+    OutputLimits,
+    RunRequest,
+    RunResult,
+    Started,
+    check_action,
+    heartbeat_verdict,
+    judge,
+    positive_number,
+)
 from workers import scriptrun
-from workers.scriptrun import Call, CallError, Settings
+from workers.scriptrun import Call, Settings
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -160,22 +121,16 @@ class Limits:
         return cls(**merged)
 
 
-def positive_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise CallError(f"{what} must be a positive number of seconds, not {value!r}")
-    return float(value)
-
-
 @dataclass
 class Job:
     """One run request, from arrival to its result (and its output's end)."""
 
-    rid: Any
+    rid: str | int
     group: str
-    index: Any
+    index: int | None
     action: str
     timeout_s: float
-    request: dict[str, Any]
+    request: RunRequest | None = None
     call: Call | None = None
     argv: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
@@ -234,9 +189,6 @@ class Executor:
 
     # --- bus ---------------------------------------------------------------
 
-    def send(self, verb: bytes, body: dict[str, Any]) -> None:
-        self.bus.send_multipart(pack(verb, body))
-
     def on_bus(self) -> None:
         for parts in drain(self.bus):
             verb = parts[0]
@@ -244,40 +196,44 @@ class Executor:
                 body = unpack_json(parts[1], verb.decode("ascii", "replace")) if len(
                     parts) == 2 else None
             except BusError as exc:
-                self.send(b"error", {"error": str(exc)})
+                self.bus.send_multipart(Error(str(exc)).encode())
                 continue
             if body is None:
-                self.send(b"error", {"error": f"bus message {verb!r}: expected [verb, JSON]"})
+                self.bus.send_multipart(
+                    Error(f"bus message {verb!r}: expected [verb, JSON]").encode())
             elif verb == b"run":
                 self.on_run(body)
             elif verb == b"stop":
-                self.on_stop(bool(body.get("kill", False)))
+                try:
+                    stop = Stop.decode(parts)
+                except BusError as exc:
+                    self.bus.send_multipart(Error(str(exc)).encode())
+                    continue
+                self.on_stop(stop.kill)
             else:
-                self.send(b"error", {"error": f"unknown verb {verb!r}"})
+                self.bus.send_multipart(Error(f"unknown verb {verb!r}").encode())
 
     def on_run(self, body: dict[str, Any]) -> None:
-        rid = body.get("id")
-        if not isinstance(rid, str | int) or isinstance(rid, bool):
-            self.send(b"error", {"error": f"run: 'id' must be a string or integer: {body!r}"})
+        try:
+            rid = RunRequest.request_id(body)
+        except CallError as exc:
+            self.bus.send_multipart(Error(str(exc)).encode())
             return
-        job = Job(rid=rid, group=str(body.get("group", "")), index=body.get("index"),
-                  action=str(body.get("action", "")), timeout_s=self.default_timeout_s,
-                  request=body)
+        index = body.get("index")
+        job = Job(rid=rid, group=str(body.get("group", "")),
+                  index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+                  action=str(body.get("action", "")), timeout_s=self.default_timeout_s)
         try:
             if rid in self.ids:
                 raise CallError(f"run: id {rid!r} is already queued or running")
             if self.stopping:
                 raise CallError("run: the executor is stopping")
-            if not isinstance(body.get("group"), str) or not body["group"]:
-                raise CallError("run: 'group' must be a non-empty string")
-            scriptrun.check_action(job.action)
-            if "timeout_s" in body:
-                job.timeout_s = positive_number(body["timeout_s"], "run: timeout_s")
-            if ("argv" in body) == ("resource" in body):
-                raise CallError("run: give exactly one of 'resource' and 'argv'")
+            job.request = RunRequest.from_json(body)
         except CallError as exc:
             self.send_result(job, error=str(exc))
             return
+        if job.request.timeout_s is not None:
+            job.timeout_s = job.request.timeout_s
         self.ids.add(rid)
         self.queues.setdefault(job.group, deque()).append(job)
         self.start_next(job.group)
@@ -301,25 +257,20 @@ class Executor:
     # --- starting ----------------------------------------------------------
 
     def prepare(self, job: Job) -> tuple[tuple[str, ...], dict[str, str]]:
-        body = job.request
-        action = scriptrun.check_action(job.action)
-        if "argv" in body:
-            argv = body["argv"]
-            if (not isinstance(argv, list) or not argv
-                    or not all(isinstance(a, str) for a in argv)):
-                raise CallError("run: 'argv' must be a non-empty list of strings")
+        request = job.request
+        assert request is not None  # only well-formed requests are queued
+        action = request.action
+        if request.argv is not None:
+            argv = request.argv
             if not os.path.isabs(argv[0]):
                 raise CallError(f"run: argv[0] {argv[0]!r} must be an absolute path")
             state = self.probe.script_state(argv[0])
             if state != "ok":
                 raise CallError(f"cannot execute {argv[0]}: {state.replace('-', ' ')}")
-            job.call = Call(action, tuple(argv), argv[0], action == "status")
+            job.call = Call(action, argv, argv[0], CallKind.SCRIPT)
             return job.call.argv, self.env
-        resource = body["resource"]
-        if not isinstance(resource, dict):
-            raise CallError("run: 'resource' must be an object")
-        job.call = scriptrun.build_call(scriptrun.resource_from_json(resource), action,
-                                        self.settings, self.probe)
+        assert request.resource is not None
+        job.call = scriptrun.build_call(request.resource, action, self.settings, self.probe)
         env = self.env
         if job.call.extra_env:
             env = {**env, **dict(job.call.extra_env)}
@@ -359,9 +310,9 @@ class Executor:
                 self.poller.register(fd, zmq.POLLIN)
             self.running[group] = job
             self.by_pid[job.pid] = job
-            self.send(b"started", {"id": job.rid, "group": job.group, "index": job.index,
-                                   "action": job.action, "pid": job.pid, "argv": list(argv),
-                                   "command": job.call.describe() if job.call else ""})
+            self.bus.send_multipart(Started(
+                job.rid, job.group, job.index, job.action, job.pid, argv,
+                job.call.describe() if job.call else "").encode())
 
     # --- output ------------------------------------------------------------
 
@@ -423,16 +374,16 @@ class Executor:
         if (job.lines_sent >= self.limits.max_lines
                 or job.bytes_sent + len(raw) > self.limits.max_bytes):
             job.truncated = True
-            self.send(b"output", {
-                "id": job.rid, "stream": "executor",
-                "line": f"output truncated: more than {self.limits.max_lines} lines or "
-                        f"{self.limits.max_bytes} bytes",
-            })
+            self.bus.send_multipart(Output(
+                job.rid, "executor",
+                f"output truncated: more than {self.limits.max_lines} lines or "
+                f"{self.limits.max_bytes} bytes").encode())
             return
         job.lines_sent += 1
         job.bytes_sent += len(raw)
         line = raw.decode("utf-8", "replace").removesuffix("\r")
-        self.send(b"output", {"id": job.rid, "stream": stream, "line": line})
+        self.bus.send_multipart(
+            Output(job.rid, "stdout" if stream == "stdout" else "stderr", line).encode())
 
     # --- processes ---------------------------------------------------------
 
@@ -510,24 +461,20 @@ class Executor:
                     error: str | None = None) -> None:
         call = job.call
         stdout = job.stdout_text.decode("utf-8", "replace")
-        if job.action in scriptrun.ACTIONS:
-            action = scriptrun.check_action(job.action)
-            status: str = scriptrun.judge(action, None if error else rc, stdout,
-                                          call.text_convention if call else True)
-        else:
-            status = "failed"
+        kind = call.kind if call else CallKind.SCRIPT
+        status: Outcome = "failed"
+        if job.action in ACTIONS:
+            status = judge(check_action(job.action), None if error else rc, stdout, kind)
         hb_status = None
-        if job.action == "status" and call is not None and call.text_convention and job.proc:
-            hb_status = scriptrun.heartbeat_verdict(stdout)
+        if job.action == "status" and call is not None and kind is CallKind.SCRIPT and job.proc:
+            hb_status = heartbeat_verdict(stdout)
         duration = (job.ended - job.started) if job.ended else 0.0
-        self.send(b"result", {
-            "id": job.rid, "group": job.group, "index": job.index, "action": job.action,
-            "rc": rc, "signal": sig, "status": status, "heartbeat_status": hb_status,
-            "timed_out": job.timed_out, "duration_s": round(duration, 6), "error": error,
-            "argv": list(job.argv), "command": call.describe() if call else "",
-            "output_lines": job.output_lines,
-            "output_bytes": job.output_bytes, "truncated": job.truncated,
-        })
+        self.bus.send_multipart(RunResult(
+            id=job.rid, group=job.group, index=job.index, action=job.action, rc=rc,
+            signal=sig, status=status, heartbeat_status=hb_status, timed_out=job.timed_out,
+            duration_s=round(duration, 6), error=error, argv=job.argv,
+            command=call.describe() if call else "", output_lines=job.output_lines,
+            output_bytes=job.output_bytes, truncated=job.truncated).encode())
 
     # --- loop --------------------------------------------------------------
 
@@ -571,7 +518,7 @@ class Executor:
             if self.bus in events:
                 self.on_bus()
             if self.stopping and not self.running:
-                self.send(b"bye", {"cancelled": self.cancelled, "killed": self.killed})
+                self.bus.send_multipart(Bye(tuple(self.cancelled), tuple(self.killed)).encode())
                 return 0
 
     def shutdown(self) -> None:
@@ -649,8 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     bus.setsockopt(zmq.LINGER, 1000)
     bus.connect(args.bus)
     try:
-        bus.send_multipart(pack(b"hello", {"pid": os.getpid(), "name": args.name,
-                                           "version": VERSION}))
+        bus.send_multipart(Hello(os.getpid(), args.name, VERSION).encode())
         poller = zmq.Poller()
         poller.register(bus, zmq.POLLIN)
         poller.register(wake_fd, zmq.POLLIN)
@@ -673,20 +619,20 @@ def main(argv: list[str] | None = None) -> int:
         parts = bus.recv_multipart()
         if parts[0] != b"setup" or len(parts) != 2:
             log("ERROR", f"expected setup, got {parts[0]!r}")
-            bus.send_multipart(pack(b"fatal", {"error": f"expected setup, got {parts[0]!r}"}))
+            bus.send_multipart(Fatal(f"expected setup, got {parts[0]!r}").encode())
             return 2
         try:
             setup = unpack_json(parts[1], "setup")
             executor = Executor(args.name, bus, setup, wake_fd)
         except (BusError, CallError) as exc:
             log("ERROR", str(exc))
-            bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
+            bus.send_multipart(Fatal(str(exc)).encode())
             return 2
-        bus.send_multipart(pack(b"ready", {
-            "pid": os.getpid(), "limits": vars(executor.limits),
-            "kill_grace_s": executor.kill_grace_s,
-            "default_timeout_s": executor.default_timeout_s,
-        }))
+        lim = executor.limits
+        bus.send_multipart(ExecutorReady(
+            os.getpid(), OutputLimits(max_lines=lim.max_lines, max_bytes=lim.max_bytes,
+                                      max_line_bytes=lim.max_line_bytes),
+            executor.kill_grace_s, executor.default_timeout_s).encode())
         return executor.run()
     finally:
         bus.close()

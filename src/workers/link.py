@@ -6,9 +6,10 @@ keepalive itself on the absolute schedule of the sequence board, while the
 supervisor's lease is fresh (docs/processes.md). The keepalive is a
 `linklayer.Template` rebuilt whenever the supervisor pushes new status
 content, so each tick only passes seq, ts and ld to C. It exits when the
-supervisor dies (parent-death signal) or says `stop`.
+supervisor dies (parent-death signal) or says `stop`. Its bus messages are
+hbeat/ipc/bus.py.
 
-    python -m workers.link --bus ipc:///run/hbeat/bus --name "bcast eth1"
+    python -m workers.link --bus ipc:///run/hbeat/private/bus --name "bcast eth1"
 """
 
 from __future__ import annotations
@@ -22,15 +23,32 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import zmq
 
 import linklayer
-from hbeat.bus import drain, keyring_from_json, pack, pack_rx, unpack_json
+from hbeat.ipc.bus import (
+    Bad,
+    BusError,
+    Error,
+    Fatal,
+    Hello,
+    Junk,
+    LinkReady,
+    LinkSetup,
+    Rx,
+    Send,
+    Sent,
+    Status,
+    Stop,
+    Warn,
+    decode_link_order,
+    drain,
+)
+from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
+from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
-from linklayer.message import BINARY, STRING, Field, Form, Keyring
-from supervisor.seqboard import SeqBoard, StaleKeepalive
+from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
@@ -112,20 +130,20 @@ def shorten_slice(slice_ns: int) -> str | None:
 
 
 def tighten_timing(name: str, realtime: bool,
-                   rtprio: int | None) -> list[tuple[bytes, str]]:
+                   rtprio: int | None) -> list[Error | Warn]:
     """Everything the worker asks of the kernel to meet its ticks
     (docs/processes.md): SCHED_FIFO with `realtime on`; a short fair-scheduler
     slice when it runs without SCHED_FIFO (`realtime off`, or FIFO refused);
-    1 ns timer slack. Returns (bus verb, message) for each refusal: the
-    realtime ones in heartbeat's words, ours naming the worker."""
-    problems = [(b"error", p) for p in go_realtime(rtprio)] if realtime else []
+    1 ns timer slack. Returns the bus message for each refusal: the
+    realtime ones (`error`) in heartbeat's words, ours (`warn`) naming the worker."""
+    problems: list[Error | Warn] = [Error(p) for p in go_realtime(rtprio)] if realtime else []
     if os.sched_getscheduler(0) != os.SCHED_FIFO:
         problem = shorten_slice(SLICE_NS)
         if problem:
-            problems.append((b"warn", f"{name}: {problem}"))
+            problems.append(Warn(f"{name}: {problem}"))
     if _LIBC.prctl(PR_SET_TIMERSLACK, 1) != 0:  # wake on time, not up to 50 us late
-        problems.append((b"warn", f"{name}: prctl(PR_SET_TIMERSLACK, 1): "
-                                  f"{os.strerror(ctypes.get_errno())}"))
+        problems.append(Warn(f"{name}: prctl(PR_SET_TIMERSLACK, 1): "
+                             f"{os.strerror(ctypes.get_errno())}"))
     return problems
 
 
@@ -137,32 +155,8 @@ def read_loadavg() -> bytes:
         return b"n/a"
 
 
-def status_fields(content: dict[str, Any], seq: int, ts: int, ld: bytes) -> list[Field]:
-    """A heartbeat 3.0.6 status message, fields in wire order (docs/heartbeat-protocol.md §1.3)."""
-    head: list[Field] = [
-        (b"t", STRING, b"status"),
-        (b"st", STRING, content["st"].encode()),
-        (b"dt", STRING, content["dt"].encode()),
-    ]
-    if content.get("protocol", True):
-        head.append((b"protocol", STRING, b"1"))
-    return [
-        *head,
-        (b"src", STRING, content["src"].encode()),
-        (b"srcuuid", BINARY, bytes.fromhex(content["srcuuid"])),
-        (b"seq", STRING, b"%x" % seq),
-        (b"hg", STRING, b"%x" % content["hg"]),
-        (b"ts", STRING, b"%x" % ts),
-        (b"ld", STRING, ld),
-        (b"ttl", STRING, str(content["ttl"]).encode()),
-    ]
-
-
-STATUS_VARIABLE = (b"seq", b"ts", b"ld")
-"""The status fields that change from one keepalive to the next (field order)."""
-
-
-def status_template(content: dict[str, Any], form: str, keyring: Keyring) -> linklayer.Template:
+def status_template(content: KeepaliveContent, form: str,
+                    keyring: Keyring) -> linklayer.Template:
     """The keepalive of `content` as a template: `.encode_values(seq, ts, ld)`
     (hex bytes, as status_fields writes them) gives the bytes
     `encode_<form>(status_fields(content, seq, ts, ld))` would."""
@@ -175,16 +169,16 @@ def status_template(content: dict[str, Any], form: str, keyring: Keyring) -> lin
 
 
 class LinkWorker:
-    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: dict[str, Any]) -> None:
+    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: LinkSetup) -> None:
         self.name = name
         self.bus = bus
-        self.keyring: Keyring = keyring_from_json(setup["keys"], setup["signing"])
-        self.medium: Medium = open_medium(setup["medium"])
-        self.board = SeqBoard.attach(Path(setup["board"]))
+        self.keyring: Keyring = setup.keyring
+        self.medium: Medium = open_medium(setup.medium)
+        self.board = SeqBoard.attach(Path(setup.board))
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
-        self.status: dict[str, Any] = setup["status"]
-        self.content_seq = int(self.status.get("status_seq", 0))
+        self.status: KeepaliveContent = setup.status
+        self.content_seq = self.status.status_seq
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
         self.rejected = 0
@@ -194,7 +188,7 @@ class LinkWorker:
     def warn(self, text: str) -> None:
         line = self.warnings.admit(text, time.monotonic())
         if line is not None:
-            self.bus.send_multipart(pack(b"warn", {"error": line}))
+            self.bus.send_multipart(Warn(line).encode())
 
     def claim(self, tick: int) -> int | None:
         """The seq of keepalive `tick`, or None (send nothing). When the
@@ -230,11 +224,10 @@ class LinkWorker:
         # Reported even when this medium could not write it: the seq is taken,
         # so the supervisor must keep the message in its history, or a peer's
         # retransmission request for it (the frame was lost while our only
-        # link was down) would be nakked as "Irretrievably lost".
-        self.bus.send_multipart(
-            pack(b"sent", {"seq": seq, "ts": ts, "ld": ld.decode("ascii", "replace"),
-                           "tick": tick, "written": written})
-        )
+        # link was down) would be nakked as "Irretrievably lost". It carries
+        # the content this frame was built from: the supervisor's may have
+        # changed since, and its history must hold what went on the wire.
+        self.bus.send_multipart(Sent(seq, ts, ld, tick, written, self.status).encode())
 
     def on_medium(self) -> None:
         for frame, peer in self.medium.read_frames():
@@ -244,11 +237,9 @@ class LinkWorker:
             except FrameError as exc:
                 self.rejected += 1
                 self.bus.send_multipart(
-                    pack(b"bad", {"code": exc.code.name, "error": str(exc), "peer": peer,
-                                  "count": self.rejected})
-                )
+                    Bad(exc.code.name, str(exc), peer, self.rejected).encode())
                 continue
-            self.bus.send_multipart(pack_rx(now, frame))
+            self.bus.send_multipart(Rx(now, frame).encode())
         self.report_junk()
 
     def report_junk(self) -> None:
@@ -259,22 +250,26 @@ class LinkWorker:
             return
         delta = framer.stats.junk_bytes - self.junk_reported
         self.junk_reported = framer.stats.junk_bytes
-        self.bus.send_multipart(pack(b"junk", {"bytes": delta, "total": self.junk_reported}))
+        self.bus.send_multipart(Junk(delta, self.junk_reported).encode())
 
     def on_bus(self) -> None:
         for parts in drain(self.bus):
-            verb = parts[0]
-            if verb == b"send" and len(parts) == 2:
+            try:
+                order = decode_link_order(parts)
+            except BusError as exc:
+                self.warn(f"{self.name}: {exc}")
+                continue
+            if isinstance(order, Send):
                 try:
-                    self.medium.write(parts[1])
+                    self.medium.write(order.frame)
                 except MediumError as exc:
                     self.warn(str(exc))
-            elif verb == b"status" and len(parts) == 2:
-                self.status = unpack_json(parts[1], "status")
-                self.content_seq = int(self.status.get("status_seq", 0))
+            elif isinstance(order, Status):
+                self.status = order.content
+                self.content_seq = self.status.status_seq
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
-            elif verb == b"stop":
+            elif isinstance(order, Stop):
                 self.running = False
                 return
 
@@ -326,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
     bus.setsockopt(zmq.LINGER, 500)
     bus.connect(args.bus)
-    bus.send_multipart(pack(b"hello", {"pid": os.getpid(), "name": args.name, "version": 1}))
+    bus.send_multipart(Hello(os.getpid(), args.name).encode())
     if not bus.poll(10_000):
         print(f"ERROR: {args.name}: no setup from the supervisor within 10 s", file=sys.stderr)
         return 1
@@ -334,17 +329,16 @@ def main(argv: list[str] | None = None) -> int:
     if parts[0] != b"setup" or len(parts) != 2:
         print(f"ERROR: {args.name}: expected setup, got {parts[0]!r}", file=sys.stderr)
         return 1
-    setup = unpack_json(parts[1], "setup")
     try:
+        setup = LinkSetup.decode(parts)
         worker = LinkWorker(args.name, bus, setup)
-    except (MediumError, OSError) as exc:
-        bus.send_multipart(pack(b"fatal", {"error": str(exc)}))
+    except (BusError, MediumError, OSError) as exc:
+        bus.send_multipart(Fatal(str(exc)).encode())
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
-    for verb, problem in tighten_timing(args.name, bool(setup.get("realtime")),
-                                        setup.get("rtprio")):
-        bus.send_multipart(pack(verb, {"error": problem}))
-    bus.send_multipart(pack(b"ready", {"pid": os.getpid(), "form": worker.medium.form}))
+    for problem in tighten_timing(args.name, setup.realtime, setup.rtprio):
+        bus.send_multipart(problem.encode())
+    bus.send_multipart(LinkReady(os.getpid(), worker.medium.form).encode())
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms
     ctx.term()

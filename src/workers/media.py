@@ -19,8 +19,9 @@ import socket
 import struct
 import termios
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from hbeat.ipc.bus import MediumSpec
 from linklayer.message import MAX_FRAME
 from workers.serialframer import SerialFramer
 
@@ -115,9 +116,9 @@ def _tx_socket(what: str, dev: str) -> socket.socket:
     return s
 
 
-def open_udp(spec: dict[str, Any]) -> UdpMedium:
-    kind, dev, port = spec["kind"], spec["dev"], int(spec["port"])
-    name = spec["name"]
+def open_udp(spec: MediumSpec) -> UdpMedium:
+    kind, dev, port = spec.kind, spec.dev, spec.port
+    name = spec.name
     if kind == "bcast":
         dest = (broadcast_address(dev), port)
         rx = _rx_socket(name, dev, port)
@@ -125,12 +126,14 @@ def open_udp(spec: dict[str, Any]) -> UdpMedium:
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1)
     elif kind == "ucast":
-        dest = (spec["peer"], port)
-        rx = _rx_socket(name, dev, port, spec.get("bind", "0.0.0.0"))
+        assert spec.peer is not None  # MediumSpec.from_json checks it
+        dest = (spec.peer, port)
+        rx = _rx_socket(name, dev, port)
         tx = _tx_socket(name, dev)
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)  # IPTOS_LOWDELAY
     elif kind == "mcast":
-        group, ttl, loop = spec["group"], int(spec["ttl"]), int(spec["loop"])
+        assert spec.group is not None  # MediumSpec.from_json checks it
+        group, ttl, loop = spec.group, spec.ttl, spec.loop
         dest = (group, port)
         rx = _rx_socket(name, dev, port)
         mreq = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton("0.0.0.0"),
@@ -194,8 +197,8 @@ class SerialMedium:
         os.close(self.fd)
 
 
-def open_serial(spec: dict[str, Any]) -> SerialMedium:
-    dev, baud = spec["dev"], int(spec["baud"])
+def open_serial(spec: MediumSpec) -> SerialMedium:
+    dev, baud = spec.dev, spec.baud
     try:
         fd = os.open(dev, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
@@ -220,7 +223,7 @@ def open_serial(spec: dict[str, Any]) -> SerialMedium:
     return SerialMedium(name=dev, fd=fd, framer=SerialFramer())
 
 
-def open_medium(spec: dict[str, Any]) -> Medium:
-    if spec["kind"] == "serial":
+def open_medium(spec: MediumSpec) -> Medium:
+    if spec.kind == "serial":
         return open_serial(spec)
     return open_udp(spec)

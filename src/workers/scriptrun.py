@@ -30,27 +30,9 @@ This module owns the rules, not the processes (workers/executor.py runs them):
   installed shellfuncs defaults it to the `heartbeat` provider directory
   itself, where that glob finds nothing: without this variable every
   `OCF::` resource fails with the wrapper's usage text).
-* **Judging**: start and stop succeed with exit 0 (`ok`), anything else,
-  a timeout, a signal or a script that could not run is `failed`.
-  status combines the exit code (LSB/OCF) with heartbeat's text convention
-  for old scripts, which exit 0 whatever the state:
-
-  ======================  ===================================  ==========
-  exit code               stdout                               status
-  ======================  ===================================  ==========
-  0                       matches `[Nn][Oo][Tt] .*[Rr]unning`  stopped
-  0                       anything else (also nothing)         running
-  3 (LSB) or 7 (OCF)      anything                             stopped
-  any other code          anything                             failed
-  none (timeout, signal,  -                                    failed
-  could not execute)
-  ======================  ===================================  ==========
-
-  Alongside, `heartbeat_verdict` is what 3.0.6 itself would have concluded
-  from stdout alone (it ignores the exit code: "not running" -> stopped,
-  else `running`/`Running`/`OK` -> running, else stopped), so the caller can
-  warn when the two disagree. It is None for the OCF monitor call, whose
-  output heartbeat never saw.
+* **Judging**: `hbeat.ipc.executor.judge`, told the kind of each call
+  (`Call.kind`: a haresources script, or an OCF agent's monitor, whose
+  output is not held to heartbeat's text convention).
 
 Pure apart from the `ScriptProbe` it is handed for file checks.
 """
@@ -61,14 +43,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from hbeat.config.haresources import parse_resource
-from hbeat.config.model import Problem, Resource
-
-Action = Literal["start", "stop", "status"]
-ACTIONS: tuple[Action, ...] = ("start", "stop", "status")
-Outcome = Literal["ok", "failed", "running", "stopped"]
+from hbeat.config.model import Resource
+from hbeat.ipc.executor import Action, CallError, CallKind, check_action
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HA_DATEFMT = "%Y/%m/%d_%T\t"
@@ -78,17 +56,11 @@ DEFAULT_FUNCS = "/etc/ha.d/shellfuncs"
 INHERITED = ("TZ",)
 """Variables taken over from the executor's own environment, when set."""
 
-_NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning", re.DOTALL)
-_RUNNING = re.compile(r"[Rr]unning|OK")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Sources the OCF instance file with every assignment exported, as the OCF
 # wrapper's ocf_setvars does, then asks the agent for `monitor`.
 _OCF_MONITOR = 'set -a; . "$1" || exit 5; set +a; exec "$2" monitor'
-
-
-class CallError(ValueError):
-    """A call that cannot be made; the message says which file or field and why."""
 
 
 class ScriptProbe(Protocol):
@@ -135,7 +107,7 @@ def _opt_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
 
 
 def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = None) -> Settings:
-    """Validate the `setup` body (see workers/executor.py for its fields)."""
+    """Validate the `setup` body (its fields: docs/processes.md, "The executor")."""
     where = "setup"
     config_dir = _opt_str(body, "config_dir", where)
     node = _opt_str(body, "node", where)
@@ -207,8 +179,8 @@ class Call:
     argv: tuple[str, ...]
     path: str
     """The resource script (or the OCF agent, for an OCF monitor)."""
-    text_convention: bool
-    """True when heartbeat's status-output convention applies to this call."""
+    kind: CallKind
+    """How its answer is judged (heartbeat's text convention or OCF exit codes)."""
     extra_env: tuple[tuple[str, str], ...] = ()
     """Set on top of the common environment (what the OCF wrapper would export)."""
     display: str = ""
@@ -217,33 +189,6 @@ class Call:
     def describe(self) -> str:
         """`<path> <args> <action>`, as heartbeat logs `info: Running ...`."""
         return self.display or " ".join(self.argv)
-
-
-def resource_from_json(body: Mapping[str, Any]) -> Resource:
-    """A run request's `resource`: {"script", "args", "path"?, "text"?} or just {"text"}."""
-    text = _opt_str(body, "text", "resource")
-    script = _opt_str(body, "script", "resource")
-    path = _opt_str(body, "path", "resource")
-    if script is None:
-        if not text:
-            raise CallError("resource: needs 'script' (with 'args') or 'text'")
-        problems: list[Problem] = []
-        parsed = parse_resource(text, 0, "resource", problems)
-        if parsed is None:
-            raise CallError("; ".join(p.message for p in problems))
-        return Resource(text, parsed.script, parsed.args, 0, path)
-    args = body.get("args", [])
-    if not isinstance(args, list) or not all(isinstance(a, str) and a for a in args):
-        raise CallError(f"resource {script}: 'args' must be a list of non-empty strings")
-    if not script or "/" in script or script in (".", ".."):
-        raise CallError(f"resource: script name {script!r} must be a plain file name")
-    return Resource(text or "::".join((script, *args)), script, tuple(args), 0, path)
-
-
-def resource_to_json(resource: Resource) -> dict[str, Any]:
-    """The `resource` object of a run request for a configured resource."""
-    return {"text": resource.text, "script": resource.script, "args": list(resource.args),
-            "path": resource.path}
 
 
 def _check_executable(path: str, probe: ScriptProbe, what: str) -> None:
@@ -296,40 +241,8 @@ def build_call(resource: Resource, action: str, settings: Settings,
                             "or not a regular file")
         if act == "status":
             return Call(act, ("/bin/sh", "-c", _OCF_MONITOR, f"OCF::{agent}::{instance}",
-                              conf, agents[0]), agents[0], False,
+                              conf, agents[0]), agents[0], CallKind.OCF_MONITOR,
                         (("OCF_RES_NAME", instance), ("OCF_RES_VERSION_MAJOR", "0")),
                         f"{agents[0]} monitor (OCF::{agent}::{instance} status, "
                         f"parameters from {conf})")
-    return Call(act, (path, *resource.args, act), path, act == "status")
-
-
-def check_action(action: str) -> Action:
-    for known in ACTIONS:
-        if action == known:
-            return known
-    raise CallError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
-
-
-def heartbeat_verdict(stdout: str) -> Literal["running", "stopped"]:
-    """What heartbeat 3.0.6 concludes from a status call's stdout (exit code ignored)."""
-    if _NOT_RUNNING.search(stdout):
-        return "stopped"
-    return "running" if _RUNNING.search(stdout) else "stopped"
-
-
-def judge(action: Action, rc: int | None, stdout: str,
-          text_convention: bool = True) -> Outcome:
-    """The outcome of a call: see the table in the module docstring.
-
-    `rc` is None when the script did not exit by itself (timeout, signal,
-    could not be executed).
-    """
-    if action != "status":
-        return "ok" if rc == 0 else "failed"
-    if rc == 0:
-        if text_convention and _NOT_RUNNING.search(stdout):
-            return "stopped"
-        return "running"
-    if rc in (3, 7):
-        return "stopped"
-    return "failed"
+    return Call(act, (path, *resource.args, act), path, CallKind.SCRIPT)

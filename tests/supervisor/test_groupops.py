@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hbeat.ipc.executor import check_action, judge
 from hbeat.logfmt import Level
 from supervisor import groupops as go
 from tests.supervisor.resources.sim import group
@@ -26,8 +27,9 @@ G = group(4, "weasel", "drbddisk::r0", "LVM::vg0", "Filesystem::/dev/vg0/data::/
         (None, "running", go.ResourceStatus.FAILED),
     ],
 )
-def test_judge_status(rc: int | None, out: str, want: go.ResourceStatus) -> None:
-    assert go.judge_status(rc, out) is want
+def test_status_verdicts(rc: int | None, out: str, want: go.ResourceStatus) -> None:
+    # the executor's verdict on a haresources script's status, as groupops reads it
+    assert go.resource_status(judge("status", rc, out)) is want
 
 
 def drive(op: go.GroupOp, answers: dict[tuple[int, str], list[int | None]]) -> list[go.Step]:
@@ -41,7 +43,7 @@ def drive(op: go.GroupOp, answers: dict[tuple[int, str], list[int | None]]) -> l
             c = op.pending
             queue = answers.get((c.index, c.action))
             rc = queue.pop(0) if queue else (3 if c.action == "status" else 0)
-            steps = op.result(rc, "", now)
+            steps = op.result(rc, judge(check_action(c.action), rc, ""), now)
         else:
             assert op.deadline is not None
             now = op.deadline
@@ -98,7 +100,7 @@ def test_rollback_stop_failure_is_a_stop_failure() -> None:
 def test_misuse_is_refused() -> None:
     op = go.GroupOp(G, go.Kind.START)
     with pytest.raises(RuntimeError, match="no script call pending"):
-        op.result(0, "", 0)
+        op.result(0, "ok", 0)
     op.begin(0)
     with pytest.raises(RuntimeError, match="already begun"):
         op.begin(0)

@@ -4,13 +4,14 @@ status content shape, key method and value the worker may send."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
 import linklayer
+from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
 from linklayer.message import AuthKey, Keyring, Method
-from workers.link import STATUS_VARIABLE, status_fields, status_template
+from workers.link import status_template
 
 KEYRINGS = {
     "sha1": Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret")}, signing_index=1),
@@ -18,15 +19,9 @@ KEYRINGS = {
     "crc": Keyring(keys={3: AuthKey(3, Method.CRC)}, signing_index=3),
 }
 
-CONTENT: dict[str, Any] = {
-    "st": "active",
-    "dt": "2710",
-    "protocol": True,
-    "src": "weasel",
-    "srcuuid": "6659a81ed15e4fac9ae63cb66281cc9c",
-    "hg": 0x6B066B7A,
-    "ttl": 3,
-}
+CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=True, src="weasel",
+                           srcuuid=bytes.fromhex("6659a81ed15e4fac9ae63cb66281cc9c"),
+                           hg=0x6B066B7A, ttl=3)
 
 TICKS = [
     (0, 0, b""),
@@ -41,7 +36,7 @@ TICKS = [
 @pytest.mark.parametrize("form", ["classic", "netstring"])
 def test_template_bytes_equal_status_fields_encoded(form: str, method: str, protocol: bool) -> None:
     keyring = KEYRINGS[method]
-    content = {**CONTENT, "protocol": protocol}
+    content = replace(CONTENT, protocol=protocol)
     encode = linklayer.encode_classic if form == "classic" else linklayer.encode_netstring
     template = status_template(content, form, keyring)
     assert template.variable == STATUS_VARIABLE
@@ -57,7 +52,7 @@ def test_template_bytes_equal_status_fields_encoded(form: str, method: str, prot
 def test_new_status_content_needs_a_new_template() -> None:
     keyring = KEYRINGS["sha1"]
     before = status_template(CONTENT, "netstring", keyring)
-    changed = {**CONTENT, "st": "dead", "hg": 0x10}
+    changed = replace(CONTENT, st="dead", hg=0x10)
     after = status_template(changed, "netstring", keyring)
     tick = {"seq": b"1", "ts": b"2", "ld": b"0.00"}
     assert before.encode(**tick) != after.encode(**tick)

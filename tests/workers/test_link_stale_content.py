@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,16 @@ import pytest
 import zmq
 
 import linklayer
-from hbeat.bus import keyring_to_json, pack, unpack_json
+from hbeat.ipc.bus import LinkSetup, MediumSpec, Status, unpack_json
+from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.seqboard import SeqBoard
 from linklayer.message import AuthKey, Keyring, Method
-from supervisor.seqboard import SeqBoard
 from workers.link import LinkWorker
 
 KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret")}, signing_index=1)
-CONTENT: dict[str, Any] = {"st": "up", "dt": "2710", "protocol": True, "src": "weasel",
-                           "srcuuid": "6659a81ed15e4fac9ae63cb66281cc9c", "hg": 7, "ttl": 3,
-                           "status_seq": 0}
+CONTENT = KeepaliveContent(st="up", dt_ms=0x2710, protocol=True, src="weasel",
+                           srcuuid=bytes.fromhex("6659a81ed15e4fac9ae63cb66281cc9c"), hg=7,
+                           ttl=3, status_seq=0)
 
 
 class Rig:
@@ -40,12 +42,9 @@ class Rig:
         self.supervisor.bind("inproc://bus")
         bus = self.ctx.socket(zmq.PAIR)
         bus.connect("inproc://bus")
-        keys, signing = keyring_to_json(KEYRING)
-        self.worker = LinkWorker("serial tty", bus, {
-            "medium": {"kind": "serial", "name": "serial tty", "dev": os.ttyname(slave),
-                       "baud": 19200},
-            "keys": keys, "signing": signing, "board": str(tmp_path / "seqboard"),
-            "status": dict(CONTENT)})
+        self.worker = LinkWorker("serial tty", bus, LinkSetup(
+            medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
+            keyring=KEYRING, board=str(tmp_path / "seqboard"), status=CONTENT))
         os.close(slave)
         self.buffer = b""
 
@@ -96,8 +95,8 @@ def test_no_keepalive_goes_back_past_the_supervisors_status_message(rig: Rig) ->
     assert rig.board.issued() == 2  # no number taken for the skipped tick
 
     # The content arrives: the next tick carries it.
-    rig.supervisor.send_multipart(pack(b"status", {**CONTENT, "st": "active",
-                                                  "status_seq": active_seq}))
+    rig.supervisor.send_multipart(
+        Status(replace(CONTENT, st="active", status_seq=active_seq)).encode())
     rig.worker.send_keepalive(2)
     assert [(f[b"seq"], f[b"st"]) for f in rig.frames_written()] == [(b"3", b"active")]
     assert [r[1]["seq"] for r in rig.reports()] == [3]
@@ -107,7 +106,7 @@ def test_content_already_on_the_bus_is_read_before_the_tick_is_claimed(rig: Rig)
     # Both the status message and the new content are sent before the tick:
     # the worker reads the content at the tick instead of skipping it.
     active_seq = rig.board.allocate(status=True)
-    rig.supervisor.send_multipart(pack(b"status", {**CONTENT, "st": "active",
-                                                  "status_seq": active_seq}))
+    rig.supervisor.send_multipart(
+        Status(replace(CONTENT, st="active", status_seq=active_seq)).encode())
     rig.worker.send_keepalive(0)
     assert [(f[b"seq"], f[b"st"]) for f in rig.frames_written()] == [(b"2", b"active")]

@@ -23,7 +23,7 @@ from workers.link import tighten_timing
 problems = tighten_timing("bcast eth1", True, None)
 sched = {k.strip(): v.strip() for k, _, v in
          (line.partition(":") for line in Path("/proc/self/sched").read_text().splitlines())}
-print(json.dumps({"problems": [[v.decode(), p] for v, p in problems],
+print(json.dumps({"problems": [[p.VERB.decode(), p.error] for p in problems],
                   "policy": os.sched_getscheduler(0),
                   "slice": int(sched["se.slice"].split(".")[0]) if "se.slice" in sched else None,
                   "slack": int(Path("/proc/self/timerslack_ns").read_text())}))

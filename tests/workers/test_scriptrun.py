@@ -1,4 +1,4 @@
-"""workers.scriptrun: argv, environment and judging of one call (no processes)."""
+"""workers.scriptrun: argv and environment of one call (no processes)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 
 from hbeat.config.model import Resource
 from hbeat.config.probe import SystemProbe
+from hbeat.ipc import executor as ipc
+from hbeat.ipc.executor import CallError, CallKind
 from workers import scriptrun
-from workers.scriptrun import CallError, Settings
+from workers.scriptrun import Settings
 
 
 def settings(root: Path, **kw: object) -> Settings:
@@ -37,42 +39,6 @@ def probe(root: Path) -> SystemProbe:
     return SystemProbe(init_dir=str(root / "init.d"), ocf_dir=str(root / "ocf/resource.d"))
 
 
-@pytest.mark.parametrize(("rc", "stdout", "expected"), [
-    (0, "LabProbe r0 is running\n", "running"),
-    (0, "", "running"),                         # exit code rules: 0 is running
-    (0, "whatever\n", "running"),
-    (0, "OK\n", "running"),
-    (0, "drbd r0 is not running\n", "stopped"),  # heartbeat's text, old scripts
-    (0, "NOT currently Running", "stopped"),
-    (0, "line one\nnot\nrunning", "running"),    # needs "not " then ...running
-    (0, "x\nnot really\nrunning\n", "stopped"),  # the glob spans lines
-    (3, "foo is running", "stopped"),            # LSB 3: the code wins over the text
-    (7, "INFO: Resource is stopped", "stopped"),
-    (1, "Running OK", "failed"),
-    (4, "", "failed"),
-    (None, "running", "failed"),
-])
-def test_judge_status(rc: int | None, stdout: str, expected: str) -> None:
-    assert scriptrun.judge("status", rc, stdout) == expected
-
-
-def test_judge_start_stop() -> None:
-    assert scriptrun.judge("start", 0, "not running") == "ok"
-    assert scriptrun.judge("stop", 1, "") == "failed"
-    assert scriptrun.judge("start", None, "") == "failed"
-    # OCF monitor output is not held to heartbeat's text convention
-    assert scriptrun.judge("status", 0, "not running", text_convention=False) == "running"
-
-
-@pytest.mark.parametrize(("stdout", "verdict"), [
-    ("r0 is running", "running"), ("Running OK", "running"), ("OK", "running"),
-    ("is not running", "stopped"), ("stopped", "stopped"), ("", "stopped"),
-    ("ok", "stopped"),  # heartbeat only knows upper-case OK
-])
-def test_heartbeat_verdict(stdout: str, verdict: str) -> None:
-    assert scriptrun.heartbeat_verdict(stdout) == verdict
-
-
 def test_argv_args_first_action_last_and_lookup_order(root: Path) -> None:
     s = settings(root)
     both = exe(root / "resource.d" / "drbddisk")
@@ -82,12 +48,12 @@ def test_argv_args_first_action_last_and_lookup_order(root: Path) -> None:
     assert call.argv == (str(both), "r0", "start")
     init_only = exe(root / "init.d" / "apache2")
     call = scriptrun.build_call(Resource("apache2", "apache2", (), 3), "status", s, probe(root))
-    assert call.argv == (str(init_only), "status") and call.text_convention
+    assert call.argv == (str(init_only), "status") and call.kind is CallKind.SCRIPT
 
 
 def test_bare_ip_is_ipaddr_with_the_address(root: Path) -> None:
     ipaddr = exe(root / "resource.d" / "IPaddr")
-    resource = scriptrun.resource_from_json({"text": "10.0.0.1/24/eth0"})
+    resource = ipc.resource_from_json({"text": "10.0.0.1/24/eth0"})
     call = scriptrun.build_call(resource, "stop", settings(root), probe(root))
     assert call.argv == (str(ipaddr), "10.0.0.1/24/eth0", "stop")
 
@@ -114,7 +80,7 @@ def test_ocf_wrapper_and_monitor_for_status(root: Path) -> None:
     exe(root / "ocf/resource.d/zprov/Dummy")
     agent = exe(root / "ocf/resource.d/aprov/Dummy")
     s = settings(root, ocf_root=str(root / "ocf"))
-    res = scriptrun.resource_from_json({"text": "OCF::Dummy::x"})
+    res = ipc.resource_from_json({"text": "OCF::Dummy::x"})
     with pytest.raises(CallError, match=r"instance file .*conf/OCF/Dummy/x is missing"):
         scriptrun.build_call(res, "start", s, probe(root))
     conf = root / "conf/OCF/Dummy/x"
@@ -124,9 +90,9 @@ def test_ocf_wrapper_and_monitor_for_status(root: Path) -> None:
     assert start.argv == (str(wrapper), "Dummy", "x", "start")
     status = scriptrun.build_call(res, "status", s, probe(root))
     assert status.argv[0] == "/bin/sh" and status.argv[-2:] == (str(conf), str(agent))
-    assert not status.text_convention
+    assert status.kind is CallKind.OCF_MONITOR
     assert dict(status.extra_env)["OCF_RES_NAME"] == "x"
-    missing = scriptrun.resource_from_json({"text": "OCF::Nope::x"})
+    missing = ipc.resource_from_json({"text": "OCF::Nope::x"})
     with pytest.raises(CallError, match="OCF agent Nope not found"):
         scriptrun.build_call(missing, "start", s, probe(root))
 
@@ -156,14 +122,3 @@ def test_environment(root: Path) -> None:
 def test_bad_setup(body: dict[str, object], message: str) -> None:
     with pytest.raises(CallError, match=message):
         scriptrun.settings_from_setup(body)
-
-
-def test_bad_resources_and_actions() -> None:
-    with pytest.raises(CallError, match="no script name"):
-        scriptrun.resource_from_json({"text": "::x"})
-    with pytest.raises(CallError, match="plain file name"):
-        scriptrun.resource_from_json({"script": "../x", "args": []})
-    with pytest.raises(CallError, match="list of non-empty strings"):
-        scriptrun.resource_from_json({"script": "x", "args": [""]})
-    with pytest.raises(CallError, match="unknown action 'restart'"):
-        scriptrun.check_action("restart")

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hbeat.config.model import AutoFailback, Resource, ResourceGroup
+from hbeat.ipc.executor import check_action, judge
 from hbeat.logfmt import Level
 from linklayer.message import STRING, Field
 from supervisor import resources as rs
@@ -289,7 +290,8 @@ class Sim:
                         node.running.discard(target)
                         node.maybe.discard(target)
             self.observe()
-            self.apply(node, node.res.script_done(call.op_id, rc, output, self.now))
+            verdict = judge(check_action(call.action), rc, output)  # the executor's
+            self.apply(node, node.res.script_done(call.op_id, rc, verdict, self.now))
 
         self.at(self.now + self.script_ms, done)
 

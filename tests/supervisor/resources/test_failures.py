@@ -159,7 +159,7 @@ def test_hung_script_with_lost_executor_result_does_not_hang_the_machine() -> No
     assert weasel.states[KEY] == rs.FAILED
     assert sim.holders(KEY) == ["otter"]
     # a late result of the abandoned call is ignored
-    late = weasel.res.script_done(1, 0, "", sim.now)
+    late = weasel.res.script_done(1, 0, "ok", sim.now)
     assert late[0].text.startswith("Ignoring result of unknown or abandoned operation")  # type: ignore[union-attr]
 
 

@@ -8,6 +8,7 @@ machine (and otter's into a weasel one) and check the answers.
 from __future__ import annotations
 
 from hbeat.config.model import AutoFailback
+from hbeat.ipc.executor import check_action, judge
 from supervisor import resources as rs
 from supervisor import rscmessages as rm
 from supervisor.messages import Envelope, parse_envelope
@@ -55,7 +56,8 @@ class One:
             elif isinstance(a, rs.RunScript):
                 self.calls.append((a.resource_index, a.action))
                 rc = 3 if a.action == "status" else 0
-                pending += self.res.script_done(a.op_id, rc, "", self.now)
+                pending += self.res.script_done(
+                    a.op_id, rc, judge(check_action(a.action), rc, ""), self.now)
 
     def hear(self, kind: str, at: int) -> None:
         self.now = at

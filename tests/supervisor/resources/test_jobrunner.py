@@ -11,6 +11,8 @@ import json
 import pytest
 
 from hbeat.config.model import Resource, ResourceGroup
+from hbeat.ipc.executor import Outcome as Verdict
+from hbeat.ipc.executor import check_action, judge
 from hbeat.logfmt import Level
 from supervisor import groupops as go
 from supervisor.jobrunner import Job, JobRunner, OpFinished, RunnerEvent, RunnerTimers, Step
@@ -43,6 +45,18 @@ def last_call(events: list[RunnerEvent]) -> RunScript:
     return [e for e in events if isinstance(e, RunScript)][-1]
 
 
+def verdict(call: RunScript, rc: int | None) -> Verdict:
+    """What the executor says of a call that printed nothing."""
+    return judge(check_action(call.action), rc, "")
+
+
+def answer(runner: JobRunner, events: list[RunnerEvent], rc: int | None,
+           now: int) -> list[RunnerEvent]:
+    """Play the executor: the last call of `events` exited with `rc`."""
+    call = last_call(events)
+    return runner.result(call.op_id, rc, verdict(call, rc), now) or []
+
+
 def always(step: Step) -> bool:
     return True
 
@@ -65,7 +79,7 @@ def test_a_start_runs_status_then_start_per_resource_and_finishes_the_job() -> N
     seen = []
     for rc in (3, 0, 3, 0):  # not running -> start OK, twice
         call = last_call(ev)
-        ev = runner.result(call.op_id, rc, "", 10) or []
+        ev = runner.result(call.op_id, rc, verdict(call, rc), 10) or []
         seen += calls(ev)
     assert seen == [(WEB.key, 0, "start"), (WEB.key, 1, "status"), (WEB.key, 1, "start")]
     assert ev[-1] == OpFinished(WEB.key, go.Kind.START, go.Outcome.STARTED, None, ())
@@ -82,7 +96,7 @@ def test_steps_the_caller_rejects_are_skipped_and_jobs_without_on_done_vanish() 
     assert isinstance(item, Step) and (item.key, item.kind) == (DB.key, go.Kind.STOP)
     ev = runner.begin(DB, item, 0)
     assert calls(ev) == [(DB.key, 0, "stop")]  # a stop asks no status first
-    ev = runner.result(last_call(ev).op_id, 0, "", 5) or []
+    ev = answer(runner, ev, 0, 5)
     assert ev[-1] == OpFinished(DB.key, go.Kind.STOP, go.Outcome.STOPPED, None, ())
     assert runner.advance(always) is None and not runner.busy
 
@@ -92,9 +106,9 @@ def test_a_result_for_an_unknown_or_finished_call_is_refused() -> None:
     runner.enqueue(Job("stop", [Step(DB.key, False)]))
     ev = begin_next(runner)
     op_id = last_call(ev).op_id
-    assert runner.result(op_id + 1, 0, "", 1) is None
-    assert runner.result(op_id, 0, "", 1) is not None
-    assert runner.result(op_id, 0, "", 2) is None  # already answered
+    assert runner.result(op_id + 1, 0, "ok", 1) is None
+    assert runner.result(op_id, 0, "ok", 1) is not None
+    assert runner.result(op_id, 0, "ok", 2) is None  # already answered
     runner.enqueue(Job("again", [Step(DB.key, False)]))
     begin_next(runner)
     with pytest.raises(RuntimeError, match="running already"):
@@ -105,7 +119,7 @@ def test_a_call_without_result_fails_at_its_deadline_and_a_late_result_is_ignore
     runner = JobRunner(TIMERS)
     runner.enqueue(Job("start", [Step(DB.key, True)]))
     ev = begin_next(runner, now=1000)
-    ev = runner.result(last_call(ev).op_id, 3, "", 1100) or []  # status: stopped -> start
+    ev = answer(runner, ev, 3, 1100)  # status: stopped -> start
     start = last_call(ev)
     assert (start.action, start.timeout_s) == ("start", 2.0)
     due = 1100 + 2000 + 500
@@ -118,23 +132,23 @@ def test_a_call_without_result_fails_at_its_deadline_and_a_late_result_is_ignore
         f"counting it as failed",
     )
     assert calls(ev) == [(DB.key, 0, "stop")]  # the failed start is rolled back
-    assert runner.result(start.op_id, 0, "", due + 1) is None
+    assert runner.result(start.op_id, 0, "ok", due + 1) is None
 
 
 def test_a_failed_stop_waits_for_its_retry_deadline() -> None:
     runner = JobRunner(TIMERS)
     runner.enqueue(Job("stop", [Step(DB.key, False)]))
     ev = begin_next(runner)
-    ev = runner.result(last_call(ev).op_id, 1, "", 50) or []
+    ev = answer(runner, ev, 1, 50)
     assert calls(ev) == []
     assert runner.next_deadline() == 150
     snap = runner.snapshot().op
     assert snap is not None and snap.retry_at_ms == 150 and snap.call is None
     ev = runner.tick(150)
     assert calls(ev) == [(DB.key, 0, "stop")]
-    ev = runner.result(last_call(ev).op_id, 1, "", 200) or []  # last retry failed too
+    ev = answer(runner, ev, 1, 200)  # last retry failed too
     assert calls(ev) == [(DB.key, 0, "status")]
-    ev = runner.result(last_call(ev).op_id, 0, "", 250) or []  # status: running
+    ev = answer(runner, ev, 0, 250)  # status: running
     assert ev[-1] == OpFinished(DB.key, go.Kind.STOP, go.Outcome.STOP_FAILED, None, ())
 
 
@@ -142,8 +156,8 @@ def test_a_probe_reports_what_it_found() -> None:
     runner = JobRunner(TIMERS)
     runner.enqueue(Job("probe", [Step(WEB.key, False, probe=True)]))
     ev = begin_next(runner)
-    ev = runner.result(last_call(ev).op_id, 0, "", 1) or []
-    ev = runner.result(last_call(ev).op_id, 3, "", 2) or []
+    ev = answer(runner, ev, 0, 1)
+    ev = answer(runner, ev, 3, 2)
     R, S = go.ResourceStatus.RUNNING, go.ResourceStatus.STOPPED
     assert ev[-1] == OpFinished(WEB.key, go.Kind.PROBE, go.Outcome.PROBED, None, (R, S))
 
@@ -159,7 +173,7 @@ def test_cancel_drops_the_queue_but_lets_the_running_operation_finish() -> None:
     assert [s.key for s in runner.pending_steps()] == [WEB.key, WEB.key]
     runner.cancel_pending()
     assert list(runner.pending_steps()) == [] and runner.op_running and runner.busy
-    runner.result(last_call(ev).op_id, 0, "", 1)
+    answer(runner, ev, 0, 1)
     assert runner.advance(always) is None and not runner.busy and ran == []
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import zmq
 
-from hbeat.bus import pack, unpack_json
+from hbeat.ipc.bus import pack, unpack_json
 
 REPO = Path(__file__).resolve().parents[3]
 

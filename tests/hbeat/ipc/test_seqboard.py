@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hbeat.ipc.seqboard import SeqBoard, SeqBoardError, StaleKeepalive
 from linklayer.message import STRING
 from supervisor.messages import status_fields
-from supervisor.seqboard import SeqBoard, SeqBoardError, StaleKeepalive
 from supervisor.sequencing import Sender
 
 FAR = 2**62

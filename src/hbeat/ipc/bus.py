@@ -1,0 +1,503 @@
+"""The worker bus: its framing, and every message between the supervisor and
+its link workers, one frozen dataclass per verb.
+
+ZeroMQ multipart messages (see hbeat/ipc/__init__.py for the socket layout
+and docs/processes.md for the table of verbs). The first part is the verb;
+control bodies are one JSON object; frames travel as raw bytes, never
+re-encoded. Each message class has `VERB`, `encode() -> list[bytes]` and
+`decode(parts)`, where `parts` starts with the verb. A malformed message
+raises BusError naming the verb and the field.
+
+The executor's messages are hbeat/ipc/executor.py; they share the framing
+and `Hello`, `Fatal`, `Error` and `Stop` from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import zmq
+
+from hbeat.ipc.keepalive import ContentError, KeepaliveContent, status_fields
+from linklayer.message import AuthKey, Field, Keyring, Method
+
+BUS_VERSION = 1
+_TS = struct.Struct(">q")
+
+
+class BusError(ValueError):
+    pass
+
+
+def drain(sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]:
+    """Every message waiting on `sock` now, without blocking."""
+    while True:
+        try:
+            yield sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+
+
+# --- framing ------------------------------------------------------------------
+
+
+def pack(verb: bytes, body: Mapping[str, Any] | None = None) -> list[bytes]:
+    """`[verb, JSON object]`."""
+    return [verb, json.dumps(body or {}, separators=(",", ":")).encode()]
+
+
+def unpack_json(part: bytes, verb: str) -> dict[str, Any]:
+    try:
+        body = json.loads(part)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BusError(f"bus message '{verb}': body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BusError(f"bus message '{verb}': body is not a JSON object")
+    return body
+
+
+def body_of(parts: Sequence[bytes], verb: str) -> dict[str, Any]:
+    """The JSON object of `[verb, body]` (BusError when the shape is wrong)."""
+    if len(parts) != 2:
+        raise BusError(f"bus message '{verb}': expected [verb, JSON object], "
+                       f"got {len(parts)} part(s)")
+    return unpack_json(parts[1], verb)
+
+
+def _bad(verb: str, name: str, what: str, value: Any) -> BusError:
+    return BusError(f"bus message '{verb}': field '{name}' must be {what}, not {value!r}")
+
+
+def get_int(body: Mapping[str, Any], verb: str, name: str, default: int | None = None) -> int:
+    value = body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(verb, name, "an integer", value)
+    return value
+
+
+def get_opt_int(body: Mapping[str, Any], verb: str, name: str) -> int | None:
+    return None if body.get(name) is None else get_int(body, verb, name)
+
+
+def get_str(body: Mapping[str, Any], verb: str, name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str):
+        raise _bad(verb, name, "a string", value)
+    return value
+
+
+def get_opt_str(body: Mapping[str, Any], verb: str, name: str) -> str | None:
+    return None if body.get(name) is None else get_str(body, verb, name)
+
+
+def get_bool(body: Mapping[str, Any], verb: str, name: str, default: bool = False) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise _bad(verb, name, "true or false", value)
+    return value
+
+
+def get_number(body: Mapping[str, Any], verb: str, name: str) -> float:
+    value = body.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _bad(verb, name, "a number", value)
+    return float(value)
+
+
+def _verb(parts: Sequence[bytes], expected: bytes) -> None:
+    if not parts or parts[0] != expected:
+        got = parts[0].decode("ascii", "replace") if parts else "nothing"
+        raise BusError(f"expected bus message '{expected.decode()}', got '{got}'")
+
+
+# --- messages of every worker -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """worker -> supervisor, first: who I am."""
+
+    VERB: ClassVar[bytes] = b"hello"
+    pid: int
+    name: str
+    version: int = BUS_VERSION
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"pid": self.pid, "name": self.name, "version": self.version})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Hello:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "hello")
+        return cls(get_int(body, "hello", "pid"), get_str(body, "hello", "name", ""),
+                   get_int(body, "hello", "version", BUS_VERSION))
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    VERB: ClassVar[bytes] = b""
+    error: str
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"error": self.error})
+
+    @classmethod
+    def _decode(cls, parts: Sequence[bytes]) -> str:
+        _verb(parts, cls.VERB)
+        verb = cls.VERB.decode()
+        return get_str(body_of(parts, verb), verb, "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal(_Text):
+    """worker -> supervisor: the worker cannot go on (its medium or setup is unusable)."""
+
+    VERB: ClassVar[bytes] = b"fatal"
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Fatal:
+        return cls(cls._decode(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Error(_Text):
+    """worker -> supervisor: something failed, logged ERROR (refused realtime, ...)."""
+
+    VERB: ClassVar[bytes] = b"error"
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Error:
+        return cls(cls._decode(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Warn(_Text):
+    """worker -> supervisor: logged WARN (a medium write failed, rate-limited)."""
+
+    VERB: ClassVar[bytes] = b"warn"
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Warn:
+        return cls(cls._decode(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """supervisor -> worker: exit (the executor: after its calls; `kill`: kill them)."""
+
+    VERB: ClassVar[bytes] = b"stop"
+    kill: bool = False
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"kill": True} if self.kill else {})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Stop:
+        _verb(parts, cls.VERB)
+        return cls(get_bool(body_of(parts, "stop"), "stop", "kill"))
+
+
+# --- link worker -> supervisor ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReady:
+    """The medium is open; keepalives go out from now on."""
+
+    VERB: ClassVar[bytes] = b"ready"
+    pid: int
+    form: str
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"pid": self.pid, "form": self.form})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> LinkReady:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "ready")
+        return cls(get_int(body, "ready", "pid"), get_str(body, "ready", "form"))
+
+
+@dataclass(frozen=True, slots=True)
+class Rx:
+    """An authentic frame (verified in C by the worker), as received."""
+
+    VERB: ClassVar[bytes] = b"rx"
+    recv_ns: int
+    """CLOCK_MONOTONIC at reception."""
+    frame: bytes
+
+    def encode(self) -> list[bytes]:
+        return [self.VERB, _TS.pack(self.recv_ns), self.frame]
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Rx:
+        if len(parts) != 3 or parts[0] != cls.VERB or len(parts[1]) != 8:
+            raise BusError("bus message 'rx' must be: rx <8-byte timestamp> <frame>")
+        return cls(_TS.unpack(parts[1])[0], parts[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    """A frame the C layer rejected (never forwarded)."""
+
+    VERB: ClassVar[bytes] = b"bad"
+    code: str
+    error: str
+    peer: str
+    count: int
+    """Frames this worker has rejected so far."""
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"code": self.code, "error": self.error, "peer": self.peer,
+                                "count": self.count})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Bad:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "bad")
+        return cls(get_str(body, "bad", "code"), get_str(body, "bad", "error"),
+                   get_str(body, "bad", "peer"), get_int(body, "bad", "count", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A keepalive this worker sent (or took a seq for, `written` false when
+    its medium failed): `fields()` is exactly what went on the wire, for the
+    supervisor's retransmission history."""
+
+    VERB: ClassVar[bytes] = b"sent"
+    seq: int
+    ts: int
+    ld: bytes
+    tick: int
+    written: bool
+    content: KeepaliveContent
+    """The content the keepalive was built from (not the supervisor's current one)."""
+
+    def fields(self) -> list[Field]:
+        return status_fields(self.content, self.seq, self.ts, self.ld)
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"seq": self.seq, "ts": self.ts, "ld": self.ld.decode("latin-1"),
+                                "tick": self.tick, "written": self.written,
+                                "content": self.content.to_json()})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Sent:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "sent")
+        try:
+            content = KeepaliveContent.from_json(body.get("content"),
+                                                 "bus message 'sent': field 'content'")
+            ld = get_str(body, "sent", "ld").encode("latin-1")
+        except (ContentError, UnicodeEncodeError) as exc:
+            raise BusError(str(exc)) from None
+        return cls(get_int(body, "sent", "seq"), get_int(body, "sent", "ts"), ld,
+                   get_int(body, "sent", "tick"), get_bool(body, "sent", "written", True),
+                   content)
+
+
+@dataclass(frozen=True, slots=True)
+class Junk:
+    """Bytes a serial line threw away (outside `>>>`..`<<<`, cut, oversized)."""
+
+    VERB: ClassVar[bytes] = b"junk"
+    count: int
+    """New junk bytes since the last report (JSON `bytes`)."""
+    total: int
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"bytes": self.count, "total": self.total})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Junk:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "junk")
+        return cls(get_int(body, "junk", "bytes"), get_int(body, "junk", "total", 0))
+
+
+LinkReport = Hello | LinkReady | Rx | Bad | Sent | Junk | Fatal | Error | Warn
+_FROM_LINK: dict[bytes, Any] = {
+    c.VERB: c for c in (Hello, LinkReady, Rx, Bad, Sent, Junk, Fatal, Error, Warn)
+}
+
+
+def decode_link_report(parts: Sequence[bytes]) -> LinkReport:
+    """Any message a link worker sends (`parts` without the sender's identity)."""
+    cls = _FROM_LINK.get(parts[0]) if parts else None
+    if cls is None:
+        raise BusError(f"unknown verb {parts[0] if parts else b''!r}")
+    message: LinkReport = cls.decode(parts)
+    return message
+
+
+# --- supervisor -> link worker ------------------------------------------------
+
+
+def keyring_to_json(keyring: Keyring) -> tuple[list[list[Any]], int | None]:
+    keys = [
+        [k.index, k.method.value, base64.b64encode(k.secret).decode()]
+        for k in keyring.keys.values()
+    ]
+    return keys, keyring.signing_index
+
+
+def keyring_from_json(keys: Any, signing: Any) -> Keyring:
+    try:
+        parsed = {
+            int(n): AuthKey(int(n), Method(m), base64.b64decode(s, validate=True))
+            for n, m, s in keys
+        }
+    except (ValueError, TypeError) as exc:
+        raise BusError(f"bus message 'setup': bad keyring: {exc}") from exc
+    if signing is not None and (not isinstance(signing, int) or isinstance(signing, bool)):
+        raise _bad("setup", "signing", "a key number or null", signing)
+    return Keyring(keys=parsed, signing_index=signing)
+
+
+MEDIUM_KINDS = ("bcast", "ucast", "mcast", "serial")
+
+
+@dataclass(frozen=True, slots=True)
+class MediumSpec:
+    """The medium a link worker opens: one ha.cf media line."""
+
+    kind: Literal["bcast", "ucast", "mcast", "serial"]
+    name: str
+    """The worker's name (`bcast eth1`), which its log lines carry."""
+    dev: str
+    """The interface (UDP) or the serial device."""
+    port: int = 0
+    """UDP port (not serial)."""
+    baud: int = 0
+    """Serial line speed (serial only)."""
+    peer: str | None = None
+    """ucast: the peer's address."""
+    group: str | None = None
+    """mcast: the group."""
+    ttl: int = 1
+    """mcast: TTL."""
+    loop: int = 0
+    """mcast: loop back our own packets (0 or 1)."""
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": self.kind, "name": self.name, "dev": self.dev}
+        if self.kind == "serial":
+            body["baud"] = self.baud
+            return body
+        body["port"] = self.port
+        if self.kind == "ucast":
+            body["peer"] = self.peer
+        if self.kind == "mcast":
+            body.update(group=self.group, ttl=self.ttl, loop=self.loop)
+        return body
+
+    @classmethod
+    def from_json(cls, body: Any) -> MediumSpec:
+        v = "setup"
+        if not isinstance(body, dict):
+            raise _bad(v, "medium", "an object", body)
+        kind = body.get("kind")
+        if kind not in MEDIUM_KINDS:
+            raise _bad(v, "medium.kind", f"one of {', '.join(MEDIUM_KINDS)}", kind)
+        name, dev = get_str(body, v, "name"), get_str(body, v, "dev")
+        if kind == "serial":
+            return cls(kind, name, dev, baud=get_int(body, v, "baud"))
+        port = get_int(body, v, "port")
+        if kind == "ucast":
+            return cls(kind, name, dev, port, peer=get_str(body, v, "peer"))
+        if kind == "mcast":
+            return cls(kind, name, dev, port, group=get_str(body, v, "group"),
+                       ttl=get_int(body, v, "ttl"), loop=get_int(body, v, "loop"))
+        return cls(kind, name, dev, port)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSetup:
+    """The answer to a link worker's hello: everything it needs to run."""
+
+    VERB: ClassVar[bytes] = b"setup"
+    medium: MediumSpec
+    keyring: Keyring
+    board: str
+    """Path of the sequence board."""
+    status: KeepaliveContent
+    realtime: bool = False
+    rtprio: int | None = None
+
+    def encode(self) -> list[bytes]:
+        keys, signing = keyring_to_json(self.keyring)
+        return pack(self.VERB, {
+            "medium": self.medium.to_json(), "keys": keys, "signing": signing, "board": self.board,
+            "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
+        })
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> LinkSetup:
+        _verb(parts, cls.VERB)
+        body = body_of(parts, "setup")
+        try:
+            status = KeepaliveContent.from_json(body.get("status"),
+                                                "bus message 'setup': field 'status'")
+        except ContentError as exc:
+            raise BusError(str(exc)) from None
+        return cls(MediumSpec.from_json(body.get("medium")),
+                   keyring_from_json(body.get("keys"), body.get("signing")),
+                   get_str(body, "setup", "board"), status,
+                   get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"))
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """New keepalive content (the worker rebuilds its template)."""
+
+    VERB: ClassVar[bytes] = b"status"
+    content: KeepaliveContent
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, self.content.to_json())
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Status:
+        _verb(parts, cls.VERB)
+        try:
+            return cls(KeepaliveContent.from_json(body_of(parts, "status"),
+                                                  "bus message 'status'"))
+        except ContentError as exc:
+            raise BusError(str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write these bytes (a frame the supervisor encoded) as they are."""
+
+    VERB: ClassVar[bytes] = b"send"
+    frame: bytes
+
+    def encode(self) -> list[bytes]:
+        return [self.VERB, self.frame]
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Send:
+        if len(parts) != 2 or parts[0] != cls.VERB:
+            raise BusError("bus message 'send' must be: send <frame>")
+        return cls(parts[1])
+
+
+LinkOrder = LinkSetup | Status | Send | Stop
+_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Stop)}
+
+
+def decode_link_order(parts: Sequence[bytes]) -> LinkOrder:
+    """Any message the supervisor sends a link worker."""
+    cls = _TO_LINK.get(parts[0]) if parts else None
+    if cls is None:
+        raise BusError(f"unknown verb {parts[0] if parts else b''!r}")
+    message: LinkOrder = cls.decode(parts)
+    return message

@@ -1,0 +1,119 @@
+"""hbeat.ipc.bus and hbeat.ipc.keepalive: every link-worker message decodes
+to what was encoded, and a malformed one is refused with an error naming the
+verb and the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hbeat.ipc import bus
+from hbeat.ipc.keepalive import KeepaliveContent
+from linklayer.message import AuthKey, Keyring, Method
+
+CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=False, src="otter",
+                           srcuuid=bytes(range(16)), hg=0x6B066B7A, ttl=3, status_seq=9)
+KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret"), 2: AuthKey(2, Method.CRC)},
+                  signing_index=1)
+
+LINK_REPORTS = [
+    bus.Hello(123, "bcast eth1"),
+    bus.LinkReady(123, "netstring"),
+    bus.Rx(2**62 + 5, b"###\x00frame"),
+    bus.Bad("BAD_AUTH", "bad signature", "10.0.0.2", 4),
+    bus.Sent(7, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42\xff", 12, False, CONTENT),
+    bus.Junk(10, 30),
+    bus.Fatal("cannot open /dev/ttyS0"),
+    bus.Error("Unable to set realtime scheduling"),
+    bus.Warn("bcast eth1: send to 10.0.0.255: Network is unreachable"),
+]
+LINK_ORDERS = [
+    bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
+                  KEYRING, "/run/hbeat/seqboard", CONTENT, True, 5),
+    bus.LinkSetup(bus.MediumSpec("ucast", "ucast eth1 10.0.0.2", "eth1", 694, peer="10.0.0.2"),
+                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+    bus.LinkSetup(bus.MediumSpec("mcast", "mcast eth1 225.0.0.1", "eth1", 694,
+                                 group="225.0.0.1", ttl=1, loop=0),
+                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+    bus.LinkSetup(bus.MediumSpec("serial", "serial /dev/ttyS0", "/dev/ttyS0", baud=19200),
+                  Keyring(keys={}, signing_index=None), "/run/hbeat/seqboard", CONTENT),
+    bus.Status(CONTENT),
+    bus.Send(b">>>\nt=status\n<<<\n"),
+    bus.Stop(),
+]
+
+
+@pytest.mark.parametrize("message", LINK_REPORTS, ids=lambda m: type(m).__name__)
+def test_link_reports_round_trip(message: bus.LinkReport) -> None:
+    assert bus.decode_link_report(message.encode()) == message
+
+
+@pytest.mark.parametrize("message", LINK_ORDERS, ids=lambda m: type(m).__name__)
+def test_link_orders_round_trip(message: bus.LinkOrder) -> None:
+    assert bus.decode_link_order(message.encode()) == message
+
+
+def test_sent_fields_are_the_content_it_carries() -> None:
+    sent = bus.Sent(7, 0x10, b"0.00", 1, True, CONTENT)
+    fields = {name: value for name, _, value in sent.fields()}
+    assert fields[b"st"] == b"active" and fields[b"seq"] == b"7" and fields[b"ld"] == b"0.00"
+    assert b"protocol" not in fields
+
+
+def body(message: list[bytes], **changes: object) -> list[bytes]:
+    data = json.loads(message[1])
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    return [message[0], json.dumps(data).encode()]
+
+
+@pytest.mark.parametrize(("parts", "error"), [
+    (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(), seq="1"),
+     "bus message 'sent': field 'seq' must be an integer, not '1'"),
+    (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(), content=None),
+     "bus message 'sent': field 'content': not a JSON object"),
+    (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(),
+          content={**CONTENT.to_json(), "st": 5}),
+     "bus message 'sent': field 'content': field 'st' must be an ASCII string, not 5"),
+    (body(bus.Bad("c", "e", "p", 1).encode(), peer=None),
+     "bus message 'bad': field 'peer' must be a string, not None"),
+    (body(bus.Junk(1, 2).encode(), bytes=True),
+     "bus message 'junk': field 'bytes' must be an integer, not True"),
+    ([b"hello", b"[1]"], "bus message 'hello': body is not a JSON object"),
+    ([b"warn", b"{"], "bus message 'warn': body is not JSON"),
+    ([b"rx", b"short", b"frame"], "bus message 'rx' must be: rx <8-byte timestamp> <frame>"),
+    ([b"ready"], "bus message 'ready': expected [verb, JSON object], got 1 part(s)"),
+    ([b"gossip", b"{}"], "unknown verb b'gossip'"),
+])
+def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: str) -> None:
+    with pytest.raises(bus.BusError) as exc:
+        bus.decode_link_report(parts)
+    assert str(exc.value).startswith(error)
+
+
+@pytest.mark.parametrize(("parts", "error"), [
+    (body(bus.Status(CONTENT).encode(), dt="zz"), "bus message 'status': 'dt' or 'srcuuid'"),
+    (body(bus.Status(CONTENT).encode(), protocol="yes"),
+     "bus message 'status': field 'protocol' must be true or false"),
+    (body(LINK_ORDERS[0].encode(), board=None),
+     "bus message 'setup': field 'board' must be a string, not None"),
+    (body(LINK_ORDERS[0].encode(), keys=[[1, "rot13", "AA=="]]),
+     "bus message 'setup': bad keyring"),
+    (body(LINK_ORDERS[0].encode(), medium={"kind": "pigeon", "name": "x", "dev": "y"}),
+     "bus message 'setup': field 'medium.kind' must be one of bcast, ucast, mcast, serial"),
+    (body(LINK_ORDERS[1].encode(), medium={"kind": "ucast", "name": "x", "dev": "y",
+                                           "port": 694}),
+     "bus message 'setup': field 'peer' must be a string, not None"),
+    (body(LINK_ORDERS[0].encode(), rtprio="high"),
+     "bus message 'setup': field 'rtprio' must be an integer, not 'high'"),
+    ([b"send", b"a", b"b"], "bus message 'send' must be: send <frame>"),
+    (body(bus.Stop().encode(), kill=1), "bus message 'stop': field 'kill' must be true or false"),
+])
+def test_malformed_link_orders_name_verb_and_field(parts: list[bytes], error: str) -> None:
+    with pytest.raises(bus.BusError) as exc:
+        bus.decode_link_order(parts)
+    assert str(exc.value).startswith(error)
