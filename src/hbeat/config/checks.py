@@ -123,10 +123,10 @@ def node_name_problem(name: str) -> str | None:
     HOSTLENG (100) bytes with the terminating NUL."""
     bad = [c for c in name if not 0x21 <= ord(c) <= 0x7E]
     if bad:
-        return (f"node name [{name.encode('unicode_escape').decode()}] has "
-                f"{bad[0].encode('unicode_escape').decode()!r}: node names travel on the wire "
-                "as printable ASCII (letters, digits, '-', '.'); use the node's ASCII host "
-                "name (uname -n)")
+        shown = name if name.isprintable() else name.encode("unicode_escape").decode()
+        return (f"node name [{shown}] has U+{ord(bad[0]):04X}: node names travel on the "
+                "wire as printable ASCII (letters, digits, '-', '.'); use the node's ASCII "
+                "host name (uname -n)")
     if len(name) > MAX_NODE_NAME:
         return (f"node name [{name[:20]}...] is {len(name)} characters: heartbeat keeps at "
                 f"most {MAX_NODE_NAME}; use a shorter host name")

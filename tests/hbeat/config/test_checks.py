@@ -136,7 +136,7 @@ def test_node_names_the_wire_cannot_carry_are_errors() -> None:
     long = "n" * 100
     assert _check(f"node a b\nnode stöat {long}\nbcast eth0\nlogfile /x\nauto_failback on\n"
                   "deadtime 10\n") == [
-        "ERROR: ha.cf:2: node name [st\\xf6at] has '\\\\xf6': node names travel on the wire "
+        "ERROR: ha.cf:2: node name [stöat] has U+00F6: node names travel on the wire "
         "as printable ASCII (letters, digits, '-', '.'); use the node's ASCII host name "
         "(uname -n)",
         f"ERROR: ha.cf:2: node name [{long[:20]}...] is 100 characters: heartbeat keeps at "
@@ -155,3 +155,9 @@ def test_timers_the_lease_cannot_honour_are_errors() -> None:
     # The bench's fast profile (keepalive 100ms, deadtime 500ms) is honoured.
     assert _check("node a b\nbcast eth0\nlogfile /x\nauto_failback on\nkeepalive 100ms\n"
                   "deadtime 500ms\ninitdead 10\n") == []
+
+
+def test_a_control_character_in_a_node_name_is_shown_escaped() -> None:
+    (problem,) = _check("node a b\nnode c\x7fd\nbcast eth0\nlogfile /x\nauto_failback on\n"
+                        "deadtime 10\n")
+    assert problem.startswith("ERROR: ha.cf:2: node name [c\\x7fd] has U+007F: ")
