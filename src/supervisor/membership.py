@@ -562,7 +562,10 @@ class Membership:
         info.admitted = False
         info.heard = False
         info.rmt_lastupdate = 0
-        info.tracker.reset()
+        # Its holes are given up, but its last seq is kept (heartbeat forgets
+        # it): a replay stays old, and what it sends before the status that
+        # heals it (dropped: it is dead) is asked for again after the heal.
+        info.tracker.missing.clear()
         self.sender.forget_peer(info.name)
         self.counters.deaths += 1
         actions.append(NodeStateChanged(info.name, old, DEAD))

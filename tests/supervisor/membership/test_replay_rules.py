@@ -36,11 +36,19 @@ def test_a_dead_peers_frames_are_not_delivered_until_a_newer_status() -> None:
     assert ms.counters.refused_unadmitted == 1
     # Its newest (genuine) resource message is not delivered either: only a status
     # re-admits it ...
-    assert not of(ms.receive(peer.resource(now=12100), ETH, 12100), mb.Deliver)
+    sent_while_dead = peer.resource(now=12100)
+    assert not of(ms.receive(sent_while_dead, ETH, 12100), mb.Deliver)
     # ... a newer one (the heal path).
     acts = ms.receive(peer.status(now=12200), ETH, 12200)
     assert of(acts, mb.PartitionHealed) and ms.node_status("beta") == "active"
     assert of(ms.receive(peer.resource(now=12300), ETH, 12300), mb.Deliver)
+    # What it sent before the healing status is asked for again, and delivered.
+    seq = int(m.field_value(sent_while_dead, b"seq") or b"0", 16)
+    requests = of(ms.tick(12200 + 300), mb.SendMessage)
+    assert [(m.field_value(r.fields, b"t"), m.field_value(r.fields, b"firstseq"))
+            for r in requests] == [(b"NS_rexmit", str(seq).encode())]
+    assert of(ms.receive(sent_while_dead, ETH, 12600), mb.Deliver)
+    assert of(ms.receive(recorded, ETH, 12700), mb.Deliver) == []
 
 
 def test_ns_messages_of_a_dead_peer_or_another_generation_are_refused() -> None:
