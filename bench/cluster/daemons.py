@@ -3,7 +3,7 @@
 `BenchCluster(kind, lab, profile, ...)` writes the same ha.cf for both kinds
 (the harness's `ha_cf` plus `realtime on|off`), optionally one resource
 group `otter BenchProbe::svc1`, and runs the daemons with the harness's
-`HbeatNode` (tests/lab/cluster/hbeatnode.py) or `HeartbeatNode`
+`HbeatNode` (tests/harness/hbeatnode.py) or `HeartbeatNode`
 (tests/harness/heartbeat_lab.py). `crash(name)` is a kill -9 of every
 process on the node, the same for both kinds. `BenchProbe` is a resource
 script that appends `<CLOCK_REALTIME s.ns> <node> <name> <action>` to a file
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import HeartbeatConfig, HeartbeatNode, Lab, SerialCable, wait_for
+from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness.heartbeat_lab import authkeys_text, ha_cf
-from tests.lab.cluster.hbeatnode import HbeatConfig, HbeatNode
 
 NODES = ("otter", "weasel")
 TTY = "/run/ttyS0"

@@ -16,7 +16,6 @@ changes either way, and all traffic stays inside the demo's namespaces.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -30,9 +29,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import zmq
-
 from hbeat.control import ControlClient, ControlError, DaemonUnreachable
+from hbeat.feedclient import FeedClient
 
 NODES = ("otter", "weasel")
 ADDRS = {"otter": "10.77.0.1", "weasel": "10.77.0.2"}
@@ -207,25 +205,17 @@ class FeedWatch:
     """Prints one node's status feed events as they arrive, with timestamps."""
 
     def __init__(self, lab: Lab, node: str) -> None:
-        self.sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(f"ipc://{lab.runtime(node) / 'status'}")
+        self.feed = FeedClient(lab.runtime(node))
         self.node = node
 
     def drain(self, until: Callable[[dict[str, Any], str], bool], timeout: float,
               t0: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.sock.poll(int(left * 1000) + 1):
-                break
-            topic, body = self.sock.recv_multipart()
-            event: dict[str, Any] = json.loads(body)
-            name = topic.decode()
-            if name != "snapshot":
-                desc = {k: v for k, v in event.items() if k not in ("schema", "at")}
-                say(f"  +{time.time() - t0:6.2f}s {self.node}: {name} {desc}")
-            if until(event, name):
-                return event
+        for msg in self.feed.messages(timeout):
+            if msg.topic != "snapshot":
+                desc = {k: v for k, v in msg.body.items() if k not in ("schema", "at")}
+                say(f"  +{time.time() - t0:6.2f}s {self.node}: {msg.topic} {desc}")
+            if until(msg.body, msg.topic):
+                return msg.body
         return None
 
 

@@ -1,7 +1,7 @@
 """`hbeat status` and `hbeat watch`: the I/O around hbeat.statusview.
 
 `status` asks the supervisor for a snapshot over the control API and prints
-the summary. `watch` subscribes to the status feed (`ipc://<runtime>/status`),
+the summary (`--json`: the raw snapshot). `watch` subscribes to the status feed (`ipc://<runtime>/status`),
 asks for a snapshot on the feed (control command `snapshot` with
 `publish: true`, repeated until one arrives, since a new subscription takes
 a moment to reach the publisher), then prints every message as it comes:
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -33,19 +34,13 @@ from hbeat.control import (
     DaemonUnreachable,
     check_access,
 )
-from hbeat.statusview import (
-    ViewError,
-    json_line,
-    parse_feed_message,
-    render_event,
-    render_status,
-)
+from hbeat.feedclient import SNAPSHOT_RETRY_S, FeedClient, FeedMessage, FeedTimeout
+from hbeat.statusview import ViewError, json_line, render_event, render_status
 
 EXIT_OK = 0
 EXIT_TIMEOUT = 1
 EXIT_NOT_RUNNING = 3
 EXIT_UNKNOWN = 4
-SNAPSHOT_RETRY_S = 0.5
 
 
 def add_runtime_dir(parser: argparse.ArgumentParser) -> None:
@@ -71,11 +66,14 @@ def _unreachable(prog: str, runtime: Path, exc: Exception) -> int:
 # ---------------------------------------------------------------- status
 def status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("One-screen summary of this node: nodes and links, workers, "
-                          "counters and resources. Exit 0 when the daemon answers, "
-                          "3 when it is not running.")
+                          "counters and resources (phase, standby stage, the running "
+                          "operation, what the start-up probe found). Exit 0 when the "
+                          "daemon answers, 3 when it is not running.")
     add_runtime_dir(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="how long to wait for the daemon's answer (default 5)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the raw snapshot (docs/status-feed.md) as JSON")
 
 
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
@@ -88,6 +86,9 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
     except ControlError as exc:
         print(f"hbeat status: the daemon refused: {exc.message}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if args.json:
+        out.write(json.dumps(snap, indent=2) + "\n")
+        return EXIT_OK
     try:
         out.write(render_status(snap, time.time()))
     except ViewError as exc:
@@ -138,8 +139,6 @@ class _Watch:
         return self.args.count is not None and self.printed >= self.args.count
 
     def run(self) -> int:
-        import zmq
-
         args = self.args
         client = ControlClient(self.runtime, timeout_ms=3000, socket=QUERY)
         try:
@@ -147,51 +146,41 @@ class _Watch:
             check_access(self.runtime / "status")
         except (DaemonUnreachable, AccessDenied) as exc:
             return _unreachable("hbeat watch", self.runtime, exc)
-        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RECONNECT_IVL, 50)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(f"ipc://{self.runtime / 'status'}")
-        start = time.monotonic()
-        deadline = start + args.timeout if args.timeout is not None else None
-        next_ask = start
-        try:
-            while not self.done():
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
+        deadline = time.monotonic() + args.timeout if args.timeout is not None else None
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def warn(exc: ViewError) -> None:
+            print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
+
+        with FeedClient(self.runtime, reconnect_ms=50, on_bad=warn) as feed:
+            while not self.synced:
+                try:
+                    # Before the first snapshot an event has no context: sync drops it.
+                    first = feed.sync(client, timeout=left(), retry=SNAPSHOT_RETRY_S)
+                except FeedTimeout:
                     return self._timed_out()
-                if not self.synced and now >= next_ask:
-                    try:
-                        client.call("snapshot", publish=True)
-                    except (DaemonUnreachable, AccessDenied) as exc:
-                        return _unreachable("hbeat watch", self.runtime, exc)
-                    except ControlError as exc:
-                        print(f"hbeat watch: the daemon refused: {exc.message}",
-                              file=sys.stderr)
-                        return EXIT_UNKNOWN
-                    next_ask = time.monotonic() + SNAPSHOT_RETRY_S
-                waits = [] if deadline is None else [deadline - now]
-                if not self.synced:
-                    waits.append(max(0.0, next_ask - now))
-                timeout_ms = int(min(waits) * 1000) + 1 if waits else None
-                if not sub.poll(timeout_ms):
-                    continue
-                self._receive(sub.recv_multipart())
-        finally:
-            sub.close()
+                except (DaemonUnreachable, AccessDenied) as exc:
+                    return _unreachable("hbeat watch", self.runtime, exc)
+                except ControlError as exc:
+                    print(f"hbeat watch: the daemon refused: {exc.message}", file=sys.stderr)
+                    return EXIT_UNKNOWN
+                self._receive(first)
+            while not self.done():
+                msg = feed.receive(left())
+                if msg is None:
+                    return self._timed_out()
+                self._receive(msg)
         return EXIT_OK
 
-    def _receive(self, parts: list[bytes]) -> None:
+    def _receive(self, msg: FeedMessage) -> None:
         try:
-            topic, body = parse_feed_message(parts)
-            if not self.synced and topic != "snapshot":
-                return  # before the first snapshot an event has no context
-            self.show(topic, body)
+            self.show(msg.topic, msg.body)
         except ViewError as exc:
             print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
             return
-        if topic == "snapshot":
+        if msg.topic == "snapshot":
             self.synced = True
 
     def _timed_out(self) -> int:

@@ -1,6 +1,6 @@
 """What `hbeat status` and `hbeat watch` print: pure rendering, no I/O.
 
-`render_status` turns a snapshot (docs/status-feed.md, `hbeat.status/1`)
+`render_status` turns a snapshot (docs/status-feed.md, `hbeat.status/1.x`)
 into the one-screen summary; `event_text` / `render_event` turn one feed
 message (topic + body) into a line in heartbeat's words (`node weasel: is
 dead`, `Link weasel:eth1 up.`), stamped with the event's own time; `json_line`
@@ -15,8 +15,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SNAPSHOT_SCHEMA = "hbeat.status/1"
-EVENT_SCHEMA = "hbeat.event/1"
+from hbeat.ipc.statusfeed import EVENT_SCHEMA, SNAPSHOT_SCHEMA, same_major
+
 _SNAPSHOT_FIELDS = ("local", "local_status", "generation", "nodes", "workers", "counters")
 
 
@@ -26,11 +26,7 @@ class ViewError(ValueError):
 
 def _schema_ok(found: object, expected: str) -> bool:
     """Same schema family and major version (`hbeat.status/1`, `hbeat.status/1.2`)."""
-    if not isinstance(found, str):
-        return False
-    family, _, version = expected.partition("/")
-    f_family, _, f_version = found.partition("/")
-    return f_family == family and f_version.split(".")[0] == version
+    return same_major(found, expected)
 
 
 def check_snapshot(snap: object) -> Mapping[str, Any]:
@@ -132,18 +128,83 @@ def render_status(snap: Mapping[str, Any], now: float) -> str:
     pairs = [f"{k} {counters[k]}" for k in counters]
     lines += _wrap("counters: ", pairs, width=78)
     resources = snap.get("resources")
-    held = resources.get("held", "?") if isinstance(resources, Mapping) else "?"
-    lines.append(f"resources held: {held}")
-    groups = resources.get("groups", []) if isinstance(resources, Mapping) else []
-    if groups:
-        grows = [["GROUP", "HOME", "STATE HERE", "RESOURCES"]]
-        grows += [
-            [str(g.get("key", "?")), str(g.get("node", "?")), str(g.get("state", "?")),
-             " ".join(str(r) for r in g.get("resources", []))]
-            for g in groups if isinstance(g, Mapping)
-        ]
-        lines += _table(grows, indent="  ")
+    lines += resources_lines(resources if isinstance(resources, Mapping) else {})
     return "\n".join(lines) + "\n"
+
+
+def _ms_text(ms: object) -> str:
+    """`850 ms`, `12.3 s`, `3m 07s` for a whole number of milliseconds."""
+    if not isinstance(ms, int) or isinstance(ms, bool):
+        return "?"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return format_duration(ms / 1000)
+
+
+STAGE_WORDS = {
+    "wait_other": "asked the peer, waiting for its go-ahead",
+    "releasing": "stopping our groups for the peer",
+    "wait_done": "groups stopped, waiting for the peer to finish",
+    "wait_release": "waiting for the peer to stop its groups",
+    "acquiring": "starting the groups the peer gave up",
+}
+
+
+def resources_lines(res: Mapping[str, Any]) -> list[str]:
+    """The resource part of `hbeat status`: what is held, what the resource
+    manager is doing (phase, standby/takeover stage, the running operation
+    with its time against the deadline), and what the start-up probe found."""
+    lines = [f"resources held: {res.get('held', '?')}"]
+    phase = res.get("phase")
+    if isinstance(phase, str) and phase != "none":
+        doing = f"resources phase: {phase}"
+        if res.get("job"):
+            doing += f"; job: {res['job']}"
+        queued = res.get("queued_jobs")
+        if isinstance(queued, list) and queued:
+            doing += f"; queued: {', '.join(str(j) for j in queued)}"
+        lines.append(doing)
+    if res.get("shutdown_stuck"):
+        lines.append("  SHUTDOWN STUCK: a group failed to stop; retrying its stops "
+                     "(the peer cannot take it over safely)")
+    sb = res.get("standby")
+    if isinstance(sb, Mapping):
+        role = "going standby (giving)" if sb.get("role") == "asker" else "taking over"
+        stage = str(sb.get("stage", "?"))
+        left = sb.get("deadline_in_ms")
+        due = f", gives up in {_ms_text(left)}" if left is not None else ""
+        lines.append(f"  standby: {role} {sb.get('which', '?')} resources; stage {stage} "
+                     f"({STAGE_WORDS.get(stage, stage)}){due}")
+    op = res.get("operation")
+    if isinstance(op, Mapping):
+        elapsed, left = op.get("elapsed_ms"), op.get("deadline_in_ms")
+        limit = (f" of {_ms_text(elapsed + left)}" if isinstance(elapsed, int)
+                 and isinstance(left, int) else "")
+        late = " (PAST ITS DEADLINE)" if left == 0 else ""
+        lines.append(f"  running: {op.get('action', '?')} {op.get('resource', '?')} "
+                     f"(group {op.get('group', '?')}, job {op.get('job') or '-'}) "
+                     f"for {_ms_text(elapsed)}{limit}{late}")
+    peer = res.get("peer")
+    if isinstance(peer, Mapping):
+        hold = peer.get("hold") or "unknown"
+        state = "alive" if peer.get("alive") else "dead"
+        stable = ", stable" if peer.get("stable") else ""
+        lines.append(f"  peer {peer.get('name', '?')}: {state}, holds {hold}{stable}")
+    groups = [g for g in res.get("groups", []) if isinstance(g, Mapping)]
+    if groups:
+        found = any(g.get("found") for g in groups)
+        head = ["GROUP", "HOME", "STATE HERE", "RESOURCES"] + (["PROBE FOUND"] if found else [])
+        grows = [head]
+        for g in groups:
+            row = [str(g.get("key", "?")), str(g.get("node", "?")), str(g.get("state", "?")),
+                   " ".join(str(r) for r in g.get("resources", []))]
+            if found:
+                row.append(" ".join(str(r) for r in g.get("found", [])) or "-")
+            grows.append(row)
+        lines += _table(grows, indent="  ")
+    return lines
 
 
 def _wrap(label: str, items: Sequence[str], width: int) -> list[str]:
@@ -182,7 +243,8 @@ def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) ->
     if kind == "node":
         node, new = _field(body, "node", topic), _field(body, "new", topic)
         if new == "dead":
-            return f"node {node}: is dead"
+            reason = body.get("reason")
+            return f"node {node}: is dead" + (f" ({reason})" if reason else "")
         if node == local:
             return f"Local status now set to: '{new}'"
         return f"Status update for node {node}: status {new}"
@@ -214,9 +276,12 @@ def _cluster_text(topic: str, body: Mapping[str, Any]) -> str:
     if event == "late-heartbeat" and node:
         interval = body.get("interval_ms")
         return f"Late heartbeat: Node {node}: interval {interval} ms"
-    if event == "rejected-packet":
-        return (f"rejected packet on {body.get('medium', '?')} from {body.get('peer', '?')}: "
-                f"{body.get('code', '?')}")
+    if event == "rejected-packets":
+        counts = body.get("counts")
+        parts = [f"{c.get('count', '?')} {c.get('code', '?')} from {c.get('peer', '?')}"
+                 for c in counts if isinstance(c, dict)] if isinstance(counts, list) else []
+        return (f"rejected packets on {body.get('medium', '?')}: "
+                f"{', '.join(parts) or 'none'} (total {body.get('total', '?')})")
     extra = {k: v for k, v in body.items() if k not in ("schema", "at", "event")}
     return f"cluster {event}: {json.dumps(extra, sort_keys=True)}"
 

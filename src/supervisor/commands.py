@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from hbeat import __version__
 from hbeat.config.model import ClusterConfig, ResourceGroup
 from hbeat.control import ControlErrno, ControlError
+from hbeat.ipc.statusfeed import SNAPSHOT_SCHEMA
 from hbeat.logfmt import Level
+from supervisor import membership as mb
 from supervisor import resources as rs
 from supervisor.feed import Feed
 from supervisor.membership import Membership
@@ -140,48 +142,85 @@ class ControlCommands:
 
 
 def build_snapshot(sup: Host) -> dict[str, Any]:
-    ms = sup.membership
-    nodes = [
-        {
-            "name": n, "status": ms.node_status(n), "type": "normal", "weight": 100,
+    """The status snapshot (docs/status-feed.md), from membership's and the
+    resource manager's own snapshots; monotonic deadlines become ms from now.
+    Node entries hold only what changes with the node's state (tests and
+    tools compare them), not the ever-moving time left before a death."""
+    now = time.monotonic_ns() // 1_000_000
+    ms = mb.snapshot(sup.membership, now)
+    ms_nodes: dict[str, Any] = ms["nodes"]  # type: ignore[assignment]
+    nodes = []
+    for name in sup.config.nodes:
+        view = ms_nodes.get(name) or ms_nodes[name.lower()]
+        nodes.append({
+            "name": name, "status": view["status"], "type": "normal", "weight": 100,
             "site": "",
-            "links": [{"name": link, "status": ms.link_status(n, link)}
-                      for link in sup.link_names],
-        }
-        for n in sup.config.nodes
-    ]
+            "links": [{"name": link, "status": view["links"][link]} for link in sup.link_names],
+        })
+    counters: dict[str, int] = ms["counters"]  # type: ignore[assignment]
     return {
-        "schema": "hbeat.status/1",
+        "schema": SNAPSHOT_SCHEMA,
         "at": time.time(),
         "local": sup.node,
         "version": __version__,
         "hbversion": HBVERSION,
         "managed_by": "haresources",
-        "local_status": ms.local_status,
+        "local_status": ms["local_status"],
+        "comm_up": ms["comm_up"],
         "generation": sup.generation,
         "pid": os.getpid(),
         "started": sup.started_wall,
         "nodes": nodes,
         "parameters": dict(sup.config.hacf.parameters) | {"hbversion": HBVERSION},
-        "resources": _resources_snapshot(sup),
+        "resources": _resources_snapshot(sup, now),
         "workers": [
             {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts}
             for s in sup.pool.slots.values()
         ],
-        "counters": sup.counters | ms.counters.as_dict(),
+        "counters": sup.counters | counters,
     }
 
 
-def _resources_snapshot(sup: Host) -> dict[str, Any]:
+def _left(deadline: object, now: int) -> int | None:
+    return max(0, deadline - now) if isinstance(deadline, int) else None
+
+
+def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
+    texts = {key: [r.text for r in g.resources] for key, g in sup.groups.items()}
     if sup.resources is None:
         # No groups, or a member-only node of a larger cluster (the groups run
         # on the resource pair, never here): nothing is ever held here.
-        return {"held": "none", "groups": [
-            {"key": g.key, "node": g.node, "state": "stopped",
-             "resources": [r.text for r in g.resources]} for g in sup.groups.values()]}
+        return {"held": "none", "phase": "none", "shutdown_stuck": False, "peer": None,
+                "standby": None, "job": None, "queued_jobs": [], "operation": None,
+                "groups": [{"key": key, "node": g.node, "state": "stopped",
+                            "resources": texts[key], "found": []}
+                           for key, g in sup.groups.items()]}
+    rs: dict[str, Any] = dict(sup.resources.snapshot())
+    standby = rs["standby"]
+    if standby is not None:
+        standby = {"role": standby["role"], "which": standby["which"],
+                   "stage": standby["stage"], "deadline_in_ms": _left(standby["deadline_ms"], now)}
+    queue: list[str] = list(rs["queue"])  # job names, the running one first
+    op = rs["running_op"]
+    operation = None
+    if op is not None:
+        resources = texts.get(op["group"], [])
+        index = op["index"]
+        group_op = rs["groups"][op["group"]].get("operation") or {}
+        operation = {
+            "job": group_op.get("job", queue[0] if queue else None),
+            "group": op["group"], "index": index,
+            "resource": op.get("resource")
+            or (resources[index] if 0 <= index < len(resources) else "?"),
+            "action": op["action"],
+            "elapsed_ms": max(0, now - op["issued_ms"]),
+            "deadline_in_ms": _left(op["deadline_ms"], now),
+        }
     groups = [
-        {"key": key, "node": g.node, "state": sup.resources.group_state(key),
-         "resources": [r.text for r in g.resources]}
+        {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
+         "resources": texts[key], "found": list(rs["groups"][key]["found"])}
         for key, g in sup.groups.items()
     ]
-    return {"held": sup.resources.held, "groups": groups}
+    return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],
+            "peer": rs["peer"], "standby": standby, "job": queue[0] if queue else None,
+            "queued_jobs": queue[1:], "operation": operation, "groups": groups}

@@ -38,7 +38,6 @@ from hbeat.control import (
     parse_request,
 )
 from hbeat.ipc.bus import (
-    Bad,
     BusError,
     Error,
     Fatal,
@@ -47,6 +46,8 @@ from hbeat.ipc.bus import (
     LinkReady,
     LinkSetup,
     MediumSpec,
+    RejectCount,
+    Rejected,
     Rx,
     Sent,
     Status,
@@ -82,6 +83,7 @@ from supervisor.rundir import (
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
+BUS_BATCH = 256  # worker messages handled per loop turn at most
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
@@ -110,12 +112,15 @@ def worker_name(medium: Medium) -> str:
     return f"bcast {medium.interface}"
 
 
-def medium_spec(medium: Medium) -> MediumSpec:
+def medium_spec(medium: Medium, media: tuple[Medium, ...] = ()) -> MediumSpec:
     name = worker_name(medium)
     if isinstance(medium, Serial):
         return MediumSpec("serial", name, medium.device, baud=medium.baud)
     if isinstance(medium, Ucast):
-        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer)
+        peers = tuple(sorted({m.peer for m in media if isinstance(m, Ucast)
+                              and m.interface == medium.interface} | {medium.peer}))
+        return MediumSpec("ucast", name, medium.interface, medium.port, peer=medium.peer,
+                          accept_from=peers)
     if isinstance(medium, Mcast):
         return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
                           ttl=medium.ttl, loop=medium.loop)
@@ -170,6 +175,8 @@ class Supervisor:
         self.worker_ready: set[str] = set()
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
+        self.bus_lost: dict[str, int] = {}
+        self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
         self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
         self.last_turn_ms = 0
@@ -221,7 +228,6 @@ class Supervisor:
         clients = client_gid()
         self.bus = self.ctx.socket(zmq.ROUTER)
         self.bus.setsockopt(zmq.LINGER, 0)
-        self.bus.setsockopt(zmq.ROUTER_HANDOVER, 1)
         bind_restricted(self.bus, private / "bus", uids=owners)
         self.control = self.ctx.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
@@ -297,7 +303,8 @@ class Supervisor:
         self.pool = WorkerPool(f"ipc://{self.options.runtime_dir / PRIVATE / 'bus'}")
         deadtime_s = self.config.timers.deadtime_ms / 1000
         for name in self.workers_by_name:
-            self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s))
+            self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s),
+                          keyring=lambda: self.config.keyring)
         if self.resources is not None:
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
@@ -314,8 +321,7 @@ class Supervisor:
 
     def _setup_for(self, name: str) -> LinkSetup:
         return LinkSetup(
-            medium=medium_spec(self.workers_by_name[name]),
-            keyring=self.config.keyring,
+            medium=medium_spec(self.workers_by_name[name], self.config.hacf.media),
             board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
             status=self.keepalive_content(),
             realtime=self.config.hacf.realtime,
@@ -352,7 +358,7 @@ class Supervisor:
             elif isinstance(action, mb.KeepaliveChanged):
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
-                self.feed.node(action.node, action.old, action.new)
+                self.feed.node(action.node, action.old, action.new, action.reason)
                 self._status_line()
                 if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
@@ -408,8 +414,13 @@ class Supervisor:
 
     # --- inputs -------------------------------------------------------------
 
-    def on_bus(self) -> None:
+    def on_bus(self) -> bool:
+        """Handle what the workers sent, at most BUS_BATCH messages: the loop
+        must come round (lease, deadlines, control) however much arrives.
+        True when messages were left for the next turn."""
+        handled = 0
         for parts in drain(self.bus):
+            handled += 1
             if len(parts) < 2:
                 continue
             ident, verb = parts[0].decode(errors="replace"), parts[1]
@@ -419,10 +430,42 @@ class Supervisor:
                 self.counters["bus_errors"] += 1
                 self.log(Level.ERROR, f"bad message '{verb.decode(errors='replace')}' "
                                       f"from worker {ident}: {exc}")
+            if handled >= BUS_BATCH:
+                return True
+        return False
+
+    def on_rejected(self, ident: str, report: Rejected) -> None:
+        """A worker's summary (at most one a second): one log line per reason,
+        one feed event, counters by reason; never a line per datagram."""
+        by_code: dict[str, list[RejectCount]] = {}
+        for count in report.counts:
+            by_code.setdefault(count.code, []).append(count)
+            self.counters["rx_rejected"] += count.count
+            key = f"rx_rejected_{count.code.lower()}"
+            self.counters[key] = self.counters.get(key, 0) + count.count
+        if report.lost > self.bus_lost.get(ident, 0):
+            self.log(Level.WARN, f"{ident}: {report.lost - self.bus_lost.get(ident, 0)} messages"
+                                 f" dropped on the way to the supervisor (it was behind)")
+        self.bus_lost[ident] = report.lost
+        if self.config.hacf.log_badpack:
+            for code, counts in by_code.items():
+                n = sum(c.count for c in counts)
+                sources = ", ".join(f"{c.peer} ({c.count})" for c in counts[:3])
+                more = f" and {len(counts) - 3} more" if len(counts) > 3 else ""
+                self.log(Level.WARN, f"{ident}: rejected {n} packet{'s' if n != 1 else ''}"
+                                     f" ({code}) from {sources}{more}: {counts[0].example}")
+        self.feed.cluster("rejected-packets", medium=ident, total=report.total, lost=report.lost,
+                          counts=[{"code": c.code, "peer": c.peer, "count": c.count,
+                                   "example": c.example} for c in report.counts])
 
     def _bus_message(self, ident: str, verb: bytes, parts: list[bytes]) -> None:
         """`parts` starts with the verb."""
         if ident == EXECUTOR and self.resources is not None:
+            if verb == Hello.VERB and Hello.decode(parts).pid != self.pool.slots[EXECUTOR].pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {Hello.decode(parts).pid},"
+                                     f" but that worker is pid {self.pool.slots[EXECUTOR].pid}:"
+                                     " ignored")
+                return
             self.executor.on_message(verb, parts)
             slot = self.pool.slots[EXECUTOR]
             slot.pid = self.executor.pid or slot.pid
@@ -440,17 +483,15 @@ class Supervisor:
                                                report.recv_ns // 1_000_000, wall_s=time.time()))
         elif isinstance(report, Sent):
             self.on_sent(report)
-        elif isinstance(report, Bad):
-            self.counters["rx_rejected"] += 1
-            if self.config.hacf.log_badpack:
-                self.log(Level.WARN, f"{ident}: rejected packet from {report.peer}: "
-                                     f"{report.error}")
-            self.feed.cluster("rejected-packet", medium=ident, peer=report.peer,
-                              code=report.code)
+        elif isinstance(report, Rejected):
+            self.on_rejected(ident, report)
         elif isinstance(report, Junk):
             self.counters["rx_junk_bytes"] += report.count
         elif isinstance(report, Hello):
-            slot.pid = report.pid
+            if report.pid != slot.pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {report.pid}, but that"
+                                     f" worker is pid {slot.pid}: ignored")
+                return
             self.bus.send_multipart([ident.encode(), *self._setup_for(ident).encode()])
         elif isinstance(report, LinkReady):
             slot.state = "running"
@@ -458,6 +499,7 @@ class Supervisor:
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
+                self.log_sink.flush()  # what led to readiness is in the log first
                 self.notifier.ready(f"{self.node}: all {len(self.worker_ready)} links open")
         elif isinstance(report, Fatal | Error | Warn):
             level = Level.WARN if isinstance(report, Warn) else Level.ERROR
@@ -577,6 +619,10 @@ class Supervisor:
                 self.log(level, text)
                 if level is Level.ERROR:
                     self._forget_dead_workers()
+            hung = self.executor.tick(mono)
+            if hung is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
@@ -593,6 +639,9 @@ class Supervisor:
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
+            ping = self.executor.next_deadline()
+            if ping is not None:
+                waits.append(int((ping - mono) * 1000) + 1)
             if watchdog_every:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:
@@ -603,8 +652,18 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
-            if self.bus in events:
-                self.on_bus()
+            if self.bus in events and self.on_bus():
+                # More is waiting: frames still queued may be the very
+                # keepalives that keep a peer alive, so no one is judged
+                # silent while a backlog drains, for at most a keepalive
+                # interval (a flood cannot postpone a real death for long).
+                turn = now_ms()
+                if self.backlog_since_ms is None:
+                    self.backlog_since_ms = turn
+                if turn - self.backlog_since_ms < self.keepalive_ms:
+                    self.settle_until_ms = max(self.settle_until_ms, turn + 1)
+            else:
+                self.backlog_since_ms = None
             if self.control in events:
                 self.on_control(self.control, read_only=False)
             if self.query in events:

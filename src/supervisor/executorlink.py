@@ -8,10 +8,20 @@ line under its resource's name), and hands each result back as
 (op id, exit code or None, verdict). The verdict is the executor's (it
 knows the kind of call): nothing here judges a call again. The messages
 are hbeat/ipc/executor.py.
+
+When the executor dies, the calls it was running fail at once (not at their
+timeout): their process groups are killed, so an orphaned start cannot go
+on behind a rollback stop, and each is reported `failed` with no exit code:
+the resource machine then counts the group as possibly running and stops
+or probes it through the next executor. A hung executor is found by a ping
+that must be answered within PING_DEADLINE_S; `tick()` says when to kill it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 
 from hbeat.config.model import ClusterConfig, Resource
@@ -22,6 +32,8 @@ from hbeat.ipc.executor import (
     ExecutorSetup,
     Outcome,
     Output,
+    Ping,
+    Pong,
     RunRequest,
     RunResult,
     Started,
@@ -31,6 +43,8 @@ from hbeat.ipc.executor import (
 from hbeat.logfmt import Level
 
 EXECUTOR = "executor"
+PING_EVERY_S = 2.0
+PING_DEADLINE_S = 10.0
 
 Send = Callable[[list[bytes]], None]
 LogFn = Callable[[Level, str], None]
@@ -47,6 +61,11 @@ class ExecutorLink:
         self.pid = 0
         self._pending: list[RunRequest] = []
         self._label: dict[int, str] = {}
+        self._in_flight: dict[int, int | None] = {}
+        """Calls sent to the executor and not answered: op id -> process group."""
+        self._nonce = 0
+        self._ping_sent: float | None = None
+        self._next_ping = 0.0
 
     def _to_executor(self, parts: list[bytes]) -> None:
         self._send([EXECUTOR.encode(), *parts])
@@ -57,6 +76,7 @@ class ExecutorLink:
                              resource=resource)
         self._label[op_id] = resource.text
         if self.ready:
+            self._in_flight[op_id] = None
             self._to_executor(request.encode())
         else:
             self._pending.append(request)
@@ -72,9 +92,47 @@ class ExecutorLink:
         }
 
     def lost(self) -> None:
-        """The executor died: hold new requests until its successor is ready.
-        (The resource machine times out calls whose result never comes.)"""
+        """The executor died: hold new requests until its successor is ready,
+        and fail the calls it was running now (their process groups killed)."""
         self.ready = False
+        self._ping_sent = None
+        in_flight, self._in_flight = self._in_flight, {}
+        for op_id, pgid in in_flight.items():
+            if pgid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+            label = self._label.pop(op_id, "a resource script")
+            self._log(Level.ERROR, f"executor died while running {label}"
+                                   f"{f' (process group {pgid} killed)' if pgid else ''}:"
+                                   " its outcome is unknown, the group counts as possibly"
+                                   " running")
+            self._done(op_id, None, "failed")
+
+    def tick(self, now: float) -> int | None:
+        """Ping the executor when due; the pid to kill when it has not answered
+        a ping for PING_DEADLINE_S (hung: restarted by the pool), else None."""
+        if not self.ready:
+            return None
+        if self._ping_sent is not None:
+            if now - self._ping_sent >= PING_DEADLINE_S:
+                self._log(Level.ERROR, f"executor (pid {self.pid}) did not answer a ping within"
+                                       f" {PING_DEADLINE_S:g} s: killing it")
+                self._ping_sent = None
+                return self.pid or None
+            return None
+        if now >= self._next_ping:
+            self._nonce += 1
+            self._ping_sent = now
+            self._to_executor(Ping(self._nonce).encode())
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When `tick` has something to do (None: not before the executor is ready)."""
+        if not self.ready:
+            return None
+        if self._ping_sent is not None:
+            return self._ping_sent + PING_DEADLINE_S
+        return self._next_ping
 
     def stop(self) -> None:
         if self.ready:
@@ -89,10 +147,19 @@ class ExecutorLink:
             ExecutorReady.decode(parts)
             self.ready = True
             for request in self._pending:
+                if isinstance(request.id, int):
+                    self._in_flight[request.id] = None
                 self._to_executor(request.encode())
             self._pending.clear()
+        elif verb == Pong.VERB:
+            if Pong.decode(parts).nonce == self._nonce and self._ping_sent is not None:
+                self._next_ping = self._ping_sent + PING_EVERY_S
+                self._ping_sent = None
         elif verb == b"started":
-            self._log(Level.INFO, f"Running {Started.decode(parts).command}")
+            started = Started.decode(parts)
+            if isinstance(started.id, int) and started.id in self._in_flight:
+                self._in_flight[started.id] = started.pid
+            self._log(Level.INFO, f"Running {started.command}")
         elif verb == b"output":
             self._on_output(Output.decode(parts))
         elif verb == b"result":
@@ -117,6 +184,7 @@ class ExecutorLink:
             raise BusError(f"bus message 'result': id {result.id!r} is not one of ours")
         op_id = result.id
         self._label.pop(op_id, None)
+        self._in_flight.pop(op_id, None)
         rc = result.rc
         command = result.command or result.group
         if result.error:

@@ -13,7 +13,7 @@ from typing import Any
 
 import zmq
 
-EVENT_SCHEMA = "hbeat.event/1"
+from hbeat.ipc.statusfeed import EVENT_SCHEMA
 
 
 class Feed:

@@ -4,14 +4,22 @@ Lines look like heartbeat's (docs/heartbeat-protocol.md §4.9) so `grep "is dead
 /var/log/ha-log` keeps working. Each line is appended with the file opened
 and closed around it, so logrotate needs no signal and no line is written
 to a rotated-away inode (heartbeat kept the file open; docs/heartbeat-protocol.md §10 item 14).
-Log lines are rare (state changes), so the cost does not matter.
+
+The decision loop never waits for a disk, syslog or a full stderr pipe:
+`log()` formats the line (with the time it happened) and puts it on a
+bounded queue; a writer thread does the I/O. When the queue is full the
+line is dropped and counted, and the writer says how many it lost once it
+catches up. `close()` (at shutdown) writes what is queued, within a bound.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import sys
 import syslog
+import threading
 import time
 from typing import TextIO
 
@@ -29,6 +37,12 @@ _FACILITIES = {
 }
 
 
+QUEUE_LINES = 2000
+CLOSE_WAIT_S = 5.0
+
+_Item = tuple[Level, str, str]  # level, text (for syslog), formatted line
+
+
 class LogSink:
     def __init__(
         self,
@@ -37,6 +51,7 @@ class LogSink:
         *,
         stderr: TextIO | None = sys.stderr,
         entity: str = "hbeat",
+        queue_lines: int = QUEUE_LINES,
     ) -> None:
         self.node = node
         self.entity = entity
@@ -50,6 +65,13 @@ class LogSink:
         self.syslog = facility is not None and facility in _FACILITIES
         if self.syslog and facility is not None:
             syslog.openlog(self.entity, syslog.LOG_PID, _FACILITIES[facility])
+        self.dropped = 0
+        """Lines lost because the queue was full (the writer could not keep up)."""
+        self._reported_drops = 0
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_lines)
+        self._writer = threading.Thread(target=self._write_loop, name="log writer", daemon=True)
+        self._writer.start()
+        atexit.register(self.close)
 
     def _line(self, level: Level, text: str) -> str:
         now = time.localtime()
@@ -58,9 +80,50 @@ class LogSink:
         return format_line(now, self.node, self.pid, level, text, entity=self.entity)
 
     def log(self, level: Level, text: str) -> None:
+        """Queue the line; never blocks (a full queue drops and counts it)."""
         if level is Level.DEBUG and self.debug <= 0:
             return
-        line = self._line(level, text) + "\n"
+        try:
+            self._queue.put_nowait((level, text, self._line(level, text) + "\n"))
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout_s: float = 1.0) -> bool:
+        """Wait (at most `timeout_s`) until every queued line is written: for the
+        rare moments whose log must be complete before others act (readiness).
+        True when it is."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return not self._queue.unfinished_tasks
+
+    def close(self) -> None:
+        """Write what is queued (for at most CLOSE_WAIT_S) and stop the writer."""
+        if not self._writer.is_alive():
+            return
+        try:
+            self._queue.put(None, timeout=CLOSE_WAIT_S)
+        except queue.Full:
+            return
+        self._writer.join(CLOSE_WAIT_S)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._queue.task_done()
+                return
+            if self.dropped != self._reported_drops and self._queue.empty():
+                lost = self.dropped - self._reported_drops
+                self._reported_drops = self.dropped
+                text = f"{lost} log lines were dropped: the log could not keep up"
+                self._write(Level.WARN, text, self._line(Level.WARN, text) + "\n")
+            try:
+                self._write(*item)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, level: Level, text: str, line: str) -> None:
         if level is not Level.DEBUG and self.logfile:
             self._append(self.logfile, line)
         if self.debugfile:

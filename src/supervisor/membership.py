@@ -124,6 +124,8 @@ class NodeStateChanged:
     node: str
     old: str
     new: str
+    reason: str = field(default="", compare=False)
+    """Why, in words for an operator (docs/status-feed.md, node events)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +492,7 @@ class Membership:
         self._dt_boost_until = now + STARTUP_DT_WINDOW_MS
         actions: list[Action] = []
         actions += self._send_status(now)
-        actions += self._set_local_status(UP, now)
+        actions += self._set_local_status(UP, now, "started")
         if self.config.send_keepalives:
             self._next_keepalive = now + self.config.keepalive_ms
         for info in self.nodes.values():
@@ -499,7 +501,7 @@ class Membership:
         actions += self._check_comm_isup(now)
         return actions
 
-    def _set_local_status(self, status: str, now: int) -> list[Action]:
+    def _set_local_status(self, status: str, now: int, reason: str) -> list[Action]:
         me = self.nodes[self.local]
         old = me.status
         if old == status:
@@ -507,7 +509,7 @@ class Membership:
         me.status = status
         actions: list[Action] = self._send_status(now)
         actions.append(Log(Level.INFO, f"Local status now set to: '{status}'"))
-        actions.append(NodeStateChanged(self.local, old, status))
+        actions.append(NodeStateChanged(self.local, old, status, reason))
         return actions
 
     # --- timers -------------------------------------------------------------
@@ -520,7 +522,10 @@ class Membership:
         for info in self.nodes.values():
             d = self.node_deadline(info.name)
             if d is not None and now >= d:
-                actions += self._mark_dead(info, now)
+                silent = self.dead_interval(info.name)
+                why = (f"no keepalive on any link for {silent} ms (deadtime)" if self.linksup
+                       else f"not heard within initdead ({silent} ms)")
+                actions += self._mark_dead(info, now, why)
         for info in self.nodes.values():
             for md, link in info.links.items():
                 ld = self.link_deadline(info.name, md)
@@ -555,7 +560,7 @@ class Membership:
             )
         ]
 
-    def _mark_dead(self, info: NodeInfo, now: int) -> list[Action]:
+    def _mark_dead(self, info: NodeInfo, now: int, reason: str) -> list[Action]:
         old = info.status
         actions: list[Action] = [Log(Level.WARN, f"node {info.name}: is dead")]
         info.status = DEAD
@@ -568,7 +573,7 @@ class Membership:
         info.tracker.missing.clear()
         self.sender.forget_peer(info.name)
         self.counters.deaths += 1
-        actions.append(NodeStateChanged(info.name, old, DEAD))
+        actions.append(NodeStateChanged(info.name, old, DEAD, reason))
         actions.append(NodeDead(info.name))
         return actions
 
@@ -614,7 +619,7 @@ class Membership:
         self.comm_up = True
         self.linksup = True
         actions: list[Action] = [Log(Level.INFO, "Comm_now_up(): updating status to active")]
-        actions += self._set_local_status(ACTIVE, now)
+        actions += self._set_local_status(ACTIVE, now, "comm up")
         actions.append(CommUp())
         return actions
 
@@ -919,7 +924,8 @@ class Membership:
                     )
                 )
                 if info.status != DEAD:
-                    actions += self._mark_dead(info, now)
+                    actions += self._mark_dead(
+                        info, now, f"Late heartbeat: interval {interval} ms (> deadtime)")
             elif interval > self.config.warntime:
                 self.counters.late_heartbeats += 1
                 actions.append(
@@ -929,7 +935,9 @@ class Membership:
             old = info.status
             actions.append(Log(Level.INFO, f"Status update for node {info.name}: status {view.st}"))
             info.status = view.st
-            actions.append(NodeStateChanged(info.name, old, view.st))
+            why = ("it announced status dead itself (graceful shutdown)" if view.st == DEAD
+                   else f"status message from {info.name}")
+            actions.append(NodeStateChanged(info.name, old, view.st, why))
         if view.dt_ms is not None:
             info.advertised_dt = view.dt_ms
             lo = self.config.deadtime_ms

@@ -2,19 +2,27 @@
 
 Each worker is `python -m <module> --bus <endpoint> --name <name>`; it sets
 its own process title and dies with the supervisor (parent-death signal).
+A worker that needs the authentication keys (`keyring` set) also gets one
+end of a private socketpair, `--keys-fd N`, and the keys on it
+(hbeat/ipc/keychannel.py); `push_keys` sends new ones to every such worker.
 The pool restarts a dead worker after the delay its RestartPolicy gives and
 tells the caller what happened, in heartbeat's words, so it can be logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hbeat.ipc.keychannel import KEYS_FD_ARG, channel_pair, send_keyring
 from hbeat.logfmt import Level
+from linklayer.message import Keyring
 from supervisor.restartpolicy import RestartPolicy
 
 
@@ -30,6 +38,9 @@ class WorkerSlot:
     pid: int = 0
     last_error: str = ""
     extra_args: list[str] = field(default_factory=list)
+    keyring: Callable[[], Keyring] | None = None
+    """Where this worker's keys come from (None: it gets none)."""
+    key_channel: socket.socket | None = None
 
 
 class WorkerPool:
@@ -39,14 +50,33 @@ class WorkerPool:
         self.env = dict(os.environ if env is None else env)
         self.stopping = False
 
-    def add(self, name: str, module: str, policy: RestartPolicy) -> WorkerSlot:
-        slot = WorkerSlot(name=name, module=module, policy=policy)
+    def add(self, name: str, module: str, policy: RestartPolicy,
+            keyring: Callable[[], Keyring] | None = None) -> WorkerSlot:
+        slot = WorkerSlot(name=name, module=module, policy=policy, keyring=keyring)
         self.slots[name] = slot
         return slot
 
     def start(self, slot: WorkerSlot, now: float) -> None:
         argv = [sys.executable, "-m", slot.module, "--bus", self.bus_endpoint, "--name", slot.name]
-        slot.proc = subprocess.Popen(argv + slot.extra_args, env=self.env, close_fds=True)
+        argv += slot.extra_args
+        if slot.key_channel is not None:
+            slot.key_channel.close()
+            slot.key_channel = None
+        if slot.keyring is None:
+            slot.proc = subprocess.Popen(argv, env=self.env, close_fds=True)
+        else:
+            ours, theirs = channel_pair()
+            try:
+                slot.proc = subprocess.Popen([*argv, KEYS_FD_ARG, str(theirs.fileno())],
+                                             env=self.env, close_fds=True,
+                                             pass_fds=(theirs.fileno(),))
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()
+            slot.key_channel = ours
+            send_keyring(ours, slot.keyring())
         slot.pid = slot.proc.pid
         slot.state = "starting"
         slot.restart_at = None
@@ -82,6 +112,20 @@ class WorkerPool:
                 logs.append((Level.INFO, f"{slot.name} restarted (pid {slot.pid})."))
         return logs
 
+    def push_keys(self, keyring: Keyring) -> list[str]:
+        """Send new keys to every running worker that takes keys; the names
+        of those it could not reach (they get the new keys when restarted,
+        since `keyring` is asked again then)."""
+        missed = []
+        for slot in self.slots.values():
+            if slot.keyring is None or slot.key_channel is None:
+                continue
+            try:
+                send_keyring(slot.key_channel, keyring)
+            except OSError:
+                missed.append(slot.name)
+        return missed
+
     def next_deadline(self) -> float | None:
         due = [s.restart_at for s in self.slots.values() if s.restart_at is not None]
         return min(due) if due else None
@@ -101,3 +145,7 @@ class WorkerPool:
         for s in self.slots.values():
             s.proc = None
             s.state = "stopped"
+            if s.key_channel is not None:
+                with contextlib.suppress(OSError):
+                    s.key_channel.close()
+                s.key_channel = None

@@ -48,6 +48,8 @@ from hbeat.ipc.executor import (
     Outcome,
     Output,
     OutputLimits,
+    Ping,
+    Pong,
     RunRequest,
     RunResult,
     Started,
@@ -203,6 +205,13 @@ class Executor:
                     Error(f"bus message {verb!r}: expected [verb, JSON]").encode())
             elif verb == b"run":
                 self.on_run(body)
+            elif verb == Ping.VERB:
+                try:
+                    ping = Ping.decode(parts)
+                except BusError as exc:
+                    self.bus.send_multipart(Error(str(exc)).encode())
+                    continue
+                self.bus.send_multipart(Pong(ping.nonce).encode())
             elif verb == b"stop":
                 try:
                     stop = Stop.decode(parts)

@@ -20,6 +20,7 @@ import ctypes
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,6 @@ import zmq
 
 import linklayer
 from hbeat.ipc.bus import (
-    Bad,
     BusError,
     Error,
     Fatal,
@@ -36,6 +36,7 @@ from hbeat.ipc.bus import (
     Junk,
     LinkReady,
     LinkSetup,
+    Rejected,
     Rx,
     Send,
     Sent,
@@ -46,10 +47,13 @@ from hbeat.ipc.bus import (
     drain,
 )
 from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
+from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
+from workers.recentframes import RecentFrames
+from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
@@ -169,10 +173,12 @@ def status_template(content: KeepaliveContent, form: str,
 
 
 class LinkWorker:
-    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: LinkSetup) -> None:
+    def __init__(self, name: str, bus: zmq.Socket[bytes], setup: LinkSetup, keyring: Keyring,
+                 key_channel: socket.socket | None = None) -> None:
         self.name = name
         self.bus = bus
-        self.keyring: Keyring = setup.keyring
+        self.keyring: Keyring = keyring
+        self.key_channel = key_channel
         self.medium: Medium = open_medium(setup.medium)
         self.board = SeqBoard.attach(Path(setup.board))
         view = self.board.read()
@@ -181,14 +187,29 @@ class LinkWorker:
         self.content_seq = self.status.status_seq
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
-        self.rejected = 0
+        self.tally = RejectTally()
+        self.recent = RecentFrames()
+        self.bus_lost = 0
+        self.lost_reported = 0
+        self.last_summary = float("-inf")
         self.warnings = WarnLimiter()
         self.junk_reported = 0
+
+    def post(self, parts: list[bytes]) -> bool:
+        """Send to the supervisor without ever waiting for it: when the bus is
+        full (the supervisor is behind, say under a flood of valid frames)
+        the message is dropped and counted, and the keepalives go on."""
+        try:
+            self.bus.send_multipart(parts, zmq.NOBLOCK)
+        except zmq.Again:
+            self.bus_lost += 1
+            return False
+        return True
 
     def warn(self, text: str) -> None:
         line = self.warnings.admit(text, time.monotonic())
         if line is not None:
-            self.bus.send_multipart(Warn(line).encode())
+            self.post(Warn(line).encode())
 
     def claim(self, tick: int) -> int | None:
         """The seq of keepalive `tick`, or None (send nothing). When the
@@ -227,20 +248,43 @@ class LinkWorker:
         # link was down) would be nakked as "Irretrievably lost". It carries
         # the content this frame was built from: the supervisor's may have
         # changed since, and its history must hold what went on the wire.
-        self.bus.send_multipart(Sent(seq, ts, ld, tick, written, self.status).encode())
+        self.post(Sent(seq, ts, ld, tick, written, self.status).encode())
 
     def on_medium(self) -> None:
-        for frame, peer in self.medium.read_frames():
+        """One bounded batch: a flood cannot keep us from the next tick."""
+        try:
+            frames = self.medium.read_frames()
+        except MediumError as exc:
+            self.warn(str(exc))
+            return
+        for frame, peer in frames:
             now = time.monotonic_ns()
+            if self.medium.refuses(peer):
+                self.tally.add("NOT_FROM_PEER", peer,
+                               f"{self.name}: datagram from {peer}, not from a ucast peer")
+                continue
             try:
                 linklayer.verify(frame, self.keyring)
             except FrameError as exc:
-                self.rejected += 1
-                self.bus.send_multipart(
-                    Bad(exc.code.name, str(exc), peer, self.rejected).encode())
+                self.tally.add(exc.code.name, peer, str(exc))
                 continue
-            self.bus.send_multipart(Rx(now, frame).encode())
+            if self.recent.seen_before(frame):
+                self.tally.add("REPLAYED_FRAME", peer,
+                               "the same bytes as a frame received a moment ago")
+                continue
+            self.post(Rx(now, frame).encode())
         self.report_junk()
+        self.report_rejected(time.monotonic())
+
+    def report_rejected(self, now: float) -> None:
+        """At most one summary a second, however many frames were refused (or
+        bus messages lost), sent at the next turn of the loop once due."""
+        lost = self.bus_lost != self.lost_reported
+        if self.tally.due(now) or (lost and now - self.last_summary >= SUMMARY_EVERY_S):
+            counts = self.tally.flush(now)
+            self.last_summary = now
+            self.lost_reported = self.bus_lost
+            self.post(Rejected(counts, self.tally.total, self.bus_lost).encode())
 
     def report_junk(self) -> None:
         """Bytes a serial framer threw away (lines outside `>>>`..`<<<`, cut or
@@ -250,7 +294,7 @@ class LinkWorker:
             return
         delta = framer.stats.junk_bytes - self.junk_reported
         self.junk_reported = framer.stats.junk_bytes
-        self.bus.send_multipart(Junk(delta, self.junk_reported).encode())
+        self.post(Junk(delta, self.junk_reported).encode())
 
     def on_bus(self) -> None:
         for parts in drain(self.bus):
@@ -273,10 +317,25 @@ class LinkWorker:
                 self.running = False
                 return
 
+    def on_key_channel(self) -> None:
+        """New keys from the supervisor (`systemctl reload` changed authkeys)."""
+        assert self.key_channel is not None
+        try:
+            keyring = recv_keyring(self.key_channel, 0.1)
+        except KeyChannelError as exc:
+            self.warn(f"{self.name}: {exc}")
+            if "closed" in str(exc):
+                self.key_channel = None  # the supervisor is going; we follow it
+            return
+        self.keyring = keyring
+        self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
+
     def run(self) -> None:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.medium.fileno(), zmq.POLLIN)
+        if self.key_channel is not None:
+            poller.register(self.key_channel.fileno(), zmq.POLLIN)
         tick = self.schedule.next_tick(time.monotonic_ns())
         while self.running:
             due = self.schedule.due_at(tick)
@@ -292,6 +351,12 @@ class LinkWorker:
                     self.on_medium()
                 if self.bus in events:
                     self.on_bus()
+                if self.key_channel is not None and self.key_channel.fileno() in events:
+                    channel = self.key_channel.fileno()
+                    self.on_key_channel()
+                    if self.key_channel is None:
+                        poller.unregister(channel)
+                self.report_rejected(time.monotonic())
                 continue
             if remaining > SPIN_NS:
                 time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
@@ -303,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="workers.link", description=__doc__)
     ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
     ap.add_argument("--name", required=True, help="medium name, e.g. 'bcast eth1'")
+    ap.add_argument(KEYS_FD_ARG, type=int, required=True, dest="keys_fd",
+                    help="inherited descriptor the supervisor sends the keys on")
     args = ap.parse_args(argv)
     try:
         from setproctitle import setproctitle
@@ -316,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     # random point (say, inside ZeroMQ's clean-up at exit) could leave
     # the interpreter hung in Context.term() until the supervisor kills it.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    key_channel = socket.socket(fileno=args.keys_fd)
+    try:
+        keyring = recv_keyring(key_channel, 10.0)
+    except KeyChannelError as exc:
+        print(f"ERROR: {args.name}: {exc}", file=sys.stderr)
+        return 1
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
@@ -331,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         setup = LinkSetup.decode(parts)
-        worker = LinkWorker(args.name, bus, setup)
+        worker = LinkWorker(args.name, bus, setup, keyring, key_channel)
     except (BusError, MediumError, OSError) as exc:
         bus.send_multipart(Fatal(str(exc)).encode())
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -25,6 +25,9 @@ from hbeat.ipc.bus import MediumSpec
 from linklayer.message import MAX_FRAME
 from workers.serialframer import SerialFramer
 
+READ_BATCH = 64
+"""Datagrams (or serial reads of 4 KiB) one call reads at most."""
+
 SIOCGIFBRDADDR = 0x8919
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 
@@ -38,7 +41,8 @@ class Medium(Protocol):
     form: str  # "netstring" (UDP) or "classic" (serial)
 
     def fileno(self) -> int: ...
-    def read_frames(self) -> list[tuple[bytes, str]]: ...
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]: ...
+    def refuses(self, peer: str) -> bool: ...
     def write(self, frame: bytes) -> None: ...
     def close(self) -> None: ...
 
@@ -62,18 +66,27 @@ class UdpMedium:
     tx: socket.socket
     dest: tuple[str, int]
     form: str = "netstring"
+    accept_from: frozenset[str] = frozenset()
+    """ucast: the source addresses whose datagrams are worth verifying (empty: any)."""
 
     def fileno(self) -> int:
         return self.rx.fileno()
 
-    def read_frames(self) -> list[tuple[bytes, str]]:
+    def refuses(self, peer: str) -> bool:
+        """Whether a datagram from `peer` (`ip:port`) is dropped unverified."""
+        return bool(self.accept_from) and peer.rsplit(":", 1)[0] not in self.accept_from
+
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]:
+        """Up to `limit` datagrams (a flood must not keep the worker here past
+        its next keepalive: what is left is read on the next turn)."""
         out: list[tuple[bytes, str]] = []
-        while True:
+        while len(out) < limit:
             try:
                 data, addr = self.rx.recvfrom(MAX_FRAME + 1)
             except BlockingIOError:
                 return out
             out.append((data, f"{addr[0]}:{addr[1]}"))
+        return out
 
     def write(self, frame: bytes) -> None:
         try:
@@ -148,7 +161,9 @@ def open_udp(spec: MediumSpec) -> UdpMedium:
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, loop)
     else:
         raise MediumError(f"unknown UDP medium kind {kind!r}")
-    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest)
+    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest,
+                     accept_from=frozenset((spec.accept_from or (spec.peer or "",))
+                                           if kind == "ucast" else ()))
 
 
 BAUD = {
@@ -168,9 +183,13 @@ class SerialMedium:
     def fileno(self) -> int:
         return self.fd
 
-    def read_frames(self) -> list[tuple[bytes, str]]:
+    def refuses(self, peer: str) -> bool:
+        return False  # a cable has one other end
+
+    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]:
+        """The frames in up to `limit` reads of the line (bounded like UDP's)."""
         frames: list[tuple[bytes, str]] = []
-        while True:
+        for _ in range(limit):
             try:
                 data = os.read(self.fd, 4096)
             except BlockingIOError:
@@ -180,6 +199,7 @@ class SerialMedium:
             if not data:
                 return frames
             frames.extend((f, self.name) for f in self.framer.feed(data))
+        return frames
 
     def write(self, frame: bytes) -> None:
         view = memoryview(frame)

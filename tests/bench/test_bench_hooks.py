@@ -15,8 +15,8 @@ import pytest
 
 from hbeat.control import ControlClient, ControlErrno, ControlError
 from tests.harness import Lab, authkeys_text, ha_cf, wait_for
+from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness.requirements import require_kernel_sched_slice
-from tests.lab.cluster.hbeatnode import HbeatConfig, HbeatNode
 
 pytestmark = pytest.mark.root
 

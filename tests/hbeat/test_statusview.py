@@ -110,6 +110,9 @@ def test_minor_schema_versions_are_read() -> None:
 @pytest.mark.parametrize(("topic", "body", "text"), [
     ("node.weasel", event(node="weasel", old="active", new="dead", reason=""),
      "node weasel: is dead"),
+    ("node.weasel", event(node="weasel", old="active", new="dead",
+                          reason="no keepalive on any link for 3000 ms (deadtime)"),
+     "node weasel: is dead (no keepalive on any link for 3000 ms (deadtime))"),
     ("node.weasel", event(node="weasel", old="up", new="active", reason=""),
      "Status update for node weasel: status active"),
     ("node.otter", event(node="otter", old="up", new="active", reason=""),
@@ -124,9 +127,12 @@ def test_minor_schema_versions_are_read() -> None:
     ("cluster.peer-restarted",
      event(event="peer-restarted", node="weasel", old_generation=3, new_generation=4),
      "Heartbeat restart on node weasel (generation 3 -> 4)"),
-    ("cluster.rejected-packet",
-     event(event="rejected-packet", medium="bcast eth1", peer="10.0.0.9:694", code="BAD_AUTH"),
-     "rejected packet on bcast eth1 from 10.0.0.9:694: BAD_AUTH"),
+    ("cluster.rejected-packets",
+     event(event="rejected-packets", medium="bcast eth1", total=9, lost=0,
+           counts=[{"code": "BAD_AUTH", "peer": "10.0.0.9:694", "count": 7, "example": "x"},
+                   {"code": "TRUNCATED", "peer": "10.0.0.8:694", "count": 2, "example": "y"}]),
+     "rejected packets on bcast eth1: 7 BAD_AUTH from 10.0.0.9:694, 2 TRUNCATED from "
+     "10.0.0.8:694 (total 9)"),
     ("cluster.node-dead", event(event="node-dead", node="weasel"),
      "Membership: node weasel left the cluster (dead)"),
     ("cluster.brand-new", event(event="brand-new", x=1), 'cluster brand-new: {"x": 1}'),
@@ -200,4 +206,49 @@ def test_render_status_lists_resource_groups() -> None:
         "  GROUP         HOME    STATE HERE   RESOURCES",
         "  drbddisk::r0  weasel  running      drbddisk::r0 LVM::vg0 10.0.0.100",
         "  Probe::a      otter   stop-failed  Probe::a",
+    ]
+
+
+def test_render_status_shows_a_stuck_standby_and_shutdown() -> None:
+    resources = {
+        "held": "transition", "phase": "shutting-down", "shutdown_stuck": True,
+        "peer": {"name": "weasel", "alive": True, "hold": "none", "stable": True},
+        "standby": {"role": "asker", "which": "local", "stage": "wait_other",
+                    "deadline_in_ms": 28_100},
+        "job": "shutdown retry", "queued_jobs": ["audit"],
+        "operation": {"job": "shutdown retry", "group": "IPaddr::10.0.0.9", "index": 1,
+                      "resource": "apache::www", "action": "stop", "elapsed_ms": 125_000,
+                      "deadline_in_ms": 0},
+        "groups": [{"key": "IPaddr::10.0.0.9", "node": "otter", "state": "stop-failed",
+                    "resources": ["IPaddr::10.0.0.9", "apache::www"],
+                    "found": ["apache::www"]}],
+    }
+    lines = render_status(snapshot(resources=resources), now=AT).splitlines()
+    tail = lines[lines.index("resources held: transition"):]
+    assert tail == [
+        "resources held: transition",
+        "resources phase: shutting-down; job: shutdown retry; queued: audit",
+        "  SHUTDOWN STUCK: a group failed to stop; retrying its stops "
+        "(the peer cannot take it over safely)",
+        "  standby: going standby (giving) local resources; stage wait_other "
+        "(asked the peer, waiting for its go-ahead), gives up in 28.1 s",
+        "  running: stop apache::www (group IPaddr::10.0.0.9, job shutdown retry) "
+        "for 2m 05s of 2m 05s (PAST ITS DEADLINE)",
+        "  peer weasel: alive, holds none, stable",
+        "  GROUP             HOME   STATE HERE   RESOURCES                     PROBE FOUND",
+        "  IPaddr::10.0.0.9  otter  stop-failed  IPaddr::10.0.0.9 apache::www  apache::www",
+    ]
+
+
+def test_render_status_quiet_resources_show_phase_only() -> None:
+    resources = {"held": "local", "phase": "stable", "shutdown_stuck": False, "peer": None,
+                 "standby": None, "job": None, "queued_jobs": [], "operation": None,
+                 "groups": [{"key": "apache::www", "node": "otter", "state": "running",
+                             "resources": ["apache::www"], "found": []}]}
+    lines = render_status(snapshot(resources=resources), now=AT).splitlines()
+    assert lines[lines.index("resources held: local"):] == [
+        "resources held: local",
+        "resources phase: stable",
+        "  GROUP        HOME   STATE HERE  RESOURCES",
+        "  apache::www  otter  running     apache::www",
     ]

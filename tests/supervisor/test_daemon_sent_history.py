@@ -53,8 +53,7 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
     try:
         worker = LinkWorker("serial tty", worker_end, LinkSetup(
             medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
-            keyring=config.keyring, board=str(sup.board.path),
-            status=sup.keepalive_content()))
+            board=str(sup.board.path), status=sup.keepalive_content()), config.keyring)
         os.close(slave)
         before = sup.keepalive_content()
         worker.send_keepalive(worker.schedule.next_tick(0) + 1)

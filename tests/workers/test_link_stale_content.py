@@ -44,7 +44,7 @@ class Rig:
         bus.connect("inproc://bus")
         self.worker = LinkWorker("serial tty", bus, LinkSetup(
             medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
-            keyring=KEYRING, board=str(tmp_path / "seqboard"), status=CONTENT))
+            board=str(tmp_path / "seqboard"), status=CONTENT), KEYRING)
         os.close(slave)
         self.buffer = b""
 

@@ -14,7 +14,9 @@ checks it). It owns
 * `seqboard`: the sequence board, the shared file holding the node's
   sequence numbers, the keepalive schedule and the supervisor's lease;
 * `executor`: the executor's run request, its result and other messages,
-  and the one verdict of a script call.
+  and the one verdict of a script call;
+* `statusfeed`: the status feed's schema versions (the supervisor publishes,
+  `hbeat status`/`watch` and other tools read; fields in docs/status-feed.md).
 
 The table of verbs is docs/processes.md ("The bus").
 """

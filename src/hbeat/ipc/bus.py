@@ -14,7 +14,6 @@ and `Hello`, `Fatal`, `Error` and `Stop` from here.
 
 from __future__ import annotations
 
-import base64
 import json
 import struct
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import zmq
 
 from hbeat.ipc.keepalive import ContentError, KeepaliveContent, status_fields
-from linklayer.message import AuthKey, Field, Keyring, Method
+from linklayer.message import Field
 
 BUS_VERSION = 1
 _TS = struct.Struct(">q")
@@ -243,26 +242,61 @@ class Rx:
 
 
 @dataclass(frozen=True, slots=True)
-class Bad:
-    """A frame the C layer rejected (never forwarded)."""
+class RejectCount:
+    """Frames rejected for one reason from one source since the last summary."""
 
-    VERB: ClassVar[bytes] = b"bad"
     code: str
-    error: str
+    """The C layer's error code name (or a worker's own, e.g. NOT_FROM_PEER)."""
     peer: str
+    """The source address (`ip:port`), the serial device, or OTHER_SOURCES."""
     count: int
-    """Frames this worker has rejected so far."""
+    example: str
+    """The C layer's message for the last one: what was wrong with it."""
 
-    def encode(self) -> list[bytes]:
-        return pack(self.VERB, {"code": self.code, "error": self.error, "peer": self.peer,
-                                "count": self.count})
+    def to_json(self) -> list[Any]:
+        return [self.code, self.peer, self.count, self.example]
 
     @classmethod
-    def decode(cls, parts: Sequence[bytes]) -> Bad:
+    def from_json(cls, item: Any) -> RejectCount:
+        if (not isinstance(item, list) or len(item) != 4 or not isinstance(item[0], str)
+                or not isinstance(item[1], str) or type(item[2]) is not int or item[2] < 1
+                or not isinstance(item[3], str)):
+            raise BusError("bus message 'rejected': each count must be"
+                           " [code, peer, count >= 1, example]")
+        return cls(item[0], item[1], item[2], item[3])
+
+
+OTHER_SOURCES = "other sources"
+"""The peer of a RejectCount that sums every source past a worker's limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A summary of the frames a link worker rejected (never forwarded), sent at
+    most once a second however many arrive, so a flood costs the supervisor
+    one message a second, not one per datagram."""
+
+    VERB: ClassVar[bytes] = b"rejected"
+    counts: tuple[RejectCount, ...]
+    total: int
+    """Frames this worker has rejected since it started."""
+    lost: int
+    """Messages this worker dropped since it started because the bus was full
+    (the supervisor is behind): it never waits for the supervisor."""
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"counts": [c.to_json() for c in self.counts],
+                                "total": self.total, "lost": self.lost})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Rejected:
         _verb(parts, cls.VERB)
-        body = body_of(parts, "bad")
-        return cls(get_str(body, "bad", "code"), get_str(body, "bad", "error"),
-                   get_str(body, "bad", "peer"), get_int(body, "bad", "count", 0))
+        body = body_of(parts, "rejected")
+        counts = body.get("counts")
+        if not isinstance(counts, list):
+            raise BusError("bus message 'rejected': field 'counts' must be a list")
+        return cls(tuple(RejectCount.from_json(c) for c in counts),
+                   get_int(body, "rejected", "total"), get_int(body, "rejected", "lost", 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,9 +356,9 @@ class Junk:
         return cls(get_int(body, "junk", "bytes"), get_int(body, "junk", "total", 0))
 
 
-LinkReport = Hello | LinkReady | Rx | Bad | Sent | Junk | Fatal | Error | Warn
+LinkReport = Hello | LinkReady | Rx | Rejected | Sent | Junk | Fatal | Error | Warn
 _FROM_LINK: dict[bytes, Any] = {
-    c.VERB: c for c in (Hello, LinkReady, Rx, Bad, Sent, Junk, Fatal, Error, Warn)
+    c.VERB: c for c in (Hello, LinkReady, Rx, Rejected, Sent, Junk, Fatal, Error, Warn)
 }
 
 
@@ -338,27 +372,6 @@ def decode_link_report(parts: Sequence[bytes]) -> LinkReport:
 
 
 # --- supervisor -> link worker ------------------------------------------------
-
-
-def keyring_to_json(keyring: Keyring) -> tuple[list[list[Any]], int | None]:
-    keys = [
-        [k.index, k.method.value, base64.b64encode(k.secret).decode()]
-        for k in keyring.keys.values()
-    ]
-    return keys, keyring.signing_index
-
-
-def keyring_from_json(keys: Any, signing: Any) -> Keyring:
-    try:
-        parsed = {
-            int(n): AuthKey(int(n), Method(m), base64.b64decode(s, validate=True))
-            for n, m, s in keys
-        }
-    except (ValueError, TypeError) as exc:
-        raise BusError(f"bus message 'setup': bad keyring: {exc}") from exc
-    if signing is not None and (not isinstance(signing, int) or isinstance(signing, bool)):
-        raise _bad("setup", "signing", "a key number or null", signing)
-    return Keyring(keys=parsed, signing_index=signing)
 
 
 MEDIUM_KINDS = ("bcast", "ucast", "mcast", "serial")
@@ -379,6 +392,11 @@ class MediumSpec:
     """Serial line speed (serial only)."""
     peer: str | None = None
     """ucast: the peer's address."""
+    accept_from: tuple[str, ...] = ()
+    """ucast: the only source addresses whose datagrams are verified (every
+    ucast peer of ha.cf on this interface: the kernel hands a datagram to any
+    one of the sockets bound to the port); others are dropped unread. Empty:
+    `peer` alone."""
     group: str | None = None
     """mcast: the group."""
     ttl: int = 1
@@ -394,6 +412,7 @@ class MediumSpec:
         body["port"] = self.port
         if self.kind == "ucast":
             body["peer"] = self.peer
+            body["accept_from"] = list(self.accept_from)
         if self.kind == "mcast":
             body.update(group=self.group, ttl=self.ttl, loop=self.loop)
         return body
@@ -411,7 +430,11 @@ class MediumSpec:
             return cls(kind, name, dev, baud=get_int(body, v, "baud"))
         port = get_int(body, v, "port")
         if kind == "ucast":
-            return cls(kind, name, dev, port, peer=get_str(body, v, "peer"))
+            peer = get_str(body, v, "peer")
+            accept = body.get("accept_from", [])
+            if not isinstance(accept, list) or not all(isinstance(a, str) for a in accept):
+                raise _bad(v, "medium.accept_from", "a list of addresses", accept)
+            return cls(kind, name, dev, port, peer=peer, accept_from=tuple(accept))
         if kind == "mcast":
             return cls(kind, name, dev, port, group=get_str(body, v, "group"),
                        ttl=get_int(body, v, "ttl"), loop=get_int(body, v, "loop"))
@@ -420,11 +443,11 @@ class MediumSpec:
 
 @dataclass(frozen=True, slots=True)
 class LinkSetup:
-    """The answer to a link worker's hello: everything it needs to run."""
+    """The answer to a link worker's hello: everything it needs to run but the
+    keys, which come on its private key channel (hbeat/ipc/keychannel.py)."""
 
     VERB: ClassVar[bytes] = b"setup"
     medium: MediumSpec
-    keyring: Keyring
     board: str
     """Path of the sequence board."""
     status: KeepaliveContent
@@ -432,9 +455,8 @@ class LinkSetup:
     rtprio: int | None = None
 
     def encode(self) -> list[bytes]:
-        keys, signing = keyring_to_json(self.keyring)
         return pack(self.VERB, {
-            "medium": self.medium.to_json(), "keys": keys, "signing": signing, "board": self.board,
+            "medium": self.medium.to_json(), "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
         })
 
@@ -448,7 +470,6 @@ class LinkSetup:
         except ContentError as exc:
             raise BusError(str(exc)) from None
         return cls(MediumSpec.from_json(body.get("medium")),
-                   keyring_from_json(body.get("keys"), body.get("signing")),
                    get_str(body, "setup", "board"), status,
                    get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"))
 

@@ -387,6 +387,36 @@ class ExecutorReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """supervisor -> executor: are you turning? (answered at once by Pong)"""
+
+    VERB: ClassVar[bytes] = b"ping"
+    nonce: int
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"nonce": self.nonce})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Ping:
+        return cls(get_int(body_of(parts, "ping"), "ping", "nonce"))
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """executor -> supervisor: the answer to Ping, with its nonce."""
+
+    VERB: ClassVar[bytes] = b"pong"
+    nonce: int
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {"nonce": self.nonce})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Pong:
+        return cls(get_int(body_of(parts, "pong"), "pong", "nonce"))
+
+
+@dataclass(frozen=True, slots=True)
 class Bye:
     """executor -> supervisor, last after `stop`: what was cancelled or killed."""
 

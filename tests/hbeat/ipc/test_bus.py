@@ -10,18 +10,17 @@ import pytest
 
 from hbeat.ipc import bus
 from hbeat.ipc.keepalive import KeepaliveContent
-from linklayer.message import AuthKey, Keyring, Method
 
 CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=False, src="otter",
                            srcuuid=bytes(range(16)), hg=0x6B066B7A, ttl=3, status_seq=9)
-KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret"), 2: AuthKey(2, Method.CRC)},
-                  signing_index=1)
 
 LINK_REPORTS = [
     bus.Hello(123, "bcast eth1"),
     bus.LinkReady(123, "netstring"),
     bus.Rx(2**62 + 5, b"###\x00frame"),
-    bus.Bad("BAD_AUTH", "bad signature", "10.0.0.2", 4),
+    bus.Rejected((bus.RejectCount("BAD_AUTH", "10.0.0.2:694", 4, "bad signature"),
+                  bus.RejectCount("TRUNCATED", bus.OTHER_SOURCES, 1, "cut")), 5, 2),
+    bus.Rejected((), 0, 3),
     bus.Sent(7, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42\xff", 12, False, CONTENT),
     bus.Junk(10, 30),
     bus.Fatal("cannot open /dev/ttyS0"),
@@ -30,14 +29,15 @@ LINK_REPORTS = [
 ]
 LINK_ORDERS = [
     bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT, True, 5),
-    bus.LinkSetup(bus.MediumSpec("ucast", "ucast eth1 10.0.0.2", "eth1", 694, peer="10.0.0.2"),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT, True, 5),
+    bus.LinkSetup(bus.MediumSpec("ucast", "ucast eth1 10.0.0.2", "eth1", 694, peer="10.0.0.2",
+                                 accept_from=("10.0.0.2", "10.0.0.3")),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("mcast", "mcast eth1 225.0.0.1", "eth1", 694,
                                  group="225.0.0.1", ttl=1, loop=0),
-                  KEYRING, "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("serial", "serial /dev/ttyS0", "/dev/ttyS0", baud=19200),
-                  Keyring(keys={}, signing_index=None), "/run/hbeat/seqboard", CONTENT),
+                  "/run/hbeat/seqboard", CONTENT),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
     bus.Stop(),
@@ -79,8 +79,12 @@ def body(message: list[bytes], **changes: object) -> list[bytes]:
     (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(),
           content={**CONTENT.to_json(), "st": 5}),
      "bus message 'sent': field 'content': field 'st' must be an ASCII string, not 5"),
-    (body(bus.Bad("c", "e", "p", 1).encode(), peer=None),
-     "bus message 'bad': field 'peer' must be a string, not None"),
+    (body(bus.Rejected((), 1, 0).encode(), counts=None),
+     "bus message 'rejected': field 'counts' must be a list"),
+    (body(bus.Rejected((), 1, 0).encode(), counts=[["c", "p", 0, "e"]]),
+     "bus message 'rejected': each count must be [code, peer, count >= 1, example]"),
+    (body(bus.Rejected((), 1, 0).encode(), total="1"),
+     "bus message 'rejected': field 'total' must be an integer"),
     (body(bus.Junk(1, 2).encode(), bytes=True),
      "bus message 'junk': field 'bytes' must be an integer, not True"),
     ([b"hello", b"[1]"], "bus message 'hello': body is not a JSON object"),
@@ -101,8 +105,6 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
      "bus message 'status': field 'protocol' must be true or false"),
     (body(LINK_ORDERS[0].encode(), board=None),
      "bus message 'setup': field 'board' must be a string, not None"),
-    (body(LINK_ORDERS[0].encode(), keys=[[1, "rot13", "AA=="]]),
-     "bus message 'setup': bad keyring"),
     (body(LINK_ORDERS[0].encode(), medium={"kind": "pigeon", "name": "x", "dev": "y"}),
      "bus message 'setup': field 'medium.kind' must be one of bcast, ucast, mcast, serial"),
     (body(LINK_ORDERS[1].encode(), medium={"kind": "ucast", "name": "x", "dev": "y",
@@ -117,3 +119,11 @@ def test_malformed_link_orders_name_verb_and_field(parts: list[bytes], error: st
     with pytest.raises(bus.BusError) as exc:
         bus.decode_link_order(parts)
     assert str(exc.value).startswith(error)
+
+
+def test_no_secret_ever_travels_on_the_bus() -> None:
+    """Keys go to a link worker on its private key channel, never the bus."""
+    for message in LINK_ORDERS:
+        body = message.encode()[-1]
+        assert b"secret" not in body and b"c2VjcmV0" not in body  # plain or base64
+        assert b'"keys"' not in body

@@ -1,1 +1,1 @@
-"""Cluster tests: several real hbeat nodes in harness labs (see hbeatnode.py)."""
+"""Cluster tests: several real hbeat nodes in harness labs (see tests/harness/hbeatnode.py)."""

@@ -13,8 +13,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 from tests.harness import HeartbeatConfig, HeartbeatNode, Lab, SerialCable, ha_cf
-
-from .hbeatnode import HbeatConfig, HbeatNode
+from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 
 TTY = "/run/ttyS0"
 KEEPALIVE_MS = 500

@@ -52,6 +52,13 @@ def test_status_and_watch_against_cluster(lab_factory: Callable[..., Lab]) -> No
     assert re.search(rf"^serial {SERIAL}\s+\d+\s+running\s+0$", out, re.M), out
     assert re.search(r"^counters: rx_frames \d+", out, re.M), out
     assert re.search(r"^resources held: (all|local|foreign|none|transition)$", out, re.M), out
+    assert re.search(r"^resources phase: \S+", out, re.M), out
+
+    res = hbeat("status", "--json", "--runtime-dir", rd)
+    assert res.returncode == 0, res
+    raw = json.loads(res.stdout)
+    assert check_snapshot(raw, nodes=("otter", "weasel"), media=(SERIAL, "eth1")) == []
+    assert raw["local"] == "otter" and raw["comm_up"] is True
 
     # Two watchers, human and JSON, both running while weasel's ethernet is cut.
     # Every snapshot published on request reaches every subscriber, so the

@@ -31,9 +31,9 @@ from typing import Any
 
 from hbeat.control import DaemonUnreachable
 from tests.harness import Lab, ha_cf, wait_for
+from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 from tests.hbeat.config.seed import SEED_AUTHKEYS
 from tests.lab.cluster.clusters import TIMINGS as CLUSTER_TIMINGS
-from tests.lab.cluster.hbeatnode import FeedWatcher, HbeatConfig, HbeatNode
 
 from .standins import Records, write_standin
 
@@ -91,7 +91,7 @@ class FailoverCluster:
         self.haresources = haresources
         self.env = {"HBEAT_RESOURCE_TIMERS": timers_env(timers)}
         self.nodes: dict[str, HbeatNode] = {}
-        self.feeds: dict[str, FeedWatcher] = {}
+        self.feeds: dict[str, FeedLog] = {}
         for name in self.names:
             node = HbeatNode(lab[name], self._config(name, auto_failback))
             node.prepare()

@@ -8,8 +8,10 @@ and checks the outcome on both nodes: the snapshots' resources.groups,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -109,7 +111,7 @@ def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboo
     t0 = time.time()
     res = c.run_on("weasel", [HB_STANDBY, "all"])
     assert res.returncode == 0, res
-    c.feeds["weasel"].wait(f"resource.{GROUP}", 30, lambda b: b["new"] == "stop-failed")
+    c.feeds["weasel"].wait_topic(f"resource.{GROUP}", 30, lambda b: b["new"] == "stop-failed")
     # One stop and stop_retry_max (2) retries, then a status that says running.
     assert calls(c, "weasel", t0)[:3] == [("apache", "stop", "failed")] * 3
     status = c.records.find(node="weasel", resource="apache", action="status", after=t0)
@@ -152,3 +154,57 @@ def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboo
     assert c.records.find(node="weasel", resource=GROUP, action="stop")[-1].t < (
         c.records.find(node="otter", action="start")[0].t)
     assert c.rscstatus("weasel") == "none" and c.rscstatus("otter") == "all"
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def executor_pid(c: FailoverCluster, node: str) -> int:
+    [executor] = [w for w in c[node].snapshot()["workers"] if w["name"] == "executor"]
+    return int(executor["pid"])
+
+
+@pytest.mark.slow
+def test_executor_killed_in_the_middle_of_a_start_fails_the_call_at_once(lab: Lab) -> None:
+    """kill -9 of the executor while a start runs: the call fails now (not at
+    its 60 s timeout), the orphaned script's process group is killed, the
+    group counts as possibly running (rolled back through the new executor)
+    and goes to the peer."""
+    c = FailoverCluster(lab, HARESOURCES, scripts=SCRIPTS, timers={"start_timeout_s": 60})
+    steer(c.control, "weasel", "LVM::vg0", "start", "hang")
+    c.start()
+    pid = wait_for(lambda: hang_pid(c.control, "weasel", "LVM::vg0"), 30,
+                   what="the hanging start to leave its child's pid")
+    killed_at = time.time()
+    os.kill(executor_pid(c, "weasel"), signal.SIGKILL)
+    check_failed_start_handed_to_otter(c, "LVM::vg0", "hanging")
+    # Killed: gone, or a zombie waiting for whoever inherited the dead
+    # executor's children to reap it.
+    assert gone_or_zombie(pid), "the orphaned start's child survived"
+    rollback = c.records.find(node="weasel", resource="LVM::vg0", action="stop")[0].t
+    assert rollback - killed_at < 15.0, rollback - killed_at
+    assert "ERROR: executor died while running LVM::vg0" in c["weasel"].log()
+
+
+@pytest.mark.slow
+def test_hung_executor_is_found_by_its_ping_and_restarted(lab: Lab) -> None:
+    c = FailoverCluster(lab, HARESOURCES, scripts=SCRIPTS)
+    c.start()
+    c.wait_holders({GROUP: "weasel"})
+    hung = executor_pid(c, "weasel")
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        wait_for(lambda: executor_pid(c, "weasel") != hung
+                 and "did not answer a ping" in c["weasel"].log(), 30,
+                 what="weasel to kill and restart its hung executor")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+    assert re.search(rf"ERROR: executor \(pid {hung}\) did not answer a ping within 10 s: "
+                     r"killing it", c["weasel"].log())
+    c.audit({GROUP: "weasel"})

@@ -115,7 +115,7 @@ def test_ipaddr2_follows_the_group_and_answers_the_client(lab_factory: object) -
     wait_for(lambda: lab.client.ping(address), 10, what=f"{address} answering on otter")
     assert neighbour(lab.client, address) == mac(lab["otter"]), "the client still " \
         "sends to weasel's MAC: IPaddr2 did not announce the move (gratuitous ARP)"
-    dead = c.feeds["otter"].wait("cluster.node-dead", 1, lambda b: b.get("node") == "weasel")
+    dead = c.feeds["otter"].wait_topic("cluster.node-dead", 1, lambda b: b.get("node") == "weasel")
     last = c.records.find(node="otter", resource="apache", action="start")[-1].t
     print(f"\nIPaddr2: weasel declared dead {dead['at'] - t_kill:.2f} s after the crash, "
           f"group up on otter {last - t_kill:.2f} s after it (IPaddr2 + apache "

@@ -48,7 +48,7 @@ def test_kill9_moves_the_group_then_restart(lab: Lab, auto_failback: str) -> Non
 
     t_kill = c.crash("weasel")
     c.wait_holders({GROUP: "otter"}, timeout=DEADTIME_S + 20)
-    dead = c.feeds["otter"].wait("cluster.node-dead", 1, lambda b: b.get("node") == "weasel")
+    dead = c.feeds["otter"].wait_topic("cluster.node-dead", 1, lambda b: b.get("node") == "weasel")
     assert start_order(c, "otter", t_kill) == ORDER
     first = c.records.find(node="otter", resource=FIRST, after=t_kill)[0].t
     last = c.records.find(node="otter", resource=LAST, action="start", after=t_kill)[-1].t

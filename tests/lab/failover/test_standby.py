@@ -73,7 +73,7 @@ def test_standby_and_takeover_in_every_form(lab: Lab) -> None:
         res = c.run_on(node, [HB_STANDBY if command == "standby" else HB_TAKEOVER, which])
         assert res.returncode == 0, (n, res)
         if slow:
-            c.feeds[og].wait(f"resource.{OG}", 15,
+            c.feeds[og].wait_topic(f"resource.{OG}", 15,
                              lambda b, t=t: b["at"] >= t and b["new"] == "starting")
             assert c.rscstatus(og) == "transition"
             unsteer(c.control, og, OG, "start")

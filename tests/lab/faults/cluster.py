@@ -27,9 +27,9 @@ from typing import Any
 
 from hbeat.control import DaemonUnreachable
 from tests.harness import Lab, SerialCable, ha_cf
+from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 from tests.harness.procs import cmdline
 from tests.hbeat.config.seed import SEED_AUTHKEYS
-from tests.lab.cluster.hbeatnode import FeedWatcher, HbeatConfig, HbeatNode
 from tests.lab.failover.cluster import timers_env, wipe_run
 from tests.lab.failover.standins import Records, write_standin
 
@@ -60,7 +60,7 @@ class FaultCluster:
         haresources = "".join(f"{n} {group_of(n)}\n" for n in self.pair)
         env = {"HBEAT_RESOURCE_TIMERS": timers_env()}
         self.nodes: dict[str, HbeatNode] = {}
-        self.feeds: dict[str, FeedWatcher] = {}
+        self.feeds: dict[str, FeedLog] = {}
         on_cable = set() if cable is None else {cable.a, cable.b}
         for name in self.names:
             serial = [TTY] if name in on_cable else []

@@ -126,5 +126,5 @@ def test_hbeat_and_heartbeat_see_each_other_and_each_others_death(
     ours_log_watch = ours.log_watcher()
     real.kill()
     ours_log_watch.wait(r"WARN: node weasel: is dead", timeout=15)
-    feed.wait("node.weasel", 5, lambda body: body["new"] == "dead")
+    feed.wait_topic("node.weasel", 5, lambda body: body["new"] == "dead")
     assert ours.cl_status("nodestatus", "weasel").stdout == "dead\n"

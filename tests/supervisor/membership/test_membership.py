@@ -676,3 +676,31 @@ def test_an_older_status_arriving_late_on_another_medium_does_not_set_the_node_b
     assert not of(acts, mb.NodeStateChanged)
     assert ms.counters.stale == stale_before + 1
     assert ms.link_status("beta", ETH) == "up"  # still proof of life on that link
+
+
+def test_node_changes_carry_the_reason_an_operator_needs() -> None:
+    ms = make()
+    acts = ms.tick(20000)  # beta never heard within initdead
+    dead, local = of(acts, mb.NodeStateChanged)
+    assert dead.reason == "not heard within initdead (20000 ms)"
+    assert (local.node, local.new, local.reason) == ("alpha", "active", "comm up")
+
+    ms = make()
+    peer = Peer("beta")
+    _up(ms, peer)
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    acts = ms.tick(16000)  # silent for deadtime
+    assert [c.reason for c in of(acts, mb.NodeStateChanged)] == [
+        "no keepalive on any link for 10000 ms (deadtime)"]
+    acts = ms.receive(peer.status(now=17000), ETH, 17000)
+    assert [c.reason for c in of(acts, mb.NodeStateChanged)] == ["status message from beta"]
+    acts = ms.receive(peer.status("dead", now=17500), ETH, 17500)
+    assert [c.reason for c in of(acts, mb.NodeStateChanged)] == [
+        "it announced status dead itself (graceful shutdown)"]
+
+    ms = make()
+    _up(ms, peer := Peer("beta"))
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    acts = ms.receive(peer.status(now=17500), ETH, 17500)
+    assert [c.reason for c in of(acts, mb.NodeStateChanged)] == [
+        "Late heartbeat: interval 11500 ms (> deadtime)", "status message from beta"]

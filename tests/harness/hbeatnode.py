@@ -6,15 +6,22 @@ gives the node the same private layout a real heartbeat node has: a private
 `serial /run/ttyS0` on both kinds of node and cl_status names the link
 identically) and a private `/var/log` (ha.cf's `logfile /var/log/ha-log` lands
 there); `ip netns exec` already gave the node a /sys of its own network
-namespace, so the configuration check sees `eth1`. Configuration, runtime and state
-directories are plain host directories under the node's lab directory.
+namespace, so the configuration check sees `eth1`. Configuration, runtime and
+state directories are plain host directories under the node's lab directory,
+so the test process reaches the control API and the status feed from the host.
 
-Helpers: `start()`, `stop()`, `terminate()` + `wait_stopped()` (SIGTERM without
-waiting, then wait), `kill()` (kill -9 of every hbeat process on
-the node), `cl_status(*args)` (our cl_status, run on the node),
-`snapshot()` (control API), `resources()` and `group_states()` (its resource
-part), `feed()` (a `FeedWatcher` on the status feed),
-`wait_active(peers)`, `wait_links(peer, links, "up")`, `log_watcher()`.
+Helpers: `start(env=, wait=True)`, `stop()`, `terminate()` + `wait_stopped()`
+(SIGTERM without waiting, then wait), `kill()` (kill -9 of every hbeat
+process on the node), `cl_status(*args)` (our cl_status, run on the node),
+`client()` / `snapshot()` (control API), `wait_running()` /
+`wait_answering()`, `resources()`, `group_states()`, `workers()`,
+`feed()` (a `FeedLog` on the status feed), `wait_active(peers)`,
+`wait_links(...)`, `log_watcher()`.
+
+`FeedLog` records every message of a node's status feed, read through
+`hbeat.feedclient.FeedClient` (the client `hbeat watch` uses), with the time
+it arrived; it waits for messages with deadlines, in order (`wait`,
+`wait_event`) or among everything received (`seen_or_wait`, `wait_topic`).
 """
 
 from __future__ import annotations
@@ -25,16 +32,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import zmq
-
 from hbeat.control import ControlClient, DaemonUnreachable
-from tests.harness import HarnessError, LogWatcher, Node, Proc, wait_for
-from tests.harness.procs import cmdline
+from hbeat.feedclient import FeedClient, FeedMessage
+
+from .netns import Node
+from .procs import HarnessError, Proc, cmdline
+from .waiting import LogWatcher, WaitTimeout, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 HBEAT = str(VENV_BIN / "hbeat")
@@ -53,48 +62,123 @@ class HbeatConfig:
     """Added to the daemon's environment (e.g. HBEAT_RESOURCE_TIMERS)."""
 
 
-class FeedWatcher:
-    """A SUB socket on a node's status feed; `events` holds (topic, body) in order."""
+def describe(msg: FeedMessage) -> str:
+    """A short form of a feed message for failure reports."""
+    body = {k: v for k, v in msg.body.items() if k != "schema"}
+    if msg.topic == "snapshot":
+        body = {"local_status": body.get("local_status"),
+                "nodes": [(n.get("name"), n.get("status")) for n in body.get("nodes", [])]}
+    return f"<{msg.topic} {json.dumps(body, sort_keys=True)}>"
 
-    def __init__(self, runtime_dir: Path) -> None:
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(f"ipc://{runtime_dir / 'status'}")
-        self.events: list[tuple[str, dict[str, Any]]] = []
+
+class FeedLog:
+    """Every message of a node's status feed, kept in arrival order (`messages`)."""
+
+    def __init__(self, runtime_dir: Path, label: str = "") -> None:
+        self.label = label or str(runtime_dir)
+        self.client = FeedClient(runtime_dir)
+        self.messages: list[FeedMessage] = []
+        self._cursor = 0
+
+    @property
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        """(topic, body) of every message so far (call `drain()` first for the newest)."""
+        return [(m.topic, m.body) for m in self.messages]
+
+    def _pull(self, timeout_s: float) -> bool:
+        """Read what arrives within `timeout_s` (at least one message if any); True if any."""
+        first = self.client.receive(max(0.0, timeout_s))
+        if first is None:
+            return False
+        self.messages.append(first)
+        self.messages.extend(self.client.pending())
+        return True
 
     def drain(self) -> list[tuple[str, dict[str, Any]]]:
-        """Read what has arrived; returns the new events."""
-        new = []
-        while self.sock.poll(0):
-            topic, body = self.sock.recv_multipart()
-            new.append((topic.decode(), json.loads(body)))
-        self.events += new
-        return new
+        """Read what has arrived; returns the new (topic, body) pairs."""
+        start = len(self.messages)
+        self.messages.extend(self.client.pending())
+        return [(m.topic, m.body) for m in self.messages[start:]]
 
     def changes(self) -> list[tuple[str, dict[str, Any]]]:
         """Every node and link event so far (snapshots and cluster events left out)."""
         self.drain()
         return [(t, b) for t, b in self.events if t.startswith(("node.", "link."))]
 
-    def wait(self, topic_prefix: str, timeout: float,
-             match: Callable[[dict[str, Any]], bool] = lambda _b: True) -> dict[str, Any]:
-        """Wait for an event (already received or new) whose topic starts with
+    def wait(self, predicate: Callable[[FeedMessage], bool], timeout: float,
+             what: str) -> FeedMessage:
+        """The first message from the cursor on that satisfies `predicate`; the
+        cursor moves past it, so successive waits see events in order."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._cursor < len(self.messages):
+                msg = self.messages[self._cursor]
+                self._cursor += 1
+                if predicate(msg):
+                    return msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                last = ", ".join(describe(m) for m in self.messages[-12:])
+                raise WaitTimeout(f"{self.label}: timed out after {timeout:g} s waiting for "
+                                  f"{what}; last messages: [{last}]")
+            self._pull(min(left, 0.5))
+
+    def wait_event(self, kind: str, name: str, new: str | None = None,
+                   timeout: float = 10.0) -> FeedMessage:
+        return self.wait(lambda m: m.is_event(kind, name, new), timeout,
+                         f"{kind}.{name}" + (f" -> {new}" if new else ""))
+
+    def seen_or_wait(self, kind: str, name: str, new: str | None = None,
+                     timeout: float = 10.0) -> FeedMessage:
+        """Like wait_event, but a matching message received earlier counts too
+        (for events whose order relative to others does not matter)."""
+        for msg in self.messages:
+            if msg.is_event(kind, name, new):
+                return msg
+        return self.wait_event(kind, name, new, timeout)
+
+    def wait_topic(self, topic_prefix: str, timeout: float,
+                   match: Callable[[dict[str, Any]], bool] = lambda _b: True) -> dict[str, Any]:
+        """Wait for a message (already received or new) whose topic starts with
         `topic_prefix` and whose body satisfies `match`; returns the body."""
 
         def found() -> dict[str, Any] | None:
             self.drain()
-            for topic, body in self.events:
-                if topic.startswith(topic_prefix) and match(body):
-                    return body
+            for msg in self.messages:
+                if msg.topic.startswith(topic_prefix) and match(msg.body):
+                    return msg.body
             return None
 
         return wait_for(found, timeout, what=f"status feed event {topic_prefix}*",
-                        describe=lambda: [t for t, _ in self.events[-20:]])
+                        describe=lambda: [m.topic for m in self.messages[-20:]])
+
+    def collect(self, duration: float) -> list[FeedMessage]:
+        """Every message that arrives during the next `duration` seconds (to
+        show that something does NOT happen in a window)."""
+        start = len(self.messages)
+        deadline = time.monotonic() + duration
+        while (left := deadline - time.monotonic()) > 0:
+            self._pull(left)
+        self._cursor = len(self.messages)
+        return self.messages[start:]
+
+    def sync(self, control: ControlClient, timeout: float = 10.0) -> FeedMessage:
+        """Ask for a snapshot on the feed until one arrives; return it (the
+        messages before it are kept, and the cursor moves past the snapshot)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(DaemonUnreachable):
+                self.client.request_snapshot(control)
+            try:
+                return self.wait(lambda m: m.topic == "snapshot",
+                                 min(0.3, max(0.01, deadline - time.monotonic())),
+                                 "a snapshot")
+            except WaitTimeout:
+                if time.monotonic() >= deadline:
+                    raise
 
     def close(self) -> None:
-        self.sock.close()
+        self.client.close()
 
 
 class HbeatNode:
@@ -111,7 +195,7 @@ class HbeatNode:
         self.state_dir = self.base / "state"
         self.proc: Proc | None = None
         self._prepared = False
-        self._feeds: list[FeedWatcher] = []
+        self._feeds: list[FeedLog] = []
         node.lab.add_closeable(self)
 
     @property
@@ -119,6 +203,7 @@ class HbeatNode:
         return self.node.name
 
     def prepare(self) -> None:
+        """Write the configuration directory and the node's private /run and /var/log."""
         if self._prepared:
             return
         node = self.node
@@ -154,30 +239,43 @@ class HbeatNode:
         except FileNotFoundError:
             return ""
 
-    def start(self) -> HbeatNode:
-        """Start `hbeat run` (returns at once: see wait_running / wait_active)."""
-        self.prepare()
-        if self.proc is not None and self.proc.alive():
-            raise HarnessError(f"hbeat on {self.name} is already running")
-        argv = [
+    @property
+    def argv(self) -> list[str]:
+        return [
             HBEAT, "run", "--config-dir", str(self.config_dir), "--node-name", self.name,
             "--runtime-dir", str(self.runtime_dir), "--state-dir", str(self.state_dir),
         ]  # fmt: skip
-        self.proc = self.node.spawn(argv, name="hbeat", env={**os.environ, **self.config.env})
-        self.wait_running()
+
+    def start(self, env: Mapping[str, str] | None = None, *, wait: bool = True) -> HbeatNode:
+        """Start `hbeat run` with the config's environment plus `env`; with
+        `wait`, until the control API answers (see also wait_active)."""
+        self.prepare()
+        if self.proc is not None and self.proc.alive():
+            raise HarnessError(f"hbeat on {self.name} is already running")
+        self.proc = self.node.spawn(self.argv, name="hbeat",
+                                    env={**os.environ, **self.config.env, **(env or {})})
+        if wait:
+            self.wait_running()
         return self
 
-    def wait_running(self, timeout: float = 15.0) -> None:
-        """Until the control API answers a snapshot."""
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.name} was not started"
+        return self.proc.pid
 
-        def answers() -> bool:
+    def wait_answering(self, timeout: float = 15.0) -> dict[str, Any]:
+        """Until the control API answers a snapshot; that snapshot."""
+
+        def answer() -> dict[str, Any]:
             if self.proc is not None:
                 self.proc.check_alive(f"waiting for hbeat on {self.name} to answer")
-            self.snapshot()
-            return True
+            return self.client(500).call("snapshot")
 
-        wait_for(answers, timeout, what=f"hbeat on {self.name} to answer snapshot",
-                 ignore=(DaemonUnreachable,))
+        return wait_for(answer, timeout, what=f"hbeat on {self.name} to answer snapshot",
+                        ignore=(DaemonUnreachable,))
+
+    def wait_running(self, timeout: float = 15.0) -> None:
+        self.wait_answering(timeout)
 
     def pids(self) -> list[int]:
         """Every hbeat process (supervisor and workers) on the node."""
@@ -232,17 +330,24 @@ class HbeatNode:
         env = {**os.environ, "HBEAT_RUNTIME_DIR": str(self.runtime_dir)}
         return self.node.run([CL_STATUS, *args], check=False, timeout=timeout, env=env)
 
+    def client(self, timeout_ms: int = 3000) -> ControlClient:
+        return ControlClient(self.runtime_dir, timeout_ms=timeout_ms)
+
     def snapshot(self) -> dict[str, Any]:
-        return ControlClient(self.runtime_dir, timeout_ms=3000).call("snapshot")
+        return self.client().call("snapshot")
 
     def counters(self) -> dict[str, int]:
         counters: dict[str, int] = self.snapshot()["counters"]
         return counters
 
-    def feed(self) -> FeedWatcher:
-        watcher = FeedWatcher(self.runtime_dir)
-        self._feeds.append(watcher)
-        return watcher
+    def workers(self) -> dict[str, dict[str, Any]]:
+        return {w["name"]: w for w in self.snapshot()["workers"]}
+
+    def feed(self) -> FeedLog:
+        """A new subscriber on this node's status feed (closed with the node)."""
+        log = FeedLog(self.runtime_dir, label=f"{self.name}'s feed")
+        self._feeds.append(log)
+        return log
 
     def resources(self) -> dict[str, Any]:
         """The snapshot's `resources`: {"held": rscstatus word, "groups": [...]}."""
