@@ -22,12 +22,12 @@ from linklayer.message import Decoded
 from linklayer.pcap import PcapError
 from tests.harness import Lab, authkeys_text, require_commands, udp_datagrams, wait_for
 from tests.harness.capture import Capture
+from tests.harness.hbeatnode import HbeatNode
 from tests.hbeat.config.seed import SEED_SECRET
 from tests.lab.failover.cluster import FailoverCluster
 
 from .attack import as_classic, fields_of, forge, keyring, replace, send_udp
 from .clusters import DEADTIME_MS, fast_hacf, start_hbeat
-from .hbeatnode import HbeatNode
 
 pytestmark = [pytest.mark.root]
 
