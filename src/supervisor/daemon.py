@@ -161,7 +161,7 @@ class Supervisor:
         self.config = config
         self.options = options
         self.node = config.node_name
-        self.log_sink = LogSink(self.node, config.logging)
+        self.log_sink = LogSink(self.node, config.logging, entity=config.logging.program)
         self.notifier = Notifier()
         self.running = True
         self.ready_sent = False
@@ -190,6 +190,7 @@ class Supervisor:
         )
         self.stop_requests = 0
         self.retry_shutdown = False
+        self.reload_requests = 0
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
         self.debug = os.environ.get(DEBUG_ENV) == "1"
@@ -546,6 +547,11 @@ class Supervisor:
 
     # --- loop ---------------------------------------------------------------
 
+    def _reload(self, *_: object) -> None:
+        # SIGHUP (systemctl reload, `heartbeat -r`): a flag, reported by the
+        # loop. Never the default action, which would kill the supervisor.
+        self.reload_requests += 1
+
     def _stop(self, *_: object) -> None:
         # Only a flag: the loop starts the graceful handover (resources are
         # released and the peer takes over before we exit). A later signal
@@ -586,6 +592,7 @@ class Supervisor:
         self._start_membership()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
@@ -626,6 +633,12 @@ class Supervisor:
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
+            if self.reload_requests:
+                self.reload_requests = 0
+                self.log(Level.WARN, "SIGHUP: hbeat does not reread its configuration while "
+                                     "running; it keeps its resources and its old settings. "
+                                     "Restart it to apply changes (its groups move to the peer "
+                                     "meanwhile).")
             if self.stop_requests and not self.shutdown_started:
                 self._begin_shutdown()
             elif self.retry_shutdown and self.resources is not None:

@@ -174,6 +174,7 @@ class Executor:
             setup.get("default_timeout_s", DEFAULT_TIMEOUT_S), "setup: default_timeout_s")
         self.env = scriptrun.build_env(self.settings, os.environ)
         self.probe = SystemProbe(init_dir=self.settings.init_dir,
+                                 lib_resource_dir=self.settings.lib_resource_dir,
                                  ocf_dir=self.settings.ocf_agents_dir)
         self.wake_fd = wake_fd
         self.poller = zmq.Poller()

@@ -29,6 +29,14 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "unshare": (None, "util-linux"),
     "ping": (None, "iputils-ping"),
     "systemd-analyze": (None, "systemd"),
+    "dpkg-buildpackage": (None, "dpkg-dev"),
+    "dh": (None, "debhelper"),
+    "debootstrap": (None, "debootstrap"),
+    "mkfs.ext4": (None, "e2fsprogs"),
+    "losetup": (None, "mount"),
+    "findmnt": (None, "util-linux"),
+    "groff": (None, "groff-base"),
+    "man": (None, "man-db"),
 }
 
 

@@ -11,9 +11,10 @@ warntime between keepalive and deadtime (WARN: heartbeat
 accepts any value, but outside that range the late-heartbeat warning is
 useless); every haresources node is a `node`; group keys unique and no
 resource in two groups; each resource script resolves (`<config>/resource.d`,
-then the init directory; `OCF::agent::...` also needs the agent) and is an
-executable regular file; serial devices are character devices; the
-interfaces named by bcast/ucast/mcast exist.
+then hbeat's `/usr/lib/hbeat/resource.d`, then the init directory;
+`OCF::agent::...` also needs the agent) and is an executable regular file;
+serial devices are character devices; the interfaces named by
+bcast/ucast/mcast exist.
 
 More than two nodes (ours): 3.0.6's holdings (`local`/`foreign`) are a
 two-node notion, and with a third node every node would take "foreign"
@@ -34,6 +35,7 @@ import dataclasses
 from pathlib import Path
 
 from hbeat.config.model import Bcast, HaCf, Level, Mcast, Problem, ResourceGroup, Serial, Ucast
+from hbeat.config.paths import describe_candidates, script_candidates
 from hbeat.config.probe import SystemProbe
 from hbeat.lease import lease_problem
 
@@ -227,8 +229,8 @@ def _check_resource_pair(groups: list[ResourceGroup], hacf: HaCf, path: str) -> 
 def _resolve(script: str, args: tuple[str, ...], config_dir: str,
              probe: SystemProbe) -> tuple[str | None, str | None]:
     """(path, None) or (None, why not): ResourceManager's scriptpath()."""
-    candidates = [str(Path(config_dir) / "resource.d" / script),
-                  str(Path(probe.init_dir) / script)]
+    candidates = script_candidates(script, str(Path(config_dir) / "resource.d"),
+                                   probe.lib_resource_dir, probe.init_dir)
     found = None
     reasons = []
     for candidate in candidates:
@@ -243,7 +245,7 @@ def _resolve(script: str, args: tuple[str, ...], config_dir: str,
     if found is None:
         detail = "; ".join(reasons) if reasons else "no such file"
         return None, (f"Cannot locate resource script {script} (looked for "
-                      f"{candidates[0]} and {candidates[1]}: {detail})")
+                      f"{describe_candidates(candidates)}: {detail})")
     if script == "OCF":
         if not args:
             return found, "OCF resources are written OCF::agent::instance"

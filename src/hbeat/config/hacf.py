@@ -62,6 +62,10 @@ FACILITIES = frozenset(
     ["auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
      "syslog", "user", "uucp", "none"] + [f"local{i}" for i in range(8)]
 )
+LOG_NAMES = ("hbeat", "heartbeat")
+"""`hbeat_logname` (hbeat's own directive): the program name in log lines and
+syslog tags. `heartbeat` suits log monitors that match `heartbeat:`; heartbeat
+3.0.6 itself refuses the directive (Illegal directive)."""
 CRM_MODES = ("respawn", "minimal", "manual", "ccm-only", "valgrind")
 
 # `heartbeat -D`: values recorded when ha.cf does not set the directive.
@@ -572,6 +576,7 @@ class _Parser:
             use_logd=bool(use_logd),
             syslogmsgfmt=self.bools.get("syslogmsgfmt", True),
             debug=self.ints.get("debug", 0),
+            program=self.words.get("hbeat_logname", "hbeat"),
         )
         return HaCf(
             path=self.path,
@@ -653,6 +658,8 @@ _WORDS: dict[str, tuple[tuple[str, ...], str]] = {
     "coreroot": ((), ""),
     "quorum_server": ((), ""),
     "crm_daemon_dir": ((), ""),
+    "hbeat_logname": (LOG_NAMES, "hbeat_logname [{value}] must be hbeat or heartbeat "
+                                 "(the program name log lines carry)"),
 }
 
 _Handler = Callable[[_Parser, str, int], bool]

@@ -22,6 +22,7 @@ from pathlib import Path
 from hbeat.config.checks import check_groups, check_hacf, check_media_system
 from hbeat.config.hacf import parse_hacf
 from hbeat.config.haresources import parse_haresources
+from hbeat.config.hooks import check_hooks
 from hbeat.config.model import ClusterConfig, ConfigError, Level, Problem, ResourceGroup
 from hbeat.config.paths import AUTHKEYS, HACF, HARESOURCES
 from hbeat.config.probe import SystemProbe
@@ -70,6 +71,8 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
             groups, found = check_groups(groups, hacf, res_path, str(directory), probe)
             problems += found
 
+    problems += check_hooks(str(directory), probe)
+
     keys_path = str(directory / AUTHKEYS)
     keyring: Keyring | None = None
     if _exists(keys_path, AUTHKEYS, problems):
@@ -88,7 +91,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
 
     problems += _write_exposure([hacf_path, res_path], groups, probe)
 
-    order = {hacf_path: 0, res_path: 1, keys_path: 2}
+    order = {hacf_path: 0, res_path: 1, keys_path: 2}  # then the hooks
     problems.sort(key=lambda p: (order.get(p.path, 3),
                                  p.line if p.line is not None else 1 << 30))
     if hacf is None or keyring is None or any(p.level is Level.ERROR for p in problems):

@@ -143,6 +143,8 @@ class Logging:
     use_logd: bool = False
     syslogmsgfmt: bool = True
     debug: int = 0
+    program: str = "hbeat"
+    """The name log lines carry (`hbeat_logname`): `hbeat`, or `heartbeat` for log monitors."""
 
     @property
     def syslog_facility(self) -> str | None:

@@ -4,7 +4,8 @@
 for the caller's network namespace: /sys/class/net shows the namespace that
 mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
 whether a path is a character device, whether a path is an executable
-regular file, and where init scripts and OCF agents live. The real machine
+regular file, and where init scripts, hbeat's packaged resource scripts and
+OCF agents live. The real machine
 is the default; tests may fix the interface set and point the directories
 at a temporary tree, while files and devices are always looked at for real.
 """
@@ -12,19 +13,24 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import socket
 import stat
 from pathlib import Path
 
+from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR
+
 
 class SystemProbe:
     def __init__(self, *, interfaces: frozenset[str] | None = None,
                  init_dir: str = "/etc/init.d",
+                 lib_resource_dir: str | None = DEFAULT_LIB_RESOURCE_DIR,
                  ocf_dir: str = "/usr/lib/ocf/resource.d",
                  sys_net: str = "/sys/class/net") -> None:
         self._interfaces = interfaces
         self.init_dir = init_dir
+        self.lib_resource_dir = lib_resource_dir
         self.ocf_dir = ocf_dir
         self.sys_net = sys_net
 
@@ -56,6 +62,23 @@ class SystemProbe:
         if not stat.S_ISREG(mode):
             return "not-file"
         return "ok" if os.access(path, os.X_OK) else "not-executable"
+
+    def list_dir(self, path: str) -> list[str]:
+        """The names in directory `path`, sorted; [] if it is missing or unreadable."""
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    def file_sha256(self, path: str) -> str | None:
+        """A file's SHA-256 (hex); "not-a-file" for a directory etc.; None if missing."""
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return "not-a-file"
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            return None
 
     def write_exposure(self, path: str) -> str | None:
         """Who besides root (or the user asking) can change `path`, in words, or None.

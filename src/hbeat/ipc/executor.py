@@ -453,6 +453,7 @@ class ExecutorSetup(TypedDict, total=False):
     config_dir: str
     node: str
     resource_dir: str
+    lib_resource_dir: str
     init_dir: str
     ocf_root: str
     funcs: str
