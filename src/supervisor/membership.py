@@ -708,10 +708,11 @@ class Membership:
                 except m.MessageError:
                     return None  # reported as malformed further on
                 cost = float(min(max(1, req.lastseq - req.firstseq + 1), MAX_REXMIT_BATCH))
-            bucket = info.buckets.get(env.type)
+            kind = env.type if env.type in NS_LIMITS else b"NS_*"  # one bucket for the rest
+            bucket = info.buckets.get(kind)
             if bucket is None:
-                capacity, rate = NS_LIMITS.get(env.type, NS_OTHER_LIMIT)
-                bucket = info.buckets[env.type] = TokenBucket(capacity, rate)
+                capacity, rate = NS_LIMITS.get(kind, NS_OTHER_LIMIT)
+                bucket = info.buckets[kind] = TokenBucket(capacity, rate)
             if not bucket.take(now, cost):
                 return self._refuse(
                     "ns_limited", f"ns-rate {info.name}",
