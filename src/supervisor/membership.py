@@ -88,6 +88,7 @@ NS_LIMITS: dict[bytes, tuple[float, float]] = {
     m.T_NAKREXMIT: (20.0, 10.0),
 }
 NS_OTHER_LIMIT = (20.0, 10.0)
+MAX_HELD = 64  # messages of a dead peer kept for its heal
 STARTUP_DT_WINDOW_MS = 5000
 REQNODES_RETRY_MS = 1000
 
@@ -284,6 +285,9 @@ class NodeInfo:
     admitted_once: bool = False  # ... at least once since our start
     record: PeerRecord | None = None  # what the state directory knew at our start
     buckets: dict[bytes, TokenBucket] = field(default_factory=dict)
+    # Messages newer than any seen, sent while we held it dead: delivered in
+    # order if a newer status re-admits it (the heal), forgotten otherwise.
+    held: dict[int, tuple[m.Envelope, str]] = field(default_factory=dict)
 
 
 class Membership:
@@ -569,8 +573,9 @@ class Membership:
         info.rmt_lastupdate = 0
         # Its holes are given up, but its last seq is kept (heartbeat forgets
         # it): a replay stays old, and what it sends before the status that
-        # heals it (dropped: it is dead) is asked for again after the heal.
+        # heals it is held (`_hold`) and delivered after the heal.
         info.tracker.missing.clear()
+        info.held.clear()
         self.sender.forget_peer(info.name)
         self.counters.deaths += 1
         actions.append(NodeStateChanged(info.name, old, DEAD, reason))
@@ -655,6 +660,7 @@ class Membership:
         wall = wall_s if wall_s is not None else self._wall0 + (now - self._start) / 1000
         refused = self._guard(info, env, wall, now)
         if refused is not None:
+            self._hold(info, env, medium)
             return refused
         if env.srcuuid is not None:
             info.uuid = env.srcuuid
@@ -664,8 +670,25 @@ class Membership:
         except m.MessageError as exc:
             self.counters.malformed += 1
             actions = [Log(Level.ERROR, str(exc))]
+        if info.held and info.admitted:
+            held, info.held = sorted(info.held.items()), {}
+            for _seq, (henv, hmedium) in held:
+                try:
+                    actions += self._receive_from_peer(info, info.links[hmedium], henv, now)
+                except m.MessageError as exc:
+                    self.counters.malformed += 1
+                    actions.append(Log(Level.ERROR, str(exc)))
         actions += self._check_comm_isup(now)
         return actions
+
+    def _hold(self, info: NodeInfo, env: m.Envelope, medium: str) -> None:
+        """Keep a dead peer's message that is newer than anything it sent before
+        (never a replay of what we saw) in case a newer status heals it."""
+        last = info.tracker.last_seq
+        if (info.status == DEAD and env.seq is not None and env.type != m.T_STATUS
+                and env.gen == info.tracker.generation and last is not None
+                and env.seq > last and len(info.held) < MAX_HELD):
+            info.held.setdefault(env.seq, (env, medium))
 
     def _refuse(self, counter: str, reason: str, text: str, now: int,
                 level: Level = Level.WARN, *, quiet: bool = False) -> list[Action]:
@@ -825,6 +848,7 @@ class Membership:
             self.counters.stale += 1
             return actions
         if result.restarted_from is not None:
+            info.held.clear()
             for lk in info.links.values():
                 lk.highest_seq = 0
             self.sender.forget_peer(info.name)
