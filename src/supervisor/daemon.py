@@ -27,6 +27,7 @@ import zmq
 import linklayer
 from hbeat import __version__
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
+from hbeat.config.probe import SystemProbe
 from hbeat.control import (
     CONTROL,
     QUERY,
@@ -62,6 +63,7 @@ from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
+from supervisor import fencing as fc
 from supervisor import membership as mb
 from supervisor import resources as rs
 from supervisor.commands import ControlCommands, build_snapshot
@@ -94,6 +96,7 @@ RESOURCE_TIMERS = (
     "rqstdelay_ms", "standby_timeout_ms", "stop_retry_max", "stop_retry_delay_ms",
     "start_timeout_s", "stop_timeout_s", "status_timeout_s", "result_grace_ms",
     "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
+    "fence_timeout_s", "fence_retry_ms", "fence_retry_max_ms",
 )
 
 
@@ -187,6 +190,8 @@ class Supervisor:
             config, self._bus_send, self.log,
             lambda op, rc, verdict: self._to_resources(
                 lambda r, now: r.script_done(op, rc, verdict, now)),
+            fence_done=lambda op, rc: self._to_resources(
+                lambda r, now: r.fence_done(op, rc, now)),
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -294,8 +299,12 @@ class Supervisor:
             overrides = self.resource_timers
             if overrides:
                 self.log(Level.INFO, f"{RESOURCE_TIMERS_ENV}: resource timers {overrides}")
+            stonith = SystemProbe().stonith_command() if self.config.stonith_devices else None
             self.resources = rs.Resources(
-                rs.ResourcesConfig.from_cluster(self.config, **overrides), now)
+                rs.ResourcesConfig.from_cluster(
+                    self.config, **overrides,
+                    **({"stonith_command": stonith} if stonith else {}),  # type: ignore[arg-type]
+                ), now)
             # Probe what runs here (status of every resource) while membership
             # waits for comm-up: found groups are adopted or released then.
             self.apply_resources(self.resources.start(now))
@@ -407,6 +416,11 @@ class Supervisor:
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
+            elif isinstance(action, fc.RunFence):
+                self.executor.run_fence(action.op_id, action.node, action.argv,
+                                        action.timeout_s)
+            elif isinstance(action, fc.FenceStateChanged):
+                self.feed.fence(action.node, action.old, action.new)
 
     def _status_line(self) -> None:
         ms = self.membership

@@ -42,5 +42,8 @@ class Feed:
     def resource(self, group: str, old: str, new: str, node: str) -> None:
         self.publish(f"resource.{group}", self._event(group=group, old=old, new=new, node=node))
 
+    def fence(self, node: str, old: str, new: str) -> None:
+        self.publish(f"fence.{node}", self._event(node=node, old=old, new=new))
+
     def snapshot(self, snap: dict[str, Any]) -> None:
         self.publish("snapshot", snap)

@@ -21,6 +21,7 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "heartbeat": ("/usr/libexec/heartbeat/heartbeat", "heartbeat"),
     "cl_status": ("/usr/bin/cl_status", "heartbeat"),
     "socat": (None, "socat"),
+    "stonith": ("/usr/sbin/stonith", "cluster-glue"),
     "tcpdump": ("/usr/bin/tcpdump", "tcpdump"),
     "ip": ("/usr/sbin/ip", "iproute2"),
     "tc": ("/usr/sbin/tc", "iproute2"),

@@ -24,6 +24,15 @@ nodes; the other nodes are members only (membership, cl_status, the status
 feed; never a resource). A third home node, or a single one (which node
 would take its groups over?), is an ERROR at the line that shows it.
 
+STONITH (ours: heartbeat logs a bad device and goes on unfenced; hbeat
+refuses to start, so fencing is never silently lost): every `stonith` /
+`stonith_host` line needs cluster-glue's `stonith` command, a type that
+`stonith -L` lists, at least the parameters `stonith -t TYPE -n` names (stonith_host)
+or a readable file (stonith); a stonith_host line must name a node of
+ha.cf or `*`; and when any line is given, at least one must apply to this
+node (else this node would take over unfenced while its peer fences).
+See docs/fencing.md.
+
 A one-node cluster is accepted with a WARN, as heartbeat accepts it: it is
 how a cluster is built one node at a time, and a lab can run one node.
 Apart from the `SystemProbe` it is handed, nothing here does I/O.
@@ -152,6 +161,54 @@ def check_media_system(hacf: HaCf, probe: SystemProbe) -> list[Problem]:
             out.append(Problem(hacf.path, medium.line, Level.ERROR,
                                f"{medium.kind}: IP interface [{medium.interface}] does not "
                                f"exist (known: {', '.join(sorted(interfaces)) or 'none'})"))
+    return out
+
+
+def check_stonith(hacf: HaCf, node_name: str, probe: SystemProbe) -> list[Problem]:
+    """Every STONITH line can be carried out on this machine (module docstring)."""
+    if not hacf.stonith:
+        return []
+    out: list[Problem] = []
+    path = hacf.path
+
+    def error(line: int | None, message: str) -> None:
+        out.append(Problem(path, line, Level.ERROR, message))
+
+    command = probe.stonith_command()
+    if command is None:
+        error(hacf.stonith[0].line,
+              f"{hacf.stonith[0].directive}: cluster-glue's stonith command is not installed "
+              "(looked for /usr/sbin/stonith): install cluster-glue, or remove every "
+              "stonith/stonith_host line (takeovers are then unfenced)")
+        return out
+    types = probe.stonith_types()
+    for dev in hacf.stonith:
+        if dev.source != "*" and dev.source not in hacf.nodes:
+            error(dev.line, f"stonith_host [{dev.source}]: not a node of this cluster (nodes: "
+                            f"{', '.join(hacf.nodes)}): the line would apply to no node; name "
+                            "the node that uses the device, or *")
+            continue
+        if types is not None and dev.type not in types:
+            error(dev.line, f"Invalid Stonith type [{dev.type}]: `{command} -L` does not list "
+                            "it (install its plugin, e.g. /usr/lib/stonith/plugins/external/"
+                            f"{dev.type.removeprefix('external/')}, or fix the name)")
+            continue
+        if dev.file is not None:
+            why = probe.readable_file(dev.file)
+            if why is not None:
+                error(dev.line, f"Invalid Stonith config file [{dev.file}]: {why}")
+        elif dev.usable_on(node_name):
+            names = probe.stonith_config_names(dev.type)
+            # Positional, as `stonith -p` reads them: the last one takes the rest.
+            if names is not None and len(dev.params) < len(names):
+                error(dev.line, f"Invalid Stonith configuration parameter [{' '.join(dev.params)}]"
+                                f": {dev.type} takes {len(names)} parameter(s) in this order: "
+                                f"{' '.join(names)}")
+    if node_name in hacf.nodes and not any(d.usable_on(node_name) for d in hacf.stonith):
+        error(hacf.stonith[0].line,
+              f"no stonith/stonith_host line applies to this node ({node_name}): it would take "
+              f"over unfenced while its peer fences; add `stonith_host {node_name} <type> "
+              "<params>` or use `stonith_host * ...`")
     return out
 
 

@@ -25,6 +25,11 @@ Reading rules (docs/heartbeat-protocol.md §7):
 * Directives that only matter to a CRM get an ERROR (`crm`/`pacemaker` on)
   or a WARN saying hbeat ignores them and why. Unknown names are errors:
   `Illegal directive [name]`.
+* `stonith TYPE FILE` and `stonith_host FROM TYPE PARAMS...` are recorded
+  as `StonithDevice`s (heartbeat's syntax; FROM is lower-cased as heartbeat
+  does). Whether the type, the file and the `stonith` command exist is
+  checked in `checks` (docs/fencing.md). `boot_takeover fenced|initdead` is
+  hbeat's own (not a heartbeat directive, not a `cl_status` parameter).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hbeat.config.model import (
+    BOOT_TAKEOVER,
     AutoFailback,
     Bcast,
     HaCf,
@@ -45,6 +51,7 @@ from hbeat.config.model import (
     PingNode,
     Problem,
     Serial,
+    StonithDevice,
     Timers,
     Ucast,
 )
@@ -116,7 +123,7 @@ WHOLE_LINE = frozenset(
 # Directives whose value heartbeat does not record as a parameter.
 # Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
 # a real 3.0.6 node): node lists, media lines and a few handled elsewhere.
-NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env",
+NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env", "boot_takeover",
                           "bcast", "ucast", "mcast", "serial", "udp"])
 # heartbeat has IPv6 media plugins; hbeat does not (yet) speak them.
 UNSUPPORTED_MEDIA = ("ucast6", "mcast6")
@@ -168,7 +175,8 @@ class _Parser:
     watchdog: tuple[str, int] | None = None
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
-    stonith: list[str] = field(default_factory=list)
+    stonith: list[StonithDevice] = field(default_factory=list)
+    boot_takeover: str = "fenced"
     ints: dict[str, int] = field(default_factory=dict)
     bools: dict[str, bool] = field(default_factory=dict)
     words: dict[str, str] = field(default_factory=dict)
@@ -236,14 +244,24 @@ class _Parser:
             self.ping_nodes.append(PingNode("ping_group", words[0], tuple(words[1:]), number))
             self.warn(number, f"ping_group {words[0]}: parsed, but hbeat does not act on "
                               "ping nodes yet (no ipfail); it is not part of the membership")
-        elif directive in ("stonith", "stonith_host"):
+        elif directive == "stonith":
             if not words:
                 self.error(number, "No Stonith type given")
                 return
-            self.stonith.append(" ".join([directive, *words]))
-            self.warn(number, f"{directive}: parsed, but hbeat does not run STONITH yet: "
-                              "after a node death it takes over without fencing, as "
-                              "heartbeat does with no STONITH device")
+            if len(words) != 2:
+                self.error(number, f"stonith takes a type and a configuration file "
+                                   f"(stonith <type> <file>), got {len(words)} word(s)")
+                return
+            self.stonith.append(StonithDevice("stonith", "*", words[0], (), words[1], number))
+        elif directive == "stonith_host":
+            if not words:
+                self.error(number, "No Stonith hostname argument given")
+                return
+            if len(words) < 2:
+                self.error(number, "No Stonith type given")
+                return
+            self.stonith.append(StonithDevice("stonith_host", words[0].lower(), words[1],
+                                              tuple(words[2:]), None, number))
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
 
@@ -516,6 +534,14 @@ class _Parser:
                           "device yet; this line has no effect")
         return True
 
+    def boot_takeover_(self, value: str, number: int) -> bool:
+        if value not in BOOT_TAKEOVER:
+            self.error(number, f"boot_takeover [{value}] must be one of "
+                               f"{', '.join(BOOT_TAKEOVER)} (docs/fencing.md)")
+            return False
+        self.boot_takeover = value
+        return True
+
     def env_(self, value: str, number: int) -> bool:
         name, eq, content = value.partition("=")
         if not eq or not name:
@@ -604,6 +630,7 @@ class _Parser:
             env=tuple(self.env),
             ping_nodes=tuple(self.ping_nodes),
             stonith=tuple(self.stonith),
+            boot_takeover=self.boot_takeover,
             watchdog=self.watchdog[0] if self.watchdog else None,
             parameters=tuple(params.items()),
             lines=tuple(self.lines.items()),
@@ -684,6 +711,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "autojoin": _Parser.autojoin,
     "logfacility": _Parser.facility,
     "watchdog": _Parser.watchdog_, "env": _Parser.env_,
+    "boot_takeover": _Parser.boot_takeover_,
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
     "allow_crc": _Parser.boolean,

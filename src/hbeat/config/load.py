@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from hbeat.config.checks import check_groups, check_hacf, check_media_system
+from hbeat.config.checks import check_groups, check_hacf, check_media_system, check_stonith
 from hbeat.config.hacf import parse_hacf
 from hbeat.config.haresources import parse_haresources
 from hbeat.config.hooks import check_hooks
@@ -60,6 +60,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
         if hacf is not None:
             problems += check_hacf(hacf, node_name)
             problems += check_media_system(hacf, probe)
+            problems += check_stonith(hacf, node_name, probe)
 
     res_path = str(directory / HARESOURCES)
     groups: list[ResourceGroup] = []
