@@ -204,7 +204,7 @@ COMMANDS: tuple[_Command, ...] = (
              statuscmd.status_arguments, statuscmd.run_status),
     _Command("watch", "follow the status feed live (--json for scripts)",
              statuscmd.watch_arguments, statuscmd.run_watch),
-    _Command("outdate-peer", "DRBD fence-peer handler: outdate the peer's disk (exit 3-6)",
+    _Command("outdate-peer", "DRBD fence-peer handler: outdate the peer's disk (exit 3-7)",
              outdatecmd.outdate_arguments, outdatecmd.run_outdate),
     _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
              export_command.export_arguments, export_command.run_export),

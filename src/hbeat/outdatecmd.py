@@ -6,9 +6,9 @@ in $DRBD_RESOURCE and the peer's host name in $DRBD_PEER (8.3) or
 $DRBD_PEERS (8.4 and later); `-r` and `-p` override them. It asks the local
 hbeat (control API `outdate-peer`), which asks the peer over every hbeat
 link to run `drbdadm outdate <resource>`, then polls for the answer and
-exits with DRBD's fence-peer code (hbeat.drbdfence): 3, 4, 5, 6 (7 is never
-returned: hbeat's STONITH reports are not consulted), or 1 when it cannot
-tell (no local hbeat, a refused request). It gives up after `-t` seconds
+exits with DRBD's fence-peer code (hbeat.drbdfence): 3, 4, 5, 6, 7 (the
+peer is dead and this node's STONITH reported it reset since it was last
+heard), or 1 when it cannot tell (no local hbeat, a refused request). It gives up after `-t` seconds
 (default 10) with 5, the peer not having answered.
 """
 

@@ -168,7 +168,10 @@ class ControlCommands:
             raise ControlError(ControlErrno.BAD_ARGUMENT, "timeout_ms: 1..600000")
         now = time.monotonic_ns() // 1_000_000
         alive = sup.membership.node_status(peer) in (mb.UP, mb.ACTIVE)
-        reqid, effects = sup.outdater.ask(resource, peer, alive, timeout, now)
+        fenced = (not alive and sup.resources is not None and sup.resources.fencing
+                  .fenced_since(peer, sup.membership.last_status_at(peer)))
+        reqid, effects = sup.outdater.ask(resource, peer, alive, timeout, now,
+                                          peer_fenced=fenced)
         sup.apply_outdate(effects)
         return {"id": reqid, "peer": peer}
 

@@ -123,6 +123,7 @@ class _Peer:
     last_result: str | None = None
     last_rc: int | None = None
     last_device: str | None = None
+    fenced_at: int | None = None  # when a device last reported it reset (not called off)
     history: list[str] = field(default_factory=list)
 
 
@@ -147,6 +148,14 @@ class Fencing:
         p = self._peers.get(node)
         return p is not None and not p.cancelled and p.state in (
             FenceState.ATTEMPTING, FenceState.FAILED)
+
+    def fenced_since(self, node: str, since: int | None) -> bool:
+        """A device reported `node` reset, at or after `since` (when it was last
+        heard; None: never), by a fence that was not called off and is not
+        under way again: what lets `hbeat outdate-peer` answer 7 (docs/self-fencing.md)."""
+        p = self._peers.get(node)
+        return (p is not None and p.state is FenceState.FENCED and not p.cancelled
+                and p.fenced_at is not None and (since is None or p.fenced_at >= since))
 
     def owns(self, op_id: int) -> bool:
         return any(p.op_id == op_id for p in self._peers.values())
@@ -198,6 +207,7 @@ class Fencing:
         out: list[FenceAction] = []
         if rc == S_OK:
             p.last_result = RESULT_OK
+            p.fenced_at = now
             out.append(Log(Level.INFO, f"node {p.node} now reset."))
             out.append(StonithReport(p.node, RESULT_OK))
             out += self._set(p, FenceState.FENCED)

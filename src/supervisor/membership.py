@@ -368,6 +368,10 @@ class Membership:
     def node_status(self, node: str) -> str:
         return self._node(node).status
 
+    def last_status_at(self, node: str) -> int | None:
+        """When a status of `node` was last accepted (our start until one is)."""
+        return self._node(node).last_status
+
     def link_status(self, node: str, medium: str) -> str:
         info = self._node(node).links.get(medium)
         if info is None:

@@ -13,7 +13,9 @@ peer runs `drbdadm outdate <res>` through its executor and answers with
 the fence-peer code (hbeat.drbdfence). heartbeat 3.0.6 nodes ignore both
 types. `Outdater` keeps both sides' bookkeeping, with time as a parameter:
 
-* asking: a dead (or unknown) peer is answered at once (5); otherwise the
+* asking: a dead peer that this node's STONITH reported reset since it was
+  last heard is answered at once with 7; another dead (or unknown) peer at
+  once with 5 (a fence still under way is not waited for); otherwise the
   request goes out and the answer is awaited until the handler's timeout
   (5 when it passes). Answers for unknown requests are ignored.
 * answering: one `drbdadm outdate` per (asker, reqid): a retransmitted or
@@ -128,11 +130,18 @@ class Outdater:
     # --- asking (our DRBD's fence-peer handler) ------------------------------
 
     def ask(self, resource: str, peer: str, peer_alive: bool, timeout_ms: int,
-            now: int) -> tuple[int, list[Effect]]:
+            now: int, *, peer_fenced: bool = False) -> tuple[int, list[Effect]]:
+        """`peer_fenced`: our STONITH reported the (dead) peer reset since it was
+        last heard; only then is a dead peer answered 7 rather than 5."""
         self._expire(now)
         reqid = next(self._ids)
         entry = Asked(peer, resource, now + timeout_ms)
         self.asked[reqid] = entry
+        if not peer_alive and peer_fenced:
+            self._finish(entry, df.PEER_FENCED, f"{peer} is dead and was fenced (STONITH)",
+                         now)
+            return reqid, [Note(Level.INFO, f"outdate-peer {resource}: {peer} was fenced: "
+                                        f"answering {df.PEER_FENCED}")]
         if not peer_alive:
             self._finish(entry, df.PEER_UNREACHABLE, f"{peer} is dead", now)
             return reqid, [Note(Level.WARN, f"outdate-peer {resource}: {peer} is dead: "

@@ -72,3 +72,24 @@ def test_cancel_drops_the_retry_and_a_late_success_is_marked() -> None:
     assert fc.Fenced("weasel", cancelled=True) in f.done(run.op_id, 0, 200)
 
 
+
+
+def test_fenced_since_counts_only_a_fence_after_the_peer_was_last_heard() -> None:
+    """What lets `hbeat outdate-peer` answer 7 (docs/self-fencing.md)."""
+    f = machine()
+    assert not f.fenced_since("weasel", None)  # never fenced
+    run = next(a for a in f.begin("weasel", 1000) if isinstance(a, fc.RunFence))
+    assert not f.fenced_since("weasel", 0)  # under way
+    f.done(run.op_id, 5, 1100)
+    assert not f.fenced_since("weasel", 0)  # failed
+    run = next(a for a in f.tick(f.next_deadline() or 0) if isinstance(a, fc.RunFence))
+    f.done(run.op_id, 0, 3000)
+    assert f.fenced_since("weasel", 500) and f.fenced_since("weasel", 3000)
+    assert f.fenced_since("weasel", None)
+    assert not f.fenced_since("weasel", 3001)  # heard after the fence: it came back
+    assert not f.fenced_since("otter", None)
+    run = next(a for a in f.begin("weasel", 9000) if isinstance(a, fc.RunFence))
+    assert not f.fenced_since("weasel", 500)  # fenced again: under way
+    f.cancel("weasel", "it is alive again")
+    f.done(run.op_id, 0, 9500)
+    assert not f.fenced_since("weasel", 500)  # a fence called off does not count

@@ -67,3 +67,15 @@ def test_drbdadm_codes() -> None:
     assert df.valid_resource("r0") and df.valid_resource("data_1.x")
     assert not df.valid_resource("-r0") and not df.valid_resource("a b")
     assert not df.valid_resource("../etc")
+
+
+def test_dead_and_fenced_peer_is_answered_7_without_asking() -> None:
+    otter = od.Outdater("otter")
+    reqid, effects = otter.ask("r0", "weasel", False, 5000, now=0, peer_fenced=True)
+    assert sends(effects) == []
+    entry = otter.result(reqid, 0)
+    assert entry is not None and entry.code == df.PEER_FENCED and "fenced" in entry.why
+    # Alive: asked over the links whatever an old fence says.
+    reqid, effects = otter.ask("r0", "weasel", True, 5000, now=0, peer_fenced=True)
+    assert len(sends(effects)) == 1
+    assert otter.result(reqid, 10).code is None  # type: ignore[union-attr]
