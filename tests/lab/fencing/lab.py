@@ -10,20 +10,26 @@ intervals), and runs hbeat on otter and weasel with
 `stonith_host <node> external/hbeatlab-<id> <powerdir> <peer>` lines,
 `bcast eth1` plus a serial cable, one recorded stand-in group homed on
 weasel (`probe::weasel`) and fast timers. `fencing=False` writes no
-stonith line (heartbeat's unfenced takeover). `extra` adds ha.cf lines.
+stonith line (heartbeat's unfenced takeover). `extra` adds ha.cf lines,
+`env` environment variables of both daemons. `watchdog=True` gives each node
+`watchdog <lab>/<node>.watchdog`, the harness' stand-in device
+(tests/harness/watchdog.py: a reset kills the node's processes, empties its
+/run and records a crash, as the power switch does); `watchdog_resets`
+names the nodes it reset.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tests.harness import Lab, SerialCable, ha_cf, wait_for
 from tests.harness.hbeatnode import FeedLog, HbeatConfig, HbeatNode
 from tests.harness.requirements import require_commands
+from tests.harness.watchdog import WatchdogStandin
 from tests.hbeat.config.seed import SEED_AUTHKEYS
 from tests.lab.failover.cluster import timers_env, wipe_run
 from tests.lab.failover.standins import Records, write_standin
@@ -36,6 +42,7 @@ FENCE_TIMERS = {"fence_retry_ms": 1000, "fence_retry_max_ms": 2000, "fence_timeo
 SCRIPT = "probe"
 GROUP = "probe::weasel"
 NAMES = ("otter", "weasel")
+WATCHDOG_TIMEOUT_S = 2  # hbeat.config.fencing.watchdog_timeout_s: deadtime 3 s - keepalive 0.5 s
 
 
 class _Plugin:
@@ -48,7 +55,8 @@ class _Plugin:
 
 class FencedCluster:
     def __init__(self, lab: Lab, *, fencing: bool = True, extra: Sequence[str] = (),
-                 serial: bool = True) -> None:
+                 serial: bool = True, env: Mapping[str, str] | None = None,
+                 watchdog: bool = False) -> None:
         require_commands("stonith")
         self.lab = lab
         self.shared = lab.dir / "fencing"
@@ -68,10 +76,19 @@ class FencedCluster:
         self.cable: SerialCable | None = lab.serial_cable(*NAMES) if serial else None
         self.nodes: dict[str, HbeatNode] = {}
         self.feeds: dict[str, FeedLog] = {}
-        env = {"HBEAT_RESOURCE_TIMERS": timers_env(FENCE_TIMERS)}
+        node_env = {"HBEAT_RESOURCE_TIMERS": timers_env(FENCE_TIMERS), **(env or {})}
+        self.dogs: dict[str, WatchdogStandin] = {}
         for name in NAMES:
             peer = next(n for n in NAMES if n != name)
             lines = list(extra)
+            if watchdog:
+                dog = WatchdogStandin(lab[name], lab.dir / f"{name}.watchdog",
+                                      WATCHDOG_TIMEOUT_S,
+                                      wipe=lab[name].host_path("/run"),
+                                      keep=[TTY.rsplit("/", 1)[-1]] if serial else [],
+                                      events=self.records.path)
+                self.dogs[name] = dog
+                lines.append(f"watchdog {dog.path}")
             if fencing:
                 lines.append(f"stonith_host {name} {self.type} {self.power} {peer}")
             hacf = ha_cf(list(NAMES), **TIMINGS, baud=38400,
@@ -79,7 +96,7 @@ class FencedCluster:
                          auto_failback="off", extra=lines)
             ttys = {TTY: self.cable.path(name)} if self.cable is not None else {}
             node = HbeatNode(lab[name], HbeatConfig(hacf, SEED_AUTHKEYS, f"weasel {GROUP}\n",
-                                                    env=env), ttys=ttys)
+                                                    env=node_env), ttys=ttys)
             node.prepare()
             write_standin(node.config_dir / "resource.d", SCRIPT, self.records.path,
                           self.control)
@@ -114,6 +131,11 @@ class FencedCluster:
             if self.state(name) == "running":
                 return name
         return None
+
+    def watchdog_resets(self, since: float) -> list[str]:
+        """The nodes the stand-in watchdog reset (powered off) at or after `since`."""
+        return [name for name, dog in self.dogs.items()
+                if any(e == "reset" and t >= since for t, e, _ in dog.events())]
 
     def reboot(self, name: str) -> None:
         """What the power switch's `on` and a boot do: kill what is left, wipe /run,

@@ -4,7 +4,9 @@ a lab node off (tests/lab/fencing/lab.py), with both links between the nodes cut
 * With a working switch the survivor (otter: weasel's device has a fencing
   delay, so otter's shot lands first) fences weasel before it starts
   weasel's group, and the group never runs on both nodes (the stand-ins'
-  records, with the power-off as the end of weasel's holding).
+  records, with the power-off as the end of weasel's holding). DRBD's
+  fence-peer handler `hbeat outdate-peer` on otter then exits 7 (peer
+  fenced); while the fence keeps failing (broken switch) it exits 5.
 * With a broken switch nothing is started anywhere new: the group stays on
   weasel, otter retries and says so in its log, `hbeat status`, the feed
   and `cl_status`; when the links come back the fence is called off.
@@ -13,7 +15,9 @@ a lab node off (tests/lab/fencing/lab.py), with both links between the nodes cut
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.harness import Lab, wait_for
 from tests.harness.hbeatnode import HBEAT
@@ -21,6 +25,7 @@ from tests.lab.daemon.schema import check_event, check_snapshot
 from tests.lab.failover.cluster import HB_TAKEOVER
 
 from .lab import GROUP, TTY, FencedCluster
+from .test_outdate_peer import DRBDADM
 
 
 def _status(c: FencedCluster, name: str) -> str:
@@ -30,8 +35,28 @@ def _status(c: FencedCluster, name: str) -> str:
     return res.stdout
 
 
+def _drbdadm(lab: Lab) -> tuple[Path, Path]:
+    """test_outdate_peer.py's stand-in drbdadm (for $HBEAT_DRBDADM) and its calls."""
+    calls, states = lab.dir / "drbdadm.calls", lab.dir / "drbd-states"
+    states.mkdir()
+    calls.touch()
+    script = lab.dir / "drbdadm"
+    script.write_text(DRBDADM.format(calls=calls, states=states))
+    script.chmod(0o755)
+    return script, calls
+
+
+def _outdate_peer(c: FencedCluster, name: str = "otter") -> subprocess.CompletedProcess[str]:
+    """`hbeat outdate-peer` on `name`, as DRBD starts its fence-peer handler."""
+    node = c[name]
+    return node.node.run([HBEAT, "outdate-peer", "-t", "3", "--runtime-dir",
+                          str(node.runtime_dir)], check=False,
+                         env={**os.environ, "DRBD_RESOURCE": "r0", "DRBD_PEER": "weasel"})
+
+
 def test_partition_survivor_fences_before_taking_over(lab: Lab) -> None:
-    c = FencedCluster(lab)
+    drbdadm, calls = _drbdadm(lab)
+    c = FencedCluster(lab, env={"HBEAT_DRBDADM": str(drbdadm)})
     c.start()
     c.wait_state("weasel", "running")
     (c.power / "delay.weasel").write_text("5\n")  # otter's shot lands first
@@ -59,6 +84,11 @@ def test_partition_survivor_fences_before_taking_over(lab: Lab) -> None:
     events = [(t, b) for t, b in otter_feed(c) if t == "fence.weasel"]
     assert [b["new"] for _t, b in events][-2:] == ["attempting", "fenced"]
     assert all(check_event(t, b) == [] for t, b in events)
+    # DRBD's fence-peer handler on the survivor: weasel is down and fenced.
+    res = _outdate_peer(c)
+    assert res.returncode == 7, res
+    assert "weasel is dead and was fenced" in res.stdout, res
+    assert calls.read_text() == ""  # nothing could be asked of the powered-off peer
 
 
 def test_broken_switch_starts_nothing_and_reports_it(lab_factory: Callable[..., Lab]) -> None:
@@ -88,6 +118,9 @@ def test_broken_switch_starts_nothing_and_reports_it(lab_factory: Callable[..., 
     assert peer["node"] == "weasel" and peer["last_result"] == "bad" and peer["last_rc"] == 5
     assert [b["new"] for t, b in otter_feed(c) if t == "fence.weasel"][:3] == [
         "attempting", "failed", "attempting"]
+    # The fence has not succeeded: DRBD's fence-peer handler gets 5, never 7.
+    res = _outdate_peer(c)
+    assert res.returncode == 5 and "weasel is dead" in res.stdout, res
     cl = otter.cl_status("rscstatus")
     assert cl.stdout.strip() == "local", cl  # its own (empty) set, not weasel's group
     assert otter.cl_status("nodestatus", "weasel").stdout.strip() == "dead"
