@@ -21,6 +21,11 @@ heals, and reboots the node the power switch turned off, if any:
 * `takeover_partition`: both links cut and `hb_takeover all` run on the
   taker as soon as it sees the holder dead.
 
+With fencing each node also has the stand-in watchdog (tests/harness/watchdog.py):
+a holder whose supervisor stalls past the watchdog timeout is reset by it
+(before the taker's STONITH, usually); a node reset so is rebooted like a
+node the switch turned off.
+
 The holder's switch has a fencing delay (`delay.<holder>`), so the taker's
 shot lands first when both shoot. With fencing the power-off is recorded
 as the end of the holder's holding (the plugin's crash record).
@@ -61,6 +66,7 @@ class PathOutcome:
     window: float = 0.0
     checks: list[str] = field(default_factory=list)
     fenced: list[str] = field(default_factory=list)
+    reset: list[str] = field(default_factory=list)  # by their watchdog
 
 
 def _roles(c: FencedCluster) -> tuple[str, str]:
@@ -98,11 +104,15 @@ def _window(c: FencedCluster, t0: float) -> float:
 
 
 def _finish(c: FencedCluster, t0: float, ops_before: int) -> PathOutcome:
-    """Reboot what the switch turned off; measure the window since `t0`."""
+    """Reboot what the switch or a stand-in watchdog turned off (a watchdog reset is
+    a power-off like STONITH's: it kills the node and records a crash); measure
+    the window since `t0`."""
     fenced = [op[3] for op in c.power_log()[ops_before:] if op[4] == "ok"]
-    for name in dict.fromkeys(fenced):
+    reset = c.watchdog_resets(t0)
+    for name in dict.fromkeys(fenced + reset):
         c.reboot(name)
-    out = PathOutcome(window=_window(c, t0), fenced=list(dict.fromkeys(fenced)))
+    out = PathOutcome(window=_window(c, t0), fenced=list(dict.fromkeys(fenced)),
+                      reset=reset)
     return out
 
 

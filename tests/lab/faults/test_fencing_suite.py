@@ -5,7 +5,9 @@ The paths (tests/lab/faults/fencing_paths.py: a stalled supervisor, an
 asymmetric partition, a partition, a boot with the links down, hb_takeover
 during a partition) run once each in an order drawn from the seed
 ($HBEAT_FAULT_SEED, `CI_SEED` in CI) on a two-node cluster with the lab
-power switch (tests/lab/fencing/lab.py). After each path the cluster must
+power switch (tests/lab/fencing/lab.py) and, with fencing, the stand-in
+watchdog on each node (`watchdog <device>`, tests/harness/watchdog.py; a
+watchdog reset counts as a power-off). After each path the cluster must
 settle and pass the fault suite's audits (tests/lab/faults/auditor.py); with
 fencing no overlap of two holders is allowed at all. The run ends with one
 summary line:
@@ -51,7 +53,7 @@ def run_fencing_suite(lab_factory: Callable[..., Lab], seed: int, *, fencing: bo
           f"boot_takeover {boot_takeover}, plan {sequence}")
     lab = lab_factory(2)
     extra = [] if boot_takeover == "fenced" else [f"boot_takeover {boot_takeover}"]
-    c = FencedCluster(lab, fencing=fencing, serial=False, extra=extra)
+    c = FencedCluster(lab, fencing=fencing, serial=False, extra=extra, watchdog=fencing)
     auditor = Auditor(c)  # type: ignore[arg-type]
     t_start = time.monotonic()
 
@@ -80,7 +82,8 @@ def run_fencing_suite(lab_factory: Callable[..., Lab], seed: int, *, fencing: bo
             break
         moments += len(c.records.overlaps()) - before
         windows.setdefault(name, []).append(outcome.window)
-        note(f"{name}: fenced {outcome.fenced or 'nobody'}, double run {outcome.window:.3f} s")
+        note(f"{name}: fenced {outcome.fenced or 'nobody'}, reset by watchdog "
+             f"{outcome.reset or 'nobody'}, double run {outcome.window:.3f} s")
         violations += [Violation(step, "path", text) for text in outcome.checks]
         violations += auditor.audit(step, allow=ALLOW)
         if violations:

@@ -82,13 +82,7 @@ class FencedCluster:
             peer = next(n for n in NAMES if n != name)
             lines = list(extra)
             if watchdog:
-                dog = WatchdogStandin(lab[name], lab.dir / f"{name}.watchdog",
-                                      WATCHDOG_TIMEOUT_S,
-                                      wipe=lab[name].host_path("/run"),
-                                      keep=[TTY.rsplit("/", 1)[-1]] if serial else [],
-                                      events=self.records.path)
-                self.dogs[name] = dog
-                lines.append(f"watchdog {dog.path}")
+                lines.append(f"watchdog {lab.dir / f'{name}.watchdog'}")
             if fencing:
                 lines.append(f"stonith_host {name} {self.type} {self.power} {peer}")
             hacf = ha_cf(list(NAMES), **TIMINGS, baud=38400,
@@ -98,6 +92,11 @@ class FencedCluster:
             node = HbeatNode(lab[name], HbeatConfig(hacf, SEED_AUTHKEYS, f"weasel {GROUP}\n",
                                                     env=node_env), ttys=ttys)
             node.prepare()
+            if watchdog:
+                self.dogs[name] = WatchdogStandin(
+                    lab[name], lab.dir / f"{name}.watchdog", WATCHDOG_TIMEOUT_S,
+                    wipe=node.node.host_path("/run"),
+                    keep=[p.rsplit("/", 1)[-1] for p in node.ttys], events=self.records.path)
             write_standin(node.config_dir / "resource.d", SCRIPT, self.records.path,
                           self.control)
             self.nodes[name] = node
