@@ -10,9 +10,10 @@ seconds)` floods otter with one kind of hostile datagram at one rate:
 * `replay`: weasel's genuine frames, as captured before the step, re-sent
   byte for byte (a recording, no key needed);
 * `rexmit`: `NS_rexmit` requests as if from weasel, forged with the lab key
-  (`sha1 secret`), asking for otter's recent sequence numbers (all held
-  in its history when the step starts): 2,000 different requests, so a
-  cache of recent bytes cannot drop them.
+  (`sha1 secret`), asking for ranges of otter's last 100 sequence numbers
+  (held in its history when the step starts): 2,000 different requests
+  (tests/lab/cluster/attack.py `rexmit_requests`), so a cache of recent
+  bytes cannot drop them.
 
 The flooder is bench/cluster/flood.c (sendmmsg, paced on an absolute
 schedule, rate 0 = as fast as it goes), compiled with gcc by
@@ -38,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import Lab
+from tests.lab.cluster.attack import rexmit_requests
 
 import linklayer
 from linklayer import pcap
 from linklayer.errors import FrameError
-from linklayer.message import BINARY, STRING, AuthKey, Field, Keyring, Method
+from linklayer.message import AuthKey, Keyring, Method
 
 from . import procstat, stats, wire
 from .daemons import FAST, NODES, BenchCluster, count_lines
@@ -85,32 +87,6 @@ def garbage_payloads(n: int = 256, rng: random.Random | None = None) -> list[byt
 
 def lab_keyring() -> Keyring:
     return Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret")}, signing_index=1)
-
-
-def rexmit_payloads(peer_status: dict[str, tuple[int, bytes]], flooded_status:
-                    dict[str, tuple[int, bytes]], hiseq: int, keys: Keyring,
-                    classic: bool, n_first: int = 100, n_span: int = 20) -> list[bytes]:
-    """`NS_rexmit` from the peer (its src, srcuuid, hg, ts copied from its status)
-    to the flooded node: `n_first` first seqs, each with spans 0..n_span-1, all
-    at or below `hiseq` (messages the flooded node still holds)."""
-    def field(name: str, value: bytes, kind: int = STRING) -> Field:
-        return (name.encode(), kind, value)
-
-    encode = linklayer.encode_classic if classic else linklayer.encode_netstring
-    out = []
-    for first in range(max(1, hiseq - n_first - n_span + 2), hiseq - n_span + 2):
-        for span in range(n_span):
-            fields = [field("t", b"NS_rexmit"), field("dest", flooded_status["src"][1])]
-            if "srcuuid" in flooded_status:
-                fields.append(field("destuuid", flooded_status["srcuuid"][1], BINARY))
-            fields += [field("firstseq", str(first).encode()),
-                       field("lastseq", str(first + span).encode())]
-            for name in ("src", "srcuuid", "hg", "ts", "ttl"):
-                if name in peer_status:
-                    kind, value = peer_status[name]
-                    fields.append(field(name, value, kind))
-            out.append(encode(fields, keys))
-    return out
 
 
 def reason_of(line: str) -> str:
@@ -190,7 +166,7 @@ class AttackScenario:
         return [(d.src.rsplit(":", 1)[0], d.payload) for d in pcap.read_udp(self.capture.path)]
 
     def _status_fields(self, src_ip: str, captured: list[tuple[str, bytes]]
-                       ) -> tuple[dict[str, tuple[int, bytes]], bool]:
+                       ) -> tuple[dict[bytes, tuple[int, bytes]], bool]:
         for ip, payload in reversed(captured):
             if ip != src_ip:
                 continue
@@ -198,8 +174,8 @@ class AttackScenario:
                 decoded = linklayer.decode(payload, None)
             except FrameError:
                 continue
-            fields = {n.decode(): (k, v) for n, k, v in decoded.fields}
-            if fields.get("t", (0, b""))[1] == b"status":
+            fields = {n: (k, v) for n, k, v in decoded.fields}
+            if fields.get(b"t", (0, b""))[1] == b"status":
                 return fields, payload.startswith(b">>>")
         raise RuntimeError(f"{self.kind}: no status frame from {src_ip} captured")
 
@@ -214,8 +190,7 @@ class AttackScenario:
         if attack == "rexmit":
             peer, classic = self._status_fields(self.lab[PEER].ip, captured)
             own, _ = self._status_fields(self.lab[FLOODED].ip, captured)
-            hiseq = int(own["seq"][1], 16)
-            return rexmit_payloads(peer, own, hiseq, lab_keyring(), classic)
+            return rexmit_requests(peer, own, lab_keyring(), classic=classic)
         raise ValueError(f"unknown attack {attack!r}")
 
     def step(self, attack: str, rate: int, seconds: float) -> dict[str, Any]:
