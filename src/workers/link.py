@@ -52,6 +52,7 @@ from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
+from workers.nslimit import NS_MARK, NsLimit
 from workers.recentframes import RecentFrames
 from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
@@ -189,6 +190,7 @@ class LinkWorker:
         self.running = True
         self.tally = RejectTally()
         self.recent = RecentFrames()
+        self.ns_limit = NsLimit()
         self.bus_lost = 0
         self.lost_reported = 0
         self.last_summary = float("-inf")
@@ -272,9 +274,27 @@ class LinkWorker:
                 self.tally.add("REPLAYED_FRAME", peer,
                                "the same bytes as a frame received a moment ago")
                 continue
+            if NS_MARK in frame and not self.admit_ns(frame, peer, now):
+                continue
             self.post(Rx(now, frame).encode())
         self.report_junk()
         self.report_rejected(time.monotonic())
+
+    def admit_ns(self, frame: bytes, peer: str, now_ns: int) -> bool:
+        """An `NS_*` frame (a verified one holding `t=NS_`) within its
+        source's rate (workers/nslimit.py); the others are counted."""
+        msg = linklayer.decode(frame, None)
+        mtype = msg.get(b"t") or b""
+        if not mtype.startswith(b"NS_"):
+            return True
+        src = msg.get(b"src") or b""
+        if self.ns_limit.admit(src, mtype, now_ns / 1e9):
+            return True
+        self.tally.add("NS_RATE_LIMITED", peer,
+                       f"{mtype.decode(errors='replace')} claiming to be from "
+                       f"{src.decode(errors='replace')[:40]}: more than "
+                       f"{self.ns_limit.rate:g} a second")
+        return False
 
     def report_rejected(self, now: float) -> None:
         """At most one summary a second, however many frames were refused (or
