@@ -6,12 +6,16 @@ flood of forged `NS_rexmit` (or other `NS_*`) requests: every one would
 cross the bus, and a supervisor busy parsing them falls behind while the
 bus, full, loses the peer's keepalives with them (a false death). The
 worker therefore lets through at most `RATE` `NS_*` frames a second per
-(claimed source, type), with bursts up to `BURST`, and counts the rest as
-rejected. These limits are well above what a peer sends (a few
-acknowledgements and retransmission requests a second) and above what the
-membership itself admits (docs/security.md), so they only ever cut a flood.
-Sources are bounded: past `MAX_KEYS` distinct (source, type) pairs the rest
-share one bucket. Pure: time (seconds) is a parameter.
+type, with bursts up to `BURST`, and counts the rest as rejected. The type
+is read from the frame's bytes (`ns_type`), not from a parse, which would
+cost more than the signature check; the claimed source is not read at all
+(a forger names whichever node it likes), so a flood also delays the
+genuine peer's `NS_*` messages of that type, which the sequencing
+protocol asks for again; keepalives (`status`) are never limited. The
+limits are well above what a peer sends (a few acknowledgements and
+retransmission requests a second), so they only ever cut a flood. Keys are
+bounded: past `MAX_KEYS` distinct ones the rest share one bucket. Pure:
+time (seconds) is a parameter.
 """
 
 from __future__ import annotations
@@ -23,6 +27,26 @@ BURST = 200.0
 MAX_KEYS = 64
 OTHER = (b"", b"")
 NS_MARK = b"t=NS_"  # every NS_* frame holds these bytes (its `t` field)
+MAX_TYPE = 24
+
+
+def ns_type(frame: bytes) -> bytes | None:
+    """`NS_...` from the first `t=NS_` of `frame` that starts a field (after
+    `)` in the netstring form, after a newline in the classic one), up to
+    the field's end; None when there is none."""
+    start = 0
+    while True:
+        i = frame.find(NS_MARK, start)
+        if i < 0:
+            return None
+        if i > 0 and frame[i - 1] in b")\n":
+            value = frame[i + 2:i + 2 + MAX_TYPE]
+            for end in (b",", b"\n"):
+                cut = value.find(end)
+                if cut >= 0:
+                    value = value[:cut]
+            return value
+        start = i + 1
 
 
 @dataclass

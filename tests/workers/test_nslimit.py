@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workers.nslimit import NsLimit
+import linklayer
+from linklayer.message import STRING, AuthKey, Keyring, Method
+from workers.nslimit import NsLimit, ns_type
 
 
 def test_a_burst_passes_then_the_rate_holds() -> None:
@@ -30,3 +32,13 @@ def test_sources_and_types_are_separate_and_bounded() -> None:
 def test_bad_parameters() -> None:
     with pytest.raises(ValueError):
         NsLimit(rate=0)
+
+
+def test_ns_type_is_read_from_either_wire_form() -> None:
+    keys = Keyring(keys={1: AuthKey(1, Method.SHA1, b"k")}, signing_index=1)
+    fields = [(b"t", STRING, b"NS_rexmit"), (b"src", STRING, b"weasel"),
+              (b"info", STRING, b"xt=NS_fake")]
+    assert ns_type(linklayer.encode_netstring(fields, keys)) == b"NS_rexmit"
+    assert ns_type(linklayer.encode_classic(fields, keys)) == b"NS_rexmit"
+    status = [(b"t", STRING, b"status"), (b"info", STRING, b"xt=NS_fake")]
+    assert ns_type(linklayer.encode_netstring(status, keys)) is None
