@@ -216,7 +216,8 @@ class AttackScenario:
         offsets = {n: file_size(p) for n, p in logs.items()}
         pids = self.cluster.pids(FLOODED)
         cpu0 = cpu_ns(pids)
-        net0 = netns_counters(pids[0])
+        holder = self.lab[FLOODED].holder_pid()  # outlives the daemon's processes
+        net0 = netns_counters(holder)
         t0_ns, t0 = time.time_ns(), time.monotonic()
         res = subprocess.run(
             self.client.netns_argv([str(self.flooder), self.lab[FLOODED].ip, "694",
@@ -224,7 +225,7 @@ class AttackScenario:
             capture_output=True, text=True, timeout=seconds + 30, check=False)
         t1_ns, t1 = time.time_ns(), time.monotonic()
         cpu1 = cpu_ns(pids)
-        net1 = netns_counters(pids[0])
+        net1 = netns_counters(holder)
         pids_after = self.cluster.pids(FLOODED)
         time.sleep(TAIL_S)
         m = re.search(r"sent (\d+) failed (\d+) seconds ([\d.]+)", res.stdout)
