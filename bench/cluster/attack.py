@@ -216,7 +216,7 @@ class AttackScenario:
         offsets = {n: file_size(p) for n, p in logs.items()}
         pids = self.cluster.pids(FLOODED)
         cpu0 = cpu_ns(pids)
-        holder = self.lab[FLOODED].holder_pid()  # outlives the daemon's processes
+        holder = self.lab[FLOODED].holder_pid  # outlives the daemon's processes
         net0 = netns_counters(holder)
         t0_ns, t0 = time.time_ns(), time.monotonic()
         res = subprocess.run(
