@@ -208,8 +208,9 @@ def phase_attack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                               "rates": list(attack.RATES), "attacks": list(attack.ATTACKS),
                               "profile": FAST.name}
     runs: dict[str, attack.AttackScenario] = {}
+    kinds = args.attack_daemons.split(",")
     try:
-        for kind in scenarios_kinds():
+        for kind in kinds:
             runs[kind] = attack.AttackScenario(kind, exe)
             runs[kind].begin()
         for name in attack.ATTACKS:
@@ -220,7 +221,9 @@ def phase_attack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                         f"{row['sent_per_s']:,.0f}/s, dead {row['node_dead']}, log "
                         f"{row['log_lines_per_s']:.1f}/s, cpu {row['cpu_pct']:.0f} %")
                     time.sleep(2.0)  # let the pair settle before the next flood
-        results["attack"] = {kind: run.finish() for kind, run in runs.items()}
+        # Daemons not run this time keep their previous rows (--merge).
+        results["attack"] = {**results.get("attack", {}),
+                             **{kind: run.finish() for kind, run in runs.items()}}
     finally:
         for run in runs.values():
             run.close()
@@ -248,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--false-death-duration", type=float, help="seconds (600)")
     ap.add_argument("--reps", type=int, help="kills per profile and daemon (20)")
     ap.add_argument("--cost-duration", type=float, help="seconds (60)")
+    ap.add_argument("--attack-daemons", default="hbeat,heartbeat",
+                    help="which daemons the attack phase floods (with --merge, the "
+                         "others keep their previous rows)")
     ap.add_argument("--attack-window", type=float,
                     help="seconds of flood per attack step (20; --quick 5)")
     ap.add_argument("--phases", default="idle,loaded,failover")

@@ -275,7 +275,8 @@ class AttackScenario:
         period = self.profile.keepalive_ms * 1_000_000
         for row in self.steps:
             t0, t1 = row.pop("window_ns")
-            times = [t for t in wire.status_times(frames, FLOODED) if t0 <= t <= t1]
+            # Within the window only: a daemon that restarted reuses its seqs.
+            times = wire.status_times([f for f in frames if t0 <= f.time_ns <= t1], FLOODED)
             try:
                 kept, extra = stats.drop_extra_sends(times, period)
                 row["jitter"] = asdict(stats.summarize_jitter(kept, period)) | {"extra": extra}
