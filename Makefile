@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hbeat-installed
 DEPS   := pyproject.toml setup.py build_ext.py src/linklayer/_frame.c src/linklayer/_frame.h
 
-.PHONY: all venv test demo lint typecheck sanitize sysdeps bench fuzz fuzz-smoke clean
+.PHONY: all venv test demo lint typecheck sanitize sysdeps bench fuzz fuzz-smoke clean deb
 
 all: venv
 
@@ -73,6 +73,16 @@ fuzz: $(STAMP) $(FUZZ_BIN)
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -dict=fuzz/frame.dict \
 	    -artifact_prefix=fuzz/build/artifacts/ -print_final_stats=1 $(FUZZ_FLAGS) \
 	    fuzz/corpus fuzz/regressions
+
+# The Debian package (debian/, README.md "Install on your two nodes"), built
+# with dpkg-buildpackage in a clean copy of the sources: build/deb/hbeat_*.deb.
+DEB_DIR := build/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/hbeat
+	cp -a debian src scripts man examples systemd pyproject.toml setup.py build_ext.py \
+	    README.md $(DEB_DIR)/hbeat/
+	cd $(DEB_DIR)/hbeat && dpkg-buildpackage -b -us -uc
+	@ls $(DEB_DIR)/hbeat_*.deb
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info src/linklayer/_frame_cffi*.so src/linklayer/_frame_cffi.c

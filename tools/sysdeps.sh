@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses (real heartbeat 3.0.6 for
-# interop, socat for serial pty pairs, iproute2 for network namespaces, clang
-# with its libFuzzer runtime for `make fuzz`, ...).
+# interop, cluster-glue's stonith for fencing, socat for serial pty pairs,
+# iproute2 for network namespaces, clang
+# with its libFuzzer runtime for `make fuzz`, debhelper and debootstrap for
+# `make deb` and its install test, ...).
 # As root it installs what is missing; otherwise it only reports, and the
 # tests that need a missing package skip themselves with the reason.
 set -u
-pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents tcpdump iputils-ping psmisc systemd
-      clang-14 libclang-rt-14-dev)
+pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents cluster-glue tcpdump iputils-ping psmisc systemd
+      clang-14 libclang-rt-14-dev
+      debhelper dpkg-dev debootstrap python3-venv python3-dev libffi-dev e2fsprogs man-db groff-base
+      pacemaker-cli-utils crmsh pcs corosync)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -204,6 +204,29 @@ def resources_lines(res: Mapping[str, Any]) -> list[str]:
                 row.append(" ".join(str(r) for r in g.get("found", [])) or "-")
             grows.append(row)
         lines += _table(grows, indent="  ")
+    return lines + _fencing_lines(res)
+
+
+def _fencing_lines(res: Mapping[str, Any]) -> list[str]:
+    """STONITH devices and each peer's fence (docs/fencing.md), when configured."""
+    lines: list[str] = []
+    if res.get("boot_wait"):
+        lines.append("start-up: waiting for the peer (not heard, no STONITH: run hb_takeover "
+                     "if it is down)")
+    fencing = res.get("fencing")
+    if not isinstance(fencing, Mapping):
+        return lines
+    lines.append(f"STONITH devices: {' '.join(str(d) for d in fencing.get('devices', []))}")
+    peers = [p for p in fencing.get("peers", []) if isinstance(p, Mapping)]
+    if peers:
+        rows = [["PEER", "FENCE", "ATTEMPTS", "LAST RESULT"]]
+        for p in peers:
+            last = f"{p.get('last_result') or '-'}"
+            if p.get("last_rc") not in (None, 0):
+                last += f" (rc {p.get('last_rc')})"
+            state = str(p.get("state", "?")) + (" (called off)" if p.get("cancelled") else "")
+            rows.append([str(p.get("node", "?")), state, str(p.get("attempts", 0)), last])
+        lines += _table(rows, indent="  ")
     return lines
 
 
@@ -253,6 +276,9 @@ def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) ->
         return f"Link {node}:{link} {_field(body, 'new', topic)}."
     if kind == "cluster":
         return _cluster_text(topic, body)
+    if kind == "fence":
+        node, new = _field(body, "node", topic), _field(body, "new", topic)
+        return f"STONITH of {node}: {body.get('old', '?')} -> {new}"
     if kind == "resource":
         group, new = _field(body, "group", topic), _field(body, "new", topic)
         where = f" on {body['node']}" if body.get("node") else ""

@@ -192,6 +192,7 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
         # on the resource pair, never here): nothing is ever held here.
         return {"held": "none", "phase": "none", "shutdown_stuck": False, "peer": None,
                 "standby": None, "job": None, "queued_jobs": [], "operation": None,
+                "fencing": None, "boot_wait": False,
                 "groups": [{"key": key, "node": g.node, "state": "stopped",
                             "resources": texts[key], "found": []}
                            for key, g in sup.groups.items()]}
@@ -223,4 +224,13 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
     ]
     return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],
             "peer": rs["peer"], "standby": standby, "job": queue[0] if queue else None,
-            "queued_jobs": queue[1:], "operation": operation, "groups": groups}
+            "queued_jobs": queue[1:], "operation": operation, "groups": groups,
+            "fencing": _fencing_view(rs["fencing"]), "boot_wait": bool(rs["boot_wait"])}
+
+
+def _fencing_view(f: Any) -> dict[str, Any] | None:
+    """`resources.fencing` of docs/status-feed.md (null without a STONITH device)."""
+    if not f.get("configured"):
+        return None
+    return {"devices": list(f["devices"]),
+            "peers": [{"node": node, **p} for node, p in f["peers"].items()]}

@@ -6,8 +6,12 @@ it starts or restarts are not lost), logs what the executor reports in
 heartbeat's words (`Running ...`, `Return code N from ...`, each output
 line under its resource's name), and hands each result back as
 (op id, exit code or None, verdict). The verdict is the executor's (it
-knows the kind of call): nothing here judges a call again. The messages
-are hbeat/ipc/executor.py.
+knows the kind of call): nothing here judges a call again. STONITH calls
+(`run_fence`: cluster-glue's `stonith` command, docs/fencing.md) go through
+the same executor as `argv` runs in a group of their own (`STONITH <node>`),
+in an op-id space of their own, and come back through `fence_done(op id,
+exit code or None)`; their command line is never logged (it may hold a
+device password). The messages are hbeat/ipc/executor.py.
 
 When the executor dies, the calls it was running fail at once (not at their
 timeout): their process groups are killed, so an orphaned start cannot go
@@ -24,10 +28,11 @@ import os
 import signal
 from collections.abc import Callable
 
-from hbeat.config.model import ClusterConfig, Resource
+from hbeat.config.model import ClusterConfig, Logging, Resource
 from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop
 from hbeat.ipc.executor import (
     Bye,
+    ExecutorLogging,
     ExecutorReady,
     ExecutorSetup,
     Outcome,
@@ -38,6 +43,7 @@ from hbeat.ipc.executor import (
     RunResult,
     Started,
     check_action,
+    encode_logging,
     encode_setup,
 )
 from hbeat.logfmt import Level
@@ -49,18 +55,24 @@ PING_DEADLINE_S = 10.0
 Send = Callable[[list[bytes]], None]
 LogFn = Callable[[Level, str], None]
 Done = Callable[[int, int | None, Outcome], None]
+FenceDone = Callable[[int, int | None], None]
+FENCE_OP_BASE = 1 << 40  # fence op ids live above every resource op id
 
 
 class ExecutorLink:
-    def __init__(self, config: ClusterConfig, send: Send, log: LogFn, done: Done) -> None:
+    def __init__(self, config: ClusterConfig, send: Send, log: LogFn, done: Done,
+                 fence_done: FenceDone | None = None) -> None:
         self.config = config
         self._send = send
         self._log = log
         self._done = done
+        self._fence_done = fence_done
         self.ready = False
         self.pid = 0
+        self.debug: int | None = None  # the debug level once USR1/USR2 or a reload set it
         self._pending: list[RunRequest] = []
         self._label: dict[int, str] = {}
+        self._secret: dict[int, tuple[str, ...]] = {}
         self._in_flight: dict[int, int | None] = {}
         """Calls sent to the executor and not answered: op id -> process group."""
         self._nonce = 0
@@ -81,15 +93,42 @@ class ExecutorLink:
         else:
             self._pending.append(request)
 
+    def run_fence(self, op_id: int, node: str, argv: tuple[str, ...], timeout_s: float) -> None:
+        """Run cluster-glue's stonith for the fencing machine (its own op-id space)."""
+        wire_id = FENCE_OP_BASE + op_id
+        request = RunRequest(wire_id, f"STONITH {node}", 0, check_action("start"), timeout_s,
+                             argv=argv)
+        self._label[wire_id] = f"stonith {node}"
+        # What the device's configuration says is blanked out of its output.
+        self._secret[wire_id] = tuple(
+            argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-p", "-F") and argv[i + 1])
+        if self.ready:
+            self._in_flight[wire_id] = None
+            self._to_executor(request.encode())
+        else:
+            self._pending.append(request)
+
     def setup(self) -> ExecutorSetup:
-        lg = self.config.logging
         return {
             "config_dir": self.config.config_dir,
             "node": self.config.node_name,
             "env": dict(self.config.hacf.env),
-            "logging": {"logfile": lg.logfile, "debugfile": lg.debugfile,
-                        "logfacility": lg.syslog_facility, "debug": lg.debug},
+            "logging": self._logging(self.config.logging, self.debug),
         }
+
+    @staticmethod
+    def _logging(lg: Logging, debug: int | None) -> ExecutorLogging:
+        return {"logfile": lg.logfile, "debugfile": lg.debugfile,
+                "logfacility": lg.syslog_facility,
+                "debug": lg.debug if debug is None else debug}
+
+    def set_logging(self, lg: Logging, debug: int) -> None:
+        """New logging or debug level (SIGHUP, SIGUSR1/2) for the scripts'
+        HA_LOGFILE, HA_DEBUGLOG, HA_LOGFACILITY and HA_debug; a restarted
+        executor gets them in its setup."""
+        self.debug = debug
+        if self.ready:
+            self._to_executor(encode_logging(self._logging(lg, debug)))
 
     def lost(self) -> None:
         """The executor died: hold new requests until its successor is ready,
@@ -102,6 +141,13 @@ class ExecutorLink:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
             label = self._label.pop(op_id, "a resource script")
+            if op_id >= FENCE_OP_BASE:  # a stonith call: failed, the fence is retried
+                self._secret.pop(op_id, None)
+                self._log(Level.ERROR, f"executor died while running {label}"
+                                       f"{f' (process group {pgid} killed)' if pgid else ''}")
+                if self._fence_done is not None:
+                    self._fence_done(op_id - FENCE_OP_BASE, None)
+                continue
             self._log(Level.ERROR, f"executor died while running {label}"
                                    f"{f' (process group {pgid} killed)' if pgid else ''}:"
                                    " its outcome is unknown, the group counts as possibly"
@@ -159,7 +205,8 @@ class ExecutorLink:
             started = Started.decode(parts)
             if isinstance(started.id, int) and started.id in self._in_flight:
                 self._in_flight[started.id] = started.pid
-            self._log(Level.INFO, f"Running {started.command}")
+            if not (isinstance(started.id, int) and started.id >= FENCE_OP_BASE):
+                self._log(Level.INFO, f"Running {started.command}")
         elif verb == b"output":
             self._on_output(Output.decode(parts))
         elif verb == b"result":
@@ -177,21 +224,32 @@ class ExecutorLink:
     def _on_output(self, out: Output) -> None:
         op_id = out.id if isinstance(out.id, int) else -1
         level = Level.INFO if out.stream == "stdout" else Level.WARN
-        self._log(level, f"{self._label.get(op_id, 'resource')}: {out.line}")
+        line = out.line
+        for secret in self._secret.get(op_id, ()):
+            line = line.replace(secret, "[device parameters]")
+        self._log(level, f"{self._label.get(op_id, 'resource')}: {line}")
 
     def _on_result(self, result: RunResult) -> None:
         if not isinstance(result.id, int):
             raise BusError(f"bus message 'result': id {result.id!r} is not one of ours")
         op_id = result.id
         self._label.pop(op_id, None)
+        self._secret.pop(op_id, None)
         self._in_flight.pop(op_id, None)
         rc = result.rc
         command = result.command or result.group
+        fence = op_id >= FENCE_OP_BASE
+        if fence:
+            command = result.group  # never the command line: it may hold a password
         if result.error:
             self._log(Level.ERROR, f"{command}: {result.error}")
         elif result.timed_out:
             self._log(Level.ERROR, f"{command} timed out after {result.duration_s} s; "
                                    "its process group was killed")
-        elif rc not in (0, None) and result.action != "status":
+        elif rc not in (0, None) and result.action != "status" and not fence:
             self._log(Level.ERROR, f"Return code {rc} from {command}")
+        if fence:
+            if self._fence_done is not None:
+                self._fence_done(op_id - FENCE_OP_BASE, rc)
+            return
         self._done(op_id, rc, result.status)

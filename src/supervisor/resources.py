@@ -12,9 +12,13 @@ Script calls run through `jobrunner`, the standby handover through
 `standbyexchange`, our shutdown's steps through `shutdownflow`; `adoption`,
 `stopfailure` and `rscsnapshot` hold its pure rules, texts and status view.
 
+Fencing: with a STONITH device the takeover after a death waits for
+`fencing.Fencing` to report the peer reset (docs/fencing.md), and a start-up
+with every link down follows `boot_takeover`.
+
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
-`standby`, `takeover`, `shutdown`, `tick` at `next_deadline`. Queries:
+`fence_done`, `standby`, `takeover`, `shutdown`, `tick` at `next_deadline`. Queries:
 `held`, `hold_bits`, `group_state`, `busy`, `stable`, `shutdown_stuck`,
 `snapshot`. The full specification is docs/resources.md.
 """
@@ -30,6 +34,7 @@ from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 from . import adoption
+from . import fencing as fc
 from . import groupops as go
 from . import rscmessages as rm
 from . import rscsnapshot as snap
@@ -143,6 +148,10 @@ class Resources:
         self._starting_unanswered = False
         self._deferred_ip_requests: list[rm.IpRequest] = []
         self._now = now
+        self.fencing = fc.Fencing(config.fencing_config())
+        self._fence_takeover: str | None = None  # takeover waits for this node's fence
+        self._fence_boot = False  # ... started by the start-up alone (see _alone_acquire)
+        self._boot_wait = False  # start-up alone, unfenced: waiting for the peer/hb_takeover
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -203,6 +212,7 @@ class Resources:
                 self._crit_at,
                 self._sx.deadline,
                 self._runner.next_deadline(),
+                self.fencing.next_deadline(),
             )
             if t is not None
         ]
@@ -230,6 +240,8 @@ class Resources:
             "standby": self._sx.snapshot(),
             "running_op": snap.running_op(run),
             "queue": run.queued,
+            "fencing": self.fencing.snapshot(),
+            "boot_wait": self._boot_wait,
         }
 
     # --- events -------------------------------------------------------------
@@ -310,9 +322,29 @@ class Resources:
         return out
 
     def _alone_acquire(self, now: int) -> list[Action]:
-        out = self._resolve_found(incumbent=False)[0]
         peer = self.peer
+        if (
+            peer is not None
+            and self._fencing_needed(peer)
+            and not self.fencing.configured
+            and self.config.boot_takeover == "fenced"
+        ):
+            # Every link down at start-up: the peer may be alive and running
+            # everything. Without a device to fence it we take nothing.
+            self.phase = Phase.INIT
+            self._boot_wait = True
+            self._initial_reason = None
+            return [
+                Log(
+                    Level.CRIT,
+                    f"{peer.name} is not heard and no STONITH device is configured: not "
+                    f"taking over any resource group (boot_takeover fenced). Waiting for "
+                    f"{peer.name}; if it is down, run hb_takeover here.",
+                )
+            ]
+        out = self._resolve_found(incumbent=False)[0]
         if peer is not None:
+            self._fence_boot = True
             return out + self._death_flow(peer, now)
         self.claim = Hold.ALL
         self._enqueue(self._req_our_job(initial="T_RESOURCES(us)"))
@@ -378,9 +410,16 @@ class Resources:
         return self._finish(out, now)
 
     def node_up(self, node: str, now: int) -> list[Action]:
+        out: list[Action] = []
         if self.peer is not None and node == self.peer.name:
             self.peer.alive = True
-        return self._finish([], now)
+            out += self._peer_heard(self.peer, now, "it is alive again")
+        return self._finish(out, now)
+
+    def fence_done(self, op_id: int, rc: int | None, now: int) -> list[Action]:
+        """The exit code of a `RunFence` (None: timed out, killed or not run)."""
+        self._now = now
+        return self._finish(self._fence_actions(self.fencing.done(op_id, rc, now), now), now)
 
     def peer_restarted(self, node: str, now: int) -> list[Action]:
         """The peer runs a new generation: what it held is unknown until it reports."""
@@ -390,13 +429,17 @@ class Resources:
         peer.alive = True
         peer.stable = False
         peer.fresh_report = False
-        return self._finish(self._sx.cancel_peer_restarted(), now)
+        out = self._peer_heard(peer, now, "it restarted")
+        return self._finish(out + self._sx.cancel_peer_restarted(), now)
 
     def node_returned_after_partition(self, node: str, now: int) -> list[Action]:
         out: list[Action] = []
         peer = self.peer
-        if peer is None or node != peer.name or self.phase is not Phase.STABLE:
+        if peer is None or node != peer.name:
             return out
+        out += self._peer_heard(peer, now, "it is alive again (partition)")
+        if self.phase is not Phase.STABLE:
+            return self._finish(out, now)
         peer.alive = True
         if self.nice:
             out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
@@ -438,6 +481,27 @@ class Resources:
             return self._finish(out, now)
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
+        peer = self.peer
+        if peer is not None and self.fencing.pending(peer.name):
+            out.append(
+                Log(
+                    Level.WARN,
+                    f"hb_takeover: {peer.name} is being fenced; its resources are taken over "
+                    f"once STONITH reports it reset.",
+                )
+            )
+            return self._finish(out, now)
+        if self._boot_wait and peer is not None and not peer.alive:
+            # The administrator's explicit decision (docs/fencing.md, boot_takeover).
+            self._boot_wait = False
+            self.phase = Phase.STABLE
+            out.append(
+                Log(
+                    Level.WARN,
+                    f"hb_takeover: taking over without fencing {peer.name} (never heard "
+                    f"since start-up), as asked.",
+                )
+            )
         for g in self.groups.values():
             if g.cls & hold and g.state == FAILED:
                 out += self._set_state(g, STOPPED)
@@ -453,7 +517,6 @@ class Resources:
                     )
                 )
                 out += self._set_state(g, PARTIAL)
-        peer = self.peer
         if peer is not None and peer.alive:
             out.append(Log(Level.INFO, f"Asking {peer.name} to give up [{which}] resources."))
             out.append(SendMessage(rm.hb_takeover_fields(wire)))
@@ -506,6 +569,7 @@ class Resources:
             out += expired + self._shutdown_complete()
         if self._crit_at is not None and now >= self._crit_at:
             out += self._stop_failed_reminder(now)
+        out += self._fence_actions(self.fencing.tick(now), now)
         if self.shutdown_stuck and self._leave.retry_due(now):
             out += self._retry_stuck_shutdown(now, "periodic retry")
         return self._finish(out, now)
@@ -838,9 +902,16 @@ class Resources:
         out: list[Action] = found
         released = peer.released
         if not self._fencing_needed(peer):
+            self._fence_boot = False
             out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
             out.append(SendMessage(rm.stonith_fields(peer.name, "unneeded")))
+        elif self.fencing.configured:
+            # FENCING GATE: nothing of the peer's (nor ours: it may hold them)
+            # starts before a device reports it reset (`_after_fence`).
+            self._fence_takeover = peer.name
+            return out + self._fence_actions(self.fencing.begin(peer.name, now), now)
         else:
+            self._fence_boot = False
             out += [
                 SendMessage(rm.stonith_fields(peer.name, "n_stnth")),
                 Log(Level.WARN, "No STONITH device configured."),
@@ -854,8 +925,55 @@ class Resources:
             for g in self.groups.values()
         )
         if not released or needs_work:
-            # FENCING GATE: fence the peer here before its groups are taken over.
             self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
+        return out
+
+    def _fence_actions(self, actions: list[fc.FenceAction], now: int) -> list[Action]:
+        """Carry out what the fencing machine decided."""
+        out: list[Action] = []
+        for a in actions:
+            if isinstance(a, fc.StonithReport):
+                out.append(SendMessage(rm.stonith_fields(a.node, a.result)))
+            elif isinstance(a, fc.Fenced):
+                out += self._after_fence(a, now)
+            else:
+                out.append(a)
+        return out
+
+    def _after_fence(self, fenced: fc.Fenced, now: int) -> list[Action]:
+        peer = self.peer
+        if peer is None or fenced.node != peer.name or self._fence_takeover != peer.name:
+            return []
+        self._fence_takeover = None
+        if fenced.cancelled or self.phase not in (Phase.STABLE, Phase.STARTING):
+            return []
+        self._fence_boot = False
+        out: list[Action] = [Log(Level.INFO, f"Resources being acquired from {peer.name}.")]
+        peer.alive = False
+        peer.stable = False
+        peer.hold = Hold.NONE
+        peer.hold_known = True
+        self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
+        return out
+
+    def _peer_heard(self, peer: _Peer, now: int, why: str) -> list[Action]:
+        """The peer is alive: a fence not done yet is called off, a start-up wait ends."""
+        out: list[Action] = []
+        if self._fence_takeover == peer.name and self.fencing.pending(peer.name):
+            out += self._fence_actions(self.fencing.cancel(peer.name, why), now)
+            self._fence_takeover = None
+        if (self._fence_boot and self._fence_takeover is None) or self._boot_wait:
+            # We took nothing at start-up: negotiate with the peer as at comm-up.
+            self._fence_boot = False
+            self._boot_wait = False
+            if self.phase in (Phase.STABLE, Phase.INIT) and not self.busy:
+                self.phase = Phase.INIT
+                out += self._comm_up_now(now)
+        elif self.nice and self.phase is Phase.STABLE:
+            # A peer we held for dead may run what we took over (a start-up
+            # alone, unfenced): our report makes both audit their holdings,
+            # as after a partition (which sends it too; a second is harmless).
+            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         return out
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> Job:
@@ -1140,8 +1258,12 @@ class Resources:
                 # above). After a one-sided partition (we were frozen past
                 # deadtime; only the peer saw a partition) we would otherwise
                 # never send one and both would keep the groups for good.
-                # Once per conflict: the peer's next report ends it.
-                if not peer.told_we_own_ours and self.stable:
+                # Once per conflicting report of the peer (the audit runs once
+                # per fresh report): after an asymmetric partition our first
+                # answer was lost (the peer could not hear us), so the report
+                # the peer sends when it hears us again must get one too. The
+                # peer's answer stops its copies or claims nothing new: no loop.
+                if self.stable:
                     peer.told_we_own_ours = True
                     out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         if not conflict:

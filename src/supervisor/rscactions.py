@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from linklayer.message import Field
 
+from .fencing import FenceStateChanged, RunFence
 from .membership import Log
 
 STOPPED = "stopped"
@@ -63,7 +64,16 @@ class ShutdownComplete:
     """Every group is released and the peer had its chance to take over: exit now."""
 
 
-Action = SendMessage | RunScript | Log | GroupStateChanged | HeldChanged | ShutdownComplete
+Action = (
+    SendMessage
+    | RunScript
+    | Log
+    | GroupStateChanged
+    | HeldChanged
+    | ShutdownComplete
+    | RunFence
+    | FenceStateChanged
+)
 
 __all__ = [
     "CLAIMED_STATES",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup
+from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup, StonithDevice
 
+from .fencing import FencingConfig
 from .jobrunner import RunnerTimers
 
 
@@ -32,6 +33,12 @@ class ResourcesConfig:
     shutdown_wait_ms: int = 30000
     stop_failed_crit_ms: int = 60000
     shutdown_retry_ms: int = 30000
+    stonith: tuple[StonithDevice, ...] = ()
+    stonith_command: str = "/usr/sbin/stonith"
+    fence_timeout_s: float = 120.0
+    fence_retry_ms: int = 5000
+    fence_retry_max_ms: int = 60000
+    boot_takeover: str = "fenced"
 
     def __post_init__(self) -> None:
         if self.local not in self.nodes:
@@ -71,8 +78,14 @@ class ResourcesConfig:
             nodes=cfg.resource_nodes,
             groups=tuple(cfg.groups),
             auto_failback=cfg.auto_failback,
+            stonith=cfg.stonith_devices,
+            boot_takeover=cfg.hacf.boot_takeover,
             **timers,  # type: ignore[arg-type]
         )
+
+    def fencing_config(self) -> FencingConfig:
+        return FencingConfig(self.stonith, self.stonith_command, self.fence_timeout_s,
+                             self.fence_retry_ms, self.fence_retry_max_ms)
 
     def runner_timers(self) -> RunnerTimers:
         return RunnerTimers(

@@ -84,6 +84,8 @@ class ResourcesView(TypedDict):
     standby: StandbyView | None
     running_op: RunningOpView | None
     queue: list[str]
+    fencing: dict[str, object]  # fencing.Fencing.snapshot()
+    boot_wait: bool
 
 
 class GroupFacts(Protocol):

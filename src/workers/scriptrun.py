@@ -3,10 +3,12 @@
 This module owns the rules, not the processes (workers/executor.py runs them):
 
 * **Lookup** (docs/heartbeat-protocol.md §6): `<resource_dir>/<script>` (default
-  `<config_dir>/resource.d`), then `<init_dir>/<script>` (default
-  `/etc/init.d`); the first regular executable file wins. A resource whose
-  `path` the config loader already resolved is used as it is, after the same
-  check. A bare IP (`10.0.0.1/24/eth0`) is `IPaddr::10.0.0.1/24/eth0`.
+  `<config_dir>/resource.d`), then hbeat's packaged wrappers
+  `<lib_resource_dir>/<script>` (default `/usr/lib/hbeat/resource.d`), then
+  `<init_dir>/<script>` (default `/etc/init.d`); the first regular
+  executable file wins. A resource whose `path` the config loader already
+  resolved is used as it is, after the same check. A bare IP
+  (`10.0.0.1/24/eth0`) is `IPaddr::10.0.0.1/24/eth0`.
 * **argv**: `<path> [args...] <action>`: arguments first, action last, each
   argument one word. `OCF::agent::instance` runs the `OCF` wrapper with
   `agent instance <action>`.
@@ -39,6 +41,7 @@ Pure apart from the `ScriptProbe` it is handed for file checks.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -46,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hbeat.config.model import Resource
+from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR, describe_candidates, script_candidates
 from hbeat.ipc.executor import Action, CallError, CallKind, check_action
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -83,6 +87,7 @@ class Settings:
     node: str
     resource_dir: str
     init_dir: str = DEFAULT_INIT_DIR
+    lib_resource_dir: str | None = DEFAULT_LIB_RESOURCE_DIR
     funcs: str = DEFAULT_FUNCS
     ocf_root: str = DEFAULT_OCF_ROOT
     logfile: str | None = None
@@ -113,12 +118,7 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
     node = _opt_str(body, "node", where)
     if not config_dir or not node:
         raise CallError("setup: 'config_dir' and 'node' are required non-empty strings")
-    logging = body.get("logging") or {}
-    if not isinstance(logging, Mapping):
-        raise CallError("setup: 'logging' must be an object")
-    debug = logging.get("debug", 0)
-    if not isinstance(debug, int) or isinstance(debug, bool) or debug < 0:
-        raise CallError(f"setup: 'logging.debug' must be a non-negative integer, not {debug!r}")
+    logging = _logging_fields(body.get("logging") or {}, "setup", "logging")
     raw_env = body.get("env") or {}
     if not isinstance(raw_env, Mapping):
         raise CallError("setup: 'env' must be an object of NAME: value strings")
@@ -129,21 +129,44 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
         if not isinstance(value, str) or "\0" in value:
             raise CallError(f"setup: env {name}: value must be a string without NUL bytes")
         env.append((name, value))
-    facility = _opt_str(logging, "logfacility", "setup.logging")
     return Settings(
         config_dir=config_dir,
         node=node,
         resource_dir=(_opt_str(body, "resource_dir", where)
                       or os.path.join(config_dir, "resource.d")),
         init_dir=_opt_str(body, "init_dir", where) or DEFAULT_INIT_DIR,
+        lib_resource_dir=(_opt_str(body, "lib_resource_dir", where)
+                          or DEFAULT_LIB_RESOURCE_DIR),
         funcs=_opt_str(body, "funcs", where) or default_funcs or DEFAULT_FUNCS,
         ocf_root=_opt_str(body, "ocf_root", where) or DEFAULT_OCF_ROOT,
-        logfile=_opt_str(logging, "logfile", "setup.logging"),
-        debugfile=_opt_str(logging, "debugfile", "setup.logging"),
-        logfacility=None if facility == "none" else facility,
-        debug=debug,
         env=tuple(env),
+        **logging,
     )
+
+
+def _logging_fields(logging: Any, where: str, name: str | None) -> dict[str, Any]:
+    """The Settings fields of a `logging` object: setup's field `name`, or the
+    body of the `logging` verb (`name` None)."""
+    if not isinstance(logging, Mapping):
+        raise CallError(f"{where}: '{name}' must be an object" if name
+                        else f"{where}: must be an object")
+    prefix = f"{name}." if name else ""
+    debug = logging.get("debug", 0)
+    if not isinstance(debug, int) or isinstance(debug, bool) or debug < 0:
+        raise CallError(f"{where}: '{prefix}debug' must be a non-negative integer, "
+                        f"not {debug!r}")
+    inner = f"{where}.{name}" if name else where
+    facility = _opt_str(logging, "logfacility", inner)
+    return {"logfile": _opt_str(logging, "logfile", inner),
+            "debugfile": _opt_str(logging, "debugfile", inner),
+            "logfacility": None if facility == "none" else facility,
+            "debug": debug}
+
+
+def with_logging(settings: Settings, logging: Any) -> Settings:
+    """`settings` with the logging of a `logging` message (the supervisor
+    reread its configuration, or changed the debug level); raises CallError."""
+    return dataclasses.replace(settings, **_logging_fields(logging, "logging", None))
 
 
 def build_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str]:
@@ -202,9 +225,9 @@ def _check_executable(path: str, probe: ScriptProbe, what: str) -> None:
 
 
 def locate_script(script: str, settings: Settings, probe: ScriptProbe) -> str:
-    """ResourceManager's scriptpath(): resource.d first, then the init directory."""
-    candidates = (os.path.join(settings.resource_dir, script),
-                  os.path.join(settings.init_dir, script))
+    """ResourceManager's scriptpath(): resource.d, hbeat's own wrappers, the init directory."""
+    candidates = script_candidates(script, settings.resource_dir, settings.lib_resource_dir,
+                                   settings.init_dir)
     reasons = []
     for candidate in candidates:
         state = probe.script_state(candidate)
@@ -213,8 +236,8 @@ def locate_script(script: str, settings: Settings, probe: ScriptProbe) -> str:
         if state != "missing":
             reasons.append(f"{candidate} is {state.replace('-', ' ')}")
     detail = "; ".join(reasons) or "no such file"
-    raise CallError(f"Cannot locate resource script {script} (looked for {candidates[0]} "
-                    f"and {candidates[1]}: {detail})")
+    raise CallError(f"Cannot locate resource script {script} (looked for "
+                    f"{describe_candidates(candidates)}: {detail})")
 
 
 def build_call(resource: Resource, action: str, settings: Settings,

@@ -21,6 +21,7 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "heartbeat": ("/usr/libexec/heartbeat/heartbeat", "heartbeat"),
     "cl_status": ("/usr/bin/cl_status", "heartbeat"),
     "socat": (None, "socat"),
+    "stonith": ("/usr/sbin/stonith", "cluster-glue"),
     "tcpdump": ("/usr/bin/tcpdump", "tcpdump"),
     "ip": ("/usr/sbin/ip", "iproute2"),
     "tc": ("/usr/sbin/tc", "iproute2"),
@@ -29,6 +30,19 @@ KNOWN_COMMANDS: dict[str, tuple[str | None, str]] = {
     "unshare": (None, "util-linux"),
     "ping": (None, "iputils-ping"),
     "systemd-analyze": (None, "systemd"),
+    "crm_verify": ("/usr/sbin/crm_verify", "pacemaker-cli-utils"),
+    "cibadmin": ("/usr/sbin/cibadmin", "pacemaker-cli-utils"),
+    "crm": ("/usr/sbin/crm", "crmsh"),
+    "pcs": ("/usr/sbin/pcs", "pcs"),
+    "corosync": ("/usr/sbin/corosync", "corosync"),
+    "dpkg-buildpackage": (None, "dpkg-dev"),
+    "dh": (None, "debhelper"),
+    "debootstrap": (None, "debootstrap"),
+    "mkfs.ext4": (None, "e2fsprogs"),
+    "losetup": (None, "mount"),
+    "findmnt": (None, "util-linux"),
+    "groff": (None, "groff-base"),
+    "man": (None, "man-db"),
 }
 
 

@@ -9,9 +9,10 @@ hbeat's own: warntime between keepalive and deadtime (WARN: heartbeat
 accepts any value, but outside that range the late-heartbeat warning is
 useless); every haresources node is a `node`; group keys unique and no
 resource in two groups; each resource script resolves (`<config>/resource.d`,
-then the init directory; `OCF::agent::...` also needs the agent) and is an
-executable regular file; serial devices are character devices; the
-interfaces named by bcast/ucast/mcast exist.
+then hbeat's `/usr/lib/hbeat/resource.d`, then the init directory;
+`OCF::agent::...` also needs the agent) and is an executable regular file;
+serial devices are character devices; the interfaces named by
+bcast/ucast/mcast exist.
 
 More than two nodes (ours): 3.0.6's holdings (`local`/`foreign`) are a
 two-node notion, and with a third node every node would take "foreign"
@@ -20,6 +21,15 @@ than two nodes in ha.cf, haresources must home its groups on exactly two
 nodes; the other nodes are members only (membership, cl_status, the status
 feed; never a resource). A third home node, or a single one (which node
 would take its groups over?), is an ERROR at the line that shows it.
+
+STONITH (ours: heartbeat logs a bad device and goes on unfenced; hbeat
+refuses to start, so fencing is never silently lost): every `stonith` /
+`stonith_host` line needs cluster-glue's `stonith` command, a type that
+`stonith -L` lists, at least the parameters `stonith -t TYPE -n` names (stonith_host)
+or a readable file (stonith); a stonith_host line must name a node of
+ha.cf or `*`; and when any line is given, at least one must apply to this
+node (else this node would take over unfenced while its peer fences).
+See docs/fencing.md.
 
 A one-node cluster is accepted with a WARN, as heartbeat accepts it: it is
 how a cluster is built one node at a time, and a lab can run one node.
@@ -32,6 +42,7 @@ import dataclasses
 from pathlib import Path
 
 from hbeat.config.model import Bcast, HaCf, Level, Mcast, Problem, ResourceGroup, Serial, Ucast
+from hbeat.config.paths import describe_candidates, script_candidates
 from hbeat.config.probe import SystemProbe
 
 
@@ -121,6 +132,54 @@ def check_media_system(hacf: HaCf, probe: SystemProbe) -> list[Problem]:
     return out
 
 
+def check_stonith(hacf: HaCf, node_name: str, probe: SystemProbe) -> list[Problem]:
+    """Every STONITH line can be carried out on this machine (module docstring)."""
+    if not hacf.stonith:
+        return []
+    out: list[Problem] = []
+    path = hacf.path
+
+    def error(line: int | None, message: str) -> None:
+        out.append(Problem(path, line, Level.ERROR, message))
+
+    command = probe.stonith_command()
+    if command is None:
+        error(hacf.stonith[0].line,
+              f"{hacf.stonith[0].directive}: cluster-glue's stonith command is not installed "
+              "(looked for /usr/sbin/stonith): install cluster-glue, or remove every "
+              "stonith/stonith_host line (takeovers are then unfenced)")
+        return out
+    types = probe.stonith_types()
+    for dev in hacf.stonith:
+        if dev.source != "*" and dev.source not in hacf.nodes:
+            error(dev.line, f"stonith_host [{dev.source}]: not a node of this cluster (nodes: "
+                            f"{', '.join(hacf.nodes)}): the line would apply to no node; name "
+                            "the node that uses the device, or *")
+            continue
+        if types is not None and dev.type not in types:
+            error(dev.line, f"Invalid Stonith type [{dev.type}]: `{command} -L` does not list "
+                            "it (install its plugin, e.g. /usr/lib/stonith/plugins/external/"
+                            f"{dev.type.removeprefix('external/')}, or fix the name)")
+            continue
+        if dev.file is not None:
+            why = probe.readable_file(dev.file)
+            if why is not None:
+                error(dev.line, f"Invalid Stonith config file [{dev.file}]: {why}")
+        elif dev.usable_on(node_name):
+            names = probe.stonith_config_names(dev.type)
+            # Positional, as `stonith -p` reads them: the last one takes the rest.
+            if names is not None and len(dev.params) < len(names):
+                error(dev.line, f"Invalid Stonith configuration parameter [{' '.join(dev.params)}]"
+                                f": {dev.type} takes {len(names)} parameter(s) in this order: "
+                                f"{' '.join(names)}")
+    if node_name in hacf.nodes and not any(d.usable_on(node_name) for d in hacf.stonith):
+        error(hacf.stonith[0].line,
+              f"no stonith/stonith_host line applies to this node ({node_name}): it would take "
+              f"over unfenced while its peer fences; add `stonith_host {node_name} <type> "
+              "<params>` or use `stonith_host * ...`")
+    return out
+
+
 def check_groups(groups: list[ResourceGroup], hacf: HaCf, path: str, config_dir: str,
                  probe: SystemProbe) -> tuple[list[ResourceGroup], list[Problem]]:
     """Node names, key and resource uniqueness, script resolution.
@@ -195,8 +254,8 @@ def _check_resource_pair(groups: list[ResourceGroup], hacf: HaCf, path: str) -> 
 def _resolve(script: str, args: tuple[str, ...], config_dir: str,
              probe: SystemProbe) -> tuple[str | None, str | None]:
     """(path, None) or (None, why not): ResourceManager's scriptpath()."""
-    candidates = [str(Path(config_dir) / "resource.d" / script),
-                  str(Path(probe.init_dir) / script)]
+    candidates = script_candidates(script, str(Path(config_dir) / "resource.d"),
+                                   probe.lib_resource_dir, probe.init_dir)
     found = None
     reasons = []
     for candidate in candidates:
@@ -211,7 +270,7 @@ def _resolve(script: str, args: tuple[str, ...], config_dir: str,
     if found is None:
         detail = "; ".join(reasons) if reasons else "no such file"
         return None, (f"Cannot locate resource script {script} (looked for "
-                      f"{candidates[0]} and {candidates[1]}: {detail})")
+                      f"{describe_candidates(candidates)}: {detail})")
     if script == "OCF":
         if not args:
             return found, "OCF resources are written OCF::agent::instance"

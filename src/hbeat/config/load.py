@@ -19,12 +19,14 @@ import os
 import re
 from pathlib import Path
 
-from hbeat.config.checks import check_groups, check_hacf, check_media_system
+from hbeat.config.checks import check_groups, check_hacf, check_media_system, check_stonith
 from hbeat.config.hacf import parse_hacf
 from hbeat.config.haresources import parse_haresources
+from hbeat.config.hooks import check_hooks
 from hbeat.config.model import ClusterConfig, ConfigError, Level, Problem, ResourceGroup
 from hbeat.config.paths import AUTHKEYS, HACF, HARESOURCES
 from hbeat.config.probe import SystemProbe
+from hbeat.config.statustcp import check_status_tcp
 from linklayer.authkeys import AuthkeysError, load_authkeys_result
 from linklayer.message import Keyring
 
@@ -59,6 +61,8 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
         if hacf is not None:
             problems += check_hacf(hacf, node_name)
             problems += check_media_system(hacf, probe)
+            problems += check_stonith(hacf, node_name, probe)
+            problems += check_status_tcp(hacf)
 
     res_path = str(directory / HARESOURCES)
     groups: list[ResourceGroup] = []
@@ -69,6 +73,8 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
         if hacf is not None:
             groups, found = check_groups(groups, hacf, res_path, str(directory), probe)
             problems += found
+
+    problems += check_hooks(str(directory), probe)
 
     keys_path = str(directory / AUTHKEYS)
     keyring: Keyring | None = None
@@ -88,7 +94,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
 
     problems += _write_exposure([hacf_path, res_path], groups, probe)
 
-    order = {hacf_path: 0, res_path: 1, keys_path: 2}
+    order = {hacf_path: 0, res_path: 1, keys_path: 2}  # then the hooks
     problems.sort(key=lambda p: (order.get(p.path, 3),
                                  p.line if p.line is not None else 1 << 30))
     if hacf is None or keyring is None or any(p.level is Level.ERROR for p in problems):

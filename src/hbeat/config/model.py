@@ -143,6 +143,8 @@ class Logging:
     use_logd: bool = False
     syslogmsgfmt: bool = True
     debug: int = 0
+    program: str = "hbeat"
+    """The name log lines carry (`hbeat_logname`): `hbeat`, or `heartbeat` for log monitors."""
 
     @property
     def syslog_facility(self) -> str | None:
@@ -159,6 +161,29 @@ class PingNode:
     name: str
     addresses: tuple[str, ...]
     line: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTcp:
+    """`status_tcp ADDR:PORT curve SECRET CLIENTS` or `... insecure` (hbeat only):
+    the status feed offered over TCP as well (docs/status-feed.md)."""
+
+    address: str
+    port: int
+    secret_file: str | None
+    """The server's certificate with its secret key (zmq.auth format); None: no CURVE."""
+    clients_dir: str | None
+    """Directory of the public certificates (`*.key`) of the clients allowed in."""
+    line: int
+
+    @property
+    def curve(self) -> bool:
+        return self.secret_file is not None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"tcp://{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +212,14 @@ class HaCf:
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()
-    stonith: tuple[str, ...] = ()
+    stonith: tuple[StonithDevice, ...] = ()
+    boot_takeover: str = "fenced"
     watchdog: str | None = None
+    metrics_listen: tuple[str, int] | None = None
+    """`metrics ADDR:PORT`: serve Prometheus metrics there (hbeat only; off by default)."""
+    metrics_textfile: str | None = None
+    """`metrics_textfile PATH`: write the metrics there for node_exporter (hbeat only)."""
+    status_tcp: StatusTcp | None = None
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
     derived ones with an `ms` suffix, defaults filled in (docs/heartbeat-protocol.md §7)."""
@@ -207,6 +238,45 @@ class HaCf:
             if key == name:
                 return line
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class StonithDevice:
+    """One `stonith TYPE FILE` or `stonith_host FROM TYPE PARAMS...` line of ha.cf.
+
+    heartbeat's meaning (docs/fencing.md): `stonith` lines apply on every
+    node, `stonith_host` lines only on the node named FROM (`*`: every node).
+    The device is driven by cluster-glue's `stonith` command: `-F FILE` for
+    `stonith`, `-p "PARAMS"` (positional, as `stonith -n TYPE` lists them)
+    for `stonith_host`."""
+
+    directive: str
+    """`stonith` or `stonith_host`."""
+    source: str
+    """The node that may use the device (`*`: any)."""
+    type: str
+    params: tuple[str, ...]
+    file: str | None
+    line: int
+
+    def usable_on(self, node: str) -> bool:
+        return self.source == "*" or self.source == node.lower()
+
+    def config_argv(self) -> tuple[str, ...]:
+        """The `stonith` options that configure the device."""
+        if self.file is not None:
+            return ("-F", self.file)
+        return ("-p", " ".join(self.params))
+
+    @property
+    def text(self) -> str:
+        """How the line names the device in log lines: `TYPE` and where it is configured."""
+        return f"{self.type} ({self.directive} at line {self.line})"
+
+
+BOOT_TAKEOVER = ("fenced", "initdead")
+"""hbeat's `boot_takeover` directive: what a node that boots with every link
+down does with a peer it never heard (docs/fencing.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +349,11 @@ class ClusterConfig:
     def parameter(self, name: str) -> str | None:
         """`cl_status hbparameter -p NAME`."""
         return self.hacf.parameter(name)
+
+    @property
+    def stonith_devices(self) -> tuple[StonithDevice, ...]:
+        """The STONITH devices this node may use, in ha.cf order (empty: no fencing)."""
+        return tuple(d for d in self.hacf.stonith if d.usable_on(self.node_name))
 
     def groups_of(self, node: str) -> tuple[ResourceGroup, ...]:
         return tuple(g for g in self.groups if g.node == node)

@@ -4,7 +4,10 @@
 for the caller's network namespace: /sys/class/net shows the namespace that
 mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
 whether a path is a character device, whether a path is an executable
-regular file, and where init scripts and OCF agents live. The real machine
+regular file, where init scripts, hbeat's packaged resource scripts and
+OCF agents live, and what cluster-glue's `stonith` command offers (its
+path, the device types of `stonith -L`, the parameter names of `stonith -t
+TYPE -n`). The real machine
 is the default; tests may fix the interface set and point the directories
 at a temporary tree, while files and devices are always looked at for real.
 """
@@ -12,19 +15,30 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
+import shutil
 import socket
 import stat
+import subprocess
 from pathlib import Path
+
+from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR
+
+STONITH_PATHS = ("/usr/sbin/stonith", "/sbin/stonith", "/usr/bin/stonith")
 
 
 class SystemProbe:
     def __init__(self, *, interfaces: frozenset[str] | None = None,
                  init_dir: str = "/etc/init.d",
+                 lib_resource_dir: str | None = DEFAULT_LIB_RESOURCE_DIR,
                  ocf_dir: str = "/usr/lib/ocf/resource.d",
-                 sys_net: str = "/sys/class/net") -> None:
+                 sys_net: str = "/sys/class/net",
+                 stonith: str | None = None) -> None:
         self._interfaces = interfaces
+        self._stonith = stonith
         self.init_dir = init_dir
+        self.lib_resource_dir = lib_resource_dir
         self.ocf_dir = ocf_dir
         self.sys_net = sys_net
 
@@ -57,6 +71,23 @@ class SystemProbe:
             return "not-file"
         return "ok" if os.access(path, os.X_OK) else "not-executable"
 
+    def list_dir(self, path: str) -> list[str]:
+        """The names in directory `path`, sorted; [] if it is missing or unreadable."""
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    def file_sha256(self, path: str) -> str | None:
+        """A file's SHA-256 (hex); "not-a-file" for a directory etc.; None if missing."""
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return "not-a-file"
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            return None
+
     def write_exposure(self, path: str) -> str | None:
         """Who besides root (or the user asking) can change `path`, in words, or None.
 
@@ -88,3 +119,46 @@ class SystemProbe:
             return []
         return [str(p / agent) for p in providers
                 if self.script_state(str(p / agent)) == "ok"]
+
+    # ------------------------------------------------------------ STONITH
+    def stonith_command(self) -> str | None:
+        """Path of cluster-glue's `stonith` command, or None when it is not installed."""
+        if self._stonith is not None:
+            return self._stonith if self.script_state(self._stonith) == "ok" else None
+        for path in STONITH_PATHS:
+            if self.script_state(path) == "ok":
+                return path
+        return shutil.which("stonith")
+
+    def _stonith_out(self, args: list[str]) -> str | None:
+        command = self.stonith_command()
+        if command is None:
+            return None
+        try:
+            res = subprocess.run([command, *args], capture_output=True, text=True,
+                                 timeout=20, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return res.stdout if res.returncode == 0 else None
+
+    def stonith_types(self) -> frozenset[str] | None:
+        """What `stonith -L` lists (None: it could not be run)."""
+        out = self._stonith_out(["-L"])
+        return None if out is None else frozenset(out.split())
+
+    def stonith_config_names(self, device_type: str) -> tuple[str, ...] | None:
+        """The parameter names of `stonith -t TYPE -n`, in order (None: it failed)."""
+        out = self._stonith_out(["-t", device_type, "-n"])
+        return None if out is None else tuple(out.split())
+
+    def readable_file(self, path: str) -> str | None:
+        """None when `path` is a readable regular file, else why not."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            return exc.strerror or "cannot stat"
+        if not stat.S_ISREG(mode):
+            return "not a regular file"
+        if not os.access(path, os.R_OK):
+            return "not readable"
+        return None

@@ -100,12 +100,14 @@ CASES = [
          seed={"haresources": "ferret apache\n"}),
     Case("script-missing", ["ERROR: {d}/haresources:1: resource [hbeat-no-such-script::x]: "
                             "Cannot locate resource script hbeat-no-such-script (looked for "
-                            "{d}/resource.d/hbeat-no-such-script and "
+                            "{d}/resource.d/hbeat-no-such-script, "
+                            "/usr/lib/hbeat/resource.d/hbeat-no-such-script and "
                             "/etc/init.d/hbeat-no-such-script: no such file)"], 1,
          seed={"haresources": "weasel hbeat-no-such-script::x\n"}),
     Case("script-not-executable", ["ERROR: {d}/haresources:2: resource [apache]: Cannot "
                                    "locate resource script apache (looked for "
-                                   "{d}/resource.d/apache and /etc/init.d/apache: "
+                                   "{d}/resource.d/apache, /usr/lib/hbeat/resource.d/apache and "
+                                   "/etc/init.d/apache: "
                                    "{d}/resource.d/apache is not executable)"], 1,
          tweak=_chmod("resource.d/apache", 0o644)),
     Case("continuation-at-eof", ["ERROR: {d}/haresources:1: backslash continuation at the "

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from hbeat.config.hacf import parse_hacf
-from hbeat.config.model import AutoFailback, Bcast, HaCf, Level, Mcast, Problem, Serial, Ucast
+from hbeat.config.model import (
+    AutoFailback,
+    Bcast,
+    HaCf,
+    Level,
+    Mcast,
+    Problem,
+    Serial,
+    StonithDevice,
+    Ucast,
+)
 from tests.hbeat.config.seed import render_hacf, seed_hacf_lines
 
 P = "/etc/ha.d/ha.cf"
@@ -195,9 +205,6 @@ def test_misc_directives() -> None:
     ("ping_group g 10.0.0.1 10.0.0.2", "ping_group g: parsed, but hbeat does not act on ping "
                                        "nodes yet (no ipfail); it is not part of the "
                                        "membership"),
-    ("stonith_host * null weasel", "stonith_host: parsed, but hbeat does not run STONITH "
-                                   "yet: after a node death it takes over without fencing, "
-                                   "as heartbeat does with no STONITH device"),
     ("watchdog /dev/watchdog", "watchdog /dev/watchdog: parsed, but hbeat does not drive a "
                                "watchdog device yet; this line has no effect"),
     ("apiauth ipfail uid=hacluster", "apiauth: ignored: hbeat has no heartbeat API clients "
@@ -216,7 +223,7 @@ def test_ping_nodes_and_stonith_recorded() -> None:
     hacf, _ = parse("node a\nbcast eth0\nping 10.0.0.254 10.0.0.253\n"
                     "stonith_host * null weasel\nwatchdog /dev/watchdog\n")
     assert [p.name for p in hacf.ping_nodes] == ["10.0.0.254", "10.0.0.253"]
-    assert hacf.stonith == ("stonith_host * null weasel",)
+    assert hacf.stonith == (StonithDevice("stonith_host", "*", "null", ("weasel",), None, 4),)
     assert hacf.watchdog == "/dev/watchdog"
 
 
@@ -240,3 +247,30 @@ def test_value_errors(line: str, message: str | None) -> None:
         assert errors == [f"{P}:4: Watchdog device multiply specified (first at line 3)"]
     else:
         assert errors == [f"{P}:3: {message}"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("stonith null", "stonith takes a type and a configuration file (stonith <type> <file>), "
+                     "got 1 word(s)"),
+    ("stonith_host", "No Stonith hostname argument given"),
+    ("stonith_host *", "No Stonith type given"),
+    ("boot_takeover always", "boot_takeover [always] must be one of fenced, initdead "
+                             "(docs/fencing.md)"),
+])
+def test_stonith_syntax_errors(line: str, message: str) -> None:
+    _, problems = parse(f"node a\nbcast eth0\n{line}\n")
+    assert messages(problems) == [f"{P}:3: {message}"]
+
+
+def test_stonith_lines_and_boot_takeover() -> None:
+    hacf, problems = parse("node a b\nbcast eth0\nstonith external/ssh /etc/ha.d/st.cfg\n"
+                           "stonith_host B external/ipmi b 10.0.0.9 admin pw lan\n"
+                           "boot_takeover initdead\n")
+    assert problems == []
+    assert hacf is not None
+    first, second = hacf.stonith
+    assert first.config_argv() == ("-F", "/etc/ha.d/st.cfg") and first.usable_on("a")
+    assert second.source == "b" and not second.usable_on("a") and second.usable_on("B")
+    assert second.config_argv() == ("-p", "b 10.0.0.9 admin pw lan")
+    assert hacf.boot_takeover == "initdead"
+    assert hacf.parameter("boot_takeover") is None  # not a heartbeat parameter

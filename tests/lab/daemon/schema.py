@@ -23,6 +23,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "status-feed.md"
 NODE_STATES = {"init", "up", "active", "dead", "ping"}
 LINK_STATES = {"up", "dead"}
 HELD = {"all", "local", "foreign", "none", "transition"}
+FENCE_STATES = {"idle", "attempting", "failed", "fenced"}
 BASE_TYPES = {"string", "integer", "number", "boolean", "list", "object", "map"}
 
 _HEADING = re.compile(r"^#{2,6}\s+`([^`]+)`\s*$")
@@ -179,7 +180,7 @@ def event_path(topic: str) -> str | None:
 
 
 def check_event(topic: str, body: Any) -> list[str]:
-    """Problems with a `node.*`, `link.*`, `cluster.*` or `resource.*` feed message."""
+    """Problems with a `node.*`, `link.*`, `cluster.*`, `resource.*` or `fence.*` feed message."""
     path = event_path(topic)
     if path is None:
         return [f"{topic}: topic family not documented in {DOC.name}"]
@@ -213,4 +214,9 @@ def check_event(topic: str, body: Any) -> list[str]:
         errors.append(f"{topic}: event {body['event']!r} does not match the topic")
     elif kind == "resource" and body["group"] != rest:
         errors.append(f"{topic}: group {body['group']!r} does not match the topic")
+    elif kind == "fence":
+        if body["node"] != rest:
+            errors.append(f"{topic}: node {body['node']!r} does not match the topic")
+        if {body["old"], body["new"]} - FENCE_STATES:
+            errors.append(f"{topic}: states {body['old']!r} -> {body['new']!r}")
     return errors

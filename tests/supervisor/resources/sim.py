@@ -41,6 +41,7 @@ from hbeat.config.model import AutoFailback, Resource, ResourceGroup
 from hbeat.ipc.executor import check_action, judge
 from hbeat.logfmt import Level
 from linklayer.message import STRING, Field
+from supervisor import fencing as fc
 from supervisor import resources as rs
 from supervisor.messages import field_value, parse_envelope
 
@@ -80,6 +81,8 @@ class Node:
     seen_dead: set[str] = field(default_factory=set)
     seq: int = 0
     incarnation: int = 0
+    fence_rc: int | None = 0  # what this node's STONITH device answers (None: timeout)
+    fences: list[tuple[int, str, int | None]] = field(default_factory=list)
 
     def log_texts(self, level: str | None = None) -> list[str]:
         return [t for _, lv, t in self.logs if level is None or lv == level]
@@ -126,6 +129,7 @@ class Sim:
         # (time, order, node, group key, resource index, possibly running from now on)
         self.runlog: list[tuple[int, int, str, str, int, bool]] = []
         self.cut = False  # partition: messages are lost both ways
+        self.drop_from: set[str] = set()  # asymmetric partition: what these nodes send is lost
         self.nodes: dict[str, Node] = {}
         for n in nodes:
             self.nodes[n] = Node(n, self._machine(n))
@@ -225,6 +229,10 @@ class Sim:
                 assert a.held == node.res.held
             elif isinstance(a, rs.ShutdownComplete):
                 node.shutdown_complete_at = self.now
+            elif isinstance(a, fc.RunFence):
+                self._fence(node, a)
+            elif isinstance(a, fc.FenceStateChanged):
+                node.logs.append((self.now, "fence", f"{a.node} {a.old} -> {a.new}"))
             else:  # pragma: no cover - the Action union is closed
                 raise AssertionError(a)
 
@@ -244,16 +252,54 @@ class Sim:
         for other in self.nodes.values():
             if other is node or (dest is not None and dest.decode() != other.name):
                 continue
-            if self.cut:
+            if self.cut or node.name in self.drop_from:
                 continue
             target = other
 
             def deliver(target: Node = target, env=env, sender: Node = node) -> None:
-                if not target.alive or not sender.alive or sender.incarnation != inc or self.cut:
+                if (not target.alive or not sender.alive or sender.incarnation != inc or self.cut
+                        or sender.name in self.drop_from):
                     return
                 self.apply(target, target.res.message(sender.name, env, self.now))
 
             self.at(self.now + self.latency_ms, deliver)
+
+    def _fence(self, node: Node, call: fc.RunFence) -> None:
+        """A fake power switch: rc 0 powers the target off (services die) after script_ms."""
+        inc = node.incarnation
+
+        def done() -> None:
+            if not node.alive or node.incarnation != inc:
+                return
+            rc = node.fence_rc
+            node.fences.append((self.now, call.node, rc))
+            target = self.nodes[call.node]
+            if rc == 0:  # powered off: hung or not, its services die with it
+                target.alive = False
+                target.running.clear()
+                target.maybe.clear()
+                self.observe()
+                for key, st in target.states.items():
+                    if st in rs.CLAIMED_STATES:
+                        self.order += 1
+                        self.timeline.append((self.now, self.order, target.name, key, st,
+                                              "fenced"))
+                        target.states[key] = "fenced"
+            self.apply(node, node.res.fence_done(call.op_id, rc, self.now))
+
+        self.at(self.now + self.script_ms, done)
+
+    def partition(self, detect_ms: int = 10_000, *, only: str | None = None) -> None:
+        """Messages are lost both ways; after `detect_ms` each live node (or only
+        `only`) declares the other dead, though it runs on."""
+        self.cut = True
+        for observer in self.nodes.values():
+            if only is not None and observer.name != only:
+                continue
+            for other in self.nodes.values():
+                if other is not observer:
+                    self.at(self.now + detect_ms,
+                            lambda o=observer, n=other.name: self._dead(o, n))
 
     def _run(self, node: Node, call: rs.RunScript) -> None:
         record = node.probe_calls if node.res.phase is rs.Phase.PROBING else node.calls

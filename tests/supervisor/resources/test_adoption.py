@@ -262,7 +262,7 @@ def test_both_restart_found_on_both_the_preferred_node_keeps_it(mode: AutoFailba
 
 
 def test_partly_running_group_alone_is_completed_not_restarted() -> None:
-    sim = Sim(mode=AutoFailback.OFF, boot=False)
+    sim = Sim(mode=AutoFailback.OFF, boot=False, boot_takeover="initdead")  # type: ignore[arg-type]
     weasel = sim.nodes["weasel"]
     weasel.running = {(KEY, 0), (KEY, 1)}
     sim.apply(weasel, weasel.res.start(sim.now))

@@ -68,7 +68,7 @@ def test_start_failure_on_both_nodes_is_reported_and_not_bounced() -> None:
 
 
 def test_start_failure_alone_is_reported() -> None:
-    sim = Sim(mode=AutoFailback.OFF)
+    sim = Sim(mode=AutoFailback.OFF, boot_takeover="initdead")  # type: ignore[arg-type]
     weasel = sim.nodes["weasel"]
     weasel.behaviour[(KEY, 0, "start")] = 5
     sim.apply(weasel, weasel.res.node_dead("otter", 0))

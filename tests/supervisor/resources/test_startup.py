@@ -63,7 +63,7 @@ def test_both_start_together_tie_break_after_rqstdelay(mode: AutoFailback) -> No
 
 def test_second_node_joins_a_stable_one() -> None:
     """A stable peer answers isstable=1: `remote resource transition completed.` at once."""
-    sim = Sim(mode=AutoFailback.OFF)
+    sim = Sim(mode=AutoFailback.OFF, boot_takeover="initdead")  # type: ignore[arg-type]
     otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
     sim.apply(otter, otter.res.node_dead("weasel", 0))
     sim.comm_up("otter")
@@ -79,7 +79,8 @@ def test_second_node_joins_a_stable_one() -> None:
 
 
 def test_alone_at_start_takes_everything_with_stonith_warnings() -> None:
-    sim = Sim(mode=AutoFailback.ON)
+    """heartbeat's start-up alone (`boot_takeover initdead`; see test_fencing.py for ours)."""
+    sim = Sim(mode=AutoFailback.ON, boot_takeover="initdead")  # type: ignore[arg-type]
     otter = sim.nodes["otter"]
     sim.apply(otter, otter.res.node_dead("weasel", 0))
     sim.comm_up("otter")
@@ -174,7 +175,7 @@ class TestLegacy:
         sim.assert_never_two_holders()
 
     def test_alone_replies_to_itself(self) -> None:
-        sim = Sim(mode=AutoFailback.LEGACY)
+        sim = Sim(mode=AutoFailback.LEGACY, boot_takeover="initdead")  # type: ignore[arg-type]
         weasel = sim.nodes["weasel"]
         sim.apply(weasel, weasel.res.node_dead("otter", 0))
         sim.comm_up("weasel")
