@@ -47,6 +47,7 @@ from hbeat.config.model import (
     BOOT_TAKEOVER,
     AutoFailback,
     Bcast,
+    Client,
     HaCf,
     Level,
     Logging,
@@ -65,6 +66,8 @@ from hbeat.config.timeparse import TimeSyntaxError, format_ms, parse_msec
 
 DEFAULT_UDPPORT = 694
 DEFAULT_BAUD = 19200
+DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
+MIN_CLOCK_SKEW_MS = 2000
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 TRUE_WORDS = ("true", "on", "yes", "y", "1")
 FALSE_WORDS = ("false", "off", "no", "n", "0")
@@ -107,10 +110,6 @@ IGNORED = {
     "record_config_changes": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "record_pengine_inputs": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "enable_config_writes": "a Pacemaker-only directive; hbeat runs haresources mode only",
-    "respawn": "hbeat does not start respawn clients (they talk heartbeat's client API, "
-               "which hbeat does not provide); run the program under systemd instead",
-    "failfast": "hbeat does not start failfast clients (they talk heartbeat's client API, "
-                "which hbeat does not provide); run the program under systemd instead",
     "apiauth": "hbeat has no heartbeat API clients to authorise",
 }
 
@@ -184,6 +183,7 @@ class _Parser:
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[StonithDevice] = field(default_factory=list)
     boot_takeover: str = "fenced"
+    clients: list[Client] = field(default_factory=list)
     ints: dict[str, int] = field(default_factory=dict)
     bools: dict[str, bool] = field(default_factory=dict)
     words: dict[str, str] = field(default_factory=dict)
@@ -271,6 +271,16 @@ class _Parser:
                 return
             self.stonith.append(StonithDevice("stonith_host", words[0].lower(), words[1],
                                               tuple(words[2:]), None, number))
+        elif directive in ("respawn", "failfast"):
+            if len(words) < 2:
+                self.error(number, f"{directive} needs a user and a program: "
+                                   f"{directive} <user> <program> [arguments]")
+                return
+            if not words[1].startswith("/"):
+                self.error(number, f"{directive}: program [{words[1]}] is not a full path "
+                                   "name")
+                return
+            self.clients.append(Client(directive, words[0], " ".join(words[1:]), number))
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
 
@@ -530,6 +540,21 @@ class _Parser:
         self.timers[directive] = (ms, number)
         return True
 
+    def clock_skew(self, value: str, number: int) -> bool:
+        """hbeat only: how far a peer's `ts` may be from our clock (docs/security.md)."""
+        try:
+            ms = parse_msec(value)
+        except TimeSyntaxError as exc:
+            self.error(number, f"max_clock_skew: {exc}")
+            return False
+        if ms < MIN_CLOCK_SKEW_MS:
+            self.error(number, f"max_clock_skew [{value}] must be at least "
+                               f"{MIN_CLOCK_SKEW_MS // 1000} seconds: ts has one-second resolution "
+                               "and keepalives take time to arrive")
+            return False
+        self.timers["max_clock_skew"] = (ms, number)
+        return True
+
     # ------------------------------------------------------------ plain values
     def boolean(self, value: str, number: int) -> bool:
         flag = parse_bool(value)
@@ -570,9 +595,10 @@ class _Parser:
             self.error(number, f"Watchdog device multiply specified (first at line "
                                f"{self.watchdog[1]})")
             return False
+        if not value.startswith("/"):
+            self.error(number, f"watchdog device [{value}] is not a full path name")
+            return False
         self.watchdog = (value, number)
-        self.warn(number, f"watchdog {value}: parsed, but hbeat does not drive a watchdog "
-                          "device yet; this line has no effect")
         return True
 
     def metrics_(self, value: str, number: int) -> bool:
@@ -699,12 +725,15 @@ class _Parser:
             max_rexmit_delay_ms=self.ints.get("max_rexmit_delay", 250),
             log_badpack=self.bools.get("log_badpack", True),
             allow_crc=self.bools.get("allow_crc", False),
+            max_clock_skew_ms=self.timers.get("max_clock_skew",
+                                              (DEFAULT_MAX_CLOCK_SKEW_MS, 0))[0],
             uuidfrom=self.words.get("uuidfrom", "file"),
             env=tuple(self.env),
             ping_nodes=tuple(self.ping_nodes),
             stonith=tuple(self.stonith),
             boot_takeover=self.boot_takeover,
             watchdog=self.watchdog[0] if self.watchdog else None,
+            clients=tuple(self.clients),
             metrics_listen=self.metrics_listen,
             metrics_textfile=self.metrics_textfile,
             status_tcp=self.status_tcp,
@@ -792,6 +821,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
     "allow_crc": _Parser.boolean,
+    "max_clock_skew": _Parser.clock_skew,
     "coredumps": _Parser.boolean, "traditional_compression": _Parser.boolean,
     "crmd_spawns_pengine": _Parser.boolean, "record_config_changes": _Parser.boolean,
     "record_pengine_inputs": _Parser.boolean, "enable_config_writes": _Parser.boolean,

@@ -164,6 +164,22 @@ class PingNode:
 
 
 @dataclass(frozen=True, slots=True)
+class Client:
+    """A `respawn` (or `failfast`) line: a program heartbeat runs as `user` and
+    restarts when it exits (failfast: the node is also reset when it dies)."""
+
+    kind: str
+    user: str
+    command: str
+    """The rest of the line, run as `/bin/sh -c "exec <command>"`, as heartbeat does."""
+    line: int
+
+    @property
+    def program(self) -> str:
+        return self.command.split()[0]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusTcp:
     """`status_tcp ADDR:PORT curve SECRET CLIENTS` or `... insecure` (hbeat only):
     the status feed offered over TCP as well (docs/status-feed.md)."""
@@ -209,12 +225,15 @@ class HaCf:
     log_badpack: bool = True
     allow_crc: bool = False
     """hbeat only: accept `crc` keys in authkeys (heartbeat accepts them unasked)."""
+    max_clock_skew_ms: int = 60_000
+    """hbeat only: how far a peer's `ts` may be from our clock (docs/security.md)."""
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()
     stonith: tuple[StonithDevice, ...] = ()
     boot_takeover: str = "fenced"
     watchdog: str | None = None
+    clients: tuple[Client, ...] = ()
     metrics_listen: tuple[str, int] | None = None
     """`metrics ADDR:PORT`: serve Prometheus metrics there (hbeat only; off by default)."""
     metrics_textfile: str | None = None

@@ -78,6 +78,28 @@ CASES = [
                                 "deadtime [2000 ms]: no late-heartbeat warning can come "
                                 "before the node is declared dead"],
          1, overrides={"deadtime": "2"}),
+    Case("lease-too-short", ["ERROR: {d}/ha.cf:2: deadtime [300 ms] with keepalive [100 ms] "
+                             "leaves the supervisor a lease of 150 ms, less than the 200 ms a "
+                             "pause of the supervisor can take: keepalives would stop and the "
+                             "peers would take the groups over; set deadtime to at least "
+                             "400 ms",
+                             "WARN: {d}/ha.cf:3: warntime [5000 ms] is not less than deadtime "
+                             "[300 ms]: no late-heartbeat warning can come before the node is "
+                             "declared dead"],
+         1, overrides={"keepalive": "100ms", "deadtime": "300ms"}),
+    Case("node-name-not-ascii", ["ERROR: {d}/ha.cf:13: node name [hérisson] has U+00E9: "
+                                 "node names travel on the wire as printable ASCII (letters, "
+                                 "digits, '-', '.'); use the node's ASCII host name (uname -n)",
+                                 "ERROR: {d}/haresources:1: every group is homed on weasel: "
+                                 "with 3 nodes in {d}/ha.cf groups fail over within one pair "
+                                 "of nodes, so haresources must name two nodes (which of "
+                                 "otter, hérisson would take weasel's groups over?); give one "
+                                 "group to the other node of the pair"],
+         1, extra=["node hérisson"]),
+    Case("max-clock-skew-too-small", ["ERROR: {d}/ha.cf:13: max_clock_skew [1] must be at "
+                                      "least 2 seconds: ts has one-second resolution and "
+                                      "keepalives take time to arrive"],
+         1, extra=["max_clock_skew 1"]),
     Case("initdead-smaller", ["ERROR: {d}/ha.cf:4: Initial dead time [5000] is smaller than "
                               "deadtime [10000]"], 1, overrides={"initdead": "5"}),
     Case("unknown-directive", ["ERROR: {d}/ha.cf:13: Illegal directive [keepalived]"], 1,
@@ -231,10 +253,37 @@ CASES = [
                     "'crm off'"], 1, extra=["crm respawn"]),
     Case("crm-twice", ["ERROR: {d}/ha.cf:14: pacemaker/crm directive used multiple times! "
                        "(first at line 13)"], 1, extra=["crm off", "pacemaker off"]),
-    Case("respawn-ignored", ["WARN: {d}/ha.cf:13: respawn: ignored: hbeat does not start "
-                             "respawn clients (they talk heartbeat's client API, which hbeat "
-                             "does not provide); run the program under systemd instead"], 0,
+    Case("respawn-ipfail", ["WARN: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/ipfail: "
+                            "ipfail talks heartbeat's client API, which hbeat does not have, "
+                            "so hbeat does not run it (and does not act on ping nodes yet): "
+                            "remove this line"], 0,
          extra=["respawn hacluster /usr/lib/heartbeat/ipfail"]),
+    Case("respawn-dopd", ["ERROR: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/dopd: "
+                          "dopd talks heartbeat's client API, which hbeat does not have, so "
+                          "hbeat does not run it: DRBD peer outdating is built into hbeat "
+                          "instead. Remove this line and set drbd.conf's fence-peer handler "
+                          "to \"/usr/bin/hbeat outdate-peer\" (README, \"DRBD\"); until then "
+                          "DRBD may promote a stale disk"], 1,
+         extra=["respawn hacluster /usr/lib/heartbeat/dopd"]),
+    Case("respawn-no-user", ["ERROR: {d}/ha.cf:13: respawn hbeat-no-such-user /bin/true: no "
+                             "such user [hbeat-no-such-user]"], 1,
+         extra=["respawn hbeat-no-such-user /bin/true"]),
+    Case("respawn-not-executable", ["ERROR: {d}/ha.cf:13: respawn root /etc/passwd -x: "
+                                    "Cannot exec /etc/passwd: not executable"], 1,
+         extra=["respawn root /etc/passwd -x"]),
+    Case("respawn-relative", ["ERROR: {d}/ha.cf:13: respawn: program [true] is not a full "
+                              "path name"], 1, extra=["respawn root true"]),
+    Case("failfast-without-watchdog", ["ERROR: {d}/ha.cf:13: failfast root /bin/true: "
+                                       "heartbeat reboots this node when a failfast client "
+                                       "dies; hbeat resets it through the watchdog, and ha.cf "
+                                       "has no watchdog line: add one (README, \"Watchdog\") "
+                                       "or make this a respawn line"], 1,
+         extra=["failfast root /bin/true"]),
+    Case("watchdog-missing", ["ERROR: {d}/ha.cf:13: watchdog device [/dev/hbeat-no-watchdog] "
+                              "does not exist: load a watchdog driver (`modprobe softdog`, or "
+                              "your board's driver) or remove the line; without it this node "
+                              "cannot reset itself when hung"], 1,
+         extra=["watchdog /dev/hbeat-no-watchdog"]),
     Case("auto-failback-bad", ["ERROR: {d}/ha.cf:9: auto_failback [maybe] is not on, off or "
                                "legacy",
                                "WARN: {d}/ha.cf: Deprecated 'legacy' auto_failback option "

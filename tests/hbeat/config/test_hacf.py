@@ -205,8 +205,6 @@ def test_misc_directives() -> None:
     ("ping_group g 10.0.0.1 10.0.0.2", "ping_group g: parsed, but hbeat does not act on ping "
                                        "nodes yet (no ipfail); it is not part of the "
                                        "membership"),
-    ("watchdog /dev/watchdog", "watchdog /dev/watchdog: parsed, but hbeat does not drive a "
-                               "watchdog device yet; this line has no effect"),
     ("apiauth ipfail uid=hacluster", "apiauth: ignored: hbeat has no heartbeat API clients "
                                      "to authorise"),
     ("compression bz2", "compression: ignored: hbeat never compresses messages"),
@@ -239,6 +237,7 @@ def test_ping_nodes_and_stonith_recorded() -> None:
     ("warntime 0", "Warn time [0] is invalid: it must be more than 0 ms"),
     ("uuidfrom disk", "Invalid uuidfrom directive [disk]: must be file or nodename"),
     ("watchdog /dev/a\nwatchdog /dev/b", None),
+    ("watchdog watchdog", "watchdog device [watchdog] is not a full path name"),
 ])
 def test_value_errors(line: str, message: str | None) -> None:
     _, problems = parse(f"node a\nbcast eth0\n{line}\n")
@@ -247,6 +246,22 @@ def test_value_errors(line: str, message: str | None) -> None:
         assert errors == [f"{P}:4: Watchdog device multiply specified (first at line 3)"]
     else:
         assert errors == [f"{P}:3: {message}"]
+
+
+def test_max_clock_skew() -> None:
+    hacf, problems = parse(render_hacf(seed_hacf_lines()))
+    assert hacf.max_clock_skew_ms == 60_000
+    hacf, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew 90"]))
+    assert problems == [] and hacf.max_clock_skew_ms == 90_000
+    assert hacf.parameter("max_clock_skew") == "90"
+    line = len(render_hacf(seed_hacf_lines()).splitlines()) + 1
+    _, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew 1500ms"]))
+    assert messages(problems) == [
+        f"{P}:{line}: max_clock_skew [1500ms] must be at least 2 seconds: ts has one-second "
+        "resolution and keepalives take time to arrive"]
+    _, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew soon"]))
+    assert [p.level for p in problems] == [Level.ERROR]
+    assert messages(problems)[0].startswith(f"{P}:{line}: max_clock_skew: ")
 
 
 @pytest.mark.parametrize(("line", "message"), [

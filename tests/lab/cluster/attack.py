@@ -4,12 +4,16 @@ frames forged from captured ones.
 `send_udp(node, dest, payloads)` sends each payload as one UDP datagram to
 `dest`:694 from a socket in `node`'s network namespace (broadcast allowed).
 `forge(frame, keys, **changes)` re-signs a captured frame's fields with
-`keys` after replacing some values; `rexmit_requests(...)` forges many
-different `NS_rexmit` requests from one node to another.
+`keys` after replacing some values; `as_classic(frame)` re-sends a captured
+netstring frame in classic form, signed by its own inner `auth` field
+(other bytes, no key needed: a replay that byte-identical filters miss);
+`rexmit_requests(...)` forges many different `NS_rexmit` requests from one
+node to another.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 
 import linklayer
@@ -52,6 +56,22 @@ def replace(fields: list[Field], **changes: bytes) -> list[Field]:
         out.append((name, kind, changes.pop(key) if key in changes else value))
     assert not changes, f"no such fields: {sorted(changes)}"
     return out
+
+
+def as_classic(frame: bytes) -> bytes:
+    """A captured netstring frame rewritten in classic form with its own inner
+    `auth` field (a valid classic signature heartbeat puts in every UDP frame):
+    a replay with other bytes, made without the key."""
+    decoded = linklayer.decode(frame, None)
+    assert decoded.inner_auth is not None, "no inner auth field in the frame"
+    lines = [b">>>\n"]
+    for name, kind, value in decoded.fields:
+        if kind == BINARY:
+            lines.append(b"(1)" + name + b"=" + base64.b64encode(value) + b"\n")
+        else:
+            lines.append(name + b"=" + value.replace(b"\n", b"\x13") + b"\n")
+    lines += [b"auth=" + decoded.inner_auth + b"\n", b"<<<\n"]
+    return b"".join(lines)
 
 
 def forge(fields: list[Field], keys: Keyring, *, classic: bool = False) -> bytes:
