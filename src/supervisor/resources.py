@@ -2,25 +2,23 @@
 
 `Resources` decides, for the local node of a one- or two-node haresources
 cluster, which groups run here and when, speaking heartbeat 3.0.6's
-resource messages (`rscmessages`, docs/heartbeat-protocol.md §5) through the
-membership layer. It is fed events and returns actions (`rscactions`); it
-never reads a clock, sleeps or does I/O. Times are integer monotonic ms.
-It owns the group states, the holdings, the start-up probe's adoption, the
-start-up negotiation, takeover after the peer's death, split-brain
-convergence, stop-failure rules and what our graceful shutdown stops.
-Script calls run through `jobrunner`, the standby handover through
-`standbyexchange`, our shutdown's steps through `shutdownflow`; `adoption`,
-`stopfailure` and `rscsnapshot` hold its pure rules, texts and status view.
-
-Fencing: with a STONITH device the takeover after a death waits for
-`fencing.Fencing` to report the peer reset (docs/fencing.md), and a start-up
-with every link down follows `boot_takeover`.
+resource messages (`rscmessages`, docs/heartbeat-protocol.md §5). It is fed
+events and returns actions (`rscactions`); it never reads a clock, sleeps
+or does I/O. Times are integer monotonic ms. It owns the group states, the
+holdings and which job runs when: start-up probe and negotiation, takeover
+after the peer's death, standby, split-brain convergence, stop failures and
+our shutdown. Its collaborators (docs/resources.md, module map) hold the
+rest: `jobrunner` (script calls), `standbyexchange`, `shutdownflow`,
+`rscstartup` (negotiation timers), `legacyrequests` (ip-request),
+`fencegate` (the fencing gate, over `fencing`), `rscpeer` (the peer's
+reports), `convergence`, `handoff`, `acquisition`, `adoption`,
+`stopfailure` and `rscsnapshot`.
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
-`fence_done`, `standby`, `takeover`, `shutdown`, `tick` at `next_deadline`. Queries:
-`held`, `hold_bits`, `group_state`, `busy`, `stable`, `shutdown_stuck`,
-`snapshot`. The full specification is docs/resources.md.
+`fence_done`, `standby`, `takeover`, `shutdown`, `tick` at `next_deadline`.
+Queries: `held`, `hold_bits`, `group_state`, `busy`, `stable`,
+`shutdown_stuck`, `snapshot`. The full specification is docs/resources.md.
 """
 
 from __future__ import annotations
@@ -33,13 +31,17 @@ from hbeat.config.model import AutoFailback, ResourceGroup
 from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
-from . import adoption
+from . import acquisition as aq
+from . import adoption, handoff
+from . import convergence as cv
 from . import fencing as fc
 from . import groupops as go
+from . import legacyrequests as lr
 from . import rscmessages as rm
 from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
+from .fencegate import FenceGate
 from .jobrunner import Job, JobRunner, OpFinished, RunnerEvent, Step
 from .messages import Envelope, MessageError
 from .rscactions import (
@@ -62,7 +64,9 @@ from .rscactions import (
     ShutdownComplete,
 )
 from .rscconfig import ResourcesConfig
+from .rscpeer import PeerState
 from .rscsnapshot import ResourcesView
+from .rscstartup import LOCAL, REMOTE, Negotiation
 from .shutdownflow import ShutdownFlow
 
 Hold = rm.Hold
@@ -101,20 +105,6 @@ class _Group:
         return self.group.key
 
 
-@dataclass
-class _Peer:
-    name: str
-    alive: bool = True
-    hold: Hold = Hold.NONE
-    hold_known: bool = False
-    stable: bool = False
-    released: bool = False  # sent shutdone
-    leaving: bool = False  # sent resource info=shutdown
-    fresh_report: bool = False
-    dead_before_comm_up: bool = False
-    told_we_own_ours: bool = False  # sent our report after "Both machines own our resources!"
-
-
 # --- the machine ------------------------------------------------------------
 
 
@@ -126,7 +116,7 @@ class Resources:
         self.me = config.local
         self.nice = config.auto_failback.nice_failback
         others = [n for n in config.nodes if n != self.me]
-        self.peer: _Peer | None = _Peer(others[0]) if others else None
+        self.peer: PeerState | None = PeerState(others[0]) if others else None
         self.groups: dict[str, _Group] = {
             g.key: _Group(g, g.node, Hold.LOCAL if g.node == self.me else Hold.FOREIGN)
             for g in config.groups
@@ -134,10 +124,9 @@ class Resources:
         self.phase = Phase.INIT
         self.claim = Hold.NONE
         self.failback_pending = False
-        self._rqst_deadline: int | None = None
-        self._safety_deadline: int | None = None
+        self._nego = Negotiation(config.rqstdelay_ms)
         self._sx = sx.StandbyExchange(self.me, config.standby_timeout_ms)
-        self._legacy_requested: set[str] = set()
+        self._legacy = lr.LegacyRequests()
         self._runner = JobRunner(config.runner_timers())
         self._leave = ShutdownFlow(config.shutdown_wait_ms, config.shutdown_retry_ms)
         self._crit_at: int | None = None  # next CRIT reminder about stop-failed groups
@@ -146,12 +135,9 @@ class Resources:
         self._probed = False
         self._comm_up_pending = False
         self._starting_unanswered = False
-        self._deferred_ip_requests: list[rm.IpRequest] = []
         self._now = now
-        self.fencing = fc.Fencing(config.fencing_config())
-        self._fence_takeover: str | None = None  # takeover waits for this node's fence
-        self._fence_boot = False  # ... started by the start-up alone (see _alone_acquire)
-        self._boot_wait = False  # start-up alone, unfenced: waiting for the peer/hb_takeover
+        self._gate = FenceGate(fc.Fencing(config.fencing_config()), config.boot_takeover)
+        self.fencing = self._gate.fencing
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -193,7 +179,7 @@ class Resources:
             self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
             or self.busy
             or self._sx.active
-            or self._legacy_requested
+            or self._legacy.requested
         ):
             return TRANSITION
         return self.hold_bits().word
@@ -206,8 +192,7 @@ class Resources:
         times = [
             t
             for t in (
-                self._rqst_deadline,
-                self._safety_deadline,
+                *self._nego.deadlines(),
                 *self._leave.deadlines(self.shutdown_stuck),
                 self._crit_at,
                 self._sx.deadline,
@@ -229,19 +214,12 @@ class Resources:
             "shutdown_stuck": self.shutdown_stuck,
             "auto_failback": self.config.auto_failback.value,
             "groups": snap.groups(self.groups.values(), run, self._sx.current),
-            "peer": None
-            if peer is None
-            else {
-                "name": peer.name,
-                "alive": peer.alive,
-                "hold": peer.hold.word if peer.hold_known else None,
-                "stable": peer.stable,
-            },
+            "peer": None if peer is None else peer.view(),
             "standby": self._sx.snapshot(),
             "running_op": snap.running_op(run),
             "queue": run.queued,
             "fencing": self.fencing.snapshot(),
-            "boot_wait": self._boot_wait,
+            "boot_wait": self._gate.boot_wait,
         }
 
     # --- events -------------------------------------------------------------
@@ -286,7 +264,7 @@ class Resources:
         if self._starting_unanswered:
             self._starting_unanswered = False
             out.append(self._report())
-        deferred, self._deferred_ip_requests = self._deferred_ip_requests, []
+        deferred = self._legacy.take_deferred()
         if peer is not None:
             for req in deferred:
                 out += self._on_ip_request(peer, req)
@@ -300,11 +278,11 @@ class Resources:
         if self.nice:
             if live:
                 self.phase = Phase.STARTING
-                self._safety_deadline = now + 3 * self.config.rqstdelay_ms
+                self._nego.begin(now)
                 out.append(SendMessage(rm.starting_fields()))
             else:
                 self.phase = Phase.STABLE
-                self._initial_reason = "mach_down" if peer is not None else "T_RESOURCES(us)"
+                self._initial_reason = "mach_down" if peer is not None else LOCAL
                 out += self._alone_acquire(now)
         else:
             self.phase = Phase.STABLE
@@ -314,8 +292,7 @@ class Resources:
                 for g in self._ordered(Hold.LOCAL):
                     # A group adopted here is requested too: the peer must stop any copy.
                     if g.state in (STOPPED, RUNNING, PARTIAL):
-                        self._legacy_requested.add(g.key)
-                        out.append(SendMessage(rm.ip_request_fields(g.key)))
+                        out.append(self._legacy.request(g.key))
                 self.claim |= Hold.LOCAL
             else:
                 out += self._alone_acquire(now)
@@ -323,31 +300,18 @@ class Resources:
 
     def _alone_acquire(self, now: int) -> list[Action]:
         peer = self.peer
-        if (
-            peer is not None
-            and self._fencing_needed(peer)
-            and not self.fencing.configured
-            and self.config.boot_takeover == "fenced"
-        ):
-            # Every link down at start-up: the peer may be alive and running
-            # everything. Without a device to fence it we take nothing.
-            self.phase = Phase.INIT
-            self._boot_wait = True
-            self._initial_reason = None
-            return [
-                Log(
-                    Level.CRIT,
-                    f"{peer.name} is not heard and no STONITH device is configured: not "
-                    f"taking over any resource group (boot_takeover fenced). Waiting for "
-                    f"{peer.name}; if it is down, run hb_takeover here.",
-                )
-            ]
+        if peer is not None:
+            refused = self._gate.refuse_boot(peer.name, needed=peer.fencing_needed(nice=self.nice))
+            if refused:
+                self.phase = Phase.INIT
+                self._initial_reason = None
+                return refused
         out = self._resolve_found(incumbent=False)[0]
         if peer is not None:
-            self._fence_boot = True
+            self._gate.boot = True
             return out + self._death_flow(peer, now)
         self.claim = Hold.ALL
-        self._enqueue(self._req_our_job(initial="T_RESOURCES(us)"))
+        self._enqueue(self._req_our_job(initial=LOCAL))
         return out
 
     def message(self, node: str, env: Envelope, now: int, local: bool = False) -> list[Action]:
@@ -391,8 +355,7 @@ class Resources:
         if peer is None or node != peer.name or self.phase is Phase.DONE:
             return out
         peer.alive = False
-        peer.stable = False
-        peer.fresh_report = False
+        peer.unsettled()
         if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
             return self._finish(out, now)
@@ -400,12 +363,11 @@ class Resources:
             return self._finish(out + self._shutdown_complete(), now)
         if self.phase is Phase.SHUTTING_DOWN:
             return self._finish(out, now)
-        self._legacy_requested.clear()
+        self._legacy.clear()
         self._sx.clear()
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
-            self._rqst_deadline = None
-            self._safety_deadline = None
+            self._nego.clear()
         out += self._death_flow(peer, now)
         return self._finish(out, now)
 
@@ -427,8 +389,7 @@ class Resources:
         if peer is None or node != peer.name:
             return []
         peer.alive = True
-        peer.stable = False
-        peer.fresh_report = False
+        peer.unsettled()
         out = self._peer_heard(peer, now, "it restarted")
         return self._finish(out + self._sx.cancel_peer_restarted(), now)
 
@@ -444,15 +405,11 @@ class Resources:
         if self.nice:
             out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         else:
-            foreign = [
-                g
-                for g in self._ordered(Hold.FOREIGN, reverse=True)
-                if g.state in (RUNNING, PARTIAL)
-            ]
+            logs, foreign = cv.partition_copies(self._ordered(Hold.FOREIGN, reverse=True))
+            out += logs
             if foreign:
-                out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
                 self.claim &= ~Hold.FOREIGN
-                self._enqueue(Job("partition heal", [Step(g.key, False) for g in foreign]))
+                self._enqueue(Job("partition heal", [Step(k, False) for k in foreign]))
         return self._finish(out, now)
 
     def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
@@ -482,26 +439,14 @@ class Resources:
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
         peer = self.peer
-        if peer is not None and self.fencing.pending(peer.name):
-            out.append(
-                Log(
-                    Level.WARN,
-                    f"hb_takeover: {peer.name} is being fenced; its resources are taken over "
-                    f"once STONITH reports it reset.",
-                )
-            )
-            return self._finish(out, now)
-        if self._boot_wait and peer is not None and not peer.alive:
-            # The administrator's explicit decision (docs/fencing.md, boot_takeover).
-            self._boot_wait = False
-            self.phase = Phase.STABLE
-            out.append(
-                Log(
-                    Level.WARN,
-                    f"hb_takeover: taking over without fencing {peer.name} (never heard "
-                    f"since start-up), as asked.",
-                )
-            )
+        if peer is not None:
+            held = self._gate.takeover_held(peer.name)
+            if held:
+                return self._finish(out + held, now)
+            unfenced = self._gate.takeover_unfenced(peer.name, alive=peer.alive)
+            if unfenced:
+                self.phase = Phase.STABLE
+                out += unfenced
         for g in self.groups.values():
             if g.cls & hold and g.state == FAILED:
                 out += self._set_state(g, STOPPED)
@@ -536,33 +481,18 @@ class Resources:
             return out
         self.phase = Phase.SHUTTING_DOWN
         self._sx.clear()
-        self._rqst_deadline = None
-        self._safety_deadline = None
-        self._legacy_requested.clear()
+        self._nego.clear()
+        self._legacy.clear()
         self._runner.cancel_pending()
         return self._finish(self._leave.request(self._runner.op_running), now)
 
     def tick(self, now: int) -> list[Action]:
         self._now = now
         out: list[Action] = self._runner_events(self._runner.tick(now))
-        if self._rqst_deadline is not None and now >= self._rqst_deadline:
-            self._rqst_deadline = None
-            if self.phase is Phase.STARTING:
-                out.append(Log(Level.INFO, "local resource transition completed."))
-                out += self._become_stable("T_RESOURCES(us)")
-        if self._safety_deadline is not None and now >= self._safety_deadline:
-            self._safety_deadline = None
-            if self.phase is Phase.STARTING:
-                name = self.peer.name if self.peer is not None else "?"
-                out.append(
-                    Log(
-                        Level.WARN,
-                        f"No resource report from {name}: completing the resource "
-                        f"transition without it.",
-                    )
-                )
-                out.append(Log(Level.INFO, "local resource transition completed."))
-                out += self._become_stable("T_RESOURCES(us)")
+        name = self.peer.name if self.peer is not None else "?"
+        done = self._nego.expired(now, name, negotiating=self.phase is Phase.STARTING)
+        if done is not None:
+            out += [*done, *self._become_stable(LOCAL)]
         out += self._sx.tick(now)
         expired = self._leave.wait_expired(now)
         if expired:
@@ -579,11 +509,8 @@ class Resources:
     def _report(self, info: str | None = None) -> SendMessage:
         return SendMessage(rm.resource_fields(self.hold_bits(), self.stable, info))
 
-    def _on_starting(self, peer: _Peer, now: int) -> list[Action]:
-        peer.stable = False
-        peer.released = False
-        peer.leaving = False
-        peer.fresh_report = False
+    def _on_starting(self, peer: PeerState, now: int) -> list[Action]:
+        peer.starting()
         out = self._sx.cancel_peer_restarted()
         if self.config.auto_failback is AutoFailback.ON:
             self.failback_pending = True
@@ -595,37 +522,22 @@ class Resources:
             out.append(self._report())
         return out
 
-    def _on_report(self, peer: _Peer, rep: rm.ResourceReport, now: int) -> list[Action]:
-        out: list[Action] = []
-        if not rep.full:
-            if rep.info == rm.INFO_MACH_DOWN:
-                peer.hold |= rep.hold
-                peer.hold_known = True
-            return out
-        peer.hold = rep.hold
-        peer.hold_known = True
-        peer.stable = rep.stable
-        peer.fresh_report = rep.stable
-        if rep.info == rm.INFO_SHUTDOWN:
-            peer.leaving = True
-            peer.stable = False
-            peer.fresh_report = False
-        out += self._sx.on_report(peer.name, rep)
+    def _on_report(self, peer: PeerState, rep: rm.ResourceReport, now: int) -> list[Action]:
+        if not peer.report(rep):
+            return []
+        out = self._sx.on_report(peer.name, rep)
         if self.phase is Phase.STARTING:
-            if rep.stable:
-                out.append(Log(Level.INFO, "remote resource transition completed."))
-                out += self._become_stable("T_RESOURCES(them)")
-            elif self._rqst_deadline is None:
-                self._rqst_deadline = now + self.config.rqstdelay_ms
+            done = self._nego.report(rep.stable, now)
+            if done is not None:
+                out += [*done, *self._become_stable(REMOTE)]
         return out
 
     def _become_stable(self, reason: str) -> list[Action]:
         self.phase = Phase.STABLE
-        self._rqst_deadline = None
-        self._safety_deadline = None
+        self._nego.clear()
         self._initial_reason = reason
         peer = self.peer
-        out, adopted, releasing = self._resolve_found(incumbent=reason == "T_RESOURCES(them)")
+        out, adopted, releasing = self._resolve_found(incumbent=reason == REMOTE)
         tail: Callable[[], list[Action]]
         if peer is not None and peer.alive and peer.hold & Hold.FOREIGN:
             # The peer holds our groups. One we adopted here (both started at once and
@@ -634,10 +546,7 @@ class Resources:
             self._initial_reason = None
 
             def tail() -> list[Action]:
-                return [
-                    self._report(),
-                    Log(Level.INFO, f"Initial resource acquisition complete ({reason})"),
-                ]
+                return [self._report(), aq.initial_complete(reason)]
 
             job = None
         else:
@@ -658,34 +567,18 @@ class Resources:
         return out if releasing else out + tail()
 
     def _req_our_job(self, initial: str | None = None) -> Job:
-        steps = [
-            Step(g.key, True, (SendMessage(rm.ip_request_resp_fields(self.me, g.key, True)),))
-            for g in self._ordered(Hold.LOCAL)
-        ]
+        steps = aq.own_steps(self.me, [g.key for g in self._ordered(Hold.LOCAL)])
 
         def done() -> list[Action]:
-            out: list[Action] = []
             started = any(self.groups[s.key].state == RUNNING for s in steps)
-            if initial is not None:
-                out.append(
-                    Log(
-                        Level.INFO,
-                        "Local Resource acquisition completed."
-                        if started
-                        else "Local Resource acquisition completed. (none)",
-                    )
-                )
-            if self.nice:
-                out.append(self._report(rm.INFO_REQ_OUR))
-            if initial is not None:
-                out.append(Log(Level.INFO, f"Initial resource acquisition complete ({initial})"))
-            return out
+            report = self._report(rm.INFO_REQ_OUR) if self.nice else None
+            return aq.req_our_done(started=started, initial=initial, report=report)
 
         return Job("req_our_resources", steps, done)
 
     # --- standby (the exchange's stages: `standbyexchange`) -----------------
 
-    def _on_ask(self, peer: _Peer, ask: rm.AskResources, now: int) -> list[Action]:
+    def _on_ask(self, peer: PeerState, ask: rm.AskResources, now: int) -> list[Action]:
         if not self.nice:
             return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
         if ask.info == rm.ASK_ME:
@@ -709,7 +602,7 @@ class Resources:
             local_in_flux=self.phase is not Phase.STABLE,
         )
 
-    def _peer_wants_standby(self, peer: _Peer, which: Hold, now: int) -> list[Action]:
+    def _peer_wants_standby(self, peer: PeerState, which: Hold, now: int) -> list[Action]:
         out: list[Action] = [Log(Level.INFO, f"{peer.name} wants to go standby [{which.word}]")]
         blocked = self._standby_blocked(peer.name, which, now)
         if blocked:
@@ -730,7 +623,7 @@ class Resources:
     def _ask_standby(self, which: Hold, now: int) -> list[Action]:
         return self._standby_blocked(self.me, which, now) or self._sx.ask(which, now)
 
-    def _release_for_standby(self, peer: _Peer, sb: sx.Standby) -> list[Action]:
+    def _release_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
         self.claim &= ~sb.which
         out = self._sx.releasing(peer.name, self.hold_bits() & ~sb.which)
         # retry_failed: a group stop-failed here is stopped again (hb_standby again is
@@ -758,7 +651,7 @@ class Resources:
         self._enqueue(Job("standby release", steps, done))
         return out
 
-    def _acquire_for_standby(self, peer: _Peer, sb: sx.Standby) -> list[Action]:
+    def _acquire_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
         mine = sb.which.mirrored()
         self.claim |= mine
         out = self._sx.acquiring(sb, peer.name, mine)
@@ -766,7 +659,7 @@ class Resources:
         self._enqueue(Job("standby acquire", steps, lambda: self._sx.acquired(sb, self._report())))
         return out
 
-    def _on_hb_takeover(self, peer: _Peer, msg: rm.HbTakeover, now: int) -> list[Action]:
+    def _on_hb_takeover(self, peer: PeerState, msg: rm.HbTakeover, now: int) -> list[Action]:
         if not self.nice:
             return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
         which = sx.requested_set(msg.which)  # failback: see docs/resources.md
@@ -777,68 +670,47 @@ class Resources:
 
     # --- legacy requests ----------------------------------------------------
 
-    def _on_ip_request(self, peer: _Peer, req: rm.IpRequest) -> list[Action]:
+    def _on_ip_request(self, peer: PeerState, req: rm.IpRequest) -> list[Action]:
         g = self.groups.get(req.key)
-        if g is None:
-            return [Log(Level.ERROR, f"ip-request from {peer.name} for unknown group [{req.key}]")]
-        if self.phase is Phase.PROBING:
-            self._deferred_ip_requests.append(req)  # answered when we know what runs here
-            return []
-        if g.state == STOP_FAILED:
-            return self._refuse_ip_request(peer, g)
-        if g.state in HELD_STATES or g.key in self._committed_starts():
+        what = lr.on_request(
+            None if g is None else g.state,
+            committed=req.key in self._committed_starts(),
+            probing=self.phase is Phase.PROBING,
+        )
+        if what is lr.Request.UNKNOWN or g is None:
+            return [lr.unknown_request(peer.name, req.key)]
+        if what is lr.Request.DEFER:
+            self._legacy.deferred.append(req)  # answered when we know what runs here
+        elif what is lr.Request.REFUSE:
+            return lr.refusal(peer.name, g.key)
+        elif what is lr.Request.RELEASE:
 
             def done() -> list[Action]:
                 if g.state == STOP_FAILED:
-                    return self._refuse_ip_request(peer, g)
-                return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True))]
+                    return lr.refusal(peer.name, g.key)
+                return [lr.answer(peer.name, g.key, weown=True)]
 
             self._enqueue(Job("ip-request", [Step(g.key, False)], done))
-            return []
-        return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, False))]
+        else:
+            return [lr.answer(peer.name, g.key, weown=False)]
+        return []
 
-    def _refuse_ip_request(self, peer: _Peer, g: _Group) -> list[Action]:
-        return [
-            sf.refused_ip_request(peer.name, g.key),
-            SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True, ok=False)),
-        ]
-
-    def _on_ip_request_resp(self, peer: _Peer, resp: rm.IpRequestResp) -> list[Action]:
+    def _on_ip_request_resp(self, peer: PeerState, resp: rm.IpRequestResp) -> list[Action]:
         if resp.dest != self.me:
             return []
-        if self.phase is not Phase.STABLE:
-            return [
-                Log(
-                    Level.WARN,
-                    f"ip-request-resp from {peer.name} for [{resp.key}] ignored: resource "
-                    f"state is {self.phase.value}",
-                )
-            ]
         g = self.groups.get(resp.key)
-        if g is None:
-            return [
-                Log(Level.ERROR, f"ip-request-resp from {peer.name} for unknown group [{resp.key}]")
-            ]
-        requested = g.key in self._legacy_requested
-        self._legacy_requested.discard(g.key)
-        if not resp.ok:
-            return [
-                Log(
-                    Level.WARN,
-                    f"{peer.name} could not give up resource group {g.key} (its stop failed "
-                    f"there): not taking it.",
-                )
-            ]
-        if g.state in (FAILED, STOP_FAILED):
-            return [
-                Log(
-                    Level.WARN,
-                    f"Not taking resource group {g.key} from {peer.name}: it failed on this node.",
-                )
-            ]
-        if (g.state in HELD_STATES and g.state != PARTIAL) or g.key in self._committed_starts():
-            return []
-        if not requested and resp.weown:
+        phase = None if self.phase is Phase.STABLE else self.phase.value
+        verdict = lr.on_response(
+            peer.name,
+            resp,
+            None if g is None else g.state,
+            phase=phase,
+            committed=resp.key in self._committed_starts(),
+            requested=phase is None and g is not None and self._legacy.answered(resp.key),
+        )
+        if g is None or not verdict.take:
+            return verdict.logs
+        if verdict.from_peer_failure:
             g.from_peer_failure = True
         self._enqueue(Job("ip-request-resp", [Step(g.key, True)], self._after_simple_acquire))
         return []
@@ -846,28 +718,22 @@ class Resources:
     def _after_simple_acquire(self) -> list[Action]:
         return [self._report()] if self.nice else []
 
-    def _on_shutdone(self, peer: _Peer, now: int) -> list[Action]:
-        peer.hold = Hold.NONE
-        peer.hold_known = True
-        peer.stable = False
-        peer.released = True
-        peer.leaving = True
-        peer.fresh_report = False
-        self._legacy_requested.clear()
+    def _on_shutdone(self, peer: PeerState, now: int) -> list[Action]:
+        peer.shutdone()
+        self._legacy.clear()
         self._sx.clear()
         out: list[Action] = [Log(Level.INFO, f"Received shutdown notice from '{peer.name}'.")]
         if self.phase in (Phase.INIT, Phase.PROBING):
             return out
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
-            self._rqst_deadline = None
-            self._safety_deadline = None
+            self._nego.clear()
         out += self._resolve_found(incumbent=False)[0]
         self._enqueue(self._takeover_job(peer.name, after_shutdone=True))
         return out
 
     def _message_while_leaving(
-        self, peer: _Peer, msg: rm.ResourceMessage, now: int
+        self, peer: PeerState, msg: rm.ResourceMessage, now: int
     ) -> list[Action]:
         if isinstance(msg, rm.Starting):
             peer.stable = False
@@ -887,39 +753,19 @@ class Resources:
 
     # --- death and takeover -------------------------------------------------
 
-    def _fencing_needed(self, peer: _Peer) -> bool:
-        """Whether the dead peer may still run groups (it neither sent `shutdone`
-        nor, auto_failback on/off, reported holding nothing)."""
-        if peer.released:
-            return False
-        return not (self.nice and peer.hold_known and peer.hold is Hold.NONE)
-
-    def _death_flow(self, peer: _Peer, now: int) -> list[Action]:
+    def _death_flow(self, peer: PeerState, now: int) -> list[Action]:
         """The peer is dead: fencing verdict, then the takeover job. Every takeover
         caused by a death passes here (docs/resources.md, "Takeover and the fencing
         gate"): a fence-before-takeover step goes before the `_enqueue` below."""
-        found = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
-        out: list[Action] = found
+        out = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
         released = peer.released
-        if not self._fencing_needed(peer):
-            self._fence_boot = False
-            out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
-            out.append(SendMessage(rm.stonith_fields(peer.name, "unneeded")))
-        elif self.fencing.configured:
+        needed = peer.fencing_needed(nice=self.nice)
+        if self._gate.gated(needed=needed):
             # FENCING GATE: nothing of the peer's (nor ours: it may hold them)
             # starts before a device reports it reset (`_after_fence`).
-            self._fence_takeover = peer.name
-            return out + self._fence_actions(self.fencing.begin(peer.name, now), now)
-        else:
-            self._fence_boot = False
-            out += [
-                SendMessage(rm.stonith_fields(peer.name, "n_stnth")),
-                Log(Level.WARN, "No STONITH device configured."),
-                Log(Level.WARN, "Shared disks are not protected."),
-                Log(Level.INFO, f"Resources being acquired from {peer.name}."),
-            ]
-        peer.hold = Hold.NONE
-        peer.hold_known = True
+            return out + self._fence_actions(self._gate.begin(peer.name, now), now)
+        out += self._gate.unfenced(peer.name, needed=needed)
+        peer.holds_nothing()
         needs_work = any(
             g.state in (STOPPED, FAILED, PARTIAL) and g.key not in self._committed_starts()
             for g in self.groups.values()
@@ -942,30 +788,22 @@ class Resources:
 
     def _after_fence(self, fenced: fc.Fenced, now: int) -> list[Action]:
         peer = self.peer
-        if peer is None or fenced.node != peer.name or self._fence_takeover != peer.name:
-            return []
-        self._fence_takeover = None
-        if fenced.cancelled or self.phase not in (Phase.STABLE, Phase.STARTING):
-            return []
-        self._fence_boot = False
-        out: list[Action] = [Log(Level.INFO, f"Resources being acquired from {peer.name}.")]
+        may_take = self.phase in (Phase.STABLE, Phase.STARTING)
+        out = self._gate.opened(fenced, None if peer is None else peer.name, may_take=may_take)
+        if not out or peer is None:
+            return out
         peer.alive = False
         peer.stable = False
-        peer.hold = Hold.NONE
-        peer.hold_known = True
+        peer.holds_nothing()
         self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
         return out
 
-    def _peer_heard(self, peer: _Peer, now: int, why: str) -> list[Action]:
+    def _peer_heard(self, peer: PeerState, now: int, why: str) -> list[Action]:
         """The peer is alive: a fence not done yet is called off, a start-up wait ends."""
-        out: list[Action] = []
-        if self._fence_takeover == peer.name and self.fencing.pending(peer.name):
-            out += self._fence_actions(self.fencing.cancel(peer.name, why), now)
-            self._fence_takeover = None
-        if (self._fence_boot and self._fence_takeover is None) or self._boot_wait:
+        cancelled, took_nothing = self._gate.heard(peer.name, why)
+        out = self._fence_actions(cancelled, now)
+        if took_nothing:
             # We took nothing at start-up: negotiate with the peer as at comm-up.
-            self._fence_boot = False
-            self._boot_wait = False
             if self.phase in (Phase.STABLE, Phase.INIT) and not self.busy:
                 self.phase = Phase.INIT
                 out += self._comm_up_now(now)
@@ -978,34 +816,17 @@ class Resources:
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> Job:
         self.claim = Hold.ALL
-        steps = [
-            Step(g.key, True, (Log(Level.INFO, f"Taking over resource group {g.key}"),), True)
-            for g in self._ordered(Hold.ALL)
-            if g.home == dead
-        ]
-        steps += [
-            Step(
-                g.key,
-                True,
-                (SendMessage(rm.ip_request_resp_fields(self.me, g.key, True)),),
-                True,
-            )
-            for g in self._ordered(Hold.LOCAL)
-        ]
+        theirs = [g.key for g in self._ordered(Hold.ALL) if g.home == dead]
+        steps = aq.takeover_steps(self.me, theirs, [g.key for g in self._ordered(Hold.LOCAL)])
         initial = self._initial_reason if self._initial_reason == "mach_down" else None
 
         def done() -> list[Action]:
-            out: list[Action] = []
-            if self.nice:
-                out.append(self._report(rm.INFO_REQ_OUR))
-                if after_shutdone:
-                    out.append(SendMessage(rm.ask_resources_fields(Hold.ALL, rm.ASK_DONE)))
-                out.append(SendMessage(rm.mach_down_fields()))
-            out.append(Log(Level.INFO, f"mach_down takeover complete for node {dead}."))
             if initial is not None:
                 self._initial_reason = None
-                out.append(Log(Level.INFO, f"Initial resource acquisition complete ({initial})"))
-            return out
+            report = self._report(rm.INFO_REQ_OUR) if self.nice else None
+            return aq.takeover_done(
+                dead, nice=self.nice, after_shutdone=after_shutdone, initial=initial, report=report
+            )
 
         return Job("mach_down", steps, done)
 
@@ -1229,94 +1050,37 @@ class Resources:
                 return self._ask_standby(Hold.FOREIGN, now)
         return self._reconcile_own(peer)
 
-    def _audit(self, peer: _Peer) -> list[Action]:
+    def _audit(self, peer: PeerState) -> list[Action]:
+        """Split-brain convergence on a fresh stable report (`convergence`)."""
         if self._sx.active:
             return []
-        out: list[Action] = []
-        if peer.hold & Hold.LOCAL:
-            mine = [
-                g
-                for g in self._ordered(Hold.FOREIGN, reverse=True)
-                if g.state in (RUNNING, PARTIAL) and not g.from_peer_failure and not g.releasing
-            ]
-            if mine:
-                out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
-                self.claim &= ~Hold.FOREIGN
-                self._enqueue(
-                    Job("audit", [Step(g.key, False) for g in mine], self._after_simple_acquire)
-                )
-        conflict = False
-        if peer.hold & Hold.FOREIGN:
-            locals_ = self._ordered(Hold.LOCAL)
-            if any(g.state == RUNNING for g in locals_) and not any(
-                g.state in (FAILED, STOP_FAILED) for g in locals_
-            ):
-                conflict = True
-                out.append(Log(Level.ERROR, "Both machines own our resources!"))
-                # The peer releases its copies of our groups only when a
-                # stable report of ours shows we hold them (its own audit,
-                # above). After a one-sided partition (we were frozen past
-                # deadtime; only the peer saw a partition) we would otherwise
-                # never send one and both would keep the groups for good.
-                # Once per conflicting report of the peer (the audit runs once
-                # per fresh report): after an asymmetric partition our first
-                # answer was lost (the peer could not hear us), so the report
-                # the peer sends when it hears us again must get one too. The
-                # peer's answer stops its copies or claims nothing new: no loop.
-                if self.stable:
-                    peer.told_we_own_ours = True
-                    out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
-        if not conflict:
+        audit = cv.audit(
+            peer.hold, self._ordered(Hold.FOREIGN, reverse=True), self._ordered(Hold.LOCAL)
+        )
+        out: list[Action] = [*audit.logs]
+        if audit.give_back:
+            self.claim &= ~Hold.FOREIGN
+            steps = [Step(key, False) for key in audit.give_back]
+            self._enqueue(Job("audit", steps, self._after_simple_acquire))
+        if audit.ours_doubly_held and self.stable:
+            peer.told_we_own_ours = True
+            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+        elif not audit.ours_doubly_held:
             peer.told_we_own_ours = False
         return out
 
-    def _handoffs(self, peer: _Peer | None) -> list[Action]:
+    def _handoffs(self, peer: PeerState | None) -> list[Action]:
+        ready = peer is not None and peer.ready_for(nice=self.nice) and not self._sx.active
+        gone = peer is None or not peer.alive
         out: list[Action] = []
         for g in self.groups.values():
-            if not g.handoff_pending:
-                continue
-            if g.state != FAILED:
-                g.handoff_pending = False
-                continue
-            if g.from_peer_failure:
-                g.handoff_pending = False
-                out.append(
-                    Log(
-                        Level.ERROR,
-                        f"Resource group {g.key} failed on both nodes: it is not running anywhere.",
-                    )
-                )
-                continue
-            ready = (
-                peer is not None
-                and peer.alive
-                and not peer.leaving
-                and (peer.stable or not self.nice)
-                and not self._sx.active
-            )
-            if ready:
-                assert peer is not None
-                g.handoff_pending = False
-                out.append(
-                    Log(
-                        Level.WARN,
-                        f"Resource group {g.key} could not be started here: handing it to "
-                        f"{peer.name}.",
-                    )
-                )
-                out.append(SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True)))
-            elif not g.handoff_logged and (peer is None or not peer.alive):
-                g.handoff_logged = True
-                out.append(
-                    Log(
-                        Level.ERROR,
-                        f"Resource group {g.key} could not be started and no other node can "
-                        f"take it: it is not running anywhere.",
-                    )
+            if g.handoff_pending:
+                out += handoff.step(
+                    g, None if peer is None else peer.name, ready=ready, peer_gone=gone
                 )
         return out
 
-    def _reconcile_own(self, peer: _Peer | None) -> list[Action]:
+    def _reconcile_own(self, peer: PeerState | None) -> list[Action]:
         if not self.nice or not self.claim & Hold.LOCAL:
             return []
         if (
