@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from hbeat.config.model import AutoFailback, ResourceGroup
+from hbeat.config.model import AutoFailback
 from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
@@ -37,13 +36,14 @@ from . import convergence as cv
 from . import fencing as fc
 from . import groupops as go
 from . import legacyrequests as lr
+from . import rscgroups as rg
 from . import rscmessages as rm
 from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
 from .fencegate import FenceGate
 from .jobrunner import Job, JobRunner, OpFinished, RunnerEvent, Step
-from .messages import Envelope, MessageError
+from .messages import Envelope
 from .rscactions import (
     CLAIMED_STATES,
     FAILED,
@@ -64,7 +64,7 @@ from .rscactions import (
     ShutdownComplete,
 )
 from .rscconfig import ResourcesConfig
-from .rscpeer import PeerState
+from .rscpeer import PeerState, accept
 from .rscsnapshot import ResourcesView
 from .rscstartup import LOCAL, REMOTE, Negotiation
 from .shutdownflow import ShutdownFlow
@@ -83,28 +83,6 @@ class Phase(enum.Enum):
     DONE = "done"
 
 
-# --- internal state ---------------------------------------------------------
-
-
-@dataclass
-class _Group:
-    group: ResourceGroup
-    home: str
-    cls: Hold
-    state: str = STOPPED
-    handoff_pending: bool = False
-    handoff_logged: bool = False
-    from_peer_failure: bool = False
-    probed: bool = False
-    found: tuple[str, ...] = ()  # resources the start-up probe did not find stopped
-    undecided: bool = False  # found by the probe, neither adopted nor released yet
-    releasing: bool = False  # found by the probe and being stopped (not ours to keep)
-
-    @property
-    def key(self) -> str:
-        return self.group.key
-
-
 # --- the machine ------------------------------------------------------------
 
 
@@ -117,10 +95,7 @@ class Resources:
         self.nice = config.auto_failback.nice_failback
         others = [n for n in config.nodes if n != self.me]
         self.peer: PeerState | None = PeerState(others[0]) if others else None
-        self.groups: dict[str, _Group] = {
-            g.key: _Group(g, g.node, Hold.LOCAL if g.node == self.me else Hold.FOREIGN)
-            for g in config.groups
-        }
+        self.groups = rg.table(config.groups, self.me)
         self.phase = Phase.INIT
         self.claim = Hold.NONE
         self.failback_pending = False
@@ -154,16 +129,7 @@ class Resources:
 
     def hold_bits(self) -> Hold:
         """The holdings we report in `rsc_hold` (docs/resources.md)."""
-        bits = Hold.NONE
-        committed = self._committed_starts()
-        for cls in (Hold.LOCAL, Hold.FOREIGN):
-            members = [g for g in self.groups.values() if g.cls is cls]
-            if not members:
-                if self.claim & cls:
-                    bits |= cls
-            elif any(g.state in CLAIMED_STATES or g.key in committed for g in members):
-                bits |= cls
-        return bits
+        return rg.hold_bits(self.groups.values(), self.claim, self._committed_starts())
 
     @property
     def shutdown_stuck(self) -> bool:
@@ -315,20 +281,13 @@ class Resources:
         return out
 
     def message(self, node: str, env: Envelope, now: int, local: bool = False) -> list[Action]:
-        out: list[Action] = []
         if local or node == self.me or self.phase is Phase.DONE:
-            return out
-        try:
-            msg = rm.parse_resource_message(env)
-        except MessageError as exc:
-            out.append(Log(Level.ERROR, str(exc)))
-            return self._finish(out, now)
-        if msg is None:
-            return out
+            return []
         peer = self.peer
-        if peer is None or node != peer.name:
-            out.append(Log(Level.ERROR, f"resource message from unknown node {node}"))
-            return self._finish(out, now)
+        msg, errors = accept(env, node, peer)
+        if msg is None or peer is None:
+            return self._finish([*errors], now) if errors else []
+        out: list[Action] = []
         peer.alive = True
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER):
             out += self._message_while_leaving(peer, msg, now)
@@ -447,21 +406,9 @@ class Resources:
             if unfenced:
                 self.phase = Phase.STABLE
                 out += unfenced
-        for g in self.groups.values():
-            if g.cls & hold and g.state == FAILED:
-                out += self._set_state(g, STOPPED)
-                g.handoff_pending = False
-                g.handoff_logged = False
-            elif g.cls & hold and g.state == STOP_FAILED:
-                # Still possibly running here: held, and completed here by the acquisition.
-                out.append(
-                    Log(
-                        Level.INFO,
-                        f"hb_takeover: resource group {g.key} (stop-failed) will be completed "
-                        f"here.",
-                    )
-                )
-                out += self._set_state(g, PARTIAL)
+        for g in self._ordered(hold):
+            if (retaken := rg.retaken(g)) is not None:
+                out += [*retaken[1], *self._set_state(g, retaken[0])]
         if peer is not None and peer.alive:
             out.append(Log(Level.INFO, f"Asking {peer.name} to give up [{which}] resources."))
             out.append(SendMessage(rm.hb_takeover_fields(wire)))
@@ -832,25 +779,17 @@ class Resources:
 
     # --- jobs and script results --------------------------------------------
 
-    def _ordered(self, cls: Hold, *, reverse: bool = False) -> list[_Group]:
-        gs = [g for g in self.groups.values() if g.cls & cls]
-        return list(reversed(gs)) if reverse else gs
+    def _ordered(self, cls: Hold, *, reverse: bool = False) -> list[rg.Group]:
+        return rg.ordered(self.groups.values(), cls, reverse=reverse)
 
     def _enqueue(self, job: Job) -> None:
         self._runner.enqueue(job)
 
     def _would_run(self, step: Step) -> bool:
         """Whether a queued step still makes sense when its turn comes."""
-        g = self.groups[step.key]
-        if step.probe:
-            return self.phase is Phase.PROBING
-        if step.start:
-            if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
-                return False
-            return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
-        if g.state == STOP_FAILED:
-            return step.retry_failed  # only an explicit retry (standby, shutdown) stops it again
-        return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
+        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
+        probing = self.phase is Phase.PROBING
+        return rg.would_run(step, self.groups[step.key], probing=probing, leaving=leaving)
 
     def _committed_starts(self) -> set[str]:
         return {
@@ -890,32 +829,21 @@ class Resources:
             out.append(ev)
         return out
 
-    def _op_finished(self, g: _Group, fin: OpFinished) -> list[Action]:
-        kind = fin.kind
-        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
-        if kind is not go.Kind.START:
-            g.releasing = False
+    def _op_finished(self, g: rg.Group, fin: OpFinished) -> list[Action]:
         if fin.outcome is go.Outcome.PROBED:
+            g.releasing = False
             return self._probed_group(g, fin)
-        if fin.outcome is go.Outcome.STARTED:
-            return self._set_state(g, RUNNING)
-        if fin.outcome is go.Outcome.STOPPED:
-            return self._set_state(g, STOPPED)
-        if fin.outcome is go.Outcome.START_FAILED:
-            g.handoff_pending = not leaving
-            g.handoff_logged = False
-            return self._set_state(g, FAILED)
-        # STOP_FAILED: it may still run here, so it stays ours (docs/resources.md, "Stop
-        # failure"): never handed on, not even after a failed start's rollback.
-        g.handoff_pending = False
-        g.handoff_logged = False
-        return [
-            *self._set_state(g, STOP_FAILED),
-            sf.failed_stop(g.key, after_start=kind is go.Kind.START),
-            self._stop_failed_advice(g),
-        ]
+        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
+        new = rg.after_op(g, fin, leaving=leaving)
+        out = self._set_state(g, new)
+        if new == STOP_FAILED:
+            out += [
+                sf.failed_stop(g.key, after_start=fin.kind is go.Kind.START),
+                self._stop_failed_advice(g),
+            ]
+        return out
 
-    def _probed_group(self, g: _Group, op: OpFinished) -> list[Action]:
+    def _probed_group(self, g: rg.Group, op: OpFinished) -> list[Action]:
         g.probed = True
         if g.state != STOPPED:
             return []
@@ -931,33 +859,20 @@ class Resources:
         "Start-up probe and adoption").
 
         Returns the logs, the classes adopted, and whether a release job was queued."""
-        out: list[Action] = []
-        adopted = Hold.NONE
-        stale: list[_Group] = []
-        for g in self.groups.values():
-            if not g.undecided:
-                continue
-            g.undecided = False
-            why = adoption.release_reason(
-                g.cls, g.home, self.me, nice=self.nice, peer=self.peer, incumbent=incumbent
-            )
-            out += adoption.verdict_logs(g.key, g.state, g.found, why)
-            if why is None:
-                adopted |= g.cls
-                self.claim |= g.cls
-            else:
-                g.releasing = True
-                stale.append(g)
+        out, adopted, stale = adoption.resolve(
+            self.groups.values(), self.me, nice=self.nice, peer=self.peer, incumbent=incumbent
+        )
+        self.claim |= adopted
         if stale:
             self._enqueue(Job("release found", [Step(g.key, False) for g in reversed(stale)]))
-        return out, adopted, bool(stale)
+        return [*out], adopted, bool(stale)
 
     def _complete_foreign_job(self) -> Job:
         """Having adopted a foreign group, we hold the foreign class: run all of it."""
         steps = [Step(g.key, True) for g in self._ordered(Hold.FOREIGN)]
         return Job("adopt", steps, self._after_simple_acquire)
 
-    def _set_state(self, g: _Group, new: str) -> list[Action]:
+    def _set_state(self, g: rg.Group, new: str) -> list[Action]:
         old = g.state
         if old == new:
             return []
@@ -968,10 +883,10 @@ class Resources:
 
     # --- stop failures (docs/resources.md, "Stop failure") --------------------
 
-    def _stop_failed(self, cls: Hold = Hold.ALL) -> list[_Group]:
+    def _stop_failed(self, cls: Hold = Hold.ALL) -> list[rg.Group]:
         return [g for g in self._ordered(cls) if g.state == STOP_FAILED]
 
-    def _stop_failed_advice(self, g: _Group) -> Log:
+    def _stop_failed_advice(self, g: rg.Group) -> Log:
         return sf.advice(
             g.key,
             self.peer.name if self.peer is not None else None,
@@ -994,14 +909,8 @@ class Resources:
         peer = self.peer
         if peer is None or not peer.alive or peer.released:
             return []
-        out: list[Action] = []
-        for key in keys:
-            g = self.groups[key]
-            if g.state != STOPPED:
-                continue
-            out.append(Log(Level.WARN, f"Handing resource group {key} to {peer.name} ({why})."))
-            out.append(SendMessage(rm.ip_request_resp_fields(peer.name, key, True)))
-        return out
+        stopped = [key for key in keys if self.groups[key].state == STOPPED]
+        return [a for key in stopped for a in sf.handed_over(key, peer.name, why)]
 
     # --- settling -----------------------------------------------------------
 
@@ -1099,15 +1008,7 @@ class Resources:
         if self._leave.release_queued or self._runner.job_active:
             return []
         self.claim = Hold.NONE
-        steps = [
-            Step(g.key, False, retry_failed=True)
-            for g in self._ordered(Hold.ALL, reverse=True)
-            if g.state in (RUNNING, STARTING, PARTIAL, STOP_FAILED) or not g.probed
-        ]
-        released = [s.key for s in reversed(steps) if self.groups[s.key].state in CLAIMED_STATES]
-        still = Hold.NONE
-        for g in self._stop_failed():
-            still |= g.cls
+        steps, released, still = rg.shutdown_stops(list(self.groups.values()))
         self._enqueue(Job("shutdown", steps, lambda: self._shutdown_released(released)))
         return self._leave.giving_up(still)
 

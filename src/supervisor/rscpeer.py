@@ -4,14 +4,19 @@
 not, the holdings its last `resource` report gave (`rsc_hold`), whether it
 said it was stable, leaving (`info=shutdown`) or gone (`shutdone`). Its
 methods apply one peer report or cluster event each (message parsing is
-`rscmessages`; the decisions they lead to stay in `resources`). Pure.
+`rscmessages`; the decisions they lead to stay in `resources`);
+`accept` parses a delivered message and checks its sender. Pure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hbeat.logfmt import Level
+
 from . import rscmessages as rm
+from .messages import Envelope, MessageError
+from .rscactions import Log
 from .rscsnapshot import PeerView
 
 Hold = rm.Hold
@@ -86,3 +91,19 @@ class PeerState:
             "hold": self.hold.word if self.hold_known else None,
             "stable": self.stable,
         }
+
+
+def accept(
+    env: Envelope, node: str, peer: PeerState | None
+) -> tuple[rm.ResourceMessage | None, list[Log]]:
+    """A message delivered from `node`: the resource message to act on, or None
+    with an ERROR (malformed, or not from our peer) or without (not about resources)."""
+    try:
+        msg = rm.parse_resource_message(env)
+    except MessageError as exc:
+        return None, [Log(Level.ERROR, str(exc))]
+    if msg is None:
+        return None, []
+    if peer is None or node != peer.name:
+        return None, [Log(Level.ERROR, f"resource message from unknown node {node}")]
+    return msg, []

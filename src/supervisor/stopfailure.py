@@ -5,15 +5,17 @@ the administrator acts (docs/resources.md, "Stop failure"). These pure
 builders give the CRIT lines of those rules the same wording wherever
 `resources` needs them: the failure itself (`failed_stop`), what to do
 about it (`advice`, repeated every `stop_failed_crit_ms`), a graceful stop
-it holds up (`shutdown_blocked`), and a legacy request refused for it
-(`refused_ip_request`).
+it holds up (`shutdown_blocked`), a legacy request refused for it
+(`refused_ip_request`), and the hand-over of the groups that did stop when
+it holds up the protocol that stopped them (`handed_over`).
 """
 
 from __future__ import annotations
 
 from hbeat.logfmt import Level
 
-from .rscactions import Log
+from . import rscmessages as rm
+from .rscactions import Action, Log, SendMessage
 
 
 def failed_stop(key: str, *, after_start: bool) -> Log:
@@ -83,4 +85,13 @@ def refused_ip_request(peer: str, key: str) -> Log:
     )
 
 
-__all__ = ["advice", "failed_stop", "refused_ip_request", "shutdown_blocked"]
+def handed_over(key: str, peer: str, why: str) -> list[Action]:
+    """Give `peer` group `key`, stopped here by a standby or shutdown (`why`) that
+    cannot hand it over itself because a stop-failed group holds it up."""
+    return [
+        Log(Level.WARN, f"Handing resource group {key} to {peer} ({why})."),
+        SendMessage(rm.ip_request_resp_fields(peer, key, True)),
+    ]
+
+
+__all__ = ["advice", "failed_stop", "handed_over", "refused_ip_request", "shutdown_blocked"]
