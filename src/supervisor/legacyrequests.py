@@ -65,7 +65,7 @@ def refusal(peer: str, key: str) -> list[Action]:
 class Response:
     """What a peer's `ip-request-resp` to us leads to."""
 
-    logs: list[Action] = field(default_factory=list)
+    logs: list[Log] = field(default_factory=list)
     take: bool = False  # start the group here
     from_peer_failure: bool = False  # the peer gave it up unasked (a failed start there)
 

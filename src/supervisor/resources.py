@@ -656,7 +656,7 @@ class Resources:
             requested=phase is None and g is not None and self._legacy.answered(resp.key),
         )
         if g is None or not verdict.take:
-            return verdict.logs
+            return [*verdict.logs]
         if verdict.from_peer_failure:
             g.from_peer_failure = True
         self._enqueue(Job("ip-request-resp", [Step(g.key, True)], self._after_simple_acquire))

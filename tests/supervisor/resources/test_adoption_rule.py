@@ -94,3 +94,26 @@ def test_verdict_logs() -> None:
         Log(Level.CRIT, "Resource apache is active, and should not be!"),
         Log(Level.WARN, "Releasing resource group web found running here: otter holds it."),
     ]
+
+
+def test_resolve_decides_every_undecided_group_once() -> None:
+    from supervisor.rscgroups import table
+
+    other = ResourceGroup("otter", (Resource("IPaddr::10.0.0.7", "IPaddr", (), 2),), 2)
+    groups = table((GROUP, other), "weasel")
+    mine, theirs = groups["drbddisk::r0"], groups["IPaddr::10.0.0.7"]
+    for g in (mine, theirs):
+        g.state, g.found, g.undecided = RUNNING, (g.key,), True
+    peer = Peer(hold=Hold.LOCAL)  # otter holds its own class: our copy of its group goes
+    logs, adopted, stale = adoption.resolve(
+        groups.values(), "weasel", nice=True, peer=peer, incumbent=True
+    )
+    assert adopted is Hold.LOCAL and stale == [theirs]
+    assert theirs.releasing and not mine.releasing
+    assert not mine.undecided and not theirs.undecided
+    assert logs == [
+        *adoption.verdict_logs(mine.key, RUNNING, mine.found, None),
+        *adoption.verdict_logs(theirs.key, RUNNING, theirs.found, "otter holds it"),
+    ]
+    assert adoption.resolve(groups.values(), "weasel", nice=True, peer=peer,
+                            incumbent=True) == ([], Hold.NONE, [])

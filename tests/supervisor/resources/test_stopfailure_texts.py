@@ -51,3 +51,13 @@ def test_refused_ip_request() -> None:
         log.text
         == "Refusing ip-request from otter for resource group web: it could not be stopped here."
     )
+
+
+def test_handed_over() -> None:
+    from supervisor import rscmessages as rm
+    from supervisor.rscactions import Log, SendMessage
+
+    assert sf.handed_over("web", "otter", "standby") == [
+        Log(Level.WARN, "Handing resource group web to otter (standby)."),
+        SendMessage(rm.ip_request_resp_fields("otter", "web", True)),
+    ]
