@@ -61,6 +61,11 @@ def refusal(peer: str, key: str) -> list[Action]:
     ]
 
 
+def after_release(peer: str, key: str, state: str) -> list[Action]:
+    """The answer to a request once our copy of `key` is stopped (`state`: after it)."""
+    return refusal(peer, key) if state == STOP_FAILED else [answer(peer, key, weown=True)]
+
+
 @dataclass(frozen=True)
 class Response:
     """What a peer's `ip-request-resp` to us leads to."""

@@ -24,7 +24,6 @@ Queries: `held`, `hold_bits`, `group_state`, `busy`, `stable`,
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 
 from hbeat.config.model import AutoFailback
 from hbeat.ipc.executor import Outcome as Verdict
@@ -104,7 +103,7 @@ class Resources:
         self._legacy = lr.LegacyRequests()
         self._runner = JobRunner(config.runner_timers())
         self._leave = ShutdownFlow(config.shutdown_wait_ms, config.shutdown_retry_ms)
-        self._crit_at: int | None = None  # next CRIT reminder about stop-failed groups
+        self._crit = sf.Reminder(config.stop_failed_crit_ms)
         self._initial_reason: str | None = None
         self._was_up = False
         self._probed = False
@@ -160,7 +159,7 @@ class Resources:
             for t in (
                 *self._nego.deadlines(),
                 *self._leave.deadlines(self.shutdown_stuck),
-                self._crit_at,
+                self._crit.at,
                 self._sx.deadline,
                 self._runner.next_deadline(),
                 self.fencing.next_deadline(),
@@ -444,7 +443,7 @@ class Resources:
         expired = self._leave.wait_expired(now)
         if expired:
             out += expired + self._shutdown_complete()
-        if self._crit_at is not None and now >= self._crit_at:
+        if self._crit.due(now):
             out += self._stop_failed_reminder(now)
         out += self._fence_actions(self.fencing.tick(now), now)
         if self.shutdown_stuck and self._leave.retry_due(now):
@@ -485,24 +484,20 @@ class Resources:
         self._initial_reason = reason
         peer = self.peer
         out, adopted, releasing = self._resolve_found(incumbent=reason == REMOTE)
-        tail: Callable[[], list[Action]]
-        if peer is not None and peer.alive and peer.hold & Hold.FOREIGN:
+        holds_ours = peer is not None and peer.alive and bool(peer.hold & Hold.FOREIGN)
+        job = None
+        if holds_ours:
             # The peer holds our groups. One we adopted here (both started at once and
             # we are its preferred node) is completed by _reconcile_own once the peer
             # reports it released its copy.
             self._initial_reason = None
-
-            def tail() -> list[Action]:
-                return [self._report(), aq.initial_complete(reason)]
-
-            job = None
         else:
             self.claim |= Hold.LOCAL
-
-            def tail() -> list[Action]:
-                return [self._report()]
-
             job = self._req_our_job(initial=reason)
+
+        def tail() -> list[Action]:
+            return [self._report(), *([aq.initial_complete(reason)] if holds_ours else [])]
+
         if releasing:
             # Our transition completes when the stale copies are gone: only then
             # do we report isstable=1 (the peer must not see them as ours).
@@ -633,9 +628,7 @@ class Resources:
         elif what is lr.Request.RELEASE:
 
             def done() -> list[Action]:
-                if g.state == STOP_FAILED:
-                    return lr.refusal(peer.name, g.key)
-                return [lr.answer(peer.name, g.key, weown=True)]
+                return lr.after_release(peer.name, g.key, g.state)
 
             self._enqueue(Job("ip-request", [Step(g.key, False)], done))
         else:
@@ -877,8 +870,8 @@ class Resources:
         if old == new:
             return []
         g.state = new
-        if new == STOP_FAILED and self._crit_at is None:
-            self._crit_at = self._now + self.config.stop_failed_crit_ms
+        if new == STOP_FAILED:
+            self._crit.arm(self._now)
         return [GroupStateChanged(g.key, old, new)]
 
     # --- stop failures (docs/resources.md, "Stop failure") --------------------
@@ -897,10 +890,8 @@ class Resources:
 
     def _stop_failed_reminder(self, now: int) -> list[Action]:
         failed = self._stop_failed()
-        if not failed or self.phase is Phase.DONE:
-            self._crit_at = None
+        if not self._crit.again(now, any_left=bool(failed) and self.phase is not Phase.DONE):
             return []
-        self._crit_at = now + self.config.stop_failed_crit_ms
         return [self._stop_failed_advice(g) for g in failed]
 
     def _hand_over_stopped(self, keys: list[str], why: str) -> list[Action]:

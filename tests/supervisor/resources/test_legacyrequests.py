@@ -85,3 +85,8 @@ def test_what_we_asked_and_what_waits() -> None:
     req = rm.IpRequest("otter", K)
     legacy.deferred.append(req)
     assert legacy.take_deferred() == [req] and legacy.take_deferred() == []
+
+
+def test_answer_after_our_copy_is_stopped() -> None:
+    assert lr.after_release("otter", K, STOPPED) == [lr.answer("otter", K, weown=True)]
+    assert lr.after_release("otter", K, STOP_FAILED) == lr.refusal("otter", K)
