@@ -382,8 +382,7 @@ class Resources:
         out: list[Action] = []
         hold = sx.standby_set(which)
         if not self.nice:
-            out.append(Log(Level.ERROR, "Standby mode only implemented when nice_failback on"))
-            return self._finish(out, now)
+            return self._finish([sx.NOT_NICE], now)
         out.append(Log(Level.INFO, f"Going standby [{hold.word}]."))
         out += self._ask_standby(hold, now)
         return self._finish(out, now)
@@ -392,8 +391,7 @@ class Resources:
         out: list[Action] = []
         wire, hold = sx.takeover_set(which)
         if not self.nice:
-            out.append(Log(Level.ERROR, "Standby mode only implemented when nice_failback on"))
-            return self._finish(out, now)
+            return self._finish([sx.NOT_NICE], now)
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
         peer = self.peer
@@ -522,7 +520,7 @@ class Resources:
 
     def _on_ask(self, peer: PeerState, ask: rm.AskResources, now: int) -> list[Action]:
         if not self.nice:
-            return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
+            return [sx.NOT_NICE]
         if ask.info == rm.ASK_ME:
             return self._peer_wants_standby(peer, ask.which, now)
         step, sb, out = self._sx.answer(peer.name, ask.info)
@@ -603,7 +601,7 @@ class Resources:
 
     def _on_hb_takeover(self, peer: PeerState, msg: rm.HbTakeover, now: int) -> list[Action]:
         if not self.nice:
-            return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
+            return [sx.NOT_NICE]
         which = sx.requested_set(msg.which)  # failback: see docs/resources.md
         return [
             Log(Level.INFO, f"Going standby [{which.word}]."),
@@ -1037,25 +1035,8 @@ class Resources:
 
 
 __all__ = [
-    "CLAIMED_STATES",
-    "FAILED",
-    "HELD_STATES",
-    "PARTIAL",
-    "RUNNING",
-    "STARTING",
-    "STOPPED",
-    "STOPPING",
-    "STOP_FAILED",
-    "TRANSITION",
-    "Action",
-    "GroupStateChanged",
-    "HeldChanged",
-    "Log",
-    "Phase",
-    "Resources",
-    "ResourcesConfig",
-    "ResourcesView",
-    "RunScript",
-    "SendMessage",
-    "ShutdownComplete",
+    "CLAIMED_STATES", "FAILED", "HELD_STATES", "PARTIAL", "RUNNING", "STARTING", "STOPPED",
+    "STOPPING", "STOP_FAILED", "TRANSITION", "Action", "GroupStateChanged", "HeldChanged", "Log",
+    "Phase", "Resources", "ResourcesConfig", "ResourcesView", "RunScript", "SendMessage",
+    "ShutdownComplete"
 ]
