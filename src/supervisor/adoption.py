@@ -9,6 +9,7 @@ adoption"); they read what they are given and change nothing:
 * `release_reason(...)`: why a group found here must be stopped (the peer
   keeps it), or None to adopt it.
 * `verdict_logs(...)`: the log lines of that decision.
+* `probed(...)`: a group's probe is over: record its findings on it.
 * `resolve(...)`: that decision for every group still undecided; it marks
   them decided (and the released ones `releasing`).
 """
@@ -24,7 +25,7 @@ from hbeat.logfmt import Level
 
 from . import groupops as go
 from . import rscmessages as rm
-from .rscactions import PARTIAL, RUNNING, Log
+from .rscactions import PARTIAL, RUNNING, STOPPED, Log
 
 Hold = rm.Hold
 
@@ -126,6 +127,31 @@ class FoundGroup(Protocol):
 G = TypeVar("G", bound=FoundGroup)
 
 
+class ProbedGroup(Protocol):
+    """A group as `probed` records its probe on it (`rscgroups.Group`)."""
+
+    group: ResourceGroup
+    state: str
+    probed: bool
+    found: tuple[str, ...]
+    undecided: bool
+
+
+def probed(
+    g: ProbedGroup, statuses: tuple[go.ResourceStatus, ...], found: go.ResourceStatus | None
+) -> Findings | None:
+    """`g`'s probe is over: it is probed; its findings (None: found stopped, or `g`
+    was started or stopped meanwhile) make it undecided until `resolve`."""
+    g.probed = True
+    if g.state != STOPPED:
+        return None
+    f = findings(g.group, statuses, found)
+    if f is not None:
+        g.found = f.resources
+        g.undecided = True
+    return f
+
+
 def resolve(
     groups: Iterable[G], me: str, *, nice: bool, peer: PeerFacts | None, incumbent: bool
 ) -> tuple[list[Log], Hold, list[G]]:
@@ -152,7 +178,9 @@ __all__ = [
     "Findings",
     "FoundGroup",
     "PeerFacts",
+    "ProbedGroup",
     "findings",
+    "probed",
     "release_reason",
     "resolve",
     "verdict_logs",

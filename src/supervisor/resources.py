@@ -835,15 +835,8 @@ class Resources:
         return out
 
     def _probed_group(self, g: rg.Group, op: OpFinished) -> list[Action]:
-        g.probed = True
-        if g.state != STOPPED:
-            return []
-        found = adoption.findings(g.group, op.statuses, op.found)
-        if found is None:
-            return []
-        g.found = found.resources
-        g.undecided = True
-        return [found.log, *self._set_state(g, found.state)]
+        found = adoption.probed(g, op.statuses, op.found)
+        return [] if found is None else [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
         """Adopt or release every group the probe found (docs/resources.md,

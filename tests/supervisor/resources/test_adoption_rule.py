@@ -117,3 +117,17 @@ def test_resolve_decides_every_undecided_group_once() -> None:
     ]
     assert adoption.resolve(groups.values(), "weasel", nice=True, peer=peer,
                             incumbent=True) == ([], Hold.NONE, [])
+
+
+def test_probed_records_the_findings_on_the_group() -> None:
+    from supervisor.rscgroups import table
+
+    g = table((GROUP,), "weasel")[GROUP.key]
+    assert adoption.probed(g, (S, S), S) is None
+    assert g.probed and not g.undecided
+    f = adoption.probed(g, (R, R), R)
+    assert f is not None and f.state == RUNNING
+    assert g.found == ("drbddisk::r0", "LVM::vg0") and g.undecided
+    g2 = table((GROUP,), "weasel")[GROUP.key]
+    g2.state = "starting"  # started meanwhile: nothing to decide
+    assert adoption.probed(g2, (R, R), R) is None and g2.probed and not g2.undecided
