@@ -9,7 +9,8 @@
 set -u
 pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents cluster-glue tcpdump iputils-ping psmisc systemd
       clang-14 libclang-rt-14-dev
-      debhelper dpkg-dev debootstrap python3-venv python3-dev libffi-dev e2fsprogs man-db groff-base)
+      debhelper dpkg-dev debootstrap python3-venv python3-dev libffi-dev e2fsprogs man-db groff-base
+      pacemaker-cli-utils crmsh pcs corosync)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,7 @@ from hbeat.config.paths import (
     resolve_runtime_dir,
     resolve_state_dir,
 )
+from hbeat.export import command as export_command
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -129,6 +130,15 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []
     targets += [f"syslog {log.syslog_facility}"] if log.syslog_facility else []
     write(f"logging:        {', '.join(targets) or 'syslog daemon'}")
+    if hacf.metrics_listen or hacf.metrics_textfile:  # hbeat's own, off unless set
+        where = [f"http://{hacf.metrics_listen[0]}:{hacf.metrics_listen[1]}/metrics"
+                 ] if hacf.metrics_listen else []
+        where += [f"textfile {hacf.metrics_textfile}"] if hacf.metrics_textfile else []
+        write(f"metrics:        {', '.join(where)}")
+    if hacf.status_tcp is not None:
+        tcp = hacf.status_tcp
+        write(f"status feed:    also on {tcp.endpoint} "
+              f"({'CURVE' if tcp.curve else 'INSECURE: no authentication'})")
     write("resource groups:" if config.groups else "resource groups: none")
     for group in config.groups:
         write(f"  {group.node}  (line {group.line}, key {group.key})")
@@ -188,6 +198,8 @@ COMMANDS: tuple[_Command, ...] = (
              statuscmd.status_arguments, statuscmd.run_status),
     _Command("watch", "follow the status feed live (--json for scripts)",
              statuscmd.watch_arguments, statuscmd.run_watch),
+    _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
+             export_command.export_arguments, export_command.run_export),
 )
 
 

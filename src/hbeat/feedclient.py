@@ -10,6 +10,10 @@ snapshot on the feed (control command `snapshot` with `publish: true`),
 repeating until one arrives: a new subscription needs a moment to reach the
 publisher, and events before the first snapshot have no context.
 
+`FeedClient(..., endpoint="tcp://HOST:PORT", curve=CurveKeys(...))` follows
+a remote node's TCP feed instead (ha.cf `status_tcp`); a remote client cannot
+`sync` (the control API is local) and waits for the periodic snapshot.
+
 Used by `hbeat watch`, the demo and the tests; `hbeat status` uses the
 control API only.
 """
@@ -28,6 +32,30 @@ from hbeat.control import ControlClient
 from hbeat.statusview import ViewError, parse_feed_message
 
 SNAPSHOT_RETRY_S = 0.5
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """A CURVE client's keys: the node's public key and this client's pair."""
+
+    server_public: bytes
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def load(cls, server_key_file: str, client_secret_file: str) -> CurveKeys:
+        """From zmq.auth certificate files; ValueError says which file is wrong."""
+        import zmq.auth
+
+        try:
+            server_public, _ = zmq.auth.load_certificate(server_key_file)
+            public, secret = zmq.auth.load_certificate(client_secret_file)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read a CURVE key: {exc}") from None
+        if secret is None:
+            raise ValueError(f"--curve-key {client_secret_file} holds no secret key "
+                             "(give the .key_secret file)")
+        return cls(server_public, public, secret)
 
 
 class FeedTimeout(TimeoutError):
@@ -56,8 +84,9 @@ class FeedClient:
 
     def __init__(self, runtime_dir: Path | str, *, prefixes: Iterable[str] = ("",),
                  reconnect_ms: int = 10,
-                 on_bad: Callable[[ViewError], None] | None = None) -> None:
-        self.endpoint = f"ipc://{Path(runtime_dir) / 'status'}"
+                 on_bad: Callable[[ViewError], None] | None = None,
+                 endpoint: str | None = None, curve: CurveKeys | None = None) -> None:
+        self.endpoint = endpoint or f"ipc://{Path(runtime_dir) / 'status'}"
         self.on_bad = on_bad
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self.sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
@@ -65,6 +94,10 @@ class FeedClient:
         self.sock.setsockopt(zmq.RECONNECT_IVL, reconnect_ms)
         for prefix in prefixes:
             self.sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        if curve is not None:
+            self.sock.curve_serverkey = curve.server_public
+            self.sock.curve_publickey = curve.public
+            self.sock.curve_secretkey = curve.secret
         self.sock.connect(self.endpoint)
 
     def receive(self, timeout: float | None) -> FeedMessage | None:

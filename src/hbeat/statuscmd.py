@@ -34,7 +34,13 @@ from hbeat.control import (
     DaemonUnreachable,
     check_access,
 )
-from hbeat.feedclient import SNAPSHOT_RETRY_S, FeedClient, FeedMessage, FeedTimeout
+from hbeat.feedclient import (
+    SNAPSHOT_RETRY_S,
+    CurveKeys,
+    FeedClient,
+    FeedMessage,
+    FeedTimeout,
+)
 from hbeat.statusview import ViewError, json_line, render_event, render_status
 
 EXIT_OK = 0
@@ -108,6 +114,16 @@ def watch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N printed messages (the first snapshot counts)")
     parser.add_argument("--timeout", type=float, metavar="S",
                         help="stop after S seconds (exit 1 if --count was not reached)")
+    parser.add_argument("--connect", metavar="tcp://HOST:PORT",
+                        help="follow a remote node's TCP feed (ha.cf status_tcp) instead "
+                             "of the local one; the state shows with its next periodic "
+                             "snapshot (at most 10 s)")
+    parser.add_argument("--curve-server-key", metavar="FILE",
+                        help="with --connect: the node's public certificate (server.key)")
+    parser.add_argument("--curve-key", metavar="FILE",
+                        help="with --connect: this client's certificate with its secret "
+                             "key (client.key_secret); its public half must be in the "
+                             "node's client keys directory")
 
 
 class _Watch:
@@ -141,11 +157,19 @@ class _Watch:
     def run(self) -> int:
         args = self.args
         client = ControlClient(self.runtime, timeout_ms=3000, socket=QUERY)
-        try:
-            check_access(client.path)
-            check_access(self.runtime / "status")
-        except (DaemonUnreachable, AccessDenied) as exc:
-            return _unreachable("hbeat watch", self.runtime, exc)
+        remote = getattr(args, "connect", None)
+        curve: CurveKeys | None = None
+        if remote:
+            problem, curve = remote_feed_options(args)
+            if problem:
+                print(f"hbeat watch: {problem}", file=sys.stderr)
+                return 2
+        else:
+            try:
+                check_access(client.path)
+                check_access(self.runtime / "status")
+            except (DaemonUnreachable, AccessDenied) as exc:
+                return _unreachable("hbeat watch", self.runtime, exc)
         deadline = time.monotonic() + args.timeout if args.timeout is not None else None
 
         def left() -> float | None:
@@ -154,8 +178,17 @@ class _Watch:
         def warn(exc: ViewError) -> None:
             print(f"hbeat watch: WARN: {exc}", file=sys.stderr)
 
-        with FeedClient(self.runtime, reconnect_ms=50, on_bad=warn) as feed:
+        with FeedClient(self.runtime, reconnect_ms=50, on_bad=warn, endpoint=remote,
+                        curve=curve) as feed:
             while not self.synced:
+                if remote:
+                    # no control API over TCP: wait for the periodic snapshot
+                    got = feed.receive(left())
+                    if got is None:
+                        return self._timed_out()
+                    if got.topic == "snapshot":
+                        self._receive(got)
+                    continue
                 try:
                     # Before the first snapshot an event has no context: sync drops it.
                     first = feed.sync(client, timeout=left(), retry=SNAPSHOT_RETRY_S)
@@ -191,7 +224,28 @@ class _Watch:
         return EXIT_TIMEOUT
 
 
+def remote_feed_options(args: argparse.Namespace) -> tuple[str | None, CurveKeys | None]:
+    """`--connect`'s checks and CURVE keys: (a usage problem or None, the keys)."""
+    remote = str(args.connect)
+    if not remote.startswith("tcp://"):
+        return f"--connect {remote}: expected tcp://HOST:PORT", None
+    server, mine = args.curve_server_key, args.curve_key
+    if (server is None) != (mine is None):
+        return "--curve-server-key and --curve-key go together", None
+    if server is None:
+        return None, None  # an `insecure` feed
+    try:
+        return None, CurveKeys.load(server, mine)
+    except ValueError as exc:
+        return str(exc), None
+
+
 def run_watch(args: argparse.Namespace, out: TextIO) -> int:
+    if not getattr(args, "connect", None) and (
+            getattr(args, "curve_key", None) or getattr(args, "curve_server_key", None)):
+        print("hbeat watch: --curve-key and --curve-server-key need --connect",
+              file=sys.stderr)
+        return 2
     if args.count is not None and args.count < 1:
         print("hbeat watch: --count must be at least 1", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from hbeat.ipc.bus import (
     decode_link_report,
     drain,
 )
+from hbeat.ipc.executor import Outcome
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.logfmt import Level
@@ -68,8 +70,10 @@ from supervisor import resources as rs
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
+from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
+from supervisor.metrics import Metrics
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import (
     PRIVATE,
@@ -84,6 +88,7 @@ from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
 BUS_BATCH = 256  # worker messages handled per loop turn at most
+HELD_FRAMES = 64  # frames kept for a link that is not open yet
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
 # HBEAT_RESOURCE_TIMERS="start_timeout_s=3,stop_retry_max=2,rqstdelay_ms=2000".
 RESOURCE_TIMERS_ENV = "HBEAT_RESOURCE_TIMERS"
@@ -181,6 +186,8 @@ class Supervisor:
         # one interface (one ucast line per peer) are one link `eth1`.
         self.link_names = tuple(dict.fromkeys(md.name for md in config.media))
         self.worker_ready: set[str] = set()
+        self.held_frames: dict[str, deque[bytes]] = {}
+        """Frames for links not open yet, sent when they open (bounded)."""
         self.last_sent_seq = 0
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.bus_lost: dict[str, int] = {}
@@ -193,8 +200,7 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, verdict: self._to_resources(
-                lambda r, now: r.script_done(op, rc, verdict, now)),
+            lambda op, rc, verdict: self._script_done(op, rc, verdict),
             fence_done=lambda op, rc: self._to_resources(
                 lambda r, now: r.fence_done(op, rc, now)),
         )
@@ -207,6 +213,40 @@ class Supervisor:
         self.stall_ms = 0  # debug-stall: block the loop this long ...
         self.stall_every_s = 0.0  # ... this often (0 ms: off)
         self.next_stall = 0.0
+        self.metrics_write_failed = False
+        # counted from the start; the membership counters are read when scraped
+        self.metrics = Metrics(config.nodes, tuple(self.groups),
+                               lambda: self.membership.counters.as_dict())
+
+    # --- metrics (docs/metrics.md) -----------------------------------------
+
+    def _start_metrics(self) -> None:
+        """Metrics are always counted; served or written only when ha.cf asks."""
+        listen = self.config.hacf.metrics_listen
+        if listen is not None:
+            try:
+                self.metrics.serve(*listen)
+            except OSError as exc:
+                self.log(Level.ERROR, f"metrics: cannot listen on {listen[0]}:{listen[1]}: "
+                                      f"{exc.strerror or exc}; no metrics endpoint")
+            else:
+                self.log(Level.INFO, f"metrics: http://{listen[0]}:{listen[1]}/metrics")
+
+    def _write_metrics(self) -> None:
+        path = self.config.hacf.metrics_textfile
+        if path is not None:
+            try:
+                self.metrics.write_textfile(path)
+            except OSError as exc:
+                if not self.metrics_write_failed:
+                    self.log(Level.ERROR, f"metrics: cannot write {path}: {exc}")
+                self.metrics_write_failed = True
+            else:
+                self.metrics_write_failed = False
+
+    def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
+        self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
+        self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
 
     # --- logging and the bus ------------------------------------------------
 
@@ -252,6 +292,18 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             (rd / "bus").unlink()  # left by an older version
         self.feed = Feed(pub)
+        self.tcp_feed: TcpFeed | None = None
+        spec = self.config.hacf.status_tcp
+        if spec is not None:
+            try:
+                self.tcp_feed = TcpFeed(self.ctx, spec)
+            except (zmq.ZMQError, OSError, ValueError) as exc:
+                self.log(Level.ERROR, f"status_tcp: cannot offer the feed on {spec.endpoint}: "
+                                      f"{exc}; the ipc feed works as usual")
+            else:
+                self.feed.add_socket(self.tcp_feed.socket)
+                how = "CURVE" if spec.curve else "INSECURE, no authentication"
+                self.log(Level.INFO, f"status feed also on {spec.endpoint} ({how})")
 
     def _start_membership(self) -> None:
         state = self.options.state_dir
@@ -345,14 +397,18 @@ class Supervisor:
         keyring = self.config.keyring
         encoded: dict[str, bytes] = {}
         for name, medium in self.workers_by_name.items():
-            if name not in self.worker_ready:
-                continue
             form = "classic" if isinstance(medium, Serial) else "netstring"
             if form not in encoded:
                 encoder = linklayer.encode_classic if form == "classic" else (
                     linklayer.encode_netstring)
                 encoded[form] = encoder(list(fields), keyring)
-            self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+            if name in self.worker_ready:
+                self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+            else:
+                # Not open yet (start-up) or restarting: sent when it is, so a
+                # message goes out on every medium, as heartbeat's does.
+                held = self.held_frames.setdefault(name, deque(maxlen=HELD_FRAMES))
+                held.append(encoded[form])
 
     def _push_keepalive_content(self) -> None:
         body = Status(self.keepalive_content()).encode()
@@ -370,16 +426,22 @@ class Supervisor:
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new, action.reason)
+                self.metrics.on_node(action.node, action.new)
+                if action.old == mb.DEAD:
+                    self.metrics.on_node_back()
                 self._status_line()
                 if action.old == mb.DEAD and action.new in (mb.UP, mb.ACTIVE):
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
             elif isinstance(action, mb.LinkStateChanged):
                 self.feed.link(action.node, action.medium, action.old, action.new)
+                self.metrics.on_link(action.node, action.medium, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.feed.cluster("node-dead", node=action.node)
+                if action.node in self.config.resource_nodes:
+                    self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
                 self.feed.cluster(
@@ -407,11 +469,15 @@ class Supervisor:
                 self.apply(self.membership.send(action.fields, now_ms()))
             elif isinstance(action, rs.RunScript):
                 group = self.groups[action.group_key]
+                self.metrics.on_script_start(
+                    action.op_id, group.resources[action.resource_index].script,
+                    action.action, now_ms())
                 self.executor.run(action.op_id, action.group_key, action.resource_index,
                                   action.action, action.timeout_s,
                                   group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                self.metrics.on_group(action.group_key, action.new, now_ms())
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
             elif isinstance(action, rs.ShutdownComplete):
@@ -458,6 +524,7 @@ class Supervisor:
             self.counters["rx_rejected"] += count.count
             key = f"rx_rejected_{count.code.lower()}"
             self.counters[key] = self.counters.get(key, 0) + count.count
+            self.metrics.on_rejected(ident, count.code, count.count)
         if report.lost > self.bus_lost.get(ident, 0):
             self.log(Level.WARN, f"{ident}: {report.lost - self.bus_lost.get(ident, 0)} messages"
                                  f" dropped on the way to the supervisor (it was behind)")
@@ -497,6 +564,8 @@ class Supervisor:
             self.apply(self.membership.receive(decoded.fields, medium,
                                                report.recv_ns // 1_000_000))
         elif isinstance(report, Sent):
+            if report.late_us is not None:
+                self.metrics.on_keepalive_sent(ident, report.late_us)
             self.on_sent(report)
         elif isinstance(report, Rejected):
             self.on_rejected(ident, report)
@@ -512,6 +581,8 @@ class Supervisor:
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
+            for frame in self.held_frames.pop(ident, ()):
+                self.bus.send_multipart([ident.encode(), b"send", frame])
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.log_sink.flush()  # what led to readiness is in the log first
@@ -604,6 +675,7 @@ class Supervisor:
             return 1
         self._bind()
         self._start_membership()
+        self._start_metrics()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._reload)
@@ -635,6 +707,7 @@ class Supervisor:
                 next_watchdog = mono + watchdog_every
             if mono >= next_snapshot:
                 self.feed.snapshot(self.snapshot())
+                self._write_metrics()
                 next_snapshot = mono + SNAPSHOT_EVERY_S
             for level, text in self.pool.poll(mono):
                 self.log(level, text)
@@ -744,6 +817,8 @@ class Supervisor:
         self.board.renew_lease(0)
         for sock in (self.bus, self.control, self.query, self.feed.socket):
             sock.close()
+        if self.tcp_feed is not None:
+            self.tcp_feed.close()
         self.ctx.term()
         rd = self.options.runtime_dir
         for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",

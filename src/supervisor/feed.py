@@ -19,13 +19,17 @@ from hbeat.ipc.statusfeed import EVENT_SCHEMA
 class Feed:
     def __init__(self, socket: zmq.Socket[bytes]) -> None:
         self.socket = socket
+        self.sockets = [socket]  # and the TCP feed's, when ha.cf has status_tcp
+
+    def add_socket(self, socket: zmq.Socket[bytes]) -> None:
+        self.sockets.append(socket)
 
     def publish(self, topic: str, body: dict[str, Any]) -> None:
-        # PUB never blocks; a full pipe drops, as for any slow subscriber.
-        with contextlib.suppress(zmq.Again):
-            self.socket.send_multipart(
-                [topic.encode(), json.dumps(body, separators=(",", ":")).encode()], zmq.NOBLOCK
-            )
+        parts = [topic.encode(), json.dumps(body, separators=(",", ":")).encode()]
+        for socket in self.sockets:
+            # PUB never blocks; a full pipe drops, as for any slow subscriber.
+            with contextlib.suppress(zmq.Again):
+                socket.send_multipart(parts, zmq.NOBLOCK)
 
     def _event(self, **fields: Any) -> dict[str, Any]:
         return {"schema": EVENT_SCHEMA, "at": time.time(), **fields}

@@ -236,6 +236,7 @@ class LinkWorker:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
         ts, ld = int(time.time()), read_loadavg()
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
+        late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
         try:
             self.medium.write(frame)
@@ -248,7 +249,7 @@ class LinkWorker:
         # link was down) would be nakked as "Irretrievably lost". It carries
         # the content this frame was built from: the supervisor's may have
         # changed since, and its history must hold what went on the wire.
-        self.post(Sent(seq, ts, ld, tick, written, self.status).encode())
+        self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
 
     def on_medium(self) -> None:
         """One bounded batch: a flood cannot keep us from the next tick."""

@@ -30,6 +30,10 @@ Reading rules (docs/heartbeat-protocol.md §7):
   does). Whether the type, the file and the `stonith` command exist is
   checked in `checks` (docs/fencing.md). `boot_takeover fenced|initdead` is
   hbeat's own (not a heartbeat directive, not a `cl_status` parameter).
+* hbeat's own directives, unknown to heartbeat and not recorded as
+  parameters: `metrics ADDRESS:PORT|off` and `metrics_textfile PATH`
+  (docs/metrics.md), `status_tcp ADDRESS:PORT curve SECRET CLIENTS|insecure`
+  (docs/status-feed.md).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from hbeat.config.model import (
     PingNode,
     Problem,
     Serial,
+    StatusTcp,
     StonithDevice,
     Timers,
     Ucast,
@@ -116,13 +121,14 @@ LIST_DIRECTIVES = frozenset(
 # Whole-line directives: the rest of the line, split on blanks only.
 WHOLE_LINE = frozenset(
     ["ucast", "ucast6", "mcast", "mcast6", "ping_group", "stonith", "stonith_host",
-     "apiauth", "respawn", "failfast"]
+     "apiauth", "respawn", "failfast", "status_tcp"]
 )
 # Directives whose value heartbeat does not record as a parameter.
 # Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
 # a real 3.0.6 node): node lists, media lines and a few handled elsewhere.
 NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env", "boot_takeover",
-                          "bcast", "ucast", "mcast", "serial", "udp"])
+                          "bcast", "ucast", "mcast", "serial", "udp",
+                          "metrics", "metrics_textfile"])
 # heartbeat has IPv6 media plugins; hbeat does not (yet) speak them.
 UNSUPPORTED_MEDIA = ("ucast6", "mcast6")
 
@@ -171,6 +177,9 @@ class _Parser:
     auto_failback_set: bool = False
     pacemaker_line: int | None = None
     watchdog: tuple[str, int] | None = None
+    metrics_listen: tuple[str, int] | None = None
+    metrics_textfile: str | None = None
+    status_tcp: StatusTcp | None = None
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[StonithDevice] = field(default_factory=list)
@@ -235,6 +244,8 @@ class _Parser:
             self.ucast(words, number)
         elif directive == "mcast":
             self.mcast(words, number)
+        elif directive == "status_tcp":
+            self.status_tcp_(words, number)
         elif directive == "ping_group":
             if len(words) < 2:
                 self.error(number, "ping_group needs a group name and at least one address")
@@ -262,6 +273,53 @@ class _Parser:
                                               tuple(words[2:]), None, number))
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
+
+    def status_tcp_(self, words: list[str], number: int) -> None:
+        """`status_tcp ADDR:PORT curve SECRET-FILE CLIENTS-DIR` or `... insecure`."""
+        usage = ("status_tcp takes ADDRESS:PORT then `curve SERVER-SECRET-FILE "
+                 "CLIENT-KEYS-DIR` (or, knowingly, `insecure`)")
+        if self.status_tcp is not None:
+            self.error(number, f"status_tcp given twice (first at line {self.status_tcp.line})")
+            return
+        if not words:
+            self.error(number, usage)
+            return
+        host, colon, port_text = words[0].rpartition(":")
+        host = host.strip("[]")
+        port = _int(port_text)
+        if not colon or port is None or not 1 <= port <= 65535:
+            self.error(number, f"status_tcp [{words[0]}] is not ADDRESS:PORT; {usage}")
+            return
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            self.error(number, f"status_tcp: [{host}] is not an IP address")
+            return
+        rest = words[1:]
+        if rest[:1] == ["curve"] and len(rest) == 3:
+            if not rest[1].startswith("/") or not rest[2].startswith("/"):
+                self.error(number, "status_tcp curve: the secret key file and the client "
+                                   "keys directory must be absolute paths")
+                return
+            self.status_tcp = StatusTcp(str(address), port, rest[1], rest[2], number)
+            return
+        if rest == ["insecure"]:
+            if address.is_loopback:
+                self.warn(number, f"status_tcp {words[0]} insecure: any local user can "
+                                  "read the status feed (the ipc socket is for root and "
+                                  "haclient only); prefer curve")
+            else:
+                self.warn(number, f"status_tcp {words[0]} insecure: the status feed goes "
+                                  f"out unauthenticated and unencrypted to anyone who can "
+                                  f"reach {address}; use curve")
+            self.status_tcp = StatusTcp(str(address), port, None, None, number)
+            return
+        if not rest:
+            self.error(number, f"status_tcp {words[0]} without authentication: add `curve "
+                               "SERVER-SECRET-FILE CLIENT-KEYS-DIR`, or write `insecure` "
+                               "to serve the feed to anyone who can connect")
+            return
+        self.error(number, f"status_tcp: [{' '.join(rest)}] not understood; {usage}")
 
     # ------------------------------------------------------------ media
     def port_for(self, plugin: str, number: int) -> int:
@@ -517,6 +575,40 @@ class _Parser:
                           "device yet; this line has no effect")
         return True
 
+    def metrics_(self, value: str, number: int) -> bool:
+        """`metrics ADDR:PORT` or `metrics off` (hbeat only; docs/metrics.md)."""
+        if value.lower() in FALSE_WORDS:
+            self.metrics_listen = None
+            return True
+        host, colon, port_text = value.rpartition(":")
+        host = host.strip("[]")
+        port = _int(port_text)
+        if not colon or port is None or not 1 <= port <= 65535:
+            self.error(number, f"metrics [{value}] must be ADDRESS:PORT (e.g. "
+                               "127.0.0.1:9712) or off")
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            self.error(number, f"metrics [{value}]: [{host}] is not an IP address")
+            return False
+        if not address.is_loopback:
+            self.warn(number, f"metrics {value}: served without authentication to "
+                              f"anyone who can reach {host}; bind 127.0.0.1 and let a "
+                              "local Prometheus agent or a proxy expose it")
+        self.metrics_listen = (str(address), port)
+        return True
+
+    def metrics_textfile_(self, value: str, number: int) -> bool:
+        """`metrics_textfile PATH`: node_exporter's textfile collector (hbeat only)."""
+        if not value.startswith("/") or not value.endswith(".prom"):
+            self.error(number, f"metrics_textfile [{value}] must be an absolute path ending "
+                               "in .prom (node_exporter's textfile collector reads only "
+                               "those)")
+            return False
+        self.metrics_textfile = value
+        return True
+
     def boot_takeover_(self, value: str, number: int) -> bool:
         if value not in BOOT_TAKEOVER:
             self.error(number, f"boot_takeover [{value}] must be one of "
@@ -613,6 +705,9 @@ class _Parser:
             stonith=tuple(self.stonith),
             boot_takeover=self.boot_takeover,
             watchdog=self.watchdog[0] if self.watchdog else None,
+            metrics_listen=self.metrics_listen,
+            metrics_textfile=self.metrics_textfile,
+            status_tcp=self.status_tcp,
             parameters=tuple(params.items()),
             lines=tuple(self.lines.items()),
         )
@@ -692,6 +787,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "autojoin": _Parser.autojoin,
     "logfacility": _Parser.facility,
     "watchdog": _Parser.watchdog_, "env": _Parser.env_,
+    "metrics": _Parser.metrics_, "metrics_textfile": _Parser.metrics_textfile_,
     "boot_takeover": _Parser.boot_takeover_,
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,

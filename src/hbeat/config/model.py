@@ -164,6 +164,29 @@ class PingNode:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusTcp:
+    """`status_tcp ADDR:PORT curve SECRET CLIENTS` or `... insecure` (hbeat only):
+    the status feed offered over TCP as well (docs/status-feed.md)."""
+
+    address: str
+    port: int
+    secret_file: str | None
+    """The server's certificate with its secret key (zmq.auth format); None: no CURVE."""
+    clients_dir: str | None
+    """Directory of the public certificates (`*.key`) of the clients allowed in."""
+    line: int
+
+    @property
+    def curve(self) -> bool:
+        return self.secret_file is not None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"tcp://{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class HaCf:
     """Everything ha.cf says, with heartbeat's defaults applied."""
 
@@ -192,6 +215,11 @@ class HaCf:
     stonith: tuple[StonithDevice, ...] = ()
     boot_takeover: str = "fenced"
     watchdog: str | None = None
+    metrics_listen: tuple[str, int] | None = None
+    """`metrics ADDR:PORT`: serve Prometheus metrics there (hbeat only; off by default)."""
+    metrics_textfile: str | None = None
+    """`metrics_textfile PATH`: write the metrics there for node_exporter (hbeat only)."""
+    status_tcp: StatusTcp | None = None
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
     derived ones with an `ms` suffix, defaults filled in (docs/heartbeat-protocol.md §7)."""

@@ -313,14 +313,19 @@ class Sent:
     written: bool
     content: KeepaliveContent
     """The content the keepalive was built from (not the supervisor's current one)."""
+    late_us: int | None = None
+    """How long after its scheduled tick it was written, in microseconds, as the
+    worker measured it just before the write (the metrics' lateness histogram)."""
 
     def fields(self) -> list[Field]:
         return status_fields(self.content, self.seq, self.ts, self.ld)
 
     def encode(self) -> list[bytes]:
-        return pack(self.VERB, {"seq": self.seq, "ts": self.ts, "ld": self.ld.decode("latin-1"),
-                                "tick": self.tick, "written": self.written,
-                                "content": self.content.to_json()})
+        body = {"seq": self.seq, "ts": self.ts, "ld": self.ld.decode("latin-1"),
+                "tick": self.tick, "written": self.written, "content": self.content.to_json()}
+        if self.late_us is not None:
+            body["late_us"] = self.late_us
+        return pack(self.VERB, body)
 
     @classmethod
     def decode(cls, parts: Sequence[bytes]) -> Sent:
@@ -332,9 +337,10 @@ class Sent:
             ld = get_str(body, "sent", "ld").encode("latin-1")
         except (ContentError, UnicodeEncodeError) as exc:
             raise BusError(str(exc)) from None
+        late = get_opt_int(body, "sent", "late_us")
         return cls(get_int(body, "sent", "seq"), get_int(body, "sent", "ts"), ld,
                    get_int(body, "sent", "tick"), get_bool(body, "sent", "written", True),
-                   content)
+                   content, late)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ LINK_REPORTS = [
                   bus.RejectCount("TRUNCATED", bus.OTHER_SOURCES, 1, "cut")), 5, 2),
     bus.Rejected((), 0, 3),
     bus.Sent(7, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42\xff", 12, False, CONTENT),
+    bus.Sent(8, 0x6B066B8F, b"0.00", 13, True, CONTENT, 137),
     bus.Junk(10, 30),
     bus.Fatal("cannot open /dev/ttyS0"),
     bus.Error("Unable to set realtime scheduling"),
@@ -74,6 +75,8 @@ def body(message: list[bytes], **changes: object) -> list[bytes]:
 @pytest.mark.parametrize(("parts", "error"), [
     (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(), seq="1"),
      "bus message 'sent': field 'seq' must be an integer, not '1'"),
+    (body(bus.Sent(1, 2, b"x", 3, True, CONTENT, 5).encode(), late_us="5"),
+     "bus message 'sent': field 'late_us' must be an integer, not '5'"),
     (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(), content=None),
      "bus message 'sent': field 'content': not a JSON object"),
     (body(bus.Sent(1, 2, b"x", 3, True, CONTENT).encode(),
