@@ -84,6 +84,7 @@ from supervisor.rundir import (
     client_gid,
     prepare_dir,
 )
+from supervisor.signals import Signals
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
@@ -206,7 +207,6 @@ class Supervisor:
         )
         self.stop_requests = 0
         self.retry_shutdown = False
-        self.reload_requests = 0
         self.shutdown_started = False
         self.resource_timers: dict[str, float] = {}
         self.debug = os.environ.get(DEBUG_ENV) == "1"
@@ -632,11 +632,6 @@ class Supervisor:
 
     # --- loop ---------------------------------------------------------------
 
-    def _reload(self, *_: object) -> None:
-        # SIGHUP (systemctl reload, `heartbeat -r`): a flag, reported by the
-        # loop. Never the default action, which would kill the supervisor.
-        self.reload_requests += 1
-
     def _stop(self, *_: object) -> None:
         # Only a flag: the loop starts the graceful handover (resources are
         # released and the peer takes over before we exit). A later signal
@@ -676,9 +671,7 @@ class Supervisor:
         self._bind()
         self._start_membership()
         self._start_metrics()
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        signal.signal(signal.SIGHUP, self._reload)
+        self.signals = Signals(self, self._stop)  # HUP, USR1/USR2, TERM/INT, PIPE
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
@@ -686,7 +679,7 @@ class Supervisor:
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
         poller.register(self.query, zmq.POLLIN)
-        renew_every = max(1, self.lease_ms // 4)
+        poller.register(self.signals.rfd, zmq.POLLIN)
         next_renew = 0
         usec = self.notifier.watchdog_usec
         watchdog_every = usec / 2_000_000 if usec else 0.0
@@ -696,9 +689,11 @@ class Supervisor:
         while self.running:
             if self.stall_ms:
                 self._debug_stall(time.monotonic())
+            self.signals.process()
             now = now_ms()
             self._note_turn(now)
-            if now >= next_renew:
+            renew_every = max(1, self.lease_ms // 4)  # a reload may change the lease
+            if now >= next_renew or next_renew - now > renew_every:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
             mono = time.monotonic()
@@ -720,12 +715,6 @@ class Supervisor:
             # Inputs first, then due deadlines: after a stall (GC, SIGSTOP) the
             # frames that arrived meanwhile must count before anyone is
             # declared dead for silence.
-            if self.reload_requests:
-                self.reload_requests = 0
-                self.log(Level.WARN, "SIGHUP: hbeat does not reread its configuration while "
-                                     "running; it keeps its resources and its old settings. "
-                                     "Restart it to apply changes (its groups move to the peer "
-                                     "meanwhile).")
             if self.stop_requests and not self.shutdown_started:
                 self._begin_shutdown()
             elif self.retry_shutdown and self.resources is not None:
@@ -752,6 +741,8 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if self.signals.rfd in events:
+                self.signals.drain()
             if self.bus in events and self.on_bus():
                 # More is waiting: frames still queued may be the very
                 # keepalives that keep a peer alive, so no one is judged
@@ -778,6 +769,16 @@ class Supervisor:
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
         return self.shutdown()
+
+    def retime(self, keepalive_ms: int, deadtime_ms: int) -> None:
+        """New keepalive/deadtime (a reload): the lease and the workers'
+        restart delays follow them."""
+        self.keepalive_ms = keepalive_ms
+        self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
+        self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
+        for slot in self.pool.slots.values():
+            slot.policy.cap_s = cap_s
 
     def _note_turn(self, now: int) -> None:
         """Notice a stall of this loop (SIGSTOP, a long pause of the host; a

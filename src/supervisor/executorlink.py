@@ -28,10 +28,11 @@ import os
 import signal
 from collections.abc import Callable
 
-from hbeat.config.model import ClusterConfig, Resource
+from hbeat.config.model import ClusterConfig, Logging, Resource
 from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop
 from hbeat.ipc.executor import (
     Bye,
+    ExecutorLogging,
     ExecutorReady,
     ExecutorSetup,
     Outcome,
@@ -42,6 +43,7 @@ from hbeat.ipc.executor import (
     RunResult,
     Started,
     check_action,
+    encode_logging,
     encode_setup,
 )
 from hbeat.logfmt import Level
@@ -67,6 +69,7 @@ class ExecutorLink:
         self._fence_done = fence_done
         self.ready = False
         self.pid = 0
+        self.debug: int | None = None  # the debug level once USR1/USR2 or a reload set it
         self._pending: list[RunRequest] = []
         self._label: dict[int, str] = {}
         self._secret: dict[int, tuple[str, ...]] = {}
@@ -106,14 +109,26 @@ class ExecutorLink:
             self._pending.append(request)
 
     def setup(self) -> ExecutorSetup:
-        lg = self.config.logging
         return {
             "config_dir": self.config.config_dir,
             "node": self.config.node_name,
             "env": dict(self.config.hacf.env),
-            "logging": {"logfile": lg.logfile, "debugfile": lg.debugfile,
-                        "logfacility": lg.syslog_facility, "debug": lg.debug},
+            "logging": self._logging(self.config.logging, self.debug),
         }
+
+    @staticmethod
+    def _logging(lg: Logging, debug: int | None) -> ExecutorLogging:
+        return {"logfile": lg.logfile, "debugfile": lg.debugfile,
+                "logfacility": lg.syslog_facility,
+                "debug": lg.debug if debug is None else debug}
+
+    def set_logging(self, lg: Logging, debug: int) -> None:
+        """New logging or debug level (SIGHUP, SIGUSR1/2) for the scripts'
+        HA_LOGFILE, HA_DEBUGLOG, HA_LOGFACILITY and HA_debug; a restarted
+        executor gets them in its setup."""
+        self.debug = debug
+        if self.ready:
+            self._to_executor(encode_logging(self._logging(lg, debug)))
 
     def lost(self) -> None:
         """The executor died: hold new requests until its successor is ready,

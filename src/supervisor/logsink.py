@@ -10,6 +10,9 @@ The decision loop never waits for a disk, syslog or a full stderr pipe:
 bounded queue; a writer thread does the I/O. When the queue is full the
 line is dropped and counted, and the writer says how many it lost once it
 catches up. `close()` (at shutdown) writes what is queued, within a bound.
+`reconfigure()` (a reread ha.cf) changes the targets in queue order: lines
+logged before it go where they were going, lines logged after to the new
+ones.
 """
 
 from __future__ import annotations
@@ -61,17 +64,35 @@ class LogSink:
         self.plain = not logging.syslogmsgfmt if logging else False
         self.debug = logging.debug if logging else 0
         self.stderr = stderr
+        self.syslog = False
+        self._targets(logging)
+        self.dropped = 0
+        """Lines lost because the queue was full (the writer could not keep up)."""
+        self._reported_drops = 0
+        self._queue: queue.Queue[_Item | Logging | None] = queue.Queue(maxsize=queue_lines)
+        self._writer = threading.Thread(target=self._write_loop, name="log writer", daemon=True)
+        self._writer.start()
+        atexit.register(self.close)
+
+    def _targets(self, logging: Logging | None) -> None:
+        self.logfile = logging.logfile if logging else None
+        self.debugfile = logging.debugfile if logging else None
         facility = logging.syslog_facility if logging else None
         self.syslog = facility is not None and facility in _FACILITIES
         if self.syslog and facility is not None:
             syslog.openlog(self.entity, syslog.LOG_PID, _FACILITIES[facility])
-        self.dropped = 0
-        """Lines lost because the queue was full (the writer could not keep up)."""
-        self._reported_drops = 0
-        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_lines)
-        self._writer = threading.Thread(target=self._write_loop, name="log writer", daemon=True)
-        self._writer.start()
-        atexit.register(self.close)
+
+    def reconfigure(self, logging: Logging) -> None:
+        """New logging settings: the line format and the debug level at once,
+        the files and syslog when the writer reaches this point of the queue
+        (at once when the queue is full: the writer is behind, lines are
+        being dropped anyway)."""
+        self.plain = not logging.syslogmsgfmt
+        self.debug = logging.debug
+        try:
+            self._queue.put_nowait(logging)
+        except queue.Full:
+            self._targets(logging)
 
     def _line(self, level: Level, text: str) -> str:
         now = time.localtime()
@@ -113,6 +134,9 @@ class LogSink:
             if item is None:
                 self._queue.task_done()
                 return
+            if isinstance(item, Logging):
+                self._targets(item)
+                continue
             if self.dropped != self._reported_drops and self._queue.empty():
                 lost = self.dropped - self._reported_drops
                 self._reported_drops = self.dropped

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hbeat.logfmt import Level
 from linklayer.message import Field
@@ -436,6 +436,16 @@ class Membership:
             SendMessage(stamped, None, int(raw_seq, 16) if raw_seq is not None else None),
             self.keepalive_content(now),
         ]
+
+    def retime(self, keepalive_ms: int, deadtime_ms: int, warntime_ms: int,
+               initdead_ms: int, now: int) -> list[Action]:
+        """New timers from a reread ha.cf (the supervisor's SIGHUP). Deadlines
+        are computed from the timers, so every node and link is judged by the
+        new ones at once; a new deadtime goes out in our keepalives' `dt`.
+        Raises ValueError (and changes nothing) for timers membership refuses."""
+        self.config = replace(self.config, keepalive_ms=keepalive_ms, deadtime_ms=deadtime_ms,
+                              warntime_ms=warntime_ms, initdead_ms=initdead_ms)
+        return [self.keepalive_content(now)]
 
     def keepalive_sent(self, fields: Sequence[Field], now: int) -> None:
         """A link worker sent this stamped keepalive: keep it for retransmission."""

@@ -220,8 +220,19 @@ class Executor:
                     self.bus.send_multipart(Error(str(exc)).encode())
                     continue
                 self.on_stop(stop.kill)
+            elif verb == b"logging":
+                self.on_logging(body)
             else:
                 self.bus.send_multipart(Error(f"unknown verb {verb!r}").encode())
+
+    def on_logging(self, body: dict[str, Any]) -> None:
+        """New logging settings or debug level for the calls started from now on."""
+        try:
+            self.settings = scriptrun.with_logging(self.settings, body)
+        except CallError as exc:
+            self.bus.send_multipart(Error(str(exc)).encode())
+            return
+        self.env = scriptrun.build_env(self.settings, os.environ)
 
     def on_run(self, body: dict[str, Any]) -> None:
         try:
@@ -501,7 +512,7 @@ class Executor:
         return max(0, int((min(due) - now) * 1000) + 1)
 
     def drain_wakeups(self) -> bool:
-        """Empty the signal wake-up pipe; True if SIGTERM/SIGINT arrived."""
+        """Empty the signal wake-up pipe; True if SIGTERM arrived."""
         term = False
         while True:
             try:
@@ -510,7 +521,7 @@ class Executor:
                 return term
             if not data:
                 return term
-            term = term or any(b in (signal.SIGTERM, signal.SIGINT) for b in data)
+            term = term or signal.SIGTERM in data
 
     def run(self) -> int:
         while True:
@@ -574,10 +585,16 @@ def exec_error(path: str, exc: OSError) -> str:
 
 
 def make_wakeup_pipe() -> int:
-    """Signals wake the poller through this pipe (signal number as the byte)."""
+    """Signals wake the poller through this pipe (signal number as the byte).
+    Only SIGTERM ends the executor. SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 are
+    the supervisor's (a terminal's Ctrl-C or hang-up reaches the whole process
+    group; the supervisor stops the groups, then the executor): they are
+    caught and dropped, not ignored, so the scripts the executor starts get
+    the default dispositions back at exec."""
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGINT, signal.SIGHUP,
+                signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda *_: None)
     fcntl.fcntl(rfd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
     return rfd
@@ -617,8 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             if wake_fd in events:
                 rfd_term = False
                 with contextlib.suppress(BlockingIOError):
-                    rfd_term = any(b in (signal.SIGTERM, signal.SIGINT)
-                                   for b in os.read(wake_fd, 256))
+                    rfd_term = signal.SIGTERM in os.read(wake_fd, 256)
                 if rfd_term:
                     return 0
             if bus in events:

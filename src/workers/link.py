@@ -37,6 +37,7 @@ from hbeat.ipc.bus import (
     LinkReady,
     LinkSetup,
     Rejected,
+    Reschedule,
     Rx,
     Send,
     Sent,
@@ -314,9 +315,17 @@ class LinkWorker:
                 self.content_seq = self.status.status_seq
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
+            elif isinstance(order, Reschedule):
+                self.reschedule()
             elif isinstance(order, Stop):
                 self.running = False
                 return
+
+    def reschedule(self) -> None:
+        """The keepalive interval changed: the schedule as the sequence board
+        now has it (the supervisor moved it there, tick numbers going on)."""
+        view = self.board.read()
+        self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
 
     def on_key_channel(self) -> None:
         """New keys from the supervisor (`systemctl reload` changed authkeys)."""
@@ -384,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     # random point (say, inside ZeroMQ's clean-up at exit) could leave
     # the interpreter hung in Context.term() until the supervisor kills it.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    # Signals meant for the supervisor must not end a link (a terminal's
+    # Ctrl-C or hang-up reaches the whole process group; `kill -HUP` of the
+    # wrong pid): the supervisor decides, and stops its workers itself.
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
     key_channel = socket.socket(fileno=args.keys_fd)
     try:
         keyring = recv_keyring(key_channel, 10.0)

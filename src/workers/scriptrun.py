@@ -41,6 +41,7 @@ Pure apart from the `ScriptProbe` it is handed for file checks.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -117,12 +118,7 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
     node = _opt_str(body, "node", where)
     if not config_dir or not node:
         raise CallError("setup: 'config_dir' and 'node' are required non-empty strings")
-    logging = body.get("logging") or {}
-    if not isinstance(logging, Mapping):
-        raise CallError("setup: 'logging' must be an object")
-    debug = logging.get("debug", 0)
-    if not isinstance(debug, int) or isinstance(debug, bool) or debug < 0:
-        raise CallError(f"setup: 'logging.debug' must be a non-negative integer, not {debug!r}")
+    logging = _logging_fields(body.get("logging") or {}, "setup", "logging")
     raw_env = body.get("env") or {}
     if not isinstance(raw_env, Mapping):
         raise CallError("setup: 'env' must be an object of NAME: value strings")
@@ -133,7 +129,6 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
         if not isinstance(value, str) or "\0" in value:
             raise CallError(f"setup: env {name}: value must be a string without NUL bytes")
         env.append((name, value))
-    facility = _opt_str(logging, "logfacility", "setup.logging")
     return Settings(
         config_dir=config_dir,
         node=node,
@@ -144,12 +139,34 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
                           or DEFAULT_LIB_RESOURCE_DIR),
         funcs=_opt_str(body, "funcs", where) or default_funcs or DEFAULT_FUNCS,
         ocf_root=_opt_str(body, "ocf_root", where) or DEFAULT_OCF_ROOT,
-        logfile=_opt_str(logging, "logfile", "setup.logging"),
-        debugfile=_opt_str(logging, "debugfile", "setup.logging"),
-        logfacility=None if facility == "none" else facility,
-        debug=debug,
         env=tuple(env),
+        **logging,
     )
+
+
+def _logging_fields(logging: Any, where: str, name: str | None) -> dict[str, Any]:
+    """The Settings fields of a `logging` object: setup's field `name`, or the
+    body of the `logging` verb (`name` None)."""
+    if not isinstance(logging, Mapping):
+        raise CallError(f"{where}: '{name}' must be an object" if name
+                        else f"{where}: must be an object")
+    prefix = f"{name}." if name else ""
+    debug = logging.get("debug", 0)
+    if not isinstance(debug, int) or isinstance(debug, bool) or debug < 0:
+        raise CallError(f"{where}: '{prefix}debug' must be a non-negative integer, "
+                        f"not {debug!r}")
+    inner = f"{where}.{name}" if name else where
+    facility = _opt_str(logging, "logfacility", inner)
+    return {"logfile": _opt_str(logging, "logfile", inner),
+            "debugfile": _opt_str(logging, "debugfile", inner),
+            "logfacility": None if facility == "none" else facility,
+            "debug": debug}
+
+
+def with_logging(settings: Settings, logging: Any) -> Settings:
+    """`settings` with the logging of a `logging` message (the supervisor
+    reread its configuration, or changed the debug level); raises CallError."""
+    return dataclasses.replace(settings, **_logging_fields(logging, "logging", None))
 
 
 def build_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str]:

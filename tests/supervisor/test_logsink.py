@@ -62,3 +62,18 @@ def test_flush_waits_until_the_queue_is_written(tmp_path: Path) -> None:
     assert sink.flush(5.0)
     assert len(stream.lines) == 1 and "before readiness" in stream.lines[0]
     sink.close()
+
+
+def test_reconfigure_switches_files_in_queue_order(tmp_path: Path) -> None:
+    stream = StuckStream()
+    old, new = tmp_path / "ha-log", tmp_path / "ha-log.new"
+    sink = LogSink("otter", Logging(logfile=str(old)), stderr=stream)  # type: ignore[arg-type]
+    sink.log(Level.INFO, "before")  # still queued (the writer is stuck) ...
+    sink.reconfigure(Logging(logfile=str(new), debug=1))
+    sink.log(Level.INFO, "after")
+    sink.log(Level.DEBUG, "debug line")  # the new debug level counts at once
+    stream.release.set()
+    sink.close()
+    assert [line.rsplit(": ", 1)[1] for line in old.read_text().splitlines()] == ["before"]
+    assert [line.rsplit(": ", 1)[1] for line in new.read_text().splitlines()] == ["after"]
+    assert any("debug line" in line for line in stream.lines)

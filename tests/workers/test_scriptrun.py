@@ -122,3 +122,17 @@ def test_environment(root: Path) -> None:
 def test_bad_setup(body: dict[str, object], message: str) -> None:
     with pytest.raises(CallError, match=message):
         scriptrun.settings_from_setup(body)
+
+
+def test_logging_message_changes_the_scripts_environment(root: Path) -> None:
+    s = settings(root, logging={"logfile": "/var/log/ha-log", "debug": 0})
+    s2 = scriptrun.with_logging(s, {"logfile": "/var/log/other", "debug": 2,
+                                    "logfacility": "none"})
+    env = scriptrun.build_env(s2, {})
+    assert env["HA_LOGFILE"] == "/var/log/other" and env["HA_debug"] == "2"
+    assert "HA_LOGFACILITY" not in env
+    assert s2.resource_dir == s.resource_dir
+    with pytest.raises(CallError, match="'debug' must be a non-negative integer"):
+        scriptrun.with_logging(s, {"debug": -1})
+    with pytest.raises(CallError, match="logging: must be an object"):
+        scriptrun.with_logging(s, [])

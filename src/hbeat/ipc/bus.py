@@ -517,8 +517,26 @@ class Send:
         return cls(parts[1])
 
 
-LinkOrder = LinkSetup | Status | Send | Stop
-_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Stop)}
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """The keepalive interval changed (`systemctl reload`): read the schedule
+    from the sequence board again, where the supervisor already moved it
+    (SeqBoard.reschedule). New keys never come this way: hbeat/ipc/keychannel.py."""
+
+    VERB: ClassVar[bytes] = b"reschedule"
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Reschedule:
+        _verb(parts, cls.VERB)
+        body_of(parts, "reschedule")
+        return cls()
+
+
+LinkOrder = LinkSetup | Status | Send | Reschedule | Stop
+_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Reschedule, Stop)}
 
 
 def decode_link_order(parts: Sequence[bytes]) -> LinkOrder:

@@ -466,3 +466,11 @@ class ExecutorSetup(TypedDict, total=False):
 
 def encode_setup(setup: ExecutorSetup) -> list[bytes]:
     return pack(b"setup", setup)
+
+
+def encode_logging(logging: ExecutorLogging) -> list[bytes]:
+    """supervisor -> executor `logging`: setup's `logging` again, for the calls
+    started from now on (the configuration was reread, or USR1/USR2 moved the
+    debug level). The executor checks it as setup's
+    (workers/scriptrun.with_logging) and answers a bad one with `error`."""
+    return pack(b"logging", logging)

@@ -150,6 +150,23 @@ class SeqBoard:
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
+    def reschedule(self, now_ns: int, interval_ns: int) -> None:
+        """A new keepalive interval (ha.cf reread). Tick numbers go on: the next
+        tick due at or after `now_ns` keeps its time and number, and the ticks
+        after it follow the new interval, so a worker still on the old grid
+        can only claim a tick that already has its seq (a duplicate a peer
+        drops), never take the numbering back."""
+        if interval_ns <= 0:
+            raise ValueError(f"keepalive interval must be positive, got {interval_ns} ns")
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            view = self.read()
+            tick = max(0, -((view.t0_ns - now_ns) // view.interval_ns))
+            due = view.t0_ns + tick * view.interval_ns
+            self._write(replace(view, t0_ns=due - tick * interval_ns, interval_ns=interval_ns))
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
     def renew_lease(self, until_ns: int) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:

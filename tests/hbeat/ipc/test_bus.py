@@ -41,6 +41,7 @@ LINK_ORDERS = [
                   "/run/hbeat/seqboard", CONTENT),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
+    bus.Reschedule(),
     bus.Stop(),
 ]
 
@@ -117,6 +118,7 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
      "bus message 'setup': field 'rtprio' must be an integer, not 'high'"),
     ([b"send", b"a", b"b"], "bus message 'send' must be: send <frame>"),
     (body(bus.Stop().encode(), kill=1), "bus message 'stop': field 'kill' must be true or false"),
+    ([b"reschedule", b"[]"], "bus message 'reschedule': body is not a JSON object"),
 ])
 def test_malformed_link_orders_name_verb_and_field(parts: list[bytes], error: str) -> None:
     with pytest.raises(bus.BusError) as exc:

@@ -100,3 +100,17 @@ def test_the_sender_marks_its_status_messages_on_the_board(tmp_path: Path) -> No
     assert b.read().status_seq == 1
     sender.stamp(((b"t", STRING, b"resource"), (b"rsc_hold", STRING, b"all")), now=0, wall_s=0)
     assert b.read().status_seq == 1 and b.issued() == 2
+
+
+def test_reschedule_keeps_the_next_tick_and_its_number(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=1000, interval_ns=100, generation=1,
+                        lease_ns=FAR)
+    assert b.claim_tick(4, 1400, 0) == 1
+    b.reschedule(1450, 30)  # next tick: 5, due at 1500 on both grids
+    view = b.read()
+    assert view.interval_ns == 30
+    assert view.t0_ns + 5 * 30 == 1500 and view.t0_ns + 6 * 30 == 1530
+    assert b.claim_tick(5, 1500, 0) == 2  # numbering goes on
+    assert b.claim_tick(4, 1500, 0) is None
+    with pytest.raises(ValueError):
+        b.reschedule(1500, 0)

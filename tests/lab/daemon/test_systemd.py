@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_commands
-from tests.harness import Lab, WaitTimeout
+from tests.harness import Lab, WaitTimeout, wait_for
 from tests.lab.daemon.cluster import HBEAT, Cluster
 
 REPO = Path(__file__).resolve().parents[3]
@@ -122,9 +122,12 @@ def test_sd_notify(lab_factory: Callable[..., Lab], form: str) -> None:
 
     ready = listener.wait("READY", timeout=15, value="1")
     # READY=1 only once every link worker reported its medium open: the
-    # supervisor logs each before it notifies.
-    log = otter.logfile.read_text()
-    assert "bcast eth1: link open" in log and "serial /run/ttyS0: link open" in log, log
+    # supervisor logs each before it notifies (the lines reach the file a
+    # moment later: a writer thread does the I/O).
+    wait_for(lambda: all(f"{link}: link open" in otter.logfile.read_text()
+                         for link in ("bcast eth1", "serial /run/ttyS0")),
+             5, what="both 'link open' lines in otter's log",
+             describe=lambda: otter.logfile.read_text()[-2000:])
     assert ready.fields.get("STATUS", "").startswith("otter: all 2 links open"), ready.fields
 
     # STATUS= lines follow membership: otter and weasel active. (Membership may
@@ -133,6 +136,15 @@ def test_sd_notify(lab_factory: Callable[..., Lab], form: str) -> None:
     both = "otter active; otter: active, weasel: active"
     if not any(n.fields.get("STATUS") == both for n in listener.notices):
         listener.wait("STATUS", timeout=15, value=both)
+
+    # SIGHUP (the unit's ExecReload): RELOADING=1, then READY=1 once reread.
+    assert otter.proc is not None
+    otter.proc.send_signal(signal.SIGHUP)
+    reloading = listener.wait("RELOADING", timeout=10, value="1")
+    assert int(reloading.fields["MONOTONIC_USEC"]) > 0, reloading.fields
+    listener.wait("READY", timeout=10, value="1")
+    wait_for(lambda: "Configuration unchanged." in otter.logfile.read_text(), 5,
+             what="'Configuration unchanged.' in otter's log")
 
     # WATCHDOG=1 at about half of WATCHDOG_USEC.
     pings = [listener.wait("WATCHDOG", timeout=3, value="1").at for _ in range(4)]

@@ -209,9 +209,10 @@ def test_install_failover_purge(deb: Path, lab_factory: object) -> None:
         res = otter.run("heartbeat", check=False, timeout=60)
         assert res.returncode == 0, res.stdout + res.stderr
         reload = otter.run("heartbeat", "-r", check=False)
-        assert reload.returncode == 0 and "does not reread" in reload.stderr, reload
-        wait_for(lambda: "WARN: SIGHUP: hbeat does not reread its configuration" in otter.log(),
-                 10, what="otter logging the SIGHUP it ignores", describe=lambda: logs(otter))
+        assert reload.returncode == 0 and "rereads its configuration" in reload.stderr, reload
+        wait_for(lambda: "info: Configuration unchanged." in otter.log(),
+                 10, what="otter rereading its configuration on SIGHUP",
+                 describe=lambda: logs(otter))
         assert re.fullmatch(r"3\.0\.6-compatible hbeat 0\.1\.0-1\n",
                             otter.run("heartbeat", "-V").stdout)
         wait_for(lambda: weasel.run("cl_status", "nodestatus", "otter",

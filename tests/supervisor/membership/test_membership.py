@@ -702,3 +702,27 @@ def test_node_changes_carry_the_reason_an_operator_needs() -> None:
     acts = ms.receive(peer.status(now=17500), ETH, 17500)
     assert [c.reason for c in of(acts, mb.NodeStateChanged)] == [
         "Late heartbeat: interval 11500 ms (> deadtime)", "status message from beta"]
+
+
+def test_retime_moves_the_deadline_and_the_advertised_dt() -> None:
+    ms = make()
+    peer = Peer("beta")
+    _up(ms, peer)
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    assert ms.node_deadline("beta") == 16000
+    acts = ms.retime(1000, 4000, 2000, 20000, 7000)  # a reread ha.cf: deadtime 4 s
+    assert of(acts, mb.KeepaliveChanged)[0].dt_ms == 4000
+    # beta still advertises 10 s: a peer's longer dt is honoured (no false death
+    # while the other node has not reloaded yet) ...
+    assert ms.node_deadline("beta") == 16000
+    ms.receive(peer.status(dt=4000, now=8000), ETH, 8000)  # ... until it reloads too
+    assert ms.node_deadline("beta") == 12000
+    assert not of(ms.tick(11999), mb.NodeDead)
+    assert of(ms.tick(12000), mb.NodeDead) == [mb.NodeDead("beta")]
+
+
+def test_retime_refuses_timers_membership_cannot_run_and_keeps_the_old() -> None:
+    ms = make()
+    with pytest.raises(ValueError, match="Dead time"):
+        ms.retime(2000, 3000, 1000, 20000, 0)
+    assert ms.config.keepalive_ms == 1000 and ms.config.deadtime_ms == 10000

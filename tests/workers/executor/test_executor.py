@@ -359,3 +359,39 @@ def test_unit_raises_no_limits_for_scripts() -> None:
                 if line and not line.startswith("#") and "=" in line]
     assert "OOMScoreAdjust" in settings
     assert [s for s in settings if s.startswith("Limit")] == []
+
+
+def test_supervisor_signals_leave_the_executor_and_scripts_get_default_dispositions(
+        tree: Tree, standin: Make) -> None:
+    """INT, HUP, USR1 and USR2 are the supervisor's (a terminal's Ctrl-C reaches
+    the whole process group): the executor goes on, and the scripts it starts
+    do not inherit them ignored (a daemon started with HUP ignored could not be
+    reloaded)."""
+    tree.script("sigs", "#!/bin/sh\ngrep -E '^Sig(Ign|Cgt):' /proc/self/status\n")
+    ex = standin()
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        os.kill(ex.pid, sig)
+    out = ex.call("start", resource={"script": "sigs", "args": []})
+    assert out["status"] == "ok" and proc_state(ex.pid) not in (None, "Z")
+    masks = dict(line.split(":\t") for s, line in out.lines if s == "stdout")
+    ignored = int(masks["SigIgn"], 16)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
+        assert not ignored & (1 << (sig - 1)), f"{sig.name} ignored in a script: {masks}"
+
+
+def test_logging_message_reaches_later_calls(tree: Tree, standin: Make) -> None:
+    tree.script("envdump", "#!/bin/sh\nenv\n")
+    ex = standin(logging={"logfile": str(tree.root / "ha-log"), "debug": 0})
+    res = {"script": "envdump", "args": []}
+
+    def env() -> dict[str, str]:
+        out = ex.call("start", resource=res)
+        return dict(line.split("=", 1) for s, line in out.lines if "=" in line)
+
+    assert env()["HA_debug"] == "0"
+    ex.send("logging", {"logfile": str(tree.root / "ha-log.new"), "debug": 3})
+    after = env()
+    assert after["HA_debug"] == "3" and after["HA_LOGFILE"] == str(tree.root / "ha-log.new")
+    ex.send("logging", {"debug": -1})
+    assert "'debug' must be a non-negative integer" in ex.expect("error")["error"]
+    assert env()["HA_debug"] == "3"
