@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import statuscmd
+from hbeat import outdatecmd, statuscmd
+from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
 from hbeat.config.paths import (
@@ -125,6 +126,11 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         note = f"  ({rules[name]})" if name in t.defaulted else ""
         write(f"  {name:<10}{ms:>8} ms{note}")
     write(f"auto_failback:  {config.auto_failback.value}")
+    if hacf.watchdog is not None:
+        write(f"watchdog:       {hacf.watchdog}, timeout {watchdog_timeout_s(t)} s "
+              f"(deadtime - keepalive, whole seconds)")
+    for client in hacf.clients:
+        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})")
     log = config.logging
     targets = [f"logfile {log.logfile}"] if log.logfile else []
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []
@@ -198,6 +204,8 @@ COMMANDS: tuple[_Command, ...] = (
              statuscmd.status_arguments, statuscmd.run_status),
     _Command("watch", "follow the status feed live (--json for scripts)",
              statuscmd.watch_arguments, statuscmd.run_watch),
+    _Command("outdate-peer", "DRBD fence-peer handler: outdate the peer's disk (exit 3-6)",
+             outdatecmd.outdate_arguments, outdatecmd.run_outdate),
     _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
              export_command.export_arguments, export_command.run_export),
 )

@@ -15,12 +15,13 @@ import os
 import time
 from typing import Any, Protocol
 
-from hbeat import __version__
+from hbeat import __version__, drbdfence
 from hbeat.config.model import ClusterConfig, ResourceGroup
 from hbeat.control import ControlErrno, ControlError
 from hbeat.ipc.statusfeed import SNAPSHOT_SCHEMA
 from hbeat.logfmt import Level
 from supervisor import membership as mb
+from supervisor import outdate as od
 from supervisor import resources as rs
 from supervisor.feed import Feed
 from supervisor.membership import Membership
@@ -49,6 +50,11 @@ class Host(Protocol):
     def log(self, level: Level, text: str) -> None: ...
 
     def apply_resources(self, actions: list[rs.Action]) -> None: ...
+
+    @property
+    def outdater(self) -> od.Outdater: ...
+
+    def apply_outdate(self, effects: list[od.Effect]) -> None: ...
 
 HBVERSION = f"3.0.6 (node: hbeat-{__version__})"
 MAX_STALL_MS = 60_000
@@ -139,6 +145,45 @@ class ControlCommands:
         else:
             sup.log(Level.INFO, "debug-stall: off")
         return {"ms": ms, "every_s": sup.stall_every_s}
+
+
+    def cmd_outdate_peer(self, args: dict[str, Any]) -> dict[str, Any]:
+        """DRBD fence-peer (`hbeat outdate-peer`): ask `peer` (default: the only
+        peer) to outdate DRBD resource `resource`; `timeout_ms` (default 10000).
+        Returns `id`; poll `outdate-peer-result` with it."""
+        sup = self.sup
+        resource = args.get("resource")
+        if not isinstance(resource, str) or not drbdfence.valid_resource(resource):
+            raise ControlError(ControlErrno.BAD_ARGUMENT, f"bad DRBD resource {resource!r}")
+        peer = args.get("peer")
+        peers = sup.config.peers
+        if peer is None or peer not in peers:
+            if len(peers) != 1:
+                raise ControlError(ControlErrno.NO_SUCH_NODE,
+                                   f"peer {peer!r} is not a cluster node (nodes: "
+                                   f"{', '.join(peers) or 'none'})")
+            peer = peers[0]
+        timeout = args.get("timeout_ms", 10_000)
+        if not isinstance(timeout, int) or not 0 < timeout <= 600_000:
+            raise ControlError(ControlErrno.BAD_ARGUMENT, "timeout_ms: 1..600000")
+        now = time.monotonic_ns() // 1_000_000
+        alive = sup.membership.node_status(peer) in (mb.UP, mb.ACTIVE)
+        reqid, effects = sup.outdater.ask(resource, peer, alive, timeout, now)
+        sup.apply_outdate(effects)
+        return {"id": reqid, "peer": peer}
+
+    def cmd_outdate_peer_result(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The state of an `outdate-peer` request `id`: `done`, and when done the
+        fence-peer exit `code` and `why`."""
+        reqid = args.get("id")
+        if not isinstance(reqid, int):
+            raise ControlError(ControlErrno.BAD_ARGUMENT, "id: a number from outdate-peer")
+        entry = self.sup.outdater.result(reqid, time.monotonic_ns() // 1_000_000)
+        if entry is None:
+            raise ControlError(ControlErrno.BAD_ARGUMENT, f"no outdate-peer request {reqid}")
+        if entry.code is None:
+            return {"done": False}
+        return {"done": True, "code": entry.code, "why": entry.why}
 
 
 def build_snapshot(sup: Host) -> dict[str, Any]:

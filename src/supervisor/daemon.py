@@ -2,11 +2,13 @@
 
 It owns three ZeroMQ sockets under the runtime directory (the worker bus,
 the control API, the status feed), the sequence board, the worker pool and
-one `Membership`. Its loop waits on those sockets until the nearest
-deadline (membership's next death or retransmission, a worker restart, the
-lease renewal, the systemd watchdog), feeds what arrived into membership,
-and carries out the actions that come back. It never blocks on anything
-else and never runs a resource script.
+one `Membership`, and, when ha.cf says so, the watchdog device (petted on
+each turn of its loop), the respawn clients and this node's side of DRBD
+peer outdating (docs/self-fencing.md). Its loop waits on those sockets until the
+nearest deadline (membership's next death or retransmission, a worker
+restart, the lease renewal, the systemd watchdog, the next pet or respawn),
+feeds what arrived into membership, and carries out the actions that come
+back. It never blocks on anything else and never runs a resource script.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import zmq
 
 import linklayer
 from hbeat import __version__
+from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.model import ClusterConfig, Mcast, Medium, Serial, Ucast
 from hbeat.config.probe import SystemProbe
 from hbeat.control import (
@@ -66,13 +69,17 @@ from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
 from supervisor import membership as mb
+from supervisor import outdate as od
 from supervisor import resources as rs
+from supervisor import rscmessages as rm
+from supervisor.clients import Clients
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
+from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import (
@@ -84,10 +91,15 @@ from supervisor.rundir import (
     client_gid,
     prepare_dir,
 )
+from supervisor.selffence import fence_reason
 from supervisor.signals import Signals
+from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
+# Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
+RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
+EXIT_FENCED = 1
 BUS_BATCH = 256  # worker messages handled per loop turn at most
 HELD_FRAMES = 64  # frames kept for a link that is not open yet
 # Test and tuning hook: `name=value,...` overriding ResourcesConfig timers, e.g.
@@ -102,6 +114,19 @@ RESOURCE_TIMERS = (
     "shutdown_wait_ms", "stop_failed_crit_ms", "shutdown_retry_ms",
     "fence_timeout_s", "fence_retry_ms", "fence_retry_max_ms",
 )
+
+
+# `drbdadm` for peer outdating: $HBEAT_DRBDADM (a test hook), else the first found.
+DRBDADM_ENV = "HBEAT_DRBDADM"
+DRBDADM_PATHS = ("/usr/sbin/drbdadm", "/sbin/drbdadm")
+OUTDATE_TIMEOUT_S = 10.0
+
+
+def drbdadm_path() -> str:
+    override = os.environ.get(DRBDADM_ENV)
+    if override:
+        return override
+    return next((p for p in DRBDADM_PATHS if os.access(p, os.X_OK)), DRBDADM_PATHS[0])
 
 
 def now_ms() -> int:
@@ -201,7 +226,7 @@ class Supervisor:
         self.commands = ControlCommands(self)
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
-            lambda op, rc, verdict: self._script_done(op, rc, verdict),
+            self._executor_done,
             fence_done=lambda op, rc: self._to_resources(
                 lambda r, now: r.fence_done(op, rc, now)),
         )
@@ -213,6 +238,11 @@ class Supervisor:
         self.stall_ms = 0  # debug-stall: block the loop this long ...
         self.stall_every_s = 0.0  # ... this often (0 ms: off)
         self.next_stall = 0.0
+        self.watchdog: Watchdog | None = None
+        self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
+        self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
+        self.outdater = od.Outdater(self.node)
+        self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
         self.metrics_write_failed = False
         # counted from the start; the membership counters are read when scraped
         self.metrics = Metrics(config.nodes, tuple(self.groups),
@@ -439,6 +469,7 @@ class Supervisor:
                 self.feed.cluster("comm-up")
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
+                self.partition_seen_ms = now_ms()
                 self.feed.cluster("node-dead", node=action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
@@ -450,10 +481,14 @@ class Supervisor:
                 )
                 self._to_resources(lambda r, now, n=action.node: r.peer_restarted(n, now))
             elif isinstance(action, mb.PartitionHealed):
+                self.partition_seen_ms = now_ms()
                 self.feed.cluster("partition", node=action.node)
                 self._to_resources(
                     lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
             elif isinstance(action, mb.Deliver):
+                if not action.local and action.node != self.node:
+                    self._check_fence(action.message)
+                    self._outdate_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -477,6 +512,11 @@ class Supervisor:
                                   group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                if action.new == rs.STOP_FAILED and self.watchdog is not None:
+                    # heartbeat reboots a node whose stop failed; we reset it through
+                    # the watchdog (without one, the group stays claimed here).
+                    self.watchdog.stop_petting(f"Resource group {action.group_key}: stop "
+                                               "failed")
                 self.metrics.on_group(action.group_key, action.new, now_ms())
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
@@ -487,6 +527,107 @@ class Supervisor:
                                         action.timeout_s)
             elif isinstance(action, fc.FenceStateChanged):
                 self.feed.fence(action.node, action.old, action.new)
+
+    # --- self-fencing (docs/self-fencing.md) -------------------------------------
+
+    def _open_watchdog(self) -> bool:
+        device = self.config.hacf.watchdog
+        if device is None:
+            return True
+        timers = self.config.timers
+        timeout_s = watchdog_timeout_s(timers)
+        if timeout_s is None:  # hbeat check refuses this configuration
+            self.log(Level.ERROR, f"watchdog {device}: deadtime too short for a watchdog "
+                                  "timeout; heartbeat not started.")
+            return False
+        try:
+            self.watchdog = Watchdog.open(device, timeout_s, timers.deadtime_ms,
+                                          timers.keepalive_ms, self.log)
+        except WatchdogError as exc:
+            self.log(Level.ERROR, f"{exc}; heartbeat not started.")
+            return False
+        return True
+
+    def _running_here(self) -> bool:
+        res = self.resources
+        return res is not None and any(
+            res.group_state(key) in RUNNING_HERE for key in self.groups)
+
+    def _check_fence(self, message: Envelope) -> None:
+        try:
+            msg = rm.parse_resource_message(message)
+        except MessageError:  # resources logs malformed messages itself
+            return
+        if msg is None:
+            return
+        why = fence_reason(self.node, msg, self._running_here())
+        if why is None:
+            return
+        now = now_ms()
+        self._note_turn(now)  # a stall that ended while this turn ran counts too
+        seen = self.partition_seen_ms
+        if seen is not None and now - seen < 2 * self.config.timers.deadtime_ms:
+            # Not an asymmetric partition: we stalled, or lost and found the peer
+            # ourselves. Both nodes hear each other again (the sign may be a
+            # retransmission from the partition), and the partition rules of
+            # resources.py settle who keeps each group.
+            self.log(Level.WARN, f"{why}: not fencing: this node stalled or was "
+                                 "partitioned itself just now; the partition rules "
+                                 "decide who keeps each group.")
+            return
+        self.fence_self(why)
+
+    def fence_self(self, why: str) -> None:
+        """Stop feeding the watchdog (if any) and release every group at once; then
+        wait for the reset (watchdog) or exit with EXIT_FENCED so that systemd
+        restarts hbeat (no watchdog)."""
+        if self.fenced:
+            return
+        self.fenced = True
+        self.log(Level.CRIT, f"Self-fencing: {why}.")
+        if self.watchdog is not None:
+            self.watchdog.stop_petting("Self-fencing")
+        else:
+            self.log(Level.CRIT, "No watchdog configured: stopping every resource group "
+                                 "here now, then restarting hbeat.")
+        if not self.stop_requests:
+            self.stop_requests = 1
+
+    # --- DRBD peer outdating (supervisor/outdate.py) ------------------------
+
+    def _executor_done(self, op_id: int, rc: int | None, verdict: Outcome) -> None:
+        if op_id < 0:
+            self.apply_outdate(self.outdater.outdate_done(op_id, rc))
+        else:
+            self._script_done(op_id, rc, verdict)
+
+    def _outdate_message(self, message: Envelope) -> None:
+        try:
+            msg = od.parse(message)
+        except MessageError as exc:
+            self.log(Level.ERROR, str(exc))
+            return
+        if isinstance(msg, od.Request):
+            self.apply_outdate(self.outdater.on_request(msg))
+        elif isinstance(msg, od.Answer):
+            self.apply_outdate(self.outdater.on_answer(msg, now_ms()))
+
+    def apply_outdate(self, effects: list[od.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, od.Note):
+                self.log(effect.level, effect.text)
+            elif isinstance(effect, od.Send):
+                self.apply(self.membership.send(effect.fields, now_ms()))
+            elif self.resources is None:  # no executor on a node without groups
+                self.log(Level.ERROR, f"cannot run drbdadm outdate {effect.resource}: this "
+                                      "node runs no resource groups (no executor)")
+                self.apply_outdate(self.outdater.outdate_done(effect.op_id, None))
+            else:
+                drbdadm = drbdadm_path()
+                self.executor.run_argv(effect.op_id, "drbd-outdate",
+                                       [drbdadm, "outdate", effect.resource],
+                                       f"drbdadm outdate {effect.resource}",
+                                       OUTDATE_TIMEOUT_S)
 
     def _status_line(self) -> None:
         ms = self.membership
@@ -668,6 +809,8 @@ class Supervisor:
         except DirectoryError as exc:
             self.log(Level.ERROR, f"{exc}; heartbeat not started.")
             return 1
+        if not self._open_watchdog():
+            return 1
         self._bind()
         self._start_membership()
         self._start_metrics()
@@ -696,6 +839,9 @@ class Supervisor:
             if now >= next_renew or next_renew - now > renew_every:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
+            if self.watchdog is not None:
+                self.watchdog.pet(now)
+            self.clients.poll(now)
             mono = time.monotonic()
             if watchdog_every and mono >= next_watchdog:
                 self.notifier.watchdog()
@@ -735,12 +881,21 @@ class Supervisor:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:
                 waits.append(int((self.next_stall - mono) * 1000) + 1)
+            pet = self.watchdog.next_deadline() if self.watchdog is not None else None
+            if pet is not None:
+                waits.append(pet - now)
+            respawn = self.clients.next_deadline()
+            if respawn is not None:
+                waits.append(respawn - now)
             try:
                 events = dict(poller.poll(max(0, min(waits))))
             except zmq.ZMQError as exc:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            # A stall (SIGSTOP) ends inside the poll: notice it before the frames
+            # queued meanwhile are handled (self-fencing must know, _check_fence).
+            self._note_turn(now_ms())
             if self.signals.rfd in events:
                 self.signals.drain()
             if self.bus in events and self.on_bus():
@@ -788,6 +943,7 @@ class Supervisor:
         interval has let them in."""
         if now - self.last_turn_ms > self.lease_ms:
             self.settle_until_ms = now + self.keepalive_ms
+            self.partition_seen_ms = now  # our own silence: see _check_fence
         self.last_turn_ms = now
 
     def _next_deadline(self, now: int) -> int | None:
@@ -811,6 +967,11 @@ class Supervisor:
         if not self.shutdown_started:
             self.notifier.stopping()
             self.log(Level.INFO, "Heartbeat shutdown in progress.")
+        if self.watchdog is not None:
+            # Before anything that may wait (clients, workers): the loop no longer
+            # pets it. A self-fenced node leaves it running (no 'V').
+            self.watchdog.close()
+        self.clients.stop_all()
         self.executor.stop()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *Stop().encode()])
@@ -826,4 +987,15 @@ class Supervisor:
                      rd / PRIVATE / "seqboard"):
             path.unlink(missing_ok=True)
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
-        return 0
+        dog = self.watchdog
+        if dog is not None and not dog.petting:
+            # Self-fenced (or a stop failed): the reset is due. Exiting would let
+            # systemd start hbeat again, whose first write would cancel it.
+            wait_s = 2 * dog.timeout_s + 5
+            self.log(Level.CRIT, f"Waiting for watchdog {dog.path} to reset this node "
+                                 f"(up to {wait_s} s).")
+            time.sleep(wait_s)
+            self.log(Level.CRIT, f"watchdog {dog.path} did not reset this node within "
+                                 f"{wait_s} s: check the device (docs/self-fencing.md).")
+            return EXIT_FENCED
+        return EXIT_FENCED if self.fenced else 0

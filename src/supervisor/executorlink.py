@@ -93,6 +93,18 @@ class ExecutorLink:
         else:
             self._pending.append(request)
 
+    def run_argv(self, op_id: int, group: str, argv: list[str], label: str,
+                 timeout_s: float) -> None:
+        """Run a command that is not a resource script (`drbdadm outdate r0`):
+        `argv` as given (the action only labels it); `label` names it in log lines."""
+        request = RunRequest(op_id, group, None, "start", timeout_s, argv=tuple(argv))
+        self._label[op_id] = label
+        if self.ready:
+            self._in_flight[op_id] = None
+            self._to_executor(request.encode())
+        else:
+            self._pending.append(request)
+
     def run_fence(self, op_id: int, node: str, argv: tuple[str, ...], timeout_s: float) -> None:
         """Run cluster-glue's stonith for the fencing machine (its own op-id space)."""
         wire_id = FENCE_OP_BASE + op_id

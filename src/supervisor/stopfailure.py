@@ -71,10 +71,11 @@ def shutdown_blocked(names: str, peer: str | None, retry_ms: int, *, first: bool
         ),
         Log(
             Level.CRIT,
-            f"If hbeat is killed instead (systemd's TimeoutStopSec, 15 min in "
-            f"hbeat.service), {other} takes every group over after deadtime as after a "
-            f"crash, with {names} possibly still running here: stop them by hand, and "
-            f"configure STONITH so that a crashed node is fenced.",
+            f"hbeat.service never kills a stuck shutdown (TimeoutStopSec=infinity). If "
+            f"hbeat is killed anyway (systemctl kill), {other} takes every group over "
+            f"after deadtime as after a crash, with {names} possibly still running here: "
+            f"stop them by hand, and configure STONITH or a watchdog so that a crashed "
+            f"node is fenced.",
         ),
     ]
 

@@ -47,6 +47,7 @@ from hbeat.config.model import (
     BOOT_TAKEOVER,
     AutoFailback,
     Bcast,
+    Client,
     HaCf,
     Level,
     Logging,
@@ -107,10 +108,6 @@ IGNORED = {
     "record_config_changes": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "record_pengine_inputs": "a Pacemaker-only directive; hbeat runs haresources mode only",
     "enable_config_writes": "a Pacemaker-only directive; hbeat runs haresources mode only",
-    "respawn": "hbeat does not start respawn clients (they talk heartbeat's client API, "
-               "which hbeat does not provide); run the program under systemd instead",
-    "failfast": "hbeat does not start failfast clients (they talk heartbeat's client API, "
-                "which hbeat does not provide); run the program under systemd instead",
     "apiauth": "hbeat has no heartbeat API clients to authorise",
 }
 
@@ -184,6 +181,7 @@ class _Parser:
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[StonithDevice] = field(default_factory=list)
     boot_takeover: str = "fenced"
+    clients: list[Client] = field(default_factory=list)
     ints: dict[str, int] = field(default_factory=dict)
     bools: dict[str, bool] = field(default_factory=dict)
     words: dict[str, str] = field(default_factory=dict)
@@ -271,6 +269,16 @@ class _Parser:
                 return
             self.stonith.append(StonithDevice("stonith_host", words[0].lower(), words[1],
                                               tuple(words[2:]), None, number))
+        elif directive in ("respawn", "failfast"):
+            if len(words) < 2:
+                self.error(number, f"{directive} needs a user and a program: "
+                                   f"{directive} <user> <program> [arguments]")
+                return
+            if not words[1].startswith("/"):
+                self.error(number, f"{directive}: program [{words[1]}] is not a full path "
+                                   "name")
+                return
+            self.clients.append(Client(directive, words[0], " ".join(words[1:]), number))
         else:
             self.warn(number, f"{directive}: ignored: {IGNORED[directive]}")
 
@@ -570,9 +578,10 @@ class _Parser:
             self.error(number, f"Watchdog device multiply specified (first at line "
                                f"{self.watchdog[1]})")
             return False
+        if not value.startswith("/"):
+            self.error(number, f"watchdog device [{value}] is not a full path name")
+            return False
         self.watchdog = (value, number)
-        self.warn(number, f"watchdog {value}: parsed, but hbeat does not drive a watchdog "
-                          "device yet; this line has no effect")
         return True
 
     def metrics_(self, value: str, number: int) -> bool:
@@ -705,6 +714,7 @@ class _Parser:
             stonith=tuple(self.stonith),
             boot_takeover=self.boot_takeover,
             watchdog=self.watchdog[0] if self.watchdog else None,
+            clients=tuple(self.clients),
             metrics_listen=self.metrics_listen,
             metrics_textfile=self.metrics_textfile,
             status_tcp=self.status_tcp,

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from hbeat.config.checks import check_groups, check_hacf, check_media_system, check_stonith
+from hbeat.config.fencing import check_fencing
 from hbeat.config.hacf import parse_hacf
 from hbeat.config.haresources import parse_haresources
 from hbeat.config.hooks import check_hooks
@@ -61,6 +62,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
         if hacf is not None:
             problems += check_hacf(hacf, node_name)
             problems += check_media_system(hacf, probe)
+            problems += check_fencing(hacf, probe)
             problems += check_stonith(hacf, node_name, probe)
             problems += check_status_tcp(hacf)
 

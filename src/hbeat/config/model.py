@@ -164,6 +164,22 @@ class PingNode:
 
 
 @dataclass(frozen=True, slots=True)
+class Client:
+    """A `respawn` (or `failfast`) line: a program heartbeat runs as `user` and
+    restarts when it exits (failfast: the node is also reset when it dies)."""
+
+    kind: str
+    user: str
+    command: str
+    """The rest of the line, run as `/bin/sh -c "exec <command>"`, as heartbeat does."""
+    line: int
+
+    @property
+    def program(self) -> str:
+        return self.command.split()[0]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusTcp:
     """`status_tcp ADDR:PORT curve SECRET CLIENTS` or `... insecure` (hbeat only):
     the status feed offered over TCP as well (docs/status-feed.md)."""
@@ -215,6 +231,7 @@ class HaCf:
     stonith: tuple[StonithDevice, ...] = ()
     boot_takeover: str = "fenced"
     watchdog: str | None = None
+    clients: tuple[Client, ...] = ()
     metrics_listen: tuple[str, int] | None = None
     """`metrics ADDR:PORT`: serve Prometheus metrics there (hbeat only; off by default)."""
     metrics_textfile: str | None = None

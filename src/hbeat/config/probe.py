@@ -3,8 +3,9 @@
 `SystemProbe` answers: which network interfaces exist (asked of the kernel
 for the caller's network namespace: /sys/class/net shows the namespace that
 mounted sysfs, which is wrong under `ip netns exec`/`nsenter -n`),
-whether a path is a character device, whether a path is an executable
-regular file, where init scripts, hbeat's packaged resource scripts and
+whether a path is a character device (or a FIFO, for a watchdog
+stand-in), whether a path is an executable regular file, which users
+exist, where init scripts, hbeat's packaged resource scripts and
 OCF agents live, and what cluster-glue's `stonith` command offers (its
 path, the device types of `stonith -L`, the parameter names of `stonith -t
 TYPE -n`). The real machine
@@ -17,6 +18,7 @@ from __future__ import annotations
 import grp
 import hashlib
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -60,6 +62,24 @@ class SystemProbe:
         except OSError:
             return "missing"
         return "char" if stat.S_ISCHR(mode) else "other"
+
+    def watchdog_kind(self, path: str) -> str:
+        """'char', 'fifo' (a test harness' stand-in), 'missing' or 'other'."""
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return "missing"
+        if stat.S_ISCHR(mode):
+            return "char"
+        return "fifo" if stat.S_ISFIFO(mode) else "other"
+
+    def user_ids(self, name: str) -> tuple[int, int] | None:
+        """(uid, primary gid) of a user, or None when there is no such user."""
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            return None
+        return entry.pw_uid, entry.pw_gid
 
     def script_state(self, path: str) -> str:
         """'ok' (executable regular file), 'missing', 'not-file' or 'not-executable'."""

@@ -231,10 +231,37 @@ CASES = [
                     "'crm off'"], 1, extra=["crm respawn"]),
     Case("crm-twice", ["ERROR: {d}/ha.cf:14: pacemaker/crm directive used multiple times! "
                        "(first at line 13)"], 1, extra=["crm off", "pacemaker off"]),
-    Case("respawn-ignored", ["WARN: {d}/ha.cf:13: respawn: ignored: hbeat does not start "
-                             "respawn clients (they talk heartbeat's client API, which hbeat "
-                             "does not provide); run the program under systemd instead"], 0,
+    Case("respawn-ipfail", ["WARN: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/ipfail: "
+                            "ipfail talks heartbeat's client API, which hbeat does not have, "
+                            "so hbeat does not run it (and does not act on ping nodes yet): "
+                            "remove this line"], 0,
          extra=["respawn hacluster /usr/lib/heartbeat/ipfail"]),
+    Case("respawn-dopd", ["ERROR: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/dopd: "
+                          "dopd talks heartbeat's client API, which hbeat does not have, so "
+                          "hbeat does not run it: DRBD peer outdating is built into hbeat "
+                          "instead. Remove this line and set drbd.conf's fence-peer handler "
+                          "to \"/usr/bin/hbeat outdate-peer\" (README, \"DRBD\"); until then "
+                          "DRBD may promote a stale disk"], 1,
+         extra=["respawn hacluster /usr/lib/heartbeat/dopd"]),
+    Case("respawn-no-user", ["ERROR: {d}/ha.cf:13: respawn hbeat-no-such-user /bin/true: no "
+                             "such user [hbeat-no-such-user]"], 1,
+         extra=["respawn hbeat-no-such-user /bin/true"]),
+    Case("respawn-not-executable", ["ERROR: {d}/ha.cf:13: respawn root /etc/passwd -x: "
+                                    "Cannot exec /etc/passwd: not executable"], 1,
+         extra=["respawn root /etc/passwd -x"]),
+    Case("respawn-relative", ["ERROR: {d}/ha.cf:13: respawn: program [true] is not a full "
+                              "path name"], 1, extra=["respawn root true"]),
+    Case("failfast-without-watchdog", ["ERROR: {d}/ha.cf:13: failfast root /bin/true: "
+                                       "heartbeat reboots this node when a failfast client "
+                                       "dies; hbeat resets it through the watchdog, and ha.cf "
+                                       "has no watchdog line: add one (README, \"Watchdog\") "
+                                       "or make this a respawn line"], 1,
+         extra=["failfast root /bin/true"]),
+    Case("watchdog-missing", ["ERROR: {d}/ha.cf:13: watchdog device [/dev/hbeat-no-watchdog] "
+                              "does not exist: load a watchdog driver (`modprobe softdog`, or "
+                              "your board's driver) or remove the line; without it this node "
+                              "cannot reset itself when hung"], 1,
+         extra=["watchdog /dev/hbeat-no-watchdog"]),
     Case("auto-failback-bad", ["ERROR: {d}/ha.cf:9: auto_failback [maybe] is not on, off or "
                                "legacy",
                                "WARN: {d}/ha.cf: Deprecated 'legacy' auto_failback option "

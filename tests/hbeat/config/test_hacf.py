@@ -205,8 +205,6 @@ def test_misc_directives() -> None:
     ("ping_group g 10.0.0.1 10.0.0.2", "ping_group g: parsed, but hbeat does not act on ping "
                                        "nodes yet (no ipfail); it is not part of the "
                                        "membership"),
-    ("watchdog /dev/watchdog", "watchdog /dev/watchdog: parsed, but hbeat does not drive a "
-                               "watchdog device yet; this line has no effect"),
     ("apiauth ipfail uid=hacluster", "apiauth: ignored: hbeat has no heartbeat API clients "
                                      "to authorise"),
     ("compression bz2", "compression: ignored: hbeat never compresses messages"),
@@ -239,6 +237,7 @@ def test_ping_nodes_and_stonith_recorded() -> None:
     ("warntime 0", "Warn time [0] is invalid: it must be more than 0 ms"),
     ("uuidfrom disk", "Invalid uuidfrom directive [disk]: must be file or nodename"),
     ("watchdog /dev/a\nwatchdog /dev/b", None),
+    ("watchdog watchdog", "watchdog device [watchdog] is not a full path name"),
 ])
 def test_value_errors(line: str, message: str | None) -> None:
     _, problems = parse(f"node a\nbcast eth0\n{line}\n")

@@ -169,6 +169,16 @@ def _verify(unit_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_a_stuck_shutdown_is_never_killed_by_systemd() -> None:
+    """A graceful stop stuck on a group that would not stop keeps it claimed
+    (tests/lab/fencing/test_stuck_shutdown.py); systemd must not end it with SIGKILL,
+    after which the peer would start the group on top of ours."""
+    text = UNIT.read_text()
+    assert re.findall(r"^TimeoutStopSec=(.*)$", text, re.M) == ["infinity"], text
+    assert not re.search(r"^(TimeoutSec|FinalKillSignal)=", text, re.M), text
+    assert re.findall(r"^Restart=(.*)$", text, re.M) == ["on-failure"]  # self-fenced: exit 1
+
+
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     require_commands("systemd-analyze")
     text = UNIT.read_text()
