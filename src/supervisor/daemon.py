@@ -64,6 +64,7 @@ from hbeat.ipc.bus import (
 from hbeat.ipc.executor import Outcome
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
+from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
@@ -81,6 +82,7 @@ from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
+from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import (
     PRIVATE,
@@ -186,13 +188,6 @@ class Options:
     runtime_dir: Path
     state_dir: Path
     foreground: bool = True
-
-
-def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
-    """How long workers may keep sending without hearing from the supervisor:
-    long enough to ride out a GC pause or a burst of events, short enough that
-    a hung supervisor is seen dead well within deadtime (docs/processes.md)."""
-    return max(keepalive_ms, min(deadtime_ms // 2, max(2 * keepalive_ms, 1000)))
 
 
 class Supervisor:
@@ -339,6 +334,8 @@ class Supervisor:
         state = self.options.state_dir
         generation = bump_generation(state, log=self.log)
         uuid = load_or_create_uuid(state)
+        self.peer_store = PeerStore(state, self.log)
+        records = self.peer_store.load(self.config.peers)
         timers = self.config.timers
         hacf = self.config.hacf
         now = now_ms()
@@ -360,6 +357,7 @@ class Supervisor:
                 initdead_ms=timers.initdead_ms,
                 max_rexmit_delay_ms=hacf.max_rexmit_delay_ms,
                 hopfudge=hacf.hopfudge,
+                max_clock_skew_ms=hacf.max_clock_skew_ms,
             ),
             generation=generation,
             uuid=uuid,
@@ -368,6 +366,7 @@ class Supervisor:
             rng=random.Random(),
             allocate_seq=self.board.allocate,
             issued_seq=self.board.issued,
+            records=records,
         )
         self.uuid = uuid
         self.generation = generation
@@ -470,6 +469,7 @@ class Supervisor:
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
+                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
@@ -703,7 +703,7 @@ class Supervisor:
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
             self.apply(self.membership.receive(decoded.fields, medium,
-                                               report.recv_ns // 1_000_000))
+                                               report.recv_ns // 1_000_000, wall_s=time.time()))
         elif isinstance(report, Sent):
             if report.late_us is not None:
                 self.metrics.on_keepalive_sent(ident, report.late_us)
@@ -923,6 +923,7 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
+            self.peer_store.update(self.membership.peer_records(), now)
         return self.shutdown()
 
     def retime(self, keepalive_ms: int, deadtime_ms: int) -> None:
@@ -972,6 +973,7 @@ class Supervisor:
             # pets it. A self-fenced node leaves it running (no 'V').
             self.watchdog.close()
         self.clients.stop_all()
+        self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
         self.executor.stop()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *Stop().encode()])

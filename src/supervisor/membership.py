@@ -40,19 +40,37 @@ Choices that differ from heartbeat 3.0.6, and why:
 * The local node is never timed out here: its liveness is the supervisor
   lease's job. Its links turn up when its own frames loop back
   (bcast/mcast) and never time out, as in heartbeat.
+* Replay and forgery (docs/security.md, rules in `replayguard`): a peer is
+  *admitted* by a status; until then (after our start, after its death)
+  nothing else of it is delivered or answered, and only a status that is
+  newer (the heal path) or of a higher generation re-admits it. A status
+  that (re)admits must be stamped within `max_clock_skew` of our wall clock,
+  announce a plausible generation and, first after our start, be newer than
+  the record kept in the state directory. Any message stamped further
+  ahead than the skew is refused. `NS_*` messages are accepted only from
+  the admitted generation, and at a limited rate per peer and type.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hbeat.logfmt import Level
 from linklayer.message import Field
 
 from . import messages as m
-from .sequencing import Counters, PeerTracker, Sender, Verdict
+from .replayguard import (
+    DEFAULT_MAX_CLOCK_SKEW_MS,
+    DropLog,
+    PeerRecord,
+    TokenBucket,
+    clock_refusal,
+    generation_refusal,
+    record_refusal,
+)
+from .sequencing import MAX_REXMIT_BATCH, Counters, PeerTracker, Sender, Verdict
 
 INIT = "init"
 UP = "up"
@@ -62,6 +80,15 @@ LINK_UP = "up"
 LINK_DEAD = "dead"
 
 STARTUP_DT_BOOST_MS = 2000
+# NS_* budget per peer and type: (capacity, refill per second). A rexmit
+# request costs the number of messages it asks for (at most a batch).
+NS_LIMITS: dict[bytes, tuple[float, float]] = {
+    m.T_REXMIT: (4.0 * MAX_REXMIT_BATCH, 2.0 * MAX_REXMIT_BATCH),
+    m.T_ACKMSG: (20.0, 10.0),
+    m.T_NAKREXMIT: (20.0, 10.0),
+}
+NS_OTHER_LIMIT = (20.0, 10.0)
+MAX_HELD = 64  # messages of a dead peer kept for its heal
 STARTUP_DT_WINDOW_MS = 5000
 REQNODES_RETRY_MS = 1000
 
@@ -190,6 +217,7 @@ class MembershipConfig:
     hopfudge: int = 1
     dt_grace_max_ms: int = 30000
     send_keepalives: bool = False
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
 
     def __post_init__(self) -> None:
         if self.local != self.local.lower() or any(n != n.lower() for n in self.nodes):
@@ -200,8 +228,10 @@ class MembershipConfig:
             raise ValueError(f"local node {self.local!r} is not among the nodes {list(self.nodes)}")
         if len(set(self.media)) != len(self.media):
             raise ValueError(f"duplicate medium names in {list(self.media)}")
-        if self.keepalive_ms <= 0 or self.deadtime_ms <= 0 or self.max_rexmit_delay_ms <= 0:
-            raise ValueError("keepalive, deadtime and max_rexmit_delay must be positive")
+        if (self.keepalive_ms <= 0 or self.deadtime_ms <= 0 or self.max_rexmit_delay_ms <= 0
+                or self.max_clock_skew_ms <= 0):
+            raise ValueError("keepalive, deadtime, max_rexmit_delay and max_clock_skew must "
+                             "be positive")
         if self.deadtime_ms <= 2 * self.keepalive_ms:
             raise ValueError(
                 f"Dead time [{self.deadtime_ms}] is too small compared to keeplive "
@@ -251,6 +281,13 @@ class NodeInfo:
     rmt_lastupdate: int = 0  # its ts of that status
     advertised_dt: int | None = None
     dt_warned: bool = False
+    admitted: bool = False  # a status of its current generation was accepted
+    admitted_once: bool = False  # ... at least once since our start
+    record: PeerRecord | None = None  # what the state directory knew at our start
+    buckets: dict[bytes, TokenBucket] = field(default_factory=dict)
+    # Messages newer than any seen, sent while we held it dead: delivered in
+    # order if a newer status re-admits it (the heal), forgotten otherwise.
+    held: dict[int, tuple[m.Envelope, str]] = field(default_factory=dict)
 
 
 class Membership:
@@ -267,8 +304,11 @@ class Membership:
         rng: random.Random,
         allocate_seq: Callable[[bool], int] | None = None,
         issued_seq: Callable[[], int] | None = None,
+        records: Mapping[str, PeerRecord] | None = None,
     ) -> None:
+        """`records`: the peers' generation and ts kept from an earlier run."""
         self.config = config
+        self.drop_log = DropLog()
         self.rng = rng
         self.counters = Counters()
         self.sender = Sender(
@@ -302,10 +342,14 @@ class Membership:
             self.nodes[name] = NodeInfo(
                 name, tracker, {md: LinkInfo(md) for md in config.media}, last_status=now
             )
+        for name, record in (records or {}).items():
+            if name in self.nodes and name != config.local:
+                self.nodes[name].record = record
         me = self.nodes[config.local]
         me.uuid = uuid
         me.heard = True
         me.last_status = None
+        me.admitted = True
 
     # --- queries ------------------------------------------------------------
 
@@ -534,9 +578,14 @@ class Membership:
         old = info.status
         actions: list[Action] = [Log(Level.WARN, f"node {info.name}: is dead")]
         info.status = DEAD
+        info.admitted = False
         info.heard = False
         info.rmt_lastupdate = 0
-        info.tracker.reset()
+        # Its holes are given up, but its last seq is kept (heartbeat forgets
+        # it): a replay stays old, and what it sends before the status that
+        # heals it is held (`_hold`) and delivered after the heal.
+        info.tracker.missing.clear()
+        info.held.clear()
         self.sender.forget_peer(info.name)
         self.counters.deaths += 1
         actions.append(NodeStateChanged(info.name, old, DEAD, reason))
@@ -591,8 +640,13 @@ class Membership:
 
     # --- receiving ----------------------------------------------------------
 
-    def receive(self, fields: Sequence[Field], medium: str, now: int) -> list[Action]:
-        """An authentic message arrived on `medium` (a name from config.media)."""
+    def receive(
+        self, fields: Sequence[Field], medium: str, now: int, wall_s: float | None = None
+    ) -> list[Action]:
+        """An authentic message arrived on `medium` (a name from config.media).
+
+        `wall_s` is the wall clock (epoch seconds) for the clock-skew rules;
+        by default the one derived from the monotonic clock since the start."""
         if medium not in self.config.media:
             raise KeyError(f"no medium {medium!r} (media: {', '.join(self.config.media)})")
         self.counters.received += 1
@@ -613,6 +667,11 @@ class Membership:
             if link.status != LINK_UP:
                 return self._set_link(info, link, LINK_UP)
             return []
+        wall = wall_s if wall_s is not None else self._wall0 + (now - self._start) / 1000
+        refused = self._guard(info, env, wall, now)
+        if refused is not None:
+            self._hold(info, env, medium)
+            return refused
         if env.srcuuid is not None:
             info.uuid = env.srcuuid
         info.heard = True
@@ -621,8 +680,115 @@ class Membership:
         except m.MessageError as exc:
             self.counters.malformed += 1
             actions = [Log(Level.ERROR, str(exc))]
+        if info.held and info.admitted:
+            held, info.held = sorted(info.held.items()), {}
+            for _seq, (henv, hmedium) in held:
+                try:
+                    actions += self._receive_from_peer(info, info.links[hmedium], henv, now)
+                except m.MessageError as exc:
+                    self.counters.malformed += 1
+                    actions.append(Log(Level.ERROR, str(exc)))
         actions += self._check_comm_isup(now)
         return actions
+
+    def _hold(self, info: NodeInfo, env: m.Envelope, medium: str) -> None:
+        """Keep a dead peer's message that is newer than anything it sent before
+        (never a replay of what we saw) in case a newer status heals it."""
+        last = info.tracker.last_seq
+        if (info.status == DEAD and env.seq is not None and env.type != m.T_STATUS
+                and env.gen == info.tracker.generation and last is not None
+                and env.seq > last and len(info.held) < MAX_HELD):
+            info.held.setdefault(env.seq, (env, medium))
+
+    def _refuse(self, counter: str, reason: str, text: str, now: int,
+                level: Level = Level.WARN, *, quiet: bool = False) -> list[Action]:
+        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+        if quiet:
+            return []
+        line = self.drop_log.admit(reason, text, now)
+        return [Log(level, line)] if line is not None else []
+
+    def _guard(
+        self, info: NodeInfo, env: m.Envelope, wall_s: float, now: int
+    ) -> list[Action] | None:
+        """The replay and forgery rules (docs/security.md): None admits the
+        message to sequence tracking, a list (maybe empty) refuses it."""
+        skew = self.config.max_clock_skew_ms
+        tracker = info.tracker
+        is_status = env.type == m.T_STATUS and env.seq is not None
+        # Before its first status after our start a peer's other messages are
+        # normal (they overtake the status): counted, not logged.
+        starting = not info.admitted_once and info.status == INIT
+        admitting = is_status and (not info.admitted or env.gen != tracker.generation)
+        why = clock_refusal(env.ts, wall_s, skew, admitting=admitting)
+        if why is not None:
+            return self._refuse(
+                "refused_clock", f"clock {info.name}",
+                f"node {info.name}: {env.type.decode(errors='replace')} message {why}: "
+                f"refused; synchronise the clocks (NTP) or raise max_clock_skew", now)
+        if env.seq is None:  # NS_*
+            if not info.admitted or env.gen != tracker.generation:
+                return self._refuse(
+                    "ns_refused", f"ns {info.name}",
+                    f"node {info.name}: {env.type.decode(errors='replace')} of generation "
+                    f"{env.gen} refused: {info.name} is {info.status} with generation "
+                    f"{tracker.generation}" + ("" if info.admitted else " (not admitted)"),
+                    now, Level.INFO, quiet=starting)
+            cost = 1.0
+            if env.type == m.T_REXMIT:
+                try:
+                    req = m.parse_rexmit(env)
+                except m.MessageError:
+                    return None  # reported as malformed further on
+                cost = float(min(max(1, req.lastseq - req.firstseq + 1), MAX_REXMIT_BATCH))
+            kind = env.type if env.type in NS_LIMITS else b"NS_*"  # one bucket for the rest
+            bucket = info.buckets.get(kind)
+            if bucket is None:
+                capacity, rate = NS_LIMITS.get(kind, NS_OTHER_LIMIT)
+                bucket = info.buckets[kind] = TokenBucket(capacity, rate)
+            if not bucket.take(now, cost):
+                return self._refuse(
+                    "ns_limited", f"ns-rate {info.name}",
+                    f"node {info.name}: too many {env.type.decode(errors='replace')} "
+                    f"messages: dropped", now)
+            return None
+        if not is_status:
+            if env.gen < tracker.generation:
+                return None  # the tracker drops it as a replay, in heartbeat's words
+            if not info.admitted or env.gen != tracker.generation:
+                return self._refuse(
+                    "refused_unadmitted", f"unadmitted {info.name}",
+                    f"node {info.name}: {env.type.decode(errors='replace')} message of "
+                    f"generation {env.gen} not delivered: {info.name} is {info.status}"
+                    + ("" if info.admitted else ", no status of it accepted yet")
+                    + f" (generation {tracker.generation})", now, Level.INFO,
+                    quiet=starting)
+            return None
+        if not admitting:
+            return None
+        known = max(tracker.generation, info.record.generation if info.record else 0)
+        why = generation_refusal(env.gen, known, wall_s, skew)
+        if why is None and not info.admitted_once:
+            why = record_refusal(env.ts, info.record)
+            if why is not None:
+                return self._refuse("refused_old", f"old {info.name}",
+                                    f"node {info.name}: {why}: refused", now)
+        if why is not None:
+            return self._refuse("refused_generation", f"generation {info.name}",
+                                f"node {info.name}: {why}: status refused", now, Level.ERROR)
+        return None
+
+    def peer_records(self) -> dict[str, PeerRecord]:
+        """The generation and newest status ts of every peer, to keep across restarts."""
+        out: dict[str, PeerRecord] = {}
+        for info in self.nodes.values():
+            if info.name == self.local:
+                continue
+            if info.admitted_once and info.tracker.generation > 0:
+                out[info.name] = PeerRecord(info.tracker.generation, info.tracker.status_ts)
+            elif info.record is not None:
+                out[info.name] = info.record
+        return out
 
     def _is_to_us(self, env: m.Envelope) -> bool:
         if env.destuuid is not None:
@@ -692,6 +858,7 @@ class Membership:
             self.counters.stale += 1
             return actions
         if result.restarted_from is not None:
+            info.held.clear()
             for lk in info.links.values():
                 lk.highest_seq = 0
             self.sender.forget_peer(info.name)
@@ -747,11 +914,15 @@ class Membership:
     def _answer_rexmit(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:
         req = m.parse_rexmit(env)
         answer = self.sender.answer_rexmit(info.name, req.firstseq, req.lastseq, now)
-        actions: list[Action] = [Log(lv, tx) for lv, tx in answer.logs]
+        actions: list[Action] = []
+        for lv, tx in answer.logs:  # one line per second per kind, the rest counted
+            line = self.drop_log.admit(f"rexmit {lv.name} {tx.split(' ', 2)[:2]}", tx, now)
+            if line is not None:
+                actions.append(Log(lv, line))
         for seq, fields in answer.resend:
             self.counters.resent += 1
             actions.append(Resend(seq, fields, info.name))
-        for seq, reason in answer.naks:
+        for seq, reason in answer.naks[:MAX_REXMIT_BATCH]:
             self.counters.naks_sent += 1
             actions += self._send(m.nak_rexmit_fields(info.name, seq, reason), now)
         return actions
@@ -819,6 +990,7 @@ class Membership:
         info.last_status = now
         info.rmt_lastupdate = env.ts
         info.tracker.status_seqno = seq
+        info.admitted = info.admitted_once = True
         return actions
 
     def _on_repnodes(self, info: NodeInfo, env: m.Envelope, now: int) -> list[Action]:

@@ -287,7 +287,11 @@ class Resources:
         if msg is None or peer is None:
             return self._finish([*errors], now) if errors else []
         out: list[Action] = []
-        peer.alive = True
+        if not peer.alive:
+            # Only membership says a peer lives (node_up, peer_restarted, a heal);
+            # it delivers nothing of a dead peer, so this is never a live one.
+            out.append(Log(Level.WARN, f"resource message from {node}, which is dead: ignored"))
+            return self._finish(out, now)
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER):
             out += self._message_while_leaving(peer, msg, now)
         elif isinstance(msg, rm.Starting):

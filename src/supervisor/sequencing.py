@@ -87,6 +87,12 @@ class Counters:
     partitions_healed: int = 0
     late_heartbeats: int = 0
     deaths: int = 0
+    refused_clock: int = 0  # ts outside max_clock_skew (docs/security.md)
+    refused_generation: int = 0  # implausible generation jump
+    refused_old: int = 0  # not newer than the record kept across our restart
+    refused_unadmitted: int = 0  # from a dead or not yet admitted peer, or another generation
+    ns_refused: int = 0  # NS_* not of the peer's admitted generation
+    ns_limited: int = 0  # NS_* over the per-peer rate
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))

@@ -5,7 +5,9 @@ medium, at least one node, the local node listed, deadtime > 2 x keepalive,
 initdead >= deadtime (WARN below 10 s), deadping > 2 x keepalive when set,
 the legacy auto_failback deprecation, and the logd/no-log rule.
 
-hbeat's own: warntime between keepalive and deadtime (WARN: heartbeat
+hbeat's own: node names the wire can carry (printable ASCII, at most 99
+characters); timers the supervisor lease can honour (`hbeat.lease`);
+warntime between keepalive and deadtime (WARN: heartbeat
 accepts any value, but outside that range the late-heartbeat warning is
 useless); every haresources node is a `node`; group keys unique and no
 resource in two groups; each resource script resolves (`<config>/resource.d`,
@@ -44,6 +46,9 @@ from pathlib import Path
 from hbeat.config.model import Bcast, HaCf, Level, Mcast, Problem, ResourceGroup, Serial, Ucast
 from hbeat.config.paths import describe_candidates, script_candidates
 from hbeat.config.probe import SystemProbe
+from hbeat.lease import lease_problem
+
+MAX_NODE_NAME = 99  # heartbeat's HOSTLENG (100) with the NUL
 
 
 def check_hacf(hacf: HaCf, node_name: str) -> list[Problem]:
@@ -69,11 +74,20 @@ def check_hacf(hacf: HaCf, node_name: str) -> list[Problem]:
         warn(hacf.node_lines[0], f"only one node ({hacf.nodes[0]}) is declared: "
                                  "there is nobody to fail over to")
 
+    for name, node_line in zip(hacf.nodes, hacf.node_lines, strict=False):
+        name_problem = node_name_problem(name)
+        if name_problem is not None:
+            error(node_line, name_problem)
+
     t = hacf.timers
     line = hacf.line_of("deadtime") or hacf.line_of("keepalive")
     if t.deadtime_ms <= 2 * t.keepalive_ms:
         error(line, f"Dead time [{t.deadtime_ms}] is too small compared to keeplive "
                     f"[{t.keepalive_ms}]: deadtime must be more than 2 x keepalive")
+    else:
+        lease = lease_problem(t.keepalive_ms, t.deadtime_ms)
+        if lease is not None:
+            error(line, lease)
     line = hacf.line_of("initdead") or hacf.line_of("deadtime")
     if t.initdead_ms < t.deadtime_ms:
         error(line, f"Initial dead time [{t.initdead_ms}] is smaller than deadtime "
@@ -110,6 +124,24 @@ def check_hacf(hacf: HaCf, node_name: str) -> list[Problem]:
         warn(use_logd_line, "use_logd: hbeat has no ha_logd client; it logs to the "
                             "logfile, debugfile and logfacility given here")
     return out
+
+
+def node_name_problem(name: str) -> str | None:
+    """Why the wire cannot carry `name` as a node name (None: it can).
+
+    Node names travel as string values (`src`, `dest`, the space-separated
+    `nodelist`; docs/wire-format.md) in ASCII and heartbeat keeps them in
+    HOSTLENG (100) bytes with the terminating NUL."""
+    bad = [c for c in name if not 0x21 <= ord(c) <= 0x7E]
+    if bad:
+        shown = name if name.isprintable() else name.encode("unicode_escape").decode()
+        return (f"node name [{shown}] has U+{ord(bad[0]):04X}: node names travel on the "
+                "wire as printable ASCII (letters, digits, '-', '.'); use the node's ASCII "
+                "host name (uname -n)")
+    if len(name) > MAX_NODE_NAME:
+        return (f"node name [{name[:20]}...] is {len(name)} characters: heartbeat keeps at "
+                f"most {MAX_NODE_NAME}; use a shorter host name")
+    return None
 
 
 def check_media_system(hacf: HaCf, probe: SystemProbe) -> list[Problem]:

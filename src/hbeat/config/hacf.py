@@ -66,6 +66,8 @@ from hbeat.config.timeparse import TimeSyntaxError, format_ms, parse_msec
 
 DEFAULT_UDPPORT = 694
 DEFAULT_BAUD = 19200
+DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
+MIN_CLOCK_SKEW_MS = 2000
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 TRUE_WORDS = ("true", "on", "yes", "y", "1")
 FALSE_WORDS = ("false", "off", "no", "n", "0")
@@ -538,6 +540,21 @@ class _Parser:
         self.timers[directive] = (ms, number)
         return True
 
+    def clock_skew(self, value: str, number: int) -> bool:
+        """hbeat only: how far a peer's `ts` may be from our clock (docs/security.md)."""
+        try:
+            ms = parse_msec(value)
+        except TimeSyntaxError as exc:
+            self.error(number, f"max_clock_skew: {exc}")
+            return False
+        if ms < MIN_CLOCK_SKEW_MS:
+            self.error(number, f"max_clock_skew [{value}] must be at least "
+                               f"{MIN_CLOCK_SKEW_MS // 1000} seconds: ts has one-second resolution "
+                               "and keepalives take time to arrive")
+            return False
+        self.timers["max_clock_skew"] = (ms, number)
+        return True
+
     # ------------------------------------------------------------ plain values
     def boolean(self, value: str, number: int) -> bool:
         flag = parse_bool(value)
@@ -708,6 +725,8 @@ class _Parser:
             max_rexmit_delay_ms=self.ints.get("max_rexmit_delay", 250),
             log_badpack=self.bools.get("log_badpack", True),
             allow_crc=self.bools.get("allow_crc", False),
+            max_clock_skew_ms=self.timers.get("max_clock_skew",
+                                              (DEFAULT_MAX_CLOCK_SKEW_MS, 0))[0],
             uuidfrom=self.words.get("uuidfrom", "file"),
             env=tuple(self.env),
             ping_nodes=tuple(self.ping_nodes),
@@ -802,6 +821,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
     "allow_crc": _Parser.boolean,
+    "max_clock_skew": _Parser.clock_skew,
     "coredumps": _Parser.boolean, "traditional_compression": _Parser.boolean,
     "crmd_spawns_pengine": _Parser.boolean, "record_config_changes": _Parser.boolean,
     "record_pengine_inputs": _Parser.boolean, "enable_config_writes": _Parser.boolean,

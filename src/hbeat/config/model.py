@@ -225,6 +225,8 @@ class HaCf:
     log_badpack: bool = True
     allow_crc: bool = False
     """hbeat only: accept `crc` keys in authkeys (heartbeat accepts them unasked)."""
+    max_clock_skew_ms: int = 60_000
+    """hbeat only: how far a peer's `ts` may be from our clock (docs/security.md)."""
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()

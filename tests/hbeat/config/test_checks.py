@@ -130,3 +130,34 @@ def test_two_nodes_may_home_every_group_on_one_node(tmp_path: Path) -> None:
     seed = write_seed(tmp_path, serial="/dev/null")  # the seed: weasel holds the one group
     config = load_config(seed.config_dir, "otter", system=probe(seed.init_dir))
     assert config.resource_nodes == ("otter", "weasel")
+
+
+def test_node_names_the_wire_cannot_carry_are_errors() -> None:
+    long = "n" * 100
+    assert _check(f"node a b\nnode stöat {long}\nbcast eth0\nlogfile /x\nauto_failback on\n"
+                  "deadtime 10\n") == [
+        "ERROR: ha.cf:2: node name [stöat] has U+00F6: node names travel on the wire "
+        "as printable ASCII (letters, digits, '-', '.'); use the node's ASCII host name "
+        "(uname -n)",
+        f"ERROR: ha.cf:2: node name [{long[:20]}...] is 100 characters: heartbeat keeps at "
+        "most 99; use a shorter host name"]
+    assert _check(f"node a {long[:99]}\nbcast eth0\nlogfile /x\nauto_failback on\n"
+                  "deadtime 10\n") == []
+
+
+def test_timers_the_lease_cannot_honour_are_errors() -> None:
+    assert _check("node a b\nbcast eth0\nlogfile /x\nauto_failback on\nkeepalive 100ms\n"
+                  "deadtime 300ms\ninitdead 10\n") == [
+        "ERROR: ha.cf:6: deadtime [300 ms] with keepalive [100 ms] leaves the supervisor a "
+        "lease of 150 ms, less than the 200 ms a pause of the supervisor can take: "
+        "keepalives would stop and the peers would take the groups over; set deadtime to at "
+        "least 400 ms"]
+    # The bench's fast profile (keepalive 100ms, deadtime 500ms) is honoured.
+    assert _check("node a b\nbcast eth0\nlogfile /x\nauto_failback on\nkeepalive 100ms\n"
+                  "deadtime 500ms\ninitdead 10\n") == []
+
+
+def test_a_control_character_in_a_node_name_is_shown_escaped() -> None:
+    (problem,) = _check("node a b\nnode c\x7fd\nbcast eth0\nlogfile /x\nauto_failback on\n"
+                        "deadtime 10\n")
+    assert problem.startswith("ERROR: ha.cf:2: node name [c\\x7fd] has U+007F: ")

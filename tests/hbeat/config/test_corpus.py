@@ -78,6 +78,28 @@ CASES = [
                                 "deadtime [2000 ms]: no late-heartbeat warning can come "
                                 "before the node is declared dead"],
          1, overrides={"deadtime": "2"}),
+    Case("lease-too-short", ["ERROR: {d}/ha.cf:2: deadtime [300 ms] with keepalive [100 ms] "
+                             "leaves the supervisor a lease of 150 ms, less than the 200 ms a "
+                             "pause of the supervisor can take: keepalives would stop and the "
+                             "peers would take the groups over; set deadtime to at least "
+                             "400 ms",
+                             "WARN: {d}/ha.cf:3: warntime [5000 ms] is not less than deadtime "
+                             "[300 ms]: no late-heartbeat warning can come before the node is "
+                             "declared dead"],
+         1, overrides={"keepalive": "100ms", "deadtime": "300ms"}),
+    Case("node-name-not-ascii", ["ERROR: {d}/ha.cf:13: node name [hérisson] has U+00E9: "
+                                 "node names travel on the wire as printable ASCII (letters, "
+                                 "digits, '-', '.'); use the node's ASCII host name (uname -n)",
+                                 "ERROR: {d}/haresources:1: every group is homed on weasel: "
+                                 "with 3 nodes in {d}/ha.cf groups fail over within one pair "
+                                 "of nodes, so haresources must name two nodes (which of "
+                                 "otter, hérisson would take weasel's groups over?); give one "
+                                 "group to the other node of the pair"],
+         1, extra=["node hérisson"]),
+    Case("max-clock-skew-too-small", ["ERROR: {d}/ha.cf:13: max_clock_skew [1] must be at "
+                                      "least 2 seconds: ts has one-second resolution and "
+                                      "keepalives take time to arrive"],
+         1, extra=["max_clock_skew 1"]),
     Case("initdead-smaller", ["ERROR: {d}/ha.cf:4: Initial dead time [5000] is smaller than "
                               "deadtime [10000]"], 1, overrides={"initdead": "5"}),
     Case("unknown-directive", ["ERROR: {d}/ha.cf:13: Illegal directive [keepalived]"], 1,

@@ -248,6 +248,22 @@ def test_value_errors(line: str, message: str | None) -> None:
         assert errors == [f"{P}:3: {message}"]
 
 
+def test_max_clock_skew() -> None:
+    hacf, problems = parse(render_hacf(seed_hacf_lines()))
+    assert hacf.max_clock_skew_ms == 60_000
+    hacf, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew 90"]))
+    assert problems == [] and hacf.max_clock_skew_ms == 90_000
+    assert hacf.parameter("max_clock_skew") == "90"
+    line = len(render_hacf(seed_hacf_lines()).splitlines()) + 1
+    _, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew 1500ms"]))
+    assert messages(problems) == [
+        f"{P}:{line}: max_clock_skew [1500ms] must be at least 2 seconds: ts has one-second "
+        "resolution and keepalives take time to arrive"]
+    _, problems = parse(render_hacf(seed_hacf_lines(), extra=["max_clock_skew soon"]))
+    assert [p.level for p in problems] == [Level.ERROR]
+    assert messages(problems)[0].startswith(f"{P}:{line}: max_clock_skew: ")
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("stonith null", "stonith takes a type and a configuration file (stonith <type> <file>), "
                      "got 1 word(s)"),

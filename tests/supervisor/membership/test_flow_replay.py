@@ -75,7 +75,9 @@ def drive(ms: mb.Membership, until: int) -> list[mb.Action]:
     return acts
 
 
-def membership(local: str, now: int) -> mb.Membership:
+def membership(local: str, now: int, wall_s: float = 1795582841.0) -> mb.Membership:
+    """`wall_s`: the wall clock at `now`, matching the ts the frames are given
+    (the clock-skew rules compare them)."""
     cfg = mb.MembershipConfig(
         local=local,
         nodes=("otter", "weasel"),
@@ -90,7 +92,7 @@ def membership(local: str, now: int) -> mb.Membership:
         generation=0x6B066B7A,
         uuid=uuid_of(local),
         now=now,
-        wall_s=1795582841.0,
+        wall_s=wall_s,
         rng=random.Random(3),
     )
 
@@ -143,7 +145,7 @@ def test_startup_flow_reaches_active_like_the_real_otter() -> None:
 
 def test_crash_flow_death_is_detected_at_the_deadline_not_a_poll_later() -> None:
     frames = parse_flow(FLOWS / "05-crash-takeover.flow.txt")
-    ms = membership("weasel", -30000)
+    ms = membership("weasel", -30000, wall_s=1795583000.0 - 30)
     ms.start(-30000)
     otter_frames = [f for f in frames if f.src == "otter"]
     first_seq = int(otter_frames[0].get(b"seq") or b"0", 16)

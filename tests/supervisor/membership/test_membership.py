@@ -13,6 +13,7 @@ from .helpers import (
     ETH,
     SEED,
     SER,
+    WALL0,
     Peer,
     bring_up,
     logs,
@@ -124,6 +125,7 @@ def test_single_node_cluster_is_active_at_start() -> None:
 def test_reqnodes_is_answered_with_exactly_the_configured_nodes() -> None:
     ms = make(nodes=("alpha", "beta", "gamma"))
     beta = Peer("beta", nodes=3)
+    ms.receive(beta.status("up", now=50), ETH, 50)  # a peer is heard by its status first
     acts = ms.receive(beta.msg(*m.reqnodes_fields("alpha"), now=100), ETH, 100)
     rep = [s for s in of(acts, mb.SendMessage) if value(s.fields, b"t") == b"repnodes"]
     assert len(rep) == 1
@@ -496,7 +498,7 @@ def test_rexmit_of_a_seq_we_did_not_keep_is_not_found_and_batches_cap_at_50() ->
         generation=100,
         uuid=uuid_of("alpha"),
         now=0,
-        wall_s=0.0,
+        wall_s=WALL0,
         rng=random.Random(1),
         allocate_seq=lambda status: next(numbers),
     )
@@ -621,7 +623,7 @@ def test_keepalives_sent_by_workers_join_the_history() -> None:
         generation=100,
         uuid=uuid_of("alpha"),
         now=0,
-        wall_s=0.0,
+        wall_s=WALL0,
         rng=random.Random(1),
         allocate_seq=lambda status: next(board),
     )
