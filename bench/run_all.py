@@ -3,6 +3,7 @@ rewrite the cluster section of bench/README.md with the measured tables.
 
     .venv/bin/python bench/run_all.py [--quick] [--duration S] [--false-death-duration S]
                                       [--reps N] [--phases idle,loaded,failover] [--merge]
+                                      [--attack-window S]
 
 Phases run one after the other; the scenarios of a phase run side by side in
 separate labs: `idle` (jitter of hbeat, heartbeat and hbeat with the
@@ -10,7 +11,10 @@ supervisor stalled; CPU and memory over `--cost-duration`), `loaded` (load
 on every core plus a memory churner; jitter of both daemons with `realtime
 off` and with `realtime on`, and the false-death runs of the fast profile with
 20% loss), `failover` (classic and fast profiles, both daemons, `--reps`
-kills each, four labs in threads). Needs root. Results also go to
+kills each, four labs in threads), `attack` (not run by default: one node of
+an hbeat pair and of a heartbeat pair flooded from the lab's third host with
+garbage, replayed frames and forged NS_rexmit at rising rates,
+`--attack-window` seconds per step; bench/cluster/attack.py). Needs root. Results also go to
 bench/cluster/results/latest.json; `--report-only` re-renders the README from it,
 and `--merge` re-runs only some phases on top of it (e.g. `--merge --phases
 idle` to measure the idle phase again on a quiet machine).
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.cluster import report, scenarios  # noqa: E402
+from bench.cluster import attack, report, scenarios  # noqa: E402
 from bench.cluster.daemons import CLASSIC, FAST  # noqa: E402
 from bench.cluster.load import Load  # noqa: E402
 from tests.harness import sweep_stale_labs  # noqa: E402
@@ -194,6 +198,37 @@ def phase_failover(args: argparse.Namespace, results: dict[str, Any]) -> None:
             run.close()
 
 
+def phase_attack(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    import tempfile
+
+    exe = attack.build_flooder(Path(tempfile.mkdtemp(prefix="hbeat-flood-")))
+    lab_max = attack.lab_max_rate(exe)
+    log(f"attack phase: the flooder reaches {lab_max:,.0f} datagrams/s into an idle lab host")
+    results["attack_meta"] = {"window_s": args.attack_window, "lab_max_rate": lab_max,
+                              "rates": list(attack.RATES), "attacks": list(attack.ATTACKS),
+                              "profile": FAST.name}
+    runs: dict[str, attack.AttackScenario] = {}
+    kinds = args.attack_daemons.split(",")
+    try:
+        for kind in kinds:
+            runs[kind] = attack.AttackScenario(kind, exe)
+            runs[kind].begin()
+        for name in attack.ATTACKS:
+            for rate in attack.RATES:
+                for kind, run in runs.items():
+                    row = run.step(name, rate, args.attack_window)
+                    log(f"attack {name} {kind} rate {rate or 'max'}: sent "
+                        f"{row['sent_per_s']:,.0f}/s, dead {row['node_dead']}, log "
+                        f"{row['log_lines_per_s']:.1f}/s, cpu {row['cpu_pct']:.0f} %")
+                    time.sleep(2.0)  # let the pair settle before the next flood
+        # Daemons not run this time keep their previous rows (--merge).
+        results["attack"] = {**results.get("attack", {}),
+                             **{kind: run.finish() for kind, run in runs.items()}}
+    finally:
+        for run in runs.values():
+            run.close()
+
+
 def machine() -> str:
     model = next((ln.split(":", 1)[1].strip() for ln in
                   Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
@@ -216,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--false-death-duration", type=float, help="seconds (600)")
     ap.add_argument("--reps", type=int, help="kills per profile and daemon (20)")
     ap.add_argument("--cost-duration", type=float, help="seconds (60)")
+    ap.add_argument("--attack-daemons", default="hbeat,heartbeat",
+                    help="which daemons the attack phase floods (with --merge, the "
+                         "others keep their previous rows)")
+    ap.add_argument("--attack-window", type=float,
+                    help="seconds of flood per attack step (20; --quick 5)")
     ap.add_argument("--phases", default="idle,loaded,failover")
     ap.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
     ap.add_argument("--no-analysis", action="store_true",
@@ -227,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-only", action="store_true",
                     help=f"re-render the README from {RESULTS.relative_to(ROOT)}")
     args = ap.parse_args(argv)
-    quick = {"duration": 30.0, "false_death_duration": 60.0, "reps": 3, "cost_duration": 20.0}
-    full = {"duration": 300.0, "false_death_duration": 600.0, "reps": 20, "cost_duration": 60.0}
+    quick = {"duration": 30.0, "false_death_duration": 60.0, "reps": 3, "cost_duration": 20.0,
+             "attack_window": 5.0}
+    full = {"duration": 300.0, "false_death_duration": 600.0, "reps": 20, "cost_duration": 60.0,
+            "attack_window": 20.0}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -245,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                             "durations": (f"jitter {args.duration:.0f} s per condition, false "
                                           f"deaths {args.false_death_duration:.0f} s, "
                                           f"{args.reps} kills per profile and daemon, cost "
-                                          f"{args.cost_duration:.0f} s")},
+                                          f"{args.cost_duration:.0f} s, attack "
+                                          f"{args.attack_window:.0f} s per step")},
                    "jitter": {}, "false_deaths": {}, "failover": {}, "cost": {}}
         if args.merge and RESULTS.exists():
             results = merge_base(json.loads(RESULTS.read_text()), results["meta"])
@@ -263,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                     phase_loaded(args, results, load)
                 elif phase == "failover":
                     phase_failover(args, results)
+                elif phase == "attack":
+                    phase_attack(args, results)
                 else:
                     ap.error(f"unknown phase {phase!r}")
             results["meta"]["load"][phase] = mon.describe()
@@ -274,10 +319,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"results: {RESULTS}")
     notes_file = ROOT / "bench" / "cluster" / "NOTES.md"
     section = report.render(results, notes_file.read_text() if notes_file.exists() else "")
-    analysis = ROOT / "bench" / "cluster" / "ANALYSIS.md"  # hand-written reading of a run
-    if analysis.exists() and not args.no_analysis:
+    # Hand-written readings of a run: ANALYSIS.md (the other phases) and
+    # ATTACK.md, each included when its title names the date of a phase rendered.
+    dates = [results["meta"]["date"], *(p["date"] for p in
+                                        results["meta"].get("phases", {}).values())]
+    for name in ("ANALYSIS.md", "ATTACK.md"):
+        analysis = ROOT / "bench" / "cluster" / name
+        if not analysis.exists() or args.no_analysis:
+            continue
         text = analysis.read_text()
-        if results["meta"]["date"] in text.split("\n", 1)[0]:
+        if any(d in text.split("\n", 1)[0] for d in dates):
             section += "\n" + text
         else:
             log(f"{analysis.name} reads another run: left out (rewrite it for this one)")

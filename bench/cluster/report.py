@@ -168,6 +168,68 @@ def cost_breakdown(cost: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def _rate(rate: int) -> str:
+    return "max" if rate == 0 else f"{rate:,}"
+
+
+def attack_table(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| attack | daemon | rate asked /s | sent /s | reached otter's eth1 /s "
+        "| dropped by otter's full socket buffers /s | otter keepalive p99 ms (own schedule) "
+        "| keepalives seen / due | `is dead` otter, weasel | `Link dead` otter, weasel "
+        "| otter log lines /s | distinct reasons | worst reason lines /s | otter CPU % "
+        "| p99 < 5 ms, no death |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    attacks = list(dict.fromkeys(r["attack"] for rs in rows.values() for r in rs))
+    for name in attacks:
+        for kind in ("hbeat", "heartbeat"):
+            for r in (x for x in rows.get(kind, []) if x["attack"] == name):
+                dead, link = r["node_dead"], r["link_dead"]
+                lines.append(
+                    f"| {name} | {kind} | {_rate(r['rate_asked'])} | {r['sent_per_s']:,.0f} "
+                    f"| {r['eth1_rx_per_s']:,.0f} | {r['rcvbuf_drops_per_s']:,.0f} "
+                    f"| {_f(r['p99_ms'], 2)} | {r['keepalives_seen']} / {r['keepalives_expected']} "
+                    f"| {', '.join(str(v) for v in dead.values())} "
+                    f"| {', '.join(str(v) for v in link.values())} "
+                    f"| {r['log_lines_per_s']:,.1f} | {r['reasons']} "
+                    f"| {r['worst_reason_per_s']:,.1f} | {r['cpu_pct']:.0f} "
+                    f"| {'yes' if r['ok'] else '**no**'} |")
+    return lines
+
+
+def attack_summary(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = ["| attack | daemon | highest rate held (every step up to it: p99 < 5 ms, no "
+             "false death) | sent /s at that step | worst reason lines /s over all steps |",
+             "|---|---|---|---:|---:|"]
+    attacks = list(dict.fromkeys(r["attack"] for rs in rows.values() for r in rs))
+    for name in attacks:
+        for kind in ("hbeat", "heartbeat"):
+            steps = [x for x in rows.get(kind, []) if x["attack"] == name]
+            if not steps:
+                continue
+            best = None
+            for r in sorted(steps, key=lambda x: x["rate_asked"] or float("inf")):
+                if not r["ok"]:
+                    break
+                best = r
+            worst = max(r["worst_reason_per_s"] for r in steps)
+            held = "none" if best is None else _rate(best["rate_asked"])
+            sent = "-" if best is None else f"{best['sent_per_s']:,.0f}"
+            lines.append(f"| {name} | {kind} | {held} | {sent} | {worst:,.1f} |")
+    return lines
+
+
+def attack_examples(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    out = []
+    for kind in ("hbeat", "heartbeat"):
+        for r in rows.get(kind, []):
+            if r["rate_asked"] == 0 and r["worst_reason"]:
+                out.append(f"- {kind}, {r['attack']} at max: most frequent line "
+                           f"({r['worst_reason_per_s']:,.1f}/s): `{r['worst_reason']}`")
+    return out
+
+
 def render(results: dict[str, Any], readme_notes: str = "") -> str:
     meta = results["meta"]
     lines = [
@@ -220,4 +282,17 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
     if cost:
         lines += ["### Steady-state cost at `keepalive 1` (idle phase)", ""]
         lines += [*cost_table(cost), "", *cost_breakdown(cost)]
+    att = results.get("attack", {})
+    if att:
+        am = results.get("attack_meta", {})
+        lines += ["### Attack: otter of a running pair flooded from the lab's third host", "",
+                  f"Fast profile (keepalive 100 ms, deadtime 500 ms, bcast eth1 only), "
+                  f"{am.get('window_s', 0):.0f} s of flood per step (not the 60 s of the "
+                  f"target: 30 steps had to fit in 15 minutes), steps one at a time. The "
+                  f"flooder (bench/cluster/flood.c, sendmmsg) reaches "
+                  f"{am.get('lab_max_rate', 0):,.0f} datagrams/s into an idle lab host on this "
+                  "machine; `max` is that flooder unpaced at otter.", ""]
+        lines += [*attack_summary(att), "", *attack_table(att), ""]
+        lines += ["Most frequent log line of the flooded node at the highest rate:", ""]
+        lines += [*attack_examples(att), ""]
     return "\n".join(lines) + "\n"

@@ -9,19 +9,23 @@ adoption"); they read what they are given and change nothing:
 * `release_reason(...)`: why a group found here must be stopped (the peer
   keeps it), or None to adopt it.
 * `verdict_logs(...)`: the log lines of that decision.
+* `probed(...)`: a group's probe is over: record its findings on it.
+* `resolve(...)`: that decision for every group still undecided; it marks
+  them decided (and the released ones `releasing`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hbeat.config.model import ResourceGroup
 from hbeat.logfmt import Level
 
 from . import groupops as go
 from . import rscmessages as rm
-from .rscactions import PARTIAL, RUNNING, Log
+from .rscactions import PARTIAL, RUNNING, STOPPED, Log
 
 Hold = rm.Hold
 
@@ -106,4 +110,78 @@ def verdict_logs(key: str, state: str, found: tuple[str, ...], why: str | None) 
     return out
 
 
-__all__ = ["Findings", "PeerFacts", "findings", "release_reason", "verdict_logs"]
+class FoundGroup(Protocol):
+    """A group as `resolve` reads and marks it (`rscgroups.Group`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    cls: Hold
+    home: str
+    state: str
+    found: tuple[str, ...]
+    undecided: bool
+    releasing: bool
+
+
+G = TypeVar("G", bound=FoundGroup)
+
+
+class ProbedGroup(Protocol):
+    """A group as `probed` records its probe on it (`rscgroups.Group`)."""
+
+    group: ResourceGroup
+    state: str
+    probed: bool
+    found: tuple[str, ...]
+    undecided: bool
+
+
+def probed(
+    g: ProbedGroup, statuses: tuple[go.ResourceStatus, ...], found: go.ResourceStatus | None
+) -> Findings | None:
+    """`g`'s probe is over: it is probed; its findings (None: found stopped, or `g`
+    was started or stopped meanwhile) make it undecided until `resolve`."""
+    g.probed = True
+    if g.state != STOPPED:
+        return None
+    f = findings(g.group, statuses, found)
+    if f is not None:
+        g.found = f.resources
+        g.undecided = True
+    return f
+
+
+def resolve(
+    groups: Iterable[G], me: str, *, nice: bool, peer: PeerFacts | None, incumbent: bool
+) -> tuple[list[Log], Hold, list[G]]:
+    """Adopt or release every undecided group (in haresources order). Returns the
+    log lines, the classes adopted and the groups to stop (haresources order)."""
+    out: list[Log] = []
+    adopted = Hold.NONE
+    stale: list[G] = []
+    for g in groups:
+        if not g.undecided:
+            continue
+        g.undecided = False
+        why = release_reason(g.cls, g.home, me, nice=nice, peer=peer, incumbent=incumbent)
+        out += verdict_logs(g.key, g.state, g.found, why)
+        if why is None:
+            adopted |= g.cls
+        else:
+            g.releasing = True
+            stale.append(g)
+    return out, adopted, stale
+
+
+__all__ = [
+    "Findings",
+    "FoundGroup",
+    "PeerFacts",
+    "ProbedGroup",
+    "findings",
+    "probed",
+    "release_reason",
+    "resolve",
+    "verdict_logs",
+]

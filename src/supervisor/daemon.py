@@ -459,10 +459,10 @@ class Supervisor:
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
                 self._status_line()
-                # Back from the dead, in whatever status it first reports: a peer
-                # that rebooted (fenced) and was never heard in this run comes
-                # back `init` first, then `up` (old `init`): it is alive from here.
-                if action.old == mb.DEAD and action.new in (mb.INIT, mb.UP, mb.ACTIVE):
+                if action.old == mb.DEAD and action.new != mb.DEAD:
+                    # Back from the dead, in whatever state it first reports
+                    # (a restarted peer says `init` first): only membership
+                    # tells the resource machine that a peer lives.
                     self._to_resources(lambda r, now, n=action.node: r.node_up(n, now))
             elif isinstance(action, mb.LinkStateChanged):
                 self.feed.link(action.node, action.medium, action.old, action.new)

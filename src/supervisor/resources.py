@@ -2,46 +2,47 @@
 
 `Resources` decides, for the local node of a one- or two-node haresources
 cluster, which groups run here and when, speaking heartbeat 3.0.6's
-resource messages (`rscmessages`, docs/heartbeat-protocol.md §5) through the
-membership layer. It is fed events and returns actions (`rscactions`); it
-never reads a clock, sleeps or does I/O. Times are integer monotonic ms.
-It owns the group states, the holdings, the start-up probe's adoption, the
-start-up negotiation, takeover after the peer's death, split-brain
-convergence, stop-failure rules and what our graceful shutdown stops.
-Script calls run through `jobrunner`, the standby handover through
-`standbyexchange`, our shutdown's steps through `shutdownflow`; `adoption`,
-`stopfailure` and `rscsnapshot` hold its pure rules, texts and status view.
-
-Fencing: with a STONITH device the takeover after a death waits for
-`fencing.Fencing` to report the peer reset (docs/fencing.md), and a start-up
-with every link down follows `boot_takeover`.
+resource messages (`rscmessages`, docs/heartbeat-protocol.md §5). It is fed
+events and returns actions (`rscactions`); it never reads a clock, sleeps
+or does I/O. Times are integer monotonic ms. It owns the group states, the
+holdings and which job runs when: start-up probe and negotiation, takeover
+after the peer's death, standby, split-brain convergence, stop failures and
+our shutdown. Its collaborators (docs/resources.md, module map) hold the
+rest: `jobrunner` (script calls), `standbyexchange`, `shutdownflow`,
+`rscstartup` (negotiation timers), `legacyrequests` (ip-request),
+`fencegate` (the fencing gate, over `fencing`), `rscpeer` (the peer's
+reports), `convergence`, `handoff`, `acquisition`, `adoption`,
+`stopfailure` and `rscsnapshot`.
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
-`fence_done`, `standby`, `takeover`, `shutdown`, `tick` at `next_deadline`. Queries:
-`held`, `hold_bits`, `group_state`, `busy`, `stable`, `shutdown_stuck`,
-`snapshot`. The full specification is docs/resources.md.
+`fence_done`, `standby`, `takeover`, `shutdown`, `tick` at `next_deadline`.
+Queries: `held`, `hold_bits`, `group_state`, `busy`, `stable`,
+`shutdown_stuck`, `snapshot`. The full specification is docs/resources.md.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from hbeat.config.model import AutoFailback, ResourceGroup
+from hbeat.config.model import AutoFailback
 from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
-from . import adoption
+from . import acquisition as aq
+from . import adoption, handoff
+from . import convergence as cv
 from . import fencing as fc
 from . import groupops as go
+from . import legacyrequests as lr
+from . import rscgroups as rg
 from . import rscmessages as rm
 from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
+from .fencegate import FenceGate
 from .jobrunner import Job, JobRunner, OpFinished, RunnerEvent, Step
-from .messages import Envelope, MessageError
+from .messages import Envelope
 from .rscactions import (
     CLAIMED_STATES,
     FAILED,
@@ -62,7 +63,9 @@ from .rscactions import (
     ShutdownComplete,
 )
 from .rscconfig import ResourcesConfig
+from .rscpeer import PeerState, accept
 from .rscsnapshot import ResourcesView
+from .rscstartup import LOCAL, REMOTE, Negotiation
 from .shutdownflow import ShutdownFlow
 
 Hold = rm.Hold
@@ -79,42 +82,6 @@ class Phase(enum.Enum):
     DONE = "done"
 
 
-# --- internal state ---------------------------------------------------------
-
-
-@dataclass
-class _Group:
-    group: ResourceGroup
-    home: str
-    cls: Hold
-    state: str = STOPPED
-    handoff_pending: bool = False
-    handoff_logged: bool = False
-    from_peer_failure: bool = False
-    probed: bool = False
-    found: tuple[str, ...] = ()  # resources the start-up probe did not find stopped
-    undecided: bool = False  # found by the probe, neither adopted nor released yet
-    releasing: bool = False  # found by the probe and being stopped (not ours to keep)
-
-    @property
-    def key(self) -> str:
-        return self.group.key
-
-
-@dataclass
-class _Peer:
-    name: str
-    alive: bool = True
-    hold: Hold = Hold.NONE
-    hold_known: bool = False
-    stable: bool = False
-    released: bool = False  # sent shutdone
-    leaving: bool = False  # sent resource info=shutdown
-    fresh_report: bool = False
-    dead_before_comm_up: bool = False
-    told_we_own_ours: bool = False  # sent our report after "Both machines own our resources!"
-
-
 # --- the machine ------------------------------------------------------------
 
 
@@ -126,32 +93,25 @@ class Resources:
         self.me = config.local
         self.nice = config.auto_failback.nice_failback
         others = [n for n in config.nodes if n != self.me]
-        self.peer: _Peer | None = _Peer(others[0]) if others else None
-        self.groups: dict[str, _Group] = {
-            g.key: _Group(g, g.node, Hold.LOCAL if g.node == self.me else Hold.FOREIGN)
-            for g in config.groups
-        }
+        self.peer: PeerState | None = PeerState(others[0]) if others else None
+        self.groups = rg.table(config.groups, self.me)
         self.phase = Phase.INIT
         self.claim = Hold.NONE
         self.failback_pending = False
-        self._rqst_deadline: int | None = None
-        self._safety_deadline: int | None = None
+        self._nego = Negotiation(config.rqstdelay_ms)
         self._sx = sx.StandbyExchange(self.me, config.standby_timeout_ms)
-        self._legacy_requested: set[str] = set()
+        self._legacy = lr.LegacyRequests()
         self._runner = JobRunner(config.runner_timers())
         self._leave = ShutdownFlow(config.shutdown_wait_ms, config.shutdown_retry_ms)
-        self._crit_at: int | None = None  # next CRIT reminder about stop-failed groups
+        self._crit = sf.Reminder(config.stop_failed_crit_ms)
         self._initial_reason: str | None = None
         self._was_up = False
         self._probed = False
         self._comm_up_pending = False
         self._starting_unanswered = False
-        self._deferred_ip_requests: list[rm.IpRequest] = []
         self._now = now
-        self.fencing = fc.Fencing(config.fencing_config())
-        self._fence_takeover: str | None = None  # takeover waits for this node's fence
-        self._fence_boot = False  # ... started by the start-up alone (see _alone_acquire)
-        self._boot_wait = False  # start-up alone, unfenced: waiting for the peer/hb_takeover
+        self._gate = FenceGate(fc.Fencing(config.fencing_config()), config.boot_takeover)
+        self.fencing = self._gate.fencing
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -168,16 +128,7 @@ class Resources:
 
     def hold_bits(self) -> Hold:
         """The holdings we report in `rsc_hold` (docs/resources.md)."""
-        bits = Hold.NONE
-        committed = self._committed_starts()
-        for cls in (Hold.LOCAL, Hold.FOREIGN):
-            members = [g for g in self.groups.values() if g.cls is cls]
-            if not members:
-                if self.claim & cls:
-                    bits |= cls
-            elif any(g.state in CLAIMED_STATES or g.key in committed for g in members):
-                bits |= cls
-        return bits
+        return rg.hold_bits(self.groups.values(), self.claim, self._committed_starts())
 
     @property
     def shutdown_stuck(self) -> bool:
@@ -193,7 +144,7 @@ class Resources:
             self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
             or self.busy
             or self._sx.active
-            or self._legacy_requested
+            or self._legacy.requested
         ):
             return TRANSITION
         return self.hold_bits().word
@@ -206,10 +157,9 @@ class Resources:
         times = [
             t
             for t in (
-                self._rqst_deadline,
-                self._safety_deadline,
+                *self._nego.deadlines(),
                 *self._leave.deadlines(self.shutdown_stuck),
-                self._crit_at,
+                self._crit.at,
                 self._sx.deadline,
                 self._runner.next_deadline(),
                 self.fencing.next_deadline(),
@@ -229,19 +179,12 @@ class Resources:
             "shutdown_stuck": self.shutdown_stuck,
             "auto_failback": self.config.auto_failback.value,
             "groups": snap.groups(self.groups.values(), run, self._sx.current),
-            "peer": None
-            if peer is None
-            else {
-                "name": peer.name,
-                "alive": peer.alive,
-                "hold": peer.hold.word if peer.hold_known else None,
-                "stable": peer.stable,
-            },
+            "peer": None if peer is None else peer.view(),
             "standby": self._sx.snapshot(),
             "running_op": snap.running_op(run),
             "queue": run.queued,
             "fencing": self.fencing.snapshot(),
-            "boot_wait": self._boot_wait,
+            "boot_wait": self._gate.boot_wait,
         }
 
     # --- events -------------------------------------------------------------
@@ -286,7 +229,7 @@ class Resources:
         if self._starting_unanswered:
             self._starting_unanswered = False
             out.append(self._report())
-        deferred, self._deferred_ip_requests = self._deferred_ip_requests, []
+        deferred = self._legacy.take_deferred()
         if peer is not None:
             for req in deferred:
                 out += self._on_ip_request(peer, req)
@@ -300,11 +243,11 @@ class Resources:
         if self.nice:
             if live:
                 self.phase = Phase.STARTING
-                self._safety_deadline = now + 3 * self.config.rqstdelay_ms
+                self._nego.begin(now)
                 out.append(SendMessage(rm.starting_fields()))
             else:
                 self.phase = Phase.STABLE
-                self._initial_reason = "mach_down" if peer is not None else "T_RESOURCES(us)"
+                self._initial_reason = "mach_down" if peer is not None else LOCAL
                 out += self._alone_acquire(now)
         else:
             self.phase = Phase.STABLE
@@ -314,8 +257,7 @@ class Resources:
                 for g in self._ordered(Hold.LOCAL):
                     # A group adopted here is requested too: the peer must stop any copy.
                     if g.state in (STOPPED, RUNNING, PARTIAL):
-                        self._legacy_requested.add(g.key)
-                        out.append(SendMessage(rm.ip_request_fields(g.key)))
+                        out.append(self._legacy.request(g.key))
                 self.claim |= Hold.LOCAL
             else:
                 out += self._alone_acquire(now)
@@ -323,48 +265,28 @@ class Resources:
 
     def _alone_acquire(self, now: int) -> list[Action]:
         peer = self.peer
-        if (
-            peer is not None
-            and self._fencing_needed(peer)
-            and not self.fencing.configured
-            and self.config.boot_takeover == "fenced"
-        ):
-            # Every link down at start-up: the peer may be alive and running
-            # everything. Without a device to fence it we take nothing.
-            self.phase = Phase.INIT
-            self._boot_wait = True
-            self._initial_reason = None
-            return [
-                Log(
-                    Level.CRIT,
-                    f"{peer.name} is not heard and no STONITH device is configured: not "
-                    f"taking over any resource group (boot_takeover fenced). Waiting for "
-                    f"{peer.name}; if it is down, run hb_takeover here.",
-                )
-            ]
+        if peer is not None:
+            refused = self._gate.refuse_boot(peer.name, needed=peer.fencing_needed(nice=self.nice))
+            if refused:
+                self.phase = Phase.INIT
+                self._initial_reason = None
+                return refused
         out = self._resolve_found(incumbent=False)[0]
         if peer is not None:
-            self._fence_boot = True
+            self._gate.boot = True
             return out + self._death_flow(peer, now)
         self.claim = Hold.ALL
-        self._enqueue(self._req_our_job(initial="T_RESOURCES(us)"))
+        self._enqueue(self._req_our_job(initial=LOCAL))
         return out
 
     def message(self, node: str, env: Envelope, now: int, local: bool = False) -> list[Action]:
-        out: list[Action] = []
         if local or node == self.me or self.phase is Phase.DONE:
-            return out
-        try:
-            msg = rm.parse_resource_message(env)
-        except MessageError as exc:
-            out.append(Log(Level.ERROR, str(exc)))
-            return self._finish(out, now)
-        if msg is None:
-            return out
+            return []
         peer = self.peer
-        if peer is None or node != peer.name:
-            out.append(Log(Level.ERROR, f"resource message from unknown node {node}"))
-            return self._finish(out, now)
+        msg, errors = accept(env, node, peer)
+        if msg is None or peer is None:
+            return self._finish([*errors], now) if errors else []
+        out: list[Action] = []
         if not peer.alive:
             # Only membership says a peer lives (node_up, peer_restarted, a heal);
             # it delivers nothing of a dead peer, so this is never a live one.
@@ -395,8 +317,7 @@ class Resources:
         if peer is None or node != peer.name or self.phase is Phase.DONE:
             return out
         peer.alive = False
-        peer.stable = False
-        peer.fresh_report = False
+        peer.unsettled()
         if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
             return self._finish(out, now)
@@ -404,12 +325,11 @@ class Resources:
             return self._finish(out + self._shutdown_complete(), now)
         if self.phase is Phase.SHUTTING_DOWN:
             return self._finish(out, now)
-        self._legacy_requested.clear()
+        self._legacy.clear()
         self._sx.clear()
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
-            self._rqst_deadline = None
-            self._safety_deadline = None
+            self._nego.clear()
         out += self._death_flow(peer, now)
         return self._finish(out, now)
 
@@ -431,8 +351,7 @@ class Resources:
         if peer is None or node != peer.name:
             return []
         peer.alive = True
-        peer.stable = False
-        peer.fresh_report = False
+        peer.unsettled()
         out = self._peer_heard(peer, now, "it restarted")
         return self._finish(out + self._sx.cancel_peer_restarted(), now)
 
@@ -448,15 +367,11 @@ class Resources:
         if self.nice:
             out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
         else:
-            foreign = [
-                g
-                for g in self._ordered(Hold.FOREIGN, reverse=True)
-                if g.state in (RUNNING, PARTIAL)
-            ]
+            logs, foreign = cv.partition_copies(self._ordered(Hold.FOREIGN, reverse=True))
+            out += logs
             if foreign:
-                out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
                 self.claim &= ~Hold.FOREIGN
-                self._enqueue(Job("partition heal", [Step(g.key, False) for g in foreign]))
+                self._enqueue(Job("partition heal", [Step(k, False) for k in foreign]))
         return self._finish(out, now)
 
     def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
@@ -471,8 +386,7 @@ class Resources:
         out: list[Action] = []
         hold = sx.standby_set(which)
         if not self.nice:
-            out.append(Log(Level.ERROR, "Standby mode only implemented when nice_failback on"))
-            return self._finish(out, now)
+            return self._finish([sx.NOT_NICE], now)
         out.append(Log(Level.INFO, f"Going standby [{hold.word}]."))
         out += self._ask_standby(hold, now)
         return self._finish(out, now)
@@ -481,46 +395,21 @@ class Resources:
         out: list[Action] = []
         wire, hold = sx.takeover_set(which)
         if not self.nice:
-            out.append(Log(Level.ERROR, "Standby mode only implemented when nice_failback on"))
-            return self._finish(out, now)
+            return self._finish([sx.NOT_NICE], now)
         if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
             return self._finish(out, now)
         peer = self.peer
-        if peer is not None and self.fencing.pending(peer.name):
-            out.append(
-                Log(
-                    Level.WARN,
-                    f"hb_takeover: {peer.name} is being fenced; its resources are taken over "
-                    f"once STONITH reports it reset.",
-                )
-            )
-            return self._finish(out, now)
-        if self._boot_wait and peer is not None and not peer.alive:
-            # The administrator's explicit decision (docs/fencing.md, boot_takeover).
-            self._boot_wait = False
-            self.phase = Phase.STABLE
-            out.append(
-                Log(
-                    Level.WARN,
-                    f"hb_takeover: taking over without fencing {peer.name} (never heard "
-                    f"since start-up), as asked.",
-                )
-            )
-        for g in self.groups.values():
-            if g.cls & hold and g.state == FAILED:
-                out += self._set_state(g, STOPPED)
-                g.handoff_pending = False
-                g.handoff_logged = False
-            elif g.cls & hold and g.state == STOP_FAILED:
-                # Still possibly running here: held, and completed here by the acquisition.
-                out.append(
-                    Log(
-                        Level.INFO,
-                        f"hb_takeover: resource group {g.key} (stop-failed) will be completed "
-                        f"here.",
-                    )
-                )
-                out += self._set_state(g, PARTIAL)
+        if peer is not None:
+            held = self._gate.takeover_held(peer.name)
+            if held:
+                return self._finish(out + held, now)
+            unfenced = self._gate.takeover_unfenced(peer.name, alive=peer.alive)
+            if unfenced:
+                self.phase = Phase.STABLE
+                out += unfenced
+        for g in self._ordered(hold):
+            if (retaken := rg.retaken(g)) is not None:
+                out += [*retaken[1], *self._set_state(g, retaken[0])]
         if peer is not None and peer.alive:
             out.append(Log(Level.INFO, f"Asking {peer.name} to give up [{which}] resources."))
             out.append(SendMessage(rm.hb_takeover_fields(wire)))
@@ -540,38 +429,23 @@ class Resources:
             return out
         self.phase = Phase.SHUTTING_DOWN
         self._sx.clear()
-        self._rqst_deadline = None
-        self._safety_deadline = None
-        self._legacy_requested.clear()
+        self._nego.clear()
+        self._legacy.clear()
         self._runner.cancel_pending()
         return self._finish(self._leave.request(self._runner.op_running), now)
 
     def tick(self, now: int) -> list[Action]:
         self._now = now
         out: list[Action] = self._runner_events(self._runner.tick(now))
-        if self._rqst_deadline is not None and now >= self._rqst_deadline:
-            self._rqst_deadline = None
-            if self.phase is Phase.STARTING:
-                out.append(Log(Level.INFO, "local resource transition completed."))
-                out += self._become_stable("T_RESOURCES(us)")
-        if self._safety_deadline is not None and now >= self._safety_deadline:
-            self._safety_deadline = None
-            if self.phase is Phase.STARTING:
-                name = self.peer.name if self.peer is not None else "?"
-                out.append(
-                    Log(
-                        Level.WARN,
-                        f"No resource report from {name}: completing the resource "
-                        f"transition without it.",
-                    )
-                )
-                out.append(Log(Level.INFO, "local resource transition completed."))
-                out += self._become_stable("T_RESOURCES(us)")
+        name = self.peer.name if self.peer is not None else "?"
+        done = self._nego.expired(now, name, negotiating=self.phase is Phase.STARTING)
+        if done is not None:
+            out += [*done, *self._become_stable(LOCAL)]
         out += self._sx.tick(now)
         expired = self._leave.wait_expired(now)
         if expired:
             out += expired + self._shutdown_complete()
-        if self._crit_at is not None and now >= self._crit_at:
+        if self._crit.due(now):
             out += self._stop_failed_reminder(now)
         out += self._fence_actions(self.fencing.tick(now), now)
         if self.shutdown_stuck and self._leave.retry_due(now):
@@ -583,11 +457,8 @@ class Resources:
     def _report(self, info: str | None = None) -> SendMessage:
         return SendMessage(rm.resource_fields(self.hold_bits(), self.stable, info))
 
-    def _on_starting(self, peer: _Peer, now: int) -> list[Action]:
-        peer.stable = False
-        peer.released = False
-        peer.leaving = False
-        peer.fresh_report = False
+    def _on_starting(self, peer: PeerState, now: int) -> list[Action]:
+        peer.starting()
         out = self._sx.cancel_peer_restarted()
         if self.config.auto_failback is AutoFailback.ON:
             self.failback_pending = True
@@ -599,58 +470,36 @@ class Resources:
             out.append(self._report())
         return out
 
-    def _on_report(self, peer: _Peer, rep: rm.ResourceReport, now: int) -> list[Action]:
-        out: list[Action] = []
-        if not rep.full:
-            if rep.info == rm.INFO_MACH_DOWN:
-                peer.hold |= rep.hold
-                peer.hold_known = True
-            return out
-        peer.hold = rep.hold
-        peer.hold_known = True
-        peer.stable = rep.stable
-        peer.fresh_report = rep.stable
-        if rep.info == rm.INFO_SHUTDOWN:
-            peer.leaving = True
-            peer.stable = False
-            peer.fresh_report = False
-        out += self._sx.on_report(peer.name, rep)
+    def _on_report(self, peer: PeerState, rep: rm.ResourceReport, now: int) -> list[Action]:
+        if not peer.report(rep):
+            return []
+        out = self._sx.on_report(peer.name, rep)
         if self.phase is Phase.STARTING:
-            if rep.stable:
-                out.append(Log(Level.INFO, "remote resource transition completed."))
-                out += self._become_stable("T_RESOURCES(them)")
-            elif self._rqst_deadline is None:
-                self._rqst_deadline = now + self.config.rqstdelay_ms
+            done = self._nego.report(rep.stable, now)
+            if done is not None:
+                out += [*done, *self._become_stable(REMOTE)]
         return out
 
     def _become_stable(self, reason: str) -> list[Action]:
         self.phase = Phase.STABLE
-        self._rqst_deadline = None
-        self._safety_deadline = None
+        self._nego.clear()
         self._initial_reason = reason
         peer = self.peer
-        out, adopted, releasing = self._resolve_found(incumbent=reason == "T_RESOURCES(them)")
-        tail: Callable[[], list[Action]]
-        if peer is not None and peer.alive and peer.hold & Hold.FOREIGN:
+        out, adopted, releasing = self._resolve_found(incumbent=reason == REMOTE)
+        holds_ours = peer is not None and peer.alive and bool(peer.hold & Hold.FOREIGN)
+        job = None
+        if holds_ours:
             # The peer holds our groups. One we adopted here (both started at once and
             # we are its preferred node) is completed by _reconcile_own once the peer
             # reports it released its copy.
             self._initial_reason = None
-
-            def tail() -> list[Action]:
-                return [
-                    self._report(),
-                    Log(Level.INFO, f"Initial resource acquisition complete ({reason})"),
-                ]
-
-            job = None
         else:
             self.claim |= Hold.LOCAL
-
-            def tail() -> list[Action]:
-                return [self._report()]
-
             job = self._req_our_job(initial=reason)
+
+        def tail() -> list[Action]:
+            return [self._report(), *([aq.initial_complete(reason)] if holds_ours else [])]
+
         if releasing:
             # Our transition completes when the stale copies are gone: only then
             # do we report isstable=1 (the peer must not see them as ours).
@@ -662,36 +511,20 @@ class Resources:
         return out if releasing else out + tail()
 
     def _req_our_job(self, initial: str | None = None) -> Job:
-        steps = [
-            Step(g.key, True, (SendMessage(rm.ip_request_resp_fields(self.me, g.key, True)),))
-            for g in self._ordered(Hold.LOCAL)
-        ]
+        steps = aq.own_steps(self.me, [g.key for g in self._ordered(Hold.LOCAL)])
 
         def done() -> list[Action]:
-            out: list[Action] = []
             started = any(self.groups[s.key].state == RUNNING for s in steps)
-            if initial is not None:
-                out.append(
-                    Log(
-                        Level.INFO,
-                        "Local Resource acquisition completed."
-                        if started
-                        else "Local Resource acquisition completed. (none)",
-                    )
-                )
-            if self.nice:
-                out.append(self._report(rm.INFO_REQ_OUR))
-            if initial is not None:
-                out.append(Log(Level.INFO, f"Initial resource acquisition complete ({initial})"))
-            return out
+            report = self._report(rm.INFO_REQ_OUR) if self.nice else None
+            return aq.req_our_done(started=started, initial=initial, report=report)
 
         return Job("req_our_resources", steps, done)
 
     # --- standby (the exchange's stages: `standbyexchange`) -----------------
 
-    def _on_ask(self, peer: _Peer, ask: rm.AskResources, now: int) -> list[Action]:
+    def _on_ask(self, peer: PeerState, ask: rm.AskResources, now: int) -> list[Action]:
         if not self.nice:
-            return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
+            return [sx.NOT_NICE]
         if ask.info == rm.ASK_ME:
             return self._peer_wants_standby(peer, ask.which, now)
         step, sb, out = self._sx.answer(peer.name, ask.info)
@@ -713,7 +546,7 @@ class Resources:
             local_in_flux=self.phase is not Phase.STABLE,
         )
 
-    def _peer_wants_standby(self, peer: _Peer, which: Hold, now: int) -> list[Action]:
+    def _peer_wants_standby(self, peer: PeerState, which: Hold, now: int) -> list[Action]:
         out: list[Action] = [Log(Level.INFO, f"{peer.name} wants to go standby [{which.word}]")]
         blocked = self._standby_blocked(peer.name, which, now)
         if blocked:
@@ -734,7 +567,7 @@ class Resources:
     def _ask_standby(self, which: Hold, now: int) -> list[Action]:
         return self._standby_blocked(self.me, which, now) or self._sx.ask(which, now)
 
-    def _release_for_standby(self, peer: _Peer, sb: sx.Standby) -> list[Action]:
+    def _release_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
         self.claim &= ~sb.which
         out = self._sx.releasing(peer.name, self.hold_bits() & ~sb.which)
         # retry_failed: a group stop-failed here is stopped again (hb_standby again is
@@ -762,7 +595,7 @@ class Resources:
         self._enqueue(Job("standby release", steps, done))
         return out
 
-    def _acquire_for_standby(self, peer: _Peer, sb: sx.Standby) -> list[Action]:
+    def _acquire_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
         mine = sb.which.mirrored()
         self.claim |= mine
         out = self._sx.acquiring(sb, peer.name, mine)
@@ -770,9 +603,9 @@ class Resources:
         self._enqueue(Job("standby acquire", steps, lambda: self._sx.acquired(sb, self._report())))
         return out
 
-    def _on_hb_takeover(self, peer: _Peer, msg: rm.HbTakeover, now: int) -> list[Action]:
+    def _on_hb_takeover(self, peer: PeerState, msg: rm.HbTakeover, now: int) -> list[Action]:
         if not self.nice:
-            return [Log(Level.ERROR, "Standby mode only implemented when nice_failback on")]
+            return [sx.NOT_NICE]
         which = sx.requested_set(msg.which)  # failback: see docs/resources.md
         return [
             Log(Level.INFO, f"Going standby [{which.word}]."),
@@ -781,68 +614,45 @@ class Resources:
 
     # --- legacy requests ----------------------------------------------------
 
-    def _on_ip_request(self, peer: _Peer, req: rm.IpRequest) -> list[Action]:
+    def _on_ip_request(self, peer: PeerState, req: rm.IpRequest) -> list[Action]:
         g = self.groups.get(req.key)
-        if g is None:
-            return [Log(Level.ERROR, f"ip-request from {peer.name} for unknown group [{req.key}]")]
-        if self.phase is Phase.PROBING:
-            self._deferred_ip_requests.append(req)  # answered when we know what runs here
-            return []
-        if g.state == STOP_FAILED:
-            return self._refuse_ip_request(peer, g)
-        if g.state in HELD_STATES or g.key in self._committed_starts():
+        what = lr.on_request(
+            None if g is None else g.state,
+            committed=req.key in self._committed_starts(),
+            probing=self.phase is Phase.PROBING,
+        )
+        if what is lr.Request.UNKNOWN or g is None:
+            return [lr.unknown_request(peer.name, req.key)]
+        if what is lr.Request.DEFER:
+            self._legacy.deferred.append(req)  # answered when we know what runs here
+        elif what is lr.Request.REFUSE:
+            return lr.refusal(peer.name, g.key)
+        elif what is lr.Request.RELEASE:
 
             def done() -> list[Action]:
-                if g.state == STOP_FAILED:
-                    return self._refuse_ip_request(peer, g)
-                return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True))]
+                return lr.after_release(peer.name, g.key, g.state)
 
             self._enqueue(Job("ip-request", [Step(g.key, False)], done))
-            return []
-        return [SendMessage(rm.ip_request_resp_fields(peer.name, g.key, False))]
+        else:
+            return [lr.answer(peer.name, g.key, weown=False)]
+        return []
 
-    def _refuse_ip_request(self, peer: _Peer, g: _Group) -> list[Action]:
-        return [
-            sf.refused_ip_request(peer.name, g.key),
-            SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True, ok=False)),
-        ]
-
-    def _on_ip_request_resp(self, peer: _Peer, resp: rm.IpRequestResp) -> list[Action]:
+    def _on_ip_request_resp(self, peer: PeerState, resp: rm.IpRequestResp) -> list[Action]:
         if resp.dest != self.me:
             return []
-        if self.phase is not Phase.STABLE:
-            return [
-                Log(
-                    Level.WARN,
-                    f"ip-request-resp from {peer.name} for [{resp.key}] ignored: resource "
-                    f"state is {self.phase.value}",
-                )
-            ]
         g = self.groups.get(resp.key)
-        if g is None:
-            return [
-                Log(Level.ERROR, f"ip-request-resp from {peer.name} for unknown group [{resp.key}]")
-            ]
-        requested = g.key in self._legacy_requested
-        self._legacy_requested.discard(g.key)
-        if not resp.ok:
-            return [
-                Log(
-                    Level.WARN,
-                    f"{peer.name} could not give up resource group {g.key} (its stop failed "
-                    f"there): not taking it.",
-                )
-            ]
-        if g.state in (FAILED, STOP_FAILED):
-            return [
-                Log(
-                    Level.WARN,
-                    f"Not taking resource group {g.key} from {peer.name}: it failed on this node.",
-                )
-            ]
-        if (g.state in HELD_STATES and g.state != PARTIAL) or g.key in self._committed_starts():
-            return []
-        if not requested and resp.weown:
+        phase = None if self.phase is Phase.STABLE else self.phase.value
+        verdict = lr.on_response(
+            peer.name,
+            resp,
+            None if g is None else g.state,
+            phase=phase,
+            committed=resp.key in self._committed_starts(),
+            requested=phase is None and g is not None and self._legacy.answered(resp.key),
+        )
+        if g is None or not verdict.take:
+            return [*verdict.logs]
+        if verdict.from_peer_failure:
             g.from_peer_failure = True
         self._enqueue(Job("ip-request-resp", [Step(g.key, True)], self._after_simple_acquire))
         return []
@@ -850,28 +660,22 @@ class Resources:
     def _after_simple_acquire(self) -> list[Action]:
         return [self._report()] if self.nice else []
 
-    def _on_shutdone(self, peer: _Peer, now: int) -> list[Action]:
-        peer.hold = Hold.NONE
-        peer.hold_known = True
-        peer.stable = False
-        peer.released = True
-        peer.leaving = True
-        peer.fresh_report = False
-        self._legacy_requested.clear()
+    def _on_shutdone(self, peer: PeerState, now: int) -> list[Action]:
+        peer.shutdone()
+        self._legacy.clear()
         self._sx.clear()
         out: list[Action] = [Log(Level.INFO, f"Received shutdown notice from '{peer.name}'.")]
         if self.phase in (Phase.INIT, Phase.PROBING):
             return out
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
-            self._rqst_deadline = None
-            self._safety_deadline = None
+            self._nego.clear()
         out += self._resolve_found(incumbent=False)[0]
         self._enqueue(self._takeover_job(peer.name, after_shutdone=True))
         return out
 
     def _message_while_leaving(
-        self, peer: _Peer, msg: rm.ResourceMessage, now: int
+        self, peer: PeerState, msg: rm.ResourceMessage, now: int
     ) -> list[Action]:
         if isinstance(msg, rm.Starting):
             peer.stable = False
@@ -891,39 +695,19 @@ class Resources:
 
     # --- death and takeover -------------------------------------------------
 
-    def _fencing_needed(self, peer: _Peer) -> bool:
-        """Whether the dead peer may still run groups (it neither sent `shutdone`
-        nor, auto_failback on/off, reported holding nothing)."""
-        if peer.released:
-            return False
-        return not (self.nice and peer.hold_known and peer.hold is Hold.NONE)
-
-    def _death_flow(self, peer: _Peer, now: int) -> list[Action]:
+    def _death_flow(self, peer: PeerState, now: int) -> list[Action]:
         """The peer is dead: fencing verdict, then the takeover job. Every takeover
         caused by a death passes here (docs/resources.md, "Takeover and the fencing
         gate"): a fence-before-takeover step goes before the `_enqueue` below."""
-        found = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
-        out: list[Action] = found
+        out = self._resolve_found(incumbent=False)[0]  # the peer is dead: adopt all
         released = peer.released
-        if not self._fencing_needed(peer):
-            self._fence_boot = False
-            out.append(Log(Level.INFO, f"Dead node {peer.name} gave up resources."))
-            out.append(SendMessage(rm.stonith_fields(peer.name, "unneeded")))
-        elif self.fencing.configured:
+        needed = peer.fencing_needed(nice=self.nice)
+        if self._gate.gated(needed=needed):
             # FENCING GATE: nothing of the peer's (nor ours: it may hold them)
             # starts before a device reports it reset (`_after_fence`).
-            self._fence_takeover = peer.name
-            return out + self._fence_actions(self.fencing.begin(peer.name, now), now)
-        else:
-            self._fence_boot = False
-            out += [
-                SendMessage(rm.stonith_fields(peer.name, "n_stnth")),
-                Log(Level.WARN, "No STONITH device configured."),
-                Log(Level.WARN, "Shared disks are not protected."),
-                Log(Level.INFO, f"Resources being acquired from {peer.name}."),
-            ]
-        peer.hold = Hold.NONE
-        peer.hold_known = True
+            return out + self._fence_actions(self._gate.begin(peer.name, now), now)
+        out += self._gate.unfenced(peer.name, needed=needed)
+        peer.holds_nothing()
         needs_work = any(
             g.state in (STOPPED, FAILED, PARTIAL) and g.key not in self._committed_starts()
             for g in self.groups.values()
@@ -946,30 +730,22 @@ class Resources:
 
     def _after_fence(self, fenced: fc.Fenced, now: int) -> list[Action]:
         peer = self.peer
-        if peer is None or fenced.node != peer.name or self._fence_takeover != peer.name:
-            return []
-        self._fence_takeover = None
-        if fenced.cancelled or self.phase not in (Phase.STABLE, Phase.STARTING):
-            return []
-        self._fence_boot = False
-        out: list[Action] = [Log(Level.INFO, f"Resources being acquired from {peer.name}.")]
+        may_take = self.phase in (Phase.STABLE, Phase.STARTING)
+        out = self._gate.opened(fenced, None if peer is None else peer.name, may_take=may_take)
+        if not out or peer is None:
+            return out
         peer.alive = False
         peer.stable = False
-        peer.hold = Hold.NONE
-        peer.hold_known = True
+        peer.holds_nothing()
         self._enqueue(self._takeover_job(peer.name, after_shutdone=False))
         return out
 
-    def _peer_heard(self, peer: _Peer, now: int, why: str) -> list[Action]:
+    def _peer_heard(self, peer: PeerState, now: int, why: str) -> list[Action]:
         """The peer is alive: a fence not done yet is called off, a start-up wait ends."""
-        out: list[Action] = []
-        if self._fence_takeover == peer.name and self.fencing.pending(peer.name):
-            out += self._fence_actions(self.fencing.cancel(peer.name, why), now)
-            self._fence_takeover = None
-        if (self._fence_boot and self._fence_takeover is None) or self._boot_wait:
+        cancelled, took_nothing = self._gate.heard(peer.name, why)
+        out = self._fence_actions(cancelled, now)
+        if took_nothing:
             # We took nothing at start-up: negotiate with the peer as at comm-up.
-            self._fence_boot = False
-            self._boot_wait = False
             if self.phase in (Phase.STABLE, Phase.INIT) and not self.busy:
                 self.phase = Phase.INIT
                 out += self._comm_up_now(now)
@@ -982,58 +758,33 @@ class Resources:
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> Job:
         self.claim = Hold.ALL
-        steps = [
-            Step(g.key, True, (Log(Level.INFO, f"Taking over resource group {g.key}"),), True)
-            for g in self._ordered(Hold.ALL)
-            if g.home == dead
-        ]
-        steps += [
-            Step(
-                g.key,
-                True,
-                (SendMessage(rm.ip_request_resp_fields(self.me, g.key, True)),),
-                True,
-            )
-            for g in self._ordered(Hold.LOCAL)
-        ]
+        theirs = [g.key for g in self._ordered(Hold.ALL) if g.home == dead]
+        steps = aq.takeover_steps(self.me, theirs, [g.key for g in self._ordered(Hold.LOCAL)])
         initial = self._initial_reason if self._initial_reason == "mach_down" else None
 
         def done() -> list[Action]:
-            out: list[Action] = []
-            if self.nice:
-                out.append(self._report(rm.INFO_REQ_OUR))
-                if after_shutdone:
-                    out.append(SendMessage(rm.ask_resources_fields(Hold.ALL, rm.ASK_DONE)))
-                out.append(SendMessage(rm.mach_down_fields()))
-            out.append(Log(Level.INFO, f"mach_down takeover complete for node {dead}."))
             if initial is not None:
                 self._initial_reason = None
-                out.append(Log(Level.INFO, f"Initial resource acquisition complete ({initial})"))
-            return out
+            report = self._report(rm.INFO_REQ_OUR) if self.nice else None
+            return aq.takeover_done(
+                dead, nice=self.nice, after_shutdone=after_shutdone, initial=initial, report=report
+            )
 
         return Job("mach_down", steps, done)
 
     # --- jobs and script results --------------------------------------------
 
-    def _ordered(self, cls: Hold, *, reverse: bool = False) -> list[_Group]:
-        gs = [g for g in self.groups.values() if g.cls & cls]
-        return list(reversed(gs)) if reverse else gs
+    def _ordered(self, cls: Hold, *, reverse: bool = False) -> list[rg.Group]:
+        return rg.ordered(self.groups.values(), cls, reverse=reverse)
 
     def _enqueue(self, job: Job) -> None:
         self._runner.enqueue(job)
 
     def _would_run(self, step: Step) -> bool:
         """Whether a queued step still makes sense when its turn comes."""
-        g = self.groups[step.key]
-        if step.probe:
-            return self.phase is Phase.PROBING
-        if step.start:
-            if self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE):
-                return False
-            return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
-        if g.state == STOP_FAILED:
-            return step.retry_failed  # only an explicit retry (standby, shutdown) stops it again
-        return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
+        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
+        probing = self.phase is Phase.PROBING
+        return rg.would_run(step, self.groups[step.key], probing=probing, leaving=leaving)
 
     def _committed_starts(self) -> set[str]:
         return {
@@ -1073,88 +824,57 @@ class Resources:
             out.append(ev)
         return out
 
-    def _op_finished(self, g: _Group, fin: OpFinished) -> list[Action]:
-        kind = fin.kind
-        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
-        if kind is not go.Kind.START:
-            g.releasing = False
+    def _op_finished(self, g: rg.Group, fin: OpFinished) -> list[Action]:
         if fin.outcome is go.Outcome.PROBED:
+            g.releasing = False
             return self._probed_group(g, fin)
-        if fin.outcome is go.Outcome.STARTED:
-            return self._set_state(g, RUNNING)
-        if fin.outcome is go.Outcome.STOPPED:
-            return self._set_state(g, STOPPED)
-        if fin.outcome is go.Outcome.START_FAILED:
-            g.handoff_pending = not leaving
-            g.handoff_logged = False
-            return self._set_state(g, FAILED)
-        # STOP_FAILED: it may still run here, so it stays ours (docs/resources.md, "Stop
-        # failure"): never handed on, not even after a failed start's rollback.
-        g.handoff_pending = False
-        g.handoff_logged = False
-        return [
-            *self._set_state(g, STOP_FAILED),
-            sf.failed_stop(g.key, after_start=kind is go.Kind.START),
-            self._stop_failed_advice(g),
-        ]
+        leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
+        new = rg.after_op(g, fin, leaving=leaving)
+        out = self._set_state(g, new)
+        if new == STOP_FAILED:
+            out += [
+                sf.failed_stop(g.key, after_start=fin.kind is go.Kind.START),
+                self._stop_failed_advice(g),
+            ]
+        return out
 
-    def _probed_group(self, g: _Group, op: OpFinished) -> list[Action]:
-        g.probed = True
-        if g.state != STOPPED:
-            return []
-        found = adoption.findings(g.group, op.statuses, op.found)
-        if found is None:
-            return []
-        g.found = found.resources
-        g.undecided = True
-        return [found.log, *self._set_state(g, found.state)]
+    def _probed_group(self, g: rg.Group, op: OpFinished) -> list[Action]:
+        found = adoption.probed(g, op.statuses, op.found)
+        return [] if found is None else [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
         """Adopt or release every group the probe found (docs/resources.md,
         "Start-up probe and adoption").
 
         Returns the logs, the classes adopted, and whether a release job was queued."""
-        out: list[Action] = []
-        adopted = Hold.NONE
-        stale: list[_Group] = []
-        for g in self.groups.values():
-            if not g.undecided:
-                continue
-            g.undecided = False
-            why = adoption.release_reason(
-                g.cls, g.home, self.me, nice=self.nice, peer=self.peer, incumbent=incumbent
-            )
-            out += adoption.verdict_logs(g.key, g.state, g.found, why)
-            if why is None:
-                adopted |= g.cls
-                self.claim |= g.cls
-            else:
-                g.releasing = True
-                stale.append(g)
+        out, adopted, stale = adoption.resolve(
+            self.groups.values(), self.me, nice=self.nice, peer=self.peer, incumbent=incumbent
+        )
+        self.claim |= adopted
         if stale:
             self._enqueue(Job("release found", [Step(g.key, False) for g in reversed(stale)]))
-        return out, adopted, bool(stale)
+        return [*out], adopted, bool(stale)
 
     def _complete_foreign_job(self) -> Job:
         """Having adopted a foreign group, we hold the foreign class: run all of it."""
         steps = [Step(g.key, True) for g in self._ordered(Hold.FOREIGN)]
         return Job("adopt", steps, self._after_simple_acquire)
 
-    def _set_state(self, g: _Group, new: str) -> list[Action]:
+    def _set_state(self, g: rg.Group, new: str) -> list[Action]:
         old = g.state
         if old == new:
             return []
         g.state = new
-        if new == STOP_FAILED and self._crit_at is None:
-            self._crit_at = self._now + self.config.stop_failed_crit_ms
+        if new == STOP_FAILED:
+            self._crit.arm(self._now)
         return [GroupStateChanged(g.key, old, new)]
 
     # --- stop failures (docs/resources.md, "Stop failure") --------------------
 
-    def _stop_failed(self, cls: Hold = Hold.ALL) -> list[_Group]:
+    def _stop_failed(self, cls: Hold = Hold.ALL) -> list[rg.Group]:
         return [g for g in self._ordered(cls) if g.state == STOP_FAILED]
 
-    def _stop_failed_advice(self, g: _Group) -> Log:
+    def _stop_failed_advice(self, g: rg.Group) -> Log:
         return sf.advice(
             g.key,
             self.peer.name if self.peer is not None else None,
@@ -1165,10 +885,8 @@ class Resources:
 
     def _stop_failed_reminder(self, now: int) -> list[Action]:
         failed = self._stop_failed()
-        if not failed or self.phase is Phase.DONE:
-            self._crit_at = None
+        if not self._crit.again(now, any_left=bool(failed) and self.phase is not Phase.DONE):
             return []
-        self._crit_at = now + self.config.stop_failed_crit_ms
         return [self._stop_failed_advice(g) for g in failed]
 
     def _hand_over_stopped(self, keys: list[str], why: str) -> list[Action]:
@@ -1177,14 +895,8 @@ class Resources:
         peer = self.peer
         if peer is None or not peer.alive or peer.released:
             return []
-        out: list[Action] = []
-        for key in keys:
-            g = self.groups[key]
-            if g.state != STOPPED:
-                continue
-            out.append(Log(Level.WARN, f"Handing resource group {key} to {peer.name} ({why})."))
-            out.append(SendMessage(rm.ip_request_resp_fields(peer.name, key, True)))
-        return out
+        stopped = [key for key in keys if self.groups[key].state == STOPPED]
+        return [a for key in stopped for a in sf.handed_over(key, peer.name, why)]
 
     # --- settling -----------------------------------------------------------
 
@@ -1233,94 +945,37 @@ class Resources:
                 return self._ask_standby(Hold.FOREIGN, now)
         return self._reconcile_own(peer)
 
-    def _audit(self, peer: _Peer) -> list[Action]:
+    def _audit(self, peer: PeerState) -> list[Action]:
+        """Split-brain convergence on a fresh stable report (`convergence`)."""
         if self._sx.active:
             return []
-        out: list[Action] = []
-        if peer.hold & Hold.LOCAL:
-            mine = [
-                g
-                for g in self._ordered(Hold.FOREIGN, reverse=True)
-                if g.state in (RUNNING, PARTIAL) and not g.from_peer_failure and not g.releasing
-            ]
-            if mine:
-                out.append(Log(Level.ERROR, "Both machines own foreign resources!"))
-                self.claim &= ~Hold.FOREIGN
-                self._enqueue(
-                    Job("audit", [Step(g.key, False) for g in mine], self._after_simple_acquire)
-                )
-        conflict = False
-        if peer.hold & Hold.FOREIGN:
-            locals_ = self._ordered(Hold.LOCAL)
-            if any(g.state == RUNNING for g in locals_) and not any(
-                g.state in (FAILED, STOP_FAILED) for g in locals_
-            ):
-                conflict = True
-                out.append(Log(Level.ERROR, "Both machines own our resources!"))
-                # The peer releases its copies of our groups only when a
-                # stable report of ours shows we hold them (its own audit,
-                # above). After a one-sided partition (we were frozen past
-                # deadtime; only the peer saw a partition) we would otherwise
-                # never send one and both would keep the groups for good.
-                # Once per conflicting report of the peer (the audit runs once
-                # per fresh report): after an asymmetric partition our first
-                # answer was lost (the peer could not hear us), so the report
-                # the peer sends when it hears us again must get one too. The
-                # peer's answer stops its copies or claims nothing new: no loop.
-                if self.stable:
-                    peer.told_we_own_ours = True
-                    out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
-        if not conflict:
+        audit = cv.audit(
+            peer.hold, self._ordered(Hold.FOREIGN, reverse=True), self._ordered(Hold.LOCAL)
+        )
+        out: list[Action] = [*audit.logs]
+        if audit.give_back:
+            self.claim &= ~Hold.FOREIGN
+            steps = [Step(key, False) for key in audit.give_back]
+            self._enqueue(Job("audit", steps, self._after_simple_acquire))
+        if audit.ours_doubly_held and self.stable:
+            peer.told_we_own_ours = True
+            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+        elif not audit.ours_doubly_held:
             peer.told_we_own_ours = False
         return out
 
-    def _handoffs(self, peer: _Peer | None) -> list[Action]:
+    def _handoffs(self, peer: PeerState | None) -> list[Action]:
+        ready = peer is not None and peer.ready_for(nice=self.nice) and not self._sx.active
+        gone = peer is None or not peer.alive
         out: list[Action] = []
         for g in self.groups.values():
-            if not g.handoff_pending:
-                continue
-            if g.state != FAILED:
-                g.handoff_pending = False
-                continue
-            if g.from_peer_failure:
-                g.handoff_pending = False
-                out.append(
-                    Log(
-                        Level.ERROR,
-                        f"Resource group {g.key} failed on both nodes: it is not running anywhere.",
-                    )
-                )
-                continue
-            ready = (
-                peer is not None
-                and peer.alive
-                and not peer.leaving
-                and (peer.stable or not self.nice)
-                and not self._sx.active
-            )
-            if ready:
-                assert peer is not None
-                g.handoff_pending = False
-                out.append(
-                    Log(
-                        Level.WARN,
-                        f"Resource group {g.key} could not be started here: handing it to "
-                        f"{peer.name}.",
-                    )
-                )
-                out.append(SendMessage(rm.ip_request_resp_fields(peer.name, g.key, True)))
-            elif not g.handoff_logged and (peer is None or not peer.alive):
-                g.handoff_logged = True
-                out.append(
-                    Log(
-                        Level.ERROR,
-                        f"Resource group {g.key} could not be started and no other node can "
-                        f"take it: it is not running anywhere.",
-                    )
+            if g.handoff_pending:
+                out += handoff.step(
+                    g, None if peer is None else peer.name, ready=ready, peer_gone=gone
                 )
         return out
 
-    def _reconcile_own(self, peer: _Peer | None) -> list[Action]:
+    def _reconcile_own(self, peer: PeerState | None) -> list[Action]:
         if not self.nice or not self.claim & Hold.LOCAL:
             return []
         if (
@@ -1339,15 +994,7 @@ class Resources:
         if self._leave.release_queued or self._runner.job_active:
             return []
         self.claim = Hold.NONE
-        steps = [
-            Step(g.key, False, retry_failed=True)
-            for g in self._ordered(Hold.ALL, reverse=True)
-            if g.state in (RUNNING, STARTING, PARTIAL, STOP_FAILED) or not g.probed
-        ]
-        released = [s.key for s in reversed(steps) if self.groups[s.key].state in CLAIMED_STATES]
-        still = Hold.NONE
-        for g in self._stop_failed():
-            still |= g.cls
+        steps, released, still = rg.shutdown_stops(list(self.groups.values()))
         self._enqueue(Job("shutdown", steps, lambda: self._shutdown_released(released)))
         return self._leave.giving_up(still)
 
@@ -1385,25 +1032,8 @@ class Resources:
 
 
 __all__ = [
-    "CLAIMED_STATES",
-    "FAILED",
-    "HELD_STATES",
-    "PARTIAL",
-    "RUNNING",
-    "STARTING",
-    "STOPPED",
-    "STOPPING",
-    "STOP_FAILED",
-    "TRANSITION",
-    "Action",
-    "GroupStateChanged",
-    "HeldChanged",
-    "Log",
-    "Phase",
-    "Resources",
-    "ResourcesConfig",
-    "ResourcesView",
-    "RunScript",
-    "SendMessage",
-    "ShutdownComplete",
+    "CLAIMED_STATES", "FAILED", "HELD_STATES", "PARTIAL", "RUNNING", "STARTING", "STOPPED",
+    "STOPPING", "STOP_FAILED", "TRANSITION", "Action", "GroupStateChanged", "HeldChanged", "Log",
+    "Phase", "Resources", "ResourcesConfig", "ResourcesView", "RunScript", "SendMessage",
+    "ShutdownComplete"
 ]

@@ -36,6 +36,8 @@ from .rscactions import Action, Log, SendMessage
 
 Hold = rm.Hold
 
+# What hb_standby, hb_takeover and the standby messages get under auto_failback legacy.
+NOT_NICE = Log(Level.ERROR, "Standby mode only implemented when nice_failback on")
 STANDBY_WORDS = {"all": Hold.ALL, "local": Hold.LOCAL, "foreign": Hold.FOREIGN}
 # A peer's hb_takeover [word] asks us to give up that set of *its* view.
 _SWAPPED = {"all": Hold.ALL, "local": Hold.FOREIGN, "foreign": Hold.LOCAL}

@@ -5,15 +5,18 @@ the administrator acts (docs/resources.md, "Stop failure"). These pure
 builders give the CRIT lines of those rules the same wording wherever
 `resources` needs them: the failure itself (`failed_stop`), what to do
 about it (`advice`, repeated every `stop_failed_crit_ms`), a graceful stop
-it holds up (`shutdown_blocked`), and a legacy request refused for it
-(`refused_ip_request`).
+it holds up (`shutdown_blocked`), a legacy request refused for it
+(`refused_ip_request`), and the hand-over of the groups that did stop when
+it holds up the protocol that stopped them (`handed_over`); `Reminder` is
+when the advice is repeated.
 """
 
 from __future__ import annotations
 
 from hbeat.logfmt import Level
 
-from .rscactions import Log
+from . import rscmessages as rm
+from .rscactions import Action, Log, SendMessage
 
 
 def failed_stop(key: str, *, after_start: bool) -> Log:
@@ -84,4 +87,40 @@ def refused_ip_request(peer: str, key: str) -> Log:
     )
 
 
-__all__ = ["advice", "failed_stop", "refused_ip_request", "shutdown_blocked"]
+def handed_over(key: str, peer: str, why: str) -> list[Action]:
+    """Give `peer` group `key`, stopped here by a standby or shutdown (`why`) that
+    cannot hand it over itself because a stop-failed group holds it up."""
+    return [
+        Log(Level.WARN, f"Handing resource group {key} to {peer} ({why})."),
+        SendMessage(rm.ip_request_resp_fields(peer, key, True)),
+    ]
+
+
+class Reminder:
+    """The CRIT advice about stop-failed groups is repeated every `period_ms` while
+    any is left (armed by the first stop failure)."""
+
+    def __init__(self, period_ms: int) -> None:
+        self.period_ms = period_ms
+        self.at: int | None = None  # the next reminder
+
+    def arm(self, now: int) -> None:
+        if self.at is None:
+            self.at = now + self.period_ms
+
+    def due(self, now: int) -> bool:
+        return self.at is not None and now >= self.at
+
+    def again(self, now: int, *, any_left: bool) -> bool:
+        """A reminder is due: whether to give it (then the next is armed)."""
+        self.at = now + self.period_ms if any_left else None
+        return any_left
+
+
+__all__ = [
+    "Reminder",
+    "failed_stop",
+    "handed_over",
+    "refused_ip_request",
+    "shutdown_blocked",
+]

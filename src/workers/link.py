@@ -53,6 +53,7 @@ from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
+from workers.nslimit import NS_MARK, NsLimit, ns_type
 from workers.recentframes import RecentFrames
 from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
@@ -190,6 +191,7 @@ class LinkWorker:
         self.running = True
         self.tally = RejectTally()
         self.recent = RecentFrames()
+        self.ns_limit = NsLimit()
         self.bus_lost = 0
         self.lost_reported = 0
         self.last_summary = float("-inf")
@@ -274,9 +276,25 @@ class LinkWorker:
                 self.tally.add("REPLAYED_FRAME", peer,
                                "the same bytes as a frame received a moment ago")
                 continue
+            if NS_MARK in frame and not self.admit_ns(frame, peer, now):
+                continue
             self.post(Rx(now, frame).encode())
         self.report_junk()
         self.report_rejected(time.monotonic())
+
+    def admit_ns(self, frame: bytes, peer: str, now_ns: int) -> bool:
+        """A verified frame holding `t=NS_` within its type's rate
+        (workers/nslimit.py); the others are counted. The type is read from
+        the bytes (no parse: this runs for every frame of a flood)."""
+        mtype = ns_type(frame)
+        if mtype is None:
+            return True
+        if self.ns_limit.admit(b"", mtype, now_ns / 1e9):
+            return True
+        self.tally.add("NS_RATE_LIMITED", peer,
+                       f"{mtype.decode(errors='replace')}: more than "
+                       f"{self.ns_limit.rate:g} a second")
+        return False
 
     def report_rejected(self, now: float) -> None:
         """At most one summary a second, however many frames were refused (or

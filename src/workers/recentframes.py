@@ -15,7 +15,11 @@ import hashlib
 import os
 from collections import OrderedDict
 
-RECENT_FRAMES = 1024
+# A replay of a recording longer than this cycles through the cache and
+# misses every time (least recently seen goes first), each frame then costing
+# the supervisor a parse: 16384 frames is 27 minutes of a peer at keepalive
+# 100 ms, 4.5 hours at 1 s, for about 2 MiB (bench/README.md, attack phase).
+RECENT_FRAMES = 16384
 
 
 class RecentFrames:

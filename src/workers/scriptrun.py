@@ -50,7 +50,7 @@ from typing import Any, Protocol
 
 from hbeat.config.model import Resource
 from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR, describe_candidates, script_candidates
-from hbeat.ipc.executor import Action, CallError, CallKind, check_action
+from hbeat.ipc.executor import Action, CallError, CallKind, check_action, optional_str
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HA_DATEFMT = "%Y/%m/%d_%T\t"
@@ -102,20 +102,11 @@ class Settings:
         return os.path.join(self.ocf_root, "resource.d")
 
 
-def _opt_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise CallError(f"{where}: '{key}' must be a string, not {type(value).__name__}")
-    return value
-
-
 def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = None) -> Settings:
     """Validate the `setup` body (its fields: docs/processes.md, "The executor")."""
     where = "setup"
-    config_dir = _opt_str(body, "config_dir", where)
-    node = _opt_str(body, "node", where)
+    config_dir = optional_str(body, "config_dir", where)
+    node = optional_str(body, "node", where)
     if not config_dir or not node:
         raise CallError("setup: 'config_dir' and 'node' are required non-empty strings")
     logging = _logging_fields(body.get("logging") or {}, "setup", "logging")
@@ -132,13 +123,13 @@ def settings_from_setup(body: Mapping[str, Any], default_funcs: str | None = Non
     return Settings(
         config_dir=config_dir,
         node=node,
-        resource_dir=(_opt_str(body, "resource_dir", where)
+        resource_dir=(optional_str(body, "resource_dir", where)
                       or os.path.join(config_dir, "resource.d")),
-        init_dir=_opt_str(body, "init_dir", where) or DEFAULT_INIT_DIR,
-        lib_resource_dir=(_opt_str(body, "lib_resource_dir", where)
+        init_dir=optional_str(body, "init_dir", where) or DEFAULT_INIT_DIR,
+        lib_resource_dir=(optional_str(body, "lib_resource_dir", where)
                           or DEFAULT_LIB_RESOURCE_DIR),
-        funcs=_opt_str(body, "funcs", where) or default_funcs or DEFAULT_FUNCS,
-        ocf_root=_opt_str(body, "ocf_root", where) or DEFAULT_OCF_ROOT,
+        funcs=optional_str(body, "funcs", where) or default_funcs or DEFAULT_FUNCS,
+        ocf_root=optional_str(body, "ocf_root", where) or DEFAULT_OCF_ROOT,
         env=tuple(env),
         **logging,
     )
@@ -156,9 +147,9 @@ def _logging_fields(logging: Any, where: str, name: str | None) -> dict[str, Any
         raise CallError(f"{where}: '{prefix}debug' must be a non-negative integer, "
                         f"not {debug!r}")
     inner = f"{where}.{name}" if name else where
-    facility = _opt_str(logging, "logfacility", inner)
-    return {"logfile": _opt_str(logging, "logfile", inner),
-            "debugfile": _opt_str(logging, "debugfile", inner),
+    facility = optional_str(logging, "logfacility", inner)
+    return {"logfile": optional_str(logging, "logfile", inner),
+            "debugfile": optional_str(logging, "debugfile", inner),
             "logfacility": None if facility == "none" else facility,
             "debug": debug}
 

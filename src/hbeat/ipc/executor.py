@@ -106,7 +106,8 @@ def heartbeat_verdict(stdout: str) -> Literal["running", "stopped"]:
 # --- the run request ------------------------------------------------------------
 
 
-def _opt_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
+def optional_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
+    """`body[key]` when it is a string, None when absent or null; CallError otherwise."""
     value = body.get(key)
     if value is None:
         return None
@@ -123,9 +124,9 @@ def resource_to_json(resource: Resource) -> dict[str, Any]:
 
 def resource_from_json(body: Mapping[str, Any]) -> Resource:
     """A run request's `resource`: {"script", "args", "path"?, "text"?} or just {"text"}."""
-    text = _opt_str(body, "text", "resource")
-    script = _opt_str(body, "script", "resource")
-    path = _opt_str(body, "path", "resource")
+    text = optional_str(body, "text", "resource")
+    script = optional_str(body, "script", "resource")
+    path = optional_str(body, "path", "resource")
     if script is None:
         if not text:
             raise CallError("resource: needs 'script' (with 'args') or 'text'")

@@ -6,7 +6,9 @@ frames forged from captured ones.
 `forge(frame, keys, **changes)` re-signs a captured frame's fields with
 `keys` after replacing some values; `as_classic(frame)` re-sends a captured
 netstring frame in classic form, signed by its own inner `auth` field
-(other bytes, no key needed: a replay that byte-identical filters miss).
+(other bytes, no key needed: a replay that byte-identical filters miss);
+`rexmit_requests(...)` forges many different `NS_rexmit` requests from one
+node to another.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import base64
 import json
 
 import linklayer
-from linklayer.message import BINARY, AuthKey, Field, Keyring, Method
+from linklayer.message import BINARY, STRING, AuthKey, Field, Keyring, Method
 from tests.harness import Node
 from tests.harness.procs import run
 
@@ -75,3 +77,36 @@ def as_classic(frame: bytes) -> bytes:
 def forge(fields: list[Field], keys: Keyring, *, classic: bool = False) -> bytes:
     encode = linklayer.encode_classic if classic else linklayer.encode_netstring
     return encode(fields, keys)
+
+
+def rexmit_requests(requester: dict[bytes, tuple[int, bytes]],
+                    holder: dict[bytes, tuple[int, bytes]], keys: Keyring, *,
+                    count: int = 2000, window: int = 100, classic: bool = False) -> list[bytes]:
+    """`count` different `NS_rexmit` frames as if from `requester` to `holder`
+    (each given as the fields of its last status: name -> (type, value)),
+    signed with `keys`: every [first, last] range within the holder's last
+    `window` sequence numbers, the requester's `ts` stepped by one per round
+    until there are `count` of them."""
+    hiseq = int(holder[b"seq"][1], 16)
+    ranges = [(first, last) for first in range(max(1, hiseq - window + 1), hiseq + 1)
+              for last in range(first, min(hiseq, first + 19) + 1)]
+    ts = int(requester[b"ts"][1], 16)
+    encode = linklayer.encode_classic if classic else linklayer.encode_netstring
+    out: list[bytes] = []
+    while len(out) < count:
+        for first, last in ranges[:count - len(out)]:
+            fields: list[Field] = [(b"t", STRING, b"NS_rexmit"),
+                                   (b"dest", STRING, holder[b"src"][1])]
+            if b"srcuuid" in holder:
+                fields.append((b"destuuid", BINARY, holder[b"srcuuid"][1]))
+            fields += [(b"firstseq", STRING, str(first).encode()),
+                       (b"lastseq", STRING, str(last).encode())]
+            for name in (b"src", b"srcuuid", b"hg", b"ts", b"ttl"):
+                if name == b"ts":
+                    fields.append((b"ts", STRING, b"%x" % ts))
+                elif name in requester:
+                    kind, value = requester[name]
+                    fields.append((name, kind, value))
+            out.append(encode(fields, keys))
+        ts += 1
+    return out

@@ -94,3 +94,40 @@ def test_verdict_logs() -> None:
         Log(Level.CRIT, "Resource apache is active, and should not be!"),
         Log(Level.WARN, "Releasing resource group web found running here: otter holds it."),
     ]
+
+
+def test_resolve_decides_every_undecided_group_once() -> None:
+    from supervisor.rscgroups import table
+
+    other = ResourceGroup("otter", (Resource("IPaddr::10.0.0.7", "IPaddr", (), 2),), 2)
+    groups = table((GROUP, other), "weasel")
+    mine, theirs = groups["drbddisk::r0"], groups["IPaddr::10.0.0.7"]
+    for g in (mine, theirs):
+        g.state, g.found, g.undecided = RUNNING, (g.key,), True
+    peer = Peer(hold=Hold.LOCAL)  # otter holds its own class: our copy of its group goes
+    logs, adopted, stale = adoption.resolve(
+        groups.values(), "weasel", nice=True, peer=peer, incumbent=True
+    )
+    assert adopted is Hold.LOCAL and stale == [theirs]
+    assert theirs.releasing and not mine.releasing
+    assert not mine.undecided and not theirs.undecided
+    assert logs == [
+        *adoption.verdict_logs(mine.key, RUNNING, mine.found, None),
+        *adoption.verdict_logs(theirs.key, RUNNING, theirs.found, "otter holds it"),
+    ]
+    assert adoption.resolve(groups.values(), "weasel", nice=True, peer=peer,
+                            incumbent=True) == ([], Hold.NONE, [])
+
+
+def test_probed_records_the_findings_on_the_group() -> None:
+    from supervisor.rscgroups import table
+
+    g = table((GROUP,), "weasel")[GROUP.key]
+    assert adoption.probed(g, (S, S), S) is None
+    assert g.probed and not g.undecided
+    f = adoption.probed(g, (R, R), R)
+    assert f is not None and f.state == RUNNING
+    assert g.found == ("drbddisk::r0", "LVM::vg0") and g.undecided
+    g2 = table((GROUP,), "weasel")[GROUP.key]
+    g2.state = "starting"  # started meanwhile: nothing to decide
+    assert adoption.probed(g2, (R, R), R) is None and g2.probed and not g2.undecided

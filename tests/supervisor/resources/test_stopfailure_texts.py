@@ -51,3 +51,23 @@ def test_refused_ip_request() -> None:
         log.text
         == "Refusing ip-request from otter for resource group web: it could not be stopped here."
     )
+
+
+def test_handed_over() -> None:
+    from supervisor import rscmessages as rm
+    from supervisor.rscactions import Log, SendMessage
+
+    assert sf.handed_over("web", "otter", "standby") == [
+        Log(Level.WARN, "Handing resource group web to otter (standby)."),
+        SendMessage(rm.ip_request_resp_fields("otter", "web", True)),
+    ]
+
+
+def test_reminder_repeats_while_groups_are_left() -> None:
+    r = sf.Reminder(60_000)
+    assert not r.due(10**9)  # not armed
+    r.arm(1_000)
+    r.arm(5_000)  # the first failure arms it
+    assert r.at == 61_000 and not r.due(60_999) and r.due(61_000)
+    assert r.again(61_000, any_left=True) and r.at == 121_000
+    assert not r.again(121_000, any_left=False) and r.at is None
