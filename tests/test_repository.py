@@ -1,9 +1,9 @@
 """The repository carries everything its tests and its explanations need.
 
 * No file refers to a path outside the repository: no sibling folder
-  (`../shared`, `/work/...`), no `..` climb or `Path(__file__).parents[N]`
-  that leaves the checkout, no environment variable pointing at outside
-  data. Test data lives in tests/data/ (tests/data/interop/README.md).
+  (the reference folder beside the checkout, `/work/...`), no `..` climb
+  or `Path(__file__).parents[N]` that leaves the checkout, no environment
+  variable pointing at outside data. Test data lives in tests/data/ (tests/data/interop/README.md).
 * Every `docs/<page>.md §N.M` citation names a page of docs/ and a section
   heading of that page (and, for `§N item K`, a numbered item of section
   N); the old citation forms of documents that are not in the repository
@@ -34,7 +34,7 @@ NOT_OURS = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".
 GENERATED = ("fuzz/build", "fuzz/corpus", "src/linklayer/_frame_cffi")
 
 OUTSIDE = [
-    (re.compile(r"\.\./+shared\b"), "a sibling folder ../shared"),
+    (re.compile(r"\.\./+shared\b"), "a sibling folder of the checkout"),
     (re.compile(r"(?<![\w.~-])/work/"), "an absolute path of the development machine"),
     (re.compile(r"HBEAT_SHARED"), "an environment variable naming outside data"),
 ]
