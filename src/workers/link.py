@@ -59,6 +59,8 @@ from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
+NOT_FROM_PEER = "a datagram from an address that is not a ucast peer"
+REPLAYED = "the same bytes as a frame received a moment ago"
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
 MCL_CURRENT, MCL_FUTURE = 1, 2
@@ -264,17 +266,15 @@ class LinkWorker:
         for frame, peer in frames:
             now = time.monotonic_ns()
             if self.medium.refuses(peer):
-                self.tally.add("NOT_FROM_PEER", peer,
-                               f"{self.name}: datagram from {peer}, not from a ucast peer")
+                self.tally.add("NOT_FROM_PEER", peer, NOT_FROM_PEER)
                 continue
             try:
                 linklayer.verify(frame, self.keyring)
             except FrameError as exc:
-                self.tally.add(exc.code.name, peer, str(exc))
+                self.tally.add(exc.code.name, peer, exc)
                 continue
             if self.recent.seen_before(frame):
-                self.tally.add("REPLAYED_FRAME", peer,
-                               "the same bytes as a frame received a moment ago")
+                self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
                 continue
             if NS_MARK in frame and not self.admit_ns(frame, peer, now):
                 continue

@@ -23,7 +23,9 @@ MAX_EXAMPLE = 200
 @dataclass
 class _Entry:
     count: int
-    example: str
+    example: object
+    """The last rejection's reason, made text only when a summary goes out
+    (a flood must not pay for a message per datagram)."""
 
 
 class RejectTally:
@@ -36,8 +38,9 @@ class RejectTally:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_flush: float | None = None
 
-    def add(self, code: str, peer: str, example: str) -> None:
-        """One more rejected frame."""
+    def add(self, code: str, peer: str, example: object) -> None:
+        """One more rejected frame; `example` (text, or the exception that
+        says what was wrong) is turned into text at `flush`."""
         self.total += 1
         key = (code, peer)
         entry = self._entries.get(key)
@@ -48,7 +51,7 @@ class RejectTally:
             if entry is None:
                 entry = self._entries[key] = _Entry(0, "")
         entry.count += 1
-        entry.example = example[:MAX_EXAMPLE]
+        entry.example = example
 
     @property
     def pending(self) -> bool:
@@ -69,7 +72,7 @@ class RejectTally:
     def flush(self, now: float) -> tuple[RejectCount, ...]:
         """The counts since the last summary (most frequent first), and reset."""
         counts = tuple(sorted(
-            (RejectCount(code, peer, e.count, e.example)
+            (RejectCount(code, peer, e.count, str(e.example)[:MAX_EXAMPLE])
              for (code, peer), e in self._entries.items()),
             key=lambda c: (-c.count, c.code, c.peer)))
         self._entries.clear()

@@ -56,3 +56,9 @@ def test_bad_parameters() -> None:
         RejectTally(every_s=0)
     with pytest.raises(ValueError):
         RejectTally(max_keys=0)
+
+
+def test_an_exception_becomes_its_text_only_in_the_summary() -> None:
+    tally = RejectTally()
+    tally.add("BAD_AUTH", "p", ValueError("bad signature at field 3"))
+    assert tally.flush(0.0)[0].example == "bad signature at field 3"
