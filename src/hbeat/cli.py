@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from hbeat import outdatecmd, statuscmd
+from hbeat.addrspace import default_thread_stack, one_malloc_arena
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
@@ -38,6 +39,7 @@ from hbeat.export import command as export_command
 EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
+SUPERVISOR_THREAD_STACK = 1024 * 1024  # its Python threads and ZeroMQ's (8 MiB by default)
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,10 @@ def _run_run(args: argparse.Namespace, out: TextIO) -> int:
         setproctitle("hbeat: supervisor")
     except ImportError:
         pass
+    # Before the supervisor starts any thread: one malloc arena and 1 MiB
+    # thread stacks, which the workers it forks inherit (hbeat/addrspace.py).
+    one_malloc_arena()
+    default_thread_stack(SUPERVISOR_THREAD_STACK)
     options = Options(
         runtime_dir=Path(resolve_runtime_dir(args.runtime_dir, os.environ)),
         state_dir=Path(resolve_state_dir(args.state_dir, os.environ)),

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -77,11 +77,10 @@ from supervisor.clients import Clients
 from supervisor.commands import ControlCommands, build_snapshot
 from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
-from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
-from supervisor.metrics import Metrics
+from supervisor.metricsink import make_metrics
 from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rundir import (
@@ -97,6 +96,9 @@ from supervisor.selffence import fence_reason
 from supervisor.signals import Signals
 from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
+
+if TYPE_CHECKING:
+    from supervisor.feedtcp import TcpFeed
 
 SNAPSHOT_EVERY_S = 10.0
 # Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
@@ -239,9 +241,12 @@ class Supervisor:
         self.outdater = od.Outdater(self.node)
         self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
         self.metrics_write_failed = False
-        # counted from the start; the membership counters are read when scraped
-        self.metrics = Metrics(config.nodes, tuple(self.groups),
-                               lambda: self.membership.counters.as_dict())
+        # counted from the start when an output is configured (prometheus_client
+        # is imported only then); the membership counters are read when scraped
+        hacf = config.hacf
+        self.metrics = make_metrics(
+            hacf.metrics_listen is not None or hacf.metrics_textfile is not None,
+            config.nodes, tuple(self.groups), lambda: self.membership.counters.as_dict())
 
     # --- metrics (docs/metrics.md) -----------------------------------------
 
@@ -320,6 +325,8 @@ class Supervisor:
         self.tcp_feed: TcpFeed | None = None
         spec = self.config.hacf.status_tcp
         if spec is not None:
+            from supervisor.feedtcp import TcpFeed  # zmq.auth's thread, only when asked for
+
             try:
                 self.tcp_feed = TcpFeed(self.ctx, spec)
             except (zmq.ZMQError, OSError, ValueError) as exc:

@@ -1,7 +1,11 @@
 """Starting, watching and restarting the supervisor's worker processes.
 
-Each worker is `python -m <module> --bus <endpoint> --name <name>`; it sets
-its own process title and dies with the supervisor (parent-death signal).
+Each worker runs `<module>.main(["--bus", <endpoint>, "--name", <name>, ...])`
+in a child forked from the supervisor (supervisor/forkstart.py: it shares
+the already imported code with the supervisor instead of loading its own
+interpreter), or, with `fork=False`, as `python -m <module> ...`; either way
+it sets its own process title and dies with the supervisor (parent-death
+signal).
 A worker that needs the authentication keys (`keyring` set) also gets one
 end of a private socketpair, `--keys-fd N`, and the keys on it
 (hbeat/ipc/keychannel.py); `push_keys` sends new ones to every such worker.
@@ -23,7 +27,10 @@ from dataclasses import dataclass, field
 from hbeat.ipc.keychannel import KEYS_FD_ARG, channel_pair, send_keyring
 from hbeat.logfmt import Level
 from linklayer.message import Keyring
+from supervisor.forkstart import ForkedProcess, prewarm
 from supervisor.restartpolicy import RestartPolicy
+
+Process = subprocess.Popen[bytes] | ForkedProcess
 
 
 @dataclass
@@ -31,7 +38,7 @@ class WorkerSlot:
     name: str
     module: str
     policy: RestartPolicy
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Process | None = None
     restart_at: float | None = None
     restarts: int = 0
     state: str = "stopped"  # starting, running, restarting, stopped, failed
@@ -44,32 +51,40 @@ class WorkerSlot:
 
 
 class WorkerPool:
-    def __init__(self, bus_endpoint: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, bus_endpoint: str, env: dict[str, str] | None = None, *,
+                 fork: bool = True) -> None:
         self.bus_endpoint = bus_endpoint
         self.slots: dict[str, WorkerSlot] = {}
         self.env = dict(os.environ if env is None else env)
         self.stopping = False
+        self.fork = fork
 
     def add(self, name: str, module: str, policy: RestartPolicy,
             keyring: Callable[[], Keyring] | None = None) -> WorkerSlot:
         slot = WorkerSlot(name=name, module=module, policy=policy, keyring=keyring)
         self.slots[name] = slot
+        if self.fork:
+            prewarm(module)
         return slot
 
+    def _spawn(self, slot: WorkerSlot, args: list[str], pass_fds: tuple[int, ...]) -> Process:
+        if self.fork:
+            return ForkedProcess(slot.module, args, pass_fds=pass_fds, env=self.env)
+        return subprocess.Popen([sys.executable, "-m", slot.module, *args], env=self.env,
+                                close_fds=True, pass_fds=pass_fds)
+
     def start(self, slot: WorkerSlot, now: float) -> None:
-        argv = [sys.executable, "-m", slot.module, "--bus", self.bus_endpoint, "--name", slot.name]
-        argv += slot.extra_args
+        args = ["--bus", self.bus_endpoint, "--name", slot.name, *slot.extra_args]
         if slot.key_channel is not None:
             slot.key_channel.close()
             slot.key_channel = None
         if slot.keyring is None:
-            slot.proc = subprocess.Popen(argv, env=self.env, close_fds=True)
+            slot.proc = self._spawn(slot, args, ())
         else:
             ours, theirs = channel_pair()
             try:
-                slot.proc = subprocess.Popen([*argv, KEYS_FD_ARG, str(theirs.fileno())],
-                                             env=self.env, close_fds=True,
-                                             pass_fds=(theirs.fileno(),))
+                slot.proc = self._spawn(slot, [*args, KEYS_FD_ARG, str(theirs.fileno())],
+                                        (theirs.fileno(),))
             except BaseException:
                 ours.close()
                 raise
@@ -90,8 +105,8 @@ class WorkerPool:
         """Reap dead workers, start due restarts; return what to log."""
         logs: list[tuple[Level, str]] = []
         for slot in self.slots.values():
-            if slot.proc is not None and slot.proc.poll() is not None:
-                code = slot.proc.returncode
+            code = slot.proc.poll() if slot.proc is not None else None
+            if code is not None:
                 slot.proc = None
                 if self.stopping:
                     slot.state = "stopped"
@@ -139,7 +154,7 @@ class WorkerPool:
         for p in procs:
             try:
                 p.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, TimeoutError):
                 p.kill()
                 p.wait()
         for s in self.slots.values():

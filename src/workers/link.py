@@ -28,6 +28,7 @@ from pathlib import Path
 import zmq
 
 import linklayer
+from hbeat.addrspace import default_thread_stack, one_malloc_arena
 from hbeat.ipc.bus import (
     BusError,
     Error,
@@ -63,7 +64,10 @@ NOT_FROM_PEER = "a datagram from an address that is not a ucast peer"
 REPLAYED = "the same bytes as a frame received a moment ago"
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
-MCL_CURRENT, MCL_FUTURE = 1, 2
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+EINVAL, ENOMEM = 22, 12
+# Stacks of the threads ZeroMQ starts here (hbeat/addrspace.py; 8 MiB by default).
+THREAD_STACK_BYTES = 256 * 1024
 # How a tick is met (measured in bench/README.md): the poll loop (ms
 # resolution) runs until PRECISE_NS before the tick, then one clock_nanosleep
 # (timer slack 1 ns) until SPIN_NS before it, then a busy wait to the tick.
@@ -85,10 +89,25 @@ def die_with_parent() -> None:
         sys.exit(0)
 
 
+def lock_memory() -> int:
+    """Lock every page of the process once it is touched, now and in future
+    mappings (mlockall with MCL_ONFAULT, Linux >= 4.4): a page the keepalive
+    path has used is never paged out, and nothing is populated only to be
+    locked (docs/processes.md). An older kernel refuses MCL_ONFAULT (EINVAL):
+    then everything is populated and locked. Returns 0 or the errno."""
+    if _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
+        return 0
+    err = ctypes.get_errno()
+    if err == EINVAL and _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
+        return 0
+    return ctypes.get_errno() if err == EINVAL else err
+
+
 def go_realtime(rtprio: int | None) -> list[str]:
     """`realtime on`: SCHED_FIFO at `rtprio` (default the lowest, 1) and every
-    page locked in memory, as heartbeat does for its processes. Failures do
-    not stop the worker; returns heartbeat's words for each one, to be logged."""
+    page locked in memory once touched (`lock_memory`), as heartbeat locks its
+    processes. Failures do not stop the worker; returns heartbeat's words for
+    each one, to be logged."""
     problems = []
     prio = rtprio if rtprio is not None else os.sched_get_priority_min(os.SCHED_FIFO)
     try:
@@ -100,9 +119,9 @@ def go_realtime(rtprio: int | None) -> list[str]:
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_MEMLOCK,
                            (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    if _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
-        err = ctypes.get_errno()
-        reason = ("System limits on locked-in memory are too small." if err == 12  # ENOMEM
+    err = lock_memory()
+    if err != 0:
+        reason = ("System limits on locked-in memory are too small." if err == ENOMEM
                   else os.strerror(err))
         problems.append(f"Cannot lock ourselves into memory: {reason}")
     return problems
@@ -416,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     # wrong pid): the supervisor decides, and stops its workers itself.
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
+    # Before ZeroMQ starts its threads: less address space to lock (VmLck).
+    one_malloc_arena()
+    default_thread_stack(THREAD_STACK_BYTES)
     key_channel = socket.socket(fileno=args.keys_fd)
     try:
         keyring = recv_keyring(key_channel, 10.0)

@@ -1,0 +1,138 @@
+"""Starting a worker by forking the supervisor instead of a new interpreter.
+
+A worker started as `python -m workers.link ...` is a fresh interpreter that
+imports ZeroMQ, the codec and the bus definitions again: 12-15 MiB of private
+memory per process. Forked from the supervisor, which has already imported
+them (`prewarm`), it shares those pages with the supervisor copy-on-write
+and owns only what it writes afterwards (about 2 MiB). `gc.freeze()` just
+before the fork keeps the child's garbage collector from writing into the
+inherited objects (which would copy their pages); the parent unfreezes
+at once. docs/processes.md ("Memory") has the figures and the trade-off.
+
+The child is made to look like the fresh interpreter it replaces: every
+descriptor but 0-2 and `pass_fds` closed (the supervisor's sockets, its
+watchdog device and its lock stay with the supervisor), signal handlers and
+mask as a new Python process has them, fresh stdout/stderr objects (a lock
+held by another supervisor thread at the fork would otherwise be held for
+ever), then `<module>.main(argv)`; it never returns into the supervisor's
+code and leaves through `os._exit`, so no finalizer of the supervisor's
+objects runs in it. The worker sets its own process title and
+parent-death signal, as before.
+
+`ForkedProcess` answers the few `subprocess.Popen` calls the worker pool
+makes (`pid`, `poll`, `returncode`, `send_signal`, `wait`, `kill`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, NoReturn
+
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+# What a fresh interpreter has: SIGINT raises KeyboardInterrupt, SIGPIPE is
+# ignored (Python sets that up at start), everything else the default.
+_FRESH: dict[int, Handler] = {signal.SIGINT: signal.default_int_handler,
+                              signal.SIGPIPE: signal.SIG_IGN}
+
+
+def prewarm(module: str) -> None:
+    """Import `module` here, in the supervisor, so forked workers share its pages."""
+    importlib.import_module(module)
+
+
+class ForkedProcess:
+    """A worker forked from this process (see the module docstring)."""
+
+    def __init__(self, module: str, argv: Sequence[str], *, pass_fds: Sequence[int] = (),
+                 env: dict[str, str] | None = None) -> None:
+        self.args = [module, *argv]
+        self.returncode: int | None = None
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()  # or the child would write it a second time
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except BaseException:
+            gc.unfreeze()
+            raise
+        if pid == 0:
+            _child(module, list(argv), set(pass_fds), env)
+        gc.unfreeze()
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1  # reaped elsewhere: gone, status unknown
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"worker {self.pid} still running after {timeout} s")
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _child(module: str, argv: list[str], keep: set[int], env: dict[str, str] | None
+           ) -> NoReturn:
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in signal.valid_signals():
+            if sig in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, _FRESH.get(sig, signal.SIG_DFL))
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        low = 3
+        for fd in [*sorted(keep), os.sysconf("SC_OPEN_MAX")]:
+            os.closerange(low, fd)
+            low = fd + 1
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        if env is not None and env != dict(os.environ):
+            os.environ.clear()
+            os.environ.update(env)
+        main = importlib.import_module(module).main
+        result = main(argv)
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
