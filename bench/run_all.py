@@ -7,7 +7,10 @@ rewrite the cluster section of bench/README.md with the measured tables.
 
 Phases run one after the other; the scenarios of a phase run side by side in
 separate labs: `idle` (jitter of hbeat, heartbeat and hbeat with the
-supervisor stalled; CPU and memory over `--cost-duration`), `loaded` (load
+supervisor stalled; then `cost`: CPU and memory of both daemons over
+`--cost-duration` in the seed configuration, serial + bcast and one resource
+group, with `realtime on`, `realtime off` and at keepalive 100 ms; `--phases
+cost` runs that part alone), `loaded` (load
 on every core plus a memory churner; jitter of both daemons with `realtime
 off` and with `realtime on`, and the false-death runs of the fast profile with
 20% loss), `failover` (classic and fast profiles, both daemons, `--reps`
@@ -105,17 +108,43 @@ def phase_idle(args: argparse.Namespace, results: dict[str, Any]) -> None:
             run.begin()
         t0 = time.monotonic()
         log(f"idle phase: {len(runs)} labs running for {args.duration} s")
-        costs: dict[str, Any] = {}
-        threads = [threading.Thread(target=lambda k=k: costs.__setitem__(
-            k, runs[f"idle/{k}"].measure_cost(args.cost_duration))) for k in scenarios_kinds()]
+        wait_until(t0 + args.duration)
+        for key, run in runs.items():
+            results["jitter"][key] = run.finish()
+    finally:
+        for run in runs.values():
+            run.close()
+    phase_cost(args, results)
+
+
+# The cost conditions: the seed configuration (serial + bcast, one resource
+# group) with each daemon's default `realtime on`, with `realtime off`, and
+# at keepalive 100 ms (the fast profile's timers).
+COST_CONDITIONS = (
+    ("seed, realtime on", CLASSIC, True),
+    ("seed, realtime off", CLASSIC, False),
+    ("seed, realtime on, keepalive 100 ms", FAST, True),
+)
+
+
+def phase_cost(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Every cost condition for both daemons, side by side, after the jitter
+    labs are gone (the idle phase runs it; `--phases cost` alone too)."""
+    runs = {(cond, kind): scenarios.CostScenario(f"cost/{cond}/{kind}", kind, profile,
+                                                 realtime=realtime)
+            for cond, profile, realtime in COST_CONDITIONS for kind in scenarios_kinds()}
+    costs: dict[str, dict[str, Any]] = {cond: {} for cond, _, _ in COST_CONDITIONS}
+    try:
+        for run in runs.values():
+            run.begin()
+        log(f"cost: {len(runs)} labs measured for {args.cost_duration} s")
+        threads = [threading.Thread(target=lambda c=c, k=k: costs[c].__setitem__(
+            k, runs[(c, k)].finish_cost(args.cost_duration))) for c, k in runs]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         results["cost"] = costs
-        wait_until(t0 + args.duration)
-        for key, run in runs.items():
-            results["jitter"][key] = run.finish()
     finally:
         for run in runs.values():
             run.close()
@@ -304,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                     load = Load()
                     results["meta"]["loaded_by"] = load.describe()
                     phase_loaded(args, results, load)
+                elif phase == "cost":
+                    phase_cost(args, results)
                 elif phase == "failover":
                     phase_failover(args, results)
                 elif phase == "attack":

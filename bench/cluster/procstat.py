@@ -2,7 +2,9 @@
 
 `cpu_ticks(pid)`: utime + stime from /proc/<pid>/stat (clock ticks);
 `cpu_ns(pid)`: on-CPU time from /proc/<pid>/schedstat (ns, finer);
-`memory(pid)`: Rss, Pss, private (USS) from /proc/<pid>/smaps_rollup, kB;
+`memory(pid)`: Rss, Pss, private (USS) and Locked (resident pages of locked
+mappings, shared ones divided like Pss) from /proc/<pid>/smaps_rollup, and
+VmLck (the locked address space, resident or not) from /proc/<pid>/status, kB;
 `top_mappings(pid)`: the largest mappings by Pss from /proc/<pid>/smaps,
 to say what the memory is.
 """
@@ -40,6 +42,15 @@ class Memory:
     rss_kb: int
     pss_kb: int
     uss_kb: int  # Private_Clean + Private_Dirty
+    locked_kb: int = 0  # smaps_rollup Locked: RAM held by locked mappings (Pss-weighted)
+    vmlck_kb: int = 0  # status VmLck: address space locked (mlockall counts every mapping)
+
+
+def vmlck_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
 
 
 def memory(pid: int) -> Memory:
@@ -50,7 +61,8 @@ def memory(pid: int) -> Memory:
         if parts and parts[0].isdigit():
             values[key] = int(parts[0])
     return Memory(values.get("Rss", 0), values.get("Pss", 0),
-                  values.get("Private_Clean", 0) + values.get("Private_Dirty", 0))
+                  values.get("Private_Clean", 0) + values.get("Private_Dirty", 0),
+                  values.get("Locked", 0), vmlck_kb(pid))
 
 
 def top_mappings(pid: int, n: int = 6) -> list[tuple[str, int]]:

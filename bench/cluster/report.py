@@ -132,38 +132,68 @@ def false_death_table(fd: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def cost_table(cost: dict[str, dict[str, Any]]) -> list[str]:
-    lines = ["| daemon | node | processes | CPU % of one core (stat ticks / schedstat) "
-             "| RSS MiB | PSS MiB | USS MiB |", "|---|---|---:|---:|---:|---:|---:|"]
-    for kind in ("hbeat", "heartbeat"):
-        res = cost.get(kind)
-        if res is None:
-            continue
-        for node, procs in res["nodes"].items():
-            ticks = sum(p["cpu_pct_ticks"] for p in procs)
-            ns = sum(p["cpu_pct_ns"] for p in procs)
-            mib = 1024
-            lines.append(
-                f"| {kind} | {node} | {len(procs)} | {ticks:.3f} / {ns:.3f} "
-                f"| {sum(p['rss_kb'] for p in procs) / mib:.1f} "
-                f"| {sum(p['pss_kb'] for p in procs) / mib:.1f} "
-                f"| {sum(p['uss_kb'] for p in procs) / mib:.1f} |")
+def cost_conditions(cost: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{condition: {kind: result}}; results from before the cost conditions
+    (one unnamed condition: bcast only, no resource, `realtime off`) are shown
+    under that name."""
+    if any(isinstance(v, dict) and "nodes" in v for v in cost.values()):
+        return {"bcast only, no group, realtime off": cost}
+    return cost
+
+
+def _is_link(title: str) -> bool:
+    return title.startswith("hbeat: ") and title.split()[1] in (
+        "bcast", "mcast", "ucast", "serial")
+
+
+def cost_table(cost: dict[str, Any]) -> list[str]:
+    lines = ["| condition | daemon | node | processes | CPU % of one core (stat ticks / "
+             "schedstat) | CPU hbeat / heartbeat | RSS MiB | PSS MiB | USS MiB "
+             "| VmLck MiB per link worker | Locked MiB (resident) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    mib = 1024
+    for cond, kinds in cost_conditions(cost).items():
+        hb = kinds.get("heartbeat")
+        hb_ns = ({n: sum(p["cpu_pct_ns"] for p in ps) for n, ps in hb["nodes"].items()}
+                 if hb else {})
+        for kind in ("hbeat", "heartbeat"):
+            res = kinds.get(kind)
+            if res is None:
+                continue
+            for node, procs in res["nodes"].items():
+                ticks = sum(p["cpu_pct_ticks"] for p in procs)
+                ns = sum(p["cpu_pct_ns"] for p in procs)
+                ratio = (f"{ns / hb_ns[node]:.1f}x" if kind == "hbeat" and hb_ns.get(node)
+                         else "")
+                links = [p.get("vmlck_kb", 0) / mib for p in procs if _is_link(p["title"])]
+                vmlck = " / ".join(f"{v:.1f}" for v in links) if links else "-"
+                locked = sum(p.get("locked_kb", 0) for p in procs) / mib
+                lines.append(
+                    f"| {cond} | {kind} | {node} | {len(procs)} | {ticks:.3f} / {ns:.3f} "
+                    f"| {ratio} | {sum(p['rss_kb'] for p in procs) / mib:.1f} "
+                    f"| {sum(p['pss_kb'] for p in procs) / mib:.1f} "
+                    f"| {sum(p['uss_kb'] for p in procs) / mib:.1f} | {vmlck} "
+                    f"| {locked:.1f} |")
     return lines
 
 
-def cost_breakdown(cost: dict[str, dict[str, Any]]) -> list[str]:
+def cost_breakdown(cost: dict[str, Any]) -> list[str]:
     out = []
+    conds = cost_conditions(cost)
+    cond = next(iter(conds))
     for kind in ("hbeat", "heartbeat"):
-        res = cost.get(kind)
+        res = conds[cond].get(kind)
         if res is None:
             continue
         node, procs = next(iter(res["nodes"].items()))
-        out.append(f"{kind} on {node}, per process (PSS MiB; largest mappings by PSS):")
+        out.append(f"{kind} on {node}, {cond}, per process (MiB; largest mappings by PSS):")
         out.append("")
         for p in procs:
             top = ", ".join(f"{name} {kb / 1024:.1f}" for name, kb in p["top"][:5])
             out.append(f"- `{p['title']}`: CPU {p['cpu_pct_ns']:.3f} %, PSS "
-                       f"{p['pss_kb'] / 1024:.1f}, USS {p['uss_kb'] / 1024:.1f} ({top})")
+                       f"{p['pss_kb'] / 1024:.1f}, USS {p['uss_kb'] / 1024:.1f}, VmLck "
+                       f"{p.get('vmlck_kb', 0) / 1024:.1f}, Locked "
+                       f"{p.get('locked_kb', 0) / 1024:.1f} ({top})")
         out.append("")
     return out
 
@@ -280,7 +310,7 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
                   ""]
         lines += [*false_death_table(fd), ""]
     if cost:
-        lines += ["### Steady-state cost at `keepalive 1` (idle phase)", ""]
+        lines += ["### Steady-state cost of a node (idle phase)", ""]
         lines += [*cost_table(cost), "", *cost_breakdown(cost)]
     att = results.get("attack", {})
     if att:

@@ -56,6 +56,7 @@ class Scenario:
         self.capture = wire.NanoCapture(self.lab.client, self.lab.dir / "bench.pcap")
         self.started_ns = 0
         self.notes: list[str] = []
+        self.cost: dict[str, Any] | None = None
 
     def begin(self) -> None:
         self.capture.start()
@@ -72,25 +73,6 @@ class Scenario:
 
     def close(self) -> None:
         self.lab.close()
-
-
-class JitterScenario(Scenario):
-    """Keepalive jitter of both nodes at the profile's keepalive."""
-
-    def __init__(self, label: str, kind: str, *, realtime: bool = False,
-                 stall: bool = False) -> None:
-        super().__init__(label, kind, CLASSIC, realtime=realtime,
-                         env={"HBEAT_DEBUG": "1"} if stall else None)
-        self.stall = stall
-        self.cost: dict[str, Any] | None = None
-
-    def begin(self) -> None:
-        super().begin()
-        if self.stall:
-            reply = self.cluster.control(NODES[0], "debug-stall", **STALL)
-            self.notes.append(f"debug-stall on {NODES[0]}: {reply}")
-        self.settle()
-        self.sched = {n: sched_policies(self.cluster.pids(n)) for n in NODES}
 
     def measure_cost(self, seconds: float) -> dict[str, Any]:
         """CPU over `seconds` and memory of every process of both nodes."""
@@ -113,11 +95,30 @@ class JitterScenario(Scenario):
                     / procstat.CLK_TCK / elapsed,
                     "cpu_pct_ns": 100 * (procstat.cpu_ns(p) - ns0[p]) / 1e9 / elapsed,
                     "rss_kb": mem.rss_kb, "pss_kb": mem.pss_kb, "uss_kb": mem.uss_kb,
+                    "locked_kb": mem.locked_kb, "vmlck_kb": mem.vmlck_kb,
                     "top": procstat.top_mappings(p),
                 })
             nodes[node] = procs
         self.cost = {"seconds": elapsed, "nodes": nodes}
         return self.cost
+
+
+class JitterScenario(Scenario):
+    """Keepalive jitter of both nodes at the profile's keepalive."""
+
+    def __init__(self, label: str, kind: str, *, realtime: bool = False,
+                 stall: bool = False) -> None:
+        super().__init__(label, kind, CLASSIC, realtime=realtime,
+                         env={"HBEAT_DEBUG": "1"} if stall else None)
+        self.stall = stall
+
+    def begin(self) -> None:
+        super().begin()
+        if self.stall:
+            reply = self.cluster.control(NODES[0], "debug-stall", **STALL)
+            self.notes.append(f"debug-stall on {NODES[0]}: {reply}")
+        self.settle()
+        self.sched = {n: sched_policies(self.cluster.pids(n)) for n in NODES}
 
     def finish(self) -> dict[str, Any]:
         end = time.time_ns()
@@ -132,6 +133,26 @@ class JitterScenario(Scenario):
         return {"label": self.label, "kind": self.kind, "duration_s": (end - self.started_ns)
                 / 1e9, "nodes": per_node, "sched": self.sched, "notes": self.notes,
                 "cost": self.cost, "pcap": str(pcap)}
+
+
+class CostScenario(Scenario):
+    """A node's steady cost in the seed configuration: serial and bcast, one
+    resource group (`otter BenchProbe::svc1`), `realtime` on or off, the
+    given profile's keepalive."""
+
+    def __init__(self, label: str, kind: str, profile: Profile = CLASSIC, *,
+                 realtime: bool = True) -> None:
+        super().__init__(label, kind, profile, realtime=realtime, serial=True, resource=True)
+        self.realtime = realtime
+
+    def begin(self) -> None:
+        super().begin()
+        self.settle()
+
+    def finish_cost(self, seconds: float) -> dict[str, Any]:
+        cost = self.measure_cost(seconds)
+        return {"label": self.label, "kind": self.kind, "profile": self.profile.name,
+                "keepalive_ms": self.profile.keepalive_ms, "realtime": self.realtime, **cost}
 
 
 class FalseDeathScenario(Scenario):

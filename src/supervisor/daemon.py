@@ -101,6 +101,10 @@ if TYPE_CHECKING:
     from supervisor.feedtcp import TcpFeed
 
 SNAPSHOT_EVERY_S = 10.0
+# How often the loop offers the peers' records (generation, ts) to the peer
+# store, which writes them when a generation changed or every SAVE_EVERY_MS;
+# a peer's state change or restart offers them at once.
+PEER_RECORDS_EVERY_MS = 1000
 # Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
 RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
 EXIT_FENCED = 1
@@ -466,6 +470,7 @@ class Supervisor:
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
                 self._status_line()
+                self.peer_store.update(self.membership.peer_records(), now_ms())
                 if action.old == mb.DEAD and action.new != mb.DEAD:
                     # Back from the dead, in whatever state it first reports
                     # (a restarted peer says `init` first): only membership
@@ -485,6 +490,7 @@ class Supervisor:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
+                self.peer_store.update(self.membership.peer_records(), now_ms())
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
@@ -834,6 +840,7 @@ class Supervisor:
         poller.register(self.query, zmq.POLLIN)
         poller.register(self.signals.rfd, zmq.POLLIN)
         next_renew = 0
+        next_peer_records = 0
         usec = self.notifier.watchdog_usec
         watchdog_every = usec / 2_000_000 if usec else 0.0
         next_watchdog = time.monotonic()
@@ -933,7 +940,9 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
-            self.peer_store.update(self.membership.peer_records(), now)
+            if now >= next_peer_records:
+                self.peer_store.update(self.membership.peer_records(), now)
+                next_peer_records = now + PEER_RECORDS_EVERY_MS
         return self.shutdown()
 
     def retime(self, keepalive_ms: int, deadtime_ms: int) -> None:

@@ -299,6 +299,24 @@ class Rejected:
                    get_int(body, "rejected", "total"), get_int(body, "rejected", "lost", 0))
 
 
+_last_content: tuple[Any, KeepaliveContent | None] = (None, None)
+
+
+def _sent_content(body: Any) -> KeepaliveContent:
+    """The content of a `sent` report. Every tick's report from every link
+    carries the same content until the node's state changes, so the last one
+    checked is kept and an equal JSON object is not checked again (a dict
+    comparison instead of the field-by-field validation: this runs for each
+    keepalive of each medium)."""
+    global _last_content
+    seen, content = _last_content
+    if content is not None and body == seen:
+        return content
+    content = KeepaliveContent.from_json(body, "bus message 'sent': field 'content'")
+    _last_content = (body, content)
+    return content
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """A keepalive this worker sent (or took a seq for, `written` false when
@@ -332,8 +350,7 @@ class Sent:
         _verb(parts, cls.VERB)
         body = body_of(parts, "sent")
         try:
-            content = KeepaliveContent.from_json(body.get("content"),
-                                                 "bus message 'sent': field 'content'")
+            content = _sent_content(body.get("content"))
             ld = get_str(body, "sent", "ld").encode("latin-1")
         except (ContentError, UnicodeEncodeError) as exc:
             raise BusError(str(exc)) from None
