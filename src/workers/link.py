@@ -174,12 +174,26 @@ def tighten_timing(name: str, realtime: bool,
     return problems
 
 
-def read_loadavg() -> bytes:
-    try:
-        with open("/proc/loadavg", "rb") as f:
-            return f.readline().rstrip(b"\n")
-    except OSError:
-        return b"n/a"
+class LoadAvg:
+    """/proc/loadavg for each keepalive's `ld`: opened once, read with one
+    pread per tick (the kernel renders it afresh at offset 0) instead of an
+    open, fstat, ioctl, lseek, read and close."""
+
+    def __init__(self, path: str = "/proc/loadavg") -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def read(self) -> bytes:
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(self.fd, 128, 0).split(b"\n", 1)[0]
+        except OSError:
+            if self.fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self.fd)
+                self.fd = None
+            return b"n/a"
 
 
 def status_template(content: KeepaliveContent, form: str,
@@ -210,6 +224,7 @@ class LinkWorker:
         self.content_seq = self.status.status_seq
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
+        self.loadavg = LoadAvg()
         self.tally = RejectTally()
         self.recent = RecentFrames()
         self.ns_limit = NsLimit()
@@ -258,7 +273,7 @@ class LinkWorker:
         seq = self.claim(tick)
         if seq is None:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
-        ts, ld = int(time.time()), read_loadavg()
+        ts, ld = int(time.time()), self.loadavg.read()
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
