@@ -204,6 +204,9 @@ def resources_lines(res: Mapping[str, Any]) -> list[str]:
                 row.append(" ".join(str(r) for r in g.get("found", [])) or "-")
             grows.append(row)
         lines += _table(grows, indent="  ")
+        for g in groups:
+            if g.get("cannot_run"):
+                lines.append(f"  CANNOT RUN HERE: {g.get('key', '?')}: {g['cannot_run']}")
     return lines + _fencing_lines(res)
 
 

@@ -50,6 +50,7 @@ class Group:
     found: tuple[str, ...] = ()  # resources the start-up probe did not find stopped
     undecided: bool = False  # found by the probe, neither adopted nor released yet
     releasing: bool = False  # found by the probe and being stopped (not ours to keep)
+    cannot_run: str | None = None  # why it cannot run on this node (a status said OCF 5/6)
 
     @property
     def key(self) -> str:
@@ -100,6 +101,7 @@ def after_op(g: Group, fin: OpFinished, *, leaving: bool) -> str:
     flags (`leaving`: our shutdown is under way: a failed start is not handed on)."""
     if fin.kind is not go.Kind.START:
         g.releasing = False
+    g.cannot_run = fin.cannot_run if fin.outcome is go.Outcome.START_FAILED else None
     if fin.outcome is go.Outcome.STARTED:
         return RUNNING
     if fin.outcome is go.Outcome.STOPPED:
@@ -140,6 +142,7 @@ def retaken(g: Group) -> tuple[str, list[Log]] | None:
     if g.state == FAILED:
         g.handoff_pending = False
         g.handoff_logged = False
+        g.cannot_run = None  # asked again: its start begins with a status
         return STOPPED, []
     if g.state == STOP_FAILED:
         text = f"hb_takeover: resource group {g.key} (stop-failed) will be completed here."

@@ -63,8 +63,9 @@ INHERITED = ("TZ",)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Sources the OCF instance file with every assignment exported, as the OCF
-# wrapper's ocf_setvars does, then asks the agent for `monitor`.
-_OCF_MONITOR = 'set -a; . "$1" || exit 5; set +a; exec "$2" monitor'
+# wrapper's ocf_setvars does, then asks the agent for `monitor` (an instance
+# file that cannot be read is OCF_ERR_CONFIGURED, as the wrapper says it).
+_OCF_MONITOR = 'set -a; . "$1" || exit 6; set +a; exec "$2" monitor'
 
 
 class ScriptProbe(Protocol):
