@@ -9,7 +9,9 @@ retried or reported stop-failed, and it is handed to the peer by the
 ordinary hand-off of a failed start (`handoff`, an `ip-request-resp` that
 heartbeat 3.0.6 acts on too). A hand-off from the peer for a group that
 cannot run here either is refused with one ERROR saying it runs nowhere
-(`refused_handoff`). The texts live here; when it happens is `resources`'.
+(`refused_handoff`); a takeover leaves it out (`rscgroups.would_run`) and
+says so (`not_taken`); hb_takeover clears the mark and asks its status
+again (`rscgroups.retaken`). The texts live here; when it happens is `resources`'.
 Pure.
 """
 
@@ -50,10 +52,9 @@ def mark_found(g: Unrunnable, why: str, peer: str | None) -> list[Log]:
 
 
 def refused_handoff(g: Unrunnable, peer: str) -> list[Log]:
-    """`peer` handed us `g`, which cannot run here either: it runs nowhere. Our own
-    hand-off of it is dropped (it would only come back)."""
-    g.handoff_pending = False
-    g.handoff_logged = True
+    """`peer` handed us `g`, which cannot run here either: it runs nowhere. Nothing
+    is sent back; our own hand-off, if still pending, still goes out once, so the
+    peer learns it too (each node hands a group over at most once)."""
     return [
         Log(
             Level.ERROR,
@@ -64,4 +65,17 @@ def refused_handoff(g: Unrunnable, peer: str) -> list[Log]:
     ]
 
 
-__all__ = ["Unrunnable", "mark_found", "refused_handoff"]
+def not_taken(groups: list[Unrunnable], dead: str) -> list[Log]:
+    """The takeover of `dead`'s resources leaves out what cannot run here."""
+    return [
+        Log(
+            Level.ERROR,
+            f"Not taking over resource group {g.key} from {dead}: it cannot run on this "
+            f"node ({g.cannot_run}); it is not running anywhere. Install or configure what "
+            f"is missing, then run hb_takeover here.",
+        )
+        for g in groups
+    ]
+
+
+__all__ = ["Unrunnable", "mark_found", "not_taken", "refused_handoff"]

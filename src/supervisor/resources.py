@@ -768,9 +768,10 @@ class Resources:
             if initial is not None:
                 self._initial_reason = None
             report = self._report(rm.INFO_REQ_OUR) if self.nice else None
-            return aq.takeover_done(
+            unable = [g for g in self.groups.values() if g.state == FAILED and g.cannot_run]
+            return [*cannotrun.not_taken(unable, dead), *aq.takeover_done(
                 dead, nice=self.nice, after_shutdone=after_shutdone, initial=initial, report=report
-            )
+            )]
 
         return Job("mach_down", steps, done)
 

@@ -90,7 +90,11 @@ def would_run(step: Step, g: Group, *, probing: bool, leaving: bool) -> bool:
     if step.start:
         if leaving:
             return False
-        return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
+        if g.state == FAILED:
+            # A takeover retries a failed start, but never one that cannot run here
+            # (OCF 5/6 from its status: `cannotrun`); hb_takeover clears that first.
+            return step.retry_failed and g.cannot_run is None
+        return g.state in (STOPPED, PARTIAL)
     if g.state == STOP_FAILED:
         return step.retry_failed  # only an explicit retry (standby, shutdown) stops it again
     return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
