@@ -17,6 +17,7 @@ Pure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from hbeat.logfmt import Level
@@ -65,7 +66,7 @@ def refused_handoff(g: Unrunnable, peer: str) -> list[Log]:
     ]
 
 
-def not_taken(groups: list[Unrunnable], dead: str) -> list[Log]:
+def not_taken(groups: Sequence[Unrunnable], dead: str) -> list[Log]:
     """The takeover of `dead`'s resources leaves out what cannot run here."""
     return [
         Log(

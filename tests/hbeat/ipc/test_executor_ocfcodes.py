@@ -48,7 +48,7 @@ def test_start_and_stop_are_ok_or_failed() -> None:
 
 
 def test_cannot_run_set_and_texts() -> None:
-    assert ex.CANNOT_RUN == {"not-installed", "not-configured"}
+    assert {"not-installed", "not-configured"} == ex.CANNOT_RUN
     assert ex.cannot_run_text("not-installed", 5) == "not installed (exit 5, OCF_ERR_INSTALLED)"
     assert ex.cannot_run_text("not-configured", 6) == (
         "not configured (exit 6, OCF_ERR_CONFIGURED)")
