@@ -75,7 +75,7 @@ def test_validate_reports_what_is_missing_or_wrong(tmp_path: Path) -> None:
 
 
 def test_validate_summary_when_all_is_well(tmp_path: Path) -> None:
-    config_dir, calls = setup(tmp_path)
+    config_dir, _calls = setup(tmp_path)
     (config_dir / "haresources").write_text("otter LabAgent::sh::good apache\n")
     result = run("check", "--validate", "--config-dir", str(config_dir), "--node-name", "otter")
     assert result.returncode == 0, result.stdout + result.stderr
