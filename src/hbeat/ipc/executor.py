@@ -46,6 +46,23 @@ _RUNNING = re.compile(r"[Rr]unning|OK")
 class CallError(ValueError):
     """A call that cannot be made; the message says which file or field and why."""
 
+    missing: Literal["not-installed", "not-configured"] | None = None
+    """Set when the call cannot be made because something the resource needs
+    is missing on this node: a `status` call then has that verdict, as the
+    script or agent itself would have exited 5 or 6 (`verdict_unmade`)."""
+
+
+class NotInstalled(CallError):
+    """The resource script or OCF agent is missing or not executable here."""
+
+    missing = "not-installed"
+
+
+class NotConfigured(CallError):
+    """The resource's configuration is missing here (an OCF instance file)."""
+
+    missing = "not-configured"
+
 
 def check_action(action: str) -> Action:
     for known in ACTIONS:
@@ -132,6 +149,16 @@ def judge(action: Action, rc: int | None, stdout: str,
     if rc == 0:
         return "stopped" if _NOT_RUNNING.search(stdout) else "running"
     return "stopped" if rc in _SCRIPT_STOPPED else "failed"
+
+
+def verdict_unmade(action: Action, error: CallError) -> Outcome:
+    """The verdict of a call that could not be made: a `status` of a resource
+    whose script, agent or instance file is missing here is `not-installed`
+    or `not-configured` (as Pacemaker's executor reports a missing agent),
+    anything else `failed`."""
+    if action == "status" and error.missing is not None:
+        return error.missing
+    return "failed"
 
 
 def is_failure(outcome: Outcome) -> bool:
