@@ -179,7 +179,11 @@ def rc_name(rc: int | None) -> str:
 
 def cannot_run_text(outcome: Outcome, rc: int | None) -> str:
     """How a `CANNOT_RUN` status is said in the log and the snapshot."""
-    what = "not installed" if outcome == "not-installed" else "not configured"
+    installed = outcome == "not-installed"
+    what = "not installed" if installed else "not configured"
+    if rc is None:  # the executor could not make the call (verdict_unmade)
+        name = OcfCode.OCF_ERR_INSTALLED if installed else OcfCode.OCF_ERR_CONFIGURED
+        return f"{what} ({name.name}: its script, agent or instance file is missing here)"
     return f"{what} ({rc_name(rc)})"
 
 

@@ -52,6 +52,9 @@ def test_cannot_run_set_and_texts() -> None:
     assert ex.cannot_run_text("not-installed", 5) == "not installed (exit 5, OCF_ERR_INSTALLED)"
     assert ex.cannot_run_text("not-configured", 6) == (
         "not configured (exit 6, OCF_ERR_CONFIGURED)")
+    assert ex.cannot_run_text("not-configured", None) == (
+        "not configured (OCF_ERR_CONFIGURED: its script, agent or instance file is missing "
+        "here)")
     assert ex.rc_name(42) == "exit 42" and ex.rc_name(None) == "no exit code"
     assert ex.is_failure("not-installed") and ex.is_failure("failed")
     assert not ex.is_failure("stopped") and not ex.is_failure("ok")
