@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Lab, wait_for
+from tests.lab.daemon.schema import check_snapshot
 from tests.lab.failover.cluster import DEADTIME_S, FailoverCluster
 
 REPO = Path(__file__).resolve().parents[3]
@@ -86,8 +87,11 @@ def test_filesystem_without_modprobe_runs_on_the_other_node(lab: Lab) -> None:
     # weasel never tried to start anything of it, nor claimed it
     assert not c.records.find(node="weasel", resource="apache", action="start")
     assert not re.search(rf"Running \S*Filesystem none {MOUNTPOINT} tmpfs start", log)
-    group = next(g for g in c["weasel"].resources()["groups"] if g["key"] == FS)
+    snap = c["weasel"].snapshot()
+    group = next(g for g in snap["resources"]["groups"] if g["key"] == FS)
     assert group["cannot_run"] == f"{FS} {NOT_INSTALLED}"
+    # the field as docs/status-feed.md documents it (test_feed_doc.py leaves it to us)
+    assert check_snapshot(snap, nodes=c.names, media=["eth1"]) == []
     assert c.rscstatus("weasel") == "none"
     status = c.run_on("weasel", [HBEAT, "status"])
     assert f"CANNOT RUN HERE: {FS}: {FS} {NOT_INSTALLED}" in status.stdout, status
