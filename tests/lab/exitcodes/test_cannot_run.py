@@ -94,7 +94,7 @@ def test_filesystem_without_modprobe_runs_on_the_other_node(lab: Lab) -> None:
     assert check_snapshot(snap, nodes=c.names, media=["eth1"]) == []
     assert c.rscstatus("weasel") == "none"
     status = c.run_on("weasel", [HBEAT, "status"])
-    assert f"CANNOT RUN HERE: {FS}: {FS} {NOT_INSTALLED}" in status.stdout, status
+    assert f"CANNOT RUN HERE: group {FS}: {FS} {NOT_INSTALLED}" in status.stdout, status
     # hbeat check --validate says what is missing (and changes nothing)
     check = c.run_on("weasel", [HBEAT, "check", "--validate", "--config-dir",
                                 str(c["weasel"].config_dir), "--node-name", "weasel"])
