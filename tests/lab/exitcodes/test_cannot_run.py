@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Lab, wait_for
+from tests.harness import Lab, require_commands, wait_for
 from tests.lab.daemon.schema import check_snapshot
 from tests.lab.failover.cluster import DEADTIME_S, FailoverCluster
 
@@ -37,6 +37,7 @@ NOT_INSTALLED = "not installed (exit 5, OCF_ERR_INSTALLED)"
 
 
 def require_agent(path: Path) -> None:
+    require_commands("findmnt", "mount")
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} missing: apt-get install resource-agents")
 
