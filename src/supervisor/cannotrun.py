@@ -59,9 +59,10 @@ def refused_handoff(g: Unrunnable, peer: str) -> list[Log]:
     return [
         Log(
             Level.ERROR,
-            f"Resource group {g.key} cannot run on {peer} nor on this node "
-            f"({g.cannot_run}): it is not running anywhere. Install or configure what "
-            f"is missing, then run hb_takeover on the node that should run it.",
+            f"Resource group {g.key} cannot run on this node ({g.cannot_run}) and "
+            f"{peer} cannot run it either: it is not running anywhere. Install or "
+            f"configure what is missing, then run hb_takeover on the node that should "
+            f"run it.",
         )
     ]
 

@@ -84,7 +84,7 @@ def test_unable_on_both_nodes_runs_nowhere_and_both_say_why(mode: AutoFailback) 
         assert node.states[KEY] == rs.FAILED
         assert starts_and_stops(sim, node.name) == []
         assert node.log_texts("CRIT") == []
-        assert any("nor on this node" in t and "not running anywhere" in t
+        assert any("cannot run it either: it is not running anywhere" in t
                    for t in node.log_texts("ERROR")), (node.name, node.log_texts())
         assert "stop-failed" not in {new for _t, _o, n, _k, _old, new in sim.timeline}
     sim.run_for(60_000)
