@@ -12,7 +12,7 @@ rest: `jobrunner` (script calls), `standbyexchange`, `shutdownflow`,
 `rscstartup` (negotiation timers), `legacyrequests` (ip-request),
 `fencegate` (the fencing gate, over `fencing`), `rscpeer` (the peer's
 reports), `convergence`, `handoff`, `acquisition`, `adoption`,
-`stopfailure` and `rscsnapshot`.
+`stopfailure`, `cannotrun` (groups that cannot run here) and `rscsnapshot`.
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
