@@ -47,7 +47,8 @@ def send(to: socket.socket, payloads: list[bytes], source: str = "127.0.0.1") ->
     tx.bind((source, 0))
     for p in payloads:
         tx.sendto(p, to.getsockname())
-    name = "%s:%d" % tx.getsockname()
+    ip, port = tx.getsockname()
+    name = f"{ip}:{port}"
     tx.close()
     time.sleep(0.02)  # loopback delivery is synchronous; a margin all the same
     return name

@@ -72,7 +72,8 @@ def _send_frames(source: str, frames: list[bytes], port: int) -> str:
     s.bind((source, 0))
     for f in frames:
         s.sendto(f, ("127.0.0.1", port))
-    name = "%s:%d" % s.getsockname()
+    ip, src_port = s.getsockname()
+    name = f"{ip}:{src_port}"
     s.close()
     return name
 
