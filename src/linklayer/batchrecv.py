@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from linklayer._frame_cffi import ffi, lib  # type: ignore[import-not-found]
 from linklayer._native import _c_keyring, _frame_error
@@ -46,14 +46,20 @@ REASONS: dict[str, str] = {
 }
 """What the receive-only codes mean (the frame codes are ErrorCode's)."""
 
-_RX_CODES = {int(lib.HB_NOT_FROM_PEER): "NOT_FROM_PEER",
-             int(lib.HB_OVERSIZE_DATAGRAM): "OVERSIZE_DATAGRAM"}
+_CODE_NAMES: dict[int, str] = {
+    **{int(c): c.name for c in ErrorCode},
+    int(lib.HB_NOT_FROM_PEER): "NOT_FROM_PEER",
+    int(lib.HB_OVERSIZE_DATAGRAM): "OVERSIZE_DATAGRAM",
+}
 _PEER_CACHE_MAX = 256
 _NULL = ffi.NULL
 
 
 class Refused(NamedTuple):
-    """Datagrams of one call refused for one reason from one source."""
+    """Datagrams of one call refused for one reason from one source, with
+    where the last of them went wrong. Its text (`str()`, `error`) is made
+    only when asked for: a flood from many spoofed sources must not pay for
+    a message per refusal."""
 
     code: str
     """An ErrorCode name, or NOT_FROM_PEER / OVERSIZE_DATAGRAM (REASONS)."""
@@ -61,8 +67,24 @@ class Refused(NamedTuple):
     """The source, `ip:port`."""
     datagrams: int
     """How many."""
-    error: FrameError | str
-    """What was wrong with the last of them."""
+    offset: int = -1
+    field_index: int = -1
+    field_name: bytes | None = None
+
+    @property
+    def error(self) -> FrameError | str:
+        """What was wrong with the last of them: the FrameError `verify`
+        raises for it (its field name cut to 64 bytes), or REASONS' text."""
+        text = REASONS.get(self.code)
+        if text is not None:
+            return text
+        code = ErrorCode.__members__.get(self.code)
+        if code is None:  # not a code _frame.c returns for a datagram
+            return f"{self.code}: refused by the batched receive"
+        return FrameError(code, self.offset, self.field_index, self.field_name)
+
+    def __str__(self) -> str:
+        return str(self.error)
 
 
 class BatchReceiver:
@@ -146,18 +168,11 @@ class BatchReceiver:
                 frames.append((arena[off:off + f.length], peer(f.addr, f.port)))
         for i in range(res.nrejects):
             r = self._rejects[i]
-            refused.append(self._refused(r, peer(r.addr, r.port)))
+            err = r.err
+            nl = err.name_length
+            code = r.code
+            refused.append(Refused(_CODE_NAMES.get(code) or f"CODE_{code}",
+                                   peer(r.addr, r.port), r.count,
+                                   err.offset, err.field_index,
+                                   ffi.unpack(r.name, nl) if nl >= 0 else None))
         return n, frames, refused
-
-    @staticmethod
-    def _refused(r: Any, peer: str) -> Refused:
-        code = int(r.code)
-        rx_code = _RX_CODES.get(code)
-        if rx_code is not None:
-            return Refused(rx_code, peer, int(r.count), REASONS[rx_code])
-        err = r.err
-        name = None
-        if err.name_length >= 0:
-            name = ffi.unpack(r.name, err.name_length)
-        return Refused(ErrorCode(code).name, peer, int(r.count),
-                       FrameError(ErrorCode(code), int(err.offset), int(err.field_index), name))

@@ -266,7 +266,7 @@ class LinkWorker:
             return
         add = self.tally.add
         for r in refused:
-            add(r.code, r.peer, r.error, r.datagrams)
+            add(r.code, r.peer, r, r.datagrams)  # made text (str(r)) by the summary
         for frame, peer in frames:
             now = time.monotonic_ns()
             if self.recent.seen_before(frame):

@@ -268,7 +268,8 @@ class SerialMedium:
             try:
                 linklayer.verify(frame, keyring)
             except FrameError as exc:
-                refused.append(Refused(exc.code.name, peer, 1, exc))
+                refused.append(Refused(exc.code.name, peer, 1, exc.offset, exc.field_index,
+                                       exc.field_name))
                 continue
             accepted.append((frame, peer))
         return accepted, refused
