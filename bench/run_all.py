@@ -216,7 +216,7 @@ def phase_attack(args: argparse.Namespace, results: dict[str, Any]) -> None:
                          f"(known: {', '.join(attack.ATTACKS)})")
     results["attack_meta"] = {"window_s": args.attack_window, "lab_max_rate": lab_max,
                               "rates": rates, "attacks": names,
-                              "profile": FAST.name}
+                              "keep_going": args.attack_keep_going, "profile": FAST.name}
     runs: dict[str, attack.AttackScenario] = {}
     kinds = args.attack_daemons.split(",")
     try:

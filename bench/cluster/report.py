@@ -198,6 +198,9 @@ def attack_table(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+STOP_RULE = ", a daemon's steps of an attack ending at its first false death"
+
+
 def attack_summary(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["| attack | daemon | highest rate held (every step up to it: p99 < 5 ms, no "
              "false death) | sent /s at that step | highest rate with no false death "
@@ -300,8 +303,8 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
                   f"Fast profile (keepalive 100 ms, deadtime 500 ms, bcast eth1 only), "
                   f"{am.get('window_s', 0):.0f} s of flood per step"
                   f"{' (not the 60 s of the target)' if am.get('window_s', 0) < 60 else ''}, "
-                  "steps one at a time, a daemon's steps of an attack ending at its first "
-                  "false death. The "
+                  "steps one at a time"
+                  f"{'' if am.get('keep_going', True) else STOP_RULE}. The "
                   f"flooder (bench/cluster/flood.c, sendmmsg) reaches "
                   f"{am.get('lab_max_rate', 0):,.0f} datagrams/s into an idle lab host on this "
                   "machine; `max` is that flooder unpaced at otter.", ""]

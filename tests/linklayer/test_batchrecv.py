@@ -226,3 +226,12 @@ def test_c_api_checks_its_arguments() -> None:
     assert lib.hb_rx_read(rx, -1, ffi.NULL, 0, res, err) == -lib.HB_BAD_ARGUMENT
     assert lib.hb_rx_read(ffi.NULL, 0, ffi.NULL, 0, res, err) == -lib.HB_BAD_ARGUMENT
     lib.hb_rx_free(ffi.NULL)
+
+
+def test_each_source_is_summed_apart(rx_sock: socket.socket) -> None:
+    sources = [f"127.0.1.{i}" for i in range(1, 41)]
+    peers = [send(rx_sock, [b"junk"] * (1 + i % 3), src) for i, src in enumerate(sources)]
+    n, frames, refused = BatchReceiver(batch=MAX_BATCH).receive(rx_sock.fileno(), KEYRING)
+    assert n == sum(1 + i % 3 for i in range(40)) and frames == []
+    assert [(r.code, r.peer, r.datagrams) for r in refused] == [
+        ("UNKNOWN_FORM", p, 1 + i % 3) for i, p in enumerate(peers)]
