@@ -115,8 +115,12 @@ def _child(module: str, argv: list[str], keep: set[int], env: dict[str, str] | N
         for fd in [*sorted(keep), os.sysconf("SC_OPEN_MAX")]:
             os.closerange(low, fd)
             low = fd + 1
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            try:
+                stream = open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+            except OSError:  # closed in the supervisor: None, as a new interpreter has it
+                stream = None
+            setattr(sys, name, stream)
         if env is not None and env != dict(os.environ):
             os.environ.clear()
             os.environ.update(env)
@@ -132,7 +136,8 @@ def _child(module: str, argv: list[str], keep: set[int], env: dict[str, str] | N
         code = 1
     finally:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for out in (sys.stdout, sys.stderr):
+                if out is not None:
+                    out.flush()
         finally:
             os._exit(code)
