@@ -815,7 +815,7 @@ class Resources:
                 continue
             g = self.groups[item.key]
             out += list(item.pre)
-            if not item.probe:
+            if not item.probe and not item.monitor:
                 g.undecided = False  # a start or stop settles what the probe found
                 out += self._set_state(g, STARTING if item.start else STOPPING)
             out += self._runner_events(self._runner.begin(g.group, item, now))
