@@ -4,6 +4,8 @@ anyway, a probe that hangs, and a failure set aside while the group moves."""
 
 from __future__ import annotations
 
+import pytest
+
 from hbeat.config.model import AutoFailback, MonitorSpec
 from supervisor import resources as rs
 
@@ -64,8 +66,9 @@ def test_a_dead_resource_is_restarted_in_place_with_those_above_it() -> None:
     sim.assert_never_two_holders()
 
 
-def test_one_failure_too_many_hands_the_group_to_the_peer() -> None:
-    sim = monitored()
+@pytest.mark.parametrize("mode", [AutoFailback.OFF, AutoFailback.ON, AutoFailback.LEGACY])
+def test_one_failure_too_many_hands_the_group_to_the_peer(mode: AutoFailback) -> None:
+    sim = monitored(mode)
     otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
     for _ in range(2):
         weasel.running.discard((KEY, 2))
