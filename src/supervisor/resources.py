@@ -39,6 +39,7 @@ from . import legacyrequests as lr
 from . import monitorpolicy as mp
 from . import rscgroups as rg
 from . import rscmessages as rm
+from . import rscmonitor as rmon
 from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
@@ -1027,7 +1028,9 @@ class Resources:
             return []
         k = fin.failed_index
         rsc = g.group.resources[k].text
-        moving = self._moving(g)
+        pending = any(s.key == g.key for s in self._runner.pending_steps())
+        moving = rmon.moving(self.phase.value, g.state, pending=pending,
+                             standby=self._sx.active)
         if moving is not None:
             return mon.ignored(g.key, rsc, moving, now)
         peer = self.peer
@@ -1047,36 +1050,11 @@ class Resources:
             self._monitor.done(g.key)
         return []
 
-    def _moving(self, g: rg.Group) -> str | None:
-        """Why a monitor failure of `g` is set aside (it is being stopped or moved)."""
-        if self.phase is not Phase.STABLE:
-            return f"resources are {self.phase.value}"
-        if g.state != RUNNING:
-            return f"the group is {g.state} now"
-        if any(s.key == g.key for s in self._runner.pending_steps()):
-            return "another job is about to stop or move the group"
-        if self._sx.active:
-            return "a standby exchange is under way"
-        return None
-
     def _peer_unfit(self, g: rg.Group) -> str | None:
-        """Why the peer cannot be handed `g` now (None: it can)."""
         peer = self.peer
-        if peer is None:
-            return "there is no other node"
-        if not peer.alive:
-            return f"{peer.name} is dead"
-        if self.fencing.pending(peer.name):
-            return f"{peer.name} is being fenced"
-        if peer.leaving:
-            return f"{peer.name} is shutting down"
-        if not peer.ready_for(nice=self.nice):
-            return f"{peer.name} is not stable"
-        if self._sx.active:
-            return "a standby exchange is under way"
-        if g.from_peer_failure:
-            return f"{peer.name} gave it to us after it failed there"
-        return None
+        fenced = peer is not None and self.fencing.pending(peer.name)
+        return rmon.peer_unfit(peer, fenced=fenced, nice=self.nice, standby=self._sx.active,
+                               from_peer=g.from_peer_failure)
 
     def _monitor_handed(self, g: rg.Group) -> list[Action]:
         """The hand-over's stop is over: give `g` to the peer, or start it again here."""

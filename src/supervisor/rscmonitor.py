@@ -7,7 +7,9 @@ probes due (`take_due`, then `pending`: `resources` queues them as a
 (`failed`: the log lines, the `MonitorEvent` and the verdict; the jobs are
 queued by `resources`, which knows the groups), and the words of each step
 (restart, restart here, hand-over, ignored). It follows each group's state
-(`state_changed`): a group is watched while it runs here. Pure: times are
+(`state_changed`): a group is watched while it runs here. `moving` says
+why a failure is set aside (the group is being stopped or moved anyway),
+`peer_unfit` why the peer cannot be handed a group now. Pure: times are
 the machine's integer ms.
 """
 
@@ -22,6 +24,7 @@ from . import groupops as go
 from . import rscmessages as rm
 from .monitorpolicy import Verdict, Watch
 from .rscactions import FAILED, RUNNING, STOP_FAILED, Action, Log, MonitorEvent, SendMessage
+from .rscpeer import PeerState
 from .rscsnapshot import GroupMonitorView, MonitorView
 
 RESTARTING = "restarting"
@@ -30,6 +33,44 @@ HANDING_OVER = "handing-over"
 
 def _seconds(ms: int) -> str:
     return f"{ms / 1000:g} s"
+
+
+def moving(phase: str, state: str, *, pending: bool, standby: bool) -> str | None:
+    """Why a monitor failure is set aside (None: act on it): the machine is not
+    stable (`phase`), the group is no longer running (`state`), a queued step
+    is about to stop or move it (`pending`), or a standby exchange is under way."""
+    if phase != "stable":
+        return f"resources are {phase}"
+    if state != RUNNING:
+        return f"the group is {state} now"
+    if pending:
+        return "another job is about to stop or move the group"
+    if standby:
+        return "a standby exchange is under way"
+    return None
+
+
+def peer_unfit(peer: PeerState | None, *, fenced: bool, nice: bool, standby: bool,
+               from_peer: bool) -> str | None:
+    """Why `peer` cannot be handed a group now (None: it can): none, dead, being
+    fenced (`fenced`), shutting down, not stable (auto_failback on/off: `nice`),
+    a standby exchange under way, or it gave us the group after a failure there
+    (`from_peer`: the group would ping-pong)."""
+    if peer is None:
+        return "there is no other node"
+    if not peer.alive:
+        return f"{peer.name} is dead"
+    if fenced:
+        return f"{peer.name} is being fenced"
+    if peer.leaving:
+        return f"{peer.name} is shutting down"
+    if not peer.ready_for(nice=nice):
+        return f"{peer.name} is not stable"
+    if standby:
+        return "a standby exchange is under way"
+    if from_peer:
+        return f"{peer.name} gave it to us after it failed there"
+    return None
 
 
 class Monitor:
@@ -181,4 +222,4 @@ class Monitor:
         }
 
 
-__all__ = ["HANDING_OVER", "RESTARTING", "Monitor"]
+__all__ = ["HANDING_OVER", "RESTARTING", "Monitor", "moving", "peer_unfit"]

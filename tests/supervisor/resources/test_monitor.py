@@ -8,6 +8,8 @@ import pytest
 
 from hbeat.config.model import AutoFailback, MonitorSpec
 from supervisor import resources as rs
+from supervisor.rscmonitor import peer_unfit
+from supervisor.rscpeer import PeerState
 
 from .sim import HANG, Node, Sim
 
@@ -134,3 +136,20 @@ def test_a_failure_seen_while_the_group_moves_is_set_aside() -> None:
     assert sim.holders(KEY) == ["otter"]
     assert otter.states[KEY] == rs.RUNNING
     sim.assert_never_run_twice()
+
+
+def test_the_peer_is_fit_only_when_it_can_take_the_group_now() -> None:
+    def unfit(peer: PeerState | None, **kw: bool) -> str | None:
+        facts = {"fenced": False, "nice": True, "standby": False, "from_peer": False, **kw}
+        return peer_unfit(peer, **facts)
+
+    ok = PeerState("otter", stable=True)
+    assert unfit(ok) is None
+    assert unfit(None) == "there is no other node"
+    assert unfit(PeerState("otter", alive=False, stable=True)) == "otter is dead"
+    assert unfit(ok, fenced=True) == "otter is being fenced"
+    assert unfit(PeerState("otter", stable=True, leaving=True)) == "otter is shutting down"
+    assert unfit(PeerState("otter")) == "otter is not stable"
+    assert unfit(PeerState("otter"), nice=False) is None  # legacy: no stable reports
+    assert unfit(ok, standby=True) == "a standby exchange is under way"
+    assert unfit(ok, from_peer=True) == "otter gave it to us after it failed there"
