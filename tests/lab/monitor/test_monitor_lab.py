@@ -4,9 +4,10 @@ otter and weasel (tests/lab/failover/cluster.py timings: keepalive 500 ms,
 deadtime 4 s) run one group, `otter echod`: a real TCP daemon
 (tests/lab/monitor/echod.py, detached, with a pid file in the node's /run)
 behind a proper LSB init script (tests/lab/monitor/initscript.py) in
-resource.d. ha.cf says `monitor 1 restarts 2 window 60`. The daemon is
-killed with SIGKILL on otter: otter's probe (the script's `status`, exit 1:
-dead with its pid file left) notices it and restarts it in place, twice;
+resource.d (and, in the second test, resource-agents' OCF Dummy above
+it). ha.cf says `monitor 1 restarts 2 window 60`. The daemon is killed
+with SIGKILL on otter: otter's probe (the script's `status`, exit 1: dead
+with its pid file left) notices it and restarts it in place, twice;
 the third kill is one too many within the window and the group moves to
 weasel, which then answers on the port. The log, the status feed (every
 `monitor` field of docs/status-feed.md, checked against the page) and
@@ -20,7 +21,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.harness import Lab, ha_cf, wait_for
 from tests.harness.hbeatnode import HBEAT, HbeatConfig
@@ -158,3 +162,40 @@ def test_a_killed_daemon_is_restarted_then_moved_to_the_peer(lab: Lab) -> None:
                                       "snapshot.resources.groups[].monitor"))}
     documented |= {("snapshot.resources", "monitor"), ("snapshot.resources.groups[]", "monitor")}
     assert documented - seen == set(), "documented but never emitted"
+
+
+DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
+DUMMY_STATE = "/run/hbeat-monitor-dummy.state"
+
+
+def test_an_ocf_agent_is_probed_with_its_monitor_and_restarted_alone(lab: Lab) -> None:
+    """`otter echod OCF::Dummy::x`: the Dummy agent's state file removed behind
+    hbeat's back makes its `monitor` say 7 (not running); only Dummy, the
+    top of the stack, is restarted: echod below it keeps its process."""
+    if not os.access(DUMMY, os.X_OK):
+        pytest.fail(f"{DUMMY} missing: apt-get install resource-agents")
+    c = MonitoredCluster(lab, f"otter {GROUP} OCF::Dummy::x\n", real_scripts=["OCF"])
+    for name in NODES:
+        write_initscript(c[name].config_dir / "resource.d")
+        conf = c[name].config_dir / "conf" / "OCF" / "Dummy"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "x").write_text(f"OCF_RESKEY_state={DUMMY_STATE}\n")
+    c.start()
+    c.wait_holders({GROUP: "otter"})
+    state = c["otter"].node.host_path(DUMMY_STATE)
+    assert state.exists()
+    pid = daemon_pid(c, "otter")
+    state.unlink()
+    feed = c.feeds["otter"]
+    failed = feed.wait_topic(f"monitor.{GROUP}", 15, lambda b: b["event"] == "failed")
+    assert (failed["resource"], failed["reason"]) == ("OCF::Dummy::x", "not running")
+    feed.wait_topic(f"monitor.{GROUP}", 15, lambda b: b["event"] == "restarted")
+    wait_for(state.exists, 10, what="Dummy's state file back")
+    assert daemon_pid(c, "otter") == pid  # echod, below Dummy, was not touched
+    assert answer(c, "otter") == f"echod otter {pid}"
+    c.wait_holders({GROUP: "otter"})
+    log = c["otter"].log()
+    assert (f"ERROR: Resource OCF::Dummy::x of group {GROUP} failed its monitor: its status "
+            "says it is not running") in log
+    assert f"info: Restarting resource group {GROUP}: stopping OCF::Dummy::x" in log
+    assert f"info: Restarting resource group {GROUP}: starting OCF::Dummy::x" in log
