@@ -170,6 +170,12 @@ class JobRunner:
         """An operation runs, or a job is under way or queued."""
         return self._run is not None or self._job is not None or bool(self._queue)
 
+    def busy_beyond(self, quiet: frozenset[str]) -> bool:
+        """Busy with a job not named in `quiet` (a monitor's probes do not make the
+        holdings a `transition`)."""
+        jobs = ([self._job] if self._job is not None else []) + list(self._queue)
+        return any(job.name not in quiet for job in jobs)
+
     @property
     def job_active(self) -> bool:
         """An operation runs or a job is under way (the queue aside)."""

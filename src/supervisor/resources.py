@@ -148,7 +148,7 @@ class Resources:
             return self.hold_bits().word
         if (
             self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
-            or self.busy
+            or self._runner.busy_beyond(rmon.QUIET_JOBS)
             or self._sx.active
             or self._legacy.requested
         ):
@@ -1017,7 +1017,7 @@ class Resources:
         steps = [Step(k, False, monitor=True) for k in mon.pending()
                  if self.groups[k].state == RUNNING]
         if steps:
-            self._enqueue(Job("monitor", steps))
+            self._enqueue(Job(rmon.PROBE_JOB, steps))
 
     def _monitored(self, g: rg.Group, fin: OpFinished) -> list[Action]:
         mon = self._monitor

@@ -27,6 +27,9 @@ from .rscactions import FAILED, RUNNING, STOP_FAILED, Action, Log, MonitorEvent,
 from .rscpeer import PeerState
 from .rscsnapshot import GroupMonitorView, MonitorView
 
+PROBE_JOB = "monitor"
+QUIET_JOBS = frozenset({PROBE_JOB})
+"""Jobs that leave rscstatus alone: a probe changes nothing (a restart is a transition)."""
 RESTARTING = "restarting"
 HANDING_OVER = "handing-over"
 
@@ -222,4 +225,5 @@ class Monitor:
         }
 
 
-__all__ = ["HANDING_OVER", "RESTARTING", "Monitor", "moving", "peer_unfit"]
+__all__ = ["HANDING_OVER", "PROBE_JOB", "QUIET_JOBS", "RESTARTING", "Monitor", "moving",
+           "peer_unfit"]

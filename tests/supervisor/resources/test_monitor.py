@@ -41,6 +41,10 @@ def test_a_dead_resource_is_restarted_in_place_with_those_above_it() -> None:
         "watched": True, "next_ms": weasel.res.snapshot()["groups"][KEY]["monitor"]["next_ms"],
         "failures": 0, "restarts": 0, "last_failure": None, "last_failure_ms": None,
         "action": None}
+    # healthy probes leave rscstatus alone (no `transition` every interval)
+    held = len(weasel.held)
+    sim.run_for(5_000)
+    assert weasel.held[held:] == [] and weasel.rscstatus == "local"
     t = sim.now
     weasel.running.discard((KEY, 1))  # LVM dies behind hbeat's back
     sim.run_for(2_500)
