@@ -1,7 +1,8 @@
 """The LSB init script of echod (tests/lab/monitor/echod.py), written into a node's resource.d.
 
 start (waits until the daemon listens; `START_DELAY_S` more, a service's
-start-up time), stop (TERM, then KILL; a stale pid file is removed), status
+start-up time), stop (TERM, then KILL; a stale pid file is removed;
+`STOP_DELAY_S` more, a service's shutdown time), status
 with LSB exit codes: 0 running, 1 dead with its pid file left, 3 stopped.
 """
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 PORT = 7070
 PIDFILE = "/run/echod.pid"
-START_DELAY_S = 0.5
+START_DELAY_S = 1.0
+STOP_DELAY_S = 1.0
 
 _SCRIPT = """#!/bin/sh
 ### BEGIN INIT INFO
@@ -53,6 +55,7 @@ stop)
             sleep 0.05
         done
         rm -f "$PIDFILE"
+        sleep {stop_delay}
     fi
     echo "echod stopped"
     ;;
@@ -73,6 +76,7 @@ def write_initscript(directory: Path) -> Path:
     path = directory / "echod"
     daemon = Path(__file__).resolve().parent / "echod.py"
     path.write_text(_SCRIPT.format(pidfile=PIDFILE, python=sys.executable, daemon=daemon,
-                                   port=PORT, delay=START_DELAY_S))
+                                   port=PORT, delay=START_DELAY_S,
+                                   stop_delay=STOP_DELAY_S))
     path.chmod(0o755)
     return path

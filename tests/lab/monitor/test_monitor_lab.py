@@ -82,15 +82,19 @@ def test_a_killed_daemon_is_restarted_then_moved_to_the_peer(lab: Lab) -> None:
         groups = snap_ok(name)["resources"]["groups"]
         return next(g for g in groups if g["key"] == GROUP)["monitor"]
 
-    # Probes while all is well say nothing at the info level: no "Running" line.
+    # Probes while all is well say nothing at the info level (no "Running" line)
+    # and leave rscstatus alone (no `cluster.held` event, no `transition`).
+    feed = c.feeds["otter"]
+    feed.drain()
     watcher = c["otter"].log_watcher()
     time.sleep(3)
     assert "Running " not in watcher.text(), "a monitor probe was logged at info level"
+    assert [t for t, _b in feed.drain() if t == "cluster.held"] == []
+    assert c.rscstatus("otter") == "local"
     assert group_monitor("otter")["watched"] is True
     settings = snap_ok("otter")["resources"]["monitor"]
     assert settings == {"interval_ms": 1000, "restarts": 2, "window_ms": 60000}
 
-    feed = c.feeds["otter"]
     for n in (1, 2):
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
