@@ -242,7 +242,8 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
                 "standby": None, "job": None, "queued_jobs": [], "operation": None,
                 "fencing": None, "boot_wait": False, "monitor": None,
                 "groups": [{"key": key, "node": g.node, "state": "stopped",
-                            "resources": texts[key], "found": [], "monitor": None}
+                            "resources": texts[key], "found": [], "cannot_run": None,
+                            "monitor": None}
                            for key, g in sup.groups.items()]}
     rs: dict[str, Any] = dict(sup.resources.snapshot())
     standby = rs["standby"]
@@ -268,6 +269,7 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
     groups = [
         {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
          "resources": texts[key], "found": list(rs["groups"][key]["found"]),
+         "cannot_run": rs["groups"][key]["cannot_run"],
          "monitor": _monitor_view(rs["groups"][key].get("monitor"), now)}
         for key, g in sup.groups.items()
     ]

@@ -80,6 +80,7 @@ class OpFinished:
     outcome: go.Outcome
     found: go.ResourceStatus | None = None
     statuses: tuple[go.ResourceStatus, ...] = ()
+    cannot_run: str | None = None  # why the group cannot run here (OCF 5/6), if so
     failed_index: int | None = None
     first: int | None = None
 
@@ -322,6 +323,7 @@ class JobRunner:
                         st.outcome,
                         op.found if probed else None,
                         tuple(op.statuses),
+                        op.cannot_run,
                         st.failed_index if st.outcome is go.Outcome.MONITORED else None,
                         op.first,
                     )

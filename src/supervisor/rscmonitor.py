@@ -149,8 +149,12 @@ class Monitor:
         """Resource `rsc` of group `key` failed its probe; `unfit`: why the peer
         cannot take the group (None: it can). Returns what is said and the verdict."""
         w = self.watches[key]
-        how = "not running" if status is go.ResourceStatus.STOPPED else (
-            "status failed or timed out")
+        if status is go.ResourceStatus.STOPPED:
+            how = "not running"
+        elif status.cannot_run:
+            how = f"cannot run here ({status.value})"
+        else:
+            how = "status failed or timed out"
         verdict = w.failed(now, f"{rsc}: {how}", peer_fit=unfit is None)
         n, limit, window = w.restarts(now), self.spec.restarts, _seconds(self.spec.window_ms)
         out: list[Action] = [self._event(key, "failed", rsc, how, now)]

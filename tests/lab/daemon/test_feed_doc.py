@@ -114,16 +114,19 @@ def test_every_documented_field_is_emitted_and_nothing_else(lab: Lab) -> None:
             seen_fields(path, body, seen)
 
     # STONITH needs a fencing device: tests/lab/fencing/test_stonith_lab.py emits
-    # and checks those (fence.<node> events, snapshot.resources.fencing); resource
+    # and checks those (fence.<node> events, snapshot.resources.fencing). A group
+    # that cannot run on a node (`cannot_run`) needs an agent exiting 5: checked
+    # against the page by tests/lab/exitcodes/test_cannot_run.py. Resource
     # monitoring needs `monitor` in ha.cf: tests/lab/monitor/ emits and checks those.
     documented = {(path, name) for path, fields in load_schema().objects.items()
                   for name in fields
                   if not path.startswith(("fence.", "snapshot.resources.fencing", "monitor.",
                                           "snapshot.resources.monitor",
                                           "snapshot.resources.groups[].monitor"))
-                  and (path, name) not in (("snapshot.resources", "fencing"),
+                  and (path, name) not in {("snapshot.resources", "fencing"),
+                                           ("snapshot.resources.groups[]", "cannot_run"),
                                            ("snapshot.resources", "monitor"),
-                                           ("snapshot.resources.groups[]", "monitor"))}
+                                           ("snapshot.resources.groups[]", "monitor")}}
     assert documented - seen == set(), "documented but never emitted"
 
 
