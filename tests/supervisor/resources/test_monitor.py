@@ -157,3 +157,20 @@ def test_the_peer_is_fit_only_when_it_can_take_the_group_now() -> None:
     assert unfit(PeerState("otter"), nice=False) is None  # legacy: no stable reports
     assert unfit(ok, standby=True) == "a standby exchange is under way"
     assert unfit(ok, from_peer=True) == "otter gave it to us after it failed there"
+
+
+def test_a_resource_that_can_no_longer_run_here_goes_to_the_peer() -> None:
+    # Its status says 5 (OCF_ERR_INSTALLED: the binary went away): the restart's
+    # start stops at it ("Exit codes") and the group is handed to otter.
+    sim = monitored()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    weasel.behaviour[(KEY, 2, "status")] = 5
+    sim.run_for(5_000)
+    assert events(weasel)[:2] == [f"{KEY} failed Filesystem::/dev/vg0/data::/srv",
+                                  f"{KEY} restart Filesystem::/dev/vg0/data::/srv"]
+    assert f"{KEY} restart-failed Filesystem::/dev/vg0/data::/srv" in events(weasel)
+    assert weasel.states[KEY] == rs.FAILED and weasel.running == set()
+    assert sim.holders(KEY) == ["otter"] and otter.states[KEY] == rs.RUNNING
+    assert "cannot run here" in (weasel.res.snapshot()["groups"][KEY]["monitor"] or {}).get(
+        "last_failure", "")
+    sim.assert_never_run_twice()
