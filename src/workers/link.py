@@ -404,7 +404,9 @@ class LinkWorker:
                 continue
             remaining = due - now
             if remaining > PRECISE_NS:
-                events = dict(poller.poll(max(1, (remaining - PRECISE_NS) // 1_000_000)))
+                # Rounded up: the poll ends at most PRECISE_NS before the tick, not
+                # up to 1 ms earlier, which cost a second 1 ms poll every tick.
+                events = dict(poller.poll(-(-(remaining - PRECISE_NS) // 1_000_000)))
                 if self.medium.fileno() in events:
                     self.on_medium()
                 if self.bus in events:
