@@ -39,6 +39,8 @@ T_PINGCOUNT = b"hbeat-pingcount"
 F_COUNT = b"count"
 F_TOTAL = b"total"
 MAX_COUNT = 1024
+RETRY_MS = 500
+"""Due while resources are in transition: look again this much later."""
 
 
 def count_fields(peer: str, count: int, total: int) -> tuple[Field, ...]:
@@ -98,6 +100,7 @@ class IpFail:
         self.remote: int | None = None
         self.remote_since = 0
         self.decided = True  # nothing to decide until a count is known
+        self.retry_at = 0
 
     def _changed(self) -> None:
         self.decided = False
@@ -131,13 +134,17 @@ class IpFail:
     def next_deadline(self) -> int | None:
         if self.decided or self.local is None or self.remote is None:
             return None
-        return max(self.local_since, self.remote_since) + self.settle_ms
+        return max(self.local_since + self.settle_ms, self.remote_since + self.settle_ms,
+                   self.retry_at)
 
     def tick(self, now: int, stable: bool, held: str) -> list[Action]:
         """Decide when the counts have settled. `stable`: no resource
         transition under way; `held`: what `cl_status rscstatus` says."""
         due = self.next_deadline()
-        if due is None or now < due or not stable:
+        if due is None or now < due:
+            return []
+        if not stable:
+            self.retry_at = now + RETRY_MS
             return []
         local, remote = self.local, self.remote
         assert local is not None and remote is not None
