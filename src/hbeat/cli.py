@@ -141,7 +141,8 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
             write(f"  {pn.name}  ({pn.kind}, line {pn.line}){hosts}")
         write(f"  echo every keepalive ({t.keepalive_ms} ms), dead after deadping "
               f"({t.deadping_ms} ms)")
-    write(f"ipfail:         {ipfail_summary(hacf)}")
+    if hacf.ping_nodes or hacf.ipfail is not None or hacf.ipfail_client is not None:
+        write(f"ipfail:         {ipfail_summary(hacf)}")
     log = config.logging
     targets = [f"logfile {log.logfile}"] if log.logfile else []
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []

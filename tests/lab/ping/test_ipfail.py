@@ -12,12 +12,14 @@ group stays where it is.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
 
 from tests.harness import Lab, require_commands, wait_for
-from tests.harness.hbeatnode import HbeatConfig
+from tests.harness.hbeatnode import HBEAT, HbeatConfig
+from tests.lab.daemon.test_metrics import PORT, scrape, value
 from tests.lab.failover.cluster import FailoverCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -33,7 +35,7 @@ class PingCluster(FailoverCluster):
 
     def _config(self, name: str, auto_failback: str) -> HbeatConfig:
         config = super()._config(name, auto_failback)
-        extra = (f"ping {self.target}\ndeadping 2\n"
+        extra = (f"ping {self.target}\ndeadping 2\nmetrics 127.0.0.1:{PORT}\n"
                  "respawn hacluster /usr/lib/heartbeat/ipfail\n")
         return HbeatConfig(config.ha_cf + extra, config.authkeys, config.haresources,
                            env=config.env)
@@ -76,6 +78,18 @@ def test_fewer_ping_nodes_hands_the_group_over_and_nothing_moves_back(
     c.cut("otter")
     c.wait_ping("otter", "dead")
     c.wait_holders({GROUP: "weasel"}, timeout=20)
+    target = c.target
+    # the ping node's state in the feed, `hbeat status` and the metrics
+    c.feeds["otter"].seen_or_wait("node", target, "dead")
+    status = subprocess.run([HBEAT, "status", "--runtime-dir", str(c["otter"].runtime_dir)],
+                            capture_output=True, text=True, timeout=20, check=True).stdout
+    assert [line.split()[:3] for line in status.splitlines()
+            if line.startswith(target)] == [[target, "dead", "ping"]], status
+    metrics = scrape(c, "otter")
+    assert value(metrics, "hbeat_ping_node_state", node=target,
+                 hbeat_ping_node_state="dead") == 1
+    assert value(metrics, "hbeat_ping_node_state", node=target,
+                 hbeat_ping_node_state="ping") == 0
     assert "Giving up because we have less visible ping nodes." in c["otter"].log()
     assert "Going standby [all]." in c["otter"].log()
 
