@@ -15,7 +15,13 @@ from collections.abc import Callable
 import pytest
 
 from tests.harness import Lab, authkeys_text, require_commands, wait_for
-from tests.lab.cluster.clusters import diff_report, fast_hacf, normalise, start_hbeat, start_heartbeat
+from tests.lab.cluster.clusters import (
+    diff_report,
+    fast_hacf,
+    normalise,
+    start_hbeat,
+    start_heartbeat,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
