@@ -986,6 +986,7 @@ class Supervisor:
         self.keepalive_ms = keepalive_ms
         self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
         self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        self.ping.retime(keepalive_ms, self.config.timers.deadping_ms)
         cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
         for slot in self.pool.slots.values():
             slot.policy.cap_s = cap_s

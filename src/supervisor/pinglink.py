@@ -72,6 +72,16 @@ class PingLink:
             host.log(Level.INFO, "ipfail: this node runs no resource groups of a pair: "
                                  "ping node counts are not compared here")
 
+    def retime(self, keepalive_ms: int, deadping_ms: int) -> None:
+        """New keepalive/deadping (a reload): the worker gets a new setup."""
+        if (keepalive_ms, deadping_ms) == (self.setup.interval_ms, self.setup.deadping_ms):
+            return
+        self.setup = PingSetup(self.setup.targets, keepalive_ms, deadping_ms)
+        if self.ipfail is not None:
+            self.ipfail.settle_ms = settle_ms(keepalive_ms, deadping_ms)
+        if self.pid:
+            self.host.send_to_worker(PING_WORKER, self.setup.encode())
+
     @property
     def enabled(self) -> bool:
         return bool(self.nodes.names)

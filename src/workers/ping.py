@@ -183,6 +183,19 @@ class PingWorker:
         for parts in drain(self.bus):
             if parts and parts[0] == Stop.VERB:
                 self.running = False
+            elif parts and parts[0] == PingSetup.VERB:
+                try:
+                    self.retime(PingSetup.decode(parts))
+                except BusError as exc:
+                    self.warn(f"ping: new setup refused: {exc}")
+
+    def retime(self, setup: PingSetup) -> None:
+        """A new interval and deadping (a reload; the targets stay: changing
+        them needs a restart of hbeat)."""
+        self.setup = PingSetup(self.setup.targets, setup.interval_ms, setup.deadping_ms)
+        self.tracker.deadping_ms = setup.deadping_ms
+        self.book.max_age_ms = setup.deadping_ms
+        self.next_send = min(self.next_send, now_ms() + setup.interval_ms)
 
     def summary(self) -> None:
         if self.ignored:

@@ -7,13 +7,13 @@ raw socket floods the worker's ICMP socket (its identifier read from
 /proc/net/icmp) with echo replies "from" 127.0.0.5 carrying every
 sequence number and a wrong payload. None may count: the worker reports
 the node dead after deadping and never up. Once the node answers again,
-the worker reports it up. Its ICMP socket also needs
+the worker reports it up; a new setup (a reload) changes its deadping.
+Its ICMP socket also needs
 `net.ipv4.ping_group_range`, which the worker widens itself (as root).
 """
 
 from __future__ import annotations
 
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -101,6 +101,15 @@ def test_forged_replies_never_bring_a_ping_node_up(
         node.run(["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0"])
         report = next_report(5)
         assert report == PingState(TARGET, True, TARGET), report
+
+        # a reload's new setup: a longer deadping applies to the running worker
+        bus.send_multipart([ident, *PingSetup(setup.targets, 200, 3000).encode()])
+        time.sleep(0.3)
+        node.run(["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1"])
+        silent_since = time.monotonic()
+        report = next_report(6)
+        assert report == PingState(TARGET, False), report
+        assert time.monotonic() - silent_since > 2.0  # not the old deadping of 1 s
     finally:
         bus.close()
         ctx.term()
