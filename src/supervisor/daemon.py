@@ -512,6 +512,9 @@ class Supervisor:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
+                # its count is stale and it forgot ours
+                self.ping.peer_dead(action.node)
+                self.ping.peer_up(action.node)
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
