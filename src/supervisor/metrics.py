@@ -30,7 +30,7 @@ from supervisor.membership import ACTIVE, DEAD, INIT, LINK_DEAD, LINK_UP, UP
 from supervisor.rscactions import RUNNING
 
 NODE_STATES = (INIT, UP, ACTIVE, DEAD)
-PING_NODE_STATES = ("init", "ping", "dead")
+PING_NODE_STATES = ("ping", "dead")
 LINK_STATES = (LINK_UP, LINK_DEAD)
 # Keepalive lateness: a well-behaved link sends within a fraction of a millisecond.
 LATENESS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -91,7 +91,7 @@ class Metrics:
             "hbeat_ping_node_state", "State of each ping node (ping, ping_group) of ha.cf",
             ["node"], states=list(PING_NODE_STATES), registry=r)
         for node in ping_nodes:
-            self.ping_node_state.labels(node).state("init")
+            self.ping_node_state.labels(node).state("dead")  # as heartbeat: until it answers
         self.link_state = Enum("hbeat_link_state", "State of each (node, link) pair",
                                ["node", "link"], states=list(LINK_STATES), registry=r)
         self.lateness = Histogram(

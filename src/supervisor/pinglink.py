@@ -26,7 +26,7 @@ from .pingnodes import PingNodes
 from .rscactions import TRANSITION
 
 # A ping node has one link, named as the node, as in heartbeat ("Link NAME:NAME up.").
-_LINK = {"init": "dead", "ping": "up", "dead": "dead"}
+_LINK = {"ping": "up", "dead": "dead"}
 
 __all__ = ["PING_WORKER", "Host", "PingLink", "settle_ms"]
 
@@ -98,7 +98,8 @@ class PingLink:
                 return
             for level, text in change.logs:
                 self.host.log(level, text)
-            self.host.ping_changed(change.node, change.old, change.new)
+            if change.old != change.new:
+                self.host.ping_changed(change.node, change.old, change.new)
             if self.ipfail is not None and self.nodes.decided():
                 self._apply(self.ipfail.local_count(self.nodes.count(), now))
         else:
