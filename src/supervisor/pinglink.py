@@ -42,11 +42,11 @@ class Host(Protocol):
     def resources_state(self) -> tuple[bool, str] | None: ...
 
 
-def settle_ms(keepalive_ms: int, deadping_ms: int) -> int:
+def settle_ms(keepalive_ms: int) -> int:
     """How long both counts must stay the same before ipfail acts: three
     keepalives (two nodes see a ping node die up to one echo interval
-    apart, and the count then travels to the peer), at least one second."""
-    del deadping_ms  # the deaths themselves already waited deadping
+    apart, and the count then travels to the peer), at least one second.
+    The deaths themselves have already waited deadping."""
     return max(1000, 3 * keepalive_ms)
 
 
@@ -65,8 +65,7 @@ class PingLink:
         if hacf.ipfail_enabled and config.node_name in pair and len(pair) == 2:
             peer = next(n for n in pair if n != config.node_name)
             self.ipfail = ipf.IpFail(peer.lower(), len(hacf.ping_nodes),
-                                     settle_ms(config.timers.keepalive_ms,
-                                               config.timers.deadping_ms),
+                                     settle_ms(config.timers.keepalive_ms),
                                      hacf.auto_failback.value == "on")
         elif hacf.ipfail_enabled:
             host.log(Level.INFO, "ipfail: this node runs no resource groups of a pair: "
@@ -78,7 +77,7 @@ class PingLink:
             return
         self.setup = PingSetup(self.setup.targets, keepalive_ms, deadping_ms)
         if self.ipfail is not None:
-            self.ipfail.settle_ms = settle_ms(keepalive_ms, deadping_ms)
+            self.ipfail.settle_ms = settle_ms(keepalive_ms)
         if self.pid:
             self.host.send_to_worker(PING_WORKER, self.setup.encode())
 
