@@ -61,7 +61,7 @@ from hbeat.ipc.bus import (
     decode_link_report,
     drain,
 )
-from hbeat.ipc.executor import Outcome
+from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
@@ -276,7 +276,7 @@ class Supervisor:
                 self.metrics_write_failed = False
 
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
-        self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
+        self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
 
     # --- logging and the bus ------------------------------------------------
