@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
 import os
 import signal
@@ -39,7 +40,6 @@ import zmq
 
 from hbeat.ipc.bus import BusError, Fatal, Hello, Stop, Warn, drain
 from hbeat.ipc.ping import PingSetup, PingState
-from workers.link import die_with_parent
 from workers.pingtrack import EchoBook, PingTracker, Transition
 
 RANGE_SYSCTL = Path("/proc/sys/net/ipv4/ping_group_range")
@@ -50,10 +50,19 @@ TOKEN_BYTES = 16
 MAX_REPLY = 512
 READ_BATCH = 256
 SUMMARY_EVERY_S = 60.0
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class PingSocketError(OSError):
     """The ICMP socket cannot be opened; the message names the setting."""
+
+
+def die_with_parent() -> None:
+    """SIGTERM when the supervisor dies (the executor and link workers do the same)."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        sys.exit(0)
 
 
 def now_ms() -> int:
