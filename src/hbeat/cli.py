@@ -150,7 +150,7 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         write(f"watchdog:       {hacf.watchdog}, timeout {watchdog_timeout_s(t)} s "
               f"(deadtime - keepalive, whole seconds)")
     for client in hacf.clients:
-        skip = "  [not run: hbeat makes ipfail's decision]" if client is hacf.ipfail_client else ""
+        skip = "  [not run: hbeat makes ipfail's decision]" if client.is_ipfail else ""
         write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})"
               f"{skip}")
     if hacf.ping_nodes:

@@ -237,8 +237,7 @@ class Supervisor:
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
         # ipfail is built in (supervisor/pinglink.py): its respawn line is never run.
-        self.clients = Clients(tuple(c for c in config.hacf.clients
-                                     if c is not config.hacf.ipfail_client),
+        self.clients = Clients(tuple(c for c in config.hacf.clients if not c.is_ipfail),
                                self.log, self.fence_self)
         self.outdater = od.Outdater(self.node)
         self.partition_seen_ms: int | None = None  # last stall, death or heal seen here

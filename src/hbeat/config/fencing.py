@@ -37,7 +37,6 @@ NATIVE_CLIENTS: dict[str, tuple[Level, str]] = {
     "drbd-peer-outdater": (Level.ERROR, _OUTDATER),
 }
 # `respawn ... ipfail` is not run either: hbeat makes its decision (hbeat/config/pingcheck.py).
-BUILT_IN_CLIENTS = frozenset({"ipfail"})
 
 
 def watchdog_timeout_s(timers: Timers) -> int | None:
@@ -57,7 +56,7 @@ def check_clients(hacf: HaCf, probe: SystemProbe) -> list[Problem]:
     out: list[Problem] = []
     for client in hacf.clients:
         head = f"{client.kind} {client.user} {client.command}"
-        if client.program.rsplit("/", 1)[-1] in BUILT_IN_CLIENTS:
+        if client.is_ipfail:
             continue  # checked by hbeat.config.pingcheck
         native = native_client(client.program)
         if native is not None:

@@ -179,6 +179,11 @@ class Client:
     def program(self) -> str:
         return self.command.split()[0]
 
+    @property
+    def is_ipfail(self) -> bool:
+        """heartbeat's ipfail, which hbeat never runs (it decides itself)."""
+        return self.program.rsplit("/", 1)[-1] == "ipfail"
+
 
 @dataclass(frozen=True, slots=True)
 class StatusTcp:
@@ -251,7 +256,7 @@ class HaCf:
         """The `respawn ... ipfail` line heartbeat admins write (hbeat runs no
         ipfail binary: it makes ipfail's decision itself)."""
         for client in self.clients:
-            if client.program.rsplit("/", 1)[-1] == "ipfail":
+            if client.is_ipfail:
                 return client
         return None
 
