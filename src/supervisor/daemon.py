@@ -82,6 +82,7 @@ from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
 from supervisor.metricsink import make_metrics
 from supervisor.peerstate import PeerStore
+from supervisor.pinglink import PING_WORKER, PingLink
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
@@ -242,7 +243,9 @@ class Supervisor:
         self.next_stall = 0.0
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
-        self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
+        # ipfail is built in (supervisor/pinglink.py): its respawn line is never run.
+        self.clients = Clients(tuple(c for c in config.hacf.clients if not c.is_ipfail),
+                               self.log, self.fence_self)
         self.outdater = od.Outdater(self.node)
         self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
         self.metrics_write_failed = False
@@ -251,7 +254,9 @@ class Supervisor:
         hacf = config.hacf
         self.metrics = make_metrics(
             hacf.metrics_listen is not None or hacf.metrics_textfile is not None,
-            config.nodes, tuple(self.groups), lambda: self.membership.counters.as_dict())
+            config.nodes, tuple(self.groups), lambda: self.membership.counters.as_dict(),
+            ping_nodes=tuple(p.name for p in config.hacf.ping_nodes))
+        self.ping = PingLink(config, self)
 
     # --- metrics (docs/metrics.md) -----------------------------------------
 
@@ -290,6 +295,28 @@ class Supervisor:
 
     def log(self, level: Level, text: str) -> None:
         self.log_sink.log(level, text)
+
+    # --- the ping link's host (supervisor/pinglink.py) ----------------------
+
+    def send_to_worker(self, name: str, parts: list[bytes]) -> None:
+        self.bus.send_multipart([name.encode(), *parts])
+
+    def send_cluster(self, fields: tuple[linklayer.Field, ...]) -> None:
+        self.apply(self.membership.send(fields, now_ms()))
+
+    def ping_changed(self, node: str, old: str, new: str) -> None:
+        self.feed.node(node, old, new, "ping node answers" if new == "ping"
+                       else f"no ping answer for {self.config.timers.deadping_ms} ms (deadping)")
+        self.metrics.on_ping_node(node, new == "ping")
+
+    def standby(self, which: str) -> None:
+        if self.resources is not None:
+            self.apply_resources(self.resources.standby(which, now_ms()))
+
+    def resources_state(self) -> tuple[bool, str] | None:
+        if self.resources is None or self.shutdown_started:
+            return None
+        return self.resources.stable, self.resources.held
 
     # --- setup --------------------------------------------------------------
 
@@ -411,6 +438,8 @@ class Supervisor:
                           keyring=lambda: self.config.keyring)
         if self.resources is not None:
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
+        if self.ping.enabled:
+            self.pool.add(PING_WORKER, "workers.ping", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
 
     # --- keepalive content --------------------------------------------------
@@ -473,6 +502,7 @@ class Supervisor:
                 self._status_line()
                 self.peer_store.update(self.membership.peer_records(), now_ms())
                 if action.old == mb.DEAD and action.new != mb.DEAD:
+                    self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
                     # (a restarted peer says `init` first): only membership
                     # tells the resource machine that a peer lives.
@@ -482,16 +512,22 @@ class Supervisor:
                 self.metrics.on_link(action.node, action.medium, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
+                for peer in self.config.peers:
+                    self.ping.peer_up(peer)
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
                 self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
+                self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
                 self.peer_store.update(self.membership.peer_records(), now_ms())
+                # its count is stale and it forgot ours
+                self.ping.peer_dead(action.node)
+                self.ping.peer_up(action.node)
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
@@ -506,6 +542,7 @@ class Supervisor:
                 if not action.local and action.node != self.node:
                     self._check_fence(action.message)
                     self._outdate_message(action.message)
+                    self._ping_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -633,6 +670,12 @@ class Supervisor:
         elif isinstance(msg, od.Answer):
             self.apply_outdate(self.outdater.on_answer(msg, now_ms()))
 
+    def _ping_message(self, message: Envelope) -> None:
+        try:
+            self.ping.message(message, now_ms())
+        except MessageError as exc:
+            self.log(Level.ERROR, str(exc))
+
     def apply_outdate(self, effects: list[od.Effect]) -> None:
         for effect in effects:
             if isinstance(effect, od.Note):
@@ -714,6 +757,15 @@ class Supervisor:
             slot = self.pool.slots[EXECUTOR]
             slot.pid = self.executor.pid or slot.pid
             slot.state = "running" if self.executor.ready else slot.state
+            return
+        if ident == PING_WORKER and self.ping.enabled:
+            if verb == Hello.VERB and Hello.decode(parts).pid != self.pool.slots[PING_WORKER].pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {Hello.decode(parts).pid},"
+                                     f" but that worker is pid {self.pool.slots[PING_WORKER].pid}:"
+                                     " ignored")
+                return
+            self.ping.on_message(parts, now_ms())
+            self.pool.slots[PING_WORKER].state = "running"
             return
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
@@ -945,6 +997,7 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
+            self.ping.tick(now)
             if now >= next_peer_records:
                 self.peer_store.update(self.membership.peer_records(), now)
                 next_peer_records = now + PEER_RECORDS_EVERY_MS
@@ -956,6 +1009,7 @@ class Supervisor:
         self.keepalive_ms = keepalive_ms
         self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
         self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        self.ping.retime(keepalive_ms, self.config.timers.deadping_ms)
         cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
         for slot in self.pool.slots.values():
             slot.policy.cap_s = cap_s
@@ -978,6 +1032,7 @@ class Supervisor:
         due = [membership]
         if self.resources is not None:
             due.append(self.resources.next_deadline(now))
+        due.append(self.ping.next_deadline())
         known = [d for d in due if d is not None]
         return min(known) if known else None
 

@@ -18,6 +18,7 @@ class MetricsSink(Protocol):
     def serve(self, address: str, port: int) -> None: ...
     def write_textfile(self, path: str) -> None: ...
     def on_node(self, node: str, state: str) -> None: ...
+    def on_ping_node(self, node: str, up: bool) -> None: ...
     def on_link(self, node: str, link: str, state: str) -> None: ...
     def on_keepalive_sent(self, medium: str, late_us: int) -> None: ...
     def on_rejected(self, medium: str, reason: str, count: int = 1) -> None: ...
@@ -39,6 +40,9 @@ class NoMetrics:
         raise OSError("metrics are not configured")
 
     def on_node(self, node: str, state: str) -> None:
+        pass
+
+    def on_ping_node(self, node: str, up: bool) -> None:
         pass
 
     def on_link(self, node: str, link: str, state: str) -> None:
@@ -70,11 +74,12 @@ class NoMetrics:
 
 
 def make_metrics(wanted: bool, nodes: tuple[str, ...], groups: tuple[str, ...],
-                 counters: Callable[[], Mapping[str, int]]) -> MetricsSink:
+                 counters: Callable[[], Mapping[str, int]],
+                 ping_nodes: tuple[str, ...] = ()) -> MetricsSink:
     """The prometheus_client registry when an output is configured (`wanted`),
     imported only then; `NoMetrics` otherwise."""
     if not wanted:
         return NoMetrics()
     from supervisor.metrics import Metrics
 
-    return Metrics(nodes, groups, counters)
+    return Metrics(nodes, groups, counters, ping_nodes)
