@@ -62,6 +62,7 @@ from hbeat.ipc.bus import (
     drain,
 )
 from hbeat.ipc.executor import Outcome
+from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
@@ -79,6 +80,7 @@ from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
+from supervisor.journal import Journal
 from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
@@ -161,6 +163,23 @@ def medium_spec(medium: Medium, media: tuple[Medium, ...] = ()) -> MediumSpec:
     return MediumSpec("bcast", name, medium.interface, medium.port)
 
 
+def fence_plugin(argv: tuple[str, ...]) -> str:
+    """The STONITH plugin of a `stonith -t <type> ...` command line."""
+    if "-t" in argv[:-1]:
+        return argv[argv.index("-t") + 1]
+    return argv[0] if argv else "?"
+
+
+def peer_credentials(frame: zmq.Frame) -> tuple[int, int] | None:
+    """(uid, pid) of a local client, from the kernel's peer credentials that
+    ZeroMQ reports for an ipc connection (`Peer-Address` ends `:uid:gid:pid`)."""
+    try:
+        words = str(frame.get("Peer-Address")).rsplit(":", 3)
+        return int(words[1]), int(words[3])
+    except (zmq.ZMQError, ValueError, IndexError, TypeError):
+        return None
+
+
 def resource_timers(text: str) -> dict[str, float]:
     """Parse $HBEAT_RESOURCE_TIMERS (`name=value,...`, names from RESOURCE_TIMERS:
     `_s` values are seconds and may be fractional, the others whole numbers)."""
@@ -222,8 +241,7 @@ class Supervisor:
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
             self._executor_done,
-            fence_done=lambda op, rc: self._to_resources(
-                lambda r, now: r.fence_done(op, rc, now)),
+            fence_done=self._fence_done,
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -271,7 +289,19 @@ class Supervisor:
 
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
-        self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
+        decision, took, info = self.journal.op_finished("script", op, now_ms())
+        if info.get("action") != "status" or self.journal.current_why == "startup":
+            self.journal.record(Kind.SCRIPT, decision=decision, took_ms=took, rc=rc,
+                                verdict=verdict, **info)
+        with self.journal.within(decision):
+            self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
+
+    def _fence_done(self, op: int, rc: int | None) -> None:
+        decision, took, info = self.journal.op_finished("fence", op, now_ms())
+        self.journal.record(Kind.FENCE, node=info.pop("node", None), decision=decision,
+                            rc=rc, duration_ms=took, **info)
+        with self.journal.within(decision):
+            self._to_resources(lambda r, now: r.fence_done(op, rc, now))
 
     # --- logging and the bus ------------------------------------------------
 
@@ -333,6 +363,11 @@ class Supervisor:
     def _start_membership(self) -> None:
         state = self.options.state_dir
         generation = bump_generation(state, log=self.log)
+        self.journal = Journal(state, self.log)  # docs/journal.md
+        self.journal.load()
+        self.journal.start()
+        self.journal.record(Kind.STARTUP, f"generation {generation}",
+                            node=self.config.node_name, generation=generation)
         uuid = load_or_create_uuid(state)
         self.peer_store = PeerStore(state, self.log)
         records = self.peer_store.load(self.config.peers)
@@ -455,6 +490,7 @@ class Supervisor:
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new, action.reason)
+                self._journal_node(action)
                 self.metrics.on_node(action.node, action.new)
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
@@ -478,18 +514,22 @@ class Supervisor:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
+                self.journal.record(Kind.PEER_RESTARTED, node=action.node, old=action.old_gen,
+                                    new=action.new_gen)
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
                 )
                 self._to_resources(lambda r, now, n=action.node: r.peer_restarted(n, now))
             elif isinstance(action, mb.PartitionHealed):
+                self.journal.record(Kind.PARTITION_HEALED, node=action.node)
                 self.partition_seen_ms = now_ms()
                 self.feed.cluster("partition", node=action.node)
                 self._to_resources(
                     lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
             elif isinstance(action, mb.Deliver):
                 if not action.local and action.node != self.node:
+                    self._journal_peer_request(action.node, action.message)
                     self._check_fence(action.message)
                     self._outdate_message(action.message)
                 self._to_resources(
@@ -507,6 +547,9 @@ class Supervisor:
                 self.apply(self.membership.send(action.fields, now_ms()))
             elif isinstance(action, rs.RunScript):
                 group = self.groups[action.group_key]
+                self.journal.op_started(
+                    "script", action.op_id, now_ms(), group=action.group_key,
+                    resource=group.resources[action.resource_index].text, action=action.action)
                 self.metrics.on_script_start(
                     action.op_id, group.resources[action.resource_index].script,
                     action.action, now_ms())
@@ -515,6 +558,9 @@ class Supervisor:
                                   group.resources[action.resource_index])
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                if action.new not in (rs.STARTING, rs.STOPPING):
+                    self.journal.record(Kind.GROUP, group=action.group_key, old=action.old,
+                                        new=action.new, why=self.journal.current_why)
                 if action.new == rs.STOP_FAILED and self.watchdog is not None:
                     # heartbeat reboots a node whose stop failed; we reset it through
                     # the watchdog (without one, the group stays claimed here).
@@ -526,6 +572,8 @@ class Supervisor:
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
             elif isinstance(action, fc.RunFence):
+                self.journal.op_started("fence", action.op_id, now_ms(), node=action.node,
+                                        plugin=fence_plugin(action.argv))
                 self.executor.run_fence(action.op_id, action.node, action.argv,
                                         action.timeout_s)
             elif isinstance(action, fc.FenceStateChanged):
@@ -555,6 +603,50 @@ class Supervisor:
         res = self.resources
         return res is not None and any(
             res.group_state(key) in RUNNING_HERE for key in self.groups)
+
+    # --- the decision journal (docs/journal.md) ---------------------------------
+
+    def _journal_node(self, change: mb.NodeStateChanged) -> None:
+        if change.node == self.node:
+            return
+        if change.new == mb.DEAD:
+            now = now_ms()
+            info = self.membership.nodes.get(change.node)
+            links = {md: {"ago_ms": None if li.last_heard is None else now - li.last_heard}
+                     for md, li in (info.links.items() if info is not None else ())}
+            self.journal.record(Kind.NODE_DEAD, change.reason, node=change.node, links=links,
+                                was=change.old)
+        elif change.old == mb.DEAD:
+            self.journal.record(Kind.NODE_BACK, change.reason, node=change.node,
+                                status=change.new)
+
+    def _journal_peer_request(self, node: str, message: Envelope) -> None:
+        """A peer asking for a standby, a takeover or a group opens a decision."""
+        try:
+            msg = rm.parse_resource_message(message)
+        except MessageError:
+            return
+        if isinstance(msg, rm.AskResources) and msg.info == rm.ASK_ME:
+            self.journal.record(Kind.REQUEST, f"{node} (hb_standby there)", node=node,
+                                what="standby", which=msg.which.word, by="peer")
+        elif isinstance(msg, rm.HbTakeover):
+            self.journal.record(Kind.REQUEST, f"{node} (hb_takeover there)", node=node,
+                                what="standby", which=msg.which, by="peer-takeover")
+        elif isinstance(msg, rm.IpRequest):
+            self.journal.record(Kind.REQUEST, f"{node} (legacy ip-request)", node=node,
+                                what="ip-request", which=msg.key, by="peer-legacy")
+
+    def _journal_command(self, command: str, args: dict[str, Any],
+                         creds: tuple[int, int] | None) -> None:
+        if command not in ("standby", "takeover"):
+            return
+        uid, pid = creds if creds is not None else (None, None)
+        who = f"hb_{command} on {self.node}"
+        if uid is not None:
+            who += f" (uid {uid}, pid {pid})"
+        self.journal.record(Kind.REQUEST, who, node=self.node, what=command,
+                            which=str(args.get("which", "all"))[:20], by="local",
+                            uid=uid, pid=pid)
 
     def _check_fence(self, message: Envelope) -> None:
         try:
@@ -587,6 +679,7 @@ class Supervisor:
         if self.fenced:
             return
         self.fenced = True
+        self.journal.record(Kind.SELF_FENCE, why, watchdog=self.watchdog is not None)
         self.log(Level.CRIT, f"Self-fencing: {why}.")
         if self.watchdog is not None:
             self.watchdog.stop_petting("Self-fencing")
@@ -748,18 +841,28 @@ class Supervisor:
             self.membership.keepalive_sent(sent.fields(), now_ms())
 
     def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
-        for parts in drain(sock):
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            parts = [f.bytes for f in frames]
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
+            command = ""
             try:
                 rid, command, args = parse_request(raw)
                 if read_only and command not in READ_ONLY:
                     raise ControlError(ControlErrno.NOT_PERMITTED,
                                        f"{command!r} changes the cluster: only root may ask"
                                        f" for it (on the control socket)")
+                if not read_only:
+                    self._journal_command(command, args, peer_credentials(frames[-1]))
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
+                if command in ("standby", "takeover") and not read_only:
+                    self.journal.record(Kind.REFUSED, exc.message)
                 reply = make_error(rid, exc.errno, exc.message)
             except Exception as exc:  # a bug must not take the cluster down
                 self.log(Level.ERROR, f"control command failed: {exc!r}")
@@ -793,6 +896,7 @@ class Supervisor:
 
     def _begin_shutdown(self) -> None:
         self.shutdown_started = True
+        self.journal.record(Kind.SHUTDOWN, "self-fencing" if self.fenced else "asked to stop")
         self.log(Level.INFO, "Heartbeat shutdown in progress.")
         self.notifier.stopping()
         if self.resources is not None:
@@ -991,6 +1095,7 @@ class Supervisor:
         for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
                      rd / PRIVATE / "seqboard"):
             path.unlink(missing_ok=True)
+        self.journal.close()
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         dog = self.watchdog
         if dog is not None and not dog.petting:
