@@ -290,8 +290,11 @@ class Supervisor:
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
-        if info.get("action") != "status" or self.journal.current_why == "startup":
-            self.journal.record(Kind.SCRIPT, decision=decision, took_ms=took, rc=rc,
+        # A status call is worth a line when it fails, or finds a group running
+        # at start-up (adopted); routine ones (monitoring) are not journaled.
+        if info.get("action") != "status" or verdict == "failed" or (
+                verdict == "running" and self.journal.why_of(decision) == "startup"):
+            self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
         with self.journal.within(decision):
             self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
@@ -617,6 +620,9 @@ class Supervisor:
             self.journal.record(Kind.NODE_DEAD, change.reason, node=change.node, links=links,
                                 was=change.old)
         elif change.old == mb.DEAD:
+            last = self.journal.ring[-1] if self.journal.ring else None
+            if last is not None and last.kind is Kind.PEER_RESTARTED and last.node == change.node:
+                return  # the same return, told once
             self.journal.record(Kind.NODE_BACK, change.reason, node=change.node,
                                 status=change.new)
 

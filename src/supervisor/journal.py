@@ -157,6 +157,10 @@ class Journal:
             self.dropped += 1
         return entry
 
+    def why_of(self, decision: int) -> str:
+        """Why groups move in `decision` (hbeat.ipc.journal.REASONS), "" if unknown."""
+        return self._whys.get(decision, "")
+
     def op_started(self, space: str, op_id: int, now_ms: int, **info: Any) -> None:
         """Remember that operation `op_id` (in `space`: script, fence) belongs to
         the current decision and started at `now_ms` (monotonic), with `info`
