@@ -10,7 +10,7 @@ while the finished operation's consequences are handled).
 
 The decision loop never waits for the disk: `record` appends to the ring
 and puts the encoded line on a bounded queue; a writer thread appends it
-(one `write` per line, O_APPEND, fsync) and compacts the file (the last
+(what is queued in one `write`, O_APPEND, and one fsync) and compacts the file (the last
 `capacity` lines to a temporary file, fsync, rename, fsync of the
 directory) when it has grown past twice the capacity or `max_bytes`. A
 full queue drops the line (counted, and reported once the writer catches
@@ -40,6 +40,7 @@ CAPACITY = 1000
 MAX_BYTES = 1024 * 1024
 QUEUE_LINES = 1000
 CLOSE_WAIT_S = 2.0
+BATCH_LINES = 256
 MODE = 0o600
 
 Logger = Callable[[Level, str], None]
@@ -197,28 +198,38 @@ class Journal:
 
     def _write_loop(self) -> None:
         while True:
-            line = self._queue.get()
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < BATCH_LINES and batch[-1] is not None:
+                    batch.append(self._queue.get_nowait())
             try:
-                if line is None:
-                    return
-                self._append(line)
+                self._append([line for line in batch if line is not None])
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if batch[-1] is None:
+                return
 
-    def _append(self, line: bytes) -> None:
-        self._lines.append(line)
+    def _append(self, lines: list[bytes]) -> None:
+        """Append what was queued: one write and one fsync for the batch."""
+        if not lines:
+            return
+        self._lines.extend(lines)
         if self.dropped and self._queue.empty():
             lost, self.dropped = self.dropped, 0
             self.log(Level.WARN, f"decision journal: {lost} entries dropped (the disk could "
                                  "not keep up)")
-        if self._file_lines + 1 > 2 * self.capacity or (
-                self._file_bytes + len(line) > self.max_bytes):
+        data = b"".join(lines)
+        if self._file_lines + len(lines) > 2 * self.capacity or (
+                self._file_bytes + len(data) > self.max_bytes):
             self._compact()
             return
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, MODE)
             try:
-                os.write(fd, line)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -226,8 +237,8 @@ class Journal:
             self._write_failed(exc)
             return
         self._failed = False
-        self._file_lines += 1
-        self._file_bytes += len(line)
+        self._file_lines += len(lines)
+        self._file_bytes += len(data)
 
     def _compact(self) -> None:
         """The file becomes the last `capacity` lines, atomically."""
