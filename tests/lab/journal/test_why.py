@@ -10,9 +10,6 @@ the cause first, then the scripts in the order they ran, then the group.
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,27 +18,21 @@ from tests.harness import Lab, wait_for
 from tests.lab.failover.cluster import HB_STANDBY, FailoverCluster
 from tests.lab.failover.standins import steer
 
+from .why import why as why_on
+from .why import why_decisions
+
 HARESOURCES = "weasel drbddisk::r0 LVM::vg0 apache\n"
 SCRIPTS = ("drbddisk", "LVM", "apache")
 GROUP = "drbddisk::r0"
 ORDER = ["drbddisk::r0", "LVM::vg0", "apache"]
-HBEAT = str(Path(sys.executable).parent / "hbeat")
 
 
 def why(c: FailoverCluster, name: str, *args: str) -> str:
-    node = c[name]
-    env = {**os.environ, "HBEAT_RUNTIME_DIR": str(node.runtime_dir),
-           "HBEAT_STATE_DIR": str(node.state_dir), "HBEAT_NODE_NAME": name}
-    res = node.node.run([HBEAT, "why", *args], check=False, env=env)
-    assert res.returncode == 0, res
-    return res.stdout
+    return why_on(c[name], *args)
 
 
 def decisions(c: FailoverCluster, name: str) -> list[dict[str, Any]]:
-    doc = json.loads(why(c, name, "--json"))
-    assert doc["version"] == 1
-    found: list[dict[str, Any]] = doc["decisions"]
-    return found
+    return why_decisions(c[name])
 
 
 def chain(decision: dict[str, Any]) -> list[tuple[str, ...]]:
