@@ -902,7 +902,8 @@ class Supervisor:
 
     def _begin_shutdown(self) -> None:
         self.shutdown_started = True
-        self.journal.record(Kind.SHUTDOWN, "self-fencing" if self.fenced else "asked to stop")
+        if not self.fenced:  # a self-fence is its own decision, with its stops
+            self.journal.record(Kind.SHUTDOWN, "asked to stop")
         self.log(Level.INFO, "Heartbeat shutdown in progress.")
         self.notifier.stopping()
         if self.resources is not None:
