@@ -77,7 +77,9 @@ def _clip(value: Any) -> Any:
         return [_clip(v) for v in list(value)[:32]]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _clip(str(value))  # anything else (an enum, a path) as its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +142,9 @@ class Entry:
 def make_entry(seq: int, wall: float, kind: Kind, decision: int, cause: str = "", *,
                node: str | None = None, group: str | None = None,
                detail: Mapping[str, Any] | None = None) -> Entry:
-    """An entry with its strings clipped (MAX_TEXT) and its detail JSON-safe."""
+    """An entry with its strings clipped (MAX_TEXT) and its detail JSON-safe
+    (a value JSON cannot hold becomes its text): recording never raises."""
     clipped = _clip(dict(detail or {}))
-    json.dumps(clipped)  # raises TypeError on a value JSON cannot hold: a bug of the caller
     return Entry(seq, wall, Kind(kind), seq if kind in CAUSES else decision,
                  _clip(cause), _clip(node) if node is not None else None,
                  _clip(group) if group is not None else None, clipped)

@@ -21,11 +21,13 @@ def test_a_cause_is_its_own_decision() -> None:
     assert e.decision == 9 and e.is_cause
 
 
-def test_long_text_is_clipped_and_unjsonable_detail_is_a_bug() -> None:
+def test_long_text_is_clipped_and_any_detail_becomes_json() -> None:
     e = make_entry(1, 1.0, Kind.REQUEST, 1, "x" * 5000, detail={"who": "y" * 5000})
     assert len(e.cause) == MAX_TEXT and len(e.detail["who"]) == MAX_TEXT
-    with pytest.raises(TypeError):
-        make_entry(2, 1.0, Kind.GROUP, 1, detail={"bad": object()})
+    e = make_entry(2, 1.0, Kind.GROUP, 1, detail={"kind": Kind.GROUP, "nan": float("nan"),
+                                                   "list": list(range(100))})
+    assert json.loads(e.to_line())["detail"] == {"kind": "group", "nan": None,
+                                                 "list": list(range(32))}
 
 
 @pytest.mark.parametrize("body, words", [
