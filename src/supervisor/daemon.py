@@ -101,6 +101,7 @@ from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
+TAKEOVER_ANSWER_S = 60.0  # a peer's standby this soon after our hb_takeover answers it
 # Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
 RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
 EXIT_FENCED = 1
@@ -633,6 +634,11 @@ class Supervisor:
         except MessageError:
             return
         if isinstance(msg, rm.AskResources) and msg.info == rm.ASK_ME:
+            cause = self.journal.cause_of(self.journal.current)
+            if (cause is not None and cause.detail.get("what") == "takeover"
+                    and cause.detail.get("by") == "local"
+                    and time.time() - cause.wall < TAKEOVER_ANSWER_S):
+                return  # the peer going standby is its answer to our hb_takeover
             self.journal.record(Kind.REQUEST, f"{node} (hb_standby there)", node=node,
                                 what="standby", which=msg.which.word, by="peer")
         elif isinstance(msg, rm.HbTakeover):

@@ -158,6 +158,13 @@ class Journal:
             self.dropped += 1
         return entry
 
+    def cause_of(self, decision: int) -> Entry | None:
+        """The cause entry of `decision`, if still in the ring."""
+        for entry in reversed(self.ring):
+            if entry.seq <= decision:
+                return entry if entry.seq == decision else None
+        return None
+
     def why_of(self, decision: int) -> str:
         """Why groups move in `decision` (hbeat.ipc.journal.REASONS), "" if unknown."""
         return self._whys.get(decision, "")

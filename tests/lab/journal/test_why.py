@@ -1,5 +1,6 @@
 """`hbeat why` on a real two-node cluster: a standby, a failover after kill -9,
-a failed start, and the journal across a daemon restart (docs/journal.md).
+a failed start, the journal across a daemon restart, a takeover
+(docs/journal.md).
 
 weasel's group is `drbddisk::r0 LVM::vg0 apache` (recording stand-ins,
 tests/lab/failover/standins.py). One cluster runs the whole story, and after
@@ -15,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.harness import Lab, wait_for
-from tests.lab.failover.cluster import HB_STANDBY, FailoverCluster
-from tests.lab.failover.standins import steer
+from tests.lab.failover.cluster import HB_STANDBY, HB_TAKEOVER, FailoverCluster
+from tests.lab.failover.standins import steer, unsteer
 
 from .why import why as why_on
 from .why import why_decisions
@@ -140,6 +141,19 @@ def test_why_tells_standby_failover_failed_start_and_survives_a_restart(lab: Lab
     assert [d["seq"] for d in after[:len(offline)]] == [d["seq"] for d in offline]
     assert after[-1]["kind"] == "startup" and after[-1]["seq"] > offline[-1]["seq"]
     assert chain(after[len(before) - 1]) == chain(failed)
+    # --- takeover: hb_takeover on otter; weasel's standby is its answer, not a new cause
+    unsteer(c.control, "otter", "LVM::vg0", "start")
+    res = c.run_on("otter", [HB_TAKEOVER, "all"])
+    assert res.returncode == 0, res
+    c.wait_holders({GROUP: "otter"})
+    took = decisions(c, "otter")[-1]
+    assert took["kind"] == "request" and took["why"] == "takeover", took["headline"]
+    assert took["cause"]["detail"]["by"] == "local"
+    assert chain(took) == starts("takeover")
+    gave = last_of(decisions(c, "weasel"), "request")
+    assert gave["cause"]["detail"]["by"] == "peer-takeover" and gave["why"] == "standby"
+    assert chain(gave) == [*(("script", r, "stop", "ok", "0") for r in reversed(ORDER)),
+                           ("group", GROUP, "stopped", "standby")]
     # --since and --last select decisions
     assert len(json.loads(why(c, "otter", "--json", "--last", "2"))["decisions"]) == 2
     since = json.loads(why(c, "otter", "--json", "--since", "1d"))["decisions"]
