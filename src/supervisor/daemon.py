@@ -622,7 +622,8 @@ class Supervisor:
                                 was=change.old)
         elif change.old == mb.DEAD:
             last = self.journal.ring[-1] if self.journal.ring else None
-            if last is not None and last.kind is Kind.PEER_RESTARTED and last.node == change.node:
+            if (last is not None and last.node == change.node
+                    and last.kind in (Kind.PEER_RESTARTED, Kind.PARTITION_HEALED)):
                 return  # the same return, told once
             self.journal.record(Kind.NODE_BACK, change.reason, node=change.node,
                                 status=change.new)
