@@ -70,6 +70,7 @@ from hbeat.logfmt import Level
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
+from supervisor import journalhooks as jh
 from supervisor import membership as mb
 from supervisor import outdate as od
 from supervisor import resources as rs
@@ -101,7 +102,6 @@ from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
 SNAPSHOT_EVERY_S = 10.0
-TAKEOVER_ANSWER_S = 60.0  # a peer's standby this soon after our hb_takeover answers it
 # Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
 RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
 EXIT_FENCED = 1
@@ -162,23 +162,6 @@ def medium_spec(medium: Medium, media: tuple[Medium, ...] = ()) -> MediumSpec:
         return MediumSpec("mcast", name, medium.interface, medium.port, group=medium.group,
                           ttl=medium.ttl, loop=medium.loop)
     return MediumSpec("bcast", name, medium.interface, medium.port)
-
-
-def fence_plugin(argv: tuple[str, ...]) -> str:
-    """The STONITH plugin of a `stonith -t <type> ...` command line."""
-    if "-t" in argv[:-1]:
-        return argv[argv.index("-t") + 1]
-    return argv[0] if argv else "?"
-
-
-def peer_credentials(frame: zmq.Frame) -> tuple[int, int] | None:
-    """(uid, pid) of a local client, from the kernel's peer credentials that
-    ZeroMQ reports for an ipc connection (`Peer-Address` ends `:uid:gid:pid`)."""
-    try:
-        words = str(frame.get("Peer-Address")).rsplit(":", 3)
-        return int(words[1]), int(words[3])
-    except (zmq.ZMQError, ValueError, IndexError, TypeError):
-        return None
 
 
 def resource_timers(text: str) -> dict[str, float]:
@@ -494,7 +477,10 @@ class Supervisor:
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new, action.reason)
-                self._journal_node(action)
+                info = self.membership.nodes.get(action.node)
+                jh.node_changed(self.journal, self.node, action, {
+                    md: li.last_heard for md, li in (info.links.items() if info else ())},
+                    now_ms())
                 self.metrics.on_node(action.node, action.new)
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
@@ -577,7 +563,7 @@ class Supervisor:
                 self.running = False
             elif isinstance(action, fc.RunFence):
                 self.journal.op_started("fence", action.op_id, now_ms(), node=action.node,
-                                        plugin=fence_plugin(action.argv))
+                                        plugin=jh.fence_plugin(action.argv))
                 self.executor.run_fence(action.op_id, action.node, action.argv,
                                         action.timeout_s)
             elif isinstance(action, fc.FenceStateChanged):
@@ -608,58 +594,12 @@ class Supervisor:
         return res is not None and any(
             res.group_state(key) in RUNNING_HERE for key in self.groups)
 
-    # --- the decision journal (docs/journal.md) ---------------------------------
-
-    def _journal_node(self, change: mb.NodeStateChanged) -> None:
-        if change.node == self.node:
-            return
-        if change.new == mb.DEAD:
-            now = now_ms()
-            info = self.membership.nodes.get(change.node)
-            links = {md: {"ago_ms": None if li.last_heard is None else now - li.last_heard}
-                     for md, li in (info.links.items() if info is not None else ())}
-            self.journal.record(Kind.NODE_DEAD, change.reason, node=change.node, links=links,
-                                was=change.old)
-        elif change.old == mb.DEAD:
-            last = self.journal.ring[-1] if self.journal.ring else None
-            if (last is not None and last.node == change.node
-                    and last.kind in (Kind.PEER_RESTARTED, Kind.PARTITION_HEALED)):
-                return  # the same return, told once
-            self.journal.record(Kind.NODE_BACK, change.reason, node=change.node,
-                                status=change.new)
-
     def _journal_peer_request(self, node: str, message: Envelope) -> None:
-        """A peer asking for a standby, a takeover or a group opens a decision."""
         try:
             msg = rm.parse_resource_message(message)
-        except MessageError:
+        except MessageError:  # resources logs malformed messages itself
             return
-        if isinstance(msg, rm.AskResources) and msg.info == rm.ASK_ME:
-            cause = self.journal.cause_of(self.journal.current)
-            if (cause is not None and cause.detail.get("what") == "takeover"
-                    and cause.detail.get("by") == "local"
-                    and time.time() - cause.wall < TAKEOVER_ANSWER_S):
-                return  # the peer going standby is its answer to our hb_takeover
-            self.journal.record(Kind.REQUEST, f"{node} (hb_standby there)", node=node,
-                                what="standby", which=msg.which.word, by="peer")
-        elif isinstance(msg, rm.HbTakeover):
-            self.journal.record(Kind.REQUEST, f"{node} (hb_takeover there)", node=node,
-                                what="standby", which=msg.which, by="peer-takeover")
-        elif isinstance(msg, rm.IpRequest):
-            self.journal.record(Kind.REQUEST, f"{node} (legacy ip-request)", node=node,
-                                what="ip-request", which=msg.key, by="peer-legacy")
-
-    def _journal_command(self, command: str, args: dict[str, Any],
-                         creds: tuple[int, int] | None) -> None:
-        if command not in ("standby", "takeover"):
-            return
-        uid, pid = creds if creds is not None else (None, None)
-        who = f"hb_{command} on {self.node}"
-        if uid is not None:
-            who += f" (uid {uid}, pid {pid})"
-        self.journal.record(Kind.REQUEST, who, node=self.node, what=command,
-                            which=str(args.get("which", "all"))[:20], by="local",
-                            uid=uid, pid=pid)
+        jh.peer_request(self.journal, node, msg, time.time())
 
     def _check_fence(self, message: Envelope) -> None:
         try:
@@ -870,11 +810,12 @@ class Supervisor:
                                        f"{command!r} changes the cluster: only root may ask"
                                        f" for it (on the control socket)")
                 if not read_only:
-                    self._journal_command(command, args, peer_credentials(frames[-1]))
+                    jh.local_request(self.journal, self.node, command, args,
+                                     jh.peer_credentials(frames[-1]))
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
-                if command in ("standby", "takeover") and not read_only:
+                if command in jh.MOVING_COMMANDS and not read_only:
                     self.journal.record(Kind.REFUSED, exc.message)
                 reply = make_error(rid, exc.errno, exc.message)
             except Exception as exc:  # a bug must not take the cluster down
