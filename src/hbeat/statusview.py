@@ -155,7 +155,8 @@ STAGE_WORDS = {
 def resources_lines(res: Mapping[str, Any]) -> list[str]:
     """The resource part of `hbeat status`: what is held, what the resource
     manager is doing (phase, standby/takeover stage, the running operation
-    with its time against the deadline), and what the start-up probe found."""
+    with its time against the deadline), what the start-up probe found, and
+    why a group cannot run on this node (docs/resources.md, "Exit codes")."""
     lines = [f"resources held: {res.get('held', '?')}"]
     phase = res.get("phase")
     if isinstance(phase, str) and phase != "none":
@@ -204,6 +205,9 @@ def resources_lines(res: Mapping[str, Any]) -> list[str]:
                 row.append(" ".join(str(r) for r in g.get("found", [])) or "-")
             grows.append(row)
         lines += _table(grows, indent="  ")
+        for g in groups:
+            if g.get("cannot_run"):
+                lines.append(f"  CANNOT RUN HERE: group {g.get('key', '?')}: {g['cannot_run']}")
     return lines + _fencing_lines(res)
 
 

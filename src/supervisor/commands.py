@@ -254,7 +254,7 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
                 "standby": None, "job": None, "queued_jobs": [], "operation": None,
                 "fencing": None, "boot_wait": False,
                 "groups": [{"key": key, "node": g.node, "state": "stopped",
-                            "resources": texts[key], "found": []}
+                            "resources": texts[key], "found": [], "cannot_run": None}
                            for key, g in sup.groups.items()]}
     rs: dict[str, Any] = dict(sup.resources.snapshot())
     standby = rs["standby"]
@@ -279,7 +279,8 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
         }
     groups = [
         {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
-         "resources": texts[key], "found": list(rs["groups"][key]["found"])}
+         "resources": texts[key], "found": list(rs["groups"][key]["found"]),
+         "cannot_run": rs["groups"][key]["cannot_run"]}
         for key, g in sup.groups.items()
     ]
     return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],

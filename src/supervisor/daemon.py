@@ -61,7 +61,7 @@ from hbeat.ipc.bus import (
     decode_link_report,
     drain,
 )
-from hbeat.ipc.executor import Outcome
+from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
@@ -272,11 +272,11 @@ class Supervisor:
                 self.metrics_write_failed = False
 
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
-        self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
+        self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
         # A status call is worth a line when it fails, or finds a group running
         # at start-up (adopted); routine ones (monitoring) are not journaled.
-        if info.get("action") != "status" or verdict == "failed" or (
+        if info.get("action") != "status" or is_failure(verdict) or (
                 verdict == "running" and self.journal.why_of(decision) == "startup"):
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)

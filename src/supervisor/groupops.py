@@ -5,8 +5,11 @@ heartbeat's ResourceManager would make (docs/heartbeat-protocol.md §5.7), with
 safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5):
 
 * **start** (`takegroup`): left to right. Each resource is first asked for
-  its `status`; one that says RUNNING is skipped, any other answer leads to
-  `start`. The first start that fails (exit status not 0, or no exit status:
+  its `status`; one that says RUNNING is skipped, one that says it cannot
+  run here (NOT_INSTALLED, NOT_CONFIGURED: OCF exit 5 or 6) ends the start
+  at once without calling its `start` (ERROR `Resource <rsc> not installed
+  (exit 5, OCF_ERR_INSTALLED): ...`; `cannot_run` says why), any other
+  answer leads to `start`. The first start that fails (exit status not 0, or no exit status:
   timeout, signal, could not run) logs `ERROR: Return code N from <script>`
   and `CRIT: Giving up resources due to failure of <rsc>`, then stops, right
   to left, the failed resource and every resource left of it (those it
@@ -32,11 +35,16 @@ safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5)
   holds one `ResourceStatus` per resource, and `found` says what the group
   as a whole is: STOPPED (every resource said stopped), RUNNING (every
   resource said running) or anything else (None: partly running or unknown).
+  A resource whose status says it cannot run here (OCF exit 5 or 6) is not
+  running: logged WARN, it counts as stopped for `found`, and `cannot_run`
+  says why the group cannot run on this node.
 
 Status of a resource: the verdict the executor sends with each result
 (`hbeat.ipc.executor.judge`, made where the kind of call is known: a
 haresources script by exit code and heartbeat's "not running" text, an OCF
 monitor by exit code alone). RUNNING and STOPPED are taken as they are;
+NOT_INSTALLED and NOT_CONFIGURED as above (in a stop's final status they
+are "unknown": a resource that ran here and whose stop failed may still run);
 FAILED (any other exit code, or none: timeout, signal, could not run)
 counts as "not known to be running": a start follows, and a resource in
 that state is stopped on rollback.
@@ -56,6 +64,7 @@ from dataclasses import dataclass
 
 from hbeat.config.model import Resource, ResourceGroup
 from hbeat.ipc.executor import Outcome as Verdict
+from hbeat.ipc.executor import cannot_run_text
 from hbeat.logfmt import Level
 
 START = "start"
@@ -66,6 +75,18 @@ class ResourceStatus(enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
     FAILED = "failed"
+    NOT_INSTALLED = "not-installed"
+    NOT_CONFIGURED = "not-configured"
+
+    @property
+    def cannot_run(self) -> bool:
+        """Not running here, and cannot run here (OCF 5 or 6 from a status)."""
+        return self in (ResourceStatus.NOT_INSTALLED, ResourceStatus.NOT_CONFIGURED)
+
+    @property
+    def not_running(self) -> bool:
+        """Known not to run here: stopped, or unable to run."""
+        return self is ResourceStatus.STOPPED or self.cannot_run
 
 
 def resource_status(verdict: Verdict) -> ResourceStatus:
@@ -74,6 +95,10 @@ def resource_status(verdict: Verdict) -> ResourceStatus:
         return ResourceStatus.RUNNING
     if verdict == "stopped":
         return ResourceStatus.STOPPED
+    if verdict == "not-installed":
+        return ResourceStatus.NOT_INSTALLED
+    if verdict == "not-configured":
+        return ResourceStatus.NOT_CONFIGURED
     return ResourceStatus.FAILED
 
 
@@ -148,6 +173,10 @@ class GroupOp:
         self._rolling_back = False
         self._begun = False
         self.statuses: list[ResourceStatus] = []
+        self.cannot_run: str | None = None
+        """Why the group cannot run on this node (a resource's status said
+        OCF_ERR_INSTALLED or OCF_ERR_CONFIGURED), e.g. `Filesystem::... not
+        installed (exit 5, OCF_ERR_INSTALLED)`; None otherwise."""
 
     @property
     def finished(self) -> bool:
@@ -196,7 +225,7 @@ class GroupOp:
         if self.kind is Kind.PROBE:
             return self._after_probe_status(rc, verdict)
         if call.action == STATUS and not self._stopping:
-            return self._after_start_status(resource_status(verdict))
+            return self._after_start_status(rc, verdict)
         if call.action == START:
             return self._after_start(rc)
         if call.action == STOP:
@@ -220,16 +249,19 @@ class GroupOp:
         """After a probe: STOPPED or RUNNING when every resource agreed, else None."""
         if self.outcome is not Outcome.PROBED:
             raise RuntimeError(f"group {self.group.key} was not probed")
-        for whole in (ResourceStatus.STOPPED, ResourceStatus.RUNNING):
-            if all(s is whole for s in self.statuses):
-                return whole
+        if all(s.not_running for s in self.statuses):
+            return ResourceStatus.STOPPED
+        if all(s is ResourceStatus.RUNNING for s in self.statuses):
+            return ResourceStatus.RUNNING
         return None
 
     def _after_probe_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
         status = resource_status(verdict)
         self.statuses.append(status)
         steps: list[Step] = []
-        if status is ResourceStatus.FAILED:
+        if status.cannot_run:
+            steps.append(self._cannot_run(rc, verdict, Level.WARN))
+        elif status is ResourceStatus.FAILED:
             rsc = self._rsc(self._index)
             how = f"return code {rc}" if rc is not None else "no return code"
             steps.append(
@@ -245,10 +277,28 @@ class GroupOp:
 
     # --- start --------------------------------------------------------------
 
-    def _after_start_status(self, status: ResourceStatus) -> list[Step]:
+    def _cannot_run(self, rc: int | None, verdict: Verdict, level: Level) -> OpLog:
+        """Record and log that the current resource cannot run on this node."""
+        rsc = self._rsc(self._index)
+        why = f"{rsc.text} {cannot_run_text(verdict, rc)}"
+        if self.cannot_run is None:
+            self.cannot_run = why
+        return OpLog(level, f"Resource {why}: it is not running on this node and cannot run "
+                            f"here; resource group {self.group.key} cannot run on this node.")
+
+    def _after_start_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
+        status = resource_status(verdict)
         if status is ResourceStatus.RUNNING:
             return self._next_start()
-        return self._call(START)
+        if not status.cannot_run:
+            return self._call(START)
+        # Not installed / not configured here: no start, and nothing to stop for
+        # it; what this start found or started left of it is stopped.
+        steps: list[Step] = [self._cannot_run(rc, verdict, Level.ERROR)]
+        self.start_failed_index = self._index
+        self._rolling_back = True
+        self._retries = 0
+        return steps + self._next_stop()
 
     def _after_start(self, rc: int | None) -> list[Step]:
         if rc == 0:
@@ -302,7 +352,7 @@ class GroupOp:
             OpLog(
                 Level.CRIT,
                 f"Resource STOP failure: {rsc.text} of group {self.group.key} still "
-                f"{'running' if status is ResourceStatus.RUNNING else 'in an unknown state'} "
+                f"{_stop_status_words(status)} "
                 f"after {self.stop_retry_max} retries. Not rebooting: the group is marked "
                 f"stop-failed and stays held by this node (no other node is let start it); "
                 f"clean it up by hand.",
@@ -318,6 +368,15 @@ class GroupOp:
                 return self._finish(Outcome.START_FAILED, self.start_failed_index)
             return self._finish(Outcome.STOPPED)
         return self._call(STOP)
+
+
+def _stop_status_words(status: ResourceStatus) -> str:
+    """How a stop-failed resource's last status is said in the CRIT line."""
+    if status is ResourceStatus.RUNNING:
+        return "running"
+    if status.cannot_run:
+        return f"in an unknown state (its status says {status.value})"
+    return "in an unknown state"
 
 
 __all__ = [

@@ -74,6 +74,7 @@ class OpFinished:
     outcome: go.Outcome
     found: go.ResourceStatus | None = None
     statuses: tuple[go.ResourceStatus, ...] = ()
+    cannot_run: str | None = None  # why the group cannot run here (OCF 5/6), if so
 
 
 RunnerEvent = Log | RunScript | OpFinished
@@ -306,6 +307,7 @@ class JobRunner:
                         st.outcome,
                         op.found if probed else None,
                         tuple(op.statuses),
+                        op.cannot_run,
                     )
                 )
         return out

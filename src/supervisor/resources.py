@@ -12,7 +12,7 @@ rest: `jobrunner` (script calls), `standbyexchange`, `shutdownflow`,
 `rscstartup` (negotiation timers), `legacyrequests` (ip-request),
 `fencegate` (the fencing gate, over `fencing`), `rscpeer` (the peer's
 reports), `convergence`, `handoff`, `acquisition`, `adoption`,
-`stopfailure` and `rscsnapshot`.
+`stopfailure`, `cannotrun` (groups that cannot run here) and `rscsnapshot`.
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
@@ -30,7 +30,7 @@ from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 from . import acquisition as aq
-from . import adoption, handoff
+from . import adoption, cannotrun, handoff
 from . import convergence as cv
 from . import fencing as fc
 from . import groupops as go
@@ -650,6 +650,8 @@ class Resources:
             committed=resp.key in self._committed_starts(),
             requested=phase is None and g is not None and self._legacy.answered(resp.key),
         )
+        if g is not None and g.state == FAILED and g.cannot_run and resp.ok and resp.weown:
+            return [*cannotrun.refused_handoff(g, peer.name)]  # it runs nowhere
         if g is None or not verdict.take:
             return [*verdict.logs]
         if verdict.from_peer_failure:
@@ -766,9 +768,10 @@ class Resources:
             if initial is not None:
                 self._initial_reason = None
             report = self._report(rm.INFO_REQ_OUR) if self.nice else None
-            return aq.takeover_done(
+            unable = [g for g in self.groups.values() if g.state == FAILED and g.cannot_run]
+            return [*cannotrun.not_taken(unable, dead), *aq.takeover_done(
                 dead, nice=self.nice, after_shutdone=after_shutdone, initial=initial, report=report
-            )
+            )]
 
         return Job("mach_down", steps, done)
 
@@ -840,6 +843,10 @@ class Resources:
 
     def _probed_group(self, g: rg.Group, op: OpFinished) -> list[Action]:
         found = adoption.probed(g, op.statuses, op.found)
+        if found is None and op.cannot_run is not None and g.state == STOPPED:
+            # OCF 5/6: not running here and cannot: failed here, never held (`cannotrun`).
+            peer = self.peer.name if self.peer is not None else None
+            return [*cannotrun.mark_found(g, op.cannot_run, peer), *self._set_state(g, FAILED)]
         return [] if found is None else [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:

@@ -52,6 +52,7 @@ GroupView = TypedDict(
         "operation": OperationView | None,
         "standby": StandbyView | None,
         "handoff_pending": bool,
+        "cannot_run": str | None,
     },
 )
 
@@ -101,6 +102,7 @@ class GroupFacts(Protocol):
     probed: bool
     undecided: bool
     handoff_pending: bool
+    cannot_run: str | None
 
 
 def operation(run: RunnerSnapshot) -> OperationView | None:
@@ -168,6 +170,7 @@ def groups(
             "operation": op if op is not None and op["group"] == g.key else None,
             "standby": sb_view if g.cls & sb_set else None,
             "handoff_pending": g.handoff_pending,
+            "cannot_run": g.cannot_run,
         }
     return out
 

@@ -252,3 +252,16 @@ def test_render_status_quiet_resources_show_phase_only() -> None:
         "  GROUP        HOME   STATE HERE  RESOURCES",
         "  apache::www  otter  running     apache::www",
     ]
+
+
+def test_render_status_says_why_a_group_cannot_run_here() -> None:
+    why = "Filesystem::/dev/sdb1::/srv::ext4 not installed (exit 5, OCF_ERR_INSTALLED)"
+    groups = [{"key": "Filesystem::/dev/sdb1::/srv::ext4", "node": "otter", "state": "failed",
+               "resources": ["Filesystem::/dev/sdb1::/srv::ext4"], "found": [],
+               "cannot_run": why},
+              {"key": "apache", "node": "otter", "state": "running", "resources": ["apache"],
+               "found": [], "cannot_run": None}]
+    lines = render_status(snapshot(resources={"held": "local", "groups": groups}), now=AT)
+    assert lines.splitlines()[-1] == (
+        f"  CANNOT RUN HERE: group Filesystem::/dev/sdb1::/srv::ext4: {why}")
+    assert lines.count("CANNOT RUN HERE") == 1

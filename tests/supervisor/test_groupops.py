@@ -106,3 +106,49 @@ def test_misuse_is_refused() -> None:
         op.begin(0)
     with pytest.raises(ValueError, match="must not be negative"):
         go.GroupOp(G, go.Kind.STOP, stop_retry_max=-1)
+
+
+@pytest.mark.parametrize(("rc", "word"), [(5, "not installed (exit 5, OCF_ERR_INSTALLED)"),
+                                          (6, "not configured (exit 6, OCF_ERR_CONFIGURED)")])
+def test_probe_reads_5_and_6_as_not_running_and_unable(rc: int, word: str) -> None:
+    op = go.GroupOp(G, go.Kind.PROBE)
+    steps = drive(op, {(2, "status"): [rc]})
+    assert op.found is go.ResourceStatus.STOPPED  # not "possibly running"
+    assert op.statuses[2].cannot_run and op.statuses[2].not_running
+    assert op.cannot_run == f"Filesystem::/dev/vg0/data::/srv {word}"
+    warns = [s for s in steps if isinstance(s, go.OpLog)]
+    assert [w.level for w in warns] == [Level.WARN]
+    assert "cannot run on this node" in warns[0].text and "possibly" not in warns[0].text
+
+
+def test_probe_running_beside_unable_is_partial() -> None:
+    op = go.GroupOp(G, go.Kind.PROBE)
+    drive(op, {(0, "status"): [0], (2, "status"): [5]})
+    assert op.found is None and op.cannot_run is not None
+
+
+def test_start_stops_at_a_resource_that_cannot_run_without_starting_it() -> None:
+    op = go.GroupOp(G, go.Kind.START)
+    steps = drive(op, {(1, "status"): [5]})
+    # no start and no stop of LVM::vg0; what was started left of it is stopped
+    assert calls(steps) == [(0, "status"), (0, "start"), (1, "status"), (0, "stop")]
+    assert steps[-1] == go.Finished(go.Outcome.START_FAILED, 1)
+    assert op.cannot_run == "LVM::vg0 not installed (exit 5, OCF_ERR_INSTALLED)"
+    assert not any(isinstance(s, go.OpLog) and s.level is Level.CRIT for s in steps)
+
+
+def test_first_resource_unable_calls_nothing_else() -> None:
+    op = go.GroupOp(G, go.Kind.START)
+    steps = drive(op, {(0, "status"): [6]})
+    assert calls(steps) == [(0, "status")]
+    assert steps[-1] == go.Finished(go.Outcome.START_FAILED, 0)
+
+
+def test_stop_status_5_after_failed_stops_stays_unknown() -> None:
+    # A resource that ran here and will not stop: "not installed" now does not prove
+    # it stopped (the binary may have gone while the service runs): stop-failed.
+    op = go.GroupOp(G, go.Kind.STOP, stop_retry_max=1)
+    steps = drive(op, {(2, "stop"): [5, 5], (2, "status"): [5]})
+    assert steps[-1] == go.Finished(go.Outcome.STOP_FAILED, 2)
+    crit = [s for s in steps if isinstance(s, go.OpLog) and s.level is Level.CRIT]
+    assert "its status says not-installed" in crit[0].text
