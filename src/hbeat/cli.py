@@ -165,6 +165,10 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         tcp = hacf.status_tcp
         write(f"status feed:    also on {tcp.endpoint} "
               f"({'CURVE' if tcp.curve else 'INSECURE: no authentication'})")
+    if hacf.monitor is not None:  # hbeat's own, off unless set
+        mon = hacf.monitor
+        write(f"monitor:        every {mon.interval_ms} ms, {mon.restarts} restart(s) within "
+              f"{mon.window_ms} ms, then to the peer  (line {mon.line})")
     write("resource groups:" if config.groups else "resource groups: none")
     for group in config.groups:
         write(f"  {group.node}  (line {group.line}, key {group.key})")

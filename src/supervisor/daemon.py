@@ -87,6 +87,7 @@ from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
 from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
+from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
     PRIVATE,
     AlreadyRunning,
@@ -545,7 +546,7 @@ class Supervisor:
                     action.action, now_ms())
                 self.executor.run(action.op_id, action.group_key, action.resource_index,
                                   action.action, action.timeout_s,
-                                  group.resources[action.resource_index])
+                                  group.resources[action.resource_index], quiet=action.quiet)
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
                 if action.new not in (rs.STARTING, rs.STOPPING):
@@ -559,6 +560,10 @@ class Supervisor:
                 self.metrics.on_group(action.group_key, action.new, now_ms())
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
+            elif isinstance(action, MonitorEvent):
+                self.feed.monitor(action.group_key, action.event, action.resource,
+                                  action.reason, action.restarts, self.node)
+                self.metrics.on_monitor(action.group_key, action.event)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
             elif isinstance(action, fc.RunFence):

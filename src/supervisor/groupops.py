@@ -39,6 +39,18 @@ safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5)
   running: logged WARN, it counts as stopped for `found`, and `cannot_run`
   says why the group cannot run on this node.
 
+* **monitor** (resource monitoring, docs/resources.md "Monitoring"):
+  `status` of each resource, left to right, until one does not say
+  RUNNING. Outcome MONITORED; `failed_index` is that resource (None: every
+  one runs), logged ERROR with what its status said. Nothing is logged
+  when every resource runs (a probe every few seconds would fill the log).
+* **restart from resource k** (`first=k`, for a resource the monitor found
+  failed): a stop with `first` stops only resources top..k, right to left,
+  with the stop's retries and failure rule; a start with `first` starts
+  only k..top, left to right, with the start's rules, and its rollback on
+  failure stops the whole group (k-1..0 included: the group must be
+  entirely down here before another node may run it).
+
 Status of a resource: the verdict the executor sends with each result
 (`hbeat.ipc.executor.judge`, made where the kind of call is known: a
 haresources script by exit code and heartbeat's "not running" text, an OCF
@@ -106,6 +118,7 @@ class Kind(enum.Enum):
     START = "start"
     STOP = "stop"
     PROBE = "probe"
+    MONITOR = "monitor"
 
 
 class Outcome(enum.Enum):
@@ -114,6 +127,7 @@ class Outcome(enum.Enum):
     START_FAILED = "start-failed"
     STOP_FAILED = "stop-failed"
     PROBED = "probed"
+    MONITORED = "monitored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +170,17 @@ class GroupOp:
         *,
         stop_retry_max: int = 10,
         stop_retry_delay_ms: int = 1000,
+        first: int | None = None,
     ) -> None:
         if stop_retry_max < 0 or stop_retry_delay_ms < 0:
             raise ValueError("stop_retry_max and stop_retry_delay_ms must not be negative")
+        if first is not None and not (
+            kind in (Kind.START, Kind.STOP) and 0 <= first < len(group.resources)
+        ):
+            raise ValueError(f"a restart from resource {first} of group {group.key} is "
+                             f"not a start or stop of one of its resources")
         self.group = group
+        self.first = first
         self.kind = kind
         self.stop_retry_max = stop_retry_max
         self.stop_retry_delay_ms = stop_retry_delay_ms
@@ -192,9 +213,11 @@ class GroupOp:
         if self._begun:
             raise RuntimeError(f"operation on group {self.group.key} already begun")
         self._begun = True
-        if self.kind is Kind.PROBE:
+        if self.kind in (Kind.PROBE, Kind.MONITOR):
             self._index = 0
             return self._call(STATUS)
+        if self.first is not None:
+            return self._begin_restart(self.first)
         if self.kind is Kind.START:
             steps: list[Step] = [OpLog(Level.INFO, f"Acquiring resource group: {self._describe()}")]
             self._index = 0
@@ -202,6 +225,19 @@ class GroupOp:
         steps = [OpLog(Level.INFO, f"Releasing resource group: {self._describe()}")]
         self._index = len(self.group.resources) - 1
         return steps + self._call(STOP)
+
+    def _begin_restart(self, first: int) -> list[Step]:
+        texts = [r.text for r in self.group.resources[first:]]
+        if self.kind is Kind.START:
+            what = "starting " + " ".join(texts)
+            self._index = first
+            call = STATUS
+        else:
+            what = "stopping " + " ".join(reversed(texts))
+            self._index = len(self.group.resources) - 1
+            call = STOP
+        log = OpLog(Level.INFO, f"Restarting resource group {self.group.key}: {what}")
+        return [log, *self._call(call)]
 
     def _call(self, action: str) -> list[Step]:
         call = Call(self._index, action)
@@ -224,6 +260,8 @@ class GroupOp:
         self.pending = None
         if self.kind is Kind.PROBE:
             return self._after_probe_status(rc, verdict)
+        if self.kind is Kind.MONITOR:
+            return self._after_monitor_status(rc, verdict)
         if call.action == STATUS and not self._stopping:
             return self._after_start_status(rc, verdict)
         if call.action == START:
@@ -274,6 +312,28 @@ class GroupOp:
         if self._index >= len(self.group.resources):
             return steps + self._finish(Outcome.PROBED)
         return steps + self._call(STATUS)
+
+    # --- monitor ------------------------------------------------------------
+
+    def _after_monitor_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
+        status = resource_status(verdict)
+        self.statuses.append(status)
+        if status is ResourceStatus.RUNNING:
+            self._index += 1
+            if self._index >= len(self.group.resources):
+                return self._finish(Outcome.MONITORED)
+            return self._call(STATUS)
+        rsc = self._rsc(self._index)
+        if status is ResourceStatus.STOPPED:
+            how = "its status says it is not running"
+        elif status.cannot_run:
+            how = f"its status says it cannot run here: {cannot_run_text(verdict, rc)}"
+        elif rc is not None:
+            how = f"its status failed (return code {rc})"
+        else:
+            how = "its status gave no answer (timed out, killed or not run)"
+        text = f"Resource {rsc.text} of group {self.group.key} failed its monitor: {how}"
+        return [OpLog(Level.ERROR, text), *self._finish(Outcome.MONITORED, self._index)]
 
     # --- start --------------------------------------------------------------
 
@@ -363,7 +423,8 @@ class GroupOp:
     def _next_stop(self) -> list[Step]:
         self._retries = 0
         self._index -= 1
-        if self._index < 0:
+        floor = self.first if self.first is not None and not self._rolling_back else 0
+        if self._index < floor:
             if self._rolling_back:
                 return self._finish(Outcome.START_FAILED, self.start_failed_index)
             return self._finish(Outcome.STOPPED)

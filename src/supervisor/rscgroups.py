@@ -87,6 +87,8 @@ def would_run(step: Step, g: Group, *, probing: bool, leaving: bool) -> bool:
     (`probing`: the start-up probe runs; `leaving`: our shutdown is under way)."""
     if step.probe:
         return probing
+    if step.monitor:
+        return not leaving and g.state == RUNNING
     if step.start:
         if leaving:
             return False
@@ -109,7 +111,8 @@ def after_op(g: Group, fin: OpFinished, *, leaving: bool) -> str:
     if fin.outcome is go.Outcome.STARTED:
         return RUNNING
     if fin.outcome is go.Outcome.STOPPED:
-        return STOPPED
+        # A restart's stop of resources first..top leaves the others running.
+        return PARTIAL if fin.first else STOPPED
     if fin.outcome is go.Outcome.START_FAILED:
         g.handoff_pending = not leaving
         g.handoff_logged = False

@@ -152,3 +152,51 @@ def test_stop_status_5_after_failed_stops_stays_unknown() -> None:
     assert steps[-1] == go.Finished(go.Outcome.STOP_FAILED, 2)
     crit = [s for s in steps if isinstance(s, go.OpLog) and s.level is Level.CRIT]
     assert "its status says not-installed" in crit[0].text
+
+def test_a_monitor_stops_at_the_first_resource_not_running() -> None:
+    op = go.GroupOp(G, go.Kind.MONITOR)
+    steps = drive(op, {(0, "status"): [0], (1, "status"): [3]})
+    assert calls(steps) == [(0, "status"), (1, "status")]
+    assert steps[-1] == go.Finished(go.Outcome.MONITORED, 1)
+    assert (f"Resource LVM::vg0 of group {G.key} failed its monitor: its status says it is "
+            "not running") in [s.text for s in steps if isinstance(s, go.OpLog)]
+    healthy = go.GroupOp(G, go.Kind.MONITOR)
+    steps = drive(healthy, {(i, "status"): [0] for i in range(3)})
+    assert steps[-1] == go.Finished(go.Outcome.MONITORED, None)
+    assert [s for s in steps if isinstance(s, go.OpLog)] == []  # a healthy probe is silent
+
+
+def test_a_restart_stops_and_starts_from_the_failed_resource_up() -> None:
+    stop = go.GroupOp(G, go.Kind.STOP, first=1)
+    steps = drive(stop, {})
+    assert calls(steps) == [(2, "stop"), (1, "stop")]
+    assert steps[-1] == go.Finished(go.Outcome.STOPPED)
+    start = go.GroupOp(G, go.Kind.START, first=1)
+    steps = drive(start, {})
+    assert calls(steps) == [(1, "status"), (1, "start"), (2, "status"), (2, "start")]
+    assert steps[-1] == go.Finished(go.Outcome.STARTED)
+
+
+def test_a_restart_whose_start_fails_takes_the_whole_group_down() -> None:
+    start = go.GroupOp(G, go.Kind.START, first=1)
+    steps = drive(start, {(2, "start"): [1]})
+    # resource 0, running all along, is stopped too: the group may go elsewhere
+    assert calls(steps)[-3:] == [(2, "stop"), (1, "stop"), (0, "stop")]
+    assert steps[-1] == go.Finished(go.Outcome.START_FAILED, 2)
+
+
+def test_a_restart_must_name_a_resource_of_the_group() -> None:
+    with pytest.raises(ValueError, match="not a start or stop of one of its resources"):
+        go.GroupOp(G, go.Kind.START, first=3)
+    with pytest.raises(ValueError, match="not a start or stop of one of its resources"):
+        go.GroupOp(G, go.Kind.PROBE, first=0)
+
+
+def test_a_monitor_reads_5_as_a_failure_that_says_why() -> None:
+    op = go.GroupOp(G, go.Kind.MONITOR)
+    steps = drive(op, {(0, "status"): [0], (1, "status"): [5]})
+    assert steps[-1] == go.Finished(go.Outcome.MONITORED, 1)
+    assert op.statuses[-1] is go.ResourceStatus.NOT_INSTALLED
+    assert (f"Resource LVM::vg0 of group {G.key} failed its monitor: its status says it cannot "
+            "run here: not installed (exit 5, OCF_ERR_INSTALLED)"
+            ) in [s.text for s in steps if isinstance(s, go.OpLog)]
