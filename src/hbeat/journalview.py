@@ -121,6 +121,8 @@ def headline(d: Decision) -> str:
         return f"shutdown: {c.cause}" if c.cause else "shutdown"
     if c.kind is Kind.SELF_FENCE:
         return f"self-fencing: {c.cause}"
+    if c.kind is Kind.MONITOR_FAILED:
+        return f"monitor of group {c.group}: {c.cause}"
     return f"{c.kind.value}: {c.cause}"
 
 
@@ -157,6 +159,8 @@ def step_line(e: Entry) -> str:
         return f"group {e.group}: {words.get(str(new), str(new))}{tail}"
     if e.kind is Kind.REFUSED:
         return f"refused: {e.cause}"
+    if e.kind is Kind.MONITOR:
+        return f"monitor {det.get('event', '?')}: {e.cause}"
     return f"{e.kind.value}: {e.cause}"
 
 

@@ -276,9 +276,11 @@ class Supervisor:
         self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
         # A status call is worth a line when it fails, or finds a group running
-        # at start-up (adopted); routine ones (monitoring) are not journaled.
-        if info.get("action") != "status" or is_failure(verdict) or (
-                verdict == "running" and self.journal.why_of(decision) == "startup"):
+        # at start-up (adopted); a monitor's probe (quiet) never: its failure is
+        # the monitor-failed cause that follows.
+        if not info.pop("quiet", False) and (
+                info.get("action") != "status" or is_failure(verdict) or (
+                verdict == "running" and self.journal.why_of(decision) == "startup")):
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
         with self.journal.within(decision):
@@ -540,7 +542,8 @@ class Supervisor:
                 group = self.groups[action.group_key]
                 self.journal.op_started(
                     "script", action.op_id, now_ms(), group=action.group_key,
-                    resource=group.resources[action.resource_index].text, action=action.action)
+                    resource=group.resources[action.resource_index].text, action=action.action,
+                    quiet=action.quiet)
                 self.metrics.on_script_start(
                     action.op_id, group.resources[action.resource_index].script,
                     action.action, now_ms())
@@ -564,6 +567,7 @@ class Supervisor:
                 self.feed.monitor(action.group_key, action.event, action.resource,
                                   action.reason, action.restarts, self.node)
                 self.metrics.on_monitor(action.group_key, action.event)
+                jh.monitor_event(self.journal, action)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
             elif isinstance(action, fc.RunFence):

@@ -4,7 +4,8 @@ request, a local hb_standby/hb_takeover, and the small readings they need
 (the STONITH plugin of a command line, a control client's uid and pid).
 
 Each function is one decision point's entry, called once by `daemon.py`;
-the journal itself (`journal.py`) knows nothing of membership or messages.
+the journal itself (`journal.py`) knows nothing of membership, messages or
+monitoring.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hbeat.ipc.journal import Kind
 from . import membership as mb
 from . import rscmessages as rm
 from .journal import Journal
+from .rscactions import MonitorEvent
 
 TAKEOVER_ANSWER_S = 60.0
 """A peer's standby this soon after our own hb_takeover is its answer to it."""
@@ -91,3 +93,15 @@ def local_request(journal: Journal, local: str, command: str, args: Mapping[str,
     who = f"hb_{command} on {local}" + (f" (uid {uid}, pid {pid})" if uid is not None else "")
     journal.record(Kind.REQUEST, who, node=local, what=command,
                    which=str(args.get("which", "all"))[:20], by="local", uid=uid, pid=pid)
+
+
+def monitor_event(journal: Journal, event: MonitorEvent) -> None:
+    """A monitor failure opens a decision; what monitoring does next
+    (restart, handover, restarted, ...) is a step of it."""
+    if event.event == "failed":
+        journal.record(Kind.MONITOR_FAILED, f"{event.resource}: {event.reason}",
+                       group=event.group_key, resource=event.resource,
+                       restarts=event.restarts)
+    else:
+        journal.record(Kind.MONITOR, event.reason, group=event.group_key, event=event.event,
+                       resource=event.resource, restarts=event.restarts)

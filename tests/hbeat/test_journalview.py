@@ -116,3 +116,13 @@ def test_since_forms() -> None:
     assert parse_since("2026-01-02T03:04:05+00:00", now) == 1767323045.0
     with pytest.raises(ValueError, match="expected 30m, 2h"):
         parse_since("yesterday", now)
+
+
+def test_monitoring_is_told() -> None:
+    e = [make_entry(1, T0, Kind.MONITOR_FAILED, 1, "apache: not running", group="g"),
+         make_entry(2, T0 + 0.1, Kind.MONITOR, 1, "restart 1 of 2", group="g",
+                    detail={"event": "restart"})]
+    text = render(decisions(e))
+    assert "monitor of group g: apache: not running" in text
+    assert "+   0.1 s  monitor restart: restart 1 of 2" in text
+    assert to_json(decisions(e))["decisions"][0]["why"] == "monitor"

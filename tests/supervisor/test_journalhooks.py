@@ -13,6 +13,7 @@ from supervisor import journalhooks as jh
 from supervisor import membership as mb
 from supervisor import rscmessages as rm
 from supervisor.journal import Journal
+from supervisor.rscactions import MonitorEvent
 
 
 def journal(tmp_path: Path) -> Journal:
@@ -87,3 +88,15 @@ def test_the_peer_s_standby_answering_our_takeover_is_no_new_cause(tmp_path: Pat
     jh.local_request(j, "otter", "snapshot", {}, None)
     jh.local_request(j, "otter", "standby", {}, None)
     assert j.ring[-1].cause == "hb_standby on otter" and j.ring[-1].detail["which"] == "all"
+
+
+def test_a_monitor_failure_opens_a_decision_and_its_sequel_are_steps(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    jh.monitor_event(j, MonitorEvent("g", "failed", "apache", "not running", 1))
+    jh.monitor_event(j, MonitorEvent("g", "restart", "apache", "restart 1 of 2", 1))
+    failed, restart = j.ring
+    assert (failed.kind, failed.cause, failed.group, failed.is_cause) == (
+        Kind.MONITOR_FAILED, "apache: not running", "g", True)
+    assert j.current_why == "monitor"
+    assert (restart.kind, restart.decision, restart.detail["event"]) == (
+        Kind.MONITOR, failed.seq, "restart")

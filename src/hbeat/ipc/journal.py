@@ -41,21 +41,24 @@ class Kind(enum.StrEnum):
     PARTITION_HEALED = "partition-healed"
     REQUEST = "request"  # standby/takeover asked: detail what, which, by, uid, pid
     SELF_FENCE = "self-fence"
+    MONITOR_FAILED = "monitor-failed"  # a monitored resource failed its probe: resource, restarts
     # steps of a decision
     FENCE = "fence"  # a STONITH attempt finished: plugin, rc, result, duration_ms
     SCRIPT = "script"  # a resource script call finished: resource, action, rc, verdict
     GROUP = "group"  # a group changed state: old, new, why
     REFUSED = "refused"  # the request of this decision was refused: the reason
+    MONITOR = "monitor"  # what monitoring did next: event (restart, handover, ...), resource
 
 
 CAUSES = frozenset({Kind.STARTUP, Kind.SHUTDOWN, Kind.NODE_DEAD, Kind.NODE_BACK,
                     Kind.PEER_RESTARTED, Kind.PARTITION_HEALED, Kind.REQUEST,
-                    Kind.SELF_FENCE})
+                    Kind.SELF_FENCE, Kind.MONITOR_FAILED})
 
 REASONS = {
     Kind.NODE_DEAD: "failover", Kind.REQUEST: "request", Kind.STARTUP: "startup",
     Kind.SHUTDOWN: "shutdown", Kind.NODE_BACK: "failback", Kind.PEER_RESTARTED: "failback",
     Kind.PARTITION_HEALED: "partition", Kind.SELF_FENCE: "self-fencing",
+    Kind.MONITOR_FAILED: "monitor",
 }
 """The word for why groups moved, by the kind of the decision's cause (a
 request says its own: standby, takeover, ip-request)."""
