@@ -33,6 +33,7 @@ from hbeat.config.paths import (
     resolve_runtime_dir,
     resolve_state_dir,
 )
+from hbeat.config.pingcheck import ipfail_summary
 from hbeat.export import command as export_command
 
 EXIT_OK = 0
@@ -150,7 +151,18 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         write(f"watchdog:       {hacf.watchdog}, timeout {watchdog_timeout_s(t)} s "
               f"(deadtime - keepalive, whole seconds)")
     for client in hacf.clients:
-        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})")
+        skip = "  [not run: hbeat makes ipfail's decision]" if client.is_ipfail else ""
+        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})"
+              f"{skip}")
+    if hacf.ping_nodes:
+        write("ping nodes:")
+        for pn in hacf.ping_nodes:
+            hosts = "" if pn.kind == "ping" else f"  up while any answers: {' '.join(pn.addresses)}"
+            write(f"  {pn.name}  ({pn.kind}, line {pn.line}){hosts}")
+        write(f"  echo every keepalive ({t.keepalive_ms} ms), dead after deadping "
+              f"({t.deadping_ms} ms)")
+    if hacf.ping_nodes or hacf.ipfail is not None or hacf.ipfail_client is not None:
+        write(f"ipfail:         {ipfail_summary(hacf)}")
     log = config.logging
     targets = [f"logfile {log.logfile}"] if log.logfile else []
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []

@@ -26,6 +26,7 @@ from supervisor import resources as rs
 from supervisor.feed import Feed
 from supervisor.journal import Journal
 from supervisor.membership import Membership
+from supervisor.pinglink import PingLink
 from supervisor.workerpool import WorkerPool
 
 
@@ -43,6 +44,7 @@ class Host(Protocol):
     resources: rs.Resources | None
     feed: Feed
     pool: WorkerPool
+    ping: PingLink
     debug: bool
     stall_ms: int
     stall_every_s: float
@@ -217,6 +219,14 @@ def build_snapshot(sup: Host) -> dict[str, Any]:
             "site": "",
             "links": [{"name": link, "status": view["links"][link]} for link in sup.link_names],
         })
+    # Ping nodes among the others in ha.cf's order, which heartbeat keeps
+    # (cl_status lists its nodes in the reverse of it).
+    hacf = sup.config.hacf
+    line_of = dict(zip(hacf.nodes, hacf.node_lines, strict=False))
+    ranked = [(line_of.get(n["name"], 0), n) for n in nodes]
+    ranked += [(p.line, n) for p, n in zip(hacf.ping_nodes, sup.ping.snapshot_nodes(),
+                                          strict=True)]
+    nodes = [n for _, n in sorted(ranked, key=lambda item: item[0])]
     counters: dict[str, int] = ms["counters"]  # type: ignore[assignment]
     return {
         "schema": SNAPSHOT_SCHEMA,

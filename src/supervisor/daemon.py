@@ -86,6 +86,7 @@ from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
 from supervisor.peerstate import PeerStore
+from supervisor.pinglink import PING_WORKER, PingLink
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
@@ -238,13 +239,17 @@ class Supervisor:
         self.next_stall = 0.0
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
-        self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
+        # ipfail is built in (supervisor/pinglink.py): its respawn line is never run.
+        self.clients = Clients(tuple(c for c in config.hacf.clients if not c.is_ipfail),
+                               self.log, self.fence_self)
         self.outdater = od.Outdater(self.node)
         self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
         self.metrics_write_failed = False
         # counted from the start; the membership counters are read when scraped
         self.metrics = Metrics(config.nodes, tuple(self.groups),
-                               lambda: self.membership.counters.as_dict())
+                               lambda: self.membership.counters.as_dict(),
+                               ping_nodes=tuple(p.name for p in config.hacf.ping_nodes))
+        self.ping = PingLink(config, self)
 
     # --- metrics (docs/metrics.md) -----------------------------------------
 
@@ -300,6 +305,29 @@ class Supervisor:
 
     def log(self, level: Level, text: str) -> None:
         self.log_sink.log(level, text)
+
+    # --- the ping link's host (supervisor/pinglink.py) ----------------------
+
+    def send_to_worker(self, name: str, parts: list[bytes]) -> None:
+        self.bus.send_multipart([name.encode(), *parts])
+
+    def send_cluster(self, fields: tuple[linklayer.Field, ...]) -> None:
+        self.apply(self.membership.send(fields, now_ms()))
+
+    def ping_changed(self, node: str, old: str, new: str) -> None:
+        self.feed.node(node, old, new, "ping node answers" if new == "ping"
+                       else f"no ping answer for {self.config.timers.deadping_ms} ms (deadping)")
+        self.metrics.on_ping_node(node, new == "ping")
+
+    def standby(self, which: str) -> None:
+        if self.resources is not None:
+            jh.ipfail_request(self.journal, self.node, which, self.ping.ipfail)
+            self.apply_resources(self.resources.standby(which, now_ms()))
+
+    def resources_state(self) -> tuple[bool, str] | None:
+        if self.resources is None or self.shutdown_started:
+            return None
+        return self.resources.stable, self.resources.held
 
     # --- setup --------------------------------------------------------------
 
@@ -424,6 +452,8 @@ class Supervisor:
                           keyring=lambda: self.config.keyring)
         if self.resources is not None:
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
+        if self.ping.enabled:
+            self.pool.add(PING_WORKER, "workers.ping", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
 
     # --- keepalive content --------------------------------------------------
@@ -489,6 +519,7 @@ class Supervisor:
                     self.metrics.on_node_back()
                 self._status_line()
                 if action.old == mb.DEAD and action.new != mb.DEAD:
+                    self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
                     # (a restarted peer says `init` first): only membership
                     # tells the resource machine that a peer lives.
@@ -498,17 +529,23 @@ class Supervisor:
                 self.metrics.on_link(action.node, action.medium, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
+                for peer in self.config.peers:
+                    self.ping.peer_up(peer)
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
                 self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
+                self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
                 self.journal.record(Kind.PEER_RESTARTED, node=action.node, old=action.old_gen,
                                     new=action.new_gen)
+                # its count is stale and it forgot ours
+                self.ping.peer_dead(action.node)
+                self.ping.peer_up(action.node)
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
@@ -525,6 +562,7 @@ class Supervisor:
                     self._journal_peer_request(action.node, action.message)
                     self._check_fence(action.message)
                     self._outdate_message(action.message)
+                    self._ping_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -670,6 +708,12 @@ class Supervisor:
         elif isinstance(msg, od.Answer):
             self.apply_outdate(self.outdater.on_answer(msg, now_ms()))
 
+    def _ping_message(self, message: Envelope) -> None:
+        try:
+            self.ping.message(message, now_ms())
+        except MessageError as exc:
+            self.log(Level.ERROR, str(exc))
+
     def apply_outdate(self, effects: list[od.Effect]) -> None:
         for effect in effects:
             if isinstance(effect, od.Note):
@@ -751,6 +795,15 @@ class Supervisor:
             slot = self.pool.slots[EXECUTOR]
             slot.pid = self.executor.pid or slot.pid
             slot.state = "running" if self.executor.ready else slot.state
+            return
+        if ident == PING_WORKER and self.ping.enabled:
+            if verb == Hello.VERB and Hello.decode(parts).pid != self.pool.slots[PING_WORKER].pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {Hello.decode(parts).pid},"
+                                     f" but that worker is pid {self.pool.slots[PING_WORKER].pid}:"
+                                     " ignored")
+                return
+            self.ping.on_message(parts, now_ms())
+            self.pool.slots[PING_WORKER].state = "running"
             return
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
@@ -994,6 +1047,7 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
+            self.ping.tick(now)
             self.peer_store.update(self.membership.peer_records(), now)
         return self.shutdown()
 
@@ -1003,6 +1057,7 @@ class Supervisor:
         self.keepalive_ms = keepalive_ms
         self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
         self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        self.ping.retime(keepalive_ms, self.config.timers.deadping_ms)
         cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
         for slot in self.pool.slots.values():
             slot.policy.cap_s = cap_s
@@ -1025,6 +1080,7 @@ class Supervisor:
         due = [membership]
         if self.resources is not None:
             due.append(self.resources.next_deadline(now))
+        due.append(self.ping.next_deadline())
         known = [d for d in due if d is not None]
         return min(known) if known else None
 

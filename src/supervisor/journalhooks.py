@@ -17,6 +17,7 @@ import zmq
 
 from hbeat.ipc.journal import Kind
 
+from . import ipfail as ipf
 from . import membership as mb
 from . import rscmessages as rm
 from .journal import Journal
@@ -105,3 +106,14 @@ def monitor_event(journal: Journal, event: MonitorEvent) -> None:
     else:
         journal.record(Kind.MONITOR, event.reason, group=event.group_key, event=event.event,
                        resource=event.resource, restarts=event.restarts)
+
+
+def ipfail_request(journal: Journal, local: str, which: str, ipfail: ipf.IpFail | None) -> None:
+    """ipfail (built in, supervisor/pinglink.py) gives this node's groups to
+    the peer, which sees more ping nodes."""
+    if ipfail is None:
+        return
+    journal.record(Kind.REQUEST, f"ipfail on {local}: {ipfail.local} of {ipfail.total} ping "
+                                 f"nodes answer here, {ipfail.remote} on {ipfail.peer}",
+                   node=local, what="standby", which=which, by="ipfail",
+                   local_count=ipfail.local, peer_count=ipfail.remote, total=ipfail.total)

@@ -9,6 +9,7 @@ from pathlib import Path
 import zmq
 
 from hbeat.ipc.journal import Kind
+from supervisor import ipfail as ipf
 from supervisor import journalhooks as jh
 from supervisor import membership as mb
 from supervisor import rscmessages as rm
@@ -100,3 +101,14 @@ def test_a_monitor_failure_opens_a_decision_and_its_sequel_are_steps(tmp_path: P
     assert j.current_why == "monitor"
     assert (restart.kind, restart.decision, restart.detail["event"]) == (
         Kind.MONITOR, failed.seq, "restart")
+
+
+def test_ipfail_giving_up_is_a_request(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    fail = ipf.IpFail("weasel", 2, 1500, auto_failback=False)
+    fail.local, fail.remote = 1, 2
+    jh.ipfail_request(j, "otter", "all", fail)
+    jh.ipfail_request(j, "otter", "all", None)
+    (e,) = j.ring
+    assert e.cause == "ipfail on otter: 1 of 2 ping nodes answer here, 2 on weasel"
+    assert (e.detail["by"], e.detail["what"], e.detail["which"]) == ("ipfail", "standby", "all")
