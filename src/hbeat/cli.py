@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import outdatecmd, rscvalidate, statuscmd
+from hbeat import outdatecmd, rscvalidate, statuscmd, whycmd
 from hbeat.addrspace import default_thread_stack, one_malloc_arena
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
@@ -49,6 +49,7 @@ class _Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, TextIO], int]
+    aliases: tuple[str, ...] = ()
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -249,6 +250,8 @@ COMMANDS: tuple[_Command, ...] = (
              outdatecmd.outdate_arguments, outdatecmd.run_outdate),
     _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
              export_command.export_arguments, export_command.run_export),
+    _Command("why", "the last cluster decisions with their causes (alias: history)",
+             whycmd.why_arguments, whycmd.run_why, aliases=("history",)),
 )
 
 
@@ -260,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.name, help=command.help, parents=[common])
+        sub = subparsers.add_parser(command.name, help=command.help, parents=[common],
+                                    aliases=list(command.aliases))
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser

@@ -24,6 +24,7 @@ from supervisor import membership as mb
 from supervisor import outdate as od
 from supervisor import resources as rs
 from supervisor.feed import Feed
+from supervisor.journal import Journal
 from supervisor.membership import Membership
 from supervisor.pinglink import PingLink
 from supervisor.workerpool import WorkerPool
@@ -48,6 +49,7 @@ class Host(Protocol):
     stall_ms: int
     stall_every_s: float
     next_stall: float
+    journal: Journal
 
     def log(self, level: Level, text: str) -> None: ...
 
@@ -89,6 +91,16 @@ class ControlCommands:
         if args.get("publish"):
             self.sup.feed.snapshot(snap)
         return snap
+
+    def cmd_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The decision journal (docs/journal.md), oldest first; `since`
+        (Unix seconds) keeps the entries recorded since then."""
+        since = args.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
+            raise ControlError(ControlErrno.BAD_ARGUMENT, "since must be a number (Unix time)")
+        journal = self.sup.journal
+        return {"node": self.sup.node, "capacity": journal.capacity,
+                "entries": [e.to_json() for e in journal.entries(since=since)]}
 
     def cmd_standby(self, args: dict[str, Any]) -> dict[str, Any]:
         """hb_standby: give resources to the peer; `which` is all (default),

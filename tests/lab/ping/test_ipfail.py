@@ -21,6 +21,7 @@ from tests.harness import Lab, require_commands, wait_for
 from tests.harness.hbeatnode import HBEAT, HbeatConfig
 from tests.lab.daemon.test_metrics import PORT, scrape, value
 from tests.lab.failover.cluster import FailoverCluster
+from tests.lab.journal.why import why_decisions
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -92,6 +93,13 @@ def test_fewer_ping_nodes_hands_the_group_over_and_nothing_moves_back(
                  hbeat_ping_node_state="ping") == 0
     assert "Giving up because we have less visible ping nodes." in c["otter"].log()
     assert "Going standby [all]." in c["otter"].log()
+    # hbeat why (docs/journal.md): ipfail asked, and the group was released for it
+    asked = [d for d in why_decisions(c["otter"]) if d["kind"] == "request"][-1]
+    assert asked["cause"]["detail"]["by"] == "ipfail", asked["headline"]
+    assert (asked["cause"]["detail"]["local_count"], asked["cause"]["detail"]["peer_count"]
+            ) == (0, 1)
+    assert [(s["group"], s["detail"]["new"], s["detail"]["why"]) for s in asked["steps"]
+            if s["kind"] == "group"] == [(GROUP, "stopped", "standby")]
 
     # restored: balanced, and with auto_failback off nothing moves back
     balanced = c.log_count("otter", "Ping node count is balanced.")
