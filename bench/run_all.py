@@ -177,10 +177,11 @@ def phase_loaded(args: argparse.Namespace, results: dict[str, Any], load: Load) 
         results["limit"] = {cond: lim.finish() for cond, lim in limits.items()}
         for key, run in jit.items():
             results["jitter"][key] = run.finish()
+            for cond, host in hosts.items():
+                if host == key:  # its capture goes with the lab
+                    results["limit"][cond]["wire"] = limits[cond].wire_summary(
+                        Path(results["jitter"][key]["pcap"]))
             run.close()
-        for cond, key in hosts.items():
-            results["limit"][cond]["wire"] = limits[cond].wire_summary(
-                Path(results["jitter"][key]["pcap"]))
         wait_until(t0 + args.false_death_duration)
         for key, fd in fds.items():
             results["false_deaths"][key] = fd.finish()

@@ -16,7 +16,7 @@ daemon on the wire. Per repetition, in this order:
   `start` (auto_failback on: weasel stops svc1 and hands it back first).
 * `restart`: SIGTERM to otter holding svc1, launch again once its processes
   are gone -> otter's `start` again (`restart_up`: -> the new daemon's first
-  status frame on the wire).
+  status frame on the wire after the relaunch, from the relaunch).
 
 Once, first: `startup_both` (both launched together -> otter's `start`);
 once, last: `startup_alone` (otter alone; hbeat with `boot_takeover
@@ -86,7 +86,7 @@ class OpsScenario:
             self._settle()
             t = self.cluster.terminate(OTTER)
             self.cluster.wait_gone(OTTER)
-            self.restarts.append(t)
+            self.restarts.append(time.time_ns())
             self.cluster.start([OTTER], wait=False)
             self._add("restart", self._start_after(OTTER, t) - t)
             self._settle()

@@ -114,7 +114,7 @@ OPS = {
     "handover": "handover: SIGTERM to the holder -> the peer's start",
     "stop": "stop: SIGTERM -> last daemon process gone",
     "restart": "restart: SIGTERM, relaunch when gone -> otter's start again",
-    "restart_up": "restart: SIGTERM -> the new daemon's first keepalive on the wire",
+    "restart_up": "relaunch (after the stop) -> the new daemon's first keepalive on the wire",
 }
 
 
