@@ -905,7 +905,15 @@ class Membership:
             self.counters.not_for_us += 1
             return actions
         if is_status:
+            newcomer = not info.admitted or result.restarted_from is not None
             actions += self._on_status(info, env, now)
+            if newcomer and info.admitted and self.started:
+                # A peer heard for the first time in its generation (it just
+                # started, or came back): our status at once, not at our next
+                # tick, so its comm-up, and the resource negotiation behind
+                # it, need not wait up to a keepalive interval for us. Once per
+                # admission; an ordinary status message, as on a state change.
+                actions += self._send_status(now)
         elif env.type == m.T_REQNODES:
             actions += self._send(m.repnodes_fields(info.name, self.config.nodes), now)
         elif env.type == m.T_REPNODES:
