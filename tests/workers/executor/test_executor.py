@@ -353,6 +353,23 @@ def test_scripts_get_oom_score_adj_0_and_the_executors_limits(tree: Tree, standi
                     "memlock": shell_kib(resource.RLIMIT_MEMLOCK)}, out.lines
 
 
+def test_scripts_get_oom_score_adj_0_and_the_executor_keeps_its_own(
+        tree: Tree, standin: Make) -> None:
+    """The executor starts scripts without a preexec_fn (vfork): it sets its own
+    value to 0 around each spawn and back, so every script shows 0 and the
+    executor is back at its own value after every call (+500 here: the
+    daemon's -1000 needs CAP_SYS_RESOURCE to set, which a test may lack)."""
+    require_commands("choom")
+    tree.script("Oom", "#!/bin/sh\necho oom=$(cat /proc/self/oom_score_adj)\n")
+    ex = standin(prefix=("choom", "-n", "500", "--"))
+    own = Path(f"/proc/{ex.proc.pid}/oom_score_adj")
+    assert own.read_text().strip() == "500"
+    for _ in range(3):
+        out = ex.call("start", resource={"script": "Oom", "args": []})
+        assert [line for _, line in out.lines] == ["oom=0"], out.lines
+        assert own.read_text().strip() == "500"
+
+
 def test_unit_raises_no_limits_for_scripts() -> None:
     unit = (Path(__file__).resolve().parents[3] / "systemd" / "hbeat.service").read_text()
     settings = [line.split("=", 1)[0] for line in unit.splitlines()
