@@ -180,6 +180,25 @@ def failover_table(failover: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def breakdown_table(failover: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the milliseconds between the deadline and the script's start go,
+    on the wire and in the probe's stamps (scenarios.FailoverScenario)."""
+    lines = ["| profile | daemon | deadline -> stonith frame on the wire p50 / p99 ms "
+             "| stonith frame -> `status` stamp p50 / p99 ms "
+             "| `status` stamp -> `start` stamp p50 / p99 ms |", "|---|---|---:|---:|---:|"]
+    for profile in ("classic", "fast"):
+        for kind in ("hbeat", "heartbeat"):
+            res = failover.get(f"{profile}/{kind}")
+            if res is None or "overshoot" not in res:
+                continue
+            cells = []
+            for key in ("overshoot", "stonith_to_status", "status_to_start"):
+                v = res.get(key) or {}
+                cells.append(f"{_f(v.get('p50_ms'), 1)} / {_f(v.get('p99_ms'), 1)}")
+            lines.append(f"| {profile} | {kind} | {' | '.join(cells)} |")
+    return lines
+
+
 def false_death_table(fd: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["| daemon | run s | loss measured on the wire (otter, weasel) | `is dead` events "
              "| stonith frames | link-dead events (eth1) |", "|---|---:|---:|---:|---:|---:|"]
@@ -334,6 +353,12 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
     if failover:
         lines += ["### Failure detection and failover (kill -9 of the whole active node)", ""]
         lines += [*failover_table(failover), ""]
+        if any("overshoot" in r for r in failover.values()):
+            lines += ["Where the time after the deadline goes (deadline = the victim's last "
+                      "status on the wire + deadtime; the takeover runs the resource's "
+                      "`status`, then its `start`; each stamp is the probe script's first "
+                      "action, after the shell's start and a `date` fork):", ""]
+            lines += [*breakdown_table(failover), ""]
         errors = [f"{k}: {e}" for k, r in failover.items() for e in r.get("errors", [])]
         if errors:
             lines += ["Failed kills (the survivor never started the resource; both nodes were "
