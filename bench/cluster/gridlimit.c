@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define SPIN_NS 30000LL   /* workers/link.py SPIN_NS */
-#define SLICE_NS 100000ULL /* workers/link.py SLICE_NS */
+#define SLICE_NS 100000ULL /* hbeat/schedslice.py SLICE_NS */
 
 struct sched_attr_v1 {
     uint32_t size, sched_policy;

@@ -50,6 +50,7 @@ from hbeat.ipc.bus import (
 from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
 from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
+from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
@@ -70,8 +71,6 @@ MCL_CURRENT, MCL_FUTURE = 1, 2
 # The medium and the bus wait at most PRECISE_NS meanwhile.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
-# Without SCHED_FIFO the worker asks the fair scheduler for this slice.
-SLICE_NS = 100_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
@@ -106,35 +105,6 @@ def go_realtime(rtprio: int | None) -> list[str]:
                   else os.strerror(err))
         problems.append(f"Cannot lock ourselves into memory: {reason}")
     return problems
-
-
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [
-        ("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
-        ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32),
-    ]
-
-
-_SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
-
-
-def shorten_slice(slice_ns: int) -> str | None:
-    """Ask the fair scheduler (EEVDF, Linux >= 6.12) for a short time slice:
-    the earlier virtual deadline lets the keepalive's wake-up preempt CPU-bound
-    tasks at once instead of waiting for their slice to end. Not real time
-    (SCHED_OTHER, no priority over anything); returns why it could not be
-    done, or None."""
-    number = _SYS_SCHED_SETATTR.get(os.uname().machine)
-    if number is None:
-        return f"sched_setattr: no syscall number known for {os.uname().machine}"
-    attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_policy=os.SCHED_OTHER,
-                      sched_nice=os.getpriority(os.PRIO_PROCESS, 0), sched_runtime=slice_ns)
-    if _LIBC.syscall(number, 0, ctypes.byref(attr), 0) != 0:
-        return f"sched_setattr (slice {slice_ns} ns): {os.strerror(ctypes.get_errno())}"
-    return None
 
 
 def tighten_timing(name: str, realtime: bool,
