@@ -58,6 +58,7 @@ from hbeat.ipc.executor import (
     judge,
     positive_number,
 )
+from hbeat.schedslice import shorten_slice
 from workers import scriptrun
 from workers.scriptrun import Call, Settings
 
@@ -671,6 +672,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.getppid() == 1:  # the parent died before prctl took effect
         return 0
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # A takeover's scripts start when this process wakes for the request: a
+    # short slice under load, as the supervisor's; the scripts do not inherit it.
+    problem = shorten_slice(reset_on_fork=True)
+    if problem:
+        log("WARN", f"{args.name}: {problem}")
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
