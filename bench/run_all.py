@@ -3,7 +3,8 @@ rewrite the cluster section of bench/README.md with the measured tables.
 
     .venv/bin/python bench/run_all.py [--quick] [--duration S] [--false-death-duration S]
                                       [--reps N] [--phases idle,loaded,failover] [--merge]
-                                      [--attack-window S]
+                                      [--attack-window S] [--attacks garbage,...]
+                                      [--attack-rates 1000,...,0] [--attack-keep-going]
 
 Phases run one after the other; the scenarios of a phase run side by side in
 separate labs: `idle` (jitter of hbeat, heartbeat and hbeat with the
@@ -14,7 +15,10 @@ off` and with `realtime on`, and the false-death runs of the fast profile with
 kills each, four labs in threads), `attack` (not run by default: one node of
 an hbeat pair and of a heartbeat pair flooded from the lab's third host with
 garbage, replayed frames and forged NS_rexmit at rising rates,
-`--attack-window` seconds per step; bench/cluster/attack.py). Needs root. Results also go to
+`--attack-window` seconds per step, `--attacks` and `--attack-rates` to run
+some of them only; a daemon's steps of an attack stop at the first rate at which
+a node declared the other dead, unless `--attack-keep-going`;
+bench/cluster/attack.py). Needs root. Results also go to
 bench/cluster/results/latest.json; `--report-only` re-renders the README from it,
 and `--merge` re-runs only some phases on top of it (e.g. `--merge --phases
 idle` to measure the idle phase again on a quiet machine).
@@ -257,26 +261,45 @@ def phase_attack(args: argparse.Namespace, results: dict[str, Any]) -> None:
     exe = attack.build_flooder(Path(tempfile.mkdtemp(prefix="hbeat-flood-")))
     lab_max = attack.lab_max_rate(exe)
     log(f"attack phase: the flooder reaches {lab_max:,.0f} datagrams/s into an idle lab host")
+    names = [a for a in args.attacks.split(",") if a]
+    rates = [int(r) for r in args.attack_rates.split(",") if r]
+    unknown = sorted(set(names) - set(attack.ATTACKS))
+    if unknown:
+        raise SystemExit(f"ERROR: --attacks: unknown attack(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(attack.ATTACKS)})")
     results["attack_meta"] = {"window_s": args.attack_window, "lab_max_rate": lab_max,
-                              "rates": list(attack.RATES), "attacks": list(attack.ATTACKS),
-                              "profile": FAST.name}
+                              "rates": rates, "attacks": names,
+                              "keep_going": args.attack_keep_going, "profile": FAST.name}
     runs: dict[str, attack.AttackScenario] = {}
     kinds = args.attack_daemons.split(",")
     try:
         for kind in kinds:
             runs[kind] = attack.AttackScenario(kind, exe)
             runs[kind].begin()
-        for name in attack.ATTACKS:
-            for rate in attack.RATES:
+        for name in names:
+            died: set[str] = set()
+            for rate in rates:
                 for kind, run in runs.items():
+                    if kind in died:
+                        continue
                     row = run.step(name, rate, args.attack_window)
                     log(f"attack {name} {kind} rate {rate or 'max'}: sent "
-                        f"{row['sent_per_s']:,.0f}/s, dead {row['node_dead']}, log "
+                        f"{row['sent_per_s']:,.0f}/s, reached eth1 "
+                        f"{row['eth1_rx_per_s']:,.0f}/s, socket drops "
+                        f"{row['rcvbuf_drops_per_s']:,.0f}/s, dead {row['node_dead']}, log "
                         f"{row['log_lines_per_s']:.1f}/s, cpu {row['cpu_pct']:.0f} %")
+                    if sum(row["node_dead"].values()) and not args.attack_keep_going:
+                        died.add(kind)
+                        log(f"attack {name} {kind}: a false death at this rate; "
+                            "no higher rate for it")
                     time.sleep(2.0)  # let the pair settle before the next flood
-        # Daemons not run this time keep their previous rows (--merge).
-        results["attack"] = {**results.get("attack", {}),
-                             **{kind: run.finish() for kind, run in runs.items()}}
+        # Rows of daemons and attacks not run this time are kept (--merge).
+        merged = dict(results.get("attack", {}))
+        for kind, run in runs.items():
+            rows = run.finish()
+            kept = [r for r in merged.get(kind, []) if r["attack"] not in names]
+            merged[kind] = [*kept, *rows]
+        results["attack"] = merged
     finally:
         for run in runs.values():
             run.close()
@@ -308,7 +331,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="which daemons the attack phase floods (with --merge, the "
                          "others keep their previous rows)")
     ap.add_argument("--attack-window", type=float,
-                    help="seconds of flood per attack step (20; --quick 5)")
+                    help="seconds of flood per attack step (20; --quick 5; the target's "
+                         "windows are 60)")
+    ap.add_argument("--attacks", default=",".join(attack.ATTACKS),
+                    help="which attacks the attack phase runs (with --merge, the others "
+                         "keep their previous rows)")
+    ap.add_argument("--attack-rates", default=",".join(map(str, attack.RATES)),
+                    help="datagrams per second of each step, rising; 0 = unpaced "
+                         "(the flooder's highest)")
+    ap.add_argument("--attack-keep-going", action="store_true",
+                    help="flood a daemon at every rate even after a false death")
     ap.add_argument("--ops-reps", type=int, default=5,
                     help="repetitions of handover, start-up with the peer up and restart "
                          "(--phases ops)")

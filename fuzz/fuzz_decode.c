@@ -29,6 +29,13 @@
  *     hb_template_encode with the fields' own values and with slices of the
  *     input as values gives byte for byte (or error for error) what
  *     hb_encode gives for the same fields.
+ *  7. Batched receive: the input sent twice, then a short valid frame,
+ *     through a datagram socket pair and read by hb_rx_read with KR_A into
+ *     64-byte slots (so any longer input takes the overflow path): the
+ *     first copy is OVERSIZE_DATAGRAM when longer than a slot, the second
+ *     gets exactly hb_verify's verdict (accepted with its bytes and info,
+ *     or refused with its code, offset, field and name), the frame after
+ *     it is accepted; counts add up.
  *
  * Any disagreement calls __builtin_trap(), so libFuzzer records the input.
  */
@@ -38,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -86,6 +95,10 @@ static const key_spec KEYS_B[] = {
 #define NKEYS_B (sizeof(KEYS_B) / sizeof(KEYS_B[0]))
 
 static hb_keyring *kr_a, *kr_b;
+static hb_rx *rx_small;
+static int rx_pair[2] = {-1, -1};
+static char rx_tail[256];
+static int32_t rx_tail_len;
 
 static hb_keyring *make_keyring(const key_spec *keys, size_t n)
 {
@@ -112,6 +125,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     memset(long_secret, 'k', sizeof(long_secret));
     kr_a = make_keyring(KEYS_A, NKEYS_A);
     kr_b = make_keyring(KEYS_B, NKEYS_B);
+    {
+        hb_error e;
+        int sz = 1 << 20;
+        rx_small = hb_rx_new(8, HB_RX_MIN_SLOT, &e);
+        CHECK(rx_small != NULL && e.code == HB_OK);
+        CHECK(hb_rx_new(0, HB_RX_MIN_SLOT, &e) == NULL && e.code == HB_BAD_ARGUMENT);
+        CHECK(hb_rx_new(1, HB_RX_MAX_SLOT + 1, &e) == NULL && e.code == HB_BAD_ARGUMENT);
+        CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, rx_pair) == 0);
+        CHECK(setsockopt(rx_pair[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) == 0);
+        CHECK(setsockopt(rx_pair[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) == 0);
+        /* A short frame signed with KR_A's key 1, to follow the input. */
+        CHECK(hb_keyring_set_signing(kr_a, 1) == HB_OK);
+        rx_tail_len = hb_encode(HB_FORM_CLASSIC, "t", 1, "x", 1, "\1\0\0\0\1\0\0\0", "\0", 1,
+                                kr_a, 0, rx_tail, sizeof(rx_tail), &e);
+        CHECK(hb_keyring_set_signing(kr_a, -1) == HB_OK);
+        CHECK(rx_tail_len > 0 && hb_verify(rx_tail, (size_t)rx_tail_len, kr_a, NULL) > 0);
+    }
     return 0;
 }
 
@@ -746,6 +776,78 @@ static void check_template(const uint8_t *data, size_t len, const view *p, uint8
 }
 
 /* ------------------------------------------------------------------ */
+/* Batched receive: hb_rx_read gives hb_verify's verdicts.              */
+
+static void check_rx(const uint8_t *data, size_t len)
+{
+    hb_rx_result res;
+    hb_error e, fe;
+    const hb_rx_frame *fr = hb_rx_frames(rx_small);
+    const hb_rx_reject *rj = hb_rx_rejects(rx_small);
+    const char *arena = hb_rx_arena(rx_small);
+    size_t arena_size = hb_rx_arena_size(rx_small);
+    int big = len > HB_RX_MIN_SLOT, accepted = 0;
+    int32_t info, n;
+
+    if (len > HB_RX_BIG)
+        return;
+    CHECK(send(rx_pair[0], data, len, 0) == (ssize_t)len);
+    CHECK(send(rx_pair[0], data, len, 0) == (ssize_t)len);
+    CHECK(send(rx_pair[0], rx_tail, (size_t)rx_tail_len, 0) == rx_tail_len);
+    n = hb_rx_read(rx_small, rx_pair[1], kr_a, 0, &res, &e);
+    CHECK(n == 3 && e.code == HB_OK && res.received == 3);
+    CHECK(res.accepted + res.refused == 3 && res.nrejects <= res.refused);
+    info = hb_verify((const char *)data, len, kr_a, &fe);
+    {
+        int32_t refused = 0;
+        for (int32_t i = 0; i < res.nrejects; i++) {
+            CHECK(rj[i].count >= 1 && rj[i].addr == 0 && rj[i].port == 0);
+            refused += rj[i].count;
+        }
+        CHECK(refused == res.refused);
+    }
+    if (info >= 0) {
+        /* Copies accepted: both (short) or the second (long). */
+        accepted = big ? 1 : 2;
+        CHECK(res.accepted == accepted + 1);
+        for (int i = 0; i < accepted; i++) {
+            CHECK(fr[i].length == (int32_t)len && fr[i].info == info);
+            CHECK(fr[i].offset >= 0 && (size_t)fr[i].offset + len <= arena_size);
+            CHECK(memcmp(arena + fr[i].offset, data, len) == 0);
+        }
+    } else {
+        const hb_rx_reject *r = NULL;
+        CHECK(res.accepted == 1);
+        for (int32_t i = 0; i < res.nrejects; i++)
+            if (rj[i].code == -info)
+                r = &rj[i];
+        CHECK(r != NULL && r->count == (big ? 1 : 2));
+        CHECK(r->err.code == fe.code && r->err.offset == fe.offset &&
+              r->err.field_index == fe.field_index);
+        if (fe.name_offset >= 0 && fe.name_length >= 0) {
+            int32_t nl = fe.name_length < 64 ? fe.name_length : 64;
+            CHECK(r->err.name_offset == 0 && r->err.name_length == nl);
+            CHECK(memcmp(r->name, data + fe.name_offset, (size_t)nl) == 0);
+        } else {
+            CHECK(r->err.name_offset == -1 && r->err.name_length == -1);
+        }
+    }
+    if (big) {
+        int found = 0;
+        for (int32_t i = 0; i < res.nrejects; i++)
+            if (rj[i].code == HB_OVERSIZE_DATAGRAM) {
+                CHECK(rj[i].count == 1);
+                found = 1;
+            }
+        CHECK(found);
+    }
+    CHECK(fr[res.accepted - 1].length == rx_tail_len &&
+          memcmp(arena + fr[res.accepted - 1].offset, rx_tail, (size_t)rx_tail_len) == 0);
+    /* Nothing left waiting: 0, not an error. */
+    CHECK(hb_rx_read(rx_small, rx_pair[1], kr_a, 0, &res, &e) == 0 && res.received == 0);
+}
+
+/* ------------------------------------------------------------------ */
 
 static view v_parse, v_a, v_b;
 
@@ -760,6 +862,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     check_keyring_decode(data, len, &v_parse, &v_b, KEYS_B, NKEYS_B);
     if (v_parse.rc == HB_OK)
         round_trips(data, len, &v_parse);
+    check_rx(data, len);
     free(v_parse.scratch);
     free(v_a.scratch);
     free(v_b.scratch);

@@ -278,25 +278,39 @@ def attack_table(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+STOP_RULE = ", a daemon's steps of an attack ending at its first false death"
+
+
 def attack_summary(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["| attack | daemon | highest rate held (every step up to it: p99 < 5 ms, no "
-             "false death) | sent /s at that step | worst reason lines /s over all steps |",
-             "|---|---|---|---:|---:|"]
+             "false death) | sent /s at that step | highest rate with no false death "
+             "(every step up to it) | sent /s, reached otter's eth1 /s, dropped by its "
+             "socket /s at that step | worst reason lines /s over all steps |",
+             "|---|---|---|---:|---|---:|---:|"]
     attacks = list(dict.fromkeys(r["attack"] for rs in rows.values() for r in rs))
     for name in attacks:
         for kind in ("hbeat", "heartbeat"):
             steps = [x for x in rows.get(kind, []) if x["attack"] == name]
             if not steps:
                 continue
-            best = None
+            best, alive = None, None
             for r in sorted(steps, key=lambda x: x["rate_asked"] or float("inf")):
                 if not r["ok"]:
                     break
                 best = r
+            for r in sorted(steps, key=lambda x: x["rate_asked"] or float("inf")):
+                if sum(r["node_dead"].values()):
+                    break
+                alive = r
             worst = max(r["worst_reason_per_s"] for r in steps)
             held = "none" if best is None else _rate(best["rate_asked"])
             sent = "-" if best is None else f"{best['sent_per_s']:,.0f}"
-            lines.append(f"| {name} | {kind} | {held} | {sent} | {worst:,.1f} |")
+            lived = "none" if alive is None else _rate(alive["rate_asked"])
+            rates = ("-" if alive is None else
+                     f"{alive['sent_per_s']:,.0f}, {alive['eth1_rx_per_s']:,.0f}, "
+                     f"{alive['rcvbuf_drops_per_s']:,.0f}")
+            lines.append(f"| {name} | {kind} | {held} | {sent} | {lived} | {rates} "
+                         f"| {worst:,.1f} |")
     return lines
 
 
@@ -388,8 +402,10 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
         am = results.get("attack_meta", {})
         lines += ["### Attack: otter of a running pair flooded from the lab's third host", "",
                   f"Fast profile (keepalive 100 ms, deadtime 500 ms, bcast eth1 only), "
-                  f"{am.get('window_s', 0):.0f} s of flood per step (not the 60 s of the "
-                  f"target: 30 steps had to fit in 15 minutes), steps one at a time. The "
+                  f"{am.get('window_s', 0):.0f} s of flood per step"
+                  f"{' (not the 60 s of the target)' if am.get('window_s', 0) < 60 else ''}, "
+                  "steps one at a time"
+                  f"{'' if am.get('keep_going', True) else STOP_RULE}. The "
                   f"flooder (bench/cluster/flood.c, sendmmsg) reaches "
                   f"{am.get('lab_max_rate', 0):,.0f} datagrams/s into an idle lab host on this "
                   "machine; `max` is that flooder unpaced at otter.", ""]

@@ -5,8 +5,10 @@
 # agent of resource-agents. Sourced, not run; POSIX sh.
 #
 # Actions: start, stop, status (the agent's monitor, printed heartbeat's
-# way: "running" exit 0, "stopped" exit 3), monitor (the agent's code as it
-# is), meta-data. Anything else is a usage error (exit 2).
+# way: "running" exit 0, "stopped" exit 3, any other code passed through:
+# 5 not installed, 6 not configured, ...), monitor and validate-all (the
+# agent's code as it is; `hbeat check --validate` runs validate-all),
+# meta-data. Anything else is a usage error (exit 2).
 
 : "${OCF_ROOT:=/usr/lib/ocf}"
 : "${OCF_FUNCTIONS_DIR:=$OCF_ROOT/lib/heartbeat}"
@@ -16,7 +18,7 @@ OCF_RA_VERSION_MINOR=0
 export OCF_RA_VERSION_MAJOR OCF_RA_VERSION_MINOR
 
 hbeat_usage() {
-    echo "usage: ${0##*/} $1 start|stop|status|monitor|meta-data" >&2
+    echo "usage: ${0##*/} $1 start|stop|status|monitor|validate-all|meta-data" >&2
     exit 2
 }
 
@@ -43,7 +45,7 @@ hbeat_ocf_run() {
     OCF_RESOURCE_PROVIDER=$provider
     export OCF_RESOURCE_TYPE OCF_RESOURCE_PROVIDER
     case $action in
-        start|stop|meta-data|monitor)
+        start|stop|meta-data|monitor|validate-all)
             exec "$script" "$action" ;;
         status)
             "$script" monitor

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import outdatecmd, statuscmd
+from hbeat import outdatecmd, rscvalidate, statuscmd
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
@@ -66,6 +66,10 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
                           "print a summary and every problem, and exit 1 on any error.")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print only the problems and the verdict line")
+    parser.add_argument("--validate", action="store_true",
+                        help="also run validate-all of every OCF-backed resource on this node "
+                             "(hbeat's wrappers, OCF::agent::instance): changes nothing, "
+                             "reports what an agent misses (exit 5) or rejects (exit 6)")
 
 
 def _run_check(args: argparse.Namespace, out: TextIO) -> int:
@@ -73,6 +77,13 @@ def _run_check(args: argparse.Namespace, out: TextIO) -> int:
     node_name = resolve_node_name(args.node_name, os.environ)
     config, problems = inspect_config(config_dir, node_name)
     quiet = bool(getattr(args, "quiet", False))
+    validated: list[str] = []
+    if getattr(args, "validate", False) and config is not None:
+        found, validated = rscvalidate.problems(
+            rscvalidate.run(config), os.path.join(config.config_dir, "haresources"))
+        problems = [*problems, *found]
+        if any(p.level is Level.ERROR for p in found):
+            config = None
     if not quiet:
         print(f"hbeat check: {config_dir} as node {node_name}", file=out)
     for problem in problems:
@@ -84,11 +95,19 @@ def _run_check(args: argparse.Namespace, out: TextIO) -> int:
         if not quiet:
             print(file=out)
             _summary(config, out)
+            _validated(validated, out)
         print(f"{gap}Configuration OK ({_count(warnings, 'warning')}).", file=out)
         return EXIT_OK
     print(f"{gap}Configuration has {_count(errors, 'error')} and "
           f"{_count(warnings, 'warning')}.", file=out)
     return EXIT_CONFIG
+
+
+def _validated(lines: list[str], out: TextIO) -> None:
+    if lines:
+        print("resources (validate-all on this node):", file=out)
+        for line in lines:
+            print(line, file=out)
 
 
 def _count(n: int, what: str) -> str:
@@ -147,6 +166,10 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         tcp = hacf.status_tcp
         write(f"status feed:    also on {tcp.endpoint} "
               f"({'CURVE' if tcp.curve else 'INSECURE: no authentication'})")
+    if hacf.monitor is not None:  # hbeat's own, off unless set
+        mon = hacf.monitor
+        write(f"monitor:        every {mon.interval_ms} ms, {mon.restarts} restart(s) within "
+              f"{mon.window_ms} ms, then to the peer  (line {mon.line})")
     write("resource groups:" if config.groups else "resource groups: none")
     for group in config.groups:
         write(f"  {group.node}  (line {group.line}, key {group.key})")

@@ -155,7 +155,8 @@ STAGE_WORDS = {
 def resources_lines(res: Mapping[str, Any]) -> list[str]:
     """The resource part of `hbeat status`: what is held, what the resource
     manager is doing (phase, standby/takeover stage, the running operation
-    with its time against the deadline), and what the start-up probe found."""
+    with its time against the deadline), what the start-up probe found, and
+    why a group cannot run on this node (docs/resources.md, "Exit codes")."""
     lines = [f"resources held: {res.get('held', '?')}"]
     phase = res.get("phase")
     if isinstance(phase, str) and phase != "none":
@@ -192,19 +193,50 @@ def resources_lines(res: Mapping[str, Any]) -> list[str]:
         state = "alive" if peer.get("alive") else "dead"
         stable = ", stable" if peer.get("stable") else ""
         lines.append(f"  peer {peer.get('name', '?')}: {state}, holds {hold}{stable}")
+    mon = res.get("monitor")
+    if isinstance(mon, Mapping):
+        lines.append(f"  monitor: every {_ms_text(mon.get('interval_ms'))}, up to "
+                     f"{mon.get('restarts', '?')} restart(s) within "
+                     f"{_ms_text(mon.get('window_ms'))}, then to the peer")
     groups = [g for g in res.get("groups", []) if isinstance(g, Mapping)]
     if groups:
         found = any(g.get("found") for g in groups)
+        watched = any(isinstance(g.get("monitor"), Mapping) for g in groups)
         head = ["GROUP", "HOME", "STATE HERE", "RESOURCES"] + (["PROBE FOUND"] if found else [])
+        head += ["MONITOR"] if watched else []
         grows = [head]
         for g in groups:
             row = [str(g.get("key", "?")), str(g.get("node", "?")), str(g.get("state", "?")),
                    " ".join(str(r) for r in g.get("resources", []))]
             if found:
                 row.append(" ".join(str(r) for r in g.get("found", [])) or "-")
+            if watched:
+                m = g.get("monitor")
+                row.append(monitor_text(m) if isinstance(m, Mapping) else "-")
             grows.append(row)
         lines += _table(grows, indent="  ")
+        for g in groups:
+            if g.get("cannot_run"):
+                lines.append(f"  CANNOT RUN HERE: group {g.get('key', '?')}: {g['cannot_run']}")
     return lines + _fencing_lines(res)
+
+
+def monitor_text(m: Mapping[str, Any]) -> str:
+    """A group's monitoring in a few words (docs/status-feed.md, `groups[].monitor`)."""
+    action = m.get("action")
+    if action:
+        text = str(action).replace("-", " ")
+    elif m.get("watched"):
+        left = m.get("next_in_ms")
+        text = f"ok, next in {_ms_text(left)}" if left is not None else "probing"
+    else:
+        text = "not running here"
+    if m.get("failures"):
+        ago = m.get("last_failure_elapsed_ms")
+        text += (f"; {m['failures']} failure(s), {m.get('restarts', 0)} restart(s) in window; "
+                 f"last: {m.get('last_failure')}"
+                 + (f", {_ms_text(ago)} ago" if ago is not None else ""))
+    return text
 
 
 def _fencing_lines(res: Mapping[str, Any]) -> list[str]:
@@ -279,6 +311,12 @@ def event_text(topic: str, body: Mapping[str, Any], local: str | None = None) ->
     if kind == "fence":
         node, new = _field(body, "node", topic), _field(body, "new", topic)
         return f"STONITH of {node}: {body.get('old', '?')} -> {new}"
+    if kind == "monitor":
+        group, event = _field(body, "group", topic), _field(body, "event", topic)
+        rsc = f" {body['resource']}" if body.get("resource") else ""
+        where = f" on {body['node']}" if body.get("node") else ""
+        return (f"monitor of group {group}: {event}{rsc} ({body.get('reason', '')}); "
+                f"{body.get('restarts', '?')} restart(s) in window{where}")
     if kind == "resource":
         group, new = _field(body, "group", topic), _field(body, "new", topic)
         where = f" on {body['node']}" if body.get("node") else ""

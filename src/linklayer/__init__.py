@@ -5,7 +5,8 @@ verify frames with the C codec (`_frame.c` via cffi, see `_native`); the
 pure-Python reference codec with the same API is `linklayer.reference`.
 For hot paths, `verify` checks a frame's signature without building its
 fields, and `Template` encodes a message whose values mostly stay the same
-(a keepalive) passing only the changing ones to C.
+(a keepalive) passing only the changing ones to C; `linklayer.batchrecv`
+reads a UDP socket in batches and checks every datagram in the same C call.
 The rules are docs/wire-format.md; errors are `FrameError` with an
 `ErrorCode`, a byte offset and a field index.
 """

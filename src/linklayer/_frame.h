@@ -42,6 +42,11 @@
  * allocation failure (hb_template_new only). */
 #define HB_BAD_ARGUMENT 25
 #define HB_NO_MEMORY 26
+/* Batched receive (hb_rx_*): why a datagram was refused before or instead
+ * of the frame checks, and the one failure of the receive call itself. */
+#define HB_NOT_FROM_PEER 27
+#define HB_OVERSIZE_DATAGRAM 28
+#define HB_RECV_FAILED 29
 
 #define HB_METHOD_NONE 0
 #define HB_METHOD_SHA1 1
@@ -157,3 +162,84 @@ void hb_template_free(hb_template *t);
 int32_t hb_template_encode(const hb_template *t, const char *v0, size_t n0, const char *v1,
                            size_t n1, const char *v2, size_t n2, const char *v3, size_t n3,
                            char *out, size_t out_cap, hb_error *err);
+
+/* Batched receive: up to `batch` datagrams per recvmmsg() from a
+ * non-blocking IPv4 UDP socket into buffers allocated once (hb_rx_new),
+ * each checked in the same call: the source filter (hb_rx_set_peers),
+ * then hb_verify with the keyring. Nothing is allocated per datagram and
+ * no refused datagram leaves C but as a count: the accepted ones are
+ * listed in hb_rx_frames() (their bytes in hb_rx_arena()), the refused
+ * ones summed per (code, source) in hb_rx_rejects(), each with the last
+ * one's error record. docs/wire-format.md, "Batched receive". */
+#define HB_RX_MAX_BATCH 256
+#define HB_RX_MIN_SLOT 64
+#define HB_RX_MAX_SLOT 65536
+#define HB_RX_MAX_PEERS 64
+/* Longest UDP payload over IPv4 is 65507; the overflow buffer holds any. */
+#define HB_RX_BIG 65536
+
+typedef struct hb_rx hb_rx;
+
+/* An accepted frame: its bytes are hb_rx_arena()[offset .. offset+length);
+ * info is hb_verify's result; the source is addr (IPv4, host byte order)
+ * and port. */
+typedef struct {
+    int32_t offset;
+    int32_t length;
+    int32_t info;
+    uint32_t addr;
+    int32_t port;
+} hb_rx_frame;
+
+/* Datagrams refused for one reason from one source in one call: code is
+ * a frame error code (HB_EMPTY..HB_AUTH_MISMATCH), HB_NOT_FROM_PEER or
+ * HB_OVERSIZE_DATAGRAM; err is the last one's error record, whose field
+ * name (when known) is copied to name[0 .. err.name_length), with
+ * err.name_offset 0 (-1 when none). */
+typedef struct {
+    int32_t code;
+    int32_t count;
+    uint32_t addr;
+    int32_t port;
+    hb_error err;
+    char name[64];
+} hb_rx_reject;
+
+/* What one hb_rx_read did. */
+typedef struct {
+    int32_t received;
+    int32_t accepted;
+    int32_t refused;
+    int32_t nrejects;
+} hb_rx_result;
+
+/* Buffers for `batch` (1..HB_RX_MAX_BATCH) datagrams of up to `slot`
+ * (HB_RX_MIN_SLOT..HB_RX_MAX_SLOT) bytes each; a longer datagram's tail
+ * goes to one shared HB_RX_BIG overflow buffer, so the last such datagram
+ * of a call is kept whole and any earlier one in the same call is refused
+ * as HB_OVERSIZE_DATAGRAM. Returns NULL with HB_BAD_ARGUMENT or
+ * HB_NO_MEMORY in *err. The only allocating receive call. */
+hb_rx *hb_rx_new(int32_t batch, int32_t slot, hb_error *err);
+void hb_rx_free(hb_rx *rx);
+
+/* Accept datagrams only from these n IPv4 addresses (host byte order;
+ * n == 0: from anywhere); the others are refused as HB_NOT_FROM_PEER
+ * without being parsed. Returns HB_OK, or HB_BAD_ARGUMENT for n outside
+ * 0..HB_RX_MAX_PEERS (the filter is then unchanged). */
+int hb_rx_set_peers(hb_rx *rx, const uint32_t *addrs, int32_t n);
+
+/* Reads up to `limit` datagrams (limit <= 0 or > batch: batch) from fd
+ * without blocking and checks each: source filter, size, then hb_verify
+ * with kr (NULL: parse only). Returns the number of datagrams read (0 when
+ * none was waiting), with the counts in *res; or -HB_RECV_FAILED (errno
+ * in err->offset) or -HB_BAD_ARGUMENT, the error also in *err. The
+ * results stay valid until the next call. */
+int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx_result *res,
+                   hb_error *err);
+
+/* The call's results: frames[0 .. res.accepted), rejects[0 .. res.nrejects),
+ * and the bytes the frames point into (hb_rx_arena_size() bytes). */
+const hb_rx_frame *hb_rx_frames(const hb_rx *rx);
+const hb_rx_reject *hb_rx_rejects(const hb_rx *rx);
+const char *hb_rx_arena(const hb_rx *rx);
+size_t hb_rx_arena_size(const hb_rx *rx);

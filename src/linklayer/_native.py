@@ -21,11 +21,14 @@ Same functions, results and errors as `linklayer.reference`, computed by
   is built once per `Keyring` object. A Keyring is treated as immutable:
   mutating its `keys` mapping after first use is not seen.
 
-Every C error code becomes a FrameError in one place, `_frame_error`.
+Every C error code becomes an exception in one place, `_frame_error` (a
+FrameError for the frame codes; the batched receive of `batchrecv` uses it
+too).
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -76,6 +79,11 @@ def _frame_error(err: Any, names: bytes | None) -> Exception:
     """The exception for a C error record. `names` is the input the C code's
     name offsets point into (the frame, or the joined names when encoding)."""
     code = int(err.code)
+    if code == lib.HB_NO_MEMORY:
+        return MemoryError("_frame.c: out of memory")
+    if code == lib.HB_RECV_FAILED:  # the batched receive; errno in the offset
+        errno = int(err.offset)
+        return OSError(errno, f"recvmmsg: {os.strerror(errno)}")
     if code == lib.HB_BAD_ARGUMENT or code not in ErrorCode._value2member_map_:
         return RuntimeError(f"ERROR: _frame.c rejected its arguments (code {code})")
     name = None

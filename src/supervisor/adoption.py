@@ -58,7 +58,7 @@ def findings(
     texts = tuple(
         r.text
         for r, st in zip(group.resources, statuses, strict=True)
-        if st is not go.ResourceStatus.STOPPED
+        if not st.not_running
     )
     if found is go.ResourceStatus.RUNNING:
         return Findings(

@@ -240,9 +240,10 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
         # on the resource pair, never here): nothing is ever held here.
         return {"held": "none", "phase": "none", "shutdown_stuck": False, "peer": None,
                 "standby": None, "job": None, "queued_jobs": [], "operation": None,
-                "fencing": None, "boot_wait": False,
+                "fencing": None, "boot_wait": False, "monitor": None,
                 "groups": [{"key": key, "node": g.node, "state": "stopped",
-                            "resources": texts[key], "found": []}
+                            "resources": texts[key], "found": [], "cannot_run": None,
+                            "monitor": None}
                            for key, g in sup.groups.items()]}
     rs: dict[str, Any] = dict(sup.resources.snapshot())
     standby = rs["standby"]
@@ -267,13 +268,28 @@ def _resources_snapshot(sup: Host, now: int) -> dict[str, Any]:
         }
     groups = [
         {"key": key, "node": g.node, "state": rs["groups"][key]["state"],
-         "resources": texts[key], "found": list(rs["groups"][key]["found"])}
+         "resources": texts[key], "found": list(rs["groups"][key]["found"]),
+         "cannot_run": rs["groups"][key]["cannot_run"],
+         "monitor": _monitor_view(rs["groups"][key].get("monitor"), now)}
         for key, g in sup.groups.items()
     ]
     return {"held": rs["held"], "phase": rs["phase"], "shutdown_stuck": rs["shutdown_stuck"],
             "peer": rs["peer"], "standby": standby, "job": queue[0] if queue else None,
             "queued_jobs": queue[1:], "operation": operation, "groups": groups,
-            "fencing": _fencing_view(rs["fencing"]), "boot_wait": bool(rs["boot_wait"])}
+            "fencing": _fencing_view(rs["fencing"]), "boot_wait": bool(rs["boot_wait"]),
+            "monitor": rs.get("monitor")}
+
+
+def _monitor_view(m: Any, now: int) -> dict[str, Any] | None:
+    """`resources.groups[].monitor` of docs/status-feed.md (null when monitoring is off)."""
+    if m is None:
+        return None
+    last = m["last_failure_ms"]
+    return {"watched": m["watched"], "next_in_ms": _left(m["next_ms"], now),
+            "failures": m["failures"], "restarts": m["restarts"],
+            "last_failure": m["last_failure"],
+            "last_failure_elapsed_ms": None if last is None else max(0, now - last),
+            "action": m["action"]}
 
 
 def _fencing_view(f: Any) -> dict[str, Any] | None:

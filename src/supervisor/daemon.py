@@ -61,7 +61,7 @@ from hbeat.ipc.bus import (
     decode_link_report,
     drain,
 )
-from hbeat.ipc.executor import Outcome
+from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
@@ -85,6 +85,7 @@ from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
 from supervisor.peerstate import PeerStore
 from supervisor.restartpolicy import RestartPolicy
+from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
     PRIVATE,
     AlreadyRunning,
@@ -271,7 +272,7 @@ class Supervisor:
                 self.metrics_write_failed = False
 
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
-        self.metrics.on_script_done(op, rc is None or verdict == "failed", now_ms())
+        self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
 
     # --- logging and the bus ------------------------------------------------
@@ -513,7 +514,7 @@ class Supervisor:
                     action.action, now_ms())
                 self.executor.run(action.op_id, action.group_key, action.resource_index,
                                   action.action, action.timeout_s,
-                                  group.resources[action.resource_index])
+                                  group.resources[action.resource_index], quiet=action.quiet)
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
                 if action.new == rs.STOP_FAILED and self.watchdog is not None:
@@ -524,6 +525,10 @@ class Supervisor:
                 self.metrics.on_group(action.group_key, action.new, now_ms())
             elif isinstance(action, rs.HeldChanged):
                 self.feed.cluster("held", held=action.held)
+            elif isinstance(action, MonitorEvent):
+                self.feed.monitor(action.group_key, action.event, action.resource,
+                                  action.reason, action.restarts, self.node)
+                self.metrics.on_monitor(action.group_key, action.event)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
             elif isinstance(action, fc.RunFence):

@@ -73,6 +73,7 @@ class ExecutorLink:
         self._pending: list[RunRequest] = []
         self._label: dict[int, str] = {}
         self._secret: dict[int, tuple[str, ...]] = {}
+        self._quiet: set[int] = set()  # monitor probes: their chatter is debug output
         self._in_flight: dict[int, int | None] = {}
         """Calls sent to the executor and not answered: op id -> process group."""
         self._nonce = 0
@@ -83,10 +84,14 @@ class ExecutorLink:
         self._send([EXECUTOR.encode(), *parts])
 
     def run(self, op_id: int, group_key: str, index: int, action: str, timeout_s: float,
-            resource: Resource) -> None:
+            resource: Resource, *, quiet: bool = False) -> None:
+        """`quiet`: a monitor's probe (every few seconds): its `Running` line and its
+        output go to the debug log; what it concludes is logged by the caller."""
         request = RunRequest(op_id, group_key, index, check_action(action), timeout_s,
                              resource=resource)
         self._label[op_id] = resource.text
+        if quiet:
+            self._quiet.add(op_id)
         if self.ready:
             self._in_flight[op_id] = None
             self._to_executor(request.encode())
@@ -153,6 +158,7 @@ class ExecutorLink:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
             label = self._label.pop(op_id, "a resource script")
+            self._quiet.discard(op_id)
             if op_id >= FENCE_OP_BASE:  # a stonith call: failed, the fence is retried
                 self._secret.pop(op_id, None)
                 self._log(Level.ERROR, f"executor died while running {label}"
@@ -218,7 +224,8 @@ class ExecutorLink:
             if isinstance(started.id, int) and started.id in self._in_flight:
                 self._in_flight[started.id] = started.pid
             if not (isinstance(started.id, int) and started.id >= FENCE_OP_BASE):
-                self._log(Level.INFO, f"Running {started.command}")
+                quiet = isinstance(started.id, int) and started.id in self._quiet
+                self._log(Level.DEBUG if quiet else Level.INFO, f"Running {started.command}")
         elif verb == b"output":
             self._on_output(Output.decode(parts))
         elif verb == b"result":
@@ -236,6 +243,8 @@ class ExecutorLink:
     def _on_output(self, out: Output) -> None:
         op_id = out.id if isinstance(out.id, int) else -1
         level = Level.INFO if out.stream == "stdout" else Level.WARN
+        if op_id in self._quiet:
+            level = Level.DEBUG
         line = out.line
         for secret in self._secret.get(op_id, ()):
             line = line.replace(secret, "[device parameters]")
@@ -248,6 +257,7 @@ class ExecutorLink:
         self._label.pop(op_id, None)
         self._secret.pop(op_id, None)
         self._in_flight.pop(op_id, None)
+        self._quiet.discard(op_id)
         rc = result.rc
         command = result.command or result.group
         fence = op_id >= FENCE_OP_BASE

@@ -46,6 +46,12 @@ class Feed:
     def resource(self, group: str, old: str, new: str, node: str) -> None:
         self.publish(f"resource.{group}", self._event(group=group, old=old, new=new, node=node))
 
+    def monitor(self, group: str, event: str, resource: str | None, reason: str,
+                restarts: int, node: str) -> None:
+        self.publish(f"monitor.{group}", self._event(group=group, event=event, resource=resource,
+                                                     reason=reason, restarts=restarts,
+                                                     node=node))
+
     def fence(self, node: str, old: str, new: str) -> None:
         self.publish(f"fence.{node}", self._event(node=node, old=old, new=new))
 

@@ -5,8 +5,11 @@ heartbeat's ResourceManager would make (docs/heartbeat-protocol.md §5.7), with
 safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5):
 
 * **start** (`takegroup`): left to right. Each resource is first asked for
-  its `status`; one that says RUNNING is skipped, any other answer leads to
-  `start`. The first start that fails (exit status not 0, or no exit status:
+  its `status`; one that says RUNNING is skipped, one that says it cannot
+  run here (NOT_INSTALLED, NOT_CONFIGURED: OCF exit 5 or 6) ends the start
+  at once without calling its `start` (ERROR `Resource <rsc> not installed
+  (exit 5, OCF_ERR_INSTALLED): ...`; `cannot_run` says why), any other
+  answer leads to `start`. The first start that fails (exit status not 0, or no exit status:
   timeout, signal, could not run) logs `ERROR: Return code N from <script>`
   and `CRIT: Giving up resources due to failure of <rsc>`, then stops, right
   to left, the failed resource and every resource left of it (those it
@@ -32,11 +35,28 @@ safer failure handling than 3.0.6's (docs/heartbeat-protocol.md §10 items 4, 5)
   holds one `ResourceStatus` per resource, and `found` says what the group
   as a whole is: STOPPED (every resource said stopped), RUNNING (every
   resource said running) or anything else (None: partly running or unknown).
+  A resource whose status says it cannot run here (OCF exit 5 or 6) is not
+  running: logged WARN, it counts as stopped for `found`, and `cannot_run`
+  says why the group cannot run on this node.
+
+* **monitor** (resource monitoring, docs/resources.md "Monitoring"):
+  `status` of each resource, left to right, until one does not say
+  RUNNING. Outcome MONITORED; `failed_index` is that resource (None: every
+  one runs), logged ERROR with what its status said. Nothing is logged
+  when every resource runs (a probe every few seconds would fill the log).
+* **restart from resource k** (`first=k`, for a resource the monitor found
+  failed): a stop with `first` stops only resources top..k, right to left,
+  with the stop's retries and failure rule; a start with `first` starts
+  only k..top, left to right, with the start's rules, and its rollback on
+  failure stops the whole group (k-1..0 included: the group must be
+  entirely down here before another node may run it).
 
 Status of a resource: the verdict the executor sends with each result
 (`hbeat.ipc.executor.judge`, made where the kind of call is known: a
 haresources script by exit code and heartbeat's "not running" text, an OCF
 monitor by exit code alone). RUNNING and STOPPED are taken as they are;
+NOT_INSTALLED and NOT_CONFIGURED as above (in a stop's final status they
+are "unknown": a resource that ran here and whose stop failed may still run);
 FAILED (any other exit code, or none: timeout, signal, could not run)
 counts as "not known to be running": a start follows, and a resource in
 that state is stopped on rollback.
@@ -56,6 +76,7 @@ from dataclasses import dataclass
 
 from hbeat.config.model import Resource, ResourceGroup
 from hbeat.ipc.executor import Outcome as Verdict
+from hbeat.ipc.executor import cannot_run_text
 from hbeat.logfmt import Level
 
 START = "start"
@@ -66,6 +87,18 @@ class ResourceStatus(enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
     FAILED = "failed"
+    NOT_INSTALLED = "not-installed"
+    NOT_CONFIGURED = "not-configured"
+
+    @property
+    def cannot_run(self) -> bool:
+        """Not running here, and cannot run here (OCF 5 or 6 from a status)."""
+        return self in (ResourceStatus.NOT_INSTALLED, ResourceStatus.NOT_CONFIGURED)
+
+    @property
+    def not_running(self) -> bool:
+        """Known not to run here: stopped, or unable to run."""
+        return self is ResourceStatus.STOPPED or self.cannot_run
 
 
 def resource_status(verdict: Verdict) -> ResourceStatus:
@@ -74,6 +107,10 @@ def resource_status(verdict: Verdict) -> ResourceStatus:
         return ResourceStatus.RUNNING
     if verdict == "stopped":
         return ResourceStatus.STOPPED
+    if verdict == "not-installed":
+        return ResourceStatus.NOT_INSTALLED
+    if verdict == "not-configured":
+        return ResourceStatus.NOT_CONFIGURED
     return ResourceStatus.FAILED
 
 
@@ -81,6 +118,7 @@ class Kind(enum.Enum):
     START = "start"
     STOP = "stop"
     PROBE = "probe"
+    MONITOR = "monitor"
 
 
 class Outcome(enum.Enum):
@@ -89,6 +127,7 @@ class Outcome(enum.Enum):
     START_FAILED = "start-failed"
     STOP_FAILED = "stop-failed"
     PROBED = "probed"
+    MONITORED = "monitored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +170,17 @@ class GroupOp:
         *,
         stop_retry_max: int = 10,
         stop_retry_delay_ms: int = 1000,
+        first: int | None = None,
     ) -> None:
         if stop_retry_max < 0 or stop_retry_delay_ms < 0:
             raise ValueError("stop_retry_max and stop_retry_delay_ms must not be negative")
+        if first is not None and not (
+            kind in (Kind.START, Kind.STOP) and 0 <= first < len(group.resources)
+        ):
+            raise ValueError(f"a restart from resource {first} of group {group.key} is "
+                             f"not a start or stop of one of its resources")
         self.group = group
+        self.first = first
         self.kind = kind
         self.stop_retry_max = stop_retry_max
         self.stop_retry_delay_ms = stop_retry_delay_ms
@@ -148,6 +194,10 @@ class GroupOp:
         self._rolling_back = False
         self._begun = False
         self.statuses: list[ResourceStatus] = []
+        self.cannot_run: str | None = None
+        """Why the group cannot run on this node (a resource's status said
+        OCF_ERR_INSTALLED or OCF_ERR_CONFIGURED), e.g. `Filesystem::... not
+        installed (exit 5, OCF_ERR_INSTALLED)`; None otherwise."""
 
     @property
     def finished(self) -> bool:
@@ -163,9 +213,11 @@ class GroupOp:
         if self._begun:
             raise RuntimeError(f"operation on group {self.group.key} already begun")
         self._begun = True
-        if self.kind is Kind.PROBE:
+        if self.kind in (Kind.PROBE, Kind.MONITOR):
             self._index = 0
             return self._call(STATUS)
+        if self.first is not None:
+            return self._begin_restart(self.first)
         if self.kind is Kind.START:
             steps: list[Step] = [OpLog(Level.INFO, f"Acquiring resource group: {self._describe()}")]
             self._index = 0
@@ -173,6 +225,19 @@ class GroupOp:
         steps = [OpLog(Level.INFO, f"Releasing resource group: {self._describe()}")]
         self._index = len(self.group.resources) - 1
         return steps + self._call(STOP)
+
+    def _begin_restart(self, first: int) -> list[Step]:
+        texts = [r.text for r in self.group.resources[first:]]
+        if self.kind is Kind.START:
+            what = "starting " + " ".join(texts)
+            self._index = first
+            call = STATUS
+        else:
+            what = "stopping " + " ".join(reversed(texts))
+            self._index = len(self.group.resources) - 1
+            call = STOP
+        log = OpLog(Level.INFO, f"Restarting resource group {self.group.key}: {what}")
+        return [log, *self._call(call)]
 
     def _call(self, action: str) -> list[Step]:
         call = Call(self._index, action)
@@ -195,8 +260,10 @@ class GroupOp:
         self.pending = None
         if self.kind is Kind.PROBE:
             return self._after_probe_status(rc, verdict)
+        if self.kind is Kind.MONITOR:
+            return self._after_monitor_status(rc, verdict)
         if call.action == STATUS and not self._stopping:
-            return self._after_start_status(resource_status(verdict))
+            return self._after_start_status(rc, verdict)
         if call.action == START:
             return self._after_start(rc)
         if call.action == STOP:
@@ -220,16 +287,19 @@ class GroupOp:
         """After a probe: STOPPED or RUNNING when every resource agreed, else None."""
         if self.outcome is not Outcome.PROBED:
             raise RuntimeError(f"group {self.group.key} was not probed")
-        for whole in (ResourceStatus.STOPPED, ResourceStatus.RUNNING):
-            if all(s is whole for s in self.statuses):
-                return whole
+        if all(s.not_running for s in self.statuses):
+            return ResourceStatus.STOPPED
+        if all(s is ResourceStatus.RUNNING for s in self.statuses):
+            return ResourceStatus.RUNNING
         return None
 
     def _after_probe_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
         status = resource_status(verdict)
         self.statuses.append(status)
         steps: list[Step] = []
-        if status is ResourceStatus.FAILED:
+        if status.cannot_run:
+            steps.append(self._cannot_run(rc, verdict, Level.WARN))
+        elif status is ResourceStatus.FAILED:
             rsc = self._rsc(self._index)
             how = f"return code {rc}" if rc is not None else "no return code"
             steps.append(
@@ -243,12 +313,52 @@ class GroupOp:
             return steps + self._finish(Outcome.PROBED)
         return steps + self._call(STATUS)
 
+    # --- monitor ------------------------------------------------------------
+
+    def _after_monitor_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
+        status = resource_status(verdict)
+        self.statuses.append(status)
+        if status is ResourceStatus.RUNNING:
+            self._index += 1
+            if self._index >= len(self.group.resources):
+                return self._finish(Outcome.MONITORED)
+            return self._call(STATUS)
+        rsc = self._rsc(self._index)
+        if status is ResourceStatus.STOPPED:
+            how = "its status says it is not running"
+        elif status.cannot_run:
+            how = f"its status says it cannot run here: {cannot_run_text(verdict, rc)}"
+        elif rc is not None:
+            how = f"its status failed (return code {rc})"
+        else:
+            how = "its status gave no answer (timed out, killed or not run)"
+        text = f"Resource {rsc.text} of group {self.group.key} failed its monitor: {how}"
+        return [OpLog(Level.ERROR, text), *self._finish(Outcome.MONITORED, self._index)]
+
     # --- start --------------------------------------------------------------
 
-    def _after_start_status(self, status: ResourceStatus) -> list[Step]:
+    def _cannot_run(self, rc: int | None, verdict: Verdict, level: Level) -> OpLog:
+        """Record and log that the current resource cannot run on this node."""
+        rsc = self._rsc(self._index)
+        why = f"{rsc.text} {cannot_run_text(verdict, rc)}"
+        if self.cannot_run is None:
+            self.cannot_run = why
+        return OpLog(level, f"Resource {why}: it is not running on this node and cannot run "
+                            f"here; resource group {self.group.key} cannot run on this node.")
+
+    def _after_start_status(self, rc: int | None, verdict: Verdict) -> list[Step]:
+        status = resource_status(verdict)
         if status is ResourceStatus.RUNNING:
             return self._next_start()
-        return self._call(START)
+        if not status.cannot_run:
+            return self._call(START)
+        # Not installed / not configured here: no start, and nothing to stop for
+        # it; what this start found or started left of it is stopped.
+        steps: list[Step] = [self._cannot_run(rc, verdict, Level.ERROR)]
+        self.start_failed_index = self._index
+        self._rolling_back = True
+        self._retries = 0
+        return steps + self._next_stop()
 
     def _after_start(self, rc: int | None) -> list[Step]:
         if rc == 0:
@@ -302,7 +412,7 @@ class GroupOp:
             OpLog(
                 Level.CRIT,
                 f"Resource STOP failure: {rsc.text} of group {self.group.key} still "
-                f"{'running' if status is ResourceStatus.RUNNING else 'in an unknown state'} "
+                f"{_stop_status_words(status)} "
                 f"after {self.stop_retry_max} retries. Not rebooting: the group is marked "
                 f"stop-failed and stays held by this node (no other node is let start it); "
                 f"clean it up by hand.",
@@ -313,11 +423,21 @@ class GroupOp:
     def _next_stop(self) -> list[Step]:
         self._retries = 0
         self._index -= 1
-        if self._index < 0:
+        floor = self.first if self.first is not None and not self._rolling_back else 0
+        if self._index < floor:
             if self._rolling_back:
                 return self._finish(Outcome.START_FAILED, self.start_failed_index)
             return self._finish(Outcome.STOPPED)
         return self._call(STOP)
+
+
+def _stop_status_words(status: ResourceStatus) -> str:
+    """How a stop-failed resource's last status is said in the CRIT line."""
+    if status is ResourceStatus.RUNNING:
+        return "running"
+    if status.cannot_run:
+        return f"in an unknown state (its status says {status.value})"
+    return "in an unknown state"
 
 
 __all__ = [

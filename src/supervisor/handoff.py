@@ -28,6 +28,7 @@ class Pending(Protocol):
     handoff_pending: bool
     handoff_logged: bool
     from_peer_failure: bool
+    cannot_run: str | None  # why it cannot run here (OCF 5/6), if that is why it failed
 
 
 def step(g: Pending, peer: str | None, *, ready: bool, peer_gone: bool) -> list[Action]:
@@ -36,21 +37,23 @@ def step(g: Pending, peer: str | None, *, ready: bool, peer_gone: bool) -> list[
     if g.state != FAILED:
         g.handoff_pending = False
         return []
+    why = f" ({g.cannot_run})" if g.cannot_run else ""
     if g.from_peer_failure:
         g.handoff_pending = False
-        text = f"Resource group {g.key} failed on both nodes: it is not running anywhere."
+        text = f"Resource group {g.key} failed on both nodes{why}: it is not running anywhere."
         return [Log(Level.ERROR, text)]
     if ready and peer is not None:
         g.handoff_pending = False
+        how = "cannot run" if g.cannot_run else "could not be started"
         return [
-            Log(Level.WARN, f"Resource group {g.key} could not be started here: handing it to "
-                f"{peer}."),
+            Log(Level.WARN, f"Resource group {g.key} {how} here{why}: handing it to {peer}."),
             SendMessage(rm.ip_request_resp_fields(peer, g.key, True)),
         ]
     if not g.handoff_logged and peer_gone:
         g.handoff_logged = True
+        how = "cannot run here" if g.cannot_run else "could not be started"
         text = (
-            f"Resource group {g.key} could not be started and no other node can take it: "
+            f"Resource group {g.key} {how}{why} and no other node can take it: "
             f"it is not running anywhere."
         )
         return [Log(Level.ERROR, text)]

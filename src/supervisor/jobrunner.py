@@ -39,18 +39,23 @@ from .rscactions import Action, Log, RunScript
 
 @dataclass
 class Step:
-    """Start (or stop, or probe) group `key`; `pre` is emitted just before it begins."""
+    """Start (or stop, or probe, or monitor) group `key`; `pre` is emitted just before
+    it begins. `first`: a restart's start or stop of resources first..top only."""
 
     key: str
     start: bool
     pre: tuple[Action, ...] = ()
     retry_failed: bool = False
     probe: bool = False
+    monitor: bool = False
+    first: int | None = None
 
     @property
     def kind(self) -> go.Kind:
         if self.probe:
             return go.Kind.PROBE
+        if self.monitor:
+            return go.Kind.MONITOR
         return go.Kind.START if self.start else go.Kind.STOP
 
 
@@ -67,13 +72,17 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class OpFinished:
-    """The operation on group `key` is over (`found`/`statuses`: a probe's findings)."""
+    """The operation on group `key` is over (`found`/`statuses`: a probe's findings;
+    `failed_index`: the resource a monitor found failed; `first`: a restart's)."""
 
     key: str
     kind: go.Kind
     outcome: go.Outcome
     found: go.ResourceStatus | None = None
     statuses: tuple[go.ResourceStatus, ...] = ()
+    cannot_run: str | None = None  # why the group cannot run here (OCF 5/6), if so
+    failed_index: int | None = None
+    first: int | None = None
 
 
 RunnerEvent = Log | RunScript | OpFinished
@@ -162,6 +171,12 @@ class JobRunner:
         """An operation runs, or a job is under way or queued."""
         return self._run is not None or self._job is not None or bool(self._queue)
 
+    def busy_beyond(self, quiet: frozenset[str]) -> bool:
+        """Busy with a job not named in `quiet` (a monitor's probes do not make the
+        holdings a `transition`)."""
+        jobs = ([self._job] if self._job is not None else []) + list(self._queue)
+        return any(job.name not in quiet for job in jobs)
+
     @property
     def job_active(self) -> bool:
         """An operation runs or a job is under way (the queue aside)."""
@@ -238,6 +253,7 @@ class JobRunner:
             step.kind,
             stop_retry_max=self.timers.stop_retry_max,
             stop_retry_delay_ms=self.timers.stop_retry_delay_ms,
+            first=step.first,
         )
         job = self._job.name if self._job is not None else "-"
         self._run = _Running(op, group.key, job, now)
@@ -294,7 +310,8 @@ class JobRunner:
                     timeout,
                     now + round(timeout * 1000) + self.timers.result_grace_ms,
                 )
-                out.append(RunScript(op_id, run.key, st.index, st.action, timeout))
+                quiet = run.op.kind is go.Kind.MONITOR
+                out.append(RunScript(op_id, run.key, st.index, st.action, timeout, quiet))
             else:
                 self._run = None
                 op = run.op
@@ -306,6 +323,9 @@ class JobRunner:
                         st.outcome,
                         op.found if probed else None,
                         tuple(op.statuses),
+                        op.cannot_run,
+                        st.failed_index if st.outcome is go.Outcome.MONITORED else None,
+                        op.first,
                     )
                 )
         return out

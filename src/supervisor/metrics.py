@@ -108,9 +108,21 @@ class Metrics:
             "hbeat_resource_script_failures",
             "Resource script calls that failed (the executor's verdict), timed out "
             "or were killed", ["script", "action"], registry=r)
+        self.monitor_failures = Counter(
+            "hbeat_monitor_failures", "Monitor probes that found a resource of the group "
+            "not running here (or got no answer)", ["group"], registry=r)
+        self.monitor_restarts = Counter(
+            "hbeat_monitor_restarts", "Restarts in place after a monitor failure", ["group"],
+            registry=r)
+        self.monitor_handovers = Counter(
+            "hbeat_monitor_handovers", "Groups handed to the peer after too many monitor "
+            "failures here", ["group"], registry=r)
         self.groups = groups
         for group in groups:
             self.failovers.labels(group)
+            for counter in (self.monitor_failures, self.monitor_restarts,
+                            self.monitor_handovers):
+                counter.labels(group)
         r.register(_MembershipCollector(counters))
         self._running: set[str] = set()
         self._pending: dict[str, int] = {}  # group -> ms when its holder was declared dead
@@ -159,6 +171,14 @@ class Metrics:
                 self.failover_seconds.labels(group).observe(max(0, now_ms - started) / 1000)
         else:
             self._running.discard(group)
+
+    def on_monitor(self, group: str, event: str) -> None:
+        """A `MonitorEvent` (docs/resources.md, "Monitoring")."""
+        counter = {"failed": self.monitor_failures, "restart": self.monitor_restarts,
+                   "restart-here": self.monitor_restarts,
+                   "handover": self.monitor_handovers}.get(event)
+        if counter is not None:
+            counter.labels(group).inc()
 
     def on_script_start(self, op_id: int, script: str, action: str, now_ms: int) -> None:
         self._scripts[op_id] = (script, action, now_ms)

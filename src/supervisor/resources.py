@@ -12,7 +12,8 @@ rest: `jobrunner` (script calls), `standbyexchange`, `shutdownflow`,
 `rscstartup` (negotiation timers), `legacyrequests` (ip-request),
 `fencegate` (the fencing gate, over `fencing`), `rscpeer` (the peer's
 reports), `convergence`, `handoff`, `acquisition`, `adoption`,
-`stopfailure` and `rscsnapshot`.
+`stopfailure`, `cannotrun` (groups that cannot run here), `rscsnapshot`
+and `rscmonitor` (resource monitoring, over `monitorpolicy`).
 
 Events: `start`, `comm_up`, `message`, `node_dead`, `node_up`,
 `peer_restarted`, `node_returned_after_partition`, `script_done`,
@@ -30,13 +31,15 @@ from hbeat.ipc.executor import Outcome as Verdict
 from hbeat.logfmt import Level
 
 from . import acquisition as aq
-from . import adoption, handoff
+from . import adoption, cannotrun, handoff
 from . import convergence as cv
 from . import fencing as fc
 from . import groupops as go
 from . import legacyrequests as lr
+from . import monitorpolicy as mp
 from . import rscgroups as rg
 from . import rscmessages as rm
+from . import rscmonitor as rmon
 from . import rscsnapshot as snap
 from . import standbyexchange as sx
 from . import stopfailure as sf
@@ -63,6 +66,7 @@ from .rscactions import (
     ShutdownComplete,
 )
 from .rscconfig import ResourcesConfig
+from .rscmonitor import Monitor
 from .rscpeer import PeerState, accept
 from .rscsnapshot import ResourcesView
 from .rscstartup import LOCAL, REMOTE, Negotiation
@@ -112,6 +116,8 @@ class Resources:
         self._now = now
         self._gate = FenceGate(fc.Fencing(config.fencing_config()), config.boot_takeover)
         self.fencing = self._gate.fencing
+        spec = config.monitor
+        self._monitor = None if spec is None else Monitor(spec, self.groups)
         self._last_held = self.held
 
     # --- queries ------------------------------------------------------------
@@ -142,7 +148,7 @@ class Resources:
             return self.hold_bits().word
         if (
             self.phase in (Phase.INIT, Phase.PROBING, Phase.STARTING, Phase.SHUTTING_DOWN)
-            or self.busy
+            or self._runner.busy_beyond(rmon.QUIET_JOBS)
             or self._sx.active
             or self._legacy.requested
         ):
@@ -163,6 +169,7 @@ class Resources:
                 self._sx.deadline,
                 self._runner.next_deadline(),
                 self.fencing.next_deadline(),
+                None if self._monitor is None else self._monitor.deadline(),
             )
             if t is not None
         ]
@@ -172,19 +179,22 @@ class Resources:
         """A JSON-ready view for the status feed and `hbeat status` (`rscsnapshot`)."""
         run = self._runner.snapshot()
         peer = self.peer
+        mon = self._monitor
+        views = None if mon is None else {k: mon.view(k, self._now) for k in self.groups}
         return {
             "held": self.held,
             "hold_bits": self.hold_bits().word,
             "phase": self.phase.value,
             "shutdown_stuck": self.shutdown_stuck,
             "auto_failback": self.config.auto_failback.value,
-            "groups": snap.groups(self.groups.values(), run, self._sx.current),
+            "groups": snap.groups(self.groups.values(), run, self._sx.current, views),
             "peer": None if peer is None else peer.view(),
             "standby": self._sx.snapshot(),
             "running_op": snap.running_op(run),
             "queue": run.queued,
             "fencing": self.fencing.snapshot(),
             "boot_wait": self._gate.boot_wait,
+            "monitor": None if mon is None else mon.settings(),
         }
 
     # --- events -------------------------------------------------------------
@@ -450,6 +460,8 @@ class Resources:
         out += self._fence_actions(self.fencing.tick(now), now)
         if self.shutdown_stuck and self._leave.retry_due(now):
             out += self._retry_stuck_shutdown(now, "periodic retry")
+        if self._monitor is not None:
+            self._monitor.take_due(now)  # queued by _settle when no job runs
         return self._finish(out, now)
 
     # --- peer messages ------------------------------------------------------
@@ -650,6 +662,8 @@ class Resources:
             committed=resp.key in self._committed_starts(),
             requested=phase is None and g is not None and self._legacy.answered(resp.key),
         )
+        if g is not None and g.state == FAILED and g.cannot_run and resp.ok and resp.weown:
+            return [*cannotrun.refused_handoff(g, peer.name)]  # it runs nowhere
         if g is None or not verdict.take:
             return [*verdict.logs]
         if verdict.from_peer_failure:
@@ -766,9 +780,10 @@ class Resources:
             if initial is not None:
                 self._initial_reason = None
             report = self._report(rm.INFO_REQ_OUR) if self.nice else None
-            return aq.takeover_done(
+            unable = [g for g in self.groups.values() if g.state == FAILED and g.cannot_run]
+            return [*cannotrun.not_taken(unable, dead), *aq.takeover_done(
                 dead, nice=self.nice, after_shutdone=after_shutdone, initial=initial, report=report
-            )
+            )]
 
         return Job("mach_down", steps, done)
 
@@ -804,7 +819,7 @@ class Resources:
                 continue
             g = self.groups[item.key]
             out += list(item.pre)
-            if not item.probe:
+            if not item.probe and not item.monitor:
                 g.undecided = False  # a start or stop settles what the probe found
                 out += self._set_state(g, STARTING if item.start else STOPPING)
             out += self._runner_events(self._runner.begin(g.group, item, now))
@@ -828,6 +843,8 @@ class Resources:
         if fin.outcome is go.Outcome.PROBED:
             g.releasing = False
             return self._probed_group(g, fin)
+        if fin.outcome is go.Outcome.MONITORED:
+            return self._monitored(g, fin)
         leaving = self.phase in (Phase.SHUTTING_DOWN, Phase.WAIT_TAKEOVER, Phase.DONE)
         new = rg.after_op(g, fin, leaving=leaving)
         out = self._set_state(g, new)
@@ -840,6 +857,10 @@ class Resources:
 
     def _probed_group(self, g: rg.Group, op: OpFinished) -> list[Action]:
         found = adoption.probed(g, op.statuses, op.found)
+        if found is None and op.cannot_run is not None and g.state == STOPPED:
+            # OCF 5/6: not running here and cannot: failed here, never held (`cannotrun`).
+            peer = self.peer.name if self.peer is not None else None
+            return [*cannotrun.mark_found(g, op.cannot_run, peer), *self._set_state(g, FAILED)]
         return [] if found is None else [found.log, *self._set_state(g, found.state)]
 
     def _resolve_found(self, *, incumbent: bool) -> tuple[list[Action], Hold, bool]:
@@ -867,7 +888,10 @@ class Resources:
         g.state = new
         if new == STOP_FAILED:
             self._crit.arm(self._now)
-        return [GroupStateChanged(g.key, old, new)]
+        out: list[Action] = [GroupStateChanged(g.key, old, new)]
+        if self._monitor is not None:
+            out += self._monitor.state_changed(g.key, new, self._now)
+        return out
 
     # --- stop failures (docs/resources.md, "Stop failure") --------------------
 
@@ -943,7 +967,9 @@ class Resources:
             self.failback_pending = False
             if any(g.state == RUNNING for g in self._ordered(Hold.FOREIGN)):
                 return self._ask_standby(Hold.FOREIGN, now)
-        return self._reconcile_own(peer)
+        out = self._reconcile_own(peer)
+        self._queue_probes()  # last: only when nothing else is to be done
+        return out
 
     def _audit(self, peer: PeerState) -> list[Action]:
         """Split-brain convergence on a fresh stable report (`convergence`)."""
@@ -987,6 +1013,72 @@ class Resources:
         if any(g.state in (STOPPED, PARTIAL) for g in self._ordered(Hold.LOCAL)):
             self._enqueue(self._req_our_job())
         return []
+
+    # --- resource monitoring (docs/resources.md, "Monitoring"; `rscmonitor`) ----
+
+    def _queue_probes(self) -> None:
+        """Probe the groups whose monitor is due (only when no other job runs)."""
+        mon = self._monitor
+        if mon is None or self.busy:
+            return
+        steps = [Step(k, False, monitor=True) for k in mon.pending()
+                 if self.groups[k].state == RUNNING]
+        if steps:
+            self._enqueue(Job(rmon.PROBE_JOB, steps))
+
+    def _monitored(self, g: rg.Group, fin: OpFinished) -> list[Action]:
+        mon = self._monitor
+        assert mon is not None
+        now = self._now
+        if fin.failed_index is None:
+            mon.passed(g.key, now)
+            return []
+        k = fin.failed_index
+        rsc = g.group.resources[k].text
+        pending = any(s.key == g.key for s in self._runner.pending_steps())
+        moving = rmon.moving(self.phase.value, g.state, pending=pending,
+                             standby=self._sx.active)
+        if moving is not None:
+            return mon.ignored(g.key, rsc, moving, now)
+        peer = self.peer
+        out, verdict = mon.failed(g.key, rsc, fin.statuses[-1], now,
+                                  peer=None if peer is None else peer.name,
+                                  unfit=self._peer_unfit(g))
+        if verdict is mp.Verdict.HANDOVER:
+            self._enqueue(Job("monitor handover", [Step(g.key, False)],
+                              lambda: self._monitor_handed(g)))
+        else:
+            steps = [Step(g.key, False, first=k), Step(g.key, True, first=k)]
+            self._enqueue(Job("monitor restart", steps, lambda: self._monitor_done(g)))
+        return out
+
+    def _monitor_done(self, g: rg.Group) -> list[Action]:
+        if self._monitor is not None:
+            self._monitor.done(g.key)
+        return []
+
+    def _peer_unfit(self, g: rg.Group) -> str | None:
+        peer = self.peer
+        fenced = peer is not None and self.fencing.pending(peer.name)
+        return rmon.peer_unfit(peer, fenced=fenced, nice=self.nice, standby=self._sx.active,
+                               from_peer=g.from_peer_failure)
+
+    def _monitor_handed(self, g: rg.Group) -> list[Action]:
+        """The hand-over's stop is over: give `g` to the peer, or start it again here."""
+        mon = self._monitor
+        assert mon is not None
+        if g.state != STOPPED:  # the stop failed: "Stop failure" rules
+            mon.done(g.key)
+            return []
+        unfit = self._peer_unfit(g)
+        if unfit is not None or self.peer is None:
+            out = mon.kept(g.key, unfit or "no peer", self._now)
+            steps = [Step(g.key, True)]
+            self._enqueue(Job("monitor restart", steps, lambda: self._monitor_done(g)))
+            return out
+        g.handoff_pending = False
+        out = self._set_state(g, FAILED)
+        return out + mon.handed(g.key, self.peer.name, self._now)
 
     # --- our shutdown -------------------------------------------------------
 

@@ -36,13 +36,15 @@ class SendMessage:
 
 @dataclass(frozen=True, slots=True)
 class RunScript:
-    """Run resource `resource_index` of group `group_key` with `action`; report via script_done."""
+    """Run resource `resource_index` of group `group_key` with `action`; report via
+    script_done. `quiet`: a monitor's call, logged at debug level unless it fails."""
 
     op_id: int
     group_key: str
     resource_index: int
     action: str
     timeout_s: float
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,19 @@ class HeldChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorEvent:
+    """Resource monitoring did something to group `group_key` (docs/resources.md,
+    "Monitoring"): `event` is failed, restart, restart-here, handover, restarted,
+    restart-failed or ignored; `restarts`: restarts counted within the window now."""
+
+    group_key: str
+    event: str
+    resource: str | None
+    reason: str
+    restarts: int
+
+
+@dataclass(frozen=True, slots=True)
 class ShutdownComplete:
     """Every group is released and the peer had its chance to take over: exit now."""
 
@@ -70,6 +85,7 @@ Action = (
     | Log
     | GroupStateChanged
     | HeldChanged
+    | MonitorEvent
     | ShutdownComplete
     | RunFence
     | FenceStateChanged
@@ -90,6 +106,7 @@ __all__ = [
     "GroupStateChanged",
     "HeldChanged",
     "Log",
+    "MonitorEvent",
     "RunScript",
     "SendMessage",
     "ShutdownComplete",

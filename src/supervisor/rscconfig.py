@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hbeat.config.model import AutoFailback, ClusterConfig, ResourceGroup, StonithDevice
+from hbeat.config.model import (
+    AutoFailback,
+    ClusterConfig,
+    MonitorSpec,
+    ResourceGroup,
+    StonithDevice,
+)
 
 from .fencing import FencingConfig
 from .jobrunner import RunnerTimers
@@ -39,6 +45,7 @@ class ResourcesConfig:
     fence_retry_ms: int = 5000
     fence_retry_max_ms: int = 60000
     boot_takeover: str = "fenced"
+    monitor: MonitorSpec | None = None  # ha.cf `monitor` (None: off)
 
     def __post_init__(self) -> None:
         if self.local not in self.nodes:
@@ -80,6 +87,7 @@ class ResourcesConfig:
             auto_failback=cfg.auto_failback,
             stonith=cfg.stonith_devices,
             boot_takeover=cfg.hacf.boot_takeover,
+            monitor=cfg.hacf.monitor,
             **timers,  # type: ignore[arg-type]
         )
 

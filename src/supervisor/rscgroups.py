@@ -50,6 +50,7 @@ class Group:
     found: tuple[str, ...] = ()  # resources the start-up probe did not find stopped
     undecided: bool = False  # found by the probe, neither adopted nor released yet
     releasing: bool = False  # found by the probe and being stopped (not ours to keep)
+    cannot_run: str | None = None  # why it cannot run on this node (a status said OCF 5/6)
 
     @property
     def key(self) -> str:
@@ -86,10 +87,16 @@ def would_run(step: Step, g: Group, *, probing: bool, leaving: bool) -> bool:
     (`probing`: the start-up probe runs; `leaving`: our shutdown is under way)."""
     if step.probe:
         return probing
+    if step.monitor:
+        return not leaving and g.state == RUNNING
     if step.start:
         if leaving:
             return False
-        return g.state in (STOPPED, PARTIAL) or (g.state == FAILED and step.retry_failed)
+        if g.state == FAILED:
+            # A takeover retries a failed start, but never one that cannot run here
+            # (OCF 5/6 from its status: `cannotrun`); hb_takeover clears that first.
+            return step.retry_failed and g.cannot_run is None
+        return g.state in (STOPPED, PARTIAL)
     if g.state == STOP_FAILED:
         return step.retry_failed  # only an explicit retry (standby, shutdown) stops it again
     return g.state in (RUNNING, STARTING, PARTIAL) or not g.probed
@@ -100,10 +107,12 @@ def after_op(g: Group, fin: OpFinished, *, leaving: bool) -> str:
     flags (`leaving`: our shutdown is under way: a failed start is not handed on)."""
     if fin.kind is not go.Kind.START:
         g.releasing = False
+    g.cannot_run = fin.cannot_run if fin.outcome is go.Outcome.START_FAILED else None
     if fin.outcome is go.Outcome.STARTED:
         return RUNNING
     if fin.outcome is go.Outcome.STOPPED:
-        return STOPPED
+        # A restart's stop of resources first..top leaves the others running.
+        return PARTIAL if fin.first else STOPPED
     if fin.outcome is go.Outcome.START_FAILED:
         g.handoff_pending = not leaving
         g.handoff_logged = False
@@ -140,6 +149,7 @@ def retaken(g: Group) -> tuple[str, list[Log]] | None:
     if g.state == FAILED:
         g.handoff_pending = False
         g.handoff_logged = False
+        g.cannot_run = None  # asked again: its start begins with a status
         return STOPPED, []
     if g.state == STOP_FAILED:
         text = f"hb_takeover: resource group {g.key} (stop-failed) will be completed here."

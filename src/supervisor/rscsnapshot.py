@@ -10,7 +10,7 @@ exchange it is part of. Pure: built from what the machine passes in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol, TypedDict
 
 from . import rscmessages as rm
@@ -39,6 +39,26 @@ class OperationView(TypedDict):
     call: CallView | None
 
 
+class MonitorView(TypedDict):
+    """Resource monitoring's settings (ha.cf `monitor`)."""
+
+    interval_ms: int
+    restarts: int
+    window_ms: int
+
+
+class GroupMonitorView(TypedDict):
+    """A group's monitoring here (docs/resources.md, "Monitoring")."""
+
+    watched: bool  # it runs here and is probed
+    next_ms: int | None  # the next probe (None: none scheduled, or one under way)
+    failures: int  # failed probes since the daemon started
+    restarts: int  # restarts counted within the window now
+    last_failure: str | None
+    last_failure_ms: int | None
+    action: str | None  # restarting | handing-over
+
+
 # "class" is a keyword: the functional form.
 GroupView = TypedDict(
     "GroupView",
@@ -52,6 +72,8 @@ GroupView = TypedDict(
         "operation": OperationView | None,
         "standby": StandbyView | None,
         "handoff_pending": bool,
+        "cannot_run": str | None,
+        "monitor": GroupMonitorView | None,
     },
 )
 
@@ -86,6 +108,8 @@ class ResourcesView(TypedDict):
     queue: list[str]
     fencing: dict[str, object]  # fencing.Fencing.snapshot()
     boot_wait: bool
+    monitor: MonitorView | None  # None: resource monitoring is off
+
 
 
 class GroupFacts(Protocol):
@@ -101,6 +125,7 @@ class GroupFacts(Protocol):
     probed: bool
     undecided: bool
     handoff_pending: bool
+    cannot_run: str | None
 
 
 def operation(run: RunnerSnapshot) -> OperationView | None:
@@ -147,10 +172,13 @@ def running_op(run: RunnerSnapshot) -> RunningOpView | None:
 
 
 def groups(
-    records: Iterable[GroupFacts], run: RunnerSnapshot, standby: Standby | None
+    records: Iterable[GroupFacts],
+    run: RunnerSnapshot,
+    standby: Standby | None,
+    monitor: Mapping[str, GroupMonitorView] | None = None,
 ) -> dict[str, GroupView]:
     """Every group's view: its operation if one runs on it, the standby exchange
-    if the group is in its set (seen from this node)."""
+    if the group is in its set (seen from this node), its monitoring if on."""
     op = operation(run)
     sb_set = Hold.NONE
     if standby is not None:
@@ -168,6 +196,8 @@ def groups(
             "operation": op if op is not None and op["group"] == g.key else None,
             "standby": sb_view if g.cls & sb_set else None,
             "handoff_pending": g.handoff_pending,
+            "cannot_run": g.cannot_run,
+            "monitor": None if monitor is None else monitor[g.key],
         }
     return out
 
@@ -175,7 +205,9 @@ def groups(
 __all__ = [
     "CallView",
     "GroupFacts",
+    "GroupMonitorView",
     "GroupView",
+    "MonitorView",
     "OperationView",
     "PeerView",
     "ResourcesView",

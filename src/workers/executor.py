@@ -57,6 +57,7 @@ from hbeat.ipc.executor import (
     heartbeat_verdict,
     judge,
     positive_number,
+    verdict_unmade,
 )
 from hbeat.schedslice import shorten_slice
 from workers import scriptrun
@@ -359,7 +360,7 @@ class Executor:
                 argv, env = self.prepare(job)
             except CallError as exc:
                 self.ids.discard(job.rid)
-                self.send_result(job, error=str(exc))
+                self.send_result(job, error=str(exc), unmade=exc)
                 continue
             job.argv = argv
             job.started = time.monotonic()
@@ -534,12 +535,15 @@ class Executor:
         self.send_result(job, rc=rc, sig=sig, error=error)
 
     def send_result(self, job: Job, *, rc: int | None = None, sig: int | None = None,
-                    error: str | None = None) -> None:
+                    error: str | None = None, unmade: CallError | None = None) -> None:
+        """`unmade`: why the call could not be made (its verdict: `verdict_unmade`)."""
         call = job.call
         stdout = job.stdout_text.decode("utf-8", "replace")
         kind = call.kind if call else CallKind.SCRIPT
         status: Outcome = "failed"
-        if job.action in ACTIONS:
+        if job.action in ACTIONS and unmade is not None:
+            status = verdict_unmade(check_action(job.action), unmade)
+        elif job.action in ACTIONS:
             status = judge(check_action(job.action), None if error else rc, stdout, kind)
         hb_status = None
         if job.action == "status" and call is not None and kind is CallKind.SCRIPT and job.proc:

@@ -51,7 +51,6 @@ from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
 from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
 from hbeat.schedslice import SLICE_NS, shorten_slice
-from linklayer.errors import FrameError
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
@@ -60,7 +59,6 @@ from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
-NOT_FROM_PEER = "a datagram from an address that is not a ucast peer"
 REPLAYED = "the same bytes as a frame received a moment ago"
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
@@ -236,22 +234,20 @@ class LinkWorker:
         self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
 
     def on_medium(self) -> None:
-        """One bounded batch: a flood cannot keep us from the next tick."""
+        """One bounded batch: a flood cannot keep us from the next tick. The
+        medium hands over verified frames and, for the refused datagrams
+        (source filter and frame checks, in C for UDP), counts per (reason,
+        source): the tally's summary, not a Python object per datagram."""
         try:
-            frames = self.medium.read_frames()
+            frames, refused = self.medium.receive(self.keyring)
         except MediumError as exc:
             self.warn(str(exc))
             return
+        add = self.tally.add
+        for r in refused:
+            add(r.code, r.peer, r, r.datagrams)  # made text (str(r)) by the summary
         for frame, peer in frames:
             now = time.monotonic_ns()
-            if self.medium.refuses(peer):
-                self.tally.add("NOT_FROM_PEER", peer, NOT_FROM_PEER)
-                continue
-            try:
-                linklayer.verify(frame, self.keyring)
-            except FrameError as exc:
-                self.tally.add(exc.code.name, peer, exc)
-                continue
             if self.recent.seen_before(frame):
                 self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
                 continue

@@ -1,7 +1,13 @@
 """Opening heartbeat media: UDP bcast/ucast/mcast sockets and serial ports.
 
 Each medium gives the worker a readable file descriptor, a way to read
-whole frames with their source, and a way to write one frame. UDP follows
+whole frames with their source, and a way to write one frame. `receive`
+is the worker's read: frames already verified with the keyring, and the
+refused ones counted per (reason, source). For UDP it is one call into C
+(linklayer.batchrecv: recvmmsg, the ucast source filter and the signature
+check, no Python object per refused datagram) on a socket whose receive
+buffer is raised to RCVBUF, so a flood is absorbed by the kernel's queue
+while the worker is busy with a keepalive. UDP follows
 docs/heartbeat-protocol.md §1.6 (receive on 0.0.0.0:udpport bound to the device, send
 bound to the device: to its broadcast address, the peer, or the group);
 serial follows §1.5 (raw 8N1, 7-bit input, CR ignored; RTS/CTS flow control
@@ -21,12 +27,26 @@ import termios
 from dataclasses import dataclass
 from typing import Protocol
 
+import linklayer
 from hbeat.ipc.bus import MediumSpec
-from linklayer.message import MAX_FRAME
+from linklayer.batchrecv import BatchReceiver, Refused
+from linklayer.errors import FrameError
+from linklayer.message import MAX_FRAME, Keyring
 from workers.serialframer import SerialFramer
 
 READ_BATCH = 64
 """Datagrams (or serial reads of 4 KiB) one call reads at most."""
+
+RCVBUF = 4 << 20
+"""Receive buffer asked for each UDP socket (SO_RCVBUFFORCE, else SO_RCVBUF
+within net.core.rmem_max; the kernel doubles it for its bookkeeping): some
+thousands of datagrams, tens of milliseconds of a flood, while the worker
+sends a keepalive."""
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+Received = tuple[list[tuple[bytes, str]], list[Refused]]
+"""What `receive` returns: verified frames with their sources, in arrival
+order, and the refused datagrams summed per (reason, source)."""
 
 SIOCGIFBRDADDR = 0x8919
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
@@ -43,6 +63,7 @@ class Medium(Protocol):
     def fileno(self) -> int: ...
     def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]: ...
     def refuses(self, peer: str) -> bool: ...
+    def receive(self, keyring: Keyring, limit: int = READ_BATCH) -> Received: ...
     def write(self, frame: bytes) -> None: ...
     def close(self) -> None: ...
 
@@ -68,6 +89,9 @@ class UdpMedium:
     form: str = "netstring"
     accept_from: frozenset[str] = frozenset()
     """ucast: the source addresses whose datagrams are worth verifying (empty: any)."""
+    receiver: BatchReceiver | None = None
+    """The batched reader `receive` uses (made on first use, filtering on
+    `accept_from`)."""
 
     def fileno(self) -> int:
         return self.rx.fileno()
@@ -87,6 +111,20 @@ class UdpMedium:
                 return out
             out.append((data, f"{addr[0]}:{addr[1]}"))
         return out
+
+    def receive(self, keyring: Keyring, limit: int = READ_BATCH) -> Received:
+        """Up to `limit` datagrams, read and checked in one C call: those from
+        outside `accept_from` refused unparsed (NOT_FROM_PEER), the others
+        verified with `keyring`."""
+        receiver = self.receiver
+        if receiver is None:
+            receiver = self.receiver = BatchReceiver(
+                batch=max(1, limit), peers=sorted(self.accept_from))
+        try:
+            _n, frames, refused = receiver.receive(self.rx.fileno(), keyring, limit)
+        except OSError as exc:
+            raise MediumError(f"{self.name}: receive failed: {exc.strerror}") from exc
+        return frames, refused
 
     def write(self, frame: bytes) -> None:
         try:
@@ -109,9 +147,23 @@ def _bind_device(s: socket.socket, dev: str, what: str) -> None:
         raise MediumError(f"{what}: cannot bind to device {dev}: {exc.strerror}") from exc
 
 
+def _raise_rcvbuf(s: socket.socket, size: int = RCVBUF) -> None:
+    """At least `size` bytes of receive buffer if the kernel grants it:
+    SO_RCVBUFFORCE (CAP_NET_ADMIN) passes net.core.rmem_max, SO_RCVBUF
+    stops there; never lower than the default."""
+    if s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 2 * size:
+        return
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        if s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 def _rx_socket(what: str, dev: str, port: int, bind_addr: str = "0.0.0.0") -> socket.socket:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _raise_rcvbuf(s)
     _bind_device(s, dev, what)
     try:
         s.bind((bind_addr, port))
@@ -161,9 +213,16 @@ def open_udp(spec: MediumSpec) -> UdpMedium:
         tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, loop)
     else:
         raise MediumError(f"unknown UDP medium kind {kind!r}")
-    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest,
-                     accept_from=frozenset((spec.accept_from or (spec.peer or "",))
-                                           if kind == "ucast" else ()))
+    accept_from = frozenset((spec.accept_from or (spec.peer or "",))
+                            if kind == "ucast" else ())
+    try:
+        receiver = BatchReceiver(batch=READ_BATCH, peers=sorted(accept_from))
+    except ValueError as exc:
+        rx.close()
+        tx.close()
+        raise MediumError(f"{name}: {exc}") from exc
+    return UdpMedium(name=name, rx=rx, tx=tx, dest=dest, accept_from=accept_from,
+                     receiver=receiver)
 
 
 BAUD = {
@@ -200,6 +259,20 @@ class SerialMedium:
                 return frames
             frames.extend((f, self.name) for f in self.framer.feed(data))
         return frames
+
+    def receive(self, keyring: Keyring, limit: int = READ_BATCH) -> Received:
+        """The frames of up to `limit` reads, verified with `keyring`."""
+        accepted: list[tuple[bytes, str]] = []
+        refused: list[Refused] = []
+        for frame, peer in self.read_frames(limit):
+            try:
+                linklayer.verify(frame, keyring)
+            except FrameError as exc:
+                refused.append(Refused(exc.code.name, peer, 1, exc.offset, exc.field_index,
+                                       exc.field_name))
+                continue
+            accepted.append((frame, peer))
+        return accepted, refused
 
     def write(self, frame: bytes) -> None:
         view = memoryview(frame)

@@ -38,10 +38,13 @@ class RejectTally:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_flush: float | None = None
 
-    def add(self, code: str, peer: str, example: object) -> None:
-        """One more rejected frame; `example` (text, or the exception that
-        says what was wrong) is turned into text at `flush`."""
-        self.total += 1
+    def add(self, code: str, peer: str, example: object, count: int = 1) -> None:
+        """`count` more rejected frames (a batched read sums its own);
+        `example` (text, or the exception that says what was wrong with the
+        last) is turned into text at `flush`."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, not {count}")
+        self.total += count
         key = (code, peer)
         entry = self._entries.get(key)
         if entry is None:
@@ -50,7 +53,7 @@ class RejectTally:
                 entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(0, "")
-        entry.count += 1
+        entry.count += count
         entry.example = example
 
     @property

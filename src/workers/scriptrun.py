@@ -50,7 +50,15 @@ from typing import Any, Protocol
 
 from hbeat.config.model import Resource
 from hbeat.config.paths import DEFAULT_LIB_RESOURCE_DIR, describe_candidates, script_candidates
-from hbeat.ipc.executor import Action, CallError, CallKind, check_action, optional_str
+from hbeat.ipc.executor import (
+    Action,
+    CallError,
+    CallKind,
+    NotConfigured,
+    NotInstalled,
+    check_action,
+    optional_str,
+)
 
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HA_DATEFMT = "%Y/%m/%d_%T\t"
@@ -63,8 +71,11 @@ INHERITED = ("TZ",)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Sources the OCF instance file with every assignment exported, as the OCF
-# wrapper's ocf_setvars does, then asks the agent for `monitor`.
-_OCF_MONITOR = 'set -a; . "$1" || exit 5; set +a; exec "$2" monitor'
+# wrapper's ocf_setvars does, then asks the agent for `monitor` (an instance
+# file that cannot be read is OCF_ERR_CONFIGURED, as the wrapper says it).
+_OCF_MONITOR = ('[ -f "$1" ] && [ -r "$1" ] || { echo "OCF instance file $1 is missing or '
+                'unreadable" >&2; exit 6; }; set -a; . "$1" || exit 6; set +a; '
+                'exec "$2" monitor')
 
 
 class ScriptProbe(Protocol):
@@ -208,11 +219,11 @@ class Call:
 def _check_executable(path: str, probe: ScriptProbe, what: str) -> None:
     state = probe.script_state(path)
     if state == "missing":
-        raise CallError(f"{what} {path} does not exist")
+        raise NotInstalled(f"{what} {path} does not exist")
     if state == "not-file":
-        raise CallError(f"{what} {path} is not a regular file")
+        raise NotInstalled(f"{what} {path} is not a regular file")
     if state == "not-executable":
-        raise CallError(f"{what} {path} is not executable")
+        raise NotInstalled(f"{what} {path} is not executable")
 
 
 def locate_script(script: str, settings: Settings, probe: ScriptProbe) -> str:
@@ -227,7 +238,7 @@ def locate_script(script: str, settings: Settings, probe: ScriptProbe) -> str:
         if state != "missing":
             reasons.append(f"{candidate} is {state.replace('-', ' ')}")
     detail = "; ".join(reasons) or "no such file"
-    raise CallError(f"Cannot locate resource script {script} (looked for "
+    raise NotInstalled(f"Cannot locate resource script {script} (looked for "
                     f"{describe_candidates(candidates)}: {detail})")
 
 
@@ -247,11 +258,11 @@ def build_call(resource: Resource, action: str, settings: Settings,
         agent, instance = resource.args
         agents = probe.ocf_agents(agent)
         if not agents:
-            raise CallError(f"resource {resource.text}: OCF agent {agent} not found as an "
+            raise NotInstalled(f"resource {resource.text}: OCF agent {agent} not found as an "
                             f"executable {settings.ocf_agents_dir}/*/{agent}")
         conf = os.path.join(settings.config_dir, "conf", "OCF", agent, instance)
         if probe.script_state(conf) not in ("ok", "not-executable"):
-            raise CallError(f"resource {resource.text}: OCF instance file {conf} is missing "
+            raise NotConfigured(f"resource {resource.text}: OCF instance file {conf} is missing "
                             "or not a regular file")
         if act == "status":
             return Call(act, ("/bin/sh", "-c", _OCF_MONITOR, f"OCF::{agent}::{instance}",

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -525,3 +526,18 @@ def test_sweep_removes_labs_of_killed_runs(tmp_path: Path) -> None:
     assert lab_id in sweep_stale_labs()
     assert not [n for n in list_netns() if n.startswith(prefix)]
     assert not (NETNS_DIR / f"{prefix}otter").exists()
+
+
+def test_traversable_adds_only_the_search_bit_and_restores(tmp_path: Path) -> None:
+    from tests.harness.otherusers import traversable
+
+    private = tmp_path / "private"
+    inner = private / "inner"
+    inner.mkdir(parents=True)
+    private.chmod(0o700)
+    inner.chmod(0o750)
+    with traversable(inner):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o701
+        assert stat.S_IMODE(inner.stat().st_mode) == 0o751
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert stat.S_IMODE(inner.stat().st_mode) == 0o750

@@ -252,3 +252,45 @@ def test_render_status_quiet_resources_show_phase_only() -> None:
         "  GROUP        HOME   STATE HERE  RESOURCES",
         "  apache::www  otter  running     apache::www",
     ]
+
+
+def test_render_status_says_why_a_group_cannot_run_here() -> None:
+    why = "Filesystem::/dev/sdb1::/srv::ext4 not installed (exit 5, OCF_ERR_INSTALLED)"
+    groups = [{"key": "Filesystem::/dev/sdb1::/srv::ext4", "node": "otter", "state": "failed",
+               "resources": ["Filesystem::/dev/sdb1::/srv::ext4"], "found": [],
+               "cannot_run": why},
+              {"key": "apache", "node": "otter", "state": "running", "resources": ["apache"],
+               "found": [], "cannot_run": None}]
+    lines = render_status(snapshot(resources={"held": "local", "groups": groups}), now=AT)
+    assert lines.splitlines()[-1] == (
+        f"  CANNOT RUN HERE: group Filesystem::/dev/sdb1::/srv::ext4: {why}")
+    assert lines.count("CANNOT RUN HERE") == 1
+
+
+def test_render_status_shows_resource_monitoring() -> None:
+    watched = {"watched": True, "next_in_ms": 600, "failures": 0, "restarts": 0,
+               "last_failure": None, "last_failure_elapsed_ms": None, "action": None}
+    busy = {"watched": False, "next_in_ms": None, "failures": 2, "restarts": 2,
+            "last_failure": "apache: not running", "last_failure_elapsed_ms": 1500,
+            "action": "restarting"}
+    groups = [
+        {"key": "apache", "node": "otter", "state": "starting", "resources": ["apache"],
+         "monitor": busy},
+        {"key": "IPaddr::10.0.0.1", "node": "otter", "state": "running",
+         "resources": ["IPaddr::10.0.0.1"], "monitor": watched},
+    ]
+    res = {"held": "transition", "groups": groups,
+           "monitor": {"interval_ms": 1000, "restarts": 3, "window_ms": 600_000}}
+    lines = render_status(snapshot(resources=res), now=AT).splitlines()
+    assert "  monitor: every 1.0 s, up to 3 restart(s) within 10m 00s, then to the peer" in lines
+    assert lines[-2].endswith("restarting; 2 failure(s), 2 restart(s) in window; last: "
+                              "apache: not running, 1.5 s ago"), lines
+    assert lines[-1].endswith("ok, next in 600 ms"), lines
+
+
+def test_monitor_events_in_words() -> None:
+    body = event(group="apache", event="restart", resource="apache", reason="restart 1 of 3",
+                 restarts=1, node="otter")
+    assert event_text("monitor.apache", body) == (
+        "monitor of group apache: restart apache (restart 1 of 3); 1 restart(s) in window "
+        "on otter")

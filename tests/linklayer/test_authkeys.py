@@ -244,15 +244,19 @@ def test_unreadable_file(tmp_path: Path) -> None:
         "except AuthkeysError as e:\n"
         "    print(e)\n"
     )
-    src = Path(__file__).resolve().parents[2] / "src"
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(src)},
-        timeout=60,
-        check=False,
-    )
+    from tests.harness.otherusers import REPO, traversable
+
+    src = REPO / "src"
+    with traversable(src, Path(sys.executable).parent):
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(src)},
+            timeout=60,
+            check=False,
+        )
     assert "No module named" not in proc.stderr, proc.stderr
     assert proc.stdout.strip() == f"{path}:0: Cannot read keyfile [{path}]: Permission denied"
 

@@ -43,3 +43,20 @@ def test_script_calls_are_timed_and_failures_counted() -> None:
     assert 'hbeat_resource_script_seconds_sum{action="start",script="apache"} 0.25' in text
     assert 'hbeat_resource_script_failures_total{action="stop",script="apache"} 1.0' in text
     assert 'hbeat_resource_script_failures_total{action="start"' not in text
+
+
+def test_monitor_events_are_counted_per_group() -> None:
+    m = Metrics(("otter", "weasel"), ("a", "b"), dict)
+    for event in ("failed", "restart", "restarted", "failed", "restart-here", "failed",
+                  "handover", "ignored", "restart-failed"):
+        m.on_monitor("a", event)
+    text = generate_latest(m.registry).decode()
+    values = {(f.name, s.labels["group"]): s.value
+              for f in text_string_to_metric_families(text)
+              if f.name.startswith("hbeat_monitor_") for s in f.samples
+              if s.name.endswith("_total")}
+    assert values == {
+        ("hbeat_monitor_failures", "a"): 3, ("hbeat_monitor_failures", "b"): 0,
+        ("hbeat_monitor_restarts", "a"): 2, ("hbeat_monitor_restarts", "b"): 0,
+        ("hbeat_monitor_handovers", "a"): 1, ("hbeat_monitor_handovers", "b"): 0,
+    }

@@ -66,6 +66,7 @@ def test_timers_and_logging_are_live(tmp_path: Path) -> None:
     ({"overrides": {"auto_failback": "on"}}, ["auto_failback"]),
     ({"haresources": "otter 10.0.0.9\n"}, ["haresources"]),
     ({"overrides": {"udpport": "695", "auto_failback": "on"}}, ["udpport", "auto_failback"]),
+    ({"extra": ["monitor 5 restarts 2"]}, ["monitor"]),  # resource monitoring (hbeat's own)
 ])
 def test_restart_only_changes_apply_nothing(tmp_path: Path, seed: dict[str, object],
                                             directives: list[str]) -> None:

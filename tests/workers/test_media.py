@@ -1,12 +1,18 @@
-"""workers.media: UDP reads bounded per call; ucast refuses strangers."""
+"""workers.media: UDP reads bounded per call; ucast refuses strangers; `receive`
+hands over verified frames and counts the rest (UDP: in C, batched)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
+import linklayer
 from hbeat.ipc.bus import MediumSpec
+from linklayer.batchrecv import Refused
+from linklayer.message import AuthKey, Keyring, Method
 from tests.harness.requirements import require_root
-from workers.media import READ_BATCH, open_udp
+from workers.media import RCVBUF, READ_BATCH, open_serial, open_udp
 
 PORT = 16940
 
@@ -56,3 +62,67 @@ def test_bcast_refuses_no_one() -> None:
         assert not medium.refuses("10.9.9.9:694")
     finally:
         medium.close()
+
+
+KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret")}, signing_index=1)
+
+
+def _send_frames(source: str, frames: list[bytes], port: int) -> str:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    for f in frames:
+        s.sendto(f, ("127.0.0.1", port))
+    ip, src_port = s.getsockname()
+    name = f"{ip}:{src_port}"
+    s.close()
+    return name
+
+
+def test_udp_receive_verifies_and_refuses_strangers_in_one_call() -> None:
+    require_root("SO_BINDTODEVICE on the ucast sockets")
+    port = PORT + 3
+    spec = MediumSpec("ucast", "ucast lo 127.0.0.2", "lo", port, peer="127.0.0.2",
+                      accept_from=("127.0.0.2", "127.0.0.3"))
+    medium = open_udp(spec)
+    try:
+        # The receive buffer was raised (the kernel doubles what is asked).
+        assert medium.rx.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= RCVBUF
+        good = [linklayer.encode_netstring([(b"t", 0, b"status"), (b"seq", 0, b"%x" % i)],
+                                           KEYRING) for i in range(READ_BATCH + 2)]
+        peer = _send_frames("127.0.0.2", [b"###\ngarbage", *good], port)
+        stranger = _send_frames("127.0.0.9", [good[0]], port)
+        first, refused = medium.receive(KEYRING)
+        assert first == [(f, peer) for f in good[:READ_BATCH - 1]]
+        assert [(r.code, r.peer, r.datagrams) for r in refused] == [
+            ("NS_BAD_LENGTH", peer, 1)]
+        rest, refused = medium.receive(KEYRING)
+        assert rest == [(f, peer) for f in good[READ_BATCH - 1:]]
+        assert [(r.code, r.peer, r.datagrams) for r in refused] == [
+            ("NOT_FROM_PEER", stranger, 1)]
+        assert medium.receive(KEYRING) == ([], [])
+    finally:
+        medium.close()
+
+
+def test_serial_receive_verifies_each_frame() -> None:
+    master, slave = os.openpty()
+    medium = open_serial(MediumSpec("serial", "serial pty", os.ttyname(slave), baud=19200))
+    try:
+        good = linklayer.encode_classic([(b"t", 0, b"status")], KEYRING)
+        forged = good.replace(b"status", b"statuz")
+        os.write(master, good + forged)
+        deadline = time.monotonic() + 5
+        frames: list[tuple[bytes, str]] = []
+        refused: list[Refused] = []
+        while len(frames) + len(refused) < 2 and time.monotonic() < deadline:
+            got, bad = medium.receive(KEYRING)
+            frames += got
+            refused += bad
+            time.sleep(0.01)
+        assert frames == [(good, medium.name)]
+        assert [(r.code, r.peer, r.datagrams) for r in refused] == [
+            ("AUTH_MISMATCH", medium.name, 1)]
+    finally:
+        medium.close()
+        os.close(master)
+        os.close(slave)

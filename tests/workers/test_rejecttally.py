@@ -62,3 +62,15 @@ def test_an_exception_becomes_its_text_only_in_the_summary() -> None:
     tally = RejectTally()
     tally.add("BAD_AUTH", "p", ValueError("bad signature at field 3"))
     assert tally.flush(0.0)[0].example == "bad signature at field 3"
+
+
+def test_a_batch_adds_its_count_at_once() -> None:
+    tally = RejectTally(max_keys=1)
+    tally.add("NS_BAD_LENGTH", "10.0.0.9:694", "first", 64)
+    tally.add("NS_BAD_LENGTH", "10.0.0.9:694", "last", 3)
+    tally.add("NS_BAD_LENGTH", "10.0.0.8:694", "other", 5)  # past max_keys
+    assert tally.total == 72
+    assert tally.flush(0.0) == (RejectCount("NS_BAD_LENGTH", "10.0.0.9:694", 67, "last"),
+                                RejectCount("NS_BAD_LENGTH", OTHER_SOURCES, 5, "other"))
+    with pytest.raises(ValueError):
+        tally.add("X", "p", "e", 0)

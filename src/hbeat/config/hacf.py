@@ -33,7 +33,8 @@ Reading rules (docs/heartbeat-protocol.md §7):
 * hbeat's own directives, unknown to heartbeat and not recorded as
   parameters: `metrics ADDRESS:PORT|off` and `metrics_textfile PATH`
   (docs/metrics.md), `status_tcp ADDRESS:PORT curve SECRET CLIENTS|insecure`
-  (docs/status-feed.md).
+  (docs/status-feed.md), `monitor INTERVAL [restarts N] [window TIME]|off`
+  (resource monitoring, docs/resources.md "Monitoring").
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from hbeat.config.model import (
     Logging,
     Mcast,
     Medium,
+    MonitorSpec,
     PingNode,
     Problem,
     Serial,
@@ -68,6 +70,10 @@ DEFAULT_UDPPORT = 694
 DEFAULT_BAUD = 19200
 DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
 MIN_CLOCK_SKEW_MS = 2000
+MIN_MONITOR_INTERVAL_MS = 100
+MAX_MONITOR_RESTARTS = 1000
+DEFAULT_MONITOR_RESTARTS = 3
+DEFAULT_MONITOR_WINDOW_MS = 600_000
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800)
 TRUE_WORDS = ("true", "on", "yes", "y", "1")
 FALSE_WORDS = ("false", "off", "no", "n", "0")
@@ -120,7 +126,7 @@ LIST_DIRECTIVES = frozenset(
 # Whole-line directives: the rest of the line, split on blanks only.
 WHOLE_LINE = frozenset(
     ["ucast", "ucast6", "mcast", "mcast6", "ping_group", "stonith", "stonith_host",
-     "apiauth", "respawn", "failfast", "status_tcp"]
+     "apiauth", "respawn", "failfast", "status_tcp", "monitor"]
 )
 # Directives whose value heartbeat does not record as a parameter.
 # Not parameters in heartbeat either (`cl_status hbparameter -p bcast` fails on
@@ -179,6 +185,8 @@ class _Parser:
     metrics_listen: tuple[str, int] | None = None
     metrics_textfile: str | None = None
     status_tcp: StatusTcp | None = None
+    monitor: MonitorSpec | None = None
+    monitor_line: int | None = None
     env: list[tuple[str, str]] = field(default_factory=list)
     ping_nodes: list[PingNode] = field(default_factory=list)
     stonith: list[StonithDevice] = field(default_factory=list)
@@ -246,6 +254,8 @@ class _Parser:
             self.mcast(words, number)
         elif directive == "status_tcp":
             self.status_tcp_(words, number)
+        elif directive == "monitor":
+            self.monitor_(words, number)
         elif directive == "ping_group":
             if len(words) < 2:
                 self.error(number, "ping_group needs a group name and at least one address")
@@ -330,6 +340,58 @@ class _Parser:
                                "to serve the feed to anyone who can connect")
             return
         self.error(number, f"status_tcp: [{' '.join(rest)}] not understood; {usage}")
+
+    def monitor_(self, words: list[str], number: int) -> None:
+        """`monitor INTERVAL [restarts N] [window TIME]` or `monitor off` (hbeat only)."""
+        usage = ("monitor takes an interval, then optionally `restarts N` and `window TIME` "
+                 "(e.g. monitor 10 restarts 3 window 600), or off")
+        if self.monitor_line is not None:
+            self.error(number, f"monitor given twice (first at line {self.monitor_line})")
+            return
+        self.monitor_line = number
+        if not words:
+            self.error(number, usage)
+            return
+        if words == ["off"] or (len(words) == 1 and parse_bool(words[0]) is False):
+            self.monitor = None
+            return
+        try:
+            interval = parse_msec(words[0])
+        except TimeSyntaxError as exc:
+            self.error(number, f"monitor interval: {exc}")
+            return
+        if interval < MIN_MONITOR_INTERVAL_MS:
+            self.error(number, f"monitor interval [{words[0]}] must be at least "
+                               f"{MIN_MONITOR_INTERVAL_MS} ms")
+            return
+        restarts, window = DEFAULT_MONITOR_RESTARTS, DEFAULT_MONITOR_WINDOW_MS
+        rest = words[1:]
+        seen: set[str] = set()
+        while rest:
+            if len(rest) < 2 or rest[0] not in ("restarts", "window") or rest[0] in seen:
+                self.error(number, f"monitor: [{' '.join(rest)}] not understood; {usage}")
+                return
+            name, value, rest = rest[0], rest[1], rest[2:]
+            seen.add(name)
+            if name == "restarts":
+                n = _int(value)
+                if n is None or n > MAX_MONITOR_RESTARTS:
+                    self.error(number, f"monitor restarts [{value}] must be a whole number "
+                                       f"from 0 to {MAX_MONITOR_RESTARTS}")
+                    return
+                restarts = n
+            else:
+                try:
+                    window = parse_msec(value)
+                except TimeSyntaxError as exc:
+                    self.error(number, f"monitor window: {exc}")
+                    return
+        if window < interval:
+            self.error(number, f"monitor window [{format_ms(window)}] is shorter than the "
+                               f"interval [{format_ms(interval)}]: no two failures could "
+                               "ever count together")
+            return
+        self.monitor = MonitorSpec(interval, restarts, window, number)
 
     # ------------------------------------------------------------ media
     def port_for(self, plugin: str, number: int) -> int:
@@ -732,6 +794,7 @@ class _Parser:
             ping_nodes=tuple(self.ping_nodes),
             stonith=tuple(self.stonith),
             boot_takeover=self.boot_takeover,
+            monitor=self.monitor,
             watchdog=self.watchdog[0] if self.watchdog else None,
             clients=tuple(self.clients),
             metrics_listen=self.metrics_listen,

@@ -232,6 +232,8 @@ class HaCf:
     ping_nodes: tuple[PingNode, ...] = ()
     stonith: tuple[StonithDevice, ...] = ()
     boot_takeover: str = "fenced"
+    monitor: MonitorSpec | None = None
+    """hbeat only: resource monitoring (docs/resources.md, "Monitoring"); None: off."""
     watchdog: str | None = None
     clients: tuple[Client, ...] = ()
     metrics_listen: tuple[str, int] | None = None
@@ -291,6 +293,19 @@ class StonithDevice:
     def text(self) -> str:
         """How the line names the device in log lines: `TYPE` and where it is configured."""
         return f"{self.type} ({self.directive} at line {self.line})"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSpec:
+    """`monitor INTERVAL [restarts N] [window TIME]` (hbeat only; off unless given):
+    probe every running resource that often, restart a failed one in place up to
+    `restarts` times within `window_ms`, then hand its group to the peer
+    (docs/resources.md, "Monitoring")."""
+
+    interval_ms: int
+    restarts: int = 3
+    window_ms: int = 600_000
+    line: int = 0
 
 
 BOOT_TAKEOVER = ("fenced", "initdead")

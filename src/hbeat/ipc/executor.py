@@ -33,8 +33,11 @@ from hbeat.ipc.bus import (
 
 Action = Literal["start", "stop", "status"]
 ACTIONS: tuple[Action, ...] = ("start", "stop", "status")
-Outcome = Literal["ok", "failed", "running", "stopped"]
-OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "running", "stopped")
+Outcome = Literal["ok", "failed", "running", "stopped", "not-installed", "not-configured"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "running", "stopped", "not-installed",
+                                 "not-configured")
+CANNOT_RUN: frozenset[Outcome] = frozenset({"not-installed", "not-configured"})
+"""Status verdicts meaning: the resource does not run on this node and cannot."""
 
 _NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning", re.DOTALL)
 _RUNNING = re.compile(r"[Rr]unning|OK")
@@ -42,6 +45,23 @@ _RUNNING = re.compile(r"[Rr]unning|OK")
 
 class CallError(ValueError):
     """A call that cannot be made; the message says which file or field and why."""
+
+    missing: Literal["not-installed", "not-configured"] | None = None
+    """Set when the call cannot be made because something the resource needs
+    is missing on this node: a `status` call then has that verdict, as the
+    script or agent itself would have exited 5 or 6 (`verdict_unmade`)."""
+
+
+class NotInstalled(CallError):
+    """The resource script or OCF agent is missing or not executable here."""
+
+    missing = "not-installed"
+
+
+class NotConfigured(CallError):
+    """The resource's configuration is missing here (an OCF instance file)."""
+
+    missing = "not-configured"
 
 
 def check_action(action: str) -> Action:
@@ -66,33 +86,105 @@ class CallKind(enum.Enum):
     exit code alone (0 running, 7 not running), whatever it prints."""
 
 
+class OcfCode(enum.IntEnum):
+    """The OCF resource agent exit codes (and what Pacemaker calls them)."""
+
+    OCF_SUCCESS = 0
+    OCF_ERR_GENERIC = 1
+    OCF_ERR_ARGS = 2
+    OCF_ERR_UNIMPLEMENTED = 3
+    OCF_ERR_PERM = 4
+    OCF_ERR_INSTALLED = 5
+    OCF_ERR_CONFIGURED = 6
+    OCF_NOT_RUNNING = 7
+    OCF_RUNNING_PROMOTED = 8
+    OCF_FAILED_PROMOTED = 9
+    OCF_DEGRADED = 190
+    OCF_DEGRADED_PROMOTED = 191
+
+
+_OCF_RUNNING = frozenset({0, 8, 190, 191})
+_SCRIPT_STOPPED = frozenset({3, 7})
+
+
 def judge(action: Action, rc: int | None, stdout: str,
           kind: CallKind = CallKind.SCRIPT) -> Outcome:
     """The outcome of a call. `rc` is None when the script did not exit by
     itself (timeout, signal, could not be executed).
 
-    start and stop: `ok` for exit 0, else `failed`. status:
+    start and stop: `ok` for exit 0, else `failed`. status (docs/resources.md,
+    "Exit codes"):
 
-    ======================  ===================================  ==========
-    exit code               stdout                               status
-    ======================  ===================================  ==========
-    0, SCRIPT               matches `[Nn][Oo][Tt] .*[Rr]unning`  stopped
-    0                       anything else (also nothing)         running
-    3 (LSB) or 7 (OCF)      anything                             stopped
-    any other code          anything                             failed
-    none (timeout, signal,  -                                    failed
+    ====================  ==========  ===================================  ===============
+    exit code             kind        stdout                               status
+    ====================  ==========  ===================================  ===============
+    0                     SCRIPT      matches `[Nn][Oo][Tt] .*[Rr]unning`  stopped
+    0                     SCRIPT      anything else (also nothing)         running
+    0, 8, 190, 191        OCF         anything                             running
+    3 (LSB) or 7 (OCF)    SCRIPT      anything                             stopped
+    7                     OCF         anything                             stopped
+    5 (OCF_ERR_INSTALLED)   any       anything                             not-installed
+    6 (OCF_ERR_CONFIGURED)  any       anything                             not-configured
+    any other code        any         anything                             failed
+    none (timeout, signal,  any       -                                    failed
     could not execute)
-    ======================  ===================================  ==========
+    ====================  ==========  ===================================  ===============
+
+    `failed` means "possibly running: must be stopped"; `not-installed` and
+    `not-configured` (`CANNOT_RUN`) mean "not running here, and cannot run
+    here": hbeat's wrappers pass the agent's OCF code through, and LSB init
+    scripts use 5 and 6 for the same two meanings. An OCF monitor's 3
+    (OCF_ERR_UNIMPLEMENTED) is an error, as Pacemaker reads it.
     """
     if action != "status":
         return "ok" if rc == 0 else "failed"
+    if rc == OcfCode.OCF_ERR_INSTALLED:
+        return "not-installed"
+    if rc == OcfCode.OCF_ERR_CONFIGURED:
+        return "not-configured"
+    if kind is CallKind.OCF_MONITOR:
+        if rc in _OCF_RUNNING:
+            return "running"
+        return "stopped" if rc == OcfCode.OCF_NOT_RUNNING else "failed"
     if rc == 0:
-        if kind is CallKind.SCRIPT and _NOT_RUNNING.search(stdout):
-            return "stopped"
-        return "running"
-    if rc in (3, 7):
-        return "stopped"
+        return "stopped" if _NOT_RUNNING.search(stdout) else "running"
+    return "stopped" if rc in _SCRIPT_STOPPED else "failed"
+
+
+def verdict_unmade(action: Action, error: CallError) -> Outcome:
+    """The verdict of a call that could not be made: a `status` of a resource
+    whose script, agent or instance file is missing here is `not-installed`
+    or `not-configured` (as Pacemaker's executor reports a missing agent),
+    anything else `failed`."""
+    if action == "status" and error.missing is not None:
+        return error.missing
     return "failed"
+
+
+def is_failure(outcome: Outcome) -> bool:
+    """Whether a verdict is a failure of the call (`failed`, or a status saying
+    the resource cannot run here), for the metrics."""
+    return outcome == "failed" or outcome in CANNOT_RUN
+
+
+def rc_name(rc: int | None) -> str:
+    """`exit 5, OCF_ERR_INSTALLED` for a known OCF code, `exit 42`, or `no exit code`."""
+    if rc is None:
+        return "no exit code"
+    try:
+        return f"exit {rc}, {OcfCode(rc).name}"
+    except ValueError:
+        return f"exit {rc}"
+
+
+def cannot_run_text(outcome: Outcome, rc: int | None) -> str:
+    """How a `CANNOT_RUN` status is said in the log and the snapshot."""
+    installed = outcome == "not-installed"
+    what = "not installed" if installed else "not configured"
+    if rc is None:  # the executor could not make the call (verdict_unmade)
+        name = OcfCode.OCF_ERR_INSTALLED if installed else OcfCode.OCF_ERR_CONFIGURED
+        return f"{what} ({name.name}: its script, agent or instance file is missing here)"
+    return f"{what} ({rc_name(rc)})"
 
 
 def heartbeat_verdict(stdout: str) -> Literal["running", "stopped"]:

@@ -8,8 +8,8 @@ whose field tables the tests hold the daemon to.
 
 from __future__ import annotations
 
-SNAPSHOT_SCHEMA = "hbeat.status/1.2"
-EVENT_SCHEMA = "hbeat.event/1.2"
+SNAPSHOT_SCHEMA = "hbeat.status/1.3"
+EVENT_SCHEMA = "hbeat.event/1.3"
 
 
 def same_major(found: object, expected: str) -> bool:

@@ -8,7 +8,7 @@ from hbeat.ipc.statusfeed import EVENT_SCHEMA, SNAPSHOT_SCHEMA, same_major
 
 
 def test_versions_are_the_documented_ones() -> None:
-    assert (SNAPSHOT_SCHEMA, EVENT_SCHEMA) == ("hbeat.status/1.2", "hbeat.event/1.2")
+    assert (SNAPSHOT_SCHEMA, EVENT_SCHEMA) == ("hbeat.status/1.3", "hbeat.event/1.3")
 
 
 @pytest.mark.parametrize(("found", "ok"), [

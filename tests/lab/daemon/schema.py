@@ -180,7 +180,8 @@ def event_path(topic: str) -> str | None:
 
 
 def check_event(topic: str, body: Any) -> list[str]:
-    """Problems with a `node.*`, `link.*`, `cluster.*`, `resource.*` or `fence.*` feed message."""
+    """Problems with a `node.*`, `link.*`, `cluster.*`, `resource.*`, `monitor.*` or
+    `fence.*` feed message."""
     path = event_path(topic)
     if path is None:
         return [f"{topic}: topic family not documented in {DOC.name}"]
@@ -212,7 +213,7 @@ def check_event(topic: str, body: Any) -> list[str]:
             errors.append(f"{topic}: states {body['old']!r} -> {body['new']!r}")
     elif kind == "cluster" and body["event"] != rest:
         errors.append(f"{topic}: event {body['event']!r} does not match the topic")
-    elif kind == "resource" and body["group"] != rest:
+    elif kind in ("resource", "monitor") and body["group"] != rest:
         errors.append(f"{topic}: group {body['group']!r} does not match the topic")
     elif kind == "fence":
         if body["node"] != rest:

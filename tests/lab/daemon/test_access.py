@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.harness import Lab
+from tests.harness.hbeatnode import HbeatNode
+from tests.harness.otherusers import REPO, traversable
 from tests.harness.requirements import require_commands, require_root
 from tests.lab.daemon.cluster import Cluster
 
@@ -36,15 +38,6 @@ def _as(user: str, group: str, argv: list[str], env: dict[str, str]
         capture_output=True, text=True, timeout=30, env={**os.environ, **env})
 
 
-def _open_path_to(path: Path) -> None:
-    """Let other users traverse the lab directories down to `path` (the test
-    lab lives under root's temporary directories)."""
-    for parent in reversed(path.parents):
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-
-
 def test_haclient_reads_nobody_else_and_only_root_acts(lab_factory: Callable[..., Lab]) -> None:
     require_root("setpriv to other users, network namespaces")
     require_commands("setpriv", "getent", "groupadd", "useradd")
@@ -53,7 +46,13 @@ def test_haclient_reads_nobody_else_and_only_root_acts(lab_factory: Callable[...
     cluster.wait_all_active()
     otter = cluster["otter"]
     rd = otter.runtime_dir
-    _open_path_to(rd)
+    # The lab lives under root's temporary directories, and the checkout (its
+    # venv's commands) may sit in a private folder: let other users through.
+    with traversable(rd, REPO, BIN):
+        _as_other_users(otter, rd)
+
+
+def _as_other_users(otter: HbeatNode, rd: Path) -> None:
     env = {"HBEAT_RUNTIME_DIR": str(rd)}
 
     # A haclient member: cl_status and hbeat status answer.

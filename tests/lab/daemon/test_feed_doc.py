@@ -114,32 +114,40 @@ def test_every_documented_field_is_emitted_and_nothing_else(lab: Lab) -> None:
             seen_fields(path, body, seen)
 
     # STONITH needs a fencing device: tests/lab/fencing/test_stonith_lab.py emits
-    # and checks those (fence.<node> events, snapshot.resources.fencing).
+    # and checks those (fence.<node> events, snapshot.resources.fencing). A group
+    # that cannot run on a node (`cannot_run`) needs an agent exiting 5: checked
+    # against the page by tests/lab/exitcodes/test_cannot_run.py. Resource
+    # monitoring needs `monitor` in ha.cf: tests/lab/monitor/ emits and checks those.
     documented = {(path, name) for path, fields in load_schema().objects.items()
                   for name in fields
-                  if not path.startswith(("fence.", "snapshot.resources.fencing"))
-                  and (path, name) != ("snapshot.resources", "fencing")}
+                  if not path.startswith(("fence.", "snapshot.resources.fencing", "monitor.",
+                                          "snapshot.resources.monitor",
+                                          "snapshot.resources.groups[].monitor"))
+                  and (path, name) not in {("snapshot.resources", "fencing"),
+                                           ("snapshot.resources.groups[]", "cannot_run"),
+                                           ("snapshot.resources", "monitor"),
+                                           ("snapshot.resources.groups[]", "monitor")}}
     assert documented - seen == set(), "documented but never emitted"
 
 
 def test_the_page_is_read_as_the_schema() -> None:
     schema = load_schema()
-    assert schema.snapshot_schema == "hbeat.status/1.2"
-    assert schema.event_schema == "hbeat.event/1.2"
+    assert schema.snapshot_schema == "hbeat.status/1.3"
+    assert schema.event_schema == "hbeat.event/1.3"
     assert schema.objects["node.<name>"]["reason"] == "string"
     assert schema.cluster_events["peer-restarted"] == ("node", "old_generation", "new_generation")
     # a field the page does not list, a listed one missing, a wrong type: all reported
-    body = {"schema": "hbeat.event/1.2", "at": 1.0, "node": "weasel", "old": "active",
+    body = {"schema": "hbeat.event/1.3", "at": 1.0, "node": "weasel", "old": "active",
             "new": "dead", "reason": "x", "extra": 1}
     assert check_event("node.weasel", body) == [
         "node.weasel: field 'extra' is not documented in status-feed.md"]
     del body["extra"], body["reason"]
     assert check_event("node.weasel", body) == [
         "node.weasel: documented field 'reason' is missing"]
-    assert check_event("cluster.held", {"schema": "hbeat.event/1.2", "at": 1.0,
+    assert check_event("cluster.held", {"schema": "hbeat.event/1.3", "at": 1.0,
                                         "event": "held"}) == [
         "cluster.held: documented field 'held' of this event is missing"]
-    assert check_event("link.weasel.eth1", {"schema": "hbeat.event/1.2", "at": "now",
+    assert check_event("link.weasel.eth1", {"schema": "hbeat.event/1.3", "at": "now",
                                             "node": "weasel", "link": "eth1", "old": "up",
                                             "new": "dead"}) == [
         "link.weasel.eth1.at = 'now' is not number"]

@@ -44,6 +44,7 @@ from linklayer.message import STRING, Field
 from supervisor import fencing as fc
 from supervisor import resources as rs
 from supervisor.messages import field_value, parse_envelope
+from supervisor.rscactions import MonitorEvent
 
 HANG = "hang"
 FAIL_RUNNING = "fail-running"  # the call fails (exit 1) and leaves the resource running
@@ -233,6 +234,8 @@ class Sim:
                 self._fence(node, a)
             elif isinstance(a, fc.FenceStateChanged):
                 node.logs.append((self.now, "fence", f"{a.node} {a.old} -> {a.new}"))
+            elif isinstance(a, MonitorEvent):
+                node.logs.append((self.now, "monitor", f"{a.group_key} {a.event} {a.resource}"))
             else:  # pragma: no cover - the Action union is closed
                 raise AssertionError(a)
 

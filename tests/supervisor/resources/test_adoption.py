@@ -437,6 +437,8 @@ def test_snapshot_and_start_is_idempotent() -> None:
             "operation": None,
             "standby": None,
             "handoff_pending": False,
+            "cannot_run": None,
+            "monitor": None,  # ha.cf has no `monitor` line
         }
     }
     assert weasel.res.hold_bits().word == "local"  # reported held until decided

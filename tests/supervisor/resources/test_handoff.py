@@ -17,6 +17,7 @@ class G:
     handoff_pending: bool = True
     handoff_logged: bool = False
     from_peer_failure: bool = False
+    cannot_run: str | None = None
 
 
 def test_handed_to_a_ready_peer() -> None:

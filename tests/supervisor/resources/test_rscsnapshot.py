@@ -30,6 +30,7 @@ class Rec:
     probed: bool = True
     undecided: bool = False
     handoff_pending: bool = False
+    cannot_run: str | None = None
 
 
 RUN = RunnerSnapshot(

@@ -160,9 +160,14 @@ def test_missing_not_executable_and_unexecutable(tree: Tree, standin: Make) -> N
     assert f"{tree.resource_dir / 'Plain'} is not executable" in plain["error"]
     noexec = ex.call("start", resource={"script": "NoShebang", "args": []})
     assert "Exec format error" in noexec["error"] and noexec["rc"] is None
+    # a status of a resource whose script is missing or not executable: the
+    # resource is not installed here (not "possibly running"), as an agent's exit 5
     status = ex.call("status", resource={"script": "Nope", "args": []})
-    assert status["status"] == "failed" and status["heartbeat_status"] is None
-    for out in (missing, plain, noexec, status):
+    assert status["status"] == "not-installed" and status["heartbeat_status"] is None
+    assert status["rc"] is None and status["error"].startswith("Cannot locate resource script")
+    plain_status = ex.call("status", resource={"script": "Plain", "args": []})
+    assert plain_status["status"] == "not-installed"
+    for out in (missing, plain, noexec, status, plain_status):
         assert out.started is None
 
 

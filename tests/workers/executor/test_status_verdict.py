@@ -81,3 +81,29 @@ def test_haresources_script_exit_0_printing_not_running_is_stopped(
     verdict, steps = start_group(standin(), group(1, "otter", "Chatty"), tmp_path)
     assert verdict == "stopped"
     assert steps == [go.Call(0, "start")]
+
+
+def test_a_monitor_probe_is_logged_at_debug_level_only(
+        tree: Tree, standin: Callable[..., StandIn], tmp_path: Path) -> None:
+    """Resource monitoring's probes (`quiet`) every few seconds must not fill the
+    log: their `Running` line and output go to the debug level; other calls not."""
+    tree.script("Chatty", '#!/bin/sh\necho "Chatty is running"\nexit 0\n')
+    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="")
+    config = load_config(seed.config_dir, seed.node_name,
+                         system=SystemProbe(init_dir=str(seed.init_dir)))
+    ex = standin()
+    to_executor: list[list[bytes]] = []
+    logs: list[tuple[Level, str]] = []
+    link = ExecutorLink(config, to_executor.append, lambda lv, t: logs.append((lv, t)),
+                        lambda op, rc, verdict: None)
+    link.on_message(b"ready", pack(b"ready", ex.ready))
+    grp = group(1, "otter", "Chatty")
+    for op_id, quiet in ((1, True), (2, False)):
+        link.run(op_id, grp.key, 0, "status", 20, grp.resources[0], quiet=quiet)
+        ex.sock.send_multipart(to_executor.pop())
+        for verb in ("started", "output", "result"):
+            body = ex.expect(verb, id=op_id)
+            link.on_message(verb.encode(), pack(verb.encode(), body))
+    levels = [(lv, t.split(" ", 1)[0]) for lv, t in logs]
+    assert levels == [(Level.DEBUG, "Running"), (Level.DEBUG, "Chatty:"),
+                      (Level.INFO, "Running"), (Level.INFO, "Chatty:")], logs
