@@ -32,7 +32,7 @@ def sched_policies(pids: list[int]) -> list[str]:
     out = []
     for pid in pids:
         try:
-            policy = os.sched_getscheduler(pid)
+            policy = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
             prio = os.sched_getparam(pid).sched_priority
         except OSError:
             continue
