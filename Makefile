@@ -35,8 +35,12 @@ typecheck: $(STAMP)
 sanitize: $(STAMP)
 	tools/sanitize.sh $(PY)
 
+# The lab tests mostly wait on cluster timers, so TEST_JOBS pytest-xdist
+# workers share the machine, one test file each at a time (the fault suites
+# and a module's shared lab stay on one worker). TEST_JOBS=0 runs serially.
+TEST_JOBS ?= 3
 test: $(STAMP) sysdeps lint typecheck sanitize fuzz-smoke
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile) --durations=25
 
 bench: $(STAMP)
 	$(PY) -m pytest bench/bench_codec.py bench/bench_cluster.py --benchmark-only

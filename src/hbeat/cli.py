@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import outdatecmd, rscvalidate, statuscmd
+from hbeat import outdatecmd, rscvalidate, statuscmd, whycmd
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
 from hbeat.config.model import ClusterConfig, Level, Mcast, Serial, Ucast
@@ -35,6 +35,7 @@ from hbeat.config.paths import (
     resolve_runtime_dir,
     resolve_state_dir,
 )
+from hbeat.config.pingcheck import ipfail_summary
 from hbeat.export import command as export_command
 
 EXIT_OK = 0
@@ -48,6 +49,7 @@ class _Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, TextIO], int]
+    aliases: tuple[str, ...] = ()
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -151,7 +153,18 @@ def _summary(config: ClusterConfig, out: TextIO) -> None:
         write(f"watchdog:       {hacf.watchdog}, timeout {watchdog_timeout_s(t)} s "
               f"(deadtime - keepalive, whole seconds)")
     for client in hacf.clients:
-        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})")
+        skip = "  [not run: hbeat makes ipfail's decision]" if client.is_ipfail else ""
+        write(f"{client.kind + ':':<16}{client.command} as {client.user}  (line {client.line})"
+              f"{skip}")
+    if hacf.ping_nodes:
+        write("ping nodes:")
+        for pn in hacf.ping_nodes:
+            hosts = "" if pn.kind == "ping" else f"  up while any answers: {' '.join(pn.addresses)}"
+            write(f"  {pn.name}  ({pn.kind}, line {pn.line}){hosts}")
+        write(f"  echo every keepalive ({t.keepalive_ms} ms), dead after deadping "
+              f"({t.deadping_ms} ms)")
+    if hacf.ping_nodes or hacf.ipfail is not None or hacf.ipfail_client is not None:
+        write(f"ipfail:         {ipfail_summary(hacf)}")
     log = config.logging
     targets = [f"logfile {log.logfile}"] if log.logfile else []
     targets += [f"debugfile {log.debugfile}"] if log.debugfile else []
@@ -243,6 +256,8 @@ COMMANDS: tuple[_Command, ...] = (
              outdatecmd.outdate_arguments, outdatecmd.run_outdate),
     _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
              export_command.export_arguments, export_command.run_export),
+    _Command("why", "the last cluster decisions with their causes (alias: history)",
+             whycmd.why_arguments, whycmd.run_why, aliases=("history",)),
 )
 
 
@@ -254,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.name, help=command.help, parents=[common])
+        sub = subparsers.add_parser(command.name, help=command.help, parents=[common],
+                                    aliases=list(command.aliases))
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser

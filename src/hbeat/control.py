@@ -59,7 +59,7 @@ class AccessDenied(Exception):
 
 CONTROL = "control"
 QUERY = "query"
-READ_ONLY = frozenset({"snapshot", "help"})
+READ_ONLY = frozenset({"snapshot", "help", "history"})
 """Commands the query socket accepts: they only read the daemon's state."""
 
 

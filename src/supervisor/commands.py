@@ -24,7 +24,9 @@ from supervisor import membership as mb
 from supervisor import outdate as od
 from supervisor import resources as rs
 from supervisor.feed import Feed
+from supervisor.journal import Journal
 from supervisor.membership import Membership
+from supervisor.pinglink import PingLink
 from supervisor.workerpool import WorkerPool
 
 
@@ -42,10 +44,12 @@ class Host(Protocol):
     resources: rs.Resources | None
     feed: Feed
     pool: WorkerPool
+    ping: PingLink
     debug: bool
     stall_ms: int
     stall_every_s: float
     next_stall: float
+    journal: Journal
 
     def log(self, level: Level, text: str) -> None: ...
 
@@ -87,6 +91,16 @@ class ControlCommands:
         if args.get("publish"):
             self.sup.feed.snapshot(snap)
         return snap
+
+    def cmd_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The decision journal (docs/journal.md), oldest first; `since`
+        (Unix seconds) keeps the entries recorded since then."""
+        since = args.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)):
+            raise ControlError(ControlErrno.BAD_ARGUMENT, "since must be a number (Unix time)")
+        journal = self.sup.journal
+        return {"node": self.sup.node, "capacity": journal.capacity,
+                "entries": [e.to_json() for e in journal.entries(since=since)]}
 
     def cmd_standby(self, args: dict[str, Any]) -> dict[str, Any]:
         """hb_standby: give resources to the peer; `which` is all (default),
@@ -205,6 +219,14 @@ def build_snapshot(sup: Host) -> dict[str, Any]:
             "site": "",
             "links": [{"name": link, "status": view["links"][link]} for link in sup.link_names],
         })
+    # Ping nodes among the others in ha.cf's order, which heartbeat keeps
+    # (cl_status lists its nodes in the reverse of it).
+    hacf = sup.config.hacf
+    line_of = dict(zip(hacf.nodes, hacf.node_lines, strict=False))
+    ranked = [(line_of.get(n["name"], 0), n) for n in nodes]
+    ranked += [(p.line, n) for p, n in zip(hacf.ping_nodes, sup.ping.snapshot_nodes(),
+                                          strict=True)]
+    nodes = [n for _, n in sorted(ranked, key=lambda item: item[0])]
     counters: dict[str, int] = ms["counters"]  # type: ignore[assignment]
     return {
         "schema": SNAPSHOT_SCHEMA,

@@ -62,6 +62,7 @@ from hbeat.ipc.bus import (
     drain,
 )
 from hbeat.ipc.executor import Outcome, is_failure
+from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
@@ -70,6 +71,7 @@ from hbeat.schedslice import shorten_slice
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
+from supervisor import journalhooks as jh
 from supervisor import membership as mb
 from supervisor import outdate as od
 from supervisor import resources as rs
@@ -80,10 +82,12 @@ from supervisor.executorlink import EXECUTOR, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.feedtcp import TcpFeed
 from supervisor.generation import bump_generation, load_or_create_uuid
+from supervisor.journal import Journal
 from supervisor.logsink import LogSink
 from supervisor.messages import Envelope, MessageError
 from supervisor.metrics import Metrics
 from supervisor.peerstate import PeerStore
+from supervisor.pinglink import PING_WORKER, PingLink
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
@@ -224,8 +228,7 @@ class Supervisor:
         self.executor = ExecutorLink(
             config, self._bus_send, self.log,
             self._executor_done,
-            fence_done=lambda op, rc: self._to_resources(
-                lambda r, now: r.fence_done(op, rc, now)),
+            fence_done=self._fence_done,
         )
         self.stop_requests = 0
         self.retry_shutdown = False
@@ -237,13 +240,17 @@ class Supervisor:
         self.next_stall = 0.0
         self.watchdog: Watchdog | None = None
         self.fenced = False  # self-fenced: release everything, exit EXIT_FENCED
-        self.clients = Clients(config.hacf.clients, self.log, self.fence_self)
+        # ipfail is built in (supervisor/pinglink.py): its respawn line is never run.
+        self.clients = Clients(tuple(c for c in config.hacf.clients if not c.is_ipfail),
+                               self.log, self.fence_self)
         self.outdater = od.Outdater(self.node)
         self.partition_seen_ms: int | None = None  # last stall, death or heal seen here
         self.metrics_write_failed = False
         # counted from the start; the membership counters are read when scraped
         self.metrics = Metrics(config.nodes, tuple(self.groups),
-                               lambda: self.membership.counters.as_dict())
+                               lambda: self.membership.counters.as_dict(),
+                               ping_nodes=tuple(p.name for p in config.hacf.ping_nodes))
+        self.ping = PingLink(config, self)
 
     # --- metrics (docs/metrics.md) -----------------------------------------
 
@@ -273,7 +280,24 @@ class Supervisor:
 
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
-        self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
+        decision, took, info = self.journal.op_finished("script", op, now_ms())
+        # A status call is worth a line when it fails, or finds a group running
+        # at start-up (adopted); a monitor's probe (quiet) never: its failure is
+        # the monitor-failed cause that follows.
+        if not info.pop("quiet", False) and (
+                info.get("action") != "status" or is_failure(verdict) or (
+                verdict == "running" and self.journal.why_of(decision) == "startup")):
+            self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
+                                verdict=verdict, **info)
+        with self.journal.within(decision):
+            self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
+
+    def _fence_done(self, op: int, rc: int | None) -> None:
+        decision, took, info = self.journal.op_finished("fence", op, now_ms())
+        self.journal.record(Kind.FENCE, node=info.pop("node", None), decision=decision,
+                            rc=rc, duration_ms=took, **info)
+        with self.journal.within(decision):
+            self._to_resources(lambda r, now: r.fence_done(op, rc, now))
 
     # --- logging and the bus ------------------------------------------------
 
@@ -282,6 +306,29 @@ class Supervisor:
 
     def log(self, level: Level, text: str) -> None:
         self.log_sink.log(level, text)
+
+    # --- the ping link's host (supervisor/pinglink.py) ----------------------
+
+    def send_to_worker(self, name: str, parts: list[bytes]) -> None:
+        self.bus.send_multipart([name.encode(), *parts])
+
+    def send_cluster(self, fields: tuple[linklayer.Field, ...]) -> None:
+        self.apply(self.membership.send(fields, now_ms()))
+
+    def ping_changed(self, node: str, old: str, new: str) -> None:
+        self.feed.node(node, old, new, "ping node answers" if new == "ping"
+                       else f"no ping answer for {self.config.timers.deadping_ms} ms (deadping)")
+        self.metrics.on_ping_node(node, new == "ping")
+
+    def standby(self, which: str) -> None:
+        if self.resources is not None:
+            jh.ipfail_request(self.journal, self.node, which, self.ping.ipfail)
+            self.apply_resources(self.resources.standby(which, now_ms()))
+
+    def resources_state(self) -> tuple[bool, str] | None:
+        if self.resources is None or self.shutdown_started:
+            return None
+        return self.resources.stable, self.resources.held
 
     # --- setup --------------------------------------------------------------
 
@@ -335,6 +382,11 @@ class Supervisor:
     def _start_membership(self) -> None:
         state = self.options.state_dir
         generation = bump_generation(state, log=self.log)
+        self.journal = Journal(state, self.log)  # docs/journal.md
+        self.journal.load()
+        self.journal.start()
+        self.journal.record(Kind.STARTUP, f"generation {generation}",
+                            node=self.config.node_name, generation=generation)
         uuid = load_or_create_uuid(state)
         self.peer_store = PeerStore(state, self.log)
         records = self.peer_store.load(self.config.peers)
@@ -401,6 +453,8 @@ class Supervisor:
                           keyring=lambda: self.config.keyring)
         if self.resources is not None:
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
+        if self.ping.enabled:
+            self.pool.add(PING_WORKER, "workers.ping", RestartPolicy.for_deadtime(deadtime_s))
         self.pool.start_all(time.monotonic())
 
     # --- keepalive content --------------------------------------------------
@@ -457,11 +511,16 @@ class Supervisor:
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
                 self.feed.node(action.node, action.old, action.new, action.reason)
+                info = self.membership.nodes.get(action.node)
+                jh.node_changed(self.journal, self.node, action, {
+                    md: li.last_heard for md, li in (info.links.items() if info else ())},
+                    now_ms())
                 self.metrics.on_node(action.node, action.new)
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
                 self._status_line()
                 if action.old == mb.DEAD and action.new != mb.DEAD:
+                    self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
                     # (a restarted peer says `init` first): only membership
                     # tells the resource machine that a peer lives.
@@ -471,29 +530,40 @@ class Supervisor:
                 self.metrics.on_link(action.node, action.medium, action.new)
             elif isinstance(action, mb.CommUp):
                 self.feed.cluster("comm-up")
+                for peer in self.config.peers:
+                    self.ping.peer_up(peer)
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
                 self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
+                self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
             elif isinstance(action, mb.PeerRestarted):
+                self.journal.record(Kind.PEER_RESTARTED, node=action.node, old=action.old_gen,
+                                    new=action.new_gen)
+                # its count is stale and it forgot ours
+                self.ping.peer_dead(action.node)
+                self.ping.peer_up(action.node)
                 self.feed.cluster(
                     "peer-restarted", node=action.node, old_generation=action.old_gen,
                     new_generation=action.new_gen,
                 )
                 self._to_resources(lambda r, now, n=action.node: r.peer_restarted(n, now))
             elif isinstance(action, mb.PartitionHealed):
+                self.journal.record(Kind.PARTITION_HEALED, node=action.node)
                 self.partition_seen_ms = now_ms()
                 self.feed.cluster("partition", node=action.node)
                 self._to_resources(
                     lambda r, now, n=action.node: r.node_returned_after_partition(n, now))
             elif isinstance(action, mb.Deliver):
                 if not action.local and action.node != self.node:
+                    self._journal_peer_request(action.node, action.message)
                     self._check_fence(action.message)
                     self._outdate_message(action.message)
+                    self._ping_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
 
@@ -509,6 +579,10 @@ class Supervisor:
                 self.apply(self.membership.send(action.fields, now_ms()))
             elif isinstance(action, rs.RunScript):
                 group = self.groups[action.group_key]
+                self.journal.op_started(
+                    "script", action.op_id, now_ms(), group=action.group_key,
+                    resource=group.resources[action.resource_index].text, action=action.action,
+                    quiet=action.quiet)
                 self.metrics.on_script_start(
                     action.op_id, group.resources[action.resource_index].script,
                     action.action, now_ms())
@@ -517,6 +591,9 @@ class Supervisor:
                                   group.resources[action.resource_index], quiet=action.quiet)
             elif isinstance(action, rs.GroupStateChanged):
                 self.feed.resource(action.group_key, action.old, action.new, self.node)
+                if action.new not in (rs.STARTING, rs.STOPPING):
+                    self.journal.record(Kind.GROUP, group=action.group_key, old=action.old,
+                                        new=action.new, why=self.journal.current_why)
                 if action.new == rs.STOP_FAILED and self.watchdog is not None:
                     # heartbeat reboots a node whose stop failed; we reset it through
                     # the watchdog (without one, the group stays claimed here).
@@ -529,9 +606,12 @@ class Supervisor:
                 self.feed.monitor(action.group_key, action.event, action.resource,
                                   action.reason, action.restarts, self.node)
                 self.metrics.on_monitor(action.group_key, action.event)
+                jh.monitor_event(self.journal, action)
             elif isinstance(action, rs.ShutdownComplete):
                 self.running = False
             elif isinstance(action, fc.RunFence):
+                self.journal.op_started("fence", action.op_id, now_ms(), node=action.node,
+                                        plugin=jh.fence_plugin(action.argv))
                 self.executor.run_fence(action.op_id, action.node, action.argv,
                                         action.timeout_s)
             elif isinstance(action, fc.FenceStateChanged):
@@ -561,6 +641,13 @@ class Supervisor:
         res = self.resources
         return res is not None and any(
             res.group_state(key) in RUNNING_HERE for key in self.groups)
+
+    def _journal_peer_request(self, node: str, message: Envelope) -> None:
+        try:
+            msg = rm.parse_resource_message(message)
+        except MessageError:  # resources logs malformed messages itself
+            return
+        jh.peer_request(self.journal, node, msg, time.time())
 
     def _check_fence(self, message: Envelope) -> None:
         try:
@@ -593,6 +680,7 @@ class Supervisor:
         if self.fenced:
             return
         self.fenced = True
+        self.journal.record(Kind.SELF_FENCE, why, watchdog=self.watchdog is not None)
         self.log(Level.CRIT, f"Self-fencing: {why}.")
         if self.watchdog is not None:
             self.watchdog.stop_petting("Self-fencing")
@@ -620,6 +708,12 @@ class Supervisor:
             self.apply_outdate(self.outdater.on_request(msg))
         elif isinstance(msg, od.Answer):
             self.apply_outdate(self.outdater.on_answer(msg, now_ms()))
+
+    def _ping_message(self, message: Envelope) -> None:
+        try:
+            self.ping.message(message, now_ms())
+        except MessageError as exc:
+            self.log(Level.ERROR, str(exc))
 
     def apply_outdate(self, effects: list[od.Effect]) -> None:
         for effect in effects:
@@ -703,6 +797,15 @@ class Supervisor:
             slot.pid = self.executor.pid or slot.pid
             slot.state = "running" if self.executor.ready else slot.state
             return
+        if ident == PING_WORKER and self.ping.enabled:
+            if verb == Hello.VERB and Hello.decode(parts).pid != self.pool.slots[PING_WORKER].pid:
+                self.log(Level.WARN, f"bus: hello as {ident} from pid {Hello.decode(parts).pid},"
+                                     f" but that worker is pid {self.pool.slots[PING_WORKER].pid}:"
+                                     " ignored")
+                return
+            self.ping.on_message(parts, now_ms())
+            self.pool.slots[PING_WORKER].state = "running"
+            return
         if ident not in self.workers_by_name:
             raise BusError("unknown worker")
         slot = self.pool.slots[ident]
@@ -754,18 +857,29 @@ class Supervisor:
             self.membership.keepalive_sent(sent.fields(), now_ms())
 
     def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
-        for parts in drain(sock):
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            parts = [f.bytes for f in frames]
             envelope, raw = parts[:-1], parts[-1]
             rid = ""
+            command = ""
             try:
                 rid, command, args = parse_request(raw)
                 if read_only and command not in READ_ONLY:
                     raise ControlError(ControlErrno.NOT_PERMITTED,
                                        f"{command!r} changes the cluster: only root may ask"
                                        f" for it (on the control socket)")
+                if not read_only:
+                    jh.local_request(self.journal, self.node, command, args,
+                                     jh.peer_credentials(frames[-1]))
                 result = self.commands.run(command, args)
                 reply = make_reply(rid, result)
             except ControlError as exc:
+                if command in jh.MOVING_COMMANDS and not read_only:
+                    self.journal.record(Kind.REFUSED, exc.message)
                 reply = make_error(rid, exc.errno, exc.message)
             except Exception as exc:  # a bug must not take the cluster down
                 self.log(Level.ERROR, f"control command failed: {exc!r}")
@@ -799,6 +913,8 @@ class Supervisor:
 
     def _begin_shutdown(self) -> None:
         self.shutdown_started = True
+        if not self.fenced:  # a self-fence is its own decision, with its stops
+            self.journal.record(Kind.SHUTDOWN, "asked to stop")
         self.log(Level.INFO, "Heartbeat shutdown in progress.")
         self.notifier.stopping()
         if self.resources is not None:
@@ -938,6 +1054,7 @@ class Supervisor:
                 due = self.resources.next_deadline(now)
                 if due is not None and due <= now:
                     self.apply_resources(self.resources.tick(now))
+            self.ping.tick(now)
             self.peer_store.update(self.membership.peer_records(), now)
         return self.shutdown()
 
@@ -947,6 +1064,7 @@ class Supervisor:
         self.keepalive_ms = keepalive_ms
         self.lease_ms = lease_ms(keepalive_ms, deadtime_ms)
         self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+        self.ping.retime(keepalive_ms, self.config.timers.deadping_ms)
         cap_s = RestartPolicy.for_deadtime(deadtime_ms / 1000).cap_s
         for slot in self.pool.slots.values():
             slot.policy.cap_s = cap_s
@@ -969,6 +1087,7 @@ class Supervisor:
         due = [membership]
         if self.resources is not None:
             due.append(self.resources.next_deadline(now))
+        due.append(self.ping.next_deadline())
         known = [d for d in due if d is not None]
         return min(known) if known else None
 
@@ -1003,6 +1122,7 @@ class Supervisor:
         for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
                      rd / PRIVATE / "seqboard"):
             path.unlink(missing_ok=True)
+        self.journal.close()
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         dog = self.watchdog
         if dog is not None and not dog.petting:

@@ -30,6 +30,7 @@ from supervisor.membership import ACTIVE, DEAD, INIT, LINK_DEAD, LINK_UP, UP
 from supervisor.rscactions import RUNNING
 
 NODE_STATES = (INIT, UP, ACTIVE, DEAD)
+PING_NODE_STATES = ("ping", "dead")
 LINK_STATES = (LINK_UP, LINK_DEAD)
 # Keepalive lateness: a well-behaved link sends within a fraction of a millisecond.
 LATENESS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -76,7 +77,8 @@ class _MembershipCollector(Collector):
 
 class Metrics:
     def __init__(self, nodes: tuple[str, ...], groups: tuple[str, ...],
-                 counters: Callable[[], Mapping[str, int]]) -> None:
+                 counters: Callable[[], Mapping[str, int]],
+                 ping_nodes: tuple[str, ...] = ()) -> None:
         # no `_created` series: timestamps of label creation are noise here
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -85,6 +87,11 @@ class Metrics:
                                ["node"], states=list(NODE_STATES), registry=r)
         for node in nodes:
             self.node_state.labels(node).state("init")
+        self.ping_node_state = Enum(
+            "hbeat_ping_node_state", "State of each ping node (ping, ping_group) of ha.cf",
+            ["node"], states=list(PING_NODE_STATES), registry=r)
+        for node in ping_nodes:
+            self.ping_node_state.labels(node).state("dead")  # as heartbeat: until it answers
         self.link_state = Enum("hbeat_link_state", "State of each (node, link) pair",
                                ["node", "link"], states=list(LINK_STATES), registry=r)
         self.lateness = Histogram(
@@ -142,6 +149,9 @@ class Metrics:
     def on_node(self, node: str, state: str) -> None:
         if state in NODE_STATES:
             self.node_state.labels(node).state(state)
+
+    def on_ping_node(self, node: str, up: bool) -> None:
+        self.ping_node_state.labels(node).state("ping" if up else "dead")
 
     def on_link(self, node: str, link: str, state: str) -> None:
         if state in LINK_STATES:

@@ -85,3 +85,23 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "ERROR: " + str(tmp_path / "nope" / "ha.cf") + ": Cannot open config file" \
         in result.stdout
+
+
+def test_check_says_what_it_makes_of_ping_nodes_and_ipfail(tmp_path: Path) -> None:
+    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",),
+                      overrides={"logfile": str(tmp_path / "ha-log")},
+                      extra=["ping 10.0.0.254", "ping_group uplinks 10.0.1.254 10.0.2.254",
+                             "respawn hacluster /usr/lib/heartbeat/ipfail"])
+    result = run("check", "--config-dir", str(seed.config_dir), "--node-name", "otter")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "respawn:        /usr/lib/heartbeat/ipfail as hacluster  (line 14)  [not run: hbeat " \
+           "makes ipfail's decision]\n" in out
+    assert ("ping nodes:\n"
+            "  10.0.0.254  (ping, line 12)\n"
+            "  uplinks  (ping_group, line 13)  up while any answers: 10.0.1.254 10.0.2.254\n"
+            "  echo every keepalive (1000 ms), dead after deadping (10000 ms)\n"
+            "ipfail:         on (`respawn hacluster /usr/lib/heartbeat/ipfail`, line 14): hbeat "
+            "itself hands its groups to the peer when it sees fewer ping nodes than the peer "
+            "does (hb_standby all); the ipfail binary is not run\n") in out, out
+    assert "Configuration OK (0 warnings)." in out

@@ -15,7 +15,8 @@ What `hbeat check` and the supervisor must agree on is defined here once:
   deadtime must leave room for a timeout of at least one second.
 * `check_clients`: `respawn`/`failfast` lines naming a client hbeat
   replaces natively say what to do instead (dopd: an ERROR, since DRBD
-  would lose its peer outdating; ipfail: a WARN); other clients need an
+  would lose its peer outdating; ipfail is built in: hbeat/config/pingcheck.py);
+  other clients need an
   existing user and an executable program; `failfast` (reboot when the
   client dies) needs a watchdog to reset the node with.
 Nothing here opens the device: opening a watchdog arms it.
@@ -34,10 +35,8 @@ _OUTDATER = ("dopd talks heartbeat's client API, which hbeat does not have, so h
 NATIVE_CLIENTS: dict[str, tuple[Level, str]] = {
     "dopd": (Level.ERROR, _OUTDATER),
     "drbd-peer-outdater": (Level.ERROR, _OUTDATER),
-    "ipfail": (Level.WARN, "ipfail talks heartbeat's client API, which hbeat does not "
-                           "have, so hbeat does not run it (and does not act on ping "
-                           "nodes yet): remove this line"),
 }
+# `respawn ... ipfail` is not run either: hbeat makes its decision (hbeat/config/pingcheck.py).
 
 
 def watchdog_timeout_s(timers: Timers) -> int | None:
@@ -57,6 +56,8 @@ def check_clients(hacf: HaCf, probe: SystemProbe) -> list[Problem]:
     out: list[Problem] = []
     for client in hacf.clients:
         head = f"{client.kind} {client.user} {client.command}"
+        if client.is_ipfail:
+            continue  # checked by hbeat.config.pingcheck
         native = native_client(client.program)
         if native is not None:
             level, what = native

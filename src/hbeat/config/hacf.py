@@ -133,7 +133,7 @@ WHOLE_LINE = frozenset(
 # a real 3.0.6 node): node lists, media lines and a few handled elsewhere.
 NOT_RECORDED = frozenset(["node", "nice_failback", "use_apphbd", "env", "boot_takeover",
                           "bcast", "ucast", "mcast", "serial", "udp",
-                          "metrics", "metrics_textfile"])
+                          "metrics", "metrics_textfile", "ipfail"])
 # heartbeat has IPv6 media plugins; hbeat does not (yet) speak them.
 UNSUPPORTED_MEDIA = ("ucast6", "mcast6")
 
@@ -260,9 +260,7 @@ class _Parser:
             if len(words) < 2:
                 self.error(number, "ping_group needs a group name and at least one address")
                 return
-            self.ping_nodes.append(PingNode("ping_group", words[0], tuple(words[1:]), number))
-            self.warn(number, f"ping_group {words[0]}: parsed, but hbeat does not act on "
-                              "ping nodes yet (no ipfail); it is not part of the membership")
+            self.add_ping_node(PingNode("ping_group", words[0], tuple(words[1:]), number))
         elif directive == "stonith":
             if not words:
                 self.error(number, "No Stonith type given")
@@ -497,9 +495,19 @@ class _Parser:
 
     def ping(self, value: str, number: int) -> bool:
         directive = self.directive
-        self.ping_nodes.append(PingNode(directive, value, (value,), number))
-        self.warn(number, f"{directive} node [{value}]: parsed, but hbeat does not act on "
-                          "ping nodes yet (no ipfail); it is not part of the membership")
+        if directive != "ping":
+            self.warn(number, f"{directive} node [{value}]: ignored: hbeat pings IPv4 hosts "
+                              "only (`ping` and `ping_group` lines); it is not a member")
+            return True
+        return self.add_ping_node(PingNode(directive, value, (value,), number))
+
+    def add_ping_node(self, node: PingNode) -> bool:
+        for other in self.ping_nodes:
+            if other.name.lower() == node.name.lower():
+                self.error(node.line, f"{node.kind} {node.name}: a ping node of that name "
+                                      f"is already given at line {other.line}")
+                return False
+        self.ping_nodes.append(node)
         return True
 
     # ------------------------------------------------------------ nodes, modes
@@ -792,6 +800,7 @@ class _Parser:
             uuidfrom=self.words.get("uuidfrom", "file"),
             env=tuple(self.env),
             ping_nodes=tuple(self.ping_nodes),
+            ipfail=self.bools.get("ipfail"),
             stonith=tuple(self.stonith),
             boot_takeover=self.boot_takeover,
             monitor=self.monitor,
@@ -883,7 +892,7 @@ _TABLE: dict[str, Callable[[_Parser, str, int], bool]] = {
     "boot_takeover": _Parser.boot_takeover_,
     "realtime": _Parser.boolean, "use_logd": _Parser.boolean, "use_apphbd": _Parser.boolean,
     "log_badpack": _Parser.boolean, "syslogmsgfmt": _Parser.boolean,
-    "allow_crc": _Parser.boolean,
+    "allow_crc": _Parser.boolean, "ipfail": _Parser.boolean,
     "max_clock_skew": _Parser.clock_skew,
     "coredumps": _Parser.boolean, "traditional_compression": _Parser.boolean,
     "crmd_spawns_pengine": _Parser.boolean, "record_config_changes": _Parser.boolean,

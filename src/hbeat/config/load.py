@@ -26,6 +26,7 @@ from hbeat.config.haresources import parse_haresources
 from hbeat.config.hooks import check_hooks
 from hbeat.config.model import ClusterConfig, ConfigError, Level, Problem, ResourceGroup
 from hbeat.config.paths import AUTHKEYS, HACF, HARESOURCES
+from hbeat.config.pingcheck import check_ipfail
 from hbeat.config.probe import SystemProbe
 from hbeat.config.statustcp import check_status_tcp
 from linklayer.authkeys import AuthkeysError, load_authkeys_result
@@ -63,6 +64,7 @@ def inspect_config(config_dir: str | Path, node_name: str, *,
             problems += check_hacf(hacf, node_name)
             problems += check_media_system(hacf, probe)
             problems += check_fencing(hacf, probe)
+            problems += check_ipfail(hacf)
             problems += check_stonith(hacf, node_name, probe)
             problems += check_status_tcp(hacf)
 

@@ -155,7 +155,8 @@ class Logging:
 
 @dataclass(frozen=True, slots=True)
 class PingNode:
-    """A `ping`, `ping6`, `hbaping` or `ping_group` pseudo-node (parsed, not yet acted on)."""
+    """A `ping HOST` (named by its address) or `ping_group NAME HOST...`
+    pseudo-node: pinged by the ping worker, shown by cl_status, counted by ipfail."""
 
     kind: str
     name: str
@@ -177,6 +178,11 @@ class Client:
     @property
     def program(self) -> str:
         return self.command.split()[0]
+
+    @property
+    def is_ipfail(self) -> bool:
+        """heartbeat's ipfail, which hbeat never runs (it decides itself)."""
+        return self.program.rsplit("/", 1)[-1] == "ipfail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +236,8 @@ class HaCf:
     uuidfrom: str = "file"
     env: tuple[tuple[str, str], ...] = ()
     ping_nodes: tuple[PingNode, ...] = ()
+    ipfail: bool | None = None
+    """`ipfail on|off` (hbeat only); None: on when a `respawn` line runs ipfail."""
     stonith: tuple[StonithDevice, ...] = ()
     boot_takeover: str = "fenced"
     monitor: MonitorSpec | None = None
@@ -244,6 +252,25 @@ class HaCf:
     parameters: tuple[tuple[str, str], ...] = ()
     """(directive, value) as `cl_status hbparameter` returns them: values as typed,
     derived ones with an `ms` suffix, defaults filled in (docs/heartbeat-protocol.md §7)."""
+
+    @property
+    def ipfail_client(self) -> Client | None:
+        """The `respawn ... ipfail` line heartbeat admins write (hbeat runs no
+        ipfail binary: it makes ipfail's decision itself)."""
+        for client in self.clients:
+            if client.is_ipfail:
+                return client
+        return None
+
+    @property
+    def ipfail_enabled(self) -> bool:
+        """ipfail's decision is made: ping nodes exist, and `ipfail on`, or no
+        `ipfail` directive and a `respawn ... ipfail` line."""
+        if not self.ping_nodes or self.auto_failback is AutoFailback.LEGACY:
+            return False
+        if self.ipfail is not None:
+            return self.ipfail
+        return self.ipfail_client is not None
 
     def parameter(self, name: str) -> str | None:
         for key, value in self.parameters:

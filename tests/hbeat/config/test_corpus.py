@@ -254,10 +254,21 @@ CASES = [
     Case("crm-twice", ["ERROR: {d}/ha.cf:14: pacemaker/crm directive used multiple times! "
                        "(first at line 13)"], 1, extra=["crm off", "pacemaker off"]),
     Case("respawn-ipfail", ["WARN: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/ipfail: "
-                            "ipfail talks heartbeat's client API, which hbeat does not have, "
-                            "so hbeat does not run it (and does not act on ping nodes yet): "
-                            "remove this line"], 0,
+                            "ipfail counts ping nodes, and ha.cf has no `ping` or `ping_group` "
+                            "line: it has nothing to do (hbeat does not run the ipfail "
+                            "binary)"], 0,
          extra=["respawn hacluster /usr/lib/heartbeat/ipfail"]),
+    Case("ipfail-legacy", ["WARN: {d}/ha.cf:9: Deprecated 'legacy' auto_failback option "
+                           "selected. Please convert to 'auto_failback on'.",
+                           "WARN: {d}/ha.cf:14: ipfail does not work with auto_failback "
+                           "legacy (ipfail itself refuses it: \"auto_failback set to "
+                           "incompatible legacy option.\"): ipfail's decision stays off; set "
+                           "auto_failback on or off"], 0,
+         extra=["ping 10.0.0.254", "respawn hacluster /usr/lib/heartbeat/ipfail"],
+         overrides={"auto_failback": "legacy"}),
+    Case("ipfail-on-no-ping", ["WARN: {d}/ha.cf:13: ipfail on: ha.cf has no `ping` or "
+                               "`ping_group` line, so there is nothing to count: ipfail's "
+                               "decision stays off"], 0, extra=["ipfail on"]),
     Case("respawn-dopd", ["ERROR: {d}/ha.cf:13: respawn hacluster /usr/lib/heartbeat/dopd: "
                           "dopd talks heartbeat's client API, which hbeat does not have, so "
                           "hbeat does not run it: DRBD peer outdating is built into hbeat "

@@ -55,7 +55,7 @@ def test_watchdog_needs_deadtime_room(tmp_path: Path) -> None:
 
 def test_native_clients() -> None:
     assert native_client("/usr/lib/heartbeat/dopd") is not None
-    assert native_client("/usr/lib/heartbeat/ipfail") is not None
+    assert native_client("/usr/lib/heartbeat/ipfail") is None  # built in: config/pingcheck.py
     assert native_client("/usr/sbin/mydaemon") is None
 
 

@@ -200,11 +200,8 @@ def test_misc_directives() -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("ping 10.0.0.254", "ping node [10.0.0.254]: parsed, but hbeat does not act on ping "
-                        "nodes yet (no ipfail); it is not part of the membership"),
-    ("ping_group g 10.0.0.1 10.0.0.2", "ping_group g: parsed, but hbeat does not act on ping "
-                                       "nodes yet (no ipfail); it is not part of the "
-                                       "membership"),
+    ("ping6 fe80::1", "ping6 node [fe80::1]: ignored: hbeat pings IPv4 hosts only (`ping` "
+                      "and `ping_group` lines); it is not a member"),
     ("apiauth ipfail uid=hacluster", "apiauth: ignored: hbeat has no heartbeat API clients "
                                      "to authorise"),
     ("compression bz2", "compression: ignored: hbeat never compresses messages"),
@@ -215,6 +212,33 @@ def test_misc_directives() -> None:
 def test_parsed_but_not_acted_on(line: str, message: str) -> None:
     _, problems = parse(f"node a\nbcast eth0\n{line}\n")
     assert messages(problems) == [f"{P}:3: {message}"]
+
+
+def test_a_ping_node_name_given_twice_is_an_error() -> None:
+    _, problems = parse("node a\nbcast eth0\nping_group g 10.0.0.1\nping g\n")
+    assert messages(problems) == [f"{P}:4: ping g: a ping node of that name is already "
+                                  "given at line 3"]
+
+
+def test_ping_nodes_and_ipfail_are_acted_on_without_a_warning() -> None:
+    hacf, problems = parse("node a b\nbcast eth0\nauto_failback off\nping 10.0.0.254\n"
+                           "ping_group g 10.0.0.1 10.0.0.2\n"
+                           "respawn hacluster /usr/lib/heartbeat/ipfail\n")
+    assert problems == []
+    assert [(p.kind, p.name, p.addresses) for p in hacf.ping_nodes] == [
+        ("ping", "10.0.0.254", ("10.0.0.254",)),
+        ("ping_group", "g", ("10.0.0.1", "10.0.0.2"))]
+    assert hacf.ipfail is None and hacf.ipfail_client is not None and hacf.ipfail_enabled
+    off, problems = parse("node a b\nbcast eth0\nauto_failback off\nping 10.0.0.254\n"
+                          "ipfail off\nrespawn hacluster /usr/lib/heartbeat/ipfail\n")
+    assert problems == [] and off.ipfail is False and not off.ipfail_enabled
+    assert off.parameter("ipfail") is None  # hbeat's own: not a heartbeat parameter
+    on, _ = parse("node a b\nbcast eth0\nauto_failback on\nping 10.0.0.254\nipfail yes\n")
+    assert on.ipfail_enabled and on.ipfail_client is None
+    legacy, _ = parse("node a b\nbcast eth0\nping 10.0.0.254\nipfail on\n")
+    assert not legacy.ipfail_enabled  # auto_failback legacy: ipfail refuses it too
+    none, _ = parse("node a b\nbcast eth0\nauto_failback off\nping 10.0.0.254\n")
+    assert not none.ipfail_enabled
 
 
 def test_ping_nodes_and_stonith_recorded() -> None:

@@ -4,6 +4,7 @@ and nobody but root the worker bus. Real daemon, real users (setpriv)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -66,6 +67,9 @@ def _as_other_users(otter: HbeatNode, rd: Path) -> None:
     res = _as(CLIENT_USER, "haclient", [str(BIN / "hbeat"), "watch", "--count", "1",
                                         "--runtime-dir", str(rd), "--timeout", "10"], {})
     assert res.returncode == 0 and res.stdout, res
+    res = _as(CLIENT_USER, "haclient", [str(BIN / "hbeat"), "why", "--json",
+                                        "--runtime-dir", str(rd)], {})
+    assert res.returncode == 0 and json.loads(res.stdout)["source"] == "daemon", res
 
     # ... but may not act: hb_standby is root's.
     res = _as(CLIENT_USER, "haclient", [str(BIN / "hb_standby")], env)
@@ -78,6 +82,9 @@ def _as_other_users(otter: HbeatNode, rd: Path) -> None:
     assert "permission denied" in res.stderr and "stopped" not in res.stdout, res
     res = _as("nobody", "nogroup", [str(BIN / "hbeat"), "status", "--runtime-dir", str(rd)], {})
     assert res.returncode == 4 and "permission denied" in res.stderr, res
+    res = _as("nobody", "nogroup", [str(BIN / "hbeat"), "why", "--runtime-dir", str(rd),
+                                    "--state-dir", str(otter.state_dir)], {})
+    assert res.returncode == 4 and "permission denied" in res.stderr.lower(), res
 
     # The worker bus and the sequence board are root's alone.
     private = rd / "private"

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.harness import Lab, wait_for
+from tests.lab.journal.why import why_decisions
 
 from .cluster import HB_STANDBY, FailoverCluster
 from .standins import hang_pid, steer, unsteer
@@ -142,6 +143,12 @@ def test_failed_stop_is_retried_then_crit_and_the_group_stays_held_without_reboo
     assert calls(c, "otter", t0) == []
     assert c.records.holders() == {r: {"weasel"} for r in ORDER}
     assert not c.records.overlaps()
+    # hbeat why (docs/journal.md): the standby, its failed stops, the group stop-failed
+    asked = [d for d in why_decisions(c["weasel"]) if d["kind"] == "request"][-1]
+    steps = [(s["kind"], s["detail"].get("resource") or s["detail"].get("new"),
+              s["detail"].get("rc")) for s in asked["steps"]]
+    assert steps[:3] == [("script", "apache", 1)] * 3, steps
+    assert ("group", "stop-failed", None) in steps, steps
     # The administrator fixes apache and runs hb_standby again: the stops are retried,
     # succeed, and the group moves to otter by the ordinary standby protocol.
     unsteer(c.control, "weasel", "apache", "stop")

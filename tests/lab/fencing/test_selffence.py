@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from tests.harness import Lab, wait_for
 from tests.lab.failover.cluster import FailoverCluster
+from tests.lab.journal.why import why_decisions
 
 from .test_watchdog import GROUP, HARESOURCES, cluster_with_watchdog, otter_started_group
 
@@ -33,6 +34,11 @@ def test_node_declared_dead_stops_its_groups_and_restarts(
     assert "CRIT: Self-fencing: otter declared this node dead (stonith node=weasel" in log
     stops = c.records.find(node="weasel", resource=GROUP, action="stop", result="ok")
     assert stops, "weasel did not stop its group"
+    # hbeat why, read from the file (the daemon exited): the self-fence and its stops
+    fenced = [d for d in why_decisions(weasel) if d["kind"] == "self-fence"][-1]
+    assert "otter declared this node dead" in fenced["cause"]["cause"]
+    assert [(s["group"], s["detail"]["new"], s["detail"]["why"]) for s in fenced["steps"]
+            if s["kind"] == "group"] == [(GROUP, "stopped", "self-fencing")]
     # otter runs the group; weasel no longer does (while still partitioned).
     wait_for(lambda: c.groups("otter").get(GROUP) == "running", 20,
              what="otter running the group")

@@ -23,6 +23,7 @@ from tests.harness import Lab, wait_for
 from tests.harness.hbeatnode import HBEAT
 from tests.lab.daemon.schema import check_event, check_snapshot
 from tests.lab.failover.cluster import HB_TAKEOVER
+from tests.lab.journal.why import why_decisions
 
 from .lab import GROUP, TTY, FencedCluster
 from .test_outdate_peer import DRBDADM
@@ -89,6 +90,14 @@ def test_partition_survivor_fences_before_taking_over(lab: Lab) -> None:
     assert res.returncode == 7, res
     assert "weasel is dead and was fenced" in res.stdout, res
     assert calls.read_text() == ""  # nothing could be asked of the powered-off peer
+    # hbeat why (docs/journal.md): the death, then the fence with its plugin, then the starts
+    death = [d for d in why_decisions(c["otter"]) if d["kind"] == "node-dead"][-1]
+    assert death["cause"]["node"] == "weasel" and set(death["cause"]["detail"]["links"]) == {
+        TTY, "eth1"}
+    steps = [(s["kind"], s["detail"].get("plugin"), s["detail"].get("rc"))
+             for s in death["steps"]]
+    assert steps[0] == ("fence", c.type, 0), steps
+    assert [k for k, _p, _r in steps[1:]] == ["script", "group"], steps
 
 
 def test_broken_switch_starts_nothing_and_reports_it(lab_factory: Callable[..., Lab]) -> None:

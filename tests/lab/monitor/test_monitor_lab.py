@@ -33,6 +33,7 @@ from tests.lab.cluster.clusters import TIMINGS
 from tests.lab.daemon.schema import check_event, check_snapshot, load_schema
 from tests.lab.daemon.test_feed_doc import seen_fields
 from tests.lab.failover.cluster import FailoverCluster
+from tests.lab.journal.why import why_decisions
 
 from .initscript import PIDFILE, PORT, write_initscript
 
@@ -166,6 +167,22 @@ def test_a_killed_daemon_is_restarted_then_moved_to_the_peer(lab: Lab) -> None:
                                       "snapshot.resources.groups[].monitor"))}
     documented |= {("snapshot.resources", "monitor"), ("snapshot.resources.groups[]", "monitor")}
     assert documented - seen == set(), "documented but never emitted"
+    # hbeat why (docs/journal.md): each failure a decision, with what monitoring did
+    failures = [d for d in why_decisions(c["otter"]) if d["kind"] == "monitor-failed"]
+    assert [d["why"] for d in failures] == ["monitor"] * 3
+    assert failures[0]["cause"]["group"] == GROUP
+    assert failures[0]["cause"]["cause"] == f"{GROUP}: status failed or timed out"
+
+    def told(d: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(s["kind"], s["detail"].get("event") or s["detail"].get("action")
+                 or s["detail"].get("new")) for s in d["steps"]]
+
+    for restarted in failures[:2]:
+        steps = told(restarted)
+        assert steps[0] == ("monitor", "restart") and steps[-1] == ("monitor", "restarted")
+        assert ("script", "stop") in steps and ("script", "start") in steps, steps
+    steps = told(failures[2])
+    assert steps[0] == ("monitor", "handover") and ("group", "failed") in steps, steps
 
 
 DUMMY = Path("/usr/lib/ocf/resource.d/heartbeat/Dummy")
