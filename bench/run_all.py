@@ -18,7 +18,10 @@ garbage, replayed frames and forged NS_rexmit at rising rates,
 `--attack-window` seconds per step, `--attacks` and `--attack-rates` to run
 some of them only; a daemon's steps of an attack stop at the first rate at which
 a node declared the other dead, unless `--attack-keep-going`;
-bench/cluster/attack.py). Needs root. Results also go to
+bench/cluster/attack.py), `ops` (not run by default: start-up, handover, stop
+and restart of both daemons, `--ops-reps` repetitions; bench/cluster/ops.py).
+The loaded phase also runs bench/cluster/gridlimit.c, the machine's limit for
+a keepalive sender, beside its labs. Needs root. Results also go to
 bench/cluster/results/latest.json; `--report-only` re-renders the README from it,
 and `--merge` re-runs only some phases on top of it (e.g. `--merge --phases
 idle` to measure the idle phase again on a quiet machine).
