@@ -232,14 +232,7 @@ class Journal:
             self._compact()
             return
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, MODE)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_synced(self.path, os.O_APPEND, data)
         except OSError as exc:
             self._write_failed(exc)
             return
@@ -255,14 +248,7 @@ class Journal:
         data = b"".join(lines)
         tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, MODE)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_synced(tmp, os.O_TRUNC, data)
             os.replace(tmp, self.path)
             dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -289,3 +275,16 @@ def _why(cause: Entry) -> str:
     if cause.kind is Kind.REQUEST:
         return str(cause.detail.get("what", "request"))
     return REASONS.get(cause.kind, cause.kind.value)
+
+
+def _write_synced(path: Path, mode_flag: int, data: bytes) -> None:
+    """Write all of `data` to `path` (created with MODE; `mode_flag` is
+    O_APPEND or O_TRUNC) and fsync it before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag | os.O_CLOEXEC, MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
