@@ -21,7 +21,10 @@ garbage, replayed frames and forged NS_rexmit at rising rates,
 `--attack-window` seconds per step, `--attacks` and `--attack-rates` to run
 some of them only; a daemon's steps of an attack stop at the first rate at which
 a node declared the other dead, unless `--attack-keep-going`;
-bench/cluster/attack.py). Needs root. Results also go to
+bench/cluster/attack.py), `ops` (not run by default: start-up, handover, stop
+and restart of both daemons, `--ops-reps` repetitions; bench/cluster/ops.py).
+The loaded phase also runs bench/cluster/gridlimit.c, the machine's limit for
+a keepalive sender, beside its labs. Needs root. Results also go to
 bench/cluster/results/latest.json; `--report-only` re-renders the README from it,
 and `--merge` re-runs only some phases on top of it (e.g. `--merge --phases
 idle` to measure the idle phase again on a quiet machine).
@@ -44,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.cluster import attack, report, scenarios  # noqa: E402
+from bench.cluster import attack, gridlimit, ops, report, scenarios  # noqa: E402
 from bench.cluster.daemons import CLASSIC, FAST  # noqa: E402
 from bench.cluster.load import Load  # noqa: E402
 from tests.harness import sweep_stale_labs  # noqa: E402
@@ -183,22 +186,45 @@ def phase_loaded(args: argparse.Namespace, results: dict[str, Any], load: Load) 
     }
     fds = {k: scenarios.FalseDeathScenario(f"false-deaths/{k}", k, FAST)
            for k in scenarios_kinds()}
+    import tempfile
+
+    exe = gridlimit.build(Path(tempfile.mkdtemp(prefix="hbeat-gridlimit-")))
+    limits: dict[str, gridlimit.GridLimit] = {}
     try:
         load.start()
+        # The machine's limit over the same window as the daemons' rows: one
+        # bare sleeper per policy (bench/cluster/gridlimit.c) on the hbeat lab
+        # of that policy, sending across its bridge to its capture.
+        hosts = {"loaded": "loaded/hbeat", "realtime": "realtime/hbeat"}
+        for key in hosts.values():
+            jit[key].capture.bpf = f"udp port 694 or udp port {gridlimit.PORT}"
         for run in [*jit.values(), *fds.values()]:
             run.begin()
+        for cond, key in hosts.items():
+            lab = jit[key].lab
+            assert lab.client is not None
+            limits[cond] = gridlimit.GridLimit(
+                exe, realtime=cond == "realtime", interval_ns=1_000_000_000,
+                ticks=int(args.duration), dest=lab.client.ip, wrap=lab["weasel"].netns_argv)
         t0 = time.monotonic()
         log(f"loaded phase: jitter {args.duration} s, false deaths "
             f"{args.false_death_duration} s ({load.describe()})")
         wait_until(t0 + args.duration)
+        results["limit"] = {cond: lim.finish() for cond, lim in limits.items()}
         for key, run in jit.items():
             results["jitter"][key] = run.finish()
+            for cond, host in hosts.items():
+                if host == key:  # its capture goes with the lab
+                    results["limit"][cond]["wire"] = limits[cond].wire_summary(
+                        Path(results["jitter"][key]["pcap"]))
             run.close()
         wait_until(t0 + args.false_death_duration)
         for key, fd in fds.items():
             results["false_deaths"][key] = fd.finish()
     finally:
         load.stop()
+        for lim in limits.values():
+            lim.close()
         for run in [*jit.values(), *fds.values()]:
             run.close()
 
@@ -226,6 +252,36 @@ def phase_failover(args: argparse.Namespace, results: dict[str, Any]) -> None:
             if key in errors:
                 res["errors"].append(errors[key])
             results["failover"][key] = res
+    finally:
+        for run in runs.values():
+            run.close()
+
+
+def phase_ops(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """bench/cluster/ops.py for both daemons, one lab each, side by side."""
+    runs = {k: ops.OpsScenario(k, args.ops_reps) for k in scenarios_kinds()}
+    errors: dict[str, str] = {}
+
+    def one(kind: str) -> None:
+        try:
+            runs[kind].run(progress=log)
+        except Exception as exc:  # the other daemon's lab goes on; reported below
+            errors[kind] = repr(exc)
+            log(f"ops/{kind}: {exc!r}")
+
+    try:
+        threads = [threading.Thread(target=one, args=(k,)) for k in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out = {}
+        for kind, run in runs.items():
+            res = run.finish()
+            if kind in errors:
+                res["errors"].append(errors[kind])
+            out[kind] = res
+        results["ops"] = out
     finally:
         for run in runs.values():
             run.close()
@@ -317,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(the flooder's highest)")
     ap.add_argument("--attack-keep-going", action="store_true",
                     help="flood a daemon at every rate even after a false death")
+    ap.add_argument("--ops-reps", type=int, default=5,
+                    help="repetitions of handover, start-up with the peer up and restart "
+                         "(--phases ops)")
     ap.add_argument("--phases", default="idle,loaded,failover")
     ap.add_argument("--no-readme", action="store_true", help="do not touch bench/README.md")
     ap.add_argument("--no-analysis", action="store_true",
@@ -371,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                     phase_failover(args, results)
                 elif phase == "attack":
                     phase_attack(args, results)
+                elif phase == "ops":
+                    phase_ops(args, results)
                 else:
                     ap.error(f"unknown phase {phase!r}")
             results["meta"]["load"][phase] = mon.describe()

@@ -13,6 +13,7 @@ is taken by the script, not by either daemon.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -88,12 +89,13 @@ def read_probe_events(path: Path) -> list[ProbeEvent]:
 
 
 def hacf_text(profile: Profile, *, realtime: bool, serial: bool = False,
-              baud: int = 115200) -> str:
+              baud: int = 115200, auto_failback: str = "off",
+              extra: Sequence[str] = ()) -> str:
     return ha_cf(
         list(NODES), keepalive=profile.keepalive, deadtime=profile.deadtime,
         warntime=profile.warntime, initdead=profile.initdead, baud=baud,
-        serial=[TTY] if serial else [], media=["bcast eth1"],
-        extra=[f"realtime {'on' if realtime else 'off'}"],
+        serial=[TTY] if serial else [], media=["bcast eth1"], auto_failback=auto_failback,
+        extra=[f"realtime {'on' if realtime else 'off'}", *extra],
     )
 
 
@@ -102,13 +104,18 @@ class BenchCluster:
 
     def __init__(self, kind: str, lab: Lab, profile: Profile, *, realtime: bool = False,
                  serial: bool = False, resource: bool = False,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, auto_failback: str = "off",
+                 hbeat_extra: Sequence[str] = ()) -> None:
+        """`hbeat_extra`: ha.cf lines only hbeat reads (heartbeat 3.0.6 would
+        refuse them), e.g. `boot_takeover initdead`."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         self.kind = kind
         self.lab = lab
         self.profile = profile
-        self.hacf = hacf_text(profile, realtime=realtime, serial=serial)
+        self.hacf = hacf_text(profile, realtime=realtime, serial=serial,
+                              auto_failback=auto_failback,
+                              extra=hbeat_extra if kind == "hbeat" else ())
         self.events = lab.dir / "probe-events.log"
         self.cable: SerialCable | None = lab.serial_cable(*NODES) if serial else None
         haresources = f"{NODES[0]} {PROBE}::svc1\n" if resource else ""
@@ -132,13 +139,34 @@ class BenchCluster:
                                          env=dict(env or {}))
                 self.nodes[name] = HeartbeatNode(lab[name], config, ttys=ttys)
 
-    def start(self, names: Sequence[str] = NODES) -> None:
+    def start(self, names: Sequence[str] = NODES, *, wait: bool = True) -> None:
         for name in names:
             node = self.nodes[name]
             if isinstance(node, HeartbeatNode):
                 node.start()
             else:
-                node.start()  # waits until its control API answers
+                node.start(wait=wait)  # with wait, until its control API answers
+
+    def terminate(self, name: str) -> int:
+        """SIGTERM to the daemon (`systemctl stop`); CLOCK_REALTIME ns just before."""
+        node = self.nodes[name]
+        t = time.time_ns()
+        if isinstance(node, HeartbeatNode):
+            os.kill(node.master_pid(), signal.SIGTERM)
+        else:
+            node.terminate()
+        return t
+
+    def wait_gone(self, name: str, timeout: float = 60.0) -> int:
+        """Until every daemon process of the node has exited; CLOCK_REALTIME ns then."""
+        node = self.nodes[name]
+        wait_for(lambda: not node.pids(), timeout, interval=0.01,
+                 what=f"{self.kind} on {name} to stop")
+        t = time.time_ns()
+        proc = node.proc
+        if proc is not None:
+            proc.popen.wait(10)
+        return t
 
     def wait_active(self, timeout: float = 60.0) -> None:
         for name, node in self.nodes.items():

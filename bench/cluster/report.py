@@ -74,6 +74,67 @@ def jitter_table(jitter: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+LIMIT_TARGET = 1.5  # hbeat's loaded p99 within 1.5x of the machine's limit
+
+
+def limit_table(jitter: dict[str, dict[str, Any]], limit: dict[str, dict[str, Any]]) -> list[str]:
+    """Each daemon's loaded p99 (against its own schedule) over the p99 of
+    bench/cluster/gridlimit.c under the same policy and load, same window."""
+    lines = [
+        "| condition | machine limit p99 / max ms, on the wire (own stamps) | daemon | node "
+        "| p99 vs own schedule ms | ratio to the limit | target | met |",
+        "|---|---:|---|---|---:|---:|---:|---|",
+    ]
+    for cond in ("loaded", "realtime"):
+        lim = limit.get(cond)
+        if lim is None:
+            continue
+        wire = lim.get("wire") or lim
+        base = float(wire["grid_p99_ms"])
+        for kind in ("hbeat", "heartbeat"):
+            res = jitter.get(f"{cond}/{kind}")
+            if res is None:
+                continue
+            for node, n in res["nodes"].items():
+                p99 = schedule_p99(kind, n)
+                ratio = p99 / base if base > 0 else None
+                met = "-" if kind != "hbeat" or ratio is None else (
+                    "yes" if ratio <= LIMIT_TARGET else "**no**")
+                lines.append(
+                    f"| {CONDITIONS[cond]} | {base:.3f} / {wire['grid_max_ms']:.3f} "
+                    f"({lim['grid_p99_ms']:.3f} / {lim['grid_max_ms']:.3f}) | {kind} "
+                    f"| {node} | {p99:.3f} | {_f(ratio, 2)}x | ≤ {LIMIT_TARGET}x | {met} |")
+    return lines
+
+
+OPS = {
+    "startup_both": "start-up, both nodes launched together -> otter's start",
+    "startup_alone": "start-up alone (hbeat: `boot_takeover initdead`) -> start",
+    "startup_peer_up": "start-up of otter, weasel up and running svc1 -> otter's start",
+    "handover": "handover: SIGTERM to the holder -> the peer's start",
+    "stop": "stop: SIGTERM -> last daemon process gone",
+    "restart": "restart: SIGTERM, relaunch when gone -> otter's start again",
+    "restart_up": "relaunch (after the stop) -> the new daemon's first keepalive on the wire",
+}
+
+
+def ops_table(res: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| operation | hbeat p50 / max ms | heartbeat p50 / max ms | n (hbeat, heartbeat) |",
+             "|---|---:|---:|---:|"]
+    for key, title in OPS.items():
+        cells = []
+        ns = []
+        for kind in ("hbeat", "heartbeat"):
+            op = res.get(kind, {}).get("ops", {}).get(key)
+            cells.append("n/a" if op is None else f"{op['p50_ms']:.0f} / {op['max_ms']:.0f}")
+            ns.append("0" if op is None else str(op["n"]))
+        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {', '.join(ns)} |")
+    for kind in ("hbeat", "heartbeat"):
+        for err in res.get(kind, {}).get("errors", []):
+            lines.append(f"\n{kind}: {err}")
+    return lines
+
+
 def sched_lines(jitter: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     for key, res in jitter.items():
@@ -116,6 +177,25 @@ def failover_table(failover: dict[str, dict[str, Any]]) -> list[str]:
                 f"| ≤ {dt + 100} | {smet} | {ratio} "
                 f"| {_f(lp.get('min_ms'), 1)} / {_f(lp.get('p99_ms'), 1)} "
                 f"| {_f(kp.get('min_ms'), 1)} / {_f(kp.get('p99_ms'), 1)} |")
+    return lines
+
+
+def breakdown_table(failover: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the milliseconds between the deadline and the script's start go,
+    on the wire and in the probe's stamps (scenarios.FailoverScenario)."""
+    lines = ["| profile | daemon | deadline -> stonith frame on the wire p50 / p99 ms "
+             "| stonith frame -> `status` stamp p50 / p99 ms "
+             "| `status` stamp -> `start` stamp p50 / p99 ms |", "|---|---|---:|---:|---:|"]
+    for profile in ("classic", "fast"):
+        for kind in ("hbeat", "heartbeat"):
+            res = failover.get(f"{profile}/{kind}")
+            if res is None or "overshoot" not in res:
+                continue
+            cells = []
+            for key in ("overshoot", "stonith_to_status", "status_to_start"):
+                v = res.get(key) or {}
+                cells.append(f"{_f(v.get('p50_ms'), 1)} / {_f(v.get('p99_ms'), 1)}")
+            lines.append(f"| {profile} | {kind} | {' | '.join(cells)} |")
     return lines
 
 
@@ -303,11 +383,26 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
     if jitter:
         lines += ["### Keepalive jitter at `keepalive 1`", ""]
         lines += [*jitter_table(jitter), ""]
+        if results.get("limit"):
+            lines += ["Loaded rows against the machine's limit (bench/cluster/gridlimit.c: "
+                      "a C loop that only sleeps to the same 1 s grid with "
+                      "clock_nanosleep(TIMER_ABSTIME), the worker's 30 µs spin and its "
+                      "scheduling policy, run in weasel's namespace of the hbeat lab of the same "
+                      "policy over the same window, sending one datagram a tick to the lab's "
+                      "capturing host: judged on the same capture as the daemons; in "
+                      "parentheses its own CLOCK_MONOTONIC stamps before the sendto):", ""]
+            lines += [*limit_table(jitter, results["limit"]), ""]
         lines += ["Scheduling policies seen (policy/priority per process):", ""]
         lines += [*sched_lines(jitter), ""]
     if failover:
         lines += ["### Failure detection and failover (kill -9 of the whole active node)", ""]
         lines += [*failover_table(failover), ""]
+        if any("overshoot" in r for r in failover.values()):
+            lines += ["Where the time after the deadline goes (deadline = the victim's last "
+                      "status on the wire + deadtime; the takeover runs the resource's "
+                      "`status`, then its `start`; each stamp is the probe script's first "
+                      "action, after the shell's start and a `date` fork):", ""]
+            lines += [*breakdown_table(failover), ""]
         errors = [f"{k}: {e}" for k, r in failover.items() for e in r.get("errors", [])]
         if errors:
             lines += ["Failed kills (the survivor never started the resource; both nodes were "
@@ -326,6 +421,12 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
     if cost:
         lines += ["### Steady-state cost of a node (idle phase)", ""]
         lines += [*cost_table(cost), "", *cost_breakdown(cost)]
+    if results.get("ops"):
+        lines += ["### Operations: start-up, handover, stop, restart (classic profile, "
+                  "`auto_failback on`)", "",
+                  "bench/cluster/ops.py: from the operation (launch, or SIGTERM to the "
+                  "daemon) to the `BenchProbe` start stamp of the node that must run svc1.", ""]
+        lines += [*ops_table(results["ops"]), ""]
     att = results.get("attack", {})
     if att:
         am = results.get("attack_meta", {})

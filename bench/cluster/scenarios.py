@@ -32,7 +32,7 @@ def sched_policies(pids: list[int]) -> list[str]:
     out = []
     for pid in pids:
         try:
-            policy = os.sched_getscheduler(pid)
+            policy = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
             prio = os.sched_getparam(pid).sched_priority
         except OSError:
             continue
@@ -273,6 +273,10 @@ class FailoverScenario(Scenario):
                             and f.time_ns > t_last), None)
             start = next((e.time_ns for e in events if e.node == survivor
                           and e.action == "start" and e.time_ns > k["t_kill"]), None)
+            # The takeover asks each resource its status before starting it:
+            # the probe's stamps split the time after the decision.
+            status = next((e.time_ns for e in events if e.node == survivor
+                           and e.action == "status" and e.time_ns > k["t_kill"]), None)
             rows.append({
                 **k, "t_last": t_last,
                 "kill_after_last_ms": (k["t_kill"] - t_last) / 1e6,
@@ -283,6 +287,12 @@ class FailoverScenario(Scenario):
                 "start_ms": None if start is None else (start - t_last) / 1e6,
                 "detect_from_kill_ms": None if stonith is None else (stonith - k["t_kill"]) / 1e6,
                 "start_from_kill_ms": None if start is None else (start - k["t_kill"]) / 1e6,
+                "overshoot_ms": None if stonith is None
+                else (stonith - t_last) / 1e6 - self.profile.deadtime_ms,
+                "stonith_to_status_ms": None if stonith is None or status is None
+                else (status - stonith) / 1e6,
+                "status_to_start_ms": None if status is None or start is None
+                else (start - status) / 1e6,
             })
 
         def summary(key: str) -> dict[str, Any] | None:
@@ -296,6 +306,9 @@ class FailoverScenario(Scenario):
             "detect_from_kill": summary("detect_from_kill_ms"),
             "detect_from_last_packet": summary("detect_from_last_packet_ms"),
             "start_from_kill": summary("start_from_kill_ms"),
+            "overshoot": summary("overshoot_ms"),
+            "stonith_to_status": summary("stonith_to_status_ms"),
+            "status_to_start": summary("status_to_start_ms"),
             "missing_stonith": sum(1 for r in rows if r["detect_ms"] is None),
             "errors": self.errors, "rows": rows,
         }

@@ -67,6 +67,7 @@ from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
+from hbeat.schedslice import shorten_slice
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
@@ -953,6 +954,12 @@ class Supervisor:
         self._start_metrics()
         self.signals = Signals(self, self._stop)  # HUP, USR1/USR2, TERM/INT, PIPE
         self.log(Level.INFO, f"Configuration validated. Starting hbeat {__version__}")
+        # A peer's death is decided when this loop wakes at its deadline: under
+        # load a plain SCHED_OTHER wake-up waits for the running tasks' slices
+        # (hbeat/schedslice.py). Nothing we start inherits it.
+        problem = shorten_slice(reset_on_fork=True)
+        if problem:
+            self.log(Level.WARN, f"supervisor: {problem}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
         poller = zmq.Poller()

@@ -35,6 +35,11 @@ Choices that differ from heartbeat 3.0.6, and why:
   so a late status that arrives before the node's deadline cannot kill it.
 * Partition heal is reported (`PartitionHealed` + heartbeat's log lines);
   nothing restarts.
+* A peer heard for the first time in its generation (it started, restarted
+  or came back from the dead) gets our status at once, besides our ticks:
+  its comm-up (and the resource negotiation behind it) then waits for one
+  round trip, not for our next keepalive (up to `keepalive`). One extra
+  ordinary status per admission; a 3.0.6 peer takes it like any other.
 * `repnodes` naming other nodes than ha.cf is logged; the node table stays
   the one of ha.cf (autojoin none).
 * The local node is never timed out here: its liveness is the supervisor
@@ -905,7 +910,15 @@ class Membership:
             self.counters.not_for_us += 1
             return actions
         if is_status:
+            newcomer = not info.admitted or result.restarted_from is not None
             actions += self._on_status(info, env, now)
+            if newcomer and info.admitted and self.started:
+                # A peer heard for the first time in its generation (it just
+                # started, or came back): our status at once, not at our next
+                # tick, so its comm-up, and the resource negotiation behind
+                # it, need not wait up to a keepalive interval for us. Once per
+                # admission; an ordinary status message, as on a state change.
+                actions += self._send_status(now)
         elif env.type == m.T_REQNODES:
             actions += self._send(m.repnodes_fields(info.name, self.config.nodes), now)
         elif env.type == m.T_REPNODES:

@@ -51,6 +51,7 @@ from hbeat.ipc.bus import (
 from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
 from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
+from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
@@ -72,8 +73,6 @@ THREAD_STACK_BYTES = 256 * 1024
 # The medium and the bus wait at most PRECISE_NS meanwhile.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
-# Without SCHED_FIFO the worker asks the fair scheduler for this slice.
-SLICE_NS = 100_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
@@ -123,35 +122,6 @@ def go_realtime(rtprio: int | None) -> list[str]:
                   else os.strerror(err))
         problems.append(f"Cannot lock ourselves into memory: {reason}")
     return problems
-
-
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [
-        ("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
-        ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32),
-    ]
-
-
-_SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
-
-
-def shorten_slice(slice_ns: int) -> str | None:
-    """Ask the fair scheduler (EEVDF, Linux >= 6.12) for a short time slice:
-    the earlier virtual deadline lets the keepalive's wake-up preempt CPU-bound
-    tasks at once instead of waiting for their slice to end. Not real time
-    (SCHED_OTHER, no priority over anything); returns why it could not be
-    done, or None."""
-    number = _SYS_SCHED_SETATTR.get(os.uname().machine)
-    if number is None:
-        return f"sched_setattr: no syscall number known for {os.uname().machine}"
-    attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_policy=os.SCHED_OTHER,
-                      sched_nice=os.getpriority(os.PRIO_PROCESS, 0), sched_runtime=slice_ns)
-    if _LIBC.syscall(number, 0, ctypes.byref(attr), 0) != 0:
-        return f"sched_setattr (slice {slice_ns} ns): {os.strerror(ctypes.get_errno())}"
-    return None
 
 
 def tighten_timing(name: str, realtime: bool,
@@ -267,11 +237,20 @@ class LinkWorker:
                 continue
         return None  # skip this tick: the supervisor's status message just went out
 
-    def send_keepalive(self, tick: int) -> None:
+    def prepare(self, due_ns: int) -> tuple[int, bytes]:
+        """What a keepalive carries besides its seq, read before the last sleep
+        so the wake-up only claims, signs and sends: `ts` (the wall clock at
+        the tick, whole seconds) and `ld` (a pread of /proc/loadavg and the
+        kernel's formatting, the largest part of the wake-to-send time it
+        replaces)."""
+        ahead_s = max(0, due_ns - time.monotonic_ns()) / 1e9
+        return int(time.time() + ahead_s), self.loadavg.read()
+
+    def send_keepalive(self, tick: int, prepared: tuple[int, bytes] | None = None) -> None:
         seq = self.claim(tick)
         if seq is None:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
-        ts, ld = int(time.time()), self.loadavg.read()
+        ts, ld = prepared if prepared is not None else (int(time.time()), self.loadavg.read())
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
@@ -395,11 +374,13 @@ class LinkWorker:
         if self.key_channel is not None:
             poller.register(self.key_channel.fileno(), zmq.POLLIN)
         tick = self.schedule.next_tick(time.monotonic_ns())
+        prepared: tuple[int, bytes] | None = None
         while self.running:
             due = self.schedule.due_at(tick)
             now = time.monotonic_ns()
             if now >= due:
-                self.send_keepalive(tick)
+                self.send_keepalive(tick, prepared)
+                prepared = None
                 tick = max(tick + 1, self.schedule.next_tick(time.monotonic_ns()))
                 continue
             remaining = due - now
@@ -418,6 +399,9 @@ class LinkWorker:
                         poller.unregister(channel)
                 self.report_rejected(time.monotonic())
                 continue
+            if prepared is None:
+                prepared = self.prepare(due)
+                remaining = due - time.monotonic_ns()
             if remaining > SPIN_NS:
                 time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
             while time.monotonic_ns() < due:

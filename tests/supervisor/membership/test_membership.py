@@ -728,3 +728,33 @@ def test_retime_refuses_timers_membership_cannot_run_and_keeps_the_old() -> None
     with pytest.raises(ValueError, match="Dead time"):
         ms.retime(2000, 3000, 1000, 20000, 0)
     assert ms.config.keepalive_ms == 1000 and ms.config.deadtime_ms == 10000
+
+
+def _statuses(acts: list[mb.Action]) -> list[bytes | None]:
+    return [value(s.fields, b"st") for s in of(acts, mb.SendMessage)
+            if value(s.fields, b"t") == b"status"]
+
+
+def test_a_peer_heard_for_the_first_time_gets_our_status_at_once() -> None:
+    """Not at our next tick: the starting peer's comm-up waits for it."""
+    ms = make()
+    peer = Peer("beta", gen=200)
+    acts = ms.receive(peer.status("init", now=300), ETH, 300)
+    assert _statuses(acts) == [b"up"]
+    assert [value(c.fields, b"seq") for c in of(acts, mb.SendMessage)
+            if value(c.fields, b"t") == b"status"] == [b"3"]  # after init (1), up (2)
+    # Once per admission: its next statuses get only our ticks.
+    assert _statuses(ms.receive(peer.status("up", now=400), ETH, 400)) == []
+    assert _statuses(ms.receive(peer.status("active", now=500), ETH, 500)) == []
+
+
+def test_a_restarted_peer_gets_our_status_at_once_again() -> None:
+    ms = make()
+    peer = Peer("beta", gen=200)
+    _up(ms, peer)
+    ms.receive(peer.status(now=6000), ETH, 6000)
+    reborn = Peer("beta", gen=201)
+    acts = ms.receive(reborn.status("init", now=7000), ETH, 7000)
+    assert of(acts, mb.PeerRestarted) == [mb.PeerRestarted("beta", 200, 201)]
+    assert _statuses(acts) == [ms.local_status.encode()]
+    assert _statuses(ms.receive(reborn.status("up", now=7001), ETH, 7001)) == []

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.harness.requirements import require_commands
+from hbeat.schedslice import SLICE_NS
+from tests.harness.requirements import require_commands, require_kernel_sched_slice
 from tests.harness.waiting import wait_for
 from tests.workers.executor.conftest import Tree, group_members, proc_state
 from tests.workers.executor.standin import StandIn
@@ -356,6 +357,42 @@ def test_scripts_get_oom_score_adj_0_and_the_executors_limits(tree: Tree, standi
     core = core if core == "unlimited" else str(int(core) // 512)  # sh counts 512-byte blocks
     assert seen == {"oom": "0", "core": core,
                     "memlock": shell_kib(resource.RLIMIT_MEMLOCK)}, out.lines
+
+
+def test_scripts_get_oom_score_adj_0_and_the_executor_keeps_its_own(
+        tree: Tree, standin: Make) -> None:
+    """The executor starts scripts without a preexec_fn (vfork): it sets its own
+    value to 0 around each spawn and back, so every script shows 0 and the
+    executor is back at its own value after every call (+500 here: the
+    daemon's -1000 needs CAP_SYS_RESOURCE to set, which a test may lack)."""
+    require_commands("choom")
+    tree.script("Oom", "#!/bin/sh\necho oom=$(cat /proc/self/oom_score_adj)\n")
+    ex = standin(prefix=("choom", "-n", "500", "--"))
+    own = Path(f"/proc/{ex.proc.pid}/oom_score_adj")
+    assert own.read_text().strip() == "500"
+    for _ in range(3):
+        out = ex.call("start", resource={"script": "Oom", "args": []})
+        assert [line for _, line in out.lines] == ["oom=0"], out.lines
+        assert own.read_text().strip() == "500"
+
+
+def test_the_executor_has_a_short_slice_and_its_scripts_do_not(
+        tree: Tree, standin: Make) -> None:
+    """It wakes for a takeover's requests with hbeat/schedslice.py's short
+    slice; a resource script (and the services it starts) gets the default."""
+    require_kernel_sched_slice()
+    tree.script("Slice", "#!/bin/sh\ngrep '^se.slice' /proc/self/sched\n")
+    ex = standin()
+
+    def slice_of(text: str) -> int:
+        return int(text.split(":")[1].split(".")[0])
+
+    own = next(line for line in Path(f"/proc/{ex.pid}/sched").read_text().splitlines()
+               if line.startswith("se.slice"))
+    assert slice_of(own) == SLICE_NS
+    out = ex.call("start", resource={"script": "Slice", "args": []})
+    (_, line), = out.lines
+    assert slice_of(line) != SLICE_NS, out.lines
 
 
 def test_unit_raises_no_limits_for_scripts() -> None:
