@@ -61,9 +61,9 @@ from hbeat.ipc.executor import (
 )
 from hbeat.schedslice import shorten_slice
 from workers import scriptrun
+from workers.procinit import die_with_parent, set_title
 from workers.scriptrun import Call, Settings
 
-PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 VERSION = 1
 DEFAULT_LIMITS = {"max_lines": 200, "max_bytes": 64 * 1024, "max_line_bytes": 4096}
@@ -665,16 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
     ap.add_argument("--name", default="executor", help="bus identity (default: executor)")
     args = ap.parse_args(argv)
-    try:
-        from setproctitle import setproctitle
-
-        setproctitle(f"hbeat: {args.name}")
-    except ImportError:
-        pass
+    set_title(args.name)
     wake_fd = make_wakeup_pipe()
-    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        return 0
+    if not die_with_parent():
+        return 0  # the supervisor died before we could follow it
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     # A takeover's scripts start when this process wakes for the request: a
     # short slice under load, as the supervisor's; the scripts do not inherit it.

@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import os
 import resource
-import signal
 import socket
 import sys
 import time
@@ -55,13 +54,13 @@ from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
+from workers.procinit import become_worker
 from workers.recentframes import RecentFrames
 from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
 REPLAYED = "the same bytes as a frame received a moment ago"
-PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 EINVAL, ENOMEM = 22, 12
@@ -78,12 +77,6 @@ SPIN_NS = 30_000
 CONTENT_WAIT_MS = 5
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def die_with_parent() -> None:
-    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        sys.exit(0)
 
 
 def lock_memory() -> int:
@@ -415,23 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(KEYS_FD_ARG, type=int, required=True, dest="keys_fd",
                     help="inherited descriptor the supervisor sends the keys on")
     args = ap.parse_args(argv)
-    try:
-        from setproctitle import setproctitle
-
-        setproctitle(f"hbeat: {args.name}")
-    except ImportError:
-        pass
-    die_with_parent()
-    # SIGTERM (from the supervisor, or the parent-death signal) ends the
-    # worker at once: it holds nothing to flush, and an exception raised at a
-    # random point (say, inside ZeroMQ's clean-up at exit) could leave
-    # the interpreter hung in Context.term() until the supervisor kills it.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    # Signals meant for the supervisor must not end a link (a terminal's
-    # Ctrl-C or hang-up reaches the whole process group; `kill -HUP` of the
-    # wrong pid): the supervisor decides, and stops its workers itself.
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
+    if not become_worker(args.name):
+        return 0  # the supervisor died before we could follow it
     # Before ZeroMQ starts its threads: less address space to lock (VmLck).
     one_malloc_arena()
     default_thread_stack(THREAD_STACK_BYTES)

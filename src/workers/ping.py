@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import errno
 import os
-import signal
 import socket
 import struct
 import sys
@@ -41,6 +39,7 @@ import zmq
 from hbeat.ipc.bus import BusError, Fatal, Hello, Stop, Warn, drain
 from hbeat.ipc.ping import PingSetup, PingState
 from workers.pingtrack import EchoBook, PingTracker, Transition
+from workers.procinit import become_worker
 
 RANGE_SYSCTL = Path("/proc/sys/net/ipv4/ping_group_range")
 ICMP_ECHO_REQUEST = 8
@@ -50,19 +49,10 @@ TOKEN_BYTES = 16
 MAX_REPLY = 512
 READ_BATCH = 256
 SUMMARY_EVERY_S = 60.0
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class PingSocketError(OSError):
     """The ICMP socket cannot be opened; the message names the setting."""
-
-
-def die_with_parent() -> None:
-    """SIGTERM when the supervisor dies (the executor and link workers do the same)."""
-    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        sys.exit(0)
 
 
 def now_ms() -> int:
@@ -241,16 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bus", required=True, help="the supervisor's worker bus endpoint")
     ap.add_argument("--name", required=True, help="the worker's name (ping)")
     args = ap.parse_args(argv)
-    try:
-        from setproctitle import setproctitle
-
-        setproctitle(f"hbeat: {args.name}")
-    except ImportError:
-        pass
-    die_with_parent()
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
+    if not become_worker(args.name):
+        return 0  # the supervisor died before we could follow it
     ctx = zmq.Context()
     bus = ctx.socket(zmq.DEALER)
     bus.setsockopt(zmq.IDENTITY, args.name.encode())
