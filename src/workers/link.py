@@ -32,7 +32,6 @@ from hbeat.ipc.bus import (
     BusError,
     Error,
     Fatal,
-    Hello,
     Junk,
     LinkReady,
     LinkSetup,
@@ -54,7 +53,7 @@ from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
-from workers.procinit import become_worker
+from workers.procinit import become_worker, greet_supervisor
 from workers.recentframes import RecentFrames
 from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
 from workers.schedule import KeepaliveSchedule
@@ -419,16 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyChannelError as exc:
         print(f"ERROR: {args.name}: {exc}", file=sys.stderr)
         return 1
-    ctx = zmq.Context()
-    bus = ctx.socket(zmq.DEALER)
-    bus.setsockopt(zmq.IDENTITY, args.name.encode())
-    bus.setsockopt(zmq.LINGER, 500)
-    bus.connect(args.bus)
-    bus.send_multipart(Hello(os.getpid(), args.name).encode())
-    if not bus.poll(10_000):
-        print(f"ERROR: {args.name}: no setup from the supervisor within 10 s", file=sys.stderr)
+    greeted = greet_supervisor(args.bus, args.name)
+    if greeted is None:
         return 1
-    parts = bus.recv_multipart()
+    ctx, bus, parts = greeted
     if parts[0] != b"setup" or len(parts) != 2:
         print(f"ERROR: {args.name}: expected setup, got {parts[0]!r}", file=sys.stderr)
         return 1

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import zmq
 
-from hbeat.ipc.bus import BusError, Fatal, Hello, Stop, Warn, drain
+from hbeat.ipc.bus import BusError, Fatal, Stop, Warn, drain
 from hbeat.ipc.ping import PingSetup, PingState
 from workers.pingtrack import EchoBook, PingTracker, Transition
-from workers.procinit import become_worker
+from workers.procinit import become_worker, greet_supervisor
 
 RANGE_SYSCTL = Path("/proc/sys/net/ipv4/ping_group_range")
 ICMP_ECHO_REQUEST = 8
@@ -233,16 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not become_worker(args.name):
         return 0  # the supervisor died before we could follow it
-    ctx = zmq.Context()
-    bus = ctx.socket(zmq.DEALER)
-    bus.setsockopt(zmq.IDENTITY, args.name.encode())
-    bus.setsockopt(zmq.LINGER, 500)
-    bus.connect(args.bus)
-    bus.send_multipart(Hello(os.getpid(), args.name).encode())
-    if not bus.poll(10_000):
-        print(f"ERROR: {args.name}: no setup from the supervisor within 10 s", file=sys.stderr)
+    greeted = greet_supervisor(args.bus, args.name)
+    if greeted is None:
         return 1
-    parts = bus.recv_multipart()
+    ctx, bus, parts = greeted
     try:
         setup = PingSetup.decode(parts)
         sock, note = open_icmp()

@@ -1,11 +1,17 @@
 """What every worker process does first: take its process title, arrange to
-die with the supervisor, and leave the supervisor's signals to the supervisor."""
+die with the supervisor, leave the supervisor's signals to the supervisor,
+and greet the supervisor on the worker bus for its setup."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import signal
+import sys
+
+import zmq
+
+from hbeat.ipc.bus import Hello
 
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -46,3 +52,24 @@ def become_worker(name: str) -> bool:
     for sig in (*SUPERVISORS_SIGNALS, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     return True
+
+
+Greeted = tuple["zmq.Context[zmq.Socket[bytes]]", "zmq.Socket[bytes]", list[bytes]]
+
+
+def greet_supervisor(endpoint: str, name: str) -> Greeted | None:
+    """Join the worker bus as `name`, say hello and return the supervisor's
+    first answer (the worker's setup, not yet decoded) with the context and
+    socket. None, the reason on stderr, when no answer comes within 10 s."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    bus = ctx.socket(zmq.DEALER)
+    bus.setsockopt(zmq.IDENTITY, name.encode())
+    bus.setsockopt(zmq.LINGER, 500)  # bounds the close at exit
+    bus.connect(endpoint)
+    bus.send_multipart(Hello(os.getpid(), name).encode())
+    if not bus.poll(10_000):
+        print(f"ERROR: {name}: no setup from the supervisor within 10 s", file=sys.stderr)
+        bus.close(linger=0)
+        ctx.term()
+        return None
+    return ctx, bus, bus.recv_multipart()

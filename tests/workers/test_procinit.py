@@ -64,3 +64,37 @@ def test_die_with_parent_ends_the_worker_when_its_parent_dies() -> None:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     raise AssertionError(f"worker {pid} outlived its parent")
+
+
+def test_greet_supervisor_says_hello_and_returns_the_setup(tmp_path: Path) -> None:
+    import threading
+
+    import zmq
+
+    from hbeat.ipc.bus import Hello
+    from workers.procinit import greet_supervisor
+
+    endpoint = f"ipc://{tmp_path}/bus"
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind(endpoint)
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(greet_supervisor(endpoint, "bcast eth1")))
+    thread.start()
+    try:
+        assert router.poll(10_000)
+        identity, *hello = router.recv_multipart()
+        assert identity == b"bcast eth1"
+        assert hello == Hello(os.getpid(), "bcast eth1").encode()
+        router.send_multipart([identity, b"setup", b"{}"])
+        thread.join(10)
+        greeted = got[0]
+        assert isinstance(greeted, tuple)
+        worker_ctx, bus, parts = greeted
+        assert parts == [b"setup", b"{}"]
+        bus.close(linger=0)
+        worker_ctx.term()
+    finally:
+        thread.join(10)
+        router.close(linger=0)
+        ctx.term()
