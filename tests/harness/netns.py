@@ -454,11 +454,23 @@ def _owner_alive(lab_dir: Path) -> bool:
     return ticks is not None and str(ticks) == ticks_s
 
 
+def _being_created(lab_dir: Path, grace: float) -> bool:
+    """A young lab directory without its owner file yet: another run (an
+    xdist worker) has just made it and is about to write the file."""
+    if (lab_dir / "owner").exists():
+        return False
+    try:
+        return time.time() - lab_dir.stat().st_mtime < grace
+    except FileNotFoundError:
+        return False
+
+
 def sweep_stale_labs(base_dir: Path | None = None, *, grace: float = 60.0) -> list[str]:
     """Remove labs left by killed runs: namespaces named hbl<id>-* and lab
     directories whose owning process is gone. A namespace with no lab
-    directory at all is only removed once it is older than `grace` seconds
-    (another run may be creating it). Returns the lab ids removed."""
+    directory at all, or a directory without its owner file, is only removed
+    once it is older than `grace` seconds (another run may be creating it).
+    Returns the lab ids removed."""
     base = base_dir or BASE_DIR
     by_lab: dict[str, list[str]] = {}
     for netns in list_netns():
@@ -472,7 +484,7 @@ def sweep_stale_labs(base_dir: Path | None = None, *, grace: float = 60.0) -> li
     removed = []
     for lab_id, namespaces in sorted(by_lab.items()):
         lab_dir = base / lab_id
-        if _owner_alive(lab_dir):
+        if _owner_alive(lab_dir) or _being_created(lab_dir, grace):
             continue
         if not lab_dir.exists():
             young = [n for n in namespaces if time.time() - os.stat(NETNS_DIR / n).st_mtime < grace]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -541,3 +542,16 @@ def test_traversable_adds_only_the_search_bit_and_restores(tmp_path: Path) -> No
         assert stat.S_IMODE(inner.stat().st_mode) == 0o751
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
     assert stat.S_IMODE(inner.stat().st_mode) == 0o750
+
+
+def test_sweep_leaves_a_lab_directory_being_created(tmp_path: Path) -> None:
+    """Another run (an xdist worker) has made the directory and not yet
+    written its owner file: left alone while young, removed once old."""
+    young = tmp_path / "a1b2c3"
+    young.mkdir()
+    assert sweep_stale_labs(tmp_path) == []
+    assert young.exists()
+    old = time.time() - 120
+    os.utime(young, (old, old))
+    assert sweep_stale_labs(tmp_path, grace=60) == ["a1b2c3"]
+    assert not young.exists()
