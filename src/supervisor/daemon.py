@@ -255,8 +255,10 @@ class Supervisor:
         # counted from the start when an output is configured (prometheus_client
         # is imported only then); the membership counters are read when scraped
         hacf = config.hacf
+        self.metrics_exported = (hacf.metrics_listen is not None
+                                 or hacf.metrics_textfile is not None)
         self.metrics = make_metrics(
-            hacf.metrics_listen is not None or hacf.metrics_textfile is not None,
+            self.metrics_exported,
             config.nodes, tuple(self.groups), lambda: self.membership.counters.as_dict(),
             ping_nodes=tuple(p.name for p in config.hacf.ping_nodes))
         self.ping = PingLink(config, self)
@@ -485,6 +487,10 @@ class Supervisor:
             status=self.keepalive_content(),
             realtime=self.config.hacf.realtime,
             rtprio=self.config.hacf.rtprio,
+            # Metrics count every keepalive of every link and every message
+            # received, our own echoes too: only then does each worker report
+            # all of them (otherwise one report per tick: docs/processes.md).
+            report_all=self.metrics_exported,
         )
 
     # --- actions ------------------------------------------------------------

@@ -74,6 +74,8 @@ SPIN_NS = 30_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
+# How soon a `sent` report the full bus refused is posted again.
+RETRY_REPORT_MS = 10
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -193,6 +195,13 @@ class LinkWorker:
         self.last_summary = float("-inf")
         self.warnings = WarnLimiter()
         self.junk_reported = 0
+        self.report_all = setup.report_all
+        self.unsent_report: list[bytes] | None = None
+        """A `sent` report of a tick we claimed that the full bus refused:
+        posted again on the next turns of the loop until it goes."""
+        self.last_keepalive = b""
+        self.echo_forwarded = False
+        self.echoes_dropped = 0
 
     def post(self, parts: list[bytes]) -> bool:
         """Send to the supervisor without ever waiting for it: when the bus is
@@ -210,13 +219,14 @@ class LinkWorker:
         if line is not None:
             self.post(Warn(line).encode())
 
-    def claim(self, tick: int) -> int | None:
-        """The seq of keepalive `tick`, or None (send nothing). When the
+    def claim(self, tick: int) -> tuple[int, bool] | None:
+        """The seq of keepalive `tick` and whether this worker took it (it
+        reports the keepalive then), or None (send nothing). When the
         supervisor has just sent a status message newer than our content,
         read the new content from the bus first: a keepalive with a higher
         seq and the old `st` would take the node's state back at the peers."""
         try:
-            return self.board.claim_tick(tick, time.monotonic_ns(), self.content_seq)
+            return self.board.claim(tick, time.monotonic_ns(), self.content_seq)
         except StaleKeepalive:
             pass
         deadline = time.monotonic_ns() + CONTENT_WAIT_MS * 1_000_000
@@ -224,7 +234,7 @@ class LinkWorker:
             if self.bus.poll(CONTENT_WAIT_MS, zmq.POLLIN):
                 self.on_bus()
             try:
-                return self.board.claim_tick(tick, time.monotonic_ns(), self.content_seq)
+                return self.board.claim(tick, time.monotonic_ns(), self.content_seq)
             except StaleKeepalive:
                 continue
         return None  # skip this tick: the supervisor's status message just went out
@@ -239,13 +249,15 @@ class LinkWorker:
         return int(time.time() + ahead_s), self.loadavg.read()
 
     def send_keepalive(self, tick: int, prepared: tuple[int, bytes] | None = None) -> None:
-        seq = self.claim(tick)
-        if seq is None:
+        claimed = self.claim(tick)
+        if claimed is None:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
+        seq, mine = claimed
         ts, ld = prepared if prepared is not None else (int(time.time()), self.loadavg.read())
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
+        self.last_keepalive = frame
         try:
             self.medium.write(frame)
         except MediumError as exc:
@@ -257,7 +269,39 @@ class LinkWorker:
         # link was down) would be nakked as "Irretrievably lost". It carries
         # the content this frame was built from: the supervisor's may have
         # changed since, and its history must hold what went on the wire.
-        self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
+        # Only the worker that took the seq reports it (one wake-up of the
+        # supervisor per tick, not one per link), unless the supervisor asked
+        # for every report (metrics); a report the full bus refused is kept
+        # and posted again on the next turns (docs/processes.md).
+        if mine or self.report_all:
+            report = Sent(seq, ts, ld, tick, written, self.status, late_us).encode()
+            if not self.post(report) and mine:
+                self.unsent_report = report
+
+    def retry_report(self) -> None:
+        """Post the `sent` report the full bus refused, if any (the bus_lost
+        count of the first attempt stays: the supervisor saw a drop)."""
+        if self.unsent_report is not None:
+            try:
+                self.bus.send_multipart(self.unsent_report, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.unsent_report = None
+
+    def own_echo(self, frame: bytes) -> bool:
+        """True for an echo of our own last keepalive (a bcast or looped
+        mcast socket receives what it sends) that need not cross the bus: the
+        supervisor only counts its own messages and sets its own link up on
+        the first one, and never judges its own links by silence. The first
+        echo is forwarded (the local link comes up), the later ones are
+        counted here; with `report_all` every one is forwarded (metrics)."""
+        if self.report_all or frame != self.last_keepalive:
+            return False
+        if not self.echo_forwarded:
+            self.echo_forwarded = True
+            return False
+        self.echoes_dropped += 1
+        return True
 
     def on_medium(self) -> None:
         """One bounded batch: a flood cannot keep us from the next tick. The
@@ -273,6 +317,8 @@ class LinkWorker:
         for r in refused:
             add(r.code, r.peer, r, r.datagrams)  # made text (str(r)) by the summary
         for frame, peer in frames:
+            if self.own_echo(frame):
+                continue
             now = time.monotonic_ns()
             if self.recent.seen_before(frame):
                 self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
@@ -379,7 +425,10 @@ class LinkWorker:
             if remaining > PRECISE_NS:
                 # Rounded up: the poll ends at most PRECISE_NS before the tick, not
                 # up to 1 ms earlier, which cost a second 1 ms poll every tick.
-                events = dict(poller.poll(-(-(remaining - PRECISE_NS) // 1_000_000)))
+                wait_ms = -(-(remaining - PRECISE_NS) // 1_000_000)
+                if self.unsent_report is not None:
+                    wait_ms = min(wait_ms, RETRY_REPORT_MS)
+                events = dict(poller.poll(wait_ms))
                 if self.medium.fileno() in events:
                     self.on_medium()
                 if self.bus in events:
@@ -389,6 +438,7 @@ class LinkWorker:
                     self.on_key_channel()
                     if self.key_channel is None:
                         poller.unregister(channel)
+                self.retry_report()
                 self.report_rejected(time.monotonic())
                 continue
             if prepared is None:

@@ -91,3 +91,25 @@ def test_a_workers_keepalive_is_the_supervisors_status_message(protocol: bool) -
     content = KeepaliveContent(st="active", dt_ms=0x2710, protocol=protocol, src="otter",
                                srcuuid=uuid, hg=0x6B066B7A, ttl=3)
     assert own == tuple(status_fields(content, 1, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42"))
+
+
+@pytest.mark.parametrize(("extra", "report_all"), [
+    ((), False),  # one `sent` report per tick, own echoes forwarded once
+    (("metrics_textfile /tmp/hbeat-test-metrics.prom",), True),  # the metrics count them all
+])
+def test_link_setup_asks_for_every_report_only_for_metrics(
+        tmp_path: Path, extra: tuple[str, ...], report_all: bool) -> None:
+    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="",
+                      extra=extra)
+    config = load_config(seed.config_dir, seed.node_name,
+                         system=SystemProbe(init_dir=str(seed.init_dir)))
+    sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
+    sup._prepare_dirs()
+    prepare_dir(tmp_path / "run" / PRIVATE, 0o700)
+    sup._start_membership()
+    try:
+        for name in sup.workers_by_name:
+            assert sup._setup_for(name).report_all is report_all
+    finally:
+        sup.board.close()
+        sup.instance_lock.release()

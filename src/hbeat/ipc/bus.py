@@ -479,11 +479,17 @@ class LinkSetup:
     status: KeepaliveContent
     realtime: bool = False
     rtprio: int | None = None
+    report_all: bool = True
+    """Report every keepalive this worker sends (`sent`), not only the ticks
+    it claimed, and forward every echo of its own keepalives (`rx`), not only
+    the first: the supervisor asks for it when it exports metrics, which
+    count both (docs/processes.md, "Fewer wake-ups")."""
 
     def encode(self) -> list[bytes]:
         return pack(self.VERB, {
             "medium": self.medium.to_json(), "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
+            "report_all": self.report_all,
         })
 
     @classmethod
@@ -497,7 +503,8 @@ class LinkSetup:
             raise BusError(str(exc)) from None
         return cls(MediumSpec.from_json(body.get("medium")),
                    get_str(body, "setup", "board"), status,
-                   get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"))
+                   get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"),
+                   get_bool(body, "setup", "report_all", True))
 
 
 @dataclass(frozen=True, slots=True)

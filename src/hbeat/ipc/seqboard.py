@@ -133,6 +133,14 @@ class SeqBoard:
         worker that woke after its peers moved on: skip it). `content_seq`
         is the status_seq the caller's keepalive content was made for;
         raises StaleKeepalive when the supervisor has sent a newer status."""
+        claimed = self.claim(tick, now_ns, content_seq)
+        return None if claimed is None else claimed[0]
+
+    def claim(self, tick: int, now_ns: int, content_seq: int) -> tuple[int, bool] | None:
+        """`claim_tick`, also saying whether this caller took the number (True:
+        it was first to reach `tick`; False: another worker took it). The
+        worker that took it is the one that reports the keepalive to the
+        supervisor (docs/processes.md)."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
             _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:SIZE])
@@ -142,11 +150,11 @@ class SeqBoard:
                 raise StaleKeepalive(f"keepalive content for status {content_seq}, "
                                      f"the supervisor sent status {sseq}")
             if tick == ctick:
-                return int(cseq)
+                return int(cseq), False
             if tick < ctick:
                 return None
             self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq)
-            return int(seq)
+            return int(seq), True
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
 

@@ -39,6 +39,8 @@ LINK_ORDERS = [
                   "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("serial", "serial /dev/ttyS0", "/dev/ttyS0", baud=19200),
                   "/run/hbeat/seqboard", CONTENT),
+    bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
+                  "/run/hbeat/seqboard", CONTENT, report_all=False),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
     bus.Reschedule(),
@@ -61,6 +63,16 @@ def test_sent_fields_are_the_content_it_carries() -> None:
     fields = {name: value for name, _, value in sent.fields()}
     assert fields[b"st"] == b"active" and fields[b"seq"] == b"7" and fields[b"ld"] == b"0.00"
     assert b"protocol" not in fields
+
+
+def test_setup_without_report_all_means_every_report() -> None:
+    # An older supervisor's setup (no `report_all`): the worker reports every
+    # keepalive and forwards every echo, as it always did.
+    setup = bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
+                          "/run/hbeat/seqboard", CONTENT, report_all=False)
+    assert bus.LinkSetup.decode(body(setup.encode(), report_all=None)).report_all is True
+    with pytest.raises(bus.BusError, match="report_all"):
+        bus.LinkSetup.decode(body(setup.encode(), report_all="no"))
 
 
 def body(message: list[bytes], **changes: object) -> list[bytes]:

@@ -29,6 +29,19 @@ def test_seq_starts_at_one_and_allocations_are_contiguous(tmp_path: Path) -> Non
     assert b.read().generation == 5
 
 
+def test_claim_says_which_worker_took_the_number(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=100)
+    assert b.claim(0, 0, 0) == (1, True)  # first to reach tick 0: it reports it
+    assert b.claim(0, 0, 0) == (1, False)  # the second worker reads the same number
+    assert b.claim(2, 0, 0) == (2, True)
+    assert b.claim(1, 0, 0) is None  # older than the last claim: skipped
+    assert b.claim(3, 100, 0) is None  # the lease ran out
+    b.allocate(status=True)
+    with pytest.raises(StaleKeepalive):
+        b.claim(3, 0, 0)
+    assert b.claim(3, 0, 3) == (4, True)
+
+
 def test_no_keepalive_without_lease(tmp_path: Path) -> None:
     b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=1, lease_ns=100)
     assert b.claim_tick(0, 99, 0) == 1
