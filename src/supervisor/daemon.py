@@ -63,7 +63,7 @@ from hbeat.ipc.bus import (
 )
 from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.journal import Kind
-from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
@@ -107,6 +107,7 @@ if TYPE_CHECKING:
     from supervisor.feedtcp import TcpFeed
 
 SNAPSHOT_EVERY_S = 10.0
+CONTENTS_KEPT = 64  # keepalive contents remembered for the keepalive log
 # How often the loop offers the peers' records (generation, ts) to the peer
 # store, which writes them when a generation changed or every SAVE_EVERY_MS;
 # a peer's state change or restart offers them at once.
@@ -222,6 +223,10 @@ class Supervisor:
         self.held_frames: dict[str, deque[bytes]] = {}
         """Frames for links not open yet, sent when they open (bounded)."""
         self.last_sent_seq = 0
+        self.sent_read = 0  # entries of the board's keepalive log read so far
+        self.contents: dict[int, KeepaliveContent] = {}
+        """The keepalive contents handed to the workers, by content_key (the
+        newest CONTENTS_KEPT): what a keepalive log entry names."""
         self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
         self.bus_lost: dict[str, int] = {}
         self.backlog_since_ms: int | None = None
@@ -480,11 +485,41 @@ class Supervisor:
             status_seq=ka.status_seq,
         )
 
+    def _handed_out(self, content: KeepaliveContent) -> KeepaliveContent:
+        """Remember `content` (given to a worker) for the keepalive log."""
+        key = content_key(content)
+        self.contents.pop(key, None)
+        self.contents[key] = content
+        while len(self.contents) > CONTENTS_KEPT:
+            del self.contents[next(iter(self.contents))]
+        return content
+
+    def read_sent_log(self) -> None:
+        """The keepalives the workers logged on the board since the last call,
+        into the retransmission history (as a `sent` report would put them).
+        One 8-byte read when nothing is new: it runs on every turn of the
+        loop and before the workers' messages are handled, so a peer's
+        retransmission request finds every keepalive sent before it."""
+        if self.board.sent_count() == self.sent_read:
+            return
+        self.sent_read, entries, lost = self.board.sent_since(self.sent_read)
+        if lost:
+            self.log(Level.WARN, f"{lost} keepalives were not kept for retransmission "
+                                 "(the supervisor was behind the workers' log)")
+        for entry in entries:
+            content = self.contents.get(entry.content_key)
+            if content is None:
+                self.log(Level.ERROR, f"keepalive {entry.seq}: built from a content this "
+                                      "supervisor did not hand out; not kept for "
+                                      "retransmission")
+                continue
+            self.on_sent(Sent(entry.seq, entry.ts, entry.ld, entry.tick, True, content))
+
     def _setup_for(self, name: str) -> LinkSetup:
         return LinkSetup(
             medium=medium_spec(self.workers_by_name[name], self.config.hacf.media),
             board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
-            status=self.keepalive_content(),
+            status=self._handed_out(self.keepalive_content()),
             realtime=self.config.hacf.realtime,
             rtprio=self.config.hacf.rtprio,
             # Metrics count every keepalive of every link and every message
@@ -513,7 +548,7 @@ class Supervisor:
                 held.append(encoded[form])
 
     def _push_keepalive_content(self) -> None:
-        body = Status(self.keepalive_content()).encode()
+        body = Status(self._handed_out(self.keepalive_content())).encode()
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *body])
 
@@ -763,6 +798,7 @@ class Supervisor:
         must come round (lease, deadlines, control) however much arrives.
         True when messages were left for the next turn."""
         handled = 0
+        self.read_sent_log()
         for parts in drain(self.bus):
             handled += 1
             if len(parts) < 2:
@@ -986,6 +1022,7 @@ class Supervisor:
             self.signals.process()
             now = now_ms()
             self._note_turn(now)
+            self.read_sent_log()
             renew_every = max(1, self.lease_ms // 4)  # a reload may change the lease
             if now >= next_renew or next_renew - now > renew_every:
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)

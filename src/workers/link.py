@@ -46,9 +46,9 @@ from hbeat.ipc.bus import (
     decode_link_order,
     drain,
 )
-from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, status_fields
+from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, content_key, status_fields
 from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
-from hbeat.ipc.seqboard import SeqBoard, StaleKeepalive
+from hbeat.ipc.seqboard import LD_MAX, SeqBoard, StaleKeepalive
 from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.message import Form, Keyring
 from workers.media import Medium, MediumError, open_medium
@@ -74,8 +74,6 @@ SPIN_NS = 30_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
-# How soon a `sent` report the full bus refused is posted again.
-RETRY_REPORT_MS = 10
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -184,6 +182,7 @@ class LinkWorker:
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
         self.status: KeepaliveContent = setup.status
         self.content_seq = self.status.status_seq
+        self.content_key = content_key(self.status)
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
         self.loadavg = LoadAvg()
@@ -196,9 +195,6 @@ class LinkWorker:
         self.warnings = WarnLimiter()
         self.junk_reported = 0
         self.report_all = setup.report_all
-        self.unsent_report: list[bytes] | None = None
-        """A `sent` report of a tick we claimed that the full bus refused:
-        posted again on the next turns of the loop until it goes."""
         self.last_keepalive = b""
         self.echo_forwarded = False
         self.echoes_dropped = 0
@@ -219,14 +215,16 @@ class LinkWorker:
         if line is not None:
             self.post(Warn(line).encode())
 
-    def claim(self, tick: int) -> tuple[int, bool] | None:
+    def claim(self, tick: int, ts: int, ld: bytes) -> tuple[int, bool] | None:
         """The seq of keepalive `tick` and whether this worker took it (it
-        reports the keepalive then), or None (send nothing). When the
+        logs `ts`, `ld` and its content on the board then), or None (send
+        nothing). When the
         supervisor has just sent a status message newer than our content,
         read the new content from the bus first: a keepalive with a higher
         seq and the old `st` would take the node's state back at the peers."""
         try:
-            return self.board.claim(tick, time.monotonic_ns(), self.content_seq)
+            return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
+                                    (ts, ld, self.content_key))
         except StaleKeepalive:
             pass
         deadline = time.monotonic_ns() + CONTENT_WAIT_MS * 1_000_000
@@ -234,7 +232,8 @@ class LinkWorker:
             if self.bus.poll(CONTENT_WAIT_MS, zmq.POLLIN):
                 self.on_bus()
             try:
-                return self.board.claim(tick, time.monotonic_ns(), self.content_seq)
+                return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
+                                        (ts, ld, self.content_key))
             except StaleKeepalive:
                 continue
         return None  # skip this tick: the supervisor's status message just went out
@@ -246,14 +245,15 @@ class LinkWorker:
         kernel's formatting, the largest part of the wake-to-send time it
         replaces)."""
         ahead_s = max(0, due_ns - time.monotonic_ns()) / 1e9
-        return int(time.time() + ahead_s), self.loadavg.read()
+        return int(time.time() + ahead_s), self.loadavg.read()[:LD_MAX]
 
     def send_keepalive(self, tick: int, prepared: tuple[int, bytes] | None = None) -> None:
-        claimed = self.claim(tick)
+        ts, ld = prepared if prepared is not None else (
+            int(time.time()), self.loadavg.read()[:LD_MAX])
+        claimed = self.claim(tick, ts, ld)
         if claimed is None:
             return  # lease expired (supervisor hung), tick already past, or no fresh content
-        seq, mine = claimed
-        ts, ld = prepared if prepared is not None else (int(time.time()), self.loadavg.read())
+        seq = claimed[0]
         frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
         late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
         written = True
@@ -263,30 +263,16 @@ class LinkWorker:
         except MediumError as exc:
             self.warn(str(exc))
             written = False
-        # Reported even when this medium could not write it: the seq is taken,
-        # so the supervisor must keep the message in its history, or a peer's
-        # retransmission request for it (the frame was lost while our only
-        # link was down) would be nakked as "Irretrievably lost". It carries
-        # the content this frame was built from: the supervisor's may have
-        # changed since, and its history must hold what went on the wire.
-        # Only the worker that took the seq reports it (one wake-up of the
-        # supervisor per tick, not one per link), unless the supervisor asked
-        # for every report (metrics); a report the full bus refused is kept
-        # and posted again on the next turns (docs/processes.md).
-        if mine or self.report_all:
-            report = Sent(seq, ts, ld, tick, written, self.status, late_us).encode()
-            if not self.post(report) and mine:
-                self.unsent_report = report
-
-    def retry_report(self) -> None:
-        """Post the `sent` report the full bus refused, if any (the bus_lost
-        count of the first attempt stays: the supervisor saw a drop)."""
-        if self.unsent_report is not None:
-            try:
-                self.bus.send_multipart(self.unsent_report, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self.unsent_report = None
+        # The worker that took the seq logged the keepalive on the board with
+        # the claim (even when this medium cannot write it: the seq is taken,
+        # and a peer asking for it again must get it, not "Irretrievably
+        # lost"), naming the content this frame was built from; the
+        # supervisor reads the log on its loop's turns, so no bus message
+        # wakes it for each keepalive. A `sent` report goes only when the
+        # supervisor asked for every one (its metrics count each keepalive of
+        # each medium: docs/processes.md).
+        if self.report_all:
+            self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
 
     def own_echo(self, frame: bytes) -> bool:
         """True for an echo of our own last keepalive (a bcast or looped
@@ -378,6 +364,7 @@ class LinkWorker:
             elif isinstance(order, Status):
                 self.status = order.content
                 self.content_seq = self.status.status_seq
+                self.content_key = content_key(self.status)
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
             elif isinstance(order, Reschedule):
@@ -425,10 +412,7 @@ class LinkWorker:
             if remaining > PRECISE_NS:
                 # Rounded up: the poll ends at most PRECISE_NS before the tick, not
                 # up to 1 ms earlier, which cost a second 1 ms poll every tick.
-                wait_ms = -(-(remaining - PRECISE_NS) // 1_000_000)
-                if self.unsent_report is not None:
-                    wait_ms = min(wait_ms, RETRY_REPORT_MS)
-                events = dict(poller.poll(wait_ms))
+                events = dict(poller.poll(-(-(remaining - PRECISE_NS) // 1_000_000)))
                 if self.medium.fileno() in events:
                     self.on_medium()
                 if self.bus in events:
@@ -438,7 +422,6 @@ class LinkWorker:
                     self.on_key_channel()
                     if self.key_channel is None:
                         poller.unregister(channel)
-                self.retry_report()
                 self.report_rejected(time.monotonic())
                 continue
             if prepared is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import zmq
 import linklayer
 from hbeat.config import SystemProbe, load_config
 from hbeat.ipc.bus import LinkSetup, MediumSpec, Sent
-from hbeat.ipc.keepalive import KeepaliveContent, status_fields
+from hbeat.ipc.keepalive import KeepaliveContent, content_key, status_fields
 from linklayer.message import Field
 from supervisor import messages as m
 from supervisor.daemon import Options, Supervisor, now_ms
@@ -113,3 +114,56 @@ def test_link_setup_asks_for_every_report_only_for_metrics(
     finally:
         sup.board.close()
         sup.instance_lock.release()
+
+
+def test_history_from_the_board_log_holds_the_keepalive_as_sent(tmp_path: Path) -> None:
+    # No `sent` report: the worker that took the seq logged the keepalive on
+    # the board, and the supervisor reads the log on its turns.
+    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="")
+    config = load_config(seed.config_dir, seed.node_name,
+                         system=SystemProbe(init_dir=str(seed.init_dir)))
+    sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
+    sup._prepare_dirs()
+    prepare_dir(tmp_path / "run" / PRIVATE, 0o700)
+    sup._start_membership()
+    logged: list[str] = []
+    sup.log = lambda level, text: logged.append(f"{level.name}: {text}")  # type: ignore[method-assign]
+    master, slave = os.openpty()
+    ctx = zmq.Context()
+    sup_end, worker_end = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    sup_end.bind("inproc://bus")
+    worker_end.connect("inproc://bus")
+    try:
+        [name] = sup.workers_by_name
+        status = sup._setup_for(name).status  # handed out: the log may name it
+        worker = LinkWorker("serial tty", worker_end, LinkSetup(
+            medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
+            board=str(sup.board.path), status=status, report_all=False), config.keyring)
+        os.close(slave)
+        tick = worker.schedule.next_tick(0) + 1
+        worker.send_keepalive(tick)
+        [on_wire] = wire_frames(master, config.keyring)
+        sup.membership.start(now_ms())  # the state changes before the log is read
+        assert not sup_end.poll(100)  # nothing on the bus
+        sup.read_sent_log()
+        seq = int(dict((n, v) for n, _, v in on_wire)[b"seq"], 16)
+        answer = sup.membership.sender.answer_rexmit("weasel", seq, seq, now_ms())
+        assert answer.resend == ((seq, tuple(on_wire)),)
+        assert sup.last_sent_seq == seq
+
+        # A content the supervisor never handed out is not made up.
+        worker.status = replace(status, st="dead", status_seq=sup.board.read().status_seq)
+        worker.content_seq = worker.status.status_seq
+        worker.content_key = content_key(worker.status)
+        worker.send_keepalive(tick + 1)
+        assert sup.board.sent_count() == 2
+        sup.read_sent_log()
+        assert sup.last_sent_seq == seq
+        assert any(line.startswith("ERROR: keepalive ") for line in logged)
+    finally:
+        sup.board.close()
+        sup.instance_lock.release()
+        worker_end.close(linger=0)
+        sup_end.close(linger=0)
+        ctx.term()
+        os.close(master)

@@ -1,9 +1,9 @@
 """What a link worker tells its supervisor about the keepalives it sends and
-the echoes of them it receives (docs/processes.md, "Fewer wake-ups"): one
-`sent` report per tick, from the worker that took the seq; a report the full
-bus refused is posted again; an echo of its own keepalive crosses the bus
-once. With `report_all` (the supervisor exports metrics) every report and
-every echo goes.
+the echoes of them it receives (docs/processes.md, "Fewer wake-ups"): the
+worker that takes a tick's seq logs the keepalive on the sequence board, no
+`sent` report crosses the bus; an echo of its own keepalive crosses the bus
+once. With `report_all` (the supervisor exports metrics) every worker
+reports every keepalive and forwards every echo.
 
 Real LinkWorkers on pty pairs as their serial lines, one real sequence board
 shared by them, real ZeroMQ sockets standing in for the supervisor."""
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 
-from hbeat.ipc.bus import LinkSetup, MediumSpec, unpack_json
-from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.bus import LinkSetup, MediumSpec, Status, unpack_json
+from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.seqboard import SeqBoard
 from linklayer.message import AuthKey, Keyring, Method
 from workers.link import LinkWorker
@@ -33,7 +34,7 @@ CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=True, src="weasel
 class Rig:
     """Two workers of one node (one board), each with its own bus socket."""
 
-    def __init__(self, tmp_path: Path, report_all: bool, hwm: int = 1000) -> None:
+    def __init__(self, tmp_path: Path, report_all: bool) -> None:
         self.board = SeqBoard.create(tmp_path / "seqboard", t0_ns=0, interval_ns=10**9,
                                      generation=7, lease_ns=2**62)
         self.ctx = zmq.Context()
@@ -43,10 +44,8 @@ class Rig:
         for i in range(2):
             master, slave = os.openpty()
             sup = self.ctx.socket(zmq.PAIR)
-            sup.setsockopt(zmq.RCVHWM, hwm)
             sup.bind(f"inproc://bus{i}")
             bus = self.ctx.socket(zmq.PAIR)
-            bus.setsockopt(zmq.SNDHWM, hwm)
             bus.connect(f"inproc://bus{i}")
             name = f"serial tty{i}"
             self.workers.append(LinkWorker(name, bus, LinkSetup(
@@ -93,14 +92,28 @@ def sent_seqs(reports: list[tuple[bytes, dict[str, Any]]]) -> list[int]:
     return [body["seq"] for verb, body in reports if verb == b"sent"]
 
 
-def test_only_the_worker_that_took_the_seq_reports_it(quiet: Rig) -> None:
+def test_without_report_all_keepalives_are_logged_on_the_board_not_reported(
+        quiet: Rig) -> None:
     first, second = quiet.workers
     first.send_keepalive(0)
-    second.send_keepalive(0)  # reads the seq the first one took
+    second.send_keepalive(0)  # reads the seq the first one took: logs nothing
     second.send_keepalive(1)  # now the second is first
     first.send_keepalive(1)
-    assert sent_seqs(quiet.reports(0)) == [1]
-    assert sent_seqs(quiet.reports(1)) == [2]
+    assert sent_seqs(quiet.reports(0)) == [] and sent_seqs(quiet.reports(1)) == []
+    count, entries, lost = quiet.board.sent_since(0)
+    assert (count, lost) == (2, 0)
+    assert [(e.seq, e.tick, e.content_key) for e in entries] == [
+        (1, 0, content_key(CONTENT)), (2, 1, content_key(CONTENT))]
+    assert all(e.ld and e.ts > 0 for e in entries)
+
+
+def test_the_log_names_the_content_the_keepalive_was_built_from(quiet: Rig) -> None:
+    worker = quiet.workers[0]
+    newer = replace(CONTENT, st="dead", status_seq=quiet.board.allocate(status=True))
+    quiet.supervisors[0].send_multipart(Status(newer).encode())
+    worker.send_keepalive(0)  # reads the new content from the bus first
+    _, [entry], _ = quiet.board.sent_since(0)
+    assert entry.content_key == content_key(newer) != content_key(CONTENT)
 
 
 def test_report_all_makes_every_worker_report_every_keepalive(every: Rig) -> None:
@@ -109,34 +122,7 @@ def test_report_all_makes_every_worker_report_every_keepalive(every: Rig) -> Non
     second.send_keepalive(0)
     assert sent_seqs(every.reports(0)) == [1]
     assert sent_seqs(every.reports(1)) == [1]
-
-
-def test_a_report_the_full_bus_refused_is_posted_again(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, report_all=False, hwm=1)
-    try:
-        worker = rig.workers[0]
-        # Fill the bus: the supervisor reads nothing meanwhile.
-        filler = 0
-        while worker.post([b"junk", b"{}"]):
-            filler += 1
-        worker.send_keepalive(0)
-        assert worker.unsent_report is not None
-        worker.retry_report()  # still full: kept
-        assert worker.unsent_report is not None
-        got = rig.reports(0)  # the supervisor catches up ...
-        worker.retry_report()  # ... and the report goes
-        assert worker.unsent_report is None
-        got += rig.reports(0)
-        assert sent_seqs(got) == [1]
-        assert len(got) == filler + 1
-    finally:
-        rig.close()
-
-
-def test_retry_report_does_nothing_without_a_refused_report(quiet: Rig) -> None:
-    worker = quiet.workers[0]
-    worker.retry_report()
-    assert quiet.reports(0) == []
+    assert every.board.sent_count() == 1  # logged once all the same
 
 
 def test_own_echo_is_forwarded_once_then_counted(quiet: Rig) -> None:

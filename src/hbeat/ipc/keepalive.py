@@ -4,14 +4,17 @@ one builder of the status message made from it.
 The supervisor decides the content (`KeepaliveContent`: `st`, `dt`,
 `protocol`, `src`, `srcuuid`, `hg`, `ttl`, and the status message it
 follows); each link worker adds `seq`, `ts` and `ld` at its tick and sends
-`status_fields(content, seq, ts, ld)`. The worker's `sent` report carries
-the content it used, so the supervisor keeps in its retransmission history
+`status_fields(content, seq, ts, ld)`. The worker's log entry on the
+sequence board (or its `sent` report) names the content it used
+(`content_key`), so the supervisor keeps in its retransmission history
 exactly what went on the wire, even when the content changed between the
-tick and the report (docs/processes.md).
+tick and the moment it reads the entry (docs/processes.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,3 +115,10 @@ def status_fields(content: KeepaliveContent, seq: int, ts: int, ld: bytes) -> li
         (b"ld", STRING, ld),
         (b"ttl", STRING, str(content.ttl).encode()),
     ]
+
+
+def content_key(content: KeepaliveContent) -> int:
+    """A 64-bit name of `content`, the same in every process (a hash of its
+    JSON form): what a worker's keepalive log entry says it was built from."""
+    text = json.dumps(content.to_json(), sort_keys=True, separators=(",", ":"))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

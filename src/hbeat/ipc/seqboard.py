@@ -4,7 +4,7 @@ See docs/processes.md. A small file under the runtime directory, mapped into
 the supervisor and every link worker, holds:
 
     magic, t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,
-    lease_ns, generation, status_seq
+    lease_ns, generation, status_seq, sent_count, sent[SENT_RING]
 
 The supervisor creates it (with the first `seq` = 1 as heartbeat does) and
 renews the lease; workers claim keepalive ticks. `status_seq` is the number
@@ -12,6 +12,14 @@ of the last status message the supervisor sent itself (on a state change):
 a worker whose keepalive content predates it may not take a higher number,
 or a peer would see the node's state go back (`active`, then `up`). Every read-modify-write is
 done under an advisory lock on the file, held for a few microseconds.
+
+`sent` is the keepalive log: the worker that takes a tick's number records,
+in the same critical section, what its keepalive carries (seq, ts, ld, tick
+and the key of its content, `hbeat.ipc.keepalive.content_key`); the
+supervisor reads the new entries on its loop's turns into its
+retransmission history instead of being woken by a `sent` report for each
+(docs/processes.md). `sent_count` counts every entry ever written; entry n
+is at n % SENT_RING.
 """
 
 from __future__ import annotations
@@ -23,9 +31,18 @@ import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-MAGIC = b"HBSEQBD2"
+MAGIC = b"HBSEQBD3"
 _LAYOUT = struct.Struct("<8sqqqqqqqq")
-SIZE = _LAYOUT.size
+HEADER = _LAYOUT.size
+_COUNT = struct.Struct("<q")
+RING_AT = HEADER + _COUNT.size
+SENT_RING = 256
+"""Entries kept: far more keepalives than a lease lets the workers send
+between two turns of the supervisor's loop (a turn reads them all)."""
+LD_MAX = 95
+"""The longest `ld` an entry holds (a /proc/loadavg line is about 30 bytes)."""
+_ENTRY = struct.Struct(f"<qqqQB{LD_MAX}s")
+SIZE = RING_AT + SENT_RING * _ENTRY.size
 
 
 class SeqBoardError(RuntimeError):
@@ -35,6 +52,18 @@ class SeqBoardError(RuntimeError):
 class StaleKeepalive(Exception):
     """The worker's keepalive content is older than the last status message
     the supervisor sent: fetch the new content before claiming a tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentEntry:
+    """One keepalive as the worker that took its number sent it."""
+
+    seq: int
+    ts: int
+    ld: bytes
+    tick: int
+    content_key: int
+    """`hbeat.ipc.keepalive.content_key` of the content it was built from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +95,7 @@ class SeqBoard:
         try:
             os.write(
                 fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation, 0)
+                + bytes(SIZE - HEADER)
             )
             os.replace(tmp, path)
         except BaseException:
@@ -93,11 +123,11 @@ class SeqBoard:
         os.close(self._fd)
 
     def read(self) -> BoardView:
-        _magic, *values = _LAYOUT.unpack(self._mem[:SIZE])
+        _magic, *values = _LAYOUT.unpack(self._mem[:HEADER])
         return BoardView(*values)
 
     def _write(self, view: BoardView) -> None:
-        self._mem[:SIZE] = _LAYOUT.pack(
+        self._mem[:HEADER] = _LAYOUT.pack(
             MAGIC,
             view.t0_ns,
             view.interval_ns,
@@ -115,8 +145,8 @@ class SeqBoard:
         keepalives must carry (see claim_tick)."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:SIZE])
-            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen,
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:HEADER])
+            self._mem[:HEADER] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen,
                                             seq if status else sseq)
             return int(seq)
         finally:
@@ -136,14 +166,19 @@ class SeqBoard:
         claimed = self.claim(tick, now_ns, content_seq)
         return None if claimed is None else claimed[0]
 
-    def claim(self, tick: int, now_ns: int, content_seq: int) -> tuple[int, bool] | None:
+    def claim(self, tick: int, now_ns: int, content_seq: int,
+              sent: tuple[int, bytes, int] | None = None) -> tuple[int, bool] | None:
         """`claim_tick`, also saying whether this caller took the number (True:
-        it was first to reach `tick`; False: another worker took it). The
-        worker that took it is the one that reports the keepalive to the
-        supervisor (docs/processes.md)."""
+        it was first to reach `tick`; False: another worker took it). `sent`
+        is what the keepalive will carry, `(ts, ld, content_key)`: the caller
+        that takes the number logs it (`sent_since`) in the same critical
+        section, so no keepalive number is ever taken without its entry.
+        Raises ValueError for an `ld` longer than LD_MAX (nothing taken)."""
+        if sent is not None and len(sent[1]) > LD_MAX:
+            raise ValueError(f"ld of {len(sent[1])} bytes: at most {LD_MAX} fit the board")
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:SIZE])
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:HEADER])
             if now_ns >= lease:
                 return None
             if content_seq < sseq:
@@ -153,8 +188,35 @@ class SeqBoard:
                 return int(cseq), False
             if tick < ctick:
                 return None
-            self._mem[:SIZE] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq)
+            self._mem[:HEADER] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq)
+            if sent is not None:
+                ts, ld, key = sent
+                (count,) = _COUNT.unpack_from(self._mem, HEADER)
+                _ENTRY.pack_into(self._mem, RING_AT + (count % SENT_RING) * _ENTRY.size,
+                                 seq, ts, tick, key, len(ld), ld)
+                _COUNT.pack_into(self._mem, HEADER, count + 1)
             return int(seq), True
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def sent_count(self) -> int:
+        """How many keepalives were ever logged (one aligned 8-byte read, no
+        lock: the supervisor's cheap check on every turn)."""
+        return int(_COUNT.unpack_from(self._mem, HEADER)[0])
+
+    def sent_since(self, count: int) -> tuple[int, list[SentEntry], int]:
+        """The keepalives logged after the first `count`: (the new count, the
+        entries in order, how many were overwritten before they were read)."""
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            (now,) = _COUNT.unpack_from(self._mem, HEADER)
+            first = max(count, now - SENT_RING)
+            entries = []
+            for n in range(first, now):
+                seq, ts, tick, key, size, ld = _ENTRY.unpack_from(
+                    self._mem, RING_AT + (n % SENT_RING) * _ENTRY.size)
+                entries.append(SentEntry(seq, ts, ld[:size], tick, key))
+            return int(now), entries, int(first - count)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
 

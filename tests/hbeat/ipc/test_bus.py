@@ -4,12 +4,16 @@ verb and the field."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from hbeat.ipc import bus
-from hbeat.ipc.keepalive import KeepaliveContent
+from hbeat.ipc.keepalive import KeepaliveContent, content_key
 
 CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=False, src="otter",
                            srcuuid=bytes(range(16)), hg=0x6B066B7A, ttl=3, status_seq=9)
@@ -144,3 +148,20 @@ def test_no_secret_ever_travels_on_the_bus() -> None:
         body = message.encode()[-1]
         assert b"secret" not in body and b"c2VjcmV0" not in body  # plain or base64
         assert b'"keys"' not in body
+
+
+def test_content_key_names_a_content_the_same_way_in_every_process() -> None:
+    key = content_key(CONTENT)
+    assert 0 <= key < 2**64
+    assert content_key(dataclasses.replace(CONTENT)) == key
+    for change in ({"st": "dead"}, {"dt_ms": CONTENT.dt_ms + 1}, {"protocol": not CONTENT.protocol},
+                   {"status_seq": CONTENT.status_seq + 1}, {"hg": CONTENT.hg + 1},
+                   {"ttl": CONTENT.ttl + 1}):
+        assert content_key(dataclasses.replace(CONTENT, **change)) != key, change
+    # not Python's per-process hash: a worker started as a new interpreter agrees
+    code = ("import json; from hbeat.ipc.keepalive import KeepaliveContent, content_key; "
+            "print(content_key(KeepaliveContent.from_json(json.loads("
+            f"{json.dumps(CONTENT.to_json())!r}))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert int(out.stdout) == key

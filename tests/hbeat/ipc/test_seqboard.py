@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hbeat.ipc.seqboard import SeqBoard, SeqBoardError, StaleKeepalive
+from hbeat.ipc.seqboard import LD_MAX, SENT_RING, SeqBoard, SeqBoardError, StaleKeepalive
 from linklayer.message import STRING
 from supervisor.messages import status_fields
 from supervisor.sequencing import Sender
@@ -40,6 +40,44 @@ def test_claim_says_which_worker_took_the_number(tmp_path: Path) -> None:
     with pytest.raises(StaleKeepalive):
         b.claim(3, 0, 0)
     assert b.claim(3, 0, 3) == (4, True)
+
+
+def test_the_worker_that_takes_a_number_logs_its_keepalive(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
+    assert b.sent_count() == 0
+    assert b.sent_since(0) == (0, [], 0)
+    assert b.claim(0, 0, 0, (0x10, b"0.00 0.01", 77)) == (1, True)
+    assert b.claim(0, 0, 0, (0x10, b"other", 78)) == (1, False)  # not logged twice
+    b.allocate()  # a supervisor message: not a keepalive, not logged
+    assert b.claim(1, 0, 0, (0x11, b"", 2**64 - 1)) == (3, True)
+    assert b.claim(2, 0, 0) == (4, True)  # nothing to log given
+    assert b.sent_count() == 2
+    count, entries, lost = b.sent_since(0)
+    assert (count, lost) == (2, 0)
+    assert [(e.seq, e.ts, e.ld, e.tick, e.content_key) for e in entries] == [
+        (1, 0x10, b"0.00 0.01", 0, 77), (3, 0x11, b"", 1, 2**64 - 1)]
+    assert b.sent_since(1)[1] == entries[1:]
+    assert b.sent_since(2) == (2, [], 0)
+    attached = SeqBoard.attach(tmp_path / "seq")  # another process sees the same log
+    assert attached.sent_since(0)[1] == entries
+
+
+def test_the_log_keeps_the_last_entries_and_counts_the_overwritten(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
+    for tick in range(SENT_RING + 5):
+        b.claim(tick, 0, 0, (tick, b"%d" % tick, 1))
+    count, entries, lost = b.sent_since(0)
+    assert (count, lost, len(entries)) == (SENT_RING + 5, 5, SENT_RING)
+    assert [e.tick for e in entries] == list(range(5, SENT_RING + 5))
+    assert entries[-1].ld == b"%d" % (SENT_RING + 4)
+
+
+def test_an_ld_the_log_cannot_hold_takes_no_number(tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
+    with pytest.raises(ValueError, match="ld of"):
+        b.claim(0, 0, 0, (1, b"x" * (LD_MAX + 1), 1))
+    assert b.claim(0, 0, 0, (1, b"x" * LD_MAX, 1)) == (1, True)
+    assert b.sent_since(0)[1][0].ld == b"x" * LD_MAX
 
 
 def test_no_keepalive_without_lease(tmp_path: Path) -> None:
