@@ -905,8 +905,9 @@ class Supervisor:
                 slot.last_error = error
 
     def on_sent(self, sent: Sent) -> None:
-        """A link worker sent keepalive `sent.seq` (the first report of that
-        seq counts): keep it for retransmission, as it went on the wire."""
+        """A link worker sent keepalive `sent.seq` (the first record of that
+        seq counts, from the board's keepalive log or a `sent` report): keep
+        it for retransmission, as it went on the wire."""
         if sent.seq > self.last_sent_seq:
             self.last_sent_seq = sent.seq
             self.membership.keepalive_sent(sent.fields(), now_ms())

@@ -364,8 +364,9 @@ class Sender:
         self._next = 1
         self._allocate = allocate_seq if allocate_seq is not None else self._count
         # The highest seq handed out by whoever allocates (the sequence board):
-        # a worker's keepalive is on the wire before its `sent` report reaches
-        # us, and a peer may ACK it in between.
+        # a worker's keepalive is on the wire before we read its entry in the
+        # board's keepalive log (or its `sent` report), and a peer may ACK it
+        # in between.
         self._issued = issued_seq
         self._history: deque[_Sent] = deque(maxlen=history_size)
         self.lowseq = 0  # highest seq that fell out of the history

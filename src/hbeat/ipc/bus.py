@@ -307,7 +307,8 @@ _last_content: tuple[Any, KeepaliveContent | None] = (None, None)
 
 def _sent_content(body: Any) -> KeepaliveContent:
     """The content of a `sent` report. Every tick's report from every link
-    carries the same content until the node's state changes, so the last one
+    (sent when metrics are exported) carries the same content until the
+    node's state changes, so the last one
     checked is kept and an equal JSON object is not checked again (a dict
     comparison instead of the field-by-field validation: this runs for each
     keepalive of each medium)."""
