@@ -198,6 +198,9 @@ class LinkWorker:
         self.last_keepalive = b""
         self.echo_forwarded = False
         self.echoes_dropped = 0
+        self.echo_filter_problem: str | None = None
+        """Why the kernel does not drop our own echoes (None: it does, or
+        not asked yet); they are dropped here then."""
 
     def post(self, parts: list[bytes]) -> bool:
         """Send to the supervisor without ever waiting for it: when the bus is
@@ -274,17 +277,22 @@ class LinkWorker:
         if self.report_all:
             self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
 
-    def own_echo(self, frame: bytes) -> bool:
+    def own_echo(self, frame: bytes, peer: str = "") -> bool:
         """True for an echo of our own last keepalive (a bcast or looped
         mcast socket receives what it sends) that need not cross the bus: the
         supervisor only counts its own messages and sets its own link up on
         the first one, and never judges its own links by silence. The first
-        echo is forwarded (the local link comes up), the later ones are
-        counted here; with `report_all` every one is forwarded (metrics)."""
+        echo is forwarded (the local link comes up), and the kernel is asked
+        to drop the later ones (workers/selfecho.py: they come from our
+        sending socket, `peer`); those it lets through are counted here. With
+        `report_all` every one is forwarded (metrics)."""
         if self.report_all or frame != self.last_keepalive:
             return False
         if not self.echo_forwarded:
             self.echo_forwarded = True
+            drop_own = getattr(self.medium, "drop_own", None)
+            if drop_own is not None and peer:
+                self.echo_filter_problem = drop_own(peer)
             return False
         self.echoes_dropped += 1
         return True
@@ -303,7 +311,7 @@ class LinkWorker:
         for r in refused:
             add(r.code, r.peer, r, r.datagrams)  # made text (str(r)) by the summary
         for frame, peer in frames:
-            if self.own_echo(frame):
+            if self.own_echo(frame, peer):
                 continue
             now = time.monotonic_ns()
             if self.recent.seen_before(frame):

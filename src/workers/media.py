@@ -32,6 +32,7 @@ from hbeat.ipc.bus import MediumSpec
 from linklayer.batchrecv import BatchReceiver, Refused
 from linklayer.errors import FrameError
 from linklayer.message import MAX_FRAME, Keyring
+from workers.selfecho import drop_from
 from workers.serialframer import SerialFramer
 
 READ_BATCH = 64
@@ -125,6 +126,15 @@ class UdpMedium:
         except OSError as exc:
             raise MediumError(f"{self.name}: receive failed: {exc.strerror}") from exc
         return frames, refused
+
+    def drop_own(self, peer: str) -> str | None:
+        """Have the kernel drop what comes from `peer` (`ip:port`, where the
+        echo of our own keepalive came from: our sending socket) from now on
+        (workers/selfecho.py). None when it does, else why not."""
+        address, _, port = peer.rpartition(":")
+        if not port.isdigit():
+            return f"{peer!r} is not ip:port"
+        return drop_from(self.rx, address, int(port))
 
     def write(self, frame: bytes) -> None:
         try:

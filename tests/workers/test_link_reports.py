@@ -11,6 +11,8 @@ shared by them, real ZeroMQ sockets standing in for the supervisor."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from hbeat.ipc.bus import LinkSetup, MediumSpec, Status, unpack_json
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.seqboard import SeqBoard
 from linklayer.message import AuthKey, Keyring, Method
+from tests.harness.requirements import require_root
 from workers.link import LinkWorker
 
 KEYRING = Keyring(keys={1: AuthKey(1, Method.SHA1, b"secret")}, signing_index=1)
@@ -146,3 +149,51 @@ def test_own_echo_with_report_all_forwards_every_echo(every: Rig) -> None:
     assert not worker.own_echo(worker.last_keepalive)
     assert not worker.own_echo(worker.last_keepalive)
     assert worker.echoes_dropped == 0
+
+
+def test_the_kernel_drops_our_own_echoes_after_the_first(tmp_path: Path) -> None:
+    # A ucast medium to 127.0.0.1 hears what it sends, as a bcast one does.
+    require_root("SO_BINDTODEVICE on the UDP sockets")
+    port = 16990
+    board = SeqBoard.create(tmp_path / "seqboard", t0_ns=0, interval_ns=10**9,
+                            generation=7, lease_ns=2**62)
+    ctx = zmq.Context()
+    sup = ctx.socket(zmq.PAIR)
+    sup.bind("inproc://udpbus")
+    bus = ctx.socket(zmq.PAIR)
+    bus.connect("inproc://udpbus")
+    worker = LinkWorker("ucast lo 127.0.0.1", bus, LinkSetup(
+        medium=MediumSpec("ucast", "ucast lo 127.0.0.1", "lo", port, peer="127.0.0.1",
+                          accept_from=("127.0.0.1",)),
+        board=str(board.path), status=CONTENT, report_all=False), KEYRING)
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        def forwarded() -> list[bytes]:
+            time.sleep(0.1)
+            worker.on_medium()
+            out = []
+            while sup.poll(50):
+                parts = sup.recv_multipart()
+                if parts[0] == b"rx":
+                    out.append(parts[2])
+            return out
+
+        worker.send_keepalive(0)
+        assert forwarded() == [worker.last_keepalive]  # the first echo: our link comes up
+        assert worker.echo_filter_problem is None  # the kernel drops the next ones
+        worker.send_keepalive(1)
+        stranger.sendto(worker.last_keepalive, ("127.0.0.1", port))  # same bytes, not ours
+        assert forwarded() == []
+        # Only the stranger's copy reached the worker (dropped there: the same
+        # bytes as our keepalive); our own echo the kernel dropped.
+        assert worker.echoes_dropped == 1
+        worker.send_keepalive(2)
+        assert forwarded() == []
+        assert worker.echoes_dropped == 1
+    finally:
+        stranger.close()
+        worker.medium.close()
+        bus.close(linger=0)
+        sup.close(linger=0)
+        ctx.term()
+        board.close()
