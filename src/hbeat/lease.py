@@ -12,6 +12,10 @@ node still runs them.
 from __future__ import annotations
 
 MIN_LEASE_MS = 200
+# A turn of the supervisor's loop renews the lease once 1/RENEW_EARLY of the
+# renewal interval has passed since the last renewal; it is due (the loop
+# wakes for it) after the whole interval.
+RENEW_EARLY = 4
 
 
 def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
@@ -19,6 +23,23 @@ def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
     long enough to ride out a GC pause or a burst of events, short enough that
     a hung supervisor is seen dead well within deadtime."""
     return max(keepalive_ms, min(deadtime_ms // 2, max(2 * keepalive_ms, 1000)))
+
+
+def renew_every_ms(lease: int) -> int:
+    """How long after a renewal the next one is due at the latest: a quarter lease."""
+    return max(1, lease // 4)
+
+
+def renew_due(now_ms: int, next_renew_ms: int, every_ms: int) -> bool:
+    """Whether a turn of the supervisor's loop at `now_ms` renews the lease,
+    the last renewal having set `next_renew_ms` (= that renewal + `every_ms`).
+    Any turn renews once a quarter of the interval has passed, not only the
+    one the loop wakes for when it is due: the turns the peers' keepalives
+    cause then push that wake-up back instead of coming on top of it
+    (docs/processes.md, "Fewer wake-ups"). Also when the interval was
+    shortened (a reload): the renewal due is later than it may be."""
+    last = next_renew_ms - every_ms
+    return now_ms >= last + every_ms // RENEW_EARLY or next_renew_ms - now_ms > every_ms
 
 
 def lease_problem(keepalive_ms: int, deadtime_ms: int) -> str | None:

@@ -65,7 +65,7 @@ from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.seqboard import SeqBoard
-from hbeat.lease import lease_ms
+from hbeat.lease import lease_ms, renew_due, renew_every_ms
 from hbeat.logfmt import Level
 from hbeat.schedslice import shorten_slice
 from hbeat.sdnotify import Notifier
@@ -1024,8 +1024,8 @@ class Supervisor:
             now = now_ms()
             self._note_turn(now)
             self.read_sent_log()
-            renew_every = max(1, self.lease_ms // 4)  # a reload may change the lease
-            if now >= next_renew or next_renew - now > renew_every:
+            renew_every = renew_every_ms(self.lease_ms)  # a reload may change the lease
+            if renew_due(now, next_renew, renew_every):
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = now + renew_every
             if self.watchdog is not None:

@@ -34,6 +34,8 @@ from pathlib import Path
 MAGIC = b"HBSEQBD3"
 _LAYOUT = struct.Struct("<8sqqqqqqqq")
 HEADER = _LAYOUT.size
+_LEASE = struct.Struct("<q")
+LEASE_AT = 48  # offset of lease_ns in _LAYOUT: magic, then five q before it
 _COUNT = struct.Struct("<q")
 RING_AT = HEADER + _COUNT.size
 SENT_RING = 256
@@ -238,8 +240,9 @@ class SeqBoard:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def renew_lease(self, until_ns: int) -> None:
+        """Push the lease to `until_ns` (only that field is written)."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            self._write(replace(self.read(), lease_ns=until_ns))
+            _LEASE.pack_into(self._mem, LEASE_AT, until_ns)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
