@@ -13,9 +13,10 @@ from __future__ import annotations
 
 MIN_LEASE_MS = 200
 # A turn of the supervisor's loop renews the lease once 1/RENEW_EARLY of the
-# renewal interval has passed since the last renewal; it is due (the loop
-# wakes for it) after the whole interval.
-RENEW_EARLY = 4
+# renewal interval has passed since the last renewal (not twice in turns that
+# follow each other closely); it is due (the loop wakes for it) after the
+# whole interval.
+RENEW_EARLY = 16
 
 
 def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
@@ -33,9 +34,9 @@ def renew_every_ms(lease: int) -> int:
 def renew_due(now_ms: int, next_renew_ms: int, every_ms: int) -> bool:
     """Whether a turn of the supervisor's loop at `now_ms` renews the lease,
     the last renewal having set `next_renew_ms` (= that renewal + `every_ms`).
-    Any turn renews once a quarter of the interval has passed, not only the
-    one the loop wakes for when it is due: the turns the peers' keepalives
-    cause then push that wake-up back instead of coming on top of it
+    Any turn renews once 1/RENEW_EARLY of the interval has passed, not only
+    the one the loop wakes for when it is due: the turns the peers'
+    keepalives cause then push that wake-up back instead of coming on top of it
     (docs/processes.md, "Fewer wake-ups"). Also when the interval was
     shortened (a reload): the renewal due is later than it may be."""
     last = next_renew_ms - every_ms
