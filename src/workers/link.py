@@ -182,7 +182,7 @@ class LinkWorker:
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
         self.status: KeepaliveContent = setup.status
         self.content_seq = self.status.status_seq
-        self.content_key = content_key(self.status)
+        self._keyed: tuple[KeepaliveContent, int] | None = None
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
         self.running = True
         self.loadavg = LoadAvg()
@@ -218,6 +218,14 @@ class LinkWorker:
         if line is not None:
             self.post(Warn(line).encode())
 
+    def content_key(self) -> int:
+        """`content_key` of the content the keepalive is built from (computed
+        once per content: whatever replaces `self.status` changes it)."""
+        keyed = self._keyed
+        if keyed is None or keyed[0] is not self.status:
+            keyed = self._keyed = (self.status, content_key(self.status))
+        return keyed[1]
+
     def claim(self, tick: int, ts: int, ld: bytes) -> tuple[int, bool] | None:
         """The seq of keepalive `tick` and whether this worker took it (it
         logs `ts`, `ld` and its content on the board then), or None (send
@@ -227,7 +235,7 @@ class LinkWorker:
         seq and the old `st` would take the node's state back at the peers."""
         try:
             return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
-                                    (ts, ld, self.content_key))
+                                    (ts, ld, self.content_key()))
         except StaleKeepalive:
             pass
         deadline = time.monotonic_ns() + CONTENT_WAIT_MS * 1_000_000
@@ -236,7 +244,7 @@ class LinkWorker:
                 self.on_bus()
             try:
                 return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
-                                        (ts, ld, self.content_key))
+                                        (ts, ld, self.content_key()))
             except StaleKeepalive:
                 continue
         return None  # skip this tick: the supervisor's status message just went out
@@ -372,7 +380,6 @@ class LinkWorker:
             elif isinstance(order, Status):
                 self.status = order.content
                 self.content_seq = self.status.status_seq
-                self.content_key = content_key(self.status)
                 self.keepalive = status_template(
                     self.status, self.medium.form, self.keyring).bind3()
             elif isinstance(order, Reschedule):

@@ -154,7 +154,7 @@ def test_history_from_the_board_log_holds_the_keepalive_as_sent(tmp_path: Path) 
         # A content the supervisor never handed out is not made up.
         worker.status = replace(status, st="dead", status_seq=sup.board.read().status_seq)
         worker.content_seq = worker.status.status_seq
-        worker.content_key = content_key(worker.status)
+        assert worker.content_key() == content_key(worker.status)
         worker.send_keepalive(tick + 1)
         assert sup.board.sent_count() == 2
         sup.read_sent_log()
