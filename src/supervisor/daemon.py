@@ -290,12 +290,14 @@ class Supervisor:
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
-        # A status call is worth a line when it fails, or finds a group running
-        # at start-up (adopted); a monitor's probe (quiet) never: its failure is
-        # the monitor-failed cause that follows.
-        if not info.pop("quiet", False) and (
-                info.get("action") != "status" or is_failure(verdict) or (
-                verdict == "running" and self.journal.why_of(decision) == "startup")):
+        # Every call but a monitor's probe (quiet: its failure is the
+        # monitor-failed cause that follows), with the executor's CLOCK_REALTIME
+        # stamps of its spawn and exit: the scripts' own share of a takeover
+        # (bench/cluster/scenarios.py reads them).
+        result = self.executor.last_result
+        if result is not None and result.id == op and result.spawn_ns is not None:
+            info["spawn_ns"], info["exit_ns"] = result.spawn_ns, result.exit_ns
+        if not info.pop("quiet", False):
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
         with self.journal.within(decision):
@@ -525,7 +527,7 @@ class Supervisor:
                 info = self.membership.nodes.get(action.node)
                 jh.node_changed(self.journal, self.node, action, {
                     md: li.last_heard for md, li in (info.links.items() if info else ())},
-                    now_ms())
+                    now_ms(), time.time_ns())
                 self.metrics.on_node(action.node, action.new)
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()

@@ -193,6 +193,8 @@ class Job:
     proc: subprocess.Popen[bytes] | None = None
     pid: int = 0
     started: float = 0.0
+    spawn_ns: int | None = None  # CLOCK_REALTIME, for the bench and the journal
+    exit_ns: int | None = None
     deadline: float = 0.0
     kill_at: float | None = None
     sigkill_sent: bool = False
@@ -364,6 +366,7 @@ class Executor:
                 continue
             job.argv = argv
             job.started = time.monotonic()
+            job.spawn_ns = time.time_ns()
             try:
                 proc = self.oom.popen(
                     list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -478,6 +481,7 @@ class Executor:
                 continue  # something a script left behind: we are its subreaper
             job.wait_status = status
             job.ended = now
+            job.exit_ns = time.time_ns()
             if job.proc is not None:
                 job.proc.returncode = os.waitstatus_to_exitcode(status)
 
@@ -554,7 +558,9 @@ class Executor:
             signal=sig, status=status, heartbeat_status=hb_status, timed_out=job.timed_out,
             duration_s=round(duration, 6), error=error, argv=job.argv,
             command=call.describe() if call else "", output_lines=job.output_lines,
-            output_bytes=job.output_bytes, truncated=job.truncated).encode())
+            output_bytes=job.output_bytes, truncated=job.truncated,
+            spawn_ns=job.spawn_ns if job.proc is not None else None,
+            exit_ns=job.exit_ns).encode())
 
     # --- loop --------------------------------------------------------------
 
