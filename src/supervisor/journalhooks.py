@@ -55,7 +55,7 @@ def node_changed(journal: Journal, local: str, change: mb.NodeStateChanged,
     if change.new == mb.DEAD:
         links = {md: {"ago_ms": None if heard is None else now_ms - heard}
                  for md, heard in last_heard.items()}
-        extra = {} if decided_ns is None else {"decided_ns": decided_ns}
+        extra: dict[str, Any] = {} if decided_ns is None else {"decided_ns": decided_ns}
         journal.record(Kind.NODE_DEAD, change.reason, node=change.node, links=links,
                        was=change.old, **extra)
     elif change.old == mb.DEAD:
