@@ -67,7 +67,7 @@ from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
-from hbeat.schedslice import shorten_slice
+from hbeat.schedslice import set_timer_slack, shorten_slice
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
@@ -100,6 +100,7 @@ from supervisor.rundir import (
 )
 from supervisor.selffence import fence_reason
 from supervisor.signals import Signals
+from supervisor.wakeup import coarse_poll_ms
 from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
@@ -141,6 +142,11 @@ def drbdadm_path() -> str:
     if override:
         return override
     return next((p for p in DRBDADM_PATHS if os.access(p, os.X_OK)), DRBDADM_PATHS[0])
+
+
+# The supervisor's sleeps end this close to when they were asked to end
+# (default 50 us): its last sleep to a peer's deadline (supervisor/wakeup.py).
+TIMER_SLACK_NS = 5_000
 
 
 def now_ms() -> int:
@@ -962,6 +968,9 @@ class Supervisor:
         problem = shorten_slice(reset_on_fork=True)
         if problem:
             self.log(Level.WARN, f"supervisor: {problem}")
+        problem = set_timer_slack(TIMER_SLACK_NS)  # its last sleep to a deadline: wakeup.py
+        if problem:
+            self.log(Level.WARN, f"supervisor: {problem}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
         poller = zmq.Poller()
@@ -1016,8 +1025,13 @@ class Supervisor:
                 self.apply_resources(self.resources.shutdown(now_ms()))
             deadline = self._next_deadline(now)
             waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
+            fine_ns: int | None = None  # the deadline is this close: sleep to it
             if deadline is not None:
-                waits.append(deadline - now)
+                left_ns = deadline * 1_000_000 - time.monotonic_ns()
+                coarse = coarse_poll_ms(left_ns)
+                if coarse is None:
+                    fine_ns = left_ns
+                waits.append(0 if coarse is None else coarse)
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
@@ -1040,6 +1054,11 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
+                # Nothing came in and the deadline is under FINE_NS away: sleep
+                # to it, then the next turn takes the inputs first, as always.
+                time.sleep(max(0, deadline * 1_000_000 - time.monotonic_ns()) / 1e9)
+                continue
             # A stall (SIGSTOP) ends inside the poll: notice it before the frames
             # queued meanwhile are handled (self-fencing must know, _check_fence).
             self._note_turn(now_ms())
