@@ -538,7 +538,8 @@ class Supervisor:
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
                 self._status_line()
-                self.peer_store.update(self.membership.peer_records(), now_ms())
+                if action.new != mb.DEAD:  # a death's NodeDead saves them, after the takeover
+                    self.peer_store.update(self.membership.peer_records(), now_ms())
                 if action.old == mb.DEAD and action.new != mb.DEAD:
                     self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
@@ -555,12 +556,14 @@ class Supervisor:
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
-                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
                 self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
+                # After the takeover's orders (the stonith frame, the first
+                # script): saving waits for the disk (two fsyncs).
+                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
             elif isinstance(action, mb.PeerRestarted):
                 self.peer_store.update(self.membership.peer_records(), now_ms())
                 self.journal.record(Kind.PEER_RESTARTED, node=action.node, old=action.old_gen,

@@ -20,8 +20,9 @@ def coarse_poll_ms(left_ns: int) -> int | None:
     """The poll timeout (ms) for a deadline `left_ns` away: it ends before the
     deadline however the kernel rounds it (1 ms of flooring, plus up to
     left_ns / 1000 of slack), so the last stretch can be slept precisely.
-    None when the deadline is within FINE_NS (or past): sleep to it instead."""
+    None when the deadline is within FINE_NS (or past), or too close for a
+    poll of at least 1 ms: sleep to it instead."""
     if left_ns <= FINE_NS:
         return None
-    margin = FINE_NS // 2 + left_ns // 500
-    return max(0, (left_ns - margin) // 1_000_000)
+    ms = (left_ns - FINE_NS // 2 - left_ns // 500) // 1_000_000
+    return ms if ms >= 1 else None

@@ -366,7 +366,6 @@ class Executor:
                 continue
             job.argv = argv
             job.started = time.monotonic()
-            job.spawn_ns = time.time_ns()
             try:
                 proc = self.oom.popen(
                     list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -377,6 +376,9 @@ class Executor:
                 self.ids.discard(job.rid)
                 self.send_result(job, error=exec_error(argv[0], exc))
                 continue
+            # vfork: Popen returns once the child has exec'd. From here on the
+            # time is the script's own (its exit_ns is the reaping).
+            job.spawn_ns = time.time_ns()
             job.proc, job.pid = proc, proc.pid
             job.deadline = job.started + job.timeout_s
             for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):

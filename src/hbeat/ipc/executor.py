@@ -334,7 +334,8 @@ class RunResult:
     output_bytes: int
     truncated: bool
     spawn_ns: int | None = None
-    """CLOCK_REALTIME just before the executor forked the call (None: never run)."""
+    """CLOCK_REALTIME when the call's process had exec'd (the executor's spawn
+    returned; None: never run)."""
     exit_ns: int | None = None
     """CLOCK_REALTIME when the executor reaped it: with spawn_ns, the call's
     own time as the executor saw it (docs/journal.md)."""
