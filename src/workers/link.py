@@ -75,9 +75,9 @@ PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
 # Within PRECISE_NS the bus is still served (`serve_precise`): one order at a
 # time, and none once the tick is SERVE_GUARD_NS away. The costliest order,
-# a `status` (a new keepalive template), takes about 60 us here (bench/README.md
-# "How a link worker meets its tick", docs/processes.md), so an order never
-# delays a keepalive.
+# a `status` (a new keepalive template), takes about 50 us (a `send` 6 us;
+# medians on the shared 2-vCPU machine; docs/processes.md "How a link worker
+# meets its tick"), so an order never delays a keepalive.
 SERVE_GUARD_NS = 300_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
