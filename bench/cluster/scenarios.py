@@ -225,10 +225,15 @@ def takeover_steps(journal: list[dict[str, Any]], victim: str, after_ns: int
         if (e.get("kind") == "script" and e.get("decision") == dead.get("seq")
                 and det.get("spawn_ns") is not None):
             action = str(det.get("action"))
-            if f"{action}_spawn" not in out:
-                out[f"{action}_spawn"] = int(det["spawn_ns"])
-                if det.get("exit_ns") is not None:
-                    out[f"{action}_exit"] = int(det["exit_ns"])
+            stamps = [(action, det.get("spawn_ns"), det.get("exit_ns"))]
+            if action == "start":  # the status before it, when the journal left it out
+                stamps.insert(0, ("status", det.get("status_spawn_ns"),
+                                  det.get("status_exit_ns")))
+            for name, spawn, exited in stamps:
+                if spawn is not None and f"{name}_spawn" not in out:
+                    out[f"{name}_spawn"] = int(spawn)
+                    if exited is not None:
+                        out[f"{name}_exit"] = int(exited)
     return out
 
 

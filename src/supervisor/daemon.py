@@ -233,6 +233,9 @@ class Supervisor:
         self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
         self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
+        # A status call's spawn and exit stamps, when the journal left it out,
+        # until the start of that resource that follows it (_script_done).
+        self.status_stamps: dict[tuple[Any, Any], tuple[int, int | None]] = {}
         self.last_turn_ms = 0
         self.groups = {g.key: g for g in config.groups}
         self.resources: rs.Resources | None = None
@@ -296,16 +299,28 @@ class Supervisor:
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
-        # Every call but a monitor's probe (quiet: its failure is the
-        # monitor-failed cause that follows), with the executor's CLOCK_REALTIME
-        # stamps of its spawn and exit: the scripts' own share of a takeover
-        # (bench/cluster/scenarios.py reads them).
+        # With the executor's CLOCK_REALTIME stamps of the call's exec and exit:
+        # the scripts' own share of a takeover (bench/cluster/scenarios.py).
         result = self.executor.last_result
         if result is not None and result.id == op and result.spawn_ns is not None:
             info["spawn_ns"], info["exit_ns"] = result.spawn_ns, result.exit_ns
-        if not info.pop("quiet", False):
+        where = (info.get("group"), info.get("resource"))
+        # A status call is worth a line when it fails, or finds a group running
+        # at start-up (adopted); a monitor's probe (quiet) never: its failure is
+        # the monitor-failed cause that follows. The start that follows a status
+        # left out carries its stamps (status_spawn_ns, status_exit_ns).
+        if not info.pop("quiet", False) and (
+                info.get("action") != "status" or is_failure(verdict) or (
+                verdict == "running" and self.journal.why_of(decision) == "startup")):
+            status = self.status_stamps.pop(where, None)
+            if status is not None and info.get("action") == "start":
+                info["status_spawn_ns"], info["status_exit_ns"] = status
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
+        elif info.get("action") == "status" and "spawn_ns" in info:
+            self.status_stamps[where] = (info["spawn_ns"], info["exit_ns"])
+            while len(self.status_stamps) > 64:  # statuses no start followed
+                del self.status_stamps[next(iter(self.status_stamps))]
         with self.journal.within(decision):
             self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
 

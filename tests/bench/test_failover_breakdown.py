@@ -39,6 +39,16 @@ def test_the_steps_are_the_first_takeover_after_the_kill() -> None:
     assert takeover_steps([], "weasel", 0) == {}
 
 
+def test_a_status_left_out_of_the_journal_comes_with_its_start() -> None:
+    """hbeat records a status call that finds the group stopped only through
+    the start after it (docs/journal.md)."""
+    entries = [e for e in journal() if e["seq"] not in (9, 11)]
+    entries[-1]["detail"].update(status_spawn_ns=T + 4 * MS, status_exit_ns=T + 7 * MS)
+    assert takeover_steps(entries, "weasel", T - 10_000 * MS) == {
+        "decided": T + MS, "status_spawn": T + 4 * MS, "status_exit": T + 7 * MS,
+        "start_spawn": T + 8 * MS, "start_exit": T + 12 * MS}
+
+
 def test_breakdown_of_one_kill() -> None:
     steps = takeover_steps(journal(), "weasel", T - 10_000 * MS)
     got = breakdown(T, T + 3 * MS, T + 10 * MS, steps)
