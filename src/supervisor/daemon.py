@@ -309,7 +309,8 @@ class Supervisor:
         # at start-up (adopted); a monitor's probe (quiet) never: its failure is
         # the monitor-failed cause that follows. The start that follows a status
         # left out carries its stamps (status_spawn_ns, status_exit_ns).
-        if not info.pop("quiet", False) and (
+        quiet = info.pop("quiet", False)
+        if not quiet and (
                 info.get("action") != "status" or is_failure(verdict) or (
                 verdict == "running" and self.journal.why_of(decision) == "startup")):
             status = self.status_stamps.pop(where, None)
@@ -317,7 +318,7 @@ class Supervisor:
                 info["status_spawn_ns"], info["status_exit_ns"] = status
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
-        elif info.get("action") == "status" and "spawn_ns" in info:
+        elif not quiet and info.get("action") == "status" and "spawn_ns" in info:
             self.status_stamps[where] = (info["spawn_ns"], info["exit_ns"])
             while len(self.status_stamps) > 64:  # statuses no start followed
                 del self.status_stamps[next(iter(self.status_stamps))]
