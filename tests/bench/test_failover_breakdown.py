@@ -79,3 +79,17 @@ def test_hops_table_judges_the_targets_on_p99() -> None:
                          "deadtime + 10.50 ms + the scripts' own time (target + 10: "
                          "**not met**).")
     assert report.hops_table({}) == []
+
+
+def test_failover_table_judges_the_current_targets() -> None:
+    def res(detect_p99: float, net_p99: float | None) -> dict[str, Any]:
+        return {"deadtime_ms": 500, "reps": 3, "detect": summary(501.0, 500 + detect_p99),
+                "start": summary(510.0, 530.0),
+                "breakdown": {} if net_p99 is None else {"start_net_ms": summary(5.0, net_p99)}}
+
+    rows = report.failover_table({"fast/hbeat": res(1.9, 9.9)})
+    assert "| ≤ 502 | yes |" in rows[2] and "| ≤ 510 + scripts | yes |" in rows[2]
+    rows = report.failover_table({"fast/hbeat": res(2.1, 10.1)})
+    assert "| ≤ 502 | **no** |" in rows[2] and "| ≤ 510 + scripts | **no** |" in rows[2]
+    rows = report.failover_table({"fast/hbeat": res(1.0, None)})  # no journal stamps
+    assert "| ≤ 510 + scripts | - |" in rows[2]
