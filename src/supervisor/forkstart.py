@@ -9,8 +9,10 @@ once after the fork, keeps its garbage collector from writing into the
 inherited objects (which would copy their pages); the supervisor freezes
 its own start-up objects once, before its first fork
 (`freeze_startup_objects`), so that its own full collections do not copy
-the pages it shares with its workers either. docs/processes.md ("Memory")
-has the figures and the trade-off.
+the pages it shares with its workers either; and it takes the free slots
+of its object pools (`supervisor/poolfill.py`), so the child's first
+objects do not land one per shared page. docs/processes.md ("Memory") has
+the figures and the trade-offs.
 
 The child is made to look like the fresh interpreter it replaces: every
 descriptor but 0-2 and `pass_fds` closed (the supervisor's sockets, its
@@ -39,6 +41,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
+
+from supervisor import poolfill
 
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -83,6 +87,7 @@ class ForkedProcess:
             if stream is not None:
                 stream.flush()  # or the child would write it a second time
         freeze_startup_objects()
+        poolfill.fill()  # the child's first objects go to empty pools
         enabled = gc.isenabled()
         gc.disable()  # no collection between the fork and the child's freeze
         try:

@@ -26,13 +26,13 @@ from workers.locktrim import (
     plan,
 )
 
-MAPS = """\
-55d0c0000000-55d0c0003000 rw-p 00000000 00:00 0                          [heap]
-7f0000000000-7f0000004000 r-xp 00001000 fe:01 1234                       /usr/lib/libpython3.11.so.1.0
-7f0000010000-7f0000012000 rw-p 00000000 00:00 0 
-7ffd00000000-7ffd00002000 rw-p 00000000 00:00 0                          [stack]
-7ffd10000000-7ffd10002000 r--p 00000000 00:00 0                          [vvar]
-"""
+MAPS = "".join(f"{line}\n" for line in (
+    "55d0c0000000-55d0c0003000 rw-p 00000000 00:00 0                          [heap]",
+    "7f0000000000-7f0000004000 r-xp 00001000 fe:01 1234   /usr/lib/libpython3.11.so.1.0",
+    "7f0000010000-7f0000012000 rw-p 00000000 00:00 0 ",  # anonymous: the kernel pads
+    "7ffd00000000-7ffd00002000 rw-p 00000000 00:00 0                          [stack]",
+    "7ffd10000000-7ffd10002000 r--p 00000000 00:00 0                          [vvar]",
+))
 
 WRITTEN = PM_PRESENT | PM_MMAP_EXCLUSIVE  # a page this process wrote (or allocated)
 SHARED = PM_PRESENT  # an anonymous page still shared with the parent
@@ -130,7 +130,8 @@ late_before = "lo" in (flags(base + 40 * mmap.PAGESIZE) or [])
 second = locktrim.trim()
 print(json.dumps({
     "problem": problem, "second": second, "before": before, "after": after,
-    "written": "lo" in (flags(base) or []), "untouched": "lo" in (flags(base + 20 * mmap.PAGESIZE) or []),
+    "written": "lo" in (flags(base) or []),
+    "untouched": "lo" in (flags(base + 20 * mmap.PAGESIZE) or []),
     "late_before": late_before, "late_after": "lo" in (flags(base + 40 * mmap.PAGESIZE) or []),
 }))
 sys.stdout.flush()
