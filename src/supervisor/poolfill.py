@@ -29,6 +29,11 @@ from collections.abc import Callable
 _ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
 _BYTES_HEADER = sys.getsizeof(b"")  # a bytes object of length n takes this + n bytes
 _held: list[object] = []
+# What the fillers may hold in all, over every fork: a restart fills the
+# slots the supervisor's own churn freed since the last fork, and a worker
+# restarting without end must not grow the supervisor without end.
+HELD_LIMIT_BYTES = 4 * 1024 * 1024
+_held_bytes = 0
 
 
 def free_slots(stats: str) -> dict[int, int]:
@@ -91,8 +96,10 @@ def _is_foreign(line: str) -> bool:
 
 def fill() -> int:
     """Take every free slot of the partially used pools (the module
-    docstring) and keep it; returns how many objects that took."""
-    if not hasattr(sys, "_debugmallocstats"):
+    docstring) and keep it, within HELD_LIMIT_BYTES over the life of the
+    process; returns how many objects that took."""
+    global _held_bytes
+    if not hasattr(sys, "_debugmallocstats") or _held_bytes >= HELD_LIMIT_BYTES:
         return 0
     try:
         slots = free_slots(_stats_text())
@@ -101,8 +108,10 @@ def fill() -> int:
     taken = 0
     for size, free in sorted(slots.items()):
         make = filler(size)
-        if make is None or free <= 0:
+        count = min(free, (HELD_LIMIT_BYTES - _held_bytes) // size)
+        if make is None or count <= 0:
             continue
-        _held.extend(make() for _ in range(free))
-        taken += free
+        _held.extend(make() for _ in range(count))
+        _held_bytes += count * size
+        taken += count
     return taken

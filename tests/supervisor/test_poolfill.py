@@ -76,3 +76,24 @@ def test_a_child_allocates_from_empty_pools_after_fill() -> None:
     # Without: the child's objects fill the holes one or two per page, each
     # page copied. With: they are packed in empty pools.
     assert filled["grew"] < plain["grew"] * 0.7, (plain, filled)
+
+
+LIMIT = r"""
+import json
+from supervisor import poolfill
+poolfill.HELD_LIMIT_BYTES = 64 * 1024
+held = []
+for _ in range(3):  # restarts, each after the supervisor freed many objects
+    junk = [{"n": i} for i in range(20000)]
+    del junk[::2]
+    held.append(poolfill.fill())
+print(json.dumps({"taken": held, "bytes": poolfill._held_bytes}))
+"""
+
+
+def test_what_the_fillers_hold_is_bounded_over_restarts() -> None:
+    out = subprocess.run([sys.executable, "-c", LIMIT], capture_output=True, text=True,
+                         timeout=60, check=True)
+    seen = json.loads(out.stdout)
+    assert seen["taken"][0] > 0 and seen["taken"][-1] == 0, seen
+    assert 0 < seen["bytes"] <= 64 * 1024, seen
