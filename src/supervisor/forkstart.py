@@ -11,7 +11,8 @@ its own start-up objects once, before its first fork
 (`freeze_startup_objects`), so that its own full collections do not copy
 the pages it shares with its workers either; and it takes the free slots
 of its object pools (`supervisor/poolfill.py`), so the child's first
-objects do not land one per shared page. docs/processes.md ("Memory") has
+objects do not land one per shared page, and gives the kernel back the free
+pages of its malloc heap (`hbeat.addrspace.release_free_heap`). docs/processes.md ("Memory") has
 the figures and the trade-offs.
 
 The child is made to look like the fresh interpreter it replaces: every
@@ -42,6 +43,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
+from hbeat.addrspace import release_free_heap
 from supervisor import poolfill
 
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -88,6 +90,7 @@ class ForkedProcess:
                 stream.flush()  # or the child would write it a second time
         freeze_startup_objects()
         poolfill.fill()  # the child's first objects go to empty pools
+        release_free_heap()  # free pages are not inherited resident
         enabled = gc.isenabled()
         gc.disable()  # no collection between the fork and the child's freeze
         try:
