@@ -167,15 +167,14 @@ class _Trimmer:
             os.close(fd)
 
     def tops(self, fd: int, start: int, end: int) -> Iterator[int]:
-        """The top byte of each page's pagemap entry in [start, end)."""
+        """The top byte of each page's pagemap entry in [start, end) (0 past
+        what the kernel returns: the end of the mapping moved meanwhile)."""
         page = start // PAGE
         last = end // PAGE
         while page < last:
             want = min(last - page, _CHUNK_PAGES)
-            try:
-                got = os.preadv(fd, [self.view[:want * 8]], page * 8) // 8
-            except OSError:
-                got = 0
+            # An error is raised, not read as "absent": that would unlock all.
+            got = os.preadv(fd, [self.view[:want * 8]], page * 8) // 8
             yield from self.view[7:got * 8:8]
             for _ in range(want - got):
                 yield 0  # no entry: not present
@@ -224,8 +223,8 @@ def trim() -> str | None:
                                        name == b"[stack]")
             if problem is not None:
                 return problem
-    except OSError as exc:
-        return f"reading /proc/self/maps: {exc.strerror}"
+    except OSError as exc:  # what is done is done; the rest stays locked
+        return f"reading /proc/self/maps or pagemap: {exc.strerror}"
     finally:
         os.close(fd)
     return None

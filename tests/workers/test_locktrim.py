@@ -10,9 +10,12 @@ locked, the pages it never touched are not, and its locked address space
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
+
+import pytest
 
 from tests.harness.requirements import require_root
 from workers.locktrim import (
@@ -21,6 +24,7 @@ from workers.locktrim import (
     PM_MMAP_EXCLUSIVE,
     PM_PRESENT,
     Mapping,
+    _Trimmer,
     page_runs,
     parse_maps,
     plan,
@@ -151,3 +155,14 @@ def test_trim_in_a_forked_child_keeps_its_written_pages_locked() -> None:
     # made its own: far less (the figures are in bench/README.md).
     assert seen["before"] > 30 * 1024, seen
     assert seen["after"] < seen["before"] / 2, seen
+
+
+def test_an_unreadable_pagemap_is_an_error_not_absent_pages() -> None:
+    # Read as "absent", every page of the mapping would have been unlocked.
+    r, w = os.pipe()
+    os.close(w)
+    try:
+        with pytest.raises(OSError):
+            list(_Trimmer().tops(r, 0x400000, 0x400000 + 4 * PAGE))
+    finally:
+        os.close(r)
