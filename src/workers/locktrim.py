@@ -206,6 +206,8 @@ def trim() -> str | None:
     worker shares with the supervisor and so copy that page. Returns None,
     or what failed (what is not done yet stays locked as it was)."""
     global _trimmer
+    if not hasattr(_LIBC, "mlock2"):  # glibc before 2.27
+        return "mlock2 is not in this C library"
     if _trimmer is None:
         _trimmer = _Trimmer()
     try:
