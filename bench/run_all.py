@@ -230,8 +230,10 @@ def phase_loaded(args: argparse.Namespace, results: dict[str, Any], load: Load) 
 
 
 def phase_failover(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    kinds = [k for k in scenarios_kinds() if k in args.failover_daemons.split(",")]
+    profiles = [p for p in (CLASSIC, FAST) if p.name in args.failover_profiles.split(",")]
     runs = {f"{p.name}/{k}": scenarios.FailoverScenario(f"{p.name}/{k}", k, p, args.reps)
-            for p in (CLASSIC, FAST) for k in scenarios_kinds()}
+            for p in profiles for k in kinds}
     errors: dict[str, str] = {}
 
     def one(key: str) -> None:
@@ -373,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
                          "(the flooder's highest)")
     ap.add_argument("--attack-keep-going", action="store_true",
                     help="flood a daemon at every rate even after a false death")
+    ap.add_argument("--failover-daemons", default="hbeat,heartbeat",
+                    help="which daemons the failover phase kills (with --merge, the others "
+                         "keep their previous rows)")
+    ap.add_argument("--failover-profiles", default="classic,fast",
+                    help="which profiles the failover phase runs (classic, fast)")
     ap.add_argument("--ops-reps", type=int, default=5,
                     help="repetitions of handover, start-up with the peer up and restart "
                          "(--phases ops)")

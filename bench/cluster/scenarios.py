@@ -9,6 +9,8 @@ Failover runs its own loop (`run()`), meant for a thread.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import time
@@ -194,6 +196,68 @@ class FalseDeathScenario(Scenario):
         }
 
 
+# The takeover's milliseconds after the deadline (ms, per kill; hbeat only: the
+# survivor's journal has the decision's and the executor's stamps).
+BREAKDOWN = (
+    "decision_ms",          # deadline -> membership's decision (journal node-dead)
+    "decision_to_wire_ms",  # decision -> stonith frame on the wire
+    "decision_to_status_spawn_ms",  # decision -> the executor forks `status`
+    "status_own_ms",        # `status` spawn -> exit (the script's own run)
+    "status_exit_to_start_spawn_ms",  # its result, the order for `start`, the fork
+    "start_own_ms",         # `start` spawn -> the probe's start stamp
+    "scripts_own_ms",       # status_own + start_own
+    "start_after_deadline_ms",  # the probe's start stamp - deadline
+    "start_net_ms",         # start_after_deadline - scripts_own: the target's figure
+)
+
+
+def takeover_steps(journal: list[dict[str, Any]], victim: str, after_ns: int
+                   ) -> dict[str, int]:
+    """Stamps of the first takeover of `victim`'s death after `after_ns`: the
+    decision (`decided_ns`) and the spawn/exit of its `status` and `start`."""
+    dead = next((e for e in journal if e.get("kind") == "node-dead" and e.get("node") == victim
+                 and (e.get("detail") or {}).get("decided_ns", 0) > after_ns), None)
+    if dead is None:
+        return {}
+    out = {"decided": int(dead["detail"]["decided_ns"])}
+    for e in journal:
+        det = e.get("detail") or {}
+        if (e.get("kind") == "script" and e.get("decision") == dead.get("seq")
+                and det.get("spawn_ns") is not None):
+            action = str(det.get("action"))
+            stamps = [(action, det.get("spawn_ns"), det.get("exit_ns"))]
+            if action == "start":  # the status before it, when the journal left it out
+                stamps.insert(0, ("status", det.get("status_spawn_ns"),
+                                  det.get("status_exit_ns")))
+            for name, spawn, exited in stamps:
+                if spawn is not None and f"{name}_spawn" not in out:
+                    out[f"{name}_spawn"] = int(spawn)
+                    if exited is not None:
+                        out[f"{name}_exit"] = int(exited)
+    return out
+
+
+def breakdown(deadline: int, stonith: int | None, start: int | None,
+              steps: dict[str, int]) -> dict[str, float | None]:
+    """One kill's BREAKDOWN (ms; None where a stamp is missing)."""
+
+    def span(a: int | None, b: int | None) -> float | None:
+        return None if a is None or b is None else (b - a) / 1e6
+
+    dec, st_sp, st_ex = steps.get("decided"), steps.get("status_spawn"), steps.get("status_exit")
+    start_sp = steps.get("start_spawn")
+    status_own, start_own = span(st_sp, st_ex), span(start_sp, start)
+    own = None if status_own is None or start_own is None else status_own + start_own
+    after = span(deadline, start)
+    return {
+        "decision_ms": span(deadline, dec), "decision_to_wire_ms": span(dec, stonith),
+        "decision_to_status_spawn_ms": span(dec, st_sp), "status_own_ms": status_own,
+        "status_exit_to_start_spawn_ms": span(st_ex, start_sp), "start_own_ms": start_own,
+        "scripts_own_ms": own, "start_after_deadline_ms": after,
+        "start_net_ms": None if after is None or own is None else after - own,
+    }
+
+
 class FailoverScenario(Scenario):
     """kill -9 of the node holding the resource, `reps` times, alternating nodes."""
 
@@ -216,6 +280,22 @@ class FailoverScenario(Scenario):
         deadline = up_since + self.SETTLE_S
         wait_for(lambda: time.monotonic() >= deadline, self.SETTLE_S + 5, interval=0.2,
                  what="the startup dt window to pass")
+
+    def _journal(self, name: str) -> list[dict[str, Any]]:
+        """hbeat's decision journal of `name` (docs/journal.md); [] for heartbeat."""
+        node = self.cluster.nodes[name]
+        state_dir = getattr(node, "state_dir", None)
+        if state_dir is None:
+            return []
+        try:
+            text = (Path(state_dir) / "hb_journal").read_text()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
 
     def run(self, progress: Callable[[str], None] = print) -> None:
         since = {n: 0 for n in NODES}
@@ -277,6 +357,8 @@ class FailoverScenario(Scenario):
             # the probe's stamps split the time after the decision.
             status = next((e.time_ns for e in events if e.node == survivor
                            and e.action == "status" and e.time_ns > k["t_kill"]), None)
+            steps = takeover_steps(self._journal(survivor), victim, k["t_kill"])
+            deadline = t_last + self.profile.deadtime_ms * 1_000_000
             rows.append({
                 **k, "t_last": t_last,
                 "kill_after_last_ms": (k["t_kill"] - t_last) / 1e6,
@@ -293,6 +375,7 @@ class FailoverScenario(Scenario):
                 else (status - stonith) / 1e6,
                 "status_to_start_ms": None if status is None or start is None
                 else (start - status) / 1e6,
+                **breakdown(deadline, stonith, start, steps),
             })
 
         def summary(key: str) -> dict[str, Any] | None:
@@ -310,6 +393,8 @@ class FailoverScenario(Scenario):
             "stonith_to_status": summary("stonith_to_status_ms"),
             "status_to_start": summary("status_to_start_ms"),
             "missing_stonith": sum(1 for r in rows if r["detect_ms"] is None),
+            "breakdown": {key: summary(key) for key in BREAKDOWN if any(
+                r.get(key) is not None for r in rows)},
             "errors": self.errors, "rows": rows,
         }
 

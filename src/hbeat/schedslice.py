@@ -9,7 +9,8 @@ worker uses it for its keepalive ticks; the supervisor for its own deadlines
 (a peer's death is decided when its loop wakes), with `reset_on_fork` so
 that nothing it starts (workers, respawn clients, and through the executor
 the resource scripts) inherits it. Older kernels accept and ignore it.
-Measured in bench/README.md ("Time-critical paths").
+Measured in bench/README.md ("Time-critical paths"). `set_timer_slack`
+lets such a process's sleeps end on time (prctl PR_SET_TIMERSLACK).
 """
 
 from __future__ import annotations
@@ -47,4 +48,16 @@ def shorten_slice(slice_ns: int = SLICE_NS, *, reset_on_fork: bool = False) -> s
                       sched_nice=os.getpriority(os.PRIO_PROCESS, 0), sched_runtime=slice_ns)
     if _LIBC.syscall(number, 0, ctypes.byref(attr), 0) != 0:
         return f"sched_setattr (slice {slice_ns} ns): {os.strerror(ctypes.get_errno())}"
+    return None
+
+
+PR_SET_TIMERSLACK = 29
+
+
+def set_timer_slack(slack_ns: int) -> str | None:
+    """The calling process's timer slack (how late the kernel may end its
+    sleeps to batch wake-ups; 50 us by default). Returns why it could not be
+    set, or None."""
+    if _LIBC.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(slack_ns), 0, 0, 0) != 0:
+        return f"prctl(PR_SET_TIMERSLACK, {slack_ns}): {os.strerror(ctypes.get_errno())}"
     return None

@@ -67,7 +67,7 @@ from hbeat.ipc.keepalive import KeepaliveContent
 from hbeat.ipc.seqboard import SeqBoard
 from hbeat.lease import lease_ms
 from hbeat.logfmt import Level
-from hbeat.schedslice import shorten_slice
+from hbeat.schedslice import set_timer_slack, shorten_slice
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
 from supervisor import fencing as fc
@@ -100,6 +100,7 @@ from supervisor.rundir import (
 )
 from supervisor.selffence import fence_reason
 from supervisor.signals import Signals
+from supervisor.wakeup import coarse_poll_ms
 from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
 
@@ -141,6 +142,11 @@ def drbdadm_path() -> str:
     if override:
         return override
     return next((p for p in DRBDADM_PATHS if os.access(p, os.X_OK)), DRBDADM_PATHS[0])
+
+
+# The supervisor's sleeps end this close to when they were asked to end
+# (default 50 us): its last sleep to a peer's deadline (supervisor/wakeup.py).
+TIMER_SLACK_NS = 5_000
 
 
 def now_ms() -> int:
@@ -227,6 +233,9 @@ class Supervisor:
         self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
         self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
+        # A status call's spawn and exit stamps, when the journal left it out,
+        # until the start of that resource that follows it (_script_done).
+        self.status_stamps: dict[tuple[Any, Any], tuple[int, int | None]] = {}
         self.last_turn_ms = 0
         self.groups = {g.key: g for g in config.groups}
         self.resources: rs.Resources | None = None
@@ -290,14 +299,29 @@ class Supervisor:
     def _script_done(self, op: int, rc: int | None, verdict: Outcome) -> None:
         self.metrics.on_script_done(op, rc is None or is_failure(verdict), now_ms())
         decision, took, info = self.journal.op_finished("script", op, now_ms())
+        # With the executor's CLOCK_REALTIME stamps of the call's exec and exit:
+        # the scripts' own share of a takeover (bench/cluster/scenarios.py).
+        result = self.executor.last_result
+        if result is not None and result.id == op and result.spawn_ns is not None:
+            info["spawn_ns"], info["exit_ns"] = result.spawn_ns, result.exit_ns
+        where = (info.get("group"), info.get("resource"))
         # A status call is worth a line when it fails, or finds a group running
         # at start-up (adopted); a monitor's probe (quiet) never: its failure is
-        # the monitor-failed cause that follows.
-        if not info.pop("quiet", False) and (
+        # the monitor-failed cause that follows. The start that follows a status
+        # left out carries its stamps (status_spawn_ns, status_exit_ns).
+        quiet = info.pop("quiet", False)
+        if not quiet and (
                 info.get("action") != "status" or is_failure(verdict) or (
                 verdict == "running" and self.journal.why_of(decision) == "startup")):
+            status = self.status_stamps.pop(where, None)
+            if status is not None and info.get("action") == "start":
+                info["status_spawn_ns"], info["status_exit_ns"] = status
             self.journal.record(Kind.SCRIPT, decision=decision, duration_ms=took, rc=rc,
                                 verdict=verdict, **info)
+        elif not quiet and info.get("action") == "status" and "spawn_ns" in info:
+            self.status_stamps[where] = (info["spawn_ns"], info["exit_ns"])
+            while len(self.status_stamps) > 64:  # statuses no start followed
+                del self.status_stamps[next(iter(self.status_stamps))]
         with self.journal.within(decision):
             self._to_resources(lambda r, now: r.script_done(op, rc, verdict, now))
 
@@ -525,12 +549,13 @@ class Supervisor:
                 info = self.membership.nodes.get(action.node)
                 jh.node_changed(self.journal, self.node, action, {
                     md: li.last_heard for md, li in (info.links.items() if info else ())},
-                    now_ms())
+                    now_ms(), time.time_ns())
                 self.metrics.on_node(action.node, action.new)
                 if action.old == mb.DEAD:
                     self.metrics.on_node_back()
                 self._status_line()
-                self.peer_store.update(self.membership.peer_records(), now_ms())
+                if action.new != mb.DEAD:  # a death's NodeDead saves them, after the takeover
+                    self.peer_store.update(self.membership.peer_records(), now_ms())
                 if action.old == mb.DEAD and action.new != mb.DEAD:
                     self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
@@ -547,12 +572,14 @@ class Supervisor:
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
-                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
                 self.feed.cluster("node-dead", node=action.node)
                 self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
                     self.metrics.on_node_dead(now_ms())
                 self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
+                # After the takeover's orders (the stonith frame, the first
+                # script): saving waits for the disk (two fsyncs).
+                self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
             elif isinstance(action, mb.PeerRestarted):
                 self.peer_store.update(self.membership.peer_records(), now_ms())
                 self.journal.record(Kind.PEER_RESTARTED, node=action.node, old=action.old_gen,
@@ -960,6 +987,9 @@ class Supervisor:
         problem = shorten_slice(reset_on_fork=True)
         if problem:
             self.log(Level.WARN, f"supervisor: {problem}")
+        problem = set_timer_slack(TIMER_SLACK_NS)  # its last sleep to a deadline: wakeup.py
+        if problem:
+            self.log(Level.WARN, f"supervisor: {problem}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
         poller = zmq.Poller()
@@ -1014,8 +1044,13 @@ class Supervisor:
                 self.apply_resources(self.resources.shutdown(now_ms()))
             deadline = self._next_deadline(now)
             waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
+            fine_ns: int | None = None  # the deadline is this close: sleep to it
             if deadline is not None:
-                waits.append(deadline - now)
+                left_ns = deadline * 1_000_000 - time.monotonic_ns()
+                coarse = coarse_poll_ms(left_ns)
+                if coarse is None:
+                    fine_ns = left_ns
+                waits.append(0 if coarse is None else coarse)
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
@@ -1038,6 +1073,11 @@ class Supervisor:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
+                # Nothing came in and the deadline is under FINE_NS away: sleep
+                # to it, then the next turn takes the inputs first, as always.
+                time.sleep(max(0, deadline * 1_000_000 - time.monotonic_ns()) / 1e9)
+                continue
             # A stall (SIGSTOP) ends inside the poll: notice it before the frames
             # queued meanwhile are handled (self-fencing must know, _check_fence).
             self._note_turn(now_ms())

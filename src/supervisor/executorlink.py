@@ -67,6 +67,8 @@ class ExecutorLink:
         self._log = log
         self._done = done
         self._fence_done = fence_done
+        self.last_result: RunResult | None = None
+        """The result `done` is being called for (its spawn and exit stamps)."""
         self.ready = False
         self.pid = 0
         self.debug: int | None = None  # the debug level once USR1/USR2 or a reload set it
@@ -274,4 +276,8 @@ class ExecutorLink:
             if self._fence_done is not None:
                 self._fence_done(op_id - FENCE_OP_BASE, rc)
             return
-        self._done(op_id, rc, result.status)
+        self.last_result = result
+        try:
+            self._done(op_id, rc, result.status)
+        finally:
+            self.last_result = None

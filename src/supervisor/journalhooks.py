@@ -45,16 +45,19 @@ def peer_credentials(frame: zmq.Frame) -> tuple[int, int] | None:
 
 
 def node_changed(journal: Journal, local: str, change: mb.NodeStateChanged,
-                 last_heard: Mapping[str, int | None], now_ms: int) -> None:
+                 last_heard: Mapping[str, int | None], now_ms: int,
+                 decided_ns: int | None = None) -> None:
     """A peer declared dead (with the last keepalive heard on each link,
-    monotonic ms in `last_heard`), or back from the dead."""
+    monotonic ms in `last_heard`, and the CLOCK_REALTIME ns of the decision,
+    `decided_ns`, when given), or back from the dead."""
     if change.node == local:
         return
     if change.new == mb.DEAD:
         links = {md: {"ago_ms": None if heard is None else now_ms - heard}
                  for md, heard in last_heard.items()}
+        extra: dict[str, Any] = {} if decided_ns is None else {"decided_ns": decided_ns}
         journal.record(Kind.NODE_DEAD, change.reason, node=change.node, links=links,
-                       was=change.old)
+                       was=change.old, **extra)
     elif change.old == mb.DEAD:
         last = journal.ring[-1] if journal.ring else None
         if (last is not None and last.node == change.node

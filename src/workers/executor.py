@@ -193,6 +193,8 @@ class Job:
     proc: subprocess.Popen[bytes] | None = None
     pid: int = 0
     started: float = 0.0
+    spawn_ns: int | None = None  # CLOCK_REALTIME, for the bench and the journal
+    exit_ns: int | None = None
     deadline: float = 0.0
     kill_at: float | None = None
     sigkill_sent: bool = False
@@ -374,6 +376,9 @@ class Executor:
                 self.ids.discard(job.rid)
                 self.send_result(job, error=exec_error(argv[0], exc))
                 continue
+            # vfork: Popen returns once the child has exec'd. From here on the
+            # time is the script's own (its exit_ns is the reaping).
+            job.spawn_ns = time.time_ns()
             job.proc, job.pid = proc, proc.pid
             job.deadline = job.started + job.timeout_s
             for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
@@ -478,6 +483,7 @@ class Executor:
                 continue  # something a script left behind: we are its subreaper
             job.wait_status = status
             job.ended = now
+            job.exit_ns = time.time_ns()
             if job.proc is not None:
                 job.proc.returncode = os.waitstatus_to_exitcode(status)
 
@@ -554,7 +560,9 @@ class Executor:
             signal=sig, status=status, heartbeat_status=hb_status, timed_out=job.timed_out,
             duration_s=round(duration, 6), error=error, argv=job.argv,
             command=call.describe() if call else "", output_lines=job.output_lines,
-            output_bytes=job.output_bytes, truncated=job.truncated).encode())
+            output_bytes=job.output_bytes, truncated=job.truncated,
+            spawn_ns=job.spawn_ns if job.proc is not None else None,
+            exit_ns=job.exit_ns).encode())
 
     # --- loop --------------------------------------------------------------
 

@@ -19,10 +19,12 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import socket
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import zmq
 
@@ -72,6 +74,12 @@ THREAD_STACK_BYTES = 256 * 1024
 # The medium and the bus wait at most PRECISE_NS meanwhile.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
+# Within PRECISE_NS the bus is still served (`serve_precise`): one order at a
+# time, and none once the tick is SERVE_GUARD_NS away. The costliest order,
+# a `status` (a new keepalive template), takes about 50 us (a `send` 6 us;
+# medians on the shared 2-vCPU machine; docs/processes.md "How a link worker
+# meets its tick"), so an order never delays a keepalive.
+SERVE_GUARD_NS = 300_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
@@ -188,6 +196,7 @@ class LinkWorker:
                  key_channel: socket.socket | None = None) -> None:
         self.name = name
         self.bus = bus
+        self.bus_fd = cast(int, bus.get(zmq.FD))
         self.keyring: Keyring = keyring
         self.key_channel = key_channel
         self.medium: Medium = open_medium(setup.medium)
@@ -335,26 +344,54 @@ class LinkWorker:
 
     def on_bus(self) -> None:
         for parts in drain(self.bus):
-            try:
-                order = decode_link_order(parts)
-            except BusError as exc:
-                self.warn(f"{self.name}: {exc}")
-                continue
-            if isinstance(order, Send):
-                try:
-                    self.medium.write(order.frame)
-                except MediumError as exc:
-                    self.warn(str(exc))
-            elif isinstance(order, Status):
-                self.status = order.content
-                self.content_seq = self.status.status_seq
-                self.keepalive = status_template(
-                    self.status, self.medium.form, self.keyring).bind3()
-            elif isinstance(order, Reschedule):
-                self.reschedule()
-            elif isinstance(order, Stop):
-                self.running = False
+            self.on_order(parts)
+            if not self.running:
                 return
+
+    def serve_precise(self, due_ns: int) -> bool:
+        """The last PRECISE_NS before a tick: wait for the bus with a
+        microsecond timeout (select on ZMQ_FD) until SERVE_GUARD_NS before the
+        tick, and carry out one order if one is there and that much time is
+        left (a `send` of a `stonith` frame must not wait for our tick: the
+        peer's deadline tends to fall near it). True when it came back early
+        (an order served, or the bus stirred): ask again; False when the tick
+        is within SERVE_GUARD_NS: only the last sleep and spin remain."""
+        left = due_ns - SERVE_GUARD_NS - time.monotonic_ns()
+        if left <= 0:
+            return False
+        if not cast(int, self.bus.get(zmq.EVENTS)) & zmq.POLLIN:
+            # ZMQ_FD is readable when the socket's events may have changed;
+            # ZMQ_EVENTS (just read) re-arms it.
+            select.select([self.bus_fd], [], [], left / 1e9)
+            return True
+        try:
+            parts = self.bus.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return True
+        self.on_order(parts)
+        return True
+
+    def on_order(self, parts: list[bytes]) -> None:
+        """One message from the supervisor."""
+        try:
+            order = decode_link_order(parts)
+        except BusError as exc:
+            self.warn(f"{self.name}: {exc}")
+            return
+        if isinstance(order, Send):
+            try:
+                self.medium.write(order.frame)
+            except MediumError as exc:
+                self.warn(str(exc))
+        elif isinstance(order, Status):
+            self.status = order.content
+            self.content_seq = self.status.status_seq
+            self.keepalive = status_template(
+                self.status, self.medium.form, self.keyring).bind3()
+        elif isinstance(order, Reschedule):
+            self.reschedule()
+        elif isinstance(order, Stop):
+            self.running = False
 
     def reschedule(self) -> None:
         """The keepalive interval changed: the schedule as the sequence board
@@ -418,7 +455,9 @@ class LinkWorker:
                 continue
             if prepared is None:
                 prepared = self.prepare(due)
-                remaining = due - time.monotonic_ns()
+            if self.serve_precise(due):
+                continue
+            remaining = due - time.monotonic_ns()
             if remaining > SPIN_NS:
                 time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
             while time.monotonic_ns() < due:

@@ -1,7 +1,7 @@
 """The daemon hooks the cluster benchmarks rely on, on a live `hbeat run`:
 `realtime on` puts the link worker in SCHED_FIFO with its memory locked on fault,
 `realtime off` leaves it SCHED_OTHER with a 100 us slice and 1 ns timer slack (the
-supervisor has the slice too), and
+supervisor has the slice too, and a 5 us timer slack), and
 the `debug-stall` control command blocks the supervisor's loop only when the
 daemon runs with HBEAT_DEBUG=1 (refused with a clear error otherwise)."""
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hbeat.control import ControlClient, ControlErrno, ControlError
+from supervisor.daemon import TIMER_SLACK_NS
 from tests.harness import Lab, authkeys_text, ha_cf, wait_for
 from tests.harness.hbeatnode import HbeatConfig, HbeatNode
 from tests.harness.requirements import require_kernel_sched_slice
@@ -67,6 +68,8 @@ def test_realtime_off_and_debug_stall_refused_without_hbeat_debug(
     assert locked_kb(worker) == 0
     # `realtime off`: no priority, but a short fair-scheduler slice and 1 ns timer slack
     assert int(Path(f"/proc/{worker}/timerslack_ns").read_text()) == 1
+    assert node.proc is not None  # the supervisor sleeps to a peer's deadline precisely
+    assert int(Path(f"/proc/{node.proc.pid}/timerslack_ns").read_text()) == TIMER_SLACK_NS
     assert "sched_setattr" not in node.log()
     with pytest.raises(ControlError) as err:
         client.call("debug-stall", ms=100, every_s=1)

@@ -1,5 +1,6 @@
 """hbeat/schedslice.py: a short fair-scheduler slice for the calling process,
-optionally not inherited by what it starts (the supervisor's use)."""
+optionally not inherited by what it starts (the supervisor's use), and its
+timer slack."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def test_with_reset_on_fork_children_start_with_the_default_slice() -> None:
     seen = probe(True)
     assert seen["problem"] is None and seen["own"] == SLICE_NS
     assert isinstance(seen["child"], int) and seen["child"] != SLICE_NS
+
+
+SLACK_PROBE = r"""
+import json, subprocess
+from hbeat.schedslice import set_timer_slack
+problem = set_timer_slack(5000)
+child = subprocess.run(["cat", "/proc/self/timerslack_ns"], capture_output=True, text=True)
+print(json.dumps({"problem": problem, "own": int(open("/proc/self/timerslack_ns").read()),
+                  "child": int(child.stdout)}))
+"""
+
+
+def test_the_timer_slack_is_set() -> None:
+    out = subprocess.run([sys.executable, "-c", SLACK_PROBE], capture_output=True, text=True,
+                         timeout=30, check=True)
+    # Children start with the same slack (the kernel's rule; the link workers set their own).
+    assert json.loads(out.stdout) == {"problem": None, "own": 5000, "child": 5000}

@@ -112,3 +112,12 @@ def test_ipfail_giving_up_is_a_request(tmp_path: Path) -> None:
     (e,) = j.ring
     assert e.cause == "ipfail on otter: 1 of 2 ping nodes answer here, 2 on weasel"
     assert (e.detail["by"], e.detail["what"], e.detail["which"]) == ("ipfail", "standby", "all")
+
+
+def test_a_death_carries_the_decisions_wall_clock_when_given(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    dead = mb.NodeStateChanged("weasel", "active", mb.DEAD, "no keepalive for 4000 ms")
+    jh.node_changed(j, "otter", dead, {"eth1": 5000}, 9000, 1_796_446_136_480_123_456)
+    assert j.ring[-1].detail["decided_ns"] == 1_796_446_136_480_123_456
+    jh.node_changed(j, "otter", dead, {"eth1": 5000}, 9000)
+    assert "decided_ns" not in j.ring[-1].detail

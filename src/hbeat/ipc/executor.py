@@ -333,6 +333,12 @@ class RunResult:
     output_lines: int
     output_bytes: int
     truncated: bool
+    spawn_ns: int | None = None
+    """CLOCK_REALTIME when the call's process had exec'd (the executor's spawn
+    returned; None: never run)."""
+    exit_ns: int | None = None
+    """CLOCK_REALTIME when the executor reaped it: with spawn_ns, the call's
+    own time as the executor saw it (docs/journal.md)."""
 
     def encode(self) -> list[bytes]:
         return pack(self.VERB, {
@@ -342,6 +348,7 @@ class RunResult:
             "duration_s": self.duration_s, "error": self.error, "argv": list(self.argv),
             "command": self.command, "output_lines": self.output_lines,
             "output_bytes": self.output_bytes, "truncated": self.truncated,
+            "spawn_ns": self.spawn_ns, "exit_ns": self.exit_ns,
         })
 
     @classmethod
@@ -374,6 +381,7 @@ class RunResult:
             output_lines=get_int(body, v, "output_lines", 0),
             output_bytes=get_int(body, v, "output_bytes", 0),
             truncated=get_bool(body, v, "truncated"),
+            spawn_ns=get_opt_int(body, v, "spawn_ns"), exit_ns=get_opt_int(body, v, "exit_ns"),
         )
 
 

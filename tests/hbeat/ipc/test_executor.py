@@ -3,6 +3,7 @@ refused naming the field, and the one verdict of a call (`judge`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -22,6 +23,8 @@ RESULT = ex.RunResult(
 
 @pytest.mark.parametrize("message", [
     RESULT,
+    dataclasses.replace(RESULT, spawn_ns=1_796_446_136_480_123_456,
+                        exit_ns=1_796_446_136_483_654_321),
     ex.Started(4, "g", 0, "start", 999, ("/bin/true", "start"), "/bin/true start"),
     ex.Output("c1", "stderr", "oops"),
     ex.ExecutorReady(99, ex.OutputLimits(max_lines=1, max_bytes=2, max_line_bytes=3), 5.0, 300.0),
@@ -119,3 +122,14 @@ def test_bad_resources_and_actions() -> None:
         ex.resource_from_json({"script": "x", "args": [""]})
     with pytest.raises(CallError, match="unknown action 'restart'"):
         ex.check_action("restart")
+
+
+def test_a_result_without_stamps_decodes_with_none() -> None:
+    """An executor of a release before the stamps (or a call never run)."""
+    parts = RESULT.encode()
+    body = json.loads(parts[1])
+    del body["spawn_ns"], body["exit_ns"]
+    got = ex.RunResult.decode([parts[0], json.dumps(body).encode()])
+    assert got.spawn_ns is None and got.exit_ns is None and got == RESULT
+    with pytest.raises(bus.BusError, match="spawn_ns"):
+        ex.RunResult.decode([parts[0], json.dumps({**body, "spawn_ns": "soon"}).encode()])

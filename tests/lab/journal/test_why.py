@@ -99,6 +99,13 @@ def test_why_tells_standby_failover_failed_start_and_survives_a_restart(lab: Lab
     assert chain(death) == starts("failover")
     assert all(isinstance(s["detail"]["duration_ms"], int)
                for s in death["steps"] if s["kind"] == "script")
+    # The executor's stamps of each call; a start carries those of the status
+    # call before it (left out of the journal: it found the resource stopped).
+    assert isinstance(death["cause"]["detail"]["decided_ns"], int)
+    for s in (s for s in death["steps"] if s["kind"] == "script"):
+        d = s["detail"]
+        assert (death["cause"]["detail"]["decided_ns"] <= d["status_spawn_ns"]
+                <= d["status_exit_ns"] <= d["spawn_ns"] <= d["exit_ns"]), d
     text = why(c, "weasel", "--last", "1")
     lines = text.splitlines()
     assert "otter declared dead: no keepalive" in lines[0], text

@@ -69,6 +69,25 @@ def test_start_status_stop_in_heartbeat_order(tree: Tree, standin: Make) -> None
     assert stamps == sorted(stamps)
 
 
+def test_each_result_carries_the_calls_spawn_and_exit_on_the_wall_clock(
+        tree: Tree, standin: Make) -> None:
+    """The stamps the takeover's breakdown is made of (docs/journal.md): the
+    call's exec, and its reaping after the script's last action."""
+    res = probe(tree)
+    ex = standin()
+    before = time.time_ns()
+    status = ex.call("status", resource=res)
+    start = ex.call("start", resource=res)
+    after = time.time_ns()
+    stamps = [int(e[0].replace(".", "")) for e in tree.events_lines()]  # s.ns -> ns
+    # spawn_ns is taken once the child has exec'd (its shell may already run)
+    assert before <= status["spawn_ns"] <= status["exit_ns"] <= start["spawn_ns"]
+    assert start["spawn_ns"] <= start["exit_ns"] <= after
+    assert before <= stamps[0] <= status["exit_ns"] <= stamps[1] <= start["exit_ns"]
+    unmade = ex.call("status", resource={"script": "nonesuch", "args": []})
+    assert unmade["error"] and unmade["spawn_ns"] is None and unmade["exit_ns"] is None
+
+
 def test_environment_of_a_call(tree: Tree, standin: Make) -> None:
     tree.script("envdump", "#!/bin/sh\nenv\n")
     ex = standin(env={"HA_foo": "bar"}, logging={"logfile": str(tree.root / "ha-log"),
