@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -78,20 +78,20 @@ _CHUNK_PAGES = 4096  # pagemap entries read at once (32 KiB)
 _MAPS_CHUNK = 16 * 1024
 
 
-def page_runs(tops: Iterable[int], stack: bool = False) -> Iterator[tuple[bool, int, int]]:
+def page_runs(tops: bytes | Sequence[int], stack: bool = False
+              ) -> Iterator[tuple[bool, int, int]]:
     """(keep, first page, end page) runs of a mapping's pages, from the top
     byte of each page's pagemap entry (the module docstring; a `stack`
-    mapping is kept whole)."""
-    current = -1
-    first = index = 0
-    for index, top in enumerate(tops):
-        keep = 1 if stack else KEEP_TOP[top]
-        if keep != current:
-            if current >= 0:
-                yield current == 1, first, index
-            current, first = keep, index
-    if current >= 0:
-        yield current == 1, first, index + 1
+    mapping is kept whole). Found with bytes operations, not a Python loop
+    per page: a worker's address space is ~50,000 pages."""
+    keep = b"\1" * len(tops) if stack else bytes(tops).translate(KEEP_TOP)
+    at, count = 0, len(keep)
+    while at < count:
+        kept = keep[at] == 1
+        end = keep.find(b"\0" if kept else b"\1", at)
+        end = count if end < 0 else end
+        yield kept, at, end
+        at = end
 
 
 @dataclass(frozen=True)
@@ -166,19 +166,18 @@ class _Trimmer:
         finally:
             os.close(fd)
 
-    def tops(self, fd: int, start: int, end: int) -> Iterator[int]:
+    def tops(self, fd: int, start: int, end: int) -> bytes:
         """The top byte of each page's pagemap entry in [start, end) (0 past
         what the kernel returns: the end of the mapping moved meanwhile)."""
-        page = start // PAGE
-        last = end // PAGE
+        page, last = start // PAGE, end // PAGE
+        parts = []
         while page < last:
             want = min(last - page, _CHUNK_PAGES)
             # An error is raised, not read as "absent": that would unlock all.
             got = os.preadv(fd, [self.view[:want * 8]], page * 8) // 8
-            yield from self.view[7:got * 8:8]
-            for _ in range(want - got):
-                yield 0  # no entry: not present
+            parts.append(bytes(self.view[7:got * 8:8]).ljust(want, b"\0"))
             page += want
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def mapping(self, fd: int, start: int, end: int, stack: bool) -> str | None:
         unlock: list[tuple[int, int]] = []
