@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import grp
 import os
 import random
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -536,7 +538,12 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), *body])
 
     def apply(self, actions: list[mb.Action]) -> None:
-        """Carry out membership's actions; cluster events also reach resources."""
+        """Carry out membership's actions; cluster events also reach resources.
+
+        A death's takeover (the `stonith` frame, the first script) is ordered
+        before what only reports the death (feed, metrics, status line): those
+        follow in the same turn, a fraction of a millisecond later."""
+        reports: list[Callable[[], None]] = []
         for action in actions:
             if isinstance(action, mb.Log):
                 self.log(action.level, action.text)
@@ -545,17 +552,15 @@ class Supervisor:
             elif isinstance(action, mb.KeepaliveChanged):
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
-                self.feed.node(action.node, action.old, action.new, action.reason)
                 info = self.membership.nodes.get(action.node)
+                # The journal first: the takeover's steps cite this decision.
                 jh.node_changed(self.journal, self.node, action, {
                     md: li.last_heard for md, li in (info.links.items() if info else ())},
                     now_ms(), time.time_ns())
-                self.metrics.on_node(action.node, action.new)
-                if action.old == mb.DEAD:
-                    self.metrics.on_node_back()
-                self._status_line()
-                if action.new != mb.DEAD:  # a death's NodeDead saves them, after the takeover
-                    self.peer_store.update(self.membership.peer_records(), now_ms())
+                if action.new == mb.DEAD:
+                    reports.append(functools.partial(self._report_node, action))
+                else:
+                    self._report_node(action)
                 if action.old == mb.DEAD and action.new != mb.DEAD:
                     self.ping.peer_up(action.node)
                     # Back from the dead, in whatever state it first reports
@@ -572,11 +577,15 @@ class Supervisor:
                 self._to_resources(lambda r, now: r.comm_up(now))
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
+                died_ms = now_ms()
+                self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
+                for deferred in reports:
+                    deferred()
+                reports.clear()
                 self.feed.cluster("node-dead", node=action.node)
                 self.ping.peer_dead(action.node)
                 if action.node in self.config.resource_nodes:
-                    self.metrics.on_node_dead(now_ms())
-                self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
+                    self.metrics.on_node_dead(died_ms)
                 # After the takeover's orders (the stonith frame, the first
                 # script): saving waits for the disk (two fsyncs).
                 self.peer_store.update(self.membership.peer_records(), now_ms(), force=True)
@@ -606,6 +615,20 @@ class Supervisor:
                     self._ping_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
+        for deferred in reports:
+            deferred()
+
+    def _report_node(self, change: mb.NodeStateChanged) -> None:
+        """What tells the world a peer's state changed: feed, metrics, the
+        status line (and the peer records, saved here unless it died: the
+        death's NodeDead saves them after the takeover)."""
+        self.feed.node(change.node, change.old, change.new, change.reason)
+        self.metrics.on_node(change.node, change.new)
+        if change.old == mb.DEAD:
+            self.metrics.on_node_back()
+        self._status_line()
+        if change.new != mb.DEAD:
+            self.peer_store.update(self.membership.peer_records(), now_ms())
 
     def _to_resources(self, event: Any) -> None:
         if self.resources is not None:
