@@ -4,8 +4,10 @@ glibc gives every thread that allocates its own malloc arena, each reserving
 64 MiB of address space, and every thread an 8 MiB stack (the stack
 rlimit). Neither costs RAM until touched, but a process that locks its
 memory (`realtime on`) accounts all of it as locked (VmLck), and a worker
-forked from the supervisor inherits the supervisor's reservations. Both
-calls are best effort: a libc without them leaves the defaults.
+forked from the supervisor inherits the supervisor's reservations. And
+free memory inside malloc's heap stays resident until it is given back
+(`release_free_heap`). The calls are best effort: a libc without them
+leaves the defaults.
 """
 
 from __future__ import annotations
@@ -33,3 +35,11 @@ def default_thread_stack(size: int) -> None:
             _LIBC.pthread_attr_setstacksize(attr, ctypes.c_size_t(size))
             _LIBC.pthread_setattr_default_np(attr)
             _LIBC.pthread_attr_destroy(attr)
+
+
+def release_free_heap() -> None:
+    """Give the kernel back the whole free pages inside malloc's heap
+    (malloc_trim(0)): resident for nothing, and shared with, or copied
+    into, every worker forked afterwards."""
+    with contextlib.suppress(AttributeError, OSError):
+        _LIBC.malloc_trim(ctypes.c_size_t(0))

@@ -3,6 +3,10 @@
 Each subcommand is a `_Command`: a name, a help line, a function that adds
 its own options, and a function that runs it and returns the exit status.
 Every subcommand gets the common `--config-dir` and `--node-name` options.
+The modules of the other subcommands (status views, export, journal
+viewers: CLI only) are imported only when their subcommand is asked for, so
+the daemon (`hbeat run`) never loads them: every page it imports is shared
+by, or copied into, the workers it forks (docs/processes.md, "Memory").
 Exit status: 0 success (warnings alone do not fail), 1 on a configuration
 error, 2 on a usage error.
 """
@@ -12,13 +16,13 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from hbeat import outdatecmd, rscvalidate, statuscmd, whycmd
 from hbeat.addrspace import default_thread_stack, one_malloc_arena
 from hbeat.config.fencing import watchdog_timeout_s
 from hbeat.config.load import inspect_config
@@ -37,12 +41,29 @@ from hbeat.config.paths import (
     resolve_state_dir,
 )
 from hbeat.config.pingcheck import ipfail_summary
-from hbeat.export import command as export_command
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
 SUPERVISOR_THREAD_STACK = 1024 * 1024  # its Python threads and ZeroMQ's (8 MiB by default)
+
+
+def _lazy_arguments(module: str, name: str) -> Callable[[argparse.ArgumentParser], None]:
+    """`module.name(parser)`, the module imported on the first call."""
+    def add(parser: argparse.ArgumentParser) -> None:
+        function: Callable[[argparse.ArgumentParser], None] = getattr(
+            importlib.import_module(module), name)
+        function(parser)
+    return add
+
+
+def _lazy_run(module: str, name: str) -> Callable[[argparse.Namespace, TextIO], int]:
+    """`module.name(args, out)`, the module imported on the first call."""
+    def run(args: argparse.Namespace, out: TextIO) -> int:
+        function: Callable[[argparse.Namespace, TextIO], int] = getattr(
+            importlib.import_module(module), name)
+        return function(args, out)
+    return run
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,8 @@ def _run_check(args: argparse.Namespace, out: TextIO) -> int:
     quiet = bool(getattr(args, "quiet", False))
     validated: list[str] = []
     if getattr(args, "validate", False) and config is not None:
+        from hbeat import rscvalidate
+
         found, validated = rscvalidate.problems(
             rscvalidate.run(config), os.path.join(config.config_dir, "haresources"))
         problems = [*problems, *found]
@@ -255,19 +278,39 @@ COMMANDS: tuple[_Command, ...] = (
              _check_arguments, _run_check),
     _Command("run", "run the cluster daemon in the foreground", _run_arguments, _run_run),
     _Command("status", "one-screen summary of this node (exit 3: not running)",
-             statuscmd.status_arguments, statuscmd.run_status),
+             _lazy_arguments("hbeat.statuscmd", "status_arguments"),
+             _lazy_run("hbeat.statuscmd", "run_status")),
     _Command("watch", "follow the status feed live (--json for scripts)",
-             statuscmd.watch_arguments, statuscmd.run_watch),
+             _lazy_arguments("hbeat.statuscmd", "watch_arguments"),
+             _lazy_run("hbeat.statuscmd", "run_watch")),
     _Command("outdate-peer", "DRBD fence-peer handler: outdate the peer's disk (exit 3-7)",
-             outdatecmd.outdate_arguments, outdatecmd.run_outdate),
+             _lazy_arguments("hbeat.outdatecmd", "outdate_arguments"),
+             _lazy_run("hbeat.outdatecmd", "run_outdate")),
     _Command("export", "write a Pacemaker (crmsh, pcs, CIB) or corosync configuration",
-             export_command.export_arguments, export_command.run_export),
+             _lazy_arguments("hbeat.export.command", "export_arguments"),
+             _lazy_run("hbeat.export.command", "run_export")),
     _Command("why", "the last cluster decisions with their causes (alias: history)",
-             whycmd.why_arguments, whycmd.run_why, aliases=("history",)),
+             _lazy_arguments("hbeat.whycmd", "why_arguments"),
+             _lazy_run("hbeat.whycmd", "run_why"), aliases=("history",)),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` asks for (its first word that is not an option),
+    or None (none, or `--help` before it)."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand with its options; with `only` (a subcommand's name
+    or alias), the others are listed without their options, and their
+    modules are not imported."""
+    wanted = next((c for c in COMMANDS if only in (c.name, *c.aliases)), None)
     parser = argparse.ArgumentParser(
         prog="hbeat",
         description="hbeat: a high-availability cluster daemon, a drop-in for "
@@ -277,15 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, parents=[common],
                                     aliases=list(command.aliases))
-        command.add_arguments(sub)
+        if wanted is None or command is wanted:
+            command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(requested_command(words))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     run: Callable[[argparse.Namespace, TextIO], int] = args.run

@@ -4,10 +4,16 @@ A worker started as `python -m workers.link ...` is a fresh interpreter that
 imports ZeroMQ, the codec and the bus definitions again: 12-15 MiB of private
 memory per process. Forked from the supervisor, which has already imported
 them (`prewarm`), it shares those pages with the supervisor copy-on-write
-and owns only what it writes afterwards (about 2 MiB). `gc.freeze()` just
-before the fork keeps the child's garbage collector from writing into the
-inherited objects (which would copy their pages); the parent unfreezes
-at once. docs/processes.md ("Memory") has the figures and the trade-off.
+and owns only what it writes afterwards. `gc.freeze()` in the child, at
+once after the fork, keeps its garbage collector from writing into the
+inherited objects (which would copy their pages); the supervisor freezes
+its own start-up objects once, before its first fork
+(`freeze_startup_objects`), so that its own full collections do not copy
+the pages it shares with its workers either; and it takes the free slots
+of its object pools (`supervisor/poolfill.py`), so the child's first
+objects do not land one per shared page, and gives the kernel back the free
+pages of its malloc heap (`hbeat.addrspace.release_free_heap`). docs/processes.md ("Memory") has
+the figures and the trade-offs.
 
 The child is made to look like the fresh interpreter it replaces: every
 descriptor but 0-2 and `pass_fds` closed (the supervisor's sockets, its
@@ -37,12 +43,34 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
+from hbeat.addrspace import release_free_heap
+from supervisor import poolfill
+
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 # What a fresh interpreter has: SIGINT raises KeyboardInterrupt, SIGPIPE is
 # ignored (Python sets that up at start), everything else the default.
 _FRESH: dict[int, Handler] = {signal.SIGINT: signal.default_int_handler,
                               signal.SIGPIPE: signal.SIG_IGN}
+
+
+_startup_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Once, before the first fork: move every object the supervisor holds
+    (its modules, classes, functions, configuration) out of its own garbage
+    collector for good (`gc.freeze()`). A full collection writes into every
+    tracked object's header; in the supervisor that copied every page it
+    shares with its workers. The price: a reference cycle among these
+    objects that later becomes garbage is never freed (freed by reference
+    counting otherwise, as any object); they are the start-up state, made
+    once."""
+    global _startup_frozen
+    if not _startup_frozen:
+        gc.collect()  # what is garbage now is freed, not frozen
+        gc.freeze()
+        _startup_frozen = True
 
 
 def prewarm(module: str) -> None:
@@ -60,15 +88,20 @@ class ForkedProcess:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()  # or the child would write it a second time
-        gc.freeze()
+        freeze_startup_objects()
+        poolfill.fill()  # the child's first objects go to empty pools
+        release_free_heap()  # free pages are not inherited resident
+        enabled = gc.isenabled()
+        gc.disable()  # no collection between the fork and the child's freeze
         try:
             pid = os.fork()
-        except BaseException:
-            gc.unfreeze()
-            raise
+            if pid == 0:
+                gc.freeze()  # O(1): the inherited objects leave the child's collector
+        finally:
+            if enabled:
+                gc.enable()
         if pid == 0:
             _child(module, list(argv), set(pass_fds), env)
-        gc.unfreeze()
         self.pid = pid
 
     def poll(self) -> int | None:

@@ -53,6 +53,7 @@ from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
 from hbeat.ipc.seqboard import LD_MAX, SeqBoard, StaleKeepalive
 from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.message import Form, Keyring
+from workers.locktrim import trim as trim_locked_pages
 from workers.media import Medium, MediumError, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
 from workers.procinit import become_worker, greet_supervisor
@@ -82,6 +83,10 @@ SERVE_GUARD_NS = 300_000
 # How long a tick may wait for new status content the supervisor is sending
 # (it follows the supervisor's own status message within microseconds).
 CONTENT_WAIT_MS = 5
+# After how many keepalives a locked worker keeps only its own pages locked
+# (workers/locktrim.py): the first ticks and frames have run the keepalive
+# and receive paths by then; the later trims lock what they wrote since.
+TRIM_AFTER_TICKS = frozenset({3, 10, 60, 600})
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -98,6 +103,15 @@ def lock_memory() -> int:
     if err == EINVAL and _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
         return 0
     return ctypes.get_errno() if err == EINVAL else err
+
+
+def locked_kb() -> int:
+    """VmLck of this process (kB): the address space of its locked mappings."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmLck:"):
+                return int(line.split()[1])
+    return 0
 
 
 def go_realtime(rtprio: int | None) -> list[str]:
@@ -210,6 +224,8 @@ class LinkWorker:
         self.echo_filter_problem: str | None = None
         """Why the kernel does not drop our own echoes (None: it does, or
         not asked yet); they are dropped here then."""
+        self.memory_locked = False  # set by main once mlockall succeeded
+        self.ticks_sent = 0
 
     def post(self, parts: list[bytes]) -> bool:
         """Send to the supervisor without ever waiting for it: when the bus is
@@ -444,6 +460,12 @@ class LinkWorker:
         self.keyring = keyring
         self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
 
+    def trim_locks(self) -> None:
+        problem = trim_locked_pages()
+        if problem is not None:
+            self.memory_locked = False  # locked as before; not tried again
+            self.warn(f"{self.name}: could not unlock the pages it does not use: {problem}")
+
     def run(self) -> None:
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
@@ -458,6 +480,9 @@ class LinkWorker:
             if now >= due:
                 self.send_keepalive(tick, prepared)
                 prepared = None
+                self.ticks_sent += 1
+                if self.memory_locked and self.ticks_sent in TRIM_AFTER_TICKS:
+                    self.trim_locks()
                 tick = max(tick + 1, self.schedule.next_tick(time.monotonic_ns()))
                 continue
             remaining = due - now
@@ -521,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in tighten_timing(args.name, setup.realtime, setup.rtprio):
         bus.send_multipart(problem.encode())
+    worker.memory_locked = setup.realtime and locked_kb() > 0
     bus.send_multipart(LinkReady(os.getpid(), worker.medium.form).encode())
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -89,3 +90,40 @@ def test_exit_status_and_death_by_signal(tmp_path: Path, standin: str) -> None:
     sleeper.kill()
     assert sleeper.wait(30) == -signal.SIGKILL
     assert sleeper.poll() == -signal.SIGKILL
+
+
+COLLECT_AFTER_FORK = r"""
+import gc, json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import supervisor.daemon, workers.link, workers.executor  # the supervisor's heap
+from supervisor.forkstart import ForkedProcess
+
+def private_dirty_kb():
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+
+child = ForkedProcess("forkstart_standin", [sys.argv[2], "sleep"])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+before = private_dirty_kb()
+gc.collect()  # a full collection, as the supervisor's collector runs now and then
+after = private_dirty_kb()
+child.kill()
+child.wait(30)
+print(json.dumps({"before": before, "after": after, "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_a_full_collection_in_the_supervisor_copies_no_shared_page(
+        tmp_path: Path, standin: str) -> None:
+    # Before: the supervisor unfroze its objects after each fork, and its next
+    # full collection wrote into every object's header: ~8 MiB of pages
+    # shared with the workers copied. Its start-up objects now stay frozen.
+    out = subprocess.run([sys.executable, "-c", COLLECT_AFTER_FORK, str(tmp_path),
+                          str(tmp_path / "up.json")], capture_output=True, text=True,
+                         timeout=60, check=True)
+    seen = json.loads(out.stdout)
+    assert seen["frozen"] > 10_000, seen  # the imported modules' objects
+    assert seen["after"] - seen["before"] < 2 * 1024, seen
