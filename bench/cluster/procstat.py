@@ -1,7 +1,9 @@
 """CPU time and memory of a set of processes, read from /proc.
 
 `cpu_ticks(pid)`: utime + stime from /proc/<pid>/stat (clock ticks);
-`cpu_ns(pid)`: on-CPU time from /proc/<pid>/schedstat (ns, finer);
+`cpu_ns(pid)`: on-CPU time of all the process's threads, from
+/proc/<pid>/task/*/schedstat (ns, finer; /proc/<pid>/schedstat alone is the
+main thread's, which would leave out ZeroMQ's I/O threads);
 `memory(pid)`: Rss, Pss, private (USS) and Locked (resident pages of locked
 mappings, shared ones divided like Pss) from /proc/<pid>/smaps_rollup, and
 VmLck (the locked address space, resident or not) from /proc/<pid>/status, kB;
@@ -26,7 +28,13 @@ def cpu_ticks(pid: int) -> int:
 
 
 def cpu_ns(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended between the listing and the read
+    return total
 
 
 def title(pid: int) -> str:
