@@ -15,8 +15,7 @@ BURN_S = 0.3
 LIVE = f"""
 import sys, threading, time
 def burn():
-    end = time.monotonic() + {BURN_S}
-    while time.monotonic() < end:
+    while time.thread_time() < {BURN_S}:  # its own CPU time, whatever the load
         pass
     sys.stdout.write("burnt\\n")
     sys.stdout.flush()
@@ -33,6 +32,6 @@ def test_cpu_ns_includes_a_live_threads_time() -> None:
         time.sleep(0.05)
         main_only = int(Path(f"/proc/{child.pid}/schedstat").read_text().split()[0])
         total = procstat.cpu_ns(child.pid)
-        assert total - main_only >= 0.8 * BURN_S * 1e9  # the busy thread's share
+        assert total - main_only >= 0.9 * BURN_S * 1e9  # the busy thread's share
     finally:
         child.communicate("")
