@@ -68,10 +68,10 @@ MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 EINVAL, ENOMEM = 22, 12
 # Stacks of the threads ZeroMQ starts here (hbeat/addrspace.py; 8 MiB by default).
 THREAD_STACK_BYTES = 256 * 1024
-# How a tick is met (measured in bench/README.md; `wait_step`): one select
-# (microsecond timeout, timer slack 1 ns) on the bus, the medium and the key
-# channel until SPIN_NS before the tick, then a busy wait to the tick. Within
-# PRECISE_NS of the tick the medium and the key channel wait.
+# How a tick is met (measured in bench/README.md; `wait_step`): a select on
+# the bus, the medium and the key channel until PRECISE_NS before the tick,
+# one on the bus until SPIN_NS before it (timer slack 1 ns), then a busy wait
+# to the tick. Within PRECISE_NS of the tick the medium and the key channel wait.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
 # Within PRECISE_NS the bus is still served (`wait_step`): one order at a
@@ -403,9 +403,10 @@ class LinkWorker:
         came back before that (something was served, or the wait ended early):
         ask again.
 
-        One `select` (microsecond timeout, timer slack 1 ns) on the bus
-        (ZMQ_FD, after ZMQ_EVENTS), the medium and the key channel lasts until
-        SPIN_NS before the tick, so a quiet tick costs one wake-up. Within
+        A `select` (microsecond timeout) on the bus (ZMQ_FD, after
+        ZMQ_EVENTS), the medium and the key channel lasts until PRECISE_NS
+        before the tick, a second one on the bus until SPIN_NS before it, so
+        a quiet tick costs two wake-ups. Within
         PRECISE_NS of the tick the medium and the key channel wait (a flood
         cannot make a keepalive late) and the bus is served one order at a
         time (a `stonith` frame of a peer whose deadline fell just before our
@@ -431,7 +432,13 @@ class LinkWorker:
         if not watch:
             time.sleep((left - SPIN_NS) / 1e9)  # clock_nanosleep
             return True
-        ready, _, _ = select.select(watch, [], [], (left - SPIN_NS) / 1e9)
+        # The kernel may end a select late by a thousandth of its timeout
+        # (its slack for a SCHED_OTHER task, whatever PR_SET_TIMERSLACK says):
+        # 1 ms on a 1 s wait. So the long wait ends PRECISE_NS before the
+        # tick, and only the short one, late by at most 2 us, ends SPIN_NS
+        # before it.
+        until = PRECISE_NS if left > PRECISE_NS else SPIN_NS
+        ready, _, _ = select.select(watch, [], [], (left - until) / 1e9)
         if not ready or due_ns - time.monotonic_ns() <= PRECISE_NS:
             return True  # the bus is looked at by the next step; the rest waits
         if self.medium.fileno() in ready:

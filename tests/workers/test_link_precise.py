@@ -1,5 +1,5 @@
-"""How a link worker waits for its tick (`LinkWorker.wait_step`): one wait
-until SPIN_NS before it when nothing comes; the bus served in the last
+"""How a link worker waits for its tick (`LinkWorker.wait_step`): two waits
+(to PRECISE_NS, then to SPIN_NS before it) when nothing comes; the bus served in the last
 PRECISE_NS too (the `stonith` frame of a peer whose deadline fell just before
 our tick goes out at once), one order at a time, and none once the tick is
 within SERVE_GUARD_NS, so a keepalive is never delayed by the bus; the medium
@@ -77,9 +77,11 @@ def test_no_order_is_taken_within_the_guard_before_the_tick(rig: Rig) -> None:
     assert [f[b"node"] for f in rig.frames_written()] == [b"otter"]
 
 
-def test_with_nothing_coming_one_wait_lasts_until_the_spin(rig: Rig) -> None:
+def test_with_nothing_coming_two_waits_last_until_the_spin(rig: Rig) -> None:
     due = time.monotonic_ns() + 50_000_000
-    assert rig.worker.wait_step(due)  # one wait: nothing came
+    assert rig.worker.wait_step(due)  # the long wait: nothing came
+    assert time.monotonic_ns() >= due - PRECISE_NS
+    assert rig.worker.wait_step(due)  # the short one
     assert time.monotonic_ns() >= due - SPIN_NS
     assert not rig.worker.wait_step(due)  # only the busy wait is left
     assert rig.frames_written() == []
