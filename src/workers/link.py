@@ -68,13 +68,13 @@ MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 EINVAL, ENOMEM = 22, 12
 # Stacks of the threads ZeroMQ starts here (hbeat/addrspace.py; 8 MiB by default).
 THREAD_STACK_BYTES = 256 * 1024
-# How a tick is met (measured in bench/README.md; `wait_step`): a select on
-# the bus, the medium and the key channel until PRECISE_NS before the tick,
-# one on the bus until SPIN_NS before it (timer slack 1 ns), then a busy wait
-# to the tick. Within PRECISE_NS of the tick the medium and the key channel wait.
+# How a tick is met (measured in bench/README.md): the poll loop (ms
+# resolution) runs until PRECISE_NS before the tick, then one clock_nanosleep
+# (timer slack 1 ns) until SPIN_NS before it, then a busy wait to the tick.
+# The medium and the bus wait at most PRECISE_NS meanwhile.
 PRECISE_NS = 2_000_000
 SPIN_NS = 30_000
-# Within PRECISE_NS the bus is still served (`wait_step`): one order at a
+# Within PRECISE_NS the bus is still served (`serve_precise`): one order at a
 # time, and none once the tick is SERVE_GUARD_NS away. The costliest order,
 # a `status` (a new keepalive template), takes about 50 us (a `send` 6 us;
 # medians on the shared 2-vCPU machine; docs/processes.md "How a link worker
@@ -275,12 +275,11 @@ class LinkWorker:
         return None  # skip this tick: the supervisor's status message just went out
 
     def prepare(self, due_ns: int) -> tuple[int, bytes]:
-        """What a keepalive carries besides its seq, read when the wait for
-        its tick begins, so the wake-up only claims, signs and sends: `ts`
-        (the wall clock at the tick, whole seconds, from the monotonic clock's
-        distance to it) and `ld` (a pread of /proc/loadavg and the kernel's
-        formatting, the largest part of the wake-to-send time it replaces;
-        the kernel recomputes the averages every 5 s)."""
+        """What a keepalive carries besides its seq, read before the last sleep
+        so the wake-up only claims, signs and sends: `ts` (the wall clock at
+        the tick, whole seconds) and `ld` (a pread of /proc/loadavg and the
+        kernel's formatting, the largest part of the wake-to-send time it
+        replaces)."""
         ahead_s = max(0, due_ns - time.monotonic_ns()) / 1e9
         return int(time.time() + ahead_s), self.loadavg.read()[:LD_MAX]
 
@@ -397,64 +396,28 @@ class LinkWorker:
             if not self.running:
                 return
 
-    def wait_step(self, due_ns: int) -> bool:
-        """One step of the wait for the tick due at `due_ns`: False once the
-        tick is within SPIN_NS (only the busy wait is left), True when it
-        came back before that (something was served, or the wait ended early):
-        ask again.
-
-        A `select` (microsecond timeout) on the bus (ZMQ_FD, after
-        ZMQ_EVENTS), the medium and the key channel lasts until PRECISE_NS
-        before the tick, a second one on the bus until SPIN_NS before it, so
-        a quiet tick costs two wake-ups. Within
-        PRECISE_NS of the tick the medium and the key channel wait (a flood
-        cannot make a keepalive late) and the bus is served one order at a
-        time (a `stonith` frame of a peer whose deadline fell just before our
-        tick goes out at once); within SERVE_GUARD_NS nothing is served: a
-        keepalive is never delayed by the bus (docs/processes.md, "How a link
-        worker meets its tick")."""
-        left = due_ns - time.monotonic_ns()
-        if left <= SPIN_NS:
+    def serve_precise(self, due_ns: int) -> bool:
+        """The last PRECISE_NS before a tick: wait for the bus with a
+        microsecond timeout (select on ZMQ_FD) until SERVE_GUARD_NS before the
+        tick, and carry out one order if one is there and that much time is
+        left (a `send` of a `stonith` frame must not wait for our tick: the
+        peer's deadline tends to fall near it). True when it came back early
+        (an order served, or the bus stirred): ask again; False when the tick
+        is within SERVE_GUARD_NS: only the last sleep and spin remain."""
+        left = due_ns - SERVE_GUARD_NS - time.monotonic_ns()
+        if left <= 0:
             return False
-        if left > SERVE_GUARD_NS and cast(int, self.bus.get(zmq.EVENTS)) & zmq.POLLIN:
-            # Reading ZMQ_EVENTS also re-arms ZMQ_FD, which says only that
-            # the socket's events may have changed.
-            if left > PRECISE_NS:
-                self.on_bus()
-            else:
-                self.serve_one()
+        if not cast(int, self.bus.get(zmq.EVENTS)) & zmq.POLLIN:
+            # ZMQ_FD is readable when the socket's events may have changed;
+            # ZMQ_EVENTS (just read) re-arms it.
+            select.select([self.bus_fd], [], [], left / 1e9)
             return True
-        watch = [self.bus_fd] if left > SERVE_GUARD_NS else []
-        if left > PRECISE_NS:
-            watch.append(self.medium.fileno())
-            if self.key_channel is not None:
-                watch.append(self.key_channel.fileno())
-        if not watch:
-            time.sleep((left - SPIN_NS) / 1e9)  # clock_nanosleep
-            return True
-        # The kernel may end a select late by a thousandth of its timeout
-        # (its slack for a SCHED_OTHER task, whatever PR_SET_TIMERSLACK says):
-        # 1 ms on a 1 s wait. So the long wait ends PRECISE_NS before the
-        # tick, and only the short one, late by at most 2 us, ends SPIN_NS
-        # before it.
-        until = PRECISE_NS if left > PRECISE_NS else SPIN_NS
-        ready, _, _ = select.select(watch, [], [], (left - until) / 1e9)
-        if not ready or due_ns - time.monotonic_ns() <= PRECISE_NS:
-            return True  # the bus is looked at by the next step; the rest waits
-        if self.medium.fileno() in ready:
-            self.on_medium()
-        if self.key_channel is not None and self.key_channel.fileno() in ready:
-            self.on_key_channel()
-        self.report_rejected(time.monotonic())
-        return True
-
-    def serve_one(self) -> None:
-        """Carry out the next order on the bus, if there is one."""
         try:
             parts = self.bus.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
-            return
+            return True
         self.on_order(parts)
+        return True
 
     def on_order(self, parts: list[bytes]) -> None:
         """One message from the supervisor."""
@@ -504,11 +467,17 @@ class LinkWorker:
             self.warn(f"{self.name}: could not unlock the pages it does not use: {problem}")
 
     def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.bus, zmq.POLLIN)
+        poller.register(self.medium.fileno(), zmq.POLLIN)
+        if self.key_channel is not None:
+            poller.register(self.key_channel.fileno(), zmq.POLLIN)
         tick = self.schedule.next_tick(time.monotonic_ns())
         prepared: tuple[int, bytes] | None = None
         while self.running:
             due = self.schedule.due_at(tick)
-            if time.monotonic_ns() >= due:
+            now = time.monotonic_ns()
+            if now >= due:
                 self.send_keepalive(tick, prepared)
                 prepared = None
                 self.ticks_sent += 1
@@ -516,10 +485,29 @@ class LinkWorker:
                     self.trim_locks()
                 tick = max(tick + 1, self.schedule.next_tick(time.monotonic_ns()))
                 continue
+            remaining = due - now
+            if remaining > PRECISE_NS:
+                # Rounded up: the poll ends at most PRECISE_NS before the tick, not
+                # up to 1 ms earlier, which cost a second 1 ms poll every tick.
+                events = dict(poller.poll(-(-(remaining - PRECISE_NS) // 1_000_000)))
+                if self.medium.fileno() in events:
+                    self.on_medium()
+                if self.bus in events:
+                    self.on_bus()
+                if self.key_channel is not None and self.key_channel.fileno() in events:
+                    channel = self.key_channel.fileno()
+                    self.on_key_channel()
+                    if self.key_channel is None:
+                        poller.unregister(channel)
+                self.report_rejected(time.monotonic())
+                continue
             if prepared is None:
                 prepared = self.prepare(due)
-            if self.wait_step(due):
+            if self.serve_precise(due):
                 continue
+            remaining = due - time.monotonic_ns()
+            if remaining > SPIN_NS:
+                time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
             while time.monotonic_ns() < due:
                 pass
 
