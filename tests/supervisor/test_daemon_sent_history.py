@@ -9,8 +9,10 @@ LinkWorker on a pty pair as its serial line, a ZeroMQ pair as their bus."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 import zmq
 
 import linklayer
-from hbeat.config import SystemProbe, load_config
+from hbeat.config import ClusterConfig, SystemProbe, load_config
 from hbeat.ipc.bus import LinkSetup, MediumSpec, Sent
 from hbeat.ipc.keepalive import KeepaliveContent, content_key, status_fields
 from linklayer.message import Field
@@ -38,20 +40,46 @@ def wire_frames(master: int, keyring: linklayer.Keyring) -> list[tuple[Field, ..
             for chunk in data.split(b"<<<\n")[:-1]]
 
 
-def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> None:
-    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="")
+def bare_supervisor(tmp_path: Path,
+                    extra: tuple[str, ...] = ()) -> tuple[Supervisor, ClusterConfig]:
+    """A supervisor of the seed configuration (one medium) with its board and
+    membership, not started (st=init); the caller closes the board and
+    releases the instance lock."""
+    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="",
+                      extra=extra)
     config = load_config(seed.config_dir, seed.node_name,
                          system=SystemProbe(init_dir=str(seed.init_dir)))
     sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
     sup._prepare_dirs()
     prepare_dir(tmp_path / "run" / PRIVATE, 0o700)  # where _bind puts the bus and board
-    sup._start_membership()  # the board and membership; not started: st=init
+    sup._start_membership()
+    return sup, config
+
+
+@contextlib.contextmanager
+def supervisor_and_bus(tmp_path: Path) -> Iterator[tuple[Supervisor, ClusterConfig, int, int,
+                                                          zmq.Socket[bytes], zmq.Socket[bytes]]]:
+    """`bare_supervisor`, a pty pair for a worker's serial medium (master,
+    slave) and the two ends of an inproc bus (supervisor's, worker's)."""
+    sup, config = bare_supervisor(tmp_path)
     master, slave = os.openpty()
     ctx = zmq.Context()
     sup_end, worker_end = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
     sup_end.bind("inproc://bus")
     worker_end.connect("inproc://bus")
     try:
+        yield sup, config, master, slave, sup_end, worker_end
+    finally:
+        sup.board.close()
+        sup.instance_lock.release()
+        worker_end.close(linger=0)
+        sup_end.close(linger=0)
+        ctx.term()
+        os.close(master)
+
+
+def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> None:
+    with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
         worker = LinkWorker("serial tty", worker_end, LinkSetup(
             medium=MediumSpec("serial", "serial tty", os.ttyname(slave), baud=19200),
             board=str(sup.board.path), status=sup.keepalive_content()), config.keyring)
@@ -71,13 +99,6 @@ def test_history_holds_the_keepalive_as_sent_not_as_rebuilt(tmp_path: Path) -> N
         seq = sent.seq
         answer = sup.membership.sender.answer_rexmit("weasel", seq, seq, now_ms())
         assert answer.resend == ((seq, tuple(on_wire)),)
-    finally:
-        sup.board.close()
-        sup.instance_lock.release()
-        worker_end.close(linger=0)
-        sup_end.close(linger=0)
-        ctx.term()
-        os.close(master)
 
 
 @pytest.mark.parametrize("protocol", [True, False])
@@ -100,14 +121,7 @@ def test_a_workers_keepalive_is_the_supervisors_status_message(protocol: bool) -
 ])
 def test_link_setup_asks_for_every_report_only_for_metrics(
         tmp_path: Path, extra: tuple[str, ...], report_all: bool) -> None:
-    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="",
-                      extra=extra)
-    config = load_config(seed.config_dir, seed.node_name,
-                         system=SystemProbe(init_dir=str(seed.init_dir)))
-    sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
-    sup._prepare_dirs()
-    prepare_dir(tmp_path / "run" / PRIVATE, 0o700)
-    sup._start_membership()
+    sup, _config = bare_supervisor(tmp_path, extra)
     try:
         for name in sup.workers_by_name:
             assert sup._setup_for(name).report_all is report_all
@@ -119,21 +133,10 @@ def test_link_setup_asks_for_every_report_only_for_metrics(
 def test_history_from_the_board_log_holds_the_keepalive_as_sent(tmp_path: Path) -> None:
     # No `sent` report: the worker that took the seq logged the keepalive on
     # the board, and the supervisor reads the log on its turns.
-    seed = write_seed(tmp_path / "ha.d", serial=None, interfaces=("lo",), haresources="")
-    config = load_config(seed.config_dir, seed.node_name,
-                         system=SystemProbe(init_dir=str(seed.init_dir)))
-    sup = Supervisor(config, Options(runtime_dir=tmp_path / "run", state_dir=tmp_path / "state"))
-    sup._prepare_dirs()
-    prepare_dir(tmp_path / "run" / PRIVATE, 0o700)
-    sup._start_membership()
-    logged: list[str] = []
-    sup.log = lambda level, text: logged.append(f"{level.name}: {text}")  # type: ignore[method-assign]
-    master, slave = os.openpty()
-    ctx = zmq.Context()
-    sup_end, worker_end = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    sup_end.bind("inproc://bus")
-    worker_end.connect("inproc://bus")
-    try:
+    with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
+        logged: list[str] = []
+        sup.log = lambda level, text: logged.append(  # type: ignore[method-assign]
+            f"{level.name}: {text}")
         [name] = sup.workers_by_name
         status = sup._setup_for(name).status  # handed out: the log may name it
         worker = LinkWorker("serial tty", worker_end, LinkSetup(
@@ -160,10 +163,3 @@ def test_history_from_the_board_log_holds_the_keepalive_as_sent(tmp_path: Path) 
         sup.read_sent_log()
         assert sup.last_sent_seq == seq
         assert any(line.startswith("ERROR: keepalive ") for line in logged)
-    finally:
-        sup.board.close()
-        sup.instance_lock.release()
-        worker_end.close(linger=0)
-        sup_end.close(linger=0)
-        ctx.term()
-        os.close(master)
