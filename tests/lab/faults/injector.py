@@ -335,10 +335,21 @@ def split_brain(c: FaultCluster, rng: random.Random, ctx: Ctx) -> Outcome:
     c.cable.close()
     checks: list[str] = []
     try:
+        def each_declared_the_other_dead() -> bool:
+            return c[a].node_states().get(b) == "dead" and c[b].node_states().get(a) == "dead"
+
         def both_hold_all() -> bool:
             return all(all(s == "running" for s in c[n].group_states().values())
                        for n in (a, b))
 
+        # Both deaths first: a snapshot read before either node noticed the
+        # split can show every group running (each its own, as before), and a
+        # heal then, before one side's deadline, makes an asymmetric partition
+        # (the side that did not declare the other dead rightly fences itself)
+        # instead of the split brain this fault is about.
+        wait_for(each_declared_the_other_dead, DEADTIME_S + 25, interval=0.2,
+                 ignore=(DaemonUnreachable,), what="each side of the split to declare the "
+                 "other dead", describe=lambda: {n: c[n].node_states() for n in (a, b)})
         wait_for(both_hold_all, DEADTIME_S + 25, interval=0.2, ignore=(DaemonUnreachable,),
                  what="both sides of the split to run every group",
                  describe=lambda: {n: c[n].group_states() for n in (a, b)})
