@@ -35,6 +35,11 @@ def test_watch_rejects_bad_count(tmp_path: Path) -> None:
     assert res.returncode == 2 and "--count" in res.stderr
 
 
+def default_sigint() -> None:
+    """In a child before exec: SIGINT back to its default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_status_and_watch_against_cluster(lab_factory: Callable[..., Lab]) -> None:
     cluster = Cluster(lab_factory(2)).start()
     cluster.wait_all_active()
@@ -69,8 +74,12 @@ def test_status_and_watch_against_cluster(lab_factory: Callable[..., Lab]) -> No
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with hlog.open("w") as hf:
+            # SIGINT at its default in the child, so that its Python turns it
+            # into KeyboardInterrupt: a test runner's worker process may ignore
+            # SIGINT, and an ignored signal stays ignored across exec.
             hproc = subprocess.Popen([HBEAT, "watch", "--runtime-dir", rd],
-                                     stdout=hf, stderr=subprocess.STDOUT)
+                                     stdout=hf, stderr=subprocess.STDOUT,
+                                     preexec_fn=default_sigint)
         procs.append(hproc)
         human = LogWatcher(hlog, from_start=True)
         human.wait(r"^hbeat \S+ on otter: active", timeout=10)
