@@ -115,6 +115,9 @@ CONTENTS_KEPT = 64  # keepalive contents remembered for the keepalive log
 # store, which writes them when a generation changed or every SAVE_EVERY_MS;
 # a peer's state change or restart offers them at once.
 PEER_RECORDS_EVERY_MS = 1000
+# The workers are reaped when SIGCHLD says one ended (supervisor/signals.py),
+# and at least this often, whatever a signal disposition may have become.
+REAP_EVERY_S = 10.0
 # Group states in which a group may be running here (self-fencing, docs/self-fencing.md).
 RUNNING_HERE = frozenset({"starting", "running", "stopping", "stop-failed", "partial"})
 EXIT_FENCED = 1
@@ -1069,6 +1072,7 @@ class Supervisor:
         watchdog_every = usec / 2_000_000 if usec else 0.0
         next_watchdog = time.monotonic()
         next_snapshot = time.monotonic() + 1.0
+        next_reap = 0.0
         self.last_turn_ms = now_ms()
         while self.running:
             if self.stall_ms:
@@ -1092,7 +1096,12 @@ class Supervisor:
                 self.feed.snapshot(self.snapshot())
                 self._write_metrics()
                 next_snapshot = mono + SNAPSHOT_EVERY_S
-            for level, text in self.pool.poll(mono):
+            # A worker's death raises SIGCHLD, whose wake-up ends the poll;
+            # every REAP_EVERY_S the workers are asked anyway.
+            reap = self.signals.take_child_exit() or mono >= next_reap
+            if reap:
+                next_reap = mono + REAP_EVERY_S
+            for level, text in self.pool.poll(mono, reap=reap):
                 self.log(level, text)
                 if level is Level.ERROR:
                     self._forget_dead_workers()

@@ -425,23 +425,34 @@ class Membership:
         return link.last_heard + self.dead_interval(info.name)
 
     def next_deadline(self, now: int) -> int | None:
-        """When `tick` must run next (None: nothing scheduled). May be <= now."""
-        times: list[int] = []
+        """When `tick` must run next (None: nothing scheduled). May be <= now.
+
+        The earliest of every `node_deadline` and `link_deadline`, the peers'
+        retransmission requests and our own timers. The supervisor asks twice
+        on every turn of its loop, so this is those functions inlined over
+        each node once (tests/supervisor/test_membership.py checks that it
+        agrees with them)."""
+        best: int | None = None
+        local = self.local
+        initdead = None if self.linksup else self.config.initdead
         for info in self.nodes.values():
-            d = self.node_deadline(info.name)
-            if d is not None:
-                times.append(d)
-            for md in info.links:
-                ld = self.link_deadline(info.name, md)
-                if ld is not None:
-                    times.append(ld)
-            r = info.tracker.next_request()
-            if r is not None:
-                times.append(r)
+            if info.name != local:
+                dead = self._guarded_dt(info) if initdead is None else initdead
+                last = info.last_status
+                if info.status != DEAD and last is not None:
+                    best = last + dead if best is None else min(best, last + dead)
+                for link in info.links.values():
+                    heard = link.last_heard
+                    if link.status == LINK_UP and heard is not None:
+                        best = heard + dead if best is None else min(best, heard + dead)
+            if info.tracker.missing:
+                r = info.tracker.next_request()
+                if r is not None:
+                    best = r if best is None else min(best, r)
         for t in (self._dt_boost_until, self._reqnodes_due, self._next_keepalive):
             if t is not None:
-                times.append(t)
-        return min(times) if times else None
+                best = t if best is None else min(best, t)
+        return best
 
     def wall(self, now: int) -> int:
         """Epoch seconds for `ts`, derived from the monotonic clock (never goes back)."""

@@ -103,8 +103,15 @@ def _show(value: bytes, limit: int = 40) -> str:
     return text + ("..." if len(value) > limit else "")
 
 
+# What `node_name` accepts, as one pattern: ASCII, printable, no white space
+# (the characters 0x21-0x7e), 1 to 100 of them.
+_NODE_NAME = re.compile(rb"[\x21-\x7e]{1,100}")
+
+
 def node_name(value: bytes, what: str) -> str:
     """A node name from the wire, lower-cased as heartbeat compares them."""
+    if _NODE_NAME.fullmatch(value):
+        return value.decode("ascii").lower()
     try:
         text = value.decode("ascii")
     except UnicodeDecodeError:
@@ -219,21 +226,39 @@ class Envelope:
         return value
 
 
-def _uuid_field(fields: Sequence[Field], name: bytes) -> bytes | None:
-    for fname, ftype, value in fields:
-        if fname == name:
-            if ftype != BINARY or len(value) != 16:
-                raise MessageError(f"bad {name.decode()}: expected 16 binary bytes")
-            return value
-    return None
+def _first_fields(fields: Sequence[Field]) -> dict[bytes, Field]:
+    """Each field name's first field (what `field_value` finds), in one pass."""
+    first: dict[bytes, Field] = {}
+    for f in fields:
+        if f[0] not in first:
+            first[f[0]] = f
+    return first
+
+
+def _uuid_of(first: dict[bytes, Field], name: bytes) -> bytes | None:
+    """The first `name` field's value, which must be 16 binary bytes."""
+    f = first.get(name)
+    if f is None:
+        return None
+    if f[1] != BINARY or len(f[2]) != 16:
+        raise MessageError(f"bad {name.decode()}: expected 16 binary bytes")
+    return f[2]
 
 
 def parse_envelope(fields: Sequence[Field], *, iface: str = "?") -> Envelope:
-    """Check and parse the control fields (heartbeat's process_clustermsg checks)."""
+    """Check and parse the control fields (heartbeat's process_clustermsg checks).
+
+    It runs for every frame the supervisor receives, so it looks each field
+    up in one pass over the message (`_first_fields`: the first field of a
+    name counts, as `field_value` says)."""
     fields = tuple(fields)
-    t = field_value(fields, F_TYPE)
-    src = field_value(fields, F_ORIG)
-    ts = field_value(fields, F_TIME)
+    first = _first_fields(fields)
+    f = first.get(F_TYPE)
+    t = None if f is None else f[2]
+    f = first.get(F_ORIG)
+    src = None if f is None else f[2]
+    f = first.get(F_TIME)
+    ts = None if f is None else f[2]
     if t is None or src is None or ts is None or not t:
         who = _show(src) if src is not None else "<?>"
         missing = [n.decode() for n, v in ((F_ORIG, src), (F_TIME, ts), (F_TYPE, t)) if not v]
@@ -248,7 +273,8 @@ def parse_envelope(fields: Sequence[Field], *, iface: str = "?") -> Envelope:
         raise MessageError(f"process_clustermsg: iface {iface}, from {srcname}: {exc}") from None
     if tsval == 0:
         raise MessageError(f"process_clustermsg: iface {iface}, from {srcname}: ts is 0")
-    cseq = field_value(fields, F_SEQ)
+    f = first.get(F_SEQ)
+    cseq = None if f is None else f[2]
     seq: int | None = None
     if cseq is not None:
         try:
@@ -263,7 +289,8 @@ def parse_envelope(fields: Sequence[Field], *, iface: str = "?") -> Envelope:
             )
     elif not t.startswith(NOSEQ_PREFIX):
         raise MessageError(f"process_clustermsg: missing seqno: iface {iface}, from {srcname}")
-    cgen = field_value(fields, F_HBGENERATION)
+    f = first.get(F_HBGENERATION)
+    cgen = None if f is None else f[2]
     gen = 0
     if cgen is not None:
         try:
@@ -273,11 +300,11 @@ def parse_envelope(fields: Sequence[Field], *, iface: str = "?") -> Envelope:
                 f"should_drop_message: bad generation number: iface {iface}, from {srcname} "
                 f"[{_show(cgen)}]"
             ) from None
-    dest_raw = field_value(fields, F_TO)
-    dest = node_name(dest_raw, "dest") if dest_raw is not None else None
+    f = first.get(F_TO)
+    dest = node_name(f[2], "dest") if f is not None else None
     try:
-        srcuuid = _uuid_field(fields, F_ORIGUUID)
-        destuuid = _uuid_field(fields, F_TOUUID)
+        srcuuid = _uuid_of(first, F_ORIGUUID)
+        destuuid = _uuid_of(first, F_TOUUID)
     except MessageError as exc:
         raise MessageError(f"process_clustermsg: iface {iface}, from {srcname}: {exc}") from None
     return Envelope(t, srcname, tsval, seq, gen, srcuuid, dest, destuuid, fields)

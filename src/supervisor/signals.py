@@ -18,6 +18,9 @@ which does the work outside any handler:
 * TERM and INT: the graceful stop (the supervisor's `stop` handler). heartbeat ignores
   INT; hbeat stops on it so that Ctrl-C stops `hbeat run` in a terminal
   (README, "Signals"). PIPE is ignored.
+* CHLD: a child ended; `take_child_exit()` says so once, and the loop then
+  reaps its workers (`WorkerPool.poll`) instead of asking each one with a
+  `waitpid` on every turn (docs/processes.md, "Fewer wake-ups").
 
 The link workers and the executor ignore INT, HUP, USR1 and USR2 (a
 terminal's Ctrl-C or hang-up reaches the whole process group): only the
@@ -92,15 +95,27 @@ class Signals:
         self._read: tuple[ClusterConfig | None, list[Problem]] | BaseException | None = None
         self._again = False
         self._notify = False
+        self.child_exited = True  # nothing reaped yet: the first turn looks
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
         for sig in CAUGHT:
             signal.signal(sig, self._note)
+        signal.signal(signal.SIGCHLD, self._child)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
     def _note(self, signum: int, _frame: FrameType | None) -> None:
         self.pending.append(signum)  # nothing else in a handler
+
+    def _child(self, _signum: int, _frame: FrameType | None) -> None:
+        self.child_exited = True  # the wake-up pipe ends the loop's poll
+
+    def take_child_exit(self) -> bool:
+        """Whether a child ended (SIGCHLD) since the last call. A child that
+        ends after this call raises the flag again: a reaping that follows the
+        call finds every child that ended before it."""
+        taken, self.child_exited = self.child_exited, False
+        return taken
 
     def drain(self) -> None:
         """Empty the wake-up pipe (the loop polls it)."""

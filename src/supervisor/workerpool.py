@@ -101,11 +101,12 @@ class WorkerPool:
         for slot in self.slots.values():
             self.start(slot, now)
 
-    def poll(self, now: float) -> list[tuple[Level, str]]:
-        """Reap dead workers, start due restarts; return what to log."""
+    def poll(self, now: float, *, reap: bool = True) -> list[tuple[Level, str]]:
+        """Reap dead workers (with `reap`: the caller knows a child may have
+        ended), start due restarts; return what to log."""
         logs: list[tuple[Level, str]] = []
         for slot in self.slots.values():
-            code = slot.proc.poll() if slot.proc is not None else None
+            code = slot.proc.poll() if reap and slot.proc is not None else None
             if code is not None:
                 slot.proc = None
                 if self.stopping:

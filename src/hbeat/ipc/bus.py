@@ -27,6 +27,11 @@ from linklayer.message import Field
 
 BUS_VERSION = 1
 _TS = struct.Struct(">q")
+# Plain ints: pyzmq's enums cost an enum member built per operation.
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_RCVMORE = int(zmq.RCVMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 class BusError(ValueError):
@@ -37,12 +42,16 @@ def drain(sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]:
     """Every message waiting on `sock` now, without blocking. It asks the
     socket whether a message waits (ZMQ_EVENTS) before each read instead of
     reading until EAGAIN: pyzmq raises that as an exception, whose making
-    cost more than the rest of a quiet loop turn."""
-    while cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
+    cost more than the rest of a quiet loop turn. The parts are read as
+    `recv_multipart` reads them, with plain ints for its flags."""
+    while cast(int, sock.get(_EVENTS)) & _POLLIN:
         try:
-            yield sock.recv_multipart(zmq.NOBLOCK)
+            parts = [sock.recv(_NOBLOCK)]
+            while sock.get(_RCVMORE):
+                parts.append(sock.recv(_NOBLOCK))
         except zmq.Again:
             return
+        yield parts
 
 
 # --- framing ------------------------------------------------------------------

@@ -165,3 +165,31 @@ def test_content_key_names_a_content_the_same_way_in_every_process() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
     assert int(out.stdout) == key
+
+
+def test_drain_reads_every_waiting_message_whole_and_never_blocks() -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    try:
+        router = ctx.socket(zmq.ROUTER)
+        router.bind("inproc://drain-test")
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.IDENTITY, b"bcast eth1")
+        dealer.connect("inproc://drain-test")
+        assert list(bus.drain(router)) == []  # nothing waiting: no wait, no exception
+        sent = [[b"rx", b"\x00" * 300], [b"sent"], [b"", b"a", b"", b"b"]]
+        for parts in sent:
+            dealer.send_multipart(parts)
+        got: list[list[bytes]] = []
+        deadline = 100
+        while len(got) < len(sent) and deadline:
+            got += bus.drain(router)
+            deadline -= 1
+            zmq.select([router], [], [], 0.05)
+        assert got == [[b"bcast eth1", *parts] for parts in sent]
+        assert list(bus.drain(router)) == []
+        dealer.close(0)
+        router.close(0)
+    finally:
+        ctx.term()

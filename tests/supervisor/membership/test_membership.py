@@ -758,3 +758,51 @@ def test_a_restarted_peer_gets_our_status_at_once_again() -> None:
     assert of(acts, mb.PeerRestarted) == [mb.PeerRestarted("beta", 200, 201)]
     assert _statuses(acts) == [ms.local_status.encode()]
     assert _statuses(ms.receive(reborn.status("up", now=7001), ETH, 7001)) == []
+
+
+def _deadline_by_parts(ms: mb.Membership) -> int | None:
+    """`next_deadline` as its docstring defines it, from the per-node queries."""
+    times = []
+    for name, info in ms.nodes.items():
+        times.append(ms.node_deadline(name))
+        times += [ms.link_deadline(name, md) for md in info.links]
+        times.append(info.tracker.next_request())
+    times += [ms._dt_boost_until, ms._reqnodes_due, ms._next_keepalive]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+def test_next_deadline_is_the_earliest_node_link_and_request_deadline() -> None:
+    """Through start-up, links coming and going, gaps (retransmission
+    requests), advertised deadtimes and deaths, the loop's deadline is the
+    earliest of what each node and link says."""
+    rng = random.Random(3)
+    ms = make(nodes=("alpha", "beta", "gamma"))
+    peers = {"beta": Peer("beta", nodes=3), "gamma": Peer("gamma", nodes=3)}
+    now = 0
+    seen = set()
+    for _ in range(400):
+        assert ms.next_deadline(now) == _deadline_by_parts(ms)
+        now += rng.choice((50, 300, 1000, 4000))
+        name = rng.choice(list(peers))
+        roll = rng.random()
+        if roll < 0.5:
+            medium = rng.choice((ETH, SER))
+            dt = rng.choice((10000, 12000, 30000))
+            ms.receive(peers[name].status(rng.choice(("up", "active")), dt, now=now), medium, now)
+        elif roll < 0.6:
+            peers[name].status("active", now=now)  # lost: the next one leaves a gap
+        elif roll < 0.7:
+            peers[name] = Peer(name, gen=200 + now, nodes=3)  # restarted
+        else:
+            due = ms.next_deadline(now)
+            if due is not None:
+                now = max(now, due)
+                ms.tick(now)
+        seen.add((ms.comm_up, ms.node_status(name), ms.link_status(name, SER),
+                  bool(ms.nodes[name].tracker.missing)))
+    # The walk went through the states the deadline depends on.
+    assert any(not up for up, *_ in seen) and any(up for up, *_ in seen)
+    assert {st for _, st, _, _ in seen} >= {"dead", "active"}
+    assert {ls for *_, ls, _ in seen} == {"up", "dead"}
+    assert any(missing for *_, missing in seen)
