@@ -30,7 +30,6 @@ _TS = struct.Struct(">q")
 # Plain ints: pyzmq's enums cost an enum member built per operation.
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-_RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 
 
@@ -43,12 +42,16 @@ def drain(sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]:
     socket whether a message waits (ZMQ_EVENTS) before each read instead of
     reading until EAGAIN: pyzmq raises that as an exception, whose making
     cost more than the rest of a quiet loop turn. The parts are read as
-    `recv_multipart` reads them, with plain ints for its flags."""
+    frames whose `more` says whether another follows: pyzmq's
+    `recv_multipart` asks the socket (ZMQ_RCVMORE) after each part, and each
+    of its option reads builds an enum member."""
     while cast(int, sock.get(_EVENTS)) & _POLLIN:
         try:
-            parts = [sock.recv(_NOBLOCK)]
-            while sock.get(_RCVMORE):
-                parts.append(sock.recv(_NOBLOCK))
+            frame = sock.recv(_NOBLOCK, copy=False)
+            parts = [frame.bytes]
+            while frame.more:
+                frame = sock.recv(_NOBLOCK, copy=False)
+                parts.append(frame.bytes)
         except zmq.Again:
             return
         yield parts
