@@ -14,7 +14,6 @@ back. It never blocks on anything else and never runs a resource script.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import grp
 import os
@@ -105,6 +104,7 @@ from supervisor.signals import Signals
 from supervisor.wakeup import coarse_poll_ms
 from supervisor.watchdog import Watchdog, WatchdogError
 from supervisor.workerpool import WorkerPool
+from supervisor.zwait import ZmqWait
 
 if TYPE_CHECKING:
     from supervisor.feedtcp import TcpFeed
@@ -1061,11 +1061,7 @@ class Supervisor:
             self.log(Level.WARN, f"supervisor: {problem}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
-        poller = zmq.Poller()
-        poller.register(self.bus, zmq.POLLIN)
-        poller.register(self.control, zmq.POLLIN)
-        poller.register(self.query, zmq.POLLIN)
-        poller.register(self.signals.rfd, zmq.POLLIN)
+        waiter = ZmqWait((self.bus, self.control, self.query), (self.signals.rfd,))
         next_renew = 0
         next_peer_records = 0
         usec = self.notifier.watchdog_usec
@@ -1143,12 +1139,7 @@ class Supervisor:
             respawn = self.clients.next_deadline()
             if respawn is not None:
                 waits.append(respawn - now)
-            try:
-                events = dict(poller.poll(max(0, min(waits))))
-            except zmq.ZMQError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
+            events = waiter.wait(max(0, min(waits)))  # a signal ends it: its wake-up pipe
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.
