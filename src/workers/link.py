@@ -1,12 +1,16 @@
 """A link worker process: one medium (`hbeat: bcast eth1`, `hbeat: serial /dev/ttyS0`).
 
 It receives frames, verifies them in C and forwards the authentic ones to
-the supervisor; it writes what the supervisor hands it; and it sends the
-keepalive itself on the absolute schedule of the sequence board, while the
-supervisor's lease is fresh (docs/processes.md). The keepalive is a
-`linklayer.Template` rebuilt whenever the supervisor pushes new status
-content, so each tick only passes seq, ts and ld to C. It exits when the
-supervisor dies (parent-death signal) or says `stop`. Its bus messages are
+the supervisor; it writes what the supervisor hands it; and its keepalive
+thread (`linklayer.ticker`, in C) sends the keepalive on the absolute
+schedule of the sequence board, while the supervisor's lease is fresh
+(docs/processes.md, "How a link worker meets its tick"). This Python thread
+hands the ticker a new `linklayer.Template` whenever the supervisor pushes
+new status content or keys, writes the supervisor's frames through the
+ticker's write mutex and relays what the ticker reports; nothing wakes it
+per tick. With `realtime on` the ticker thread alone runs SCHED_FIFO, and
+only its tick path is locked in memory. It exits when the supervisor dies
+(parent-death signal) or says `stop`. Its bus messages are
 hbeat/ipc/bus.py.
 
     python -m workers.link --bus ipc:///run/hbeat/private/bus --name "bcast eth1"
