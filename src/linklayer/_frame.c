@@ -2068,6 +2068,8 @@ struct hb_ticker {
     char maps[TK_MAPS_BUF];     /* /proc/self/maps, for hb_ticker_lock_memory */
 };
 
+static int lock_range(uintptr_t start, uintptr_t end, int onfault, size_t *total);
+
 static size_t page_size(void)
 {
     long p = sysconf(_SC_PAGESIZE);
@@ -2259,8 +2261,10 @@ int hb_ticker_set_template(hb_ticker *tk, const hb_template *t, int64_t content_
         copy->pre.key = &copy->key;
     if (t->inner_pre.key == &t->key)
         copy->inner_pre.key = &copy->key;
-    if (tk->locked)
-        mlock(copy, round_pages(size));  /* best effort: the tick path reads it */
+    if (tk->locked) {
+        size_t ignored = 0;  /* best effort: the tick path reads it */
+        lock_range((uintptr_t)copy, (uintptr_t)copy + round_pages(size), 0, &ignored);
+    }
     pthread_mutex_lock(&tk->mu);
     old = tk->tpl;
     old_size = tk->tpl_size;
@@ -2750,12 +2754,14 @@ int32_t hb_ticker_last(hb_ticker *tk, char *out, size_t cap)
 #define MLOCK_ONFAULT 0x01
 #endif
 
+/* mlock2 as a system call (Linux >= 4.4): also where a sanitizer's runtime
+ * makes the libc functions do nothing. */
 static int lock_range(uintptr_t start, uintptr_t end, int onfault, size_t *total)
 {
     int rc;
 #ifdef SYS_mlock2
-    rc = onfault ? (int)syscall(SYS_mlock2, (void *)start, (size_t)(end - start), MLOCK_ONFAULT)
-                 : mlock((void *)start, end - start);
+    rc = (int)syscall(SYS_mlock2, (void *)start, (size_t)(end - start),
+                      onfault ? MLOCK_ONFAULT : 0);
 #else
     (void)onfault;
     rc = mlock((void *)start, end - start);
