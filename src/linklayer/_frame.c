@@ -2029,8 +2029,7 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
 #else
 #define TK_STACK (64 * 1024)
 #endif
-#define TK_MAPS_BUF (64 * 1024)
-#define TK_MAX_LOCKS 32
+#define TK_MAPS_BUF (4 * 1024 * 1024)
 
 struct hb_ticker {
     pthread_mutex_t mu;
@@ -2065,7 +2064,6 @@ struct hb_ticker {
     int32_t last_len;
     char last[HB_TK_FRAME];
     char frame[HB_TK_FRAME];
-    char maps[TK_MAPS_BUF];     /* /proc/self/maps, for hb_ticker_lock_memory */
 };
 
 static int lock_range(uintptr_t start, uintptr_t end, int onfault, size_t *total);
@@ -2855,6 +2853,7 @@ int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err)
     hb_error *e = err != NULL ? err : &dummy;
     size_t total = 0, len = 0;
     const void *objects[3];
+    char *maps;
     int fd, rc;
 
     fail(e, HB_OK, -1, -1, -1, -1);
@@ -2864,17 +2863,25 @@ int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err)
     objects[0] = (const void *)&hb_ticker_lock_memory;
     objects[1] = (const void *)&clock_gettime;
     objects[2] = (const void *)&SHA1_Update;
+    /* /proc/self/maps, read into a scratch mapping freed at the end (its
+     * pages are touched only as far as the text goes). */
+    maps = map_anon(TK_MAPS_BUF);
+    if (maps == NULL)
+        return tk_error(e, HB_NO_MEMORY, -1);
     fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tk_error(e, HB_OPEN_FAILED, errno);
+    if (fd < 0) {
+        rc = errno;
+        munmap(maps, TK_MAPS_BUF);
+        return tk_error(e, HB_OPEN_FAILED, rc);
+    }
     for (;;) {
-        ssize_t n = read(fd, tk->maps + len, sizeof(tk->maps) - 1 - len);
+        ssize_t n = read(fd, maps + len, TK_MAPS_BUF - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         len += (size_t)n;
-        if (len == sizeof(tk->maps) - 1)
+        if (len == TK_MAPS_BUF - 1)
             break;
     }
     close(fd);
@@ -2892,7 +2899,8 @@ int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err)
     tk->locked = 1;
     pthread_mutex_unlock(&tk->mu);
     for (int i = 0; rc == 0 && i < 3; i++)
-        rc = lock_object(tk->maps, len, objects[i], &total);
+        rc = lock_object(maps, len, objects[i], &total);
+    munmap(maps, TK_MAPS_BUF);
     if (rc != 0)
         tk_error(e, HB_MLOCK_FAILED, rc);
     e->field_index = (int32_t)(total / 1024);
