@@ -77,7 +77,6 @@ from workers.warnlimit import WarnLimiter
 
 REPLAYED = "the same bytes as a frame received a moment ago"
 PR_SET_TIMERSLACK = 29
-ENOMEM = 12
 # Stacks of the threads ZeroMQ starts here (hbeat/addrspace.py; 8 MiB by default).
 THREAD_STACK_BYTES = 256 * 1024
 # How long the synchronous `send_keepalive` waits for new status content the
@@ -85,15 +84,6 @@ THREAD_STACK_BYTES = 256 * 1024
 CONTENT_WAIT_MS = CONTENT_WAIT_NS // 1_000_000
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def locked_kb() -> int:
-    """VmLck of this process (kB): the address space of its locked mappings."""
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1])
-    return 0
 
 
 def tighten_timing(name: str) -> list[Error | Warn]:
@@ -146,7 +136,7 @@ def start_ticker(name: str, ticker: Ticker, realtime: bool,
         except TickerError as exc:
             err = exc.errno or 0
             reason = ("System limits on locked-in memory are too small."
-                      if err in (ENOMEM, errno.EPERM) else os.strerror(err))
+                      if err in (errno.ENOMEM, errno.EPERM) else os.strerror(err))
             problems.append(Error(f"Cannot lock ourselves into memory: {reason}"))
     return problems
 
