@@ -2475,6 +2475,7 @@ static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const
         r->code = rc;
         return rc;
     }
+    r->content_key = tk->content_key;  /* the template's, under the same lock */
     seqn = hex64((uint64_t)seq, seqhex);
     tsn = hex64((uint64_t)ts, tshex);
     size = hb_template_encode(tk->tpl, seqhex, seqn, tshex, tsn, ld, ld_len, NULL, 0, tk->frame,

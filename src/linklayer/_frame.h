@@ -285,12 +285,15 @@ typedef struct hb_ticker hb_ticker;
  * claimed and encoded (written: it reached the medium; else the write's
  * code, HB_WRITE_FAILED or HB_WRITE_TIMEOUT, with err the errno), or the
  * encode's frame error code. taken: this ticker took the seq (and logged
- * it on the board). late_us: from the tick's due time to the write. */
+ * it on the board). late_us: from the tick's due time to the write.
+ * content_key: that of the template the frame was built from (as given
+ * to hb_ticker_set_template; 0 when nothing was claimed). */
 typedef struct {
     int64_t seq;
     int64_t ts;
     int64_t tick;
     int64_t late_us;
+    uint64_t content_key;
     int32_t code;
     int32_t written;
     int32_t taken;

@@ -66,6 +66,9 @@ class TickReport(NamedTuple):
     written: bool
     code: int
     errno: int
+    content_key: int
+    """The content key given with the template the frame was built from
+    (`set_template`): which content this keepalive carries."""
 
 
 class TickerTiming(NamedTuple):
@@ -79,7 +82,8 @@ class TickerTiming(NamedTuple):
 
 def _report(r: Any) -> TickReport:
     return TickReport(int(r.seq), int(r.ts), ffi.unpack(r.ld, r.ld_len), int(r.tick),
-                      int(r.late_us), bool(r.taken), bool(r.written), int(r.code), int(r.err))
+                      int(r.late_us), bool(r.taken), bool(r.written), int(r.code), int(r.err),
+                      int(r.content_key))
 
 
 class Ticker:

@@ -82,6 +82,9 @@ THREAD_STACK_BYTES = 256 * 1024
 # How long the synchronous `send_keepalive` waits for new status content the
 # supervisor is sending (the ticker thread waits as long: HB_TK_CONTENT_WAIT_NS).
 CONTENT_WAIT_MS = CONTENT_WAIT_NS // 1_000_000
+# Contents handed to the ticker that its reports may still name (a new one
+# comes with each status order; the ticker holds only the latest).
+CONTENTS_KEPT = 8
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -205,6 +208,9 @@ class LinkWorker:
         self.content_seq = self.status.status_seq
         self._keyed: tuple[KeepaliveContent, int] | None = None
         self._handed: tuple[KeepaliveContent, int, Keyring] = (self.status, -1, keyring)
+        self._contents: dict[int, KeepaliveContent] = {}
+        """The contents handed to the ticker lately, by content key: a report
+        names the one its frame was built from (`on_report`)."""
         self.new_template()
         self.running = True
         self.loadavg = LoadAvg()
@@ -256,8 +262,13 @@ class LinkWorker:
         """Hand the ticker the keepalive of the current content and keys (the
         C side keeps its own copy; the thread switches at its next tick)."""
         template = status_template(self.status, self.medium.form, self.keyring)
-        self.ticker.set_template(template, self.content_seq, self.content_key())
+        key = self.content_key()
+        self.ticker.set_template(template, self.content_seq, key)
         self._handed = (self.status, self.content_seq, self.keyring)
+        self._contents.pop(key, None)
+        self._contents[key] = self.status
+        while len(self._contents) > CONTENTS_KEPT:
+            del self._contents[next(iter(self._contents))]
 
     def write_failed(self, code: int, err: int) -> str:
         """The warning for a write to the medium that failed (as the media
@@ -316,8 +327,17 @@ class LinkWorker:
                       f"{FrameError(ErrorCode(report.code), -1, -1, None)}")
             return
         if self.report_all:
+            # The content the frame carried, not this thread's latest: a
+            # status order may have come between the tick and this report,
+            # and the supervisor keeps what the report says for
+            # retransmission (the board's log names the same content).
+            content = self._contents.get(report.content_key)
+            if content is None:  # cannot be: the ticker only has contents handed here
+                self.warn(f"{self.name}: keepalive {report.seq} built from a content no "
+                          "longer known: not reported")
+                return
             self.post(Sent(report.seq, report.ts, report.ld, report.tick, report.written,
-                           self.status, report.late_us).encode())
+                           content, report.late_us).encode())
 
     def on_ticker(self) -> None:
         """What the ticker thread reported: write failures, and with
