@@ -15,7 +15,10 @@ echo "info: sanitize: building _frame_cffi with ASan+UBSan in $tmp"
 HBEAT_SANITIZE=1 "$PY" setup.py -q build_ext --build-lib "$tmp/lib" --build-temp "$tmp/build" \
     >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; echo "ERROR: sanitize: build failed"; exit 1; }
 so=$(ls "$tmp"/lib/linklayer/_frame_cffi*.so)
-if ! nm -D "$so" | grep -q __asan_report || ! nm -D "$so" | grep -q __ubsan_handle; then
+# Into a file first: `grep -q` stops reading at its first match, and under
+# pipefail nm's SIGPIPE would fail the check.
+nm -D "$so" >"$tmp/symbols"
+if ! grep -q __asan_report "$tmp/symbols" || ! grep -q __ubsan_handle "$tmp/symbols"; then
     echo "ERROR: sanitize: $so is not instrumented"; exit 1
 fi
 # The package's Python files beside the sanitized extension, first on sys.path.
@@ -38,7 +41,7 @@ print('info: sanitize: using', m.__file__)
 status=0
 "$PY" -m pytest -p no:cacheprovider -q tests/linklayer/test_native.py \
     tests/linklayer/test_agreement.py tests/linklayer/test_fuzz_regressions.py \
-    tests/linklayer/test_batchrecv.py \
+    tests/linklayer/test_batchrecv.py tests/linklayer/test_ticker.py \
     2>&1 | tee "$tmp/test.log" || status=$?
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|UndefinedBehaviorSanitizer" \
     "$tmp/test.log"; then

@@ -31,14 +31,22 @@ SCHED_NAMES = {os.SCHED_OTHER: "OTHER", os.SCHED_FIFO: "FIFO", os.SCHED_RR: "RR"
 
 
 def sched_policies(pids: list[int]) -> list[str]:
+    """Policy/priority of each process (its main thread) and of an hbeat
+    link worker's keepalive thread (`hb-ticker`), which has its own."""
     out = []
     for pid in pids:
-        try:
-            policy = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
-            prio = os.sched_getparam(pid).sched_priority
-        except OSError:
-            continue
-        out.append(f"{procstat.title(pid)}: {SCHED_NAMES.get(policy, policy)}/{prio}")
+        tasks = [(pid, "")]
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                if (task / "comm").read_text().strip() == "hb-ticker":
+                    tasks.append((int(task.name), " [hb-ticker]"))
+        for tid, suffix in tasks:
+            try:
+                policy = os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
+                prio = os.sched_getparam(tid).sched_priority
+            except OSError:
+                continue
+            out.append(f"{procstat.title(pid)}{suffix}: {SCHED_NAMES.get(policy, policy)}/{prio}")
     return out
 
 

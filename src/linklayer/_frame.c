@@ -1976,3 +1976,934 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
     }
     return n;
 }
+
+/* ------------------------------------------------------------------ */
+/* Keepalive ticker: the link worker's keepalive thread (hb_ticker_*).  */
+/*                                                                      */
+/* The sequence board (hbeat/ipc/seqboard.py) is read and written here  */
+/* with the same layout: a header of magic and eight little-endian      */
+/* int64 (t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,      */
+/* lease_ns, generation, status_seq), sent_count, then HB_BOARD_RING    */
+/* entries of (seq, ts, tick: int64, content_key: uint64, ld length:    */
+/* one byte, ld: HB_LD_MAX bytes). Every read-modify-write holds an OFD */
+/* lock on the whole file (F_OFD_SETLKW): it conflicts with the         */
+/* supervisor's lockf (a classic POSIX lock), as two lockf would.       */
+/*                                                                      */
+/* Locks: tk->mu guards the template, schedule, report ring and stop   */
+/* flag (taken before the board lock, never after it); tk->wmu is held  */
+/* for every write to the medium. The tick path allocates nothing.     */
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BD_MAGIC "HBSEQBD3"
+#define BD_T0 8
+#define BD_INTERVAL 16
+#define BD_NEXT_SEQ 24
+#define BD_CLAIMED_TICK 32
+#define BD_CLAIMED_SEQ 40
+#define BD_LEASE 48
+#define BD_GENERATION 56
+#define BD_STATUS_SEQ 64
+#define BD_COUNT 72
+#define BD_RING 80
+#define BD_ENTRY 128
+#if BD_RING + HB_BOARD_RING * BD_ENTRY != HB_BOARD_SIZE
+#error "sequence board size"
+#endif
+
+#ifdef __SANITIZE_ADDRESS__
+#define TK_STACK (1024 * 1024)
+#else
+#define TK_STACK (64 * 1024)
+#endif
+#define TK_MAPS_BUF (4 * 1024 * 1024)
+
+struct hb_ticker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_t wmu;
+    unsigned char *board;
+    int board_fd;
+    int medium_fd;
+    int kind;
+    struct sockaddr_in dest;
+    int ld_fd;
+    int event_fd;
+    int report_all;
+    int locked;                 /* hb_ticker_lock_memory succeeded */
+    hb_template *tpl;           /* our own copy (tpl_size bytes, mmap'd) */
+    size_t tpl_size;
+    int64_t content_seq;
+    uint64_t content_key;
+    uint64_t content_gen;       /* bumped by every set_template */
+    int64_t t0_ns, interval_ns;
+    uint64_t sched_gen;         /* bumped by every reschedule */
+    int stop, running, ready;
+    pthread_t thread;
+    int32_t fifo_prio;
+    int64_t slice_ns;
+    hb_ticker_timing timing;
+    unsigned char *stack;       /* TK_STACK + a guard page, mmap'd */
+    size_t stack_size;
+    uint32_t ev_head, ev_count;
+    int64_t ev_overrun;
+    hb_tick_report events[HB_TK_EVENTS];
+    int32_t last_len;
+    char last[HB_TK_FRAME];
+    char frame[HB_TK_FRAME];
+};
+
+static int lock_range(uintptr_t start, uintptr_t end, int onfault, size_t *total);
+
+static size_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+static size_t round_pages(size_t n)
+{
+    size_t p = page_size();
+    return (n + p - 1) / p * p;
+}
+
+static void *map_anon(size_t n)
+{
+    void *p = mmap(NULL, round_pages(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static int64_t bd_get(const unsigned char *b, size_t at)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[at + (size_t)i];
+    return (int64_t)v;
+}
+
+static void bd_put(unsigned char *b, size_t at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        b[at + (size_t)i] = (unsigned char)(v & 0xff);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+    struct timespec ts;
+    if (ns < 0)
+        ns = 0;
+    ts.tv_sec = (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
+/* The whole board, excluding every other lock holder. 0 or an errno. */
+static int bd_lock(int fd, short type)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 0;
+    while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+        if (errno != EINTR)
+            return errno;
+    }
+    return 0;
+}
+
+static int tk_error(hb_error *e, int code, long errnum)
+{
+    return fail(e, code, errnum, -1, -1, -1);
+}
+
+hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32_t dest_addr,
+                         int32_t dest_port, int report_all, const char *loadavg_path,
+                         hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    hb_ticker *tk;
+    struct stat st;
+    pthread_condattr_t ca;
+    int fd;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (board_path == NULL || loadavg_path == NULL || medium_fd < 0
+        || (kind != HB_TK_UDP && kind != HB_TK_SERIAL)
+        || (kind == HB_TK_UDP && (dest_port <= 0 || dest_port > 65535)))
+        return tk_error(e, HB_BAD_ARGUMENT, -1), NULL;
+    fd = open(board_path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return tk_error(e, HB_BOARD_OPEN, errno), NULL;
+    if (fstat(fd, &st) != 0 || st.st_size != HB_BOARD_SIZE) {
+        close(fd);
+        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
+    }
+    tk = map_anon(sizeof(*tk));
+    if (tk == NULL) {
+        close(fd);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    tk->board_fd = fd;
+    tk->ld_fd = tk->event_fd = -1;
+    tk->board = mmap(NULL, HB_BOARD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (tk->board == MAP_FAILED) {
+        tk->board = NULL;
+        hb_ticker_free(tk);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    if (memcmp(tk->board, BD_MAGIC, 8) != 0 || bd_get(tk->board, BD_GENERATION) < 0
+        || bd_get(tk->board, BD_INTERVAL) <= 0) {
+        hb_ticker_free(tk);
+        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
+    }
+    tk->t0_ns = bd_get(tk->board, BD_T0);
+    tk->interval_ns = bd_get(tk->board, BD_INTERVAL);
+    tk->medium_fd = medium_fd;
+    tk->kind = kind;
+    tk->dest.sin_family = AF_INET;
+    tk->dest.sin_addr.s_addr = htonl(dest_addr);
+    tk->dest.sin_port = htons((uint16_t)dest_port);
+    tk->report_all = report_all != 0;
+    tk->content_seq = INT64_MIN;
+    tk->ld_fd = open(loadavg_path, O_RDONLY | O_CLOEXEC);  /* -1: ld "n/a" */
+    tk->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (tk->event_fd < 0) {
+        int saved = errno;
+        hb_ticker_free(tk);
+        return tk_error(e, HB_OPEN_FAILED, saved), NULL;
+    }
+    tk->stack_size = TK_STACK + page_size();
+    tk->stack = map_anon(tk->stack_size);
+    if (tk->stack == NULL) {
+        hb_ticker_free(tk);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    mprotect(tk->stack, page_size(), PROT_NONE);  /* guard page: the stack grows down */
+    pthread_mutex_init(&tk->mu, NULL);
+    pthread_mutex_init(&tk->wmu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&tk->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    tk->ready = 1;  /* the mutexes exist: free destroys them */
+    return tk;
+}
+
+void hb_ticker_free(hb_ticker *tk)
+{
+    if (tk == NULL)
+        return;
+    if (tk->ready) {
+        hb_ticker_stop(tk);
+        pthread_cond_destroy(&tk->cv);
+        pthread_mutex_destroy(&tk->mu);
+        pthread_mutex_destroy(&tk->wmu);
+    }
+    if (tk->tpl != NULL) {
+        OPENSSL_cleanse(tk->tpl, tk->tpl_size);
+        munmap(tk->tpl, round_pages(tk->tpl_size));
+    }
+    if (tk->stack != NULL)
+        munmap(tk->stack, round_pages(tk->stack_size));
+    if (tk->board != NULL)
+        munmap(tk->board, HB_BOARD_SIZE);
+    if (tk->event_fd >= 0)
+        close(tk->event_fd);
+    if (tk->ld_fd >= 0)
+        close(tk->ld_fd);
+    close(tk->board_fd);
+    OPENSSL_cleanse(tk->last, sizeof(tk->last));
+    OPENSSL_cleanse(tk->frame, sizeof(tk->frame));
+    munmap(tk, round_pages(sizeof(*tk)));
+}
+
+int hb_ticker_set_template(hb_ticker *tk, const hb_template *t, int64_t content_seq,
+                           uint64_t content_key)
+{
+    hb_template *copy, *old;
+    size_t size, old_size;
+
+    if (tk == NULL || t == NULL)
+        return HB_BAD_ARGUMENT;
+    size = sizeof(*t) + t->data_len;
+    copy = map_anon(size);
+    if (copy == NULL)
+        return HB_NO_MEMORY;
+    memcpy(copy, t, size);
+    /* The MAC states point at their key: at the copy's own. */
+    if (t->pre.key == &t->key)
+        copy->pre.key = &copy->key;
+    if (t->inner_pre.key == &t->key)
+        copy->inner_pre.key = &copy->key;
+    if (tk->locked) {
+        size_t ignored = 0;  /* best effort: the tick path reads it */
+        lock_range((uintptr_t)copy, (uintptr_t)copy + round_pages(size), 0, &ignored);
+    }
+    pthread_mutex_lock(&tk->mu);
+    old = tk->tpl;
+    old_size = tk->tpl_size;
+    tk->tpl = copy;
+    tk->tpl_size = size;
+    tk->content_seq = content_seq;
+    tk->content_key = content_key;
+    tk->content_gen++;
+    pthread_cond_broadcast(&tk->cv);
+    pthread_mutex_unlock(&tk->mu);
+    /* No tick uses old now: a tick holds tk->mu from the claim to the
+     * end of the encode. */
+    if (old != NULL) {
+        OPENSSL_cleanse(old, old_size);
+        munmap(old, round_pages(old_size));
+    }
+    return HB_OK;
+}
+
+int hb_ticker_reschedule(hb_ticker *tk)
+{
+    int rc;
+    if (tk == NULL)
+        return HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->mu);
+    rc = bd_lock(tk->board_fd, F_WRLCK);
+    if (rc == 0) {
+        int64_t t0 = bd_get(tk->board, BD_T0), iv = bd_get(tk->board, BD_INTERVAL);
+        bd_lock(tk->board_fd, F_UNLCK);
+        if (iv > 0) {
+            tk->t0_ns = t0;
+            tk->interval_ns = iv;
+            tk->sched_gen++;
+            pthread_cond_broadcast(&tk->cv);
+        }
+    }
+    pthread_mutex_unlock(&tk->mu);
+    return rc == 0 ? HB_OK : HB_BOARD_LOCK;
+}
+
+/* Medium write, tk->wmu held by the caller. HB_OK or a write code. */
+static int medium_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errnum)
+{
+    *errnum = 0;
+    if (tk->kind == HB_TK_UDP) {
+        for (;;) {
+            ssize_t n = sendto(tk->medium_fd, frame, len, 0, (const struct sockaddr *)&tk->dest,
+                               sizeof(tk->dest));
+            if (n >= 0)
+                return HB_OK;
+            if (errno != EINTR)
+                break;
+        }
+        *errnum = errno;
+        return HB_WRITE_FAILED;
+    }
+    while (len > 0) {
+        ssize_t n = write(tk->medium_fd, frame, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            *errnum = errno;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* No room on the line (no cable, or nobody reading):
+                 * drop what is queued rather than send it late, and
+                 * never leave half a frame behind. */
+                tcflush(tk->medium_fd, TCOFLUSH);
+                return HB_WRITE_TIMEOUT;
+            }
+            return HB_WRITE_FAILED;
+        }
+        frame += n;
+        len -= (size_t)n;
+    }
+    return HB_OK;
+}
+
+int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errno_out)
+{
+    int32_t dummy;
+    int32_t *errnum = errno_out != NULL ? errno_out : &dummy;
+    int rc;
+    *errnum = 0;
+    if (tk == NULL || (frame == NULL && len > 0))
+        return HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->wmu);
+    rc = medium_write(tk, frame, len, errnum);
+    pthread_mutex_unlock(&tk->wmu);
+    return rc;
+}
+
+static size_t hex64(uint64_t v, char *out)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = hexdigits[v & 15];
+        v >>= 4;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Claim `tick` on the board, tk->mu held. HB_OK with *seq and *taken
+ * set, or why nothing may be sent. The taker logs the keepalive in the
+ * same critical section. */
+static int bd_claim(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, size_t ld_len,
+                    int64_t *seq, int *taken, int32_t *errnum)
+{
+    unsigned char *b = tk->board;
+    int64_t now, next, count;
+    size_t at;
+    int rc = bd_lock(tk->board_fd, F_WRLCK);
+    if (rc != 0) {
+        *errnum = rc;
+        return HB_BOARD_LOCK;
+    }
+    now = mono_ns();
+    if (now >= bd_get(b, BD_LEASE)) {
+        rc = HB_LEASE_EXPIRED;
+    } else if (tk->content_seq < bd_get(b, BD_STATUS_SEQ)) {
+        rc = HB_STALE_CONTENT;
+    } else if (tick == bd_get(b, BD_CLAIMED_TICK)) {
+        *seq = bd_get(b, BD_CLAIMED_SEQ);
+        *taken = 0;
+        rc = HB_OK;
+    } else if (tick < bd_get(b, BD_CLAIMED_TICK)) {
+        rc = HB_TICK_PASSED;
+    } else {
+        next = bd_get(b, BD_NEXT_SEQ);
+        bd_put(b, BD_NEXT_SEQ, (uint64_t)next + 1);
+        bd_put(b, BD_CLAIMED_TICK, (uint64_t)tick);
+        bd_put(b, BD_CLAIMED_SEQ, (uint64_t)next);
+        count = bd_get(b, BD_COUNT);
+        at = BD_RING + (size_t)((uint64_t)count % HB_BOARD_RING) * BD_ENTRY;
+        bd_put(b, at, (uint64_t)next);
+        bd_put(b, at + 8, (uint64_t)ts);
+        bd_put(b, at + 16, (uint64_t)tick);
+        bd_put(b, at + 24, tk->content_key);
+        b[at + 32] = (unsigned char)ld_len;
+        memset(b + at + 33, 0, HB_LD_MAX);
+        memcpy(b + at + 33, ld, ld_len);
+        bd_put(b, BD_COUNT, (uint64_t)count + 1);
+        *seq = next;
+        *taken = 1;
+        rc = HB_OK;
+    }
+    bd_lock(tk->board_fd, F_UNLCK);
+    return rc;
+}
+
+/* Push a report to the ring and wake the reader. tk->mu held. */
+static void push_event(hb_ticker *tk, const hb_tick_report *r)
+{
+    uint64_t one = 1;
+    if (tk->ev_count == HB_TK_EVENTS) {
+        tk->ev_head = (tk->ev_head + 1) % HB_TK_EVENTS;  /* drop the oldest */
+        tk->ev_count--;
+        tk->ev_overrun++;
+    }
+    tk->events[(tk->ev_head + tk->ev_count) % HB_TK_EVENTS] = *r;
+    tk->ev_count++;
+    if (write(tk->event_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full of unread wake-ups: the reader will come */
+    }
+}
+
+/* One keepalive: claim, encode, write. `wait`: on stale content, wait
+ * up to HB_TK_CONTENT_WAIT_NS for a newer template (the thread); else
+ * return HB_STALE_CONTENT at once. Takes and releases tk->mu. */
+static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const char *ld,
+                     size_t ld_len, int wait, hb_tick_report *r)
+{
+    char seqhex[16], tshex[16];
+    size_t seqn, tsn;
+    int64_t seq = 0;
+    int taken = 0, rc;
+    int32_t size;
+    hb_error fe;
+    int64_t deadline = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->tick = tick;
+    r->ts = ts;
+    r->ld_len = (int32_t)ld_len;
+    memcpy(r->ld, ld, ld_len);
+    pthread_mutex_lock(&tk->mu);
+    for (;;) {
+        if (tk->tpl == NULL) {
+            rc = HB_NO_TEMPLATE;
+        } else {
+            rc = bd_claim(tk, tick, ts, ld, ld_len, &seq, &taken, &r->err);
+        }
+        if (rc != HB_STALE_CONTENT || !wait || tk->stop)
+            break;
+        /* The supervisor sent a status message newer than our content:
+         * its new template follows within microseconds. */
+        if (deadline == 0)
+            deadline = mono_ns() + HB_TK_CONTENT_WAIT_NS;
+        uint64_t gen = tk->content_gen;
+        struct timespec until = ns_to_ts(deadline);
+        while (gen == tk->content_gen && !tk->stop && mono_ns() < deadline)
+            pthread_cond_timedwait(&tk->cv, &tk->mu, &until);
+        if (gen == tk->content_gen)
+            break;  /* none came: skip this tick */
+    }
+    if (rc != HB_OK) {
+        pthread_mutex_unlock(&tk->mu);
+        r->code = rc;
+        return rc;
+    }
+    r->content_key = tk->content_key;  /* the template's, under the same lock */
+    seqn = hex64((uint64_t)seq, seqhex);
+    tsn = hex64((uint64_t)ts, tshex);
+    size = hb_template_encode(tk->tpl, seqhex, seqn, tshex, tsn, ld, ld_len, NULL, 0, tk->frame,
+                              sizeof(tk->frame), &fe);
+    if (size >= 0) {
+        memcpy(tk->last, tk->frame, (size_t)size);
+        tk->last_len = size;
+    }
+    pthread_mutex_unlock(&tk->mu);
+    r->seq = seq;
+    r->taken = taken;
+    if (size < 0) {
+        r->code = -size;
+        return HB_OK;
+    }
+    r->late_us = (mono_ns() - due) / 1000;
+    pthread_mutex_lock(&tk->wmu);
+    rc = medium_write(tk, tk->frame, (size_t)size, &r->err);
+    pthread_mutex_unlock(&tk->wmu);
+    r->written = rc == HB_OK;
+    r->code = rc;
+    return HB_OK;
+}
+
+int hb_ticker_tick(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, size_t ld_len,
+                   hb_tick_report *report)
+{
+    int running;
+    int64_t due;
+    if (tk == NULL || report == NULL || (ld == NULL && ld_len > 0) || ld_len > HB_LD_MAX)
+        return HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->mu);
+    running = tk->running;
+    due = tk->t0_ns + tick * tk->interval_ns;
+    pthread_mutex_unlock(&tk->mu);
+    if (running)
+        return HB_TICKER_RUNNING;
+    return tick_once(tk, tick, due, ts, ld != NULL ? ld : "", ld_len, 0, report);
+}
+
+/* ts and ld for a keepalive due at `due` (monotonic): the wall clock at
+ * the tick, whole seconds, and /proc/loadavg's first line. */
+static void prepare(hb_ticker *tk, int64_t due, int64_t *ts, char *ld, size_t *ld_len)
+{
+    struct timespec wall;
+    int64_t ahead = due - mono_ns();
+    ssize_t n = -1;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    *ts = ((int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec + (ahead > 0 ? ahead : 0))
+          / 1000000000;
+    if (tk->ld_fd >= 0)
+        n = pread(tk->ld_fd, ld, HB_LD_MAX, 0);
+    if (n <= 0) {
+        memcpy(ld, "n/a", 3);
+        *ld_len = 3;
+        return;
+    }
+    *ld_len = (size_t)n;
+    for (ssize_t i = 0; i < n; i++) {
+        if (ld[i] == '\n') {
+            *ld_len = (size_t)i;
+            break;
+        }
+    }
+}
+
+static int64_t next_tick_at(int64_t t0, int64_t iv, int64_t now)
+{
+    if (now <= t0)
+        return 0;
+    return (now - t0 + iv - 1) / iv;
+}
+
+static void *ticker_main(void *arg)
+{
+    hb_ticker *tk = arg;
+    hb_tick_report r;
+    char ld[HB_LD_MAX];
+    size_t ld_len = 0;
+    int64_t tick, ts = 0, due, wake, now;
+    int prepared = 0;
+    uint64_t gen;
+    sigset_t all;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the Python thread's */
+    prctl(PR_SET_NAME, (unsigned long)"hb-ticker", 0, 0, 0);
+    tk->timing.slack = prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0) == 0 ? 0 : errno;
+    tk->timing.fifo = 0;
+    tk->timing.slice = 0;
+    if (tk->fifo_prio > 0) {
+        struct sched_param sp;
+        memset(&sp, 0, sizeof(sp));
+        sp.sched_priority = tk->fifo_prio;
+        tk->timing.fifo = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    }
+    if ((tk->fifo_prio <= 0 || tk->timing.fifo != 0) && tk->slice_ns > 0) {
+#ifdef SYS_sched_setattr
+        /* struct sched_attr (Linux >= 3.14): size, policy, flags, nice,
+         * priority, runtime, deadline, period. */
+        struct {
+            uint32_t size, policy;
+            uint64_t flags;
+            int32_t nice;
+            uint32_t priority;
+            uint64_t runtime, deadline, period;
+        } sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.size = sizeof(sa);
+        sa.policy = SCHED_OTHER;
+        errno = 0;
+        sa.nice = getpriority(PRIO_PROCESS, 0);
+        sa.runtime = (uint64_t)tk->slice_ns;
+        tk->timing.slice = syscall(SYS_sched_setattr, 0, &sa, 0) == 0 ? 0 : errno;
+#else
+        tk->timing.slice = ENOSYS;
+#endif
+    }
+    pthread_mutex_lock(&tk->mu);
+    tk->running = 2;  /* started: hb_ticker_start may return */
+    pthread_cond_broadcast(&tk->cv);
+    tick = next_tick_at(tk->t0_ns, tk->interval_ns, mono_ns());
+    gen = tk->sched_gen;
+    while (!tk->stop) {
+        if (gen != tk->sched_gen) {  /* rescheduled: tick numbers go on */
+            gen = tk->sched_gen;
+            prepared = 0;
+        }
+        due = tk->t0_ns + tick * tk->interval_ns;
+        wake = due - HB_TK_SPIN_NS;
+        now = mono_ns();
+        if (!prepared) {
+            /* Before the last sleep, so the wake-up only claims, signs
+             * and sends. */
+            pthread_mutex_unlock(&tk->mu);
+            prepare(tk, due, &ts, ld, &ld_len);
+            pthread_mutex_lock(&tk->mu);
+            prepared = 1;
+            continue;
+        }
+        if (now < wake) {
+            struct timespec until = ns_to_ts(wake);
+            pthread_cond_timedwait(&tk->cv, &tk->mu, &until);
+            continue;
+        }
+        pthread_mutex_unlock(&tk->mu);
+        while (mono_ns() < due) {
+            /* spin: the last HB_TK_SPIN_NS */
+        }
+        if (tick_once(tk, tick, due, ts, ld, ld_len, 1, &r) == HB_OK
+            && (r.code != HB_OK || tk->report_all)) {
+            pthread_mutex_lock(&tk->mu);
+            push_event(tk, &r);
+            pthread_mutex_unlock(&tk->mu);
+        }
+        pthread_mutex_lock(&tk->mu);
+        now = next_tick_at(tk->t0_ns, tk->interval_ns, mono_ns());
+        tick = tick + 1 > now ? tick + 1 : now;
+        prepared = 0;
+    }
+    pthread_mutex_unlock(&tk->mu);
+    return NULL;
+}
+
+int hb_ticker_start(hb_ticker *tk, int32_t fifo_prio, int64_t slice_ns, hb_ticker_timing *timing,
+                    hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    pthread_attr_t attr;
+    size_t guard;
+    int rc;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (tk == NULL)
+        return tk_error(e, HB_BAD_ARGUMENT, -1);
+    pthread_mutex_lock(&tk->mu);
+    if (tk->running) {
+        pthread_mutex_unlock(&tk->mu);
+        return tk_error(e, HB_TICKER_RUNNING, -1);
+    }
+    tk->stop = 0;
+    tk->fifo_prio = fifo_prio;
+    tk->slice_ns = slice_ns;
+    tk->running = 1;
+    guard = page_size();
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, tk->stack + guard, tk->stack_size - guard);
+    rc = pthread_create(&tk->thread, &attr, ticker_main, tk);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        tk->running = 0;
+        pthread_mutex_unlock(&tk->mu);
+        return tk_error(e, HB_THREAD_FAILED, rc);
+    }
+    while (tk->running != 2)
+        pthread_cond_wait(&tk->cv, &tk->mu);
+    if (timing != NULL)
+        *timing = tk->timing;
+    pthread_mutex_unlock(&tk->mu);
+    return HB_OK;
+}
+
+int hb_ticker_stop(hb_ticker *tk)
+{
+    if (tk == NULL)
+        return HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->mu);
+    if (!tk->running) {
+        pthread_mutex_unlock(&tk->mu);
+        return HB_OK;
+    }
+    tk->stop = 1;
+    pthread_cond_broadcast(&tk->cv);
+    pthread_mutex_unlock(&tk->mu);
+    pthread_join(tk->thread, NULL);
+    pthread_mutex_lock(&tk->mu);
+    tk->running = 0;
+    tk->stop = 0;
+    pthread_mutex_unlock(&tk->mu);
+    return HB_OK;
+}
+
+int hb_ticker_event_fd(const hb_ticker *tk)
+{
+    return tk != NULL ? tk->event_fd : -1;
+}
+
+int32_t hb_ticker_events(hb_ticker *tk, hb_tick_report *out, int32_t max, int64_t *overrun)
+{
+    uint64_t counter;
+    int32_t n = 0;
+    if (tk == NULL || (out == NULL && max > 0))
+        return -HB_BAD_ARGUMENT;
+    if (read(tk->event_fd, &counter, sizeof(counter)) < 0) {
+        /* EAGAIN: nothing signalled; the ring is read anyway */
+    }
+    pthread_mutex_lock(&tk->mu);
+    while (n < max && tk->ev_count > 0) {
+        out[n++] = tk->events[tk->ev_head];
+        tk->ev_head = (tk->ev_head + 1) % HB_TK_EVENTS;
+        tk->ev_count--;
+    }
+    if (overrun != NULL)
+        *overrun = tk->ev_overrun;
+    tk->ev_overrun = 0;
+    if (tk->ev_count > 0) {  /* left for the next call: stay readable */
+        counter = 1;
+        if (write(tk->event_fd, &counter, sizeof(counter)) < 0) {
+            /* full: already readable */
+        }
+    }
+    pthread_mutex_unlock(&tk->mu);
+    return n;
+}
+
+int32_t hb_ticker_last(hb_ticker *tk, char *out, size_t cap)
+{
+    int32_t n;
+    if (tk == NULL || (out == NULL && cap > 0))
+        return -HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->mu);
+    n = tk->last_len;
+    if ((size_t)n > cap)
+        n = -HB_NO_SPACE;
+    else
+        memcpy(out, tk->last, (size_t)n);
+    pthread_mutex_unlock(&tk->mu);
+    return n;
+}
+
+/* ---- Memory locking: only what the tick path touches. ---- */
+
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+
+/* mlock2 as a system call (Linux >= 4.4): also where a sanitizer's runtime
+ * makes the libc functions do nothing. */
+static int lock_range(uintptr_t start, uintptr_t end, int onfault, size_t *total)
+{
+    int rc;
+#ifdef SYS_mlock2
+    rc = (int)syscall(SYS_mlock2, (void *)start, (size_t)(end - start),
+                      onfault ? MLOCK_ONFAULT : 0);
+#else
+    (void)onfault;
+    rc = mlock((void *)start, end - start);
+#endif
+    if (rc != 0)
+        return errno;
+    *total += end - start;
+    return 0;
+}
+
+static uintptr_t parse_hex(const char **p, const char *end)
+{
+    uintptr_t v = 0;
+    while (*p < end) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        v = v << 4 | (uintptr_t)d;
+        (*p)++;
+    }
+    return v;
+}
+
+/* Locks every mapping of the file mapped at `addr` (its code on fault,
+ * its data at once) but the one at file offset 0 when it is not code
+ * (ELF headers and symbol tables: read by the dynamic linker at load
+ * time, never by the tick). `maps` is /proc/self/maps. */
+static int lock_object(const char *maps, size_t len, const void *addr, size_t *total)
+{
+    const char *p = maps, *end = maps + len, *path = NULL;
+    size_t path_len = 0;
+    uintptr_t a = (uintptr_t)addr;
+
+    for (int pass = 0; pass < 2; pass++) {
+        p = maps;
+        while (p < end) {
+            const char *line = p, *eol = memchr(p, '\n', (size_t)(end - p));
+            const char *perms, *name;
+            uintptr_t start, stop, offset;
+            if (eol == NULL)
+                eol = end;
+            p = eol + 1;
+            start = parse_hex(&line, eol);
+            if (line >= eol || *line != '-')
+                continue;
+            line++;
+            stop = parse_hex(&line, eol);
+            if (line + 5 >= eol)
+                continue;
+            perms = line + 1;
+            line += 6;
+            offset = parse_hex(&line, eol);
+            /* dev, inode, then the path after spaces */
+            for (int field = 0; field < 2; field++) {
+                while (line < eol && *line == ' ')
+                    line++;
+                while (line < eol && *line != ' ')
+                    line++;
+            }
+            while (line < eol && *line == ' ')
+                line++;
+            name = line;
+            if (name >= eol || *name != '/')
+                continue;
+            if (pass == 0) {
+                if (a >= start && a < stop) {
+                    path = name;
+                    path_len = (size_t)(eol - name);
+                    break;
+                }
+                continue;
+            }
+            if ((size_t)(eol - name) != path_len || memcmp(name, path, path_len) != 0)
+                continue;
+            if (offset == 0 && perms[2] != 'x')
+                continue;
+            int rc = lock_range(start, stop, perms[2] == 'x' || perms[1] != 'w', total);
+            if (rc != 0)
+                return rc;
+        }
+        if (path == NULL)
+            return ENOENT;
+    }
+    return 0;
+}
+
+int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    size_t total = 0, len = 0;
+    const void *objects[3];
+    char *maps;
+    int fd, rc;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (tk == NULL)
+        return tk_error(e, HB_BAD_ARGUMENT, -1);
+    /* Code the tick runs: this module, libc (and its pthreads), libcrypto. */
+    objects[0] = (const void *)&hb_ticker_lock_memory;
+    objects[1] = (const void *)&clock_gettime;
+    objects[2] = (const void *)&SHA1_Update;
+    /* /proc/self/maps, read into a scratch mapping freed at the end (its
+     * pages are touched only as far as the text goes). */
+    maps = map_anon(TK_MAPS_BUF);
+    if (maps == NULL)
+        return tk_error(e, HB_NO_MEMORY, -1);
+    fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno;
+        munmap(maps, TK_MAPS_BUF);
+        return tk_error(e, HB_OPEN_FAILED, rc);
+    }
+    for (;;) {
+        ssize_t n = read(fd, maps + len, TK_MAPS_BUF - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == TK_MAPS_BUF - 1)
+            break;
+    }
+    close(fd);
+    rc = lock_range((uintptr_t)tk, (uintptr_t)tk + round_pages(sizeof(*tk)), 0, &total);
+    if (rc == 0)
+        rc = lock_range((uintptr_t)tk->stack + page_size(),
+                        (uintptr_t)tk->stack + round_pages(tk->stack_size), 0, &total);
+    if (rc == 0)
+        rc = lock_range((uintptr_t)tk->board, (uintptr_t)tk->board + round_pages(HB_BOARD_SIZE),
+                        0, &total);
+    pthread_mutex_lock(&tk->mu);
+    if (rc == 0 && tk->tpl != NULL)
+        rc = lock_range((uintptr_t)tk->tpl, (uintptr_t)tk->tpl + round_pages(tk->tpl_size), 0,
+                        &total);
+    tk->locked = 1;
+    pthread_mutex_unlock(&tk->mu);
+    for (int i = 0; rc == 0 && i < 3; i++)
+        rc = lock_object(maps, len, objects[i], &total);
+    munmap(maps, TK_MAPS_BUF);
+    if (rc != 0)
+        tk_error(e, HB_MLOCK_FAILED, rc);
+    e->field_index = (int32_t)(total / 1024);
+    return rc != 0 ? HB_MLOCK_FAILED : HB_OK;
+}

@@ -243,3 +243,123 @@ const hb_rx_frame *hb_rx_frames(const hb_rx *rx);
 const hb_rx_reject *hb_rx_rejects(const hb_rx *rx);
 const char *hb_rx_arena(const hb_rx *rx);
 size_t hb_rx_arena_size(const hb_rx *rx);
+
+/* Keepalive ticker (hb_ticker_*): a thread that sends a link worker's
+ * keepalives on the sequence board's schedule (tick k due at
+ * t0_ns + k * interval_ns, CLOCK_MONOTONIC): it sleeps to
+ * HB_TK_SPIN_NS before the tick, spins to it, claims the tick's seq on
+ * the board as hbeat/ipc/seqboard.py `SeqBoard.claim` does (same layout,
+ * same checks, an OFD lock on the whole file, which excludes the
+ * supervisor's lockf), fills the current template (seq, ts, ld) and
+ * writes the frame to the medium. Every write to the medium (the
+ * ticker's and hb_ticker_write's) holds one mutex. docs/processes.md,
+ * "How a link worker meets its tick". */
+#define HB_BOARD_SIZE 32848
+#define HB_BOARD_RING 256
+#define HB_LD_MAX 95
+#define HB_TK_FRAME 16384
+#define HB_TK_EVENTS 64
+#define HB_TK_SPIN_NS 30000
+#define HB_TK_CONTENT_WAIT_NS 5000000
+#define HB_TK_UDP 1
+#define HB_TK_SERIAL 2
+/* Ticker error and outcome codes (errno, where one applies, in the
+ * hb_error's offset or the report's err). */
+#define HB_BOARD_OPEN 30
+#define HB_BOARD_INVALID 31
+#define HB_BOARD_LOCK 32
+#define HB_THREAD_FAILED 33
+#define HB_TICKER_RUNNING 34
+#define HB_LEASE_EXPIRED 35
+#define HB_STALE_CONTENT 36
+#define HB_TICK_PASSED 37
+#define HB_NO_TEMPLATE 38
+#define HB_WRITE_FAILED 39
+#define HB_WRITE_TIMEOUT 40
+#define HB_MLOCK_FAILED 41
+#define HB_OPEN_FAILED 42
+
+typedef struct hb_ticker hb_ticker;
+
+/* One keepalive (or a failure to write one): code HB_OK when it was
+ * claimed and encoded (written: it reached the medium; else the write's
+ * code, HB_WRITE_FAILED or HB_WRITE_TIMEOUT, with err the errno), or the
+ * encode's frame error code. taken: this ticker took the seq (and logged
+ * it on the board). late_us: from the tick's due time to the write.
+ * content_key: that of the template the frame was built from (as given
+ * to hb_ticker_set_template; 0 when nothing was claimed). */
+typedef struct {
+    int64_t seq;
+    int64_t ts;
+    int64_t tick;
+    int64_t late_us;
+    uint64_t content_key;
+    int32_t code;
+    int32_t written;
+    int32_t taken;
+    int32_t err;
+    int32_t ld_len;
+    char ld[96];
+} hb_tick_report;
+
+/* What hb_ticker_start could not get for the thread (errno, 0: done). */
+typedef struct {
+    int32_t fifo;
+    int32_t slice;
+    int32_t slack;
+} hb_ticker_timing;
+
+/* A ticker for the board file at board_path (opened here: its own open
+ * file description, for its own lock), writing to medium_fd (kind
+ * HB_TK_UDP: sendto dest_addr:dest_port, IPv4 host order; HB_TK_SERIAL:
+ * write, EAGAIN flushing the output and failing HB_WRITE_TIMEOUT).
+ * report_all: every keepalive is reported (hb_ticker_events), not only
+ * write failures. loadavg_path: read for each keepalive's ld. Returns
+ * NULL with the error in *err. The only allocating calls are this one
+ * and hb_ticker_set_template. */
+hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32_t dest_addr,
+                         int32_t dest_port, int report_all, const char *loadavg_path,
+                         hb_error *err);
+/* Stops the thread if it runs, then frees everything. */
+void hb_ticker_free(hb_ticker *tk);
+/* The keepalive from now on: a copy of t (which the caller keeps and may
+ * free), made for status content_seq, whose content key is content_key.
+ * HB_OK, HB_NO_MEMORY, HB_BAD_ARGUMENT (t NULL). */
+int hb_ticker_set_template(hb_ticker *tk, const hb_template *t, int64_t content_seq,
+                           uint64_t content_key);
+/* Re-read t0 and interval from the board (the supervisor moved them). */
+int hb_ticker_reschedule(hb_ticker *tk);
+/* One keepalive now, on the calling thread (only while the thread is not
+ * running: HB_TICKER_RUNNING), for tick with ts and ld (ld_len <=
+ * HB_LD_MAX). Returns HB_OK (report filled, written or not), or
+ * HB_LEASE_EXPIRED, HB_STALE_CONTENT (no waiting here), HB_TICK_PASSED,
+ * HB_NO_TEMPLATE, HB_BOARD_LOCK (errno in report->err): nothing sent. */
+int hb_ticker_tick(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, size_t ld_len,
+                   hb_tick_report *report);
+/* Start the thread: SCHED_FIFO at fifo_prio when > 0 (else, or when
+ * refused, SCHED_OTHER with a slice_ns slice when > 0), timer slack 1 ns;
+ * what it could not get is in *timing. HB_OK, HB_TICKER_RUNNING,
+ * HB_THREAD_FAILED (errno in err->offset). */
+int hb_ticker_start(hb_ticker *tk, int32_t fifo_prio, int64_t slice_ns, hb_ticker_timing *timing,
+                    hb_error *err);
+/* Stop the thread and wait for it (prompt: its sleeps wake for this).
+ * HB_OK also when it was not running. */
+int hb_ticker_stop(hb_ticker *tk);
+/* Write a frame to the medium under the write mutex. HB_OK,
+ * HB_WRITE_FAILED or HB_WRITE_TIMEOUT (errno in *errno_out). */
+int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errno_out);
+/* The descriptor (an eventfd) that becomes readable when reports wait. */
+int hb_ticker_event_fd(const hb_ticker *tk);
+/* Takes up to max waiting reports into out (oldest first); *overrun:
+ * reports lost since the last call because the ring was full. Returns
+ * how many. */
+int32_t hb_ticker_events(hb_ticker *tk, hb_tick_report *out, int32_t max, int64_t *overrun);
+/* A copy of the last keepalive frame the ticker made. Returns its length
+ * (0: none yet) or -HB_NO_SPACE when cap is too small. */
+int32_t hb_ticker_last(hb_ticker *tk, char *out, size_t cap);
+/* Lock in memory what the tick path touches: the thread's stack, the
+ * ticker's state and buffers, the board, the templates (from now on),
+ * and the code and data of this module, libc and libcrypto (their text
+ * on fault). Returns HB_OK or HB_MLOCK_FAILED (errno in err->offset,
+ * the address space locked in err->field_index, KiB). */
+int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err);

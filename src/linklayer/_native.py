@@ -75,6 +75,29 @@ _buffers = _Buffers()
 # Errors
 
 
+class TickerError(OSError):
+    """A keepalive ticker call failed (linklayer.ticker): `code` is the C
+    code (HB_BOARD_OPEN...), `errno` the system's reason where one applies."""
+
+    def __init__(self, code: int, errno: int, what: str) -> None:
+        super().__init__(errno, what)
+        self.code = code
+
+
+_TICKER_ERRORS: dict[int, str] = {
+    int(lib.HB_BOARD_OPEN): "cannot open the sequence board",
+    int(lib.HB_BOARD_INVALID): "not an hbeat sequence board (size, magic or schedule)",
+    int(lib.HB_BOARD_LOCK): "cannot lock the sequence board",
+    int(lib.HB_THREAD_FAILED): "cannot start the keepalive thread",
+    int(lib.HB_TICKER_RUNNING): "the keepalive thread is running",
+    int(lib.HB_NO_TEMPLATE): "no keepalive template yet",
+    int(lib.HB_WRITE_FAILED): "write failed",
+    int(lib.HB_WRITE_TIMEOUT): "write timeout",
+    int(lib.HB_MLOCK_FAILED): "cannot lock the keepalive path in memory",
+    int(lib.HB_OPEN_FAILED): "cannot open a descriptor the ticker needs",
+}
+
+
 def _frame_error(err: Any, names: bytes | None) -> Exception:
     """The exception for a C error record. `names` is the input the C code's
     name offsets point into (the frame, or the joined names when encoding)."""
@@ -84,6 +107,11 @@ def _frame_error(err: Any, names: bytes | None) -> Exception:
     if code == lib.HB_RECV_FAILED:  # the batched receive; errno in the offset
         errno = int(err.offset)
         return OSError(errno, f"recvmmsg: {os.strerror(errno)}")
+    ticker = _TICKER_ERRORS.get(code)
+    if ticker is not None:  # the keepalive ticker (linklayer.ticker); errno in the offset
+        errno = max(0, int(err.offset))
+        what = ticker if not errno else f"{ticker}: {os.strerror(errno)}"
+        return TickerError(code, errno, what)
     if code == lib.HB_BAD_ARGUMENT or code not in ErrorCode._value2member_map_:
         return RuntimeError(f"ERROR: _frame.c rejected its arguments (code {code})")
     name = None

@@ -586,8 +586,34 @@ class Supervisor:
 
         A death's takeover (the `stonith` frame, the first script) is ordered
         before what only reports the death (feed, metrics, status line): those
-        follow in the same turn, a fraction of a millisecond later."""
+        follow in the same turn, a fraction of a millisecond later. Its log
+        and journal lines are held until the orders are out
+        (`_hold_writers`)."""
         reports: list[Callable[[], None]] = []
+        held = any(isinstance(action, mb.NodeDead) for action in actions)
+        if held:
+            self._hold_writers()
+        try:
+            self._apply(actions, reports)
+        finally:
+            if held:
+                self._release_writers()
+        for deferred in reports:
+            deferred()
+
+    def _hold_writers(self) -> None:
+        """Until `_release_writers`, the log and journal lines of this turn wait
+        in memory, in order and stamped with their time: their writer threads
+        would otherwise wake now and compete for the interpreter with the
+        death's takeover orders (docs/processes.md, "A death's orders first")."""
+        self.log_sink.hold()
+        self.journal.hold()
+
+    def _release_writers(self) -> None:
+        self.journal.release()
+        self.log_sink.release()
+
+    def _apply(self, actions: list[mb.Action], reports: list[Callable[[], None]]) -> None:
         for action in actions:
             if isinstance(action, mb.Log):
                 self.log(action.level, action.text)
@@ -622,7 +648,11 @@ class Supervisor:
             elif isinstance(action, mb.NodeDead):
                 self.partition_seen_ms = now_ms()
                 died_ms = now_ms()
-                self._to_resources(lambda r, now, n=action.node: r.node_dead(n, now))
+                # The fencing verdict's `stonith` frame first, then the takeover job's
+                # first steps (resources.node_dead in two calls).
+                self._to_resources(lambda r, now, n=action.node: r.node_dead_orders(n, now))
+                self._to_resources(lambda r, now: r.settle(now))
+                self._release_writers()  # the orders are out
                 for deferred in reports:
                     deferred()
                 reports.clear()
@@ -659,8 +689,6 @@ class Supervisor:
                     self._ping_message(action.message)
                 self._to_resources(
                     lambda r, now, a=action: r.message(a.node, a.message, now, local=a.local))
-        for deferred in reports:
-            deferred()
 
     def _report_node(self, change: mb.NodeStateChanged) -> None:
         """What tells the world a peer's state changed: feed, metrics, the

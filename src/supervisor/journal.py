@@ -75,6 +75,7 @@ class Journal:
         self._file_bytes = 0
         self._failed = False
         self._writer: threading.Thread | None = None
+        self._held: list[Entry] | None = None
 
     # --- start and stop -------------------------------------------------------
 
@@ -152,11 +153,36 @@ class Journal:
             while len(self._whys) > self.capacity:
                 del self._whys[next(iter(self._whys))]
         self.ring.append(entry)
+        if self._held is not None and len(self._held) < self._queue.maxsize:
+            self._held.append(entry)
+        else:
+            self._put(entry)
+        return entry
+
+    def _put(self, entry: Entry) -> None:
         try:
             self._queue.put_nowait(entry.to_line())
         except queue.Full:
             self.dropped += 1
-        return entry
+
+    def hold(self) -> None:
+        """Record from now on without encoding the lines or waking the writer,
+        until `release` (a death's takeover orders go out first:
+        docs/processes.md, "A death's orders first").
+        The entries are in the ring at once; at most a queue's worth is held."""
+        if self._held is None:
+            self._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether entries are being held (between `hold` and `release`)."""
+        return self._held is not None
+
+    def release(self) -> None:
+        """Hand the held entries to the writer, in order."""
+        held, self._held = self._held, None
+        for entry in held or ():
+            self._put(entry)
 
     def cause_of(self, decision: int) -> Entry | None:
         """The cause entry of `decision`, if still in the ring."""

@@ -70,6 +70,7 @@ class LogSink:
         """Lines lost because the queue was full (the writer could not keep up)."""
         self._reported_drops = 0
         self._queue: queue.Queue[_Item | Logging | None] = queue.Queue(maxsize=queue_lines)
+        self._held: list[_Item] | None = None
         self._writer = threading.Thread(target=self._write_loop, name="log writer", daemon=True)
         self._writer.start()
         atexit.register(self.close)
@@ -104,10 +105,37 @@ class LogSink:
         """Queue the line; never blocks (a full queue drops and counts it)."""
         if level is Level.DEBUG and self.debug <= 0:
             return
+        item = (level, text, self._line(level, text) + "\n")
+        if self._held is not None and len(self._held) < self._queue.maxsize:
+            self._held.append(item)
+            return
+        self._put(item)
+
+    def _put(self, item: _Item) -> None:
         try:
-            self._queue.put_nowait((level, text, self._line(level, text) + "\n"))
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
+
+    def hold(self) -> None:
+        """Keep the lines logged from now on (formatted, stamped with the time
+        they were logged) without waking the writer, until `release`: for the
+        moments that must not share the interpreter with the writer thread
+        (a death's takeover orders). At most a queue's worth is held; more
+        lines go to the queue."""
+        if self._held is None:
+            self._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether lines are being held (between `hold` and `release`)."""
+        return self._held is not None
+
+    def release(self) -> None:
+        """Hand the held lines to the writer, in order."""
+        held, self._held = self._held, None
+        for item in held or ():
+            self._put(item)
 
     def flush(self, timeout_s: float = 1.0) -> bool:
         """Wait (at most `timeout_s`) until every queued line is written: for the

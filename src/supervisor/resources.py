@@ -322,6 +322,13 @@ class Resources:
         return self._finish(out, now)
 
     def node_dead(self, node: str, now: int) -> list[Action]:
+        return self._finish(self.node_dead_orders(node, now), now)
+
+    def node_dead_orders(self, node: str, now: int) -> list[Action]:
+        """`node_dead` up to the fencing verdict (the `stonith` report, a
+        fence) and the takeover job queued, without running it: the caller
+        sends these first, then calls `settle` for the job's first steps
+        (the same actions as `node_dead`, the message a little sooner)."""
         out: list[Action] = []
         peer = self.peer
         if peer is None or node != peer.name or self.phase is Phase.DONE:
@@ -330,18 +337,21 @@ class Resources:
         peer.unsettled()
         if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
-            return self._finish(out, now)
+            return out
         if self.phase is Phase.WAIT_TAKEOVER:
-            return self._finish(out + self._shutdown_complete(), now)
+            return out + self._shutdown_complete()
         if self.phase is Phase.SHUTTING_DOWN:
-            return self._finish(out, now)
+            return out
         self._legacy.clear()
         self._sx.clear()
         if self.phase is Phase.STARTING:
             self.phase = Phase.STABLE
             self._nego.clear()
-        out += self._death_flow(peer, now)
-        return self._finish(out, now)
+        return out + self._death_flow(peer, now)
+
+    def settle(self, now: int) -> list[Action]:
+        """Run whatever became possible (after `node_dead_orders`)."""
+        return self._finish([], now)
 
     def node_up(self, node: str, now: int) -> list[Action]:
         out: list[Action] = []

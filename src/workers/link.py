@@ -1,12 +1,16 @@
 """A link worker process: one medium (`hbeat: bcast eth1`, `hbeat: serial /dev/ttyS0`).
 
 It receives frames, verifies them in C and forwards the authentic ones to
-the supervisor; it writes what the supervisor hands it; and it sends the
-keepalive itself on the absolute schedule of the sequence board, while the
-supervisor's lease is fresh (docs/processes.md). The keepalive is a
-`linklayer.Template` rebuilt whenever the supervisor pushes new status
-content, so each tick only passes seq, ts and ld to C. It exits when the
-supervisor dies (parent-death signal) or says `stop`. Its bus messages are
+the supervisor; it writes what the supervisor hands it; and its keepalive
+thread (`linklayer.ticker`, in C) sends the keepalive on the absolute
+schedule of the sequence board, while the supervisor's lease is fresh
+(docs/processes.md, "How a link worker meets its tick"). This Python thread
+hands the ticker a new `linklayer.Template` whenever the supervisor pushes
+new status content or keys, writes the supervisor's frames through the
+ticker's write mutex and relays what the ticker reports; nothing wakes it
+per tick. With `realtime on` the ticker thread alone runs SCHED_FIFO, and
+only its tick path is locked in memory. It exits when the supervisor dies
+(parent-death signal) or says `stop`. Its bus messages are
 hbeat/ipc/bus.py.
 
     python -m workers.link --bus ipc:///run/hbeat/private/bus --name "bcast eth1"
@@ -17,14 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import errno
 import os
 import resource
-import select
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import cast
 
 import zmq
 
@@ -50,11 +53,21 @@ from hbeat.ipc.bus import (
 )
 from hbeat.ipc.keepalive import STATUS_VARIABLE, KeepaliveContent, content_key, status_fields
 from hbeat.ipc.keychannel import KEYS_FD_ARG, KeyChannelError, recv_keyring
-from hbeat.ipc.seqboard import LD_MAX, SeqBoard, StaleKeepalive
+from hbeat.ipc.seqboard import LD_MAX, SeqBoard
 from hbeat.schedslice import SLICE_NS, shorten_slice
+from linklayer.errors import ErrorCode, FrameError
 from linklayer.message import Form, Keyring
-from workers.locktrim import trim as trim_locked_pages
-from workers.media import Medium, MediumError, open_medium
+from linklayer.ticker import (
+    CONTENT_WAIT_NS,
+    OK,
+    WRITE_FAILED,
+    WRITE_TIMEOUT,
+    StaleContent,
+    Ticker,
+    TickerError,
+    TickReport,
+)
+from workers.media import Medium, MediumError, UdpMedium, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
 from workers.procinit import become_worker, greet_supervisor
 from workers.recentframes import RecentFrames
@@ -64,102 +77,84 @@ from workers.warnlimit import WarnLimiter
 
 REPLAYED = "the same bytes as a frame received a moment ago"
 PR_SET_TIMERSLACK = 29
-MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
-EINVAL, ENOMEM = 22, 12
 # Stacks of the threads ZeroMQ starts here (hbeat/addrspace.py; 8 MiB by default).
 THREAD_STACK_BYTES = 256 * 1024
-# How a tick is met (measured in bench/README.md): the poll loop (ms
-# resolution) runs until PRECISE_NS before the tick, then one clock_nanosleep
-# (timer slack 1 ns) until SPIN_NS before it, then a busy wait to the tick.
-# The medium and the bus wait at most PRECISE_NS meanwhile.
-PRECISE_NS = 2_000_000
-SPIN_NS = 30_000
-# Within PRECISE_NS the bus is still served (`serve_precise`): one order at a
-# time, and none once the tick is SERVE_GUARD_NS away. The costliest order,
-# a `status` (a new keepalive template), takes about 50 us (a `send` 6 us;
-# medians on the shared 2-vCPU machine; docs/processes.md "How a link worker
-# meets its tick"), so an order never delays a keepalive.
-SERVE_GUARD_NS = 300_000
-# How long a tick may wait for new status content the supervisor is sending
-# (it follows the supervisor's own status message within microseconds).
-CONTENT_WAIT_MS = 5
-# After how many keepalives a locked worker keeps only its own pages locked
-# (workers/locktrim.py): the first ticks and frames have run the keepalive
-# and receive paths by then; the later trims lock what they wrote since.
-TRIM_AFTER_TICKS = frozenset({3, 10, 60, 600})
+# How long the synchronous `send_keepalive` waits for new status content the
+# supervisor is sending (the ticker thread waits as long: HB_TK_CONTENT_WAIT_NS).
+CONTENT_WAIT_MS = CONTENT_WAIT_NS // 1_000_000
+# Contents handed to the ticker that its reports may still name (a new one
+# comes with each status order; the ticker holds only the latest).
+CONTENTS_KEPT = 8
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
-def lock_memory() -> int:
-    """Lock every page of the process once it is touched, now and in future
-    mappings (mlockall with MCL_ONFAULT, Linux >= 4.4): a page the keepalive
-    path has used is never paged out, and nothing is populated only to be
-    locked (docs/processes.md). An older kernel refuses MCL_ONFAULT (EINVAL):
-    then everything is populated and locked. Returns 0 or the errno."""
-    if _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
-        return 0
-    err = ctypes.get_errno()
-    if err == EINVAL and _LIBC.mlockall(MCL_CURRENT | MCL_FUTURE) == 0:
-        return 0
-    return ctypes.get_errno() if err == EINVAL else err
-
-
-def locked_kb() -> int:
-    """VmLck of this process (kB): the address space of its locked mappings."""
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmLck:"):
-                return int(line.split()[1])
-    return 0
-
-
-def go_realtime(rtprio: int | None) -> list[str]:
-    """`realtime on`: SCHED_FIFO at `rtprio` (default the lowest, 1) and every
-    page locked in memory once touched (`lock_memory`), as heartbeat locks its
-    processes. Failures do not stop the worker; returns heartbeat's words for
-    each one, to be logged."""
-    problems = []
-    prio = rtprio if rtprio is not None else os.sched_get_priority_min(os.SCHED_FIFO)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
-    except OSError as exc:
-        problems.append(f"Unable to set realtime scheduling (SCHED_FIFO priority {prio}): "
-                        f"{exc.strerror}")
-    # Raise the locked-memory limit first, as heartbeat does (needs CAP_SYS_RESOURCE).
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_MEMLOCK,
-                           (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    err = lock_memory()
-    if err != 0:
-        reason = ("System limits on locked-in memory are too small." if err == ENOMEM
-                  else os.strerror(err))
-        problems.append(f"Cannot lock ourselves into memory: {reason}")
-    return problems
-
-
-def tighten_timing(name: str, realtime: bool,
-                   rtprio: int | None) -> list[Error | Warn]:
-    """Everything the worker asks of the kernel to meet its ticks
-    (docs/processes.md): SCHED_FIFO with `realtime on`; a short fair-scheduler
-    slice when it runs without SCHED_FIFO (`realtime off`, or FIFO refused);
-    1 ns timer slack. Returns the bus message for each refusal: the
-    realtime ones (`error`) in heartbeat's words, ours (`warn`) naming the worker."""
-    problems: list[Error | Warn] = [Error(p) for p in go_realtime(rtprio)] if realtime else []
-    if os.sched_getscheduler(0) != os.SCHED_FIFO:
-        problem = shorten_slice(SLICE_NS)
-        if problem:
-            problems.append(Warn(f"{name}: {problem}"))
-    if _LIBC.prctl(PR_SET_TIMERSLACK, 1) != 0:  # wake on time, not up to 50 us late
+def tighten_timing(name: str) -> list[Error | Warn]:
+    """What the worker's Python thread asks of the kernel: a short
+    fair-scheduler slice (an order of the supervisor, a `stonith` frame,
+    goes out as soon as it arrives) and 1 ns timer slack. It is never
+    real-time: the keepalives are the ticker thread's (`start_ticker`).
+    Returns a `warn` naming the worker for each refusal."""
+    problems: list[Error | Warn] = []
+    problem = shorten_slice(SLICE_NS)
+    if problem:
+        problems.append(Warn(f"{name}: {problem}"))
+    if _LIBC.prctl(PR_SET_TIMERSLACK, 1) != 0:
         problems.append(Warn(f"{name}: prctl(PR_SET_TIMERSLACK, 1): "
                              f"{os.strerror(ctypes.get_errno())}"))
     return problems
 
 
+def start_ticker(name: str, ticker: Ticker, realtime: bool,
+                 rtprio: int | None) -> list[Error | Warn]:
+    """Start the keepalive thread (docs/processes.md, "How a link worker
+    meets its tick"): with `realtime on`, SCHED_FIFO at `rtprio` (default
+    the lowest, 1) and the tick path locked in memory (`Ticker.lock_memory`:
+    its stack, buffers, templates, the board and the code it runs), as
+    heartbeat locks its media processes; without (or FIFO refused) the
+    short fair-scheduler slice; 1 ns timer slack either way. Failures do
+    not stop the worker; returns the bus message for each: the realtime ones
+    (`error`) in heartbeat's words, ours (`warn`) naming the worker."""
+    problems: list[Error | Warn] = []
+    prio = 0
+    if realtime:
+        prio = rtprio if rtprio is not None else os.sched_get_priority_min(os.SCHED_FIFO)
+        # Raise the locked-memory limit first, as heartbeat does (needs CAP_SYS_RESOURCE).
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_MEMLOCK,
+                               (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    timing = ticker.start(prio, SLICE_NS)
+    if realtime and timing.fifo:
+        problems.append(Error(f"Unable to set realtime scheduling (SCHED_FIFO priority {prio}): "
+                              f"{os.strerror(timing.fifo)}"))
+    if timing.slice:
+        problems.append(Warn(f"{name}: sched_setattr (slice {SLICE_NS} ns): "
+                             f"{os.strerror(timing.slice)}"))
+    if timing.slack:
+        problems.append(Warn(f"{name}: prctl(PR_SET_TIMERSLACK, 1): "
+                             f"{os.strerror(timing.slack)}"))
+    if realtime:
+        try:
+            ticker.lock_memory()
+        except TickerError as exc:
+            err = exc.errno or 0
+            reason = ("System limits on locked-in memory are too small."
+                      if err in (errno.ENOMEM, errno.EPERM) else os.strerror(err))
+            problems.append(Error(f"Cannot lock ourselves into memory: {reason}"))
+    return problems
+
+
+def write_target(medium: Medium) -> tuple[int, tuple[str, int] | None]:
+    """The descriptor the ticker writes `medium`'s frames to, and the UDP
+    destination (None: a serial line, written as a stream)."""
+    if isinstance(medium, UdpMedium):
+        return medium.tx.fileno(), medium.dest
+    return medium.fileno(), None
+
+
 class LoadAvg:
-    """/proc/loadavg for each keepalive's `ld`: opened once, read with one
-    pread per tick (the kernel renders it afresh at offset 0) instead of an
-    open, fstat, ioctl, lseek, read and close."""
+    """/proc/loadavg for a keepalive sent from Python (`send_keepalive`; the
+    ticker thread reads it in C): opened once, one pread per read."""
 
     def __init__(self, path: str = "/proc/loadavg") -> None:
         self.path = path
@@ -196,17 +191,27 @@ class LinkWorker:
                  key_channel: socket.socket | None = None) -> None:
         self.name = name
         self.bus = bus
-        self.bus_fd = cast(int, bus.get(zmq.FD))
         self.keyring: Keyring = keyring
         self.key_channel = key_channel
         self.medium: Medium = open_medium(setup.medium)
         self.board = SeqBoard.attach(Path(setup.board))
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
+        fd, dest = write_target(self.medium)
+        try:
+            self.ticker = Ticker(setup.board, fd, dest, report_all=setup.report_all)
+        except TickerError as exc:
+            self.medium.close()
+            self.board.close()
+            raise OSError(exc.errno, f"{name}: keepalive ticker: {exc.strerror}") from exc
         self.status: KeepaliveContent = setup.status
         self.content_seq = self.status.status_seq
         self._keyed: tuple[KeepaliveContent, int] | None = None
-        self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
+        self._handed: tuple[KeepaliveContent, int, Keyring] = (self.status, -1, keyring)
+        self._contents: dict[int, KeepaliveContent] = {}
+        """The contents handed to the ticker lately, by content key: a report
+        names the one its frame was built from (`on_report`)."""
+        self.new_template()
         self.running = True
         self.loadavg = LoadAvg()
         self.tally = RejectTally()
@@ -218,14 +223,16 @@ class LinkWorker:
         self.warnings = WarnLimiter()
         self.junk_reported = 0
         self.report_all = setup.report_all
-        self.last_keepalive = b""
         self.echo_forwarded = False
         self.echoes_dropped = 0
         self.echo_filter_problem: str | None = None
         """Why the kernel does not drop our own echoes (None: it does, or
         not asked yet); they are dropped here then."""
-        self.memory_locked = False  # set by main once mlockall succeeded
-        self.ticks_sent = 0
+
+    @property
+    def last_keepalive(self) -> bytes:
+        """The last keepalive frame the ticker made (a copy)."""
+        return self.ticker.last_keepalive()
 
     def post(self, parts: list[bytes]) -> bool:
         """Send to the supervisor without ever waiting for it: when the bus is
@@ -251,64 +258,95 @@ class LinkWorker:
             keyed = self._keyed = (self.status, content_key(self.status))
         return keyed[1]
 
-    def claim(self, tick: int, ts: int, ld: bytes) -> tuple[int, bool] | None:
-        """The seq of keepalive `tick` and whether this worker took it (it
-        logs `ts`, `ld` and its content on the board then), or None (send
-        nothing). When the
-        supervisor has just sent a status message newer than our content,
+    def new_template(self) -> None:
+        """Hand the ticker the keepalive of the current content and keys (the
+        C side keeps its own copy; the thread switches at its next tick)."""
+        template = status_template(self.status, self.medium.form, self.keyring)
+        key = self.content_key()
+        self.ticker.set_template(template, self.content_seq, key)
+        self._handed = (self.status, self.content_seq, self.keyring)
+        self._contents.pop(key, None)
+        self._contents[key] = self.status
+        while len(self._contents) > CONTENTS_KEPT:
+            del self._contents[next(iter(self._contents))]
+
+    def write_failed(self, code: int, err: int) -> str:
+        """The warning for a write to the medium that failed (as the media
+        word it: workers/media.py)."""
+        if code == WRITE_TIMEOUT:
+            return f"TTY write timeout on [{self.medium.name}] (no connection or bad cable?)"
+        if isinstance(self.medium, UdpMedium):
+            return f"{self.medium.name}: send to {self.medium.dest[0]}: {os.strerror(err)}"
+        return f"{self.medium.name}: write failed: {os.strerror(err)}"
+
+    def write(self, frame: bytes) -> None:
+        """A frame the supervisor hands us, written through the ticker's
+        write mutex (a serial frame never interleaves with a keepalive)."""
+        try:
+            self.ticker.write(frame)
+        except TickerError as exc:
+            self.warn(self.write_failed(exc.code, exc.errno or 0))
+
+    def send_keepalive(self, tick: int) -> None:
+        """Keepalive `tick` now, from this thread, through the ticker's C
+        path (claim, encode, write: the thread must not be running). When
+        the supervisor has just sent a status message newer than our content,
         read the new content from the bus first: a keepalive with a higher
         seq and the old `st` would take the node's state back at the peers."""
-        try:
-            return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
-                                    (ts, ld, self.content_key()))
-        except StaleKeepalive:
-            pass
+        handed = self._handed
+        if (handed[0] is not self.status or handed[1] != self.content_seq
+                or handed[2] is not self.keyring):
+            self.new_template()  # the content was replaced in place (tests do)
+        ts, ld = int(time.time()), self.loadavg.read()[:LD_MAX]
         deadline = time.monotonic_ns() + CONTENT_WAIT_MS * 1_000_000
-        while self.running and time.monotonic_ns() < deadline:
-            if self.bus.poll(CONTENT_WAIT_MS, zmq.POLLIN):
-                self.on_bus()
+        while True:
             try:
-                return self.board.claim(tick, time.monotonic_ns(), self.content_seq,
-                                        (ts, ld, self.content_key()))
-            except StaleKeepalive:
-                continue
-        return None  # skip this tick: the supervisor's status message just went out
+                report = self.ticker.tick(tick, ts, ld)
+                break
+            except StaleContent:
+                if not self.running or time.monotonic_ns() >= deadline:
+                    return  # skip this tick: the supervisor's status message just went out
+                if self.bus.poll(CONTENT_WAIT_MS, zmq.POLLIN):
+                    self.on_bus()
+        if report is not None:
+            self.on_report(report)
 
-    def prepare(self, due_ns: int) -> tuple[int, bytes]:
-        """What a keepalive carries besides its seq, read before the last sleep
-        so the wake-up only claims, signs and sends: `ts` (the wall clock at
-        the tick, whole seconds) and `ld` (a pread of /proc/loadavg and the
-        kernel's formatting, the largest part of the wake-to-send time it
-        replaces)."""
-        ahead_s = max(0, due_ns - time.monotonic_ns()) / 1e9
-        return int(time.time() + ahead_s), self.loadavg.read()[:LD_MAX]
-
-    def send_keepalive(self, tick: int, prepared: tuple[int, bytes] | None = None) -> None:
-        ts, ld = prepared if prepared is not None else (
-            int(time.time()), self.loadavg.read()[:LD_MAX])
-        claimed = self.claim(tick, ts, ld)
-        if claimed is None:
-            return  # lease expired (supervisor hung), tick already past, or no fresh content
-        seq = claimed[0]
-        frame = self.keepalive(b"%x" % seq, b"%x" % ts, ld)  # STATUS_VARIABLE order
-        late_us = (time.monotonic_ns() - self.schedule.due_at(tick)) // 1000
-        written = True
-        self.last_keepalive = frame
-        try:
-            self.medium.write(frame)
-        except MediumError as exc:
-            self.warn(str(exc))
-            written = False
-        # The worker that took the seq logged the keepalive on the board with
-        # the claim (even when this medium cannot write it: the seq is taken,
-        # and a peer asking for it again must get it, not "Irretrievably
-        # lost"), naming the content this frame was built from; the
-        # supervisor reads the log on its loop's turns, so no bus message
-        # wakes it for each keepalive. A `sent` report goes only when the
-        # supervisor asked for every one (its metrics count each keepalive of
-        # each medium: docs/processes.md).
+    def on_report(self, report: TickReport) -> None:
+        """A keepalive the ticker made. The one that took the seq logged it
+        on the board with the claim (even when this medium cannot write it:
+        the seq is taken, and a peer asking for it again must get it, not
+        "Irretrievably lost"), naming the content this frame was built from;
+        the supervisor reads the log on its loop's turns, so no bus message
+        wakes it for each keepalive. A `sent` report goes only when the
+        supervisor asked for every one (its metrics count each keepalive of
+        each medium: docs/processes.md)."""
+        if report.code in (WRITE_FAILED, WRITE_TIMEOUT):
+            self.warn(self.write_failed(report.code, report.errno))
+        elif report.code != OK:
+            self.warn(f"{self.name}: cannot encode the keepalive: "
+                      f"{FrameError(ErrorCode(report.code), -1, -1, None)}")
+            return
         if self.report_all:
-            self.post(Sent(seq, ts, ld, tick, written, self.status, late_us).encode())
+            # The content the frame carried, not this thread's latest: a
+            # status order may have come between the tick and this report,
+            # and the supervisor keeps what the report says for
+            # retransmission (the board's log names the same content).
+            content = self._contents.get(report.content_key)
+            if content is None:  # cannot be: the ticker only has contents handed here
+                self.warn(f"{self.name}: keepalive {report.seq} built from a content no "
+                          "longer known: not reported")
+                return
+            self.post(Sent(report.seq, report.ts, report.ld, report.tick, report.written,
+                           content, report.late_us).encode())
+
+    def on_ticker(self) -> None:
+        """What the ticker thread reported: write failures, and with
+        `report_all` every keepalive; reports its ring lost count as lost
+        bus messages."""
+        reports, overrun = self.ticker.events()
+        self.bus_lost += overrun
+        for report in reports:
+            self.on_report(report)
 
     def own_echo(self, frame: bytes, peer: str = "") -> bool:
         """True for an echo of our own last keepalive (a bcast or looped
@@ -396,29 +434,6 @@ class LinkWorker:
             if not self.running:
                 return
 
-    def serve_precise(self, due_ns: int) -> bool:
-        """The last PRECISE_NS before a tick: wait for the bus with a
-        microsecond timeout (select on ZMQ_FD) until SERVE_GUARD_NS before the
-        tick, and carry out one order if one is there and that much time is
-        left (a `send` of a `stonith` frame must not wait for our tick: the
-        peer's deadline tends to fall near it). True when it came back early
-        (an order served, or the bus stirred): ask again; False when the tick
-        is within SERVE_GUARD_NS: only the last sleep and spin remain."""
-        left = due_ns - SERVE_GUARD_NS - time.monotonic_ns()
-        if left <= 0:
-            return False
-        if not cast(int, self.bus.get(zmq.EVENTS)) & zmq.POLLIN:
-            # ZMQ_FD is readable when the socket's events may have changed;
-            # ZMQ_EVENTS (just read) re-arms it.
-            select.select([self.bus_fd], [], [], left / 1e9)
-            return True
-        try:
-            parts = self.bus.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return True
-        self.on_order(parts)
-        return True
-
     def on_order(self, parts: list[bytes]) -> None:
         """One message from the supervisor."""
         try:
@@ -427,15 +442,11 @@ class LinkWorker:
             self.warn(f"{self.name}: {exc}")
             return
         if isinstance(order, Send):
-            try:
-                self.medium.write(order.frame)
-            except MediumError as exc:
-                self.warn(str(exc))
+            self.write(order.frame)
         elif isinstance(order, Status):
             self.status = order.content
             self.content_seq = self.status.status_seq
-            self.keepalive = status_template(
-                self.status, self.medium.form, self.keyring).bind3()
+            self.new_template()
         elif isinstance(order, Reschedule):
             self.reschedule()
         elif isinstance(order, Stop):
@@ -444,6 +455,7 @@ class LinkWorker:
     def reschedule(self) -> None:
         """The keepalive interval changed: the schedule as the sequence board
         now has it (the supervisor moved it there, tick numbers going on)."""
+        self.ticker.reschedule()
         view = self.board.read()
         self.schedule = KeepaliveSchedule(view.t0_ns, view.interval_ns)
 
@@ -458,40 +470,27 @@ class LinkWorker:
                 self.key_channel = None  # the supervisor is going; we follow it
             return
         self.keyring = keyring
-        self.keepalive = status_template(self.status, self.medium.form, self.keyring).bind3()
-
-    def trim_locks(self) -> None:
-        problem = trim_locked_pages()
-        if problem is not None:
-            self.memory_locked = False  # locked as before; not tried again
-            self.warn(f"{self.name}: could not unlock the pages it does not use: {problem}")
+        self.new_template()
 
     def run(self) -> None:
+        """Serve the medium, the bus, the key channel and the ticker's reports
+        until `stop` (the keepalives are the ticker thread's: started by
+        `start_ticker`, stopped here). No wake-up per tick: the poll waits
+        without a timeout unless a summary of refused input is pending."""
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.medium.fileno(), zmq.POLLIN)
+        poller.register(self.ticker.fileno(), zmq.POLLIN)
         if self.key_channel is not None:
             poller.register(self.key_channel.fileno(), zmq.POLLIN)
-        tick = self.schedule.next_tick(time.monotonic_ns())
-        prepared: tuple[int, bytes] | None = None
-        while self.running:
-            due = self.schedule.due_at(tick)
-            now = time.monotonic_ns()
-            if now >= due:
-                self.send_keepalive(tick, prepared)
-                prepared = None
-                self.ticks_sent += 1
-                if self.memory_locked and self.ticks_sent in TRIM_AFTER_TICKS:
-                    self.trim_locks()
-                tick = max(tick + 1, self.schedule.next_tick(time.monotonic_ns()))
-                continue
-            remaining = due - now
-            if remaining > PRECISE_NS:
-                # Rounded up: the poll ends at most PRECISE_NS before the tick, not
-                # up to 1 ms earlier, which cost a second 1 ms poll every tick.
-                events = dict(poller.poll(-(-(remaining - PRECISE_NS) // 1_000_000)))
+        try:
+            while self.running:
+                pending = self.tally.pending or self.bus_lost != self.lost_reported
+                events = dict(poller.poll(int(SUMMARY_EVERY_S * 1000) if pending else None))
                 if self.medium.fileno() in events:
                     self.on_medium()
+                if self.ticker.fileno() in events:
+                    self.on_ticker()
                 if self.bus in events:
                     self.on_bus()
                 if self.key_channel is not None and self.key_channel.fileno() in events:
@@ -500,16 +499,9 @@ class LinkWorker:
                     if self.key_channel is None:
                         poller.unregister(channel)
                 self.report_rejected(time.monotonic())
-                continue
-            if prepared is None:
-                prepared = self.prepare(due)
-            if self.serve_precise(due):
-                continue
-            remaining = due - time.monotonic_ns()
-            if remaining > SPIN_NS:
-                time.sleep((remaining - SPIN_NS) / 1e9)  # clock_nanosleep
-            while time.monotonic_ns() < due:
-                pass
+        finally:
+            self.ticker.stop()
+            self.on_ticker()  # its last reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -544,9 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         bus.send_multipart(Fatal(str(exc)).encode())
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
-    for problem in tighten_timing(args.name, setup.realtime, setup.rtprio):
+    problems = tighten_timing(args.name)
+    problems += start_ticker(args.name, worker.ticker, setup.realtime, setup.rtprio)
+    for problem in problems:
         bus.send_multipart(problem.encode())
-    worker.memory_locked = setup.realtime and locked_kb() > 0
     bus.send_multipart(LinkReady(os.getpid(), worker.medium.form).encode())
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms

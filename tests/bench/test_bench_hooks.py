@@ -49,6 +49,17 @@ def locked_kb(pid: int) -> int:
     raise AssertionError(f"no VmLck in /proc/{pid}/status")
 
 
+def ticker_thread(pid: int) -> int:
+    """The link worker's keepalive thread (linklayer.ticker: named hb-ticker)."""
+    def find() -> int | None:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            if (task / "comm").read_text().strip() == "hb-ticker":
+                return int(task.name)
+        return None
+
+    return wait_for(find, 15, what=f"the keepalive thread of {pid}")
+
+
 def sched_field(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/sched").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -88,19 +99,29 @@ def test_realtime_on_and_debug_stall_blocks_the_supervisor(
     node = start_otter(lab_factory, ["realtime on", "rtprio 3"], {"HBEAT_DEBUG": "1"})
     worker = link_worker(node)
 
-    def fifo() -> bool:
-        return os.sched_getscheduler(worker) == os.SCHED_FIFO
+    ticker = ticker_thread(worker)
 
-    wait_for(fifo, 15, what="the worker to switch to SCHED_FIFO")
-    assert os.sched_getparam(worker).sched_priority == 3
-    assert locked_kb(worker) > 1000
-    # mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): every writable mapping (heap,
-    # stacks, data) locked as it is touched ("lo" and "lf" in its VmFlags), nothing
-    # populated just to lock it. (The kernel's vdso/vvar pages cannot be locked.)
-    flags = [line.split()[1:] for line in Path(f"/proc/{worker}/smaps").read_text().splitlines()
-             if line.startswith("VmFlags:") and " wr " in line]
-    unlocked = [f for f in flags if "lo" not in f or "lf" not in f]
-    assert flags and not unlocked, unlocked
+    def fifo() -> bool:
+        return os.sched_getscheduler(ticker) == os.SCHED_FIFO
+
+    wait_for(fifo, 15, what="the keepalive thread to switch to SCHED_FIFO")
+    assert os.sched_getparam(ticker).sched_priority == 3
+    assert os.sched_getscheduler(worker) == os.SCHED_OTHER  # its Python thread: not realtime
+    wait_for(lambda: locked_kb(worker) > 1000, 15, what="the tick path to be locked")
+    # Only the tick path is locked (linklayer.ticker, `lock_memory`): the sequence
+    # board, libcrypto's code; not the interpreter's heap.
+    smaps = Path(f"/proc/{worker}/smaps").read_text().split("\n")
+    flags: dict[str, list[str]] = {}
+    name = ""
+    for line in smaps:
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            name = head[5] if len(head) > 5 else ""
+        elif line.startswith("VmFlags:"):
+            flags.setdefault(name, []).append(line)
+    assert any(" lo" in f for f in flags[next(n for n in flags if n.endswith("seqboard"))])
+    assert any(" lo" in f for f in flags[next(n for n in flags if "libcrypto" in n)])
+    assert not any(" lo" in f for f in flags["[heap]"])
     supervisor = node.proc.pid if node.proc else 0
     # Only link workers go realtime; the supervisor's short slice is set with
     # reset-on-fork, which sched_getscheduler reports as a flag.

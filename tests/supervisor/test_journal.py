@@ -112,3 +112,21 @@ def test_steps_join_the_decision_that_started_their_operation(tmp_path: Path) ->
     assert j.op_finished("script", 99, 0) == (asked.seq, None, {})
     assert logged == []
     assert os.listdir(tmp_path) == []  # nothing written without the writer
+
+
+def test_held_entries_are_in_the_ring_at_once_and_on_disk_after_release(
+        tmp_path: Path) -> None:
+    logged: Logged = []
+    j = journal(tmp_path, logged)
+    j.record(Kind.STARTUP, "generation 4")
+    assert j.flush()
+    j.hold()
+    dead = j.record(Kind.NODE_DEAD, "no keepalive for 10000 ms", node="weasel")
+    step = j.record(Kind.GROUP, group="g", new="starting", why=j.current_why)
+    assert j.current == dead.seq and step.decision == dead.seq  # cited at once
+    assert [e.seq for e in j.entries()] == [1, 2, 3]
+    assert j.flush() and on_disk(tmp_path) == [1]
+    j.release()
+    j.record(Kind.SHUTDOWN)
+    j.close()
+    assert on_disk(tmp_path) == [1, 2, 3, 4] and logged == []

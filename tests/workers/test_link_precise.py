@@ -1,26 +1,27 @@
-"""A link worker serves its bus in the last PRECISE_NS before a tick
-(`LinkWorker.serve_precise`): an order the supervisor hands it then (the
-`stonith` frame of a peer whose deadline fell just before our tick) goes out
-at once, one order at a time, and none is taken once the tick is within
-SERVE_GUARD_NS, so a keepalive is never delayed by the bus.
+"""A link worker serves its bus at once while its ticker thread sends the
+keepalives: an order the supervisor hands it (the `stonith` frame of a peer
+whose deadline fell just before our tick) goes out as soon as the loop sees
+it, whole between the keepalives on the serial line, and a `stop` ends the
+loop and the thread.
 
 A real LinkWorker on a pty pair (tests/workers/test_link_stale_content.py's
-rig), a real sequence board and a real ZeroMQ socket as the supervisor."""
+rig), a real sequence board, a real ZeroMQ socket as the supervisor and the
+worker's loop (`run`) on a real thread."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import zmq
 
 import linklayer
 from hbeat.ipc.bus import Send, Stop
 from linklayer.message import STRING
 from tests.workers.test_link_stale_content import KEYRING, Rig
-from workers.link import SERVE_GUARD_NS
+from workers.link import start_ticker
 
 
 def stonith_frame(node: bytes) -> bytes:
@@ -36,43 +37,26 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.close()
 
 
-def wait_queued(rig: Rig) -> None:
-    """Until the worker's end of the bus holds the message (inproc is quick)."""
-    assert rig.worker.bus.poll(2000, zmq.POLLIN)
-
-
-def test_an_order_before_the_tick_is_carried_out_at_once(rig: Rig) -> None:
-    rig.supervisor.send_multipart(Send(stonith_frame(b"otter")).encode())
-    rig.supervisor.send_multipart(Send(stonith_frame(b"mink")).encode())
-    wait_queued(rig)
-    due = time.monotonic_ns() + 10 * SERVE_GUARD_NS + 200_000_000
-    assert rig.worker.serve_precise(due)  # one order served
-    assert [f[b"node"] for f in rig.frames_written()] == [b"otter"]
-    assert rig.worker.serve_precise(due)  # the next one
-    assert [f[b"node"] for f in rig.frames_written()] == [b"mink"]
-
-
-def test_no_order_is_taken_within_the_guard_before_the_tick(rig: Rig) -> None:
-    rig.supervisor.send_multipart(Send(stonith_frame(b"otter")).encode())
-    wait_queued(rig)
-    due = time.monotonic_ns() + SERVE_GUARD_NS // 3
-    assert not rig.worker.serve_precise(due)
-    assert rig.frames_written() == []
-    # Still queued: served by the loop after the keepalive.
-    rig.worker.on_bus()
-    assert [f[b"node"] for f in rig.frames_written()] == [b"otter"]
-
-
-def test_with_nothing_queued_it_waits_for_the_bus_until_the_guard(rig: Rig) -> None:
-    due = time.monotonic_ns() + SERVE_GUARD_NS + 20_000_000
-    while rig.worker.serve_precise(due):  # wakes at the guard (or when the bus stirs)
-        pass
-    assert time.monotonic_ns() >= due - SERVE_GUARD_NS
-    assert rig.frames_written() == []
-
-
-def test_a_stop_order_ends_the_worker(rig: Rig) -> None:
-    rig.supervisor.send_multipart(Stop().encode())
-    wait_queued(rig)
-    assert rig.worker.serve_precise(time.monotonic_ns() + 100_000_000)
-    assert not rig.worker.running
+def test_orders_go_out_at_once_between_keepalives_and_stop_ends_it(rig: Rig) -> None:
+    rig.board.reschedule(time.monotonic_ns(), 400_000_000)  # frames_written waits for a 0.2 s lull
+    rig.worker.reschedule()
+    assert start_ticker("serial tty", rig.worker.ticker, False, None) == []
+    loop = threading.Thread(target=rig.worker.run)
+    loop.start()
+    try:
+        rig.supervisor.send_multipart(Send(stonith_frame(b"otter")).encode())
+        rig.supervisor.send_multipart(Send(stonith_frame(b"mink")).encode())
+        deadline = time.monotonic() + 5
+        frames: list[dict[bytes, bytes]] = []
+        while time.monotonic() < deadline and (
+                len([f for f in frames if f[b"t"] == b"stonith"]) < 2
+                or len([f for f in frames if f[b"t"] == b"status"]) < 3):
+            frames += rig.frames_written()
+        assert [f[b"node"] for f in frames if f[b"t"] == b"stonith"] == [b"otter", b"mink"]
+        assert len([f for f in frames if f[b"t"] == b"status"]) >= 3
+    finally:
+        rig.supervisor.send_multipart(Stop().encode())
+        loop.join(5)
+    assert not loop.is_alive() and not rig.worker.running
+    # The thread was stopped with the loop: a keepalive may be sent from here.
+    assert rig.worker.ticker.tick(10**6, 0, b"") is not None

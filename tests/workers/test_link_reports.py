@@ -128,6 +128,21 @@ def test_report_all_makes_every_worker_report_every_keepalive(every: Rig) -> Non
     assert every.board.sent_count() == 1  # logged once all the same
 
 
+def test_a_report_names_the_content_its_frame_carried_not_the_latest(every: Rig) -> None:
+    """The ticker thread's report is read after it is made: a status order
+    the worker handled in between must not relabel the keepalive (the
+    supervisor keeps the reported content for retransmission)."""
+    worker = every.workers[0]
+    report = worker.ticker.tick(0, int(time.time()), b"0.00")
+    assert report is not None and report.content_key == content_key(CONTENT)
+    newer = replace(CONTENT, st="dead", status_seq=every.board.allocate(status=True))
+    worker.on_order(Status(newer).encode())
+    worker.on_report(report)
+    [(verb, body)] = every.reports(0)
+    assert verb == b"sent" and body["seq"] == report.seq
+    assert body["content"]["st"] == "active"
+
+
 def test_own_echo_is_forwarded_once_then_counted(quiet: Rig) -> None:
     worker = quiet.workers[0]
     worker.send_keepalive(0)

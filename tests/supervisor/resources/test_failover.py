@@ -199,3 +199,28 @@ def test_peer_death_during_startup_negotiation() -> None:
     # otter had reported holding nothing: fencing is not needed (heartbeat's rule)
     assert weasel.log_texts()[0] == "Dead node otter gave up resources."
     assert weasel.sent_summary()[2] == "t=stonith node=otter result=unneeded"
+
+
+def test_death_orders_then_settle_is_node_dead_with_the_stonith_report_first() -> None:
+    """The supervisor sends a death's orders before the takeover job runs
+    (docs/processes.md, "A death's orders first"): the two calls must carry
+    out exactly what `node_dead` does, in the same order."""
+    whole, split = started(), started()
+    otter = split.nodes["otter"]
+    firsts: list[list[rs.Action]] = []
+
+    def in_two_calls(node: str, now: int) -> list[rs.Action]:
+        orders = otter.res.node_dead_orders(node, now)
+        firsts.append(orders)
+        return orders + otter.res.settle(now)
+
+    otter.res.node_dead = in_two_calls  # type: ignore[method-assign]
+    for sim in (whole, split):
+        sim.kill("weasel", detect_ms=10_000)
+        sim.settle()
+    assert [type(a).__name__ for a in firsts[0]][:1] == ["SendMessage"]
+    assert not any(isinstance(a, rs.RunScript) for a in firsts[0])
+    assert split.nodes["otter"].sent_summary() == whole.nodes["otter"].sent_summary()
+    assert split.nodes["otter"].logs == whole.nodes["otter"].logs
+    assert split.timeline == whole.timeline
+    assert split.holders(KEY) == ["otter"]
