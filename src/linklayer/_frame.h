@@ -247,7 +247,7 @@ size_t hb_rx_arena_size(const hb_rx *rx);
 /* Keepalive ticker (hb_ticker_*): a thread that sends a link worker's
  * keepalives on the sequence board's schedule (tick k due at
  * t0_ns + k * interval_ns, CLOCK_MONOTONIC): it sleeps to
- * HB_TK_SPIN_NS before the tick, spins to it, claims the tick's seq on
+ * HB_TK_PREWAKE_NS before the tick, then to HB_TK_SPIN_NS before it, spins to it, claims the tick's seq on
  * the board as hbeat/ipc/seqboard.py `SeqBoard.claim` does (same layout,
  * same checks, an OFD lock on the whole file, which excludes the
  * supervisor's lockf), fills the current template (seq, ts, ld) and
@@ -260,6 +260,7 @@ size_t hb_rx_arena_size(const hb_rx *rx);
 #define HB_TK_FRAME 16384
 #define HB_TK_EVENTS 64
 #define HB_TK_SPIN_NS 30000
+#define HB_TK_PREWAKE_NS 2000000
 #define HB_TK_CONTENT_WAIT_NS 5000000
 #define HB_TK_UDP 1
 #define HB_TK_SERIAL 2

@@ -33,11 +33,12 @@ from typing import Any, NamedTuple
 from linklayer._frame_cffi import ffi, lib  # type: ignore[import-not-found]
 from linklayer._native import Template, TickerError, _frame_error
 
-__all__ = ["LD_MAX", "SPIN_NS", "StaleContent", "TickReport", "Ticker", "TickerError",
+__all__ = ["LD_MAX", "PREWAKE_NS", "SPIN_NS", "StaleContent", "TickReport", "Ticker", "TickerError",
            "TickerTiming"]
 
 LD_MAX = int(lib.HB_LD_MAX)
 SPIN_NS = int(lib.HB_TK_SPIN_NS)
+PREWAKE_NS = int(lib.HB_TK_PREWAKE_NS)
 CONTENT_WAIT_NS = int(lib.HB_TK_CONTENT_WAIT_NS)
 EVENTS = int(lib.HB_TK_EVENTS)
 OK = int(lib.HB_OK)
