@@ -136,7 +136,11 @@ COST_CONDITIONS = (
 
 def phase_cost(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Every cost condition for both daemons, side by side, after the jitter
-    labs are gone (the idle phase runs it; `--phases cost` alone too)."""
+    labs are gone (the idle phase runs it; `--phases cost` alone too). It
+    stamps its own date and command: run by the idle phase, its figures are
+    not those of the last `--phases cost`."""
+    results["meta"].setdefault("phases", {})["cost"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": results["meta"]["command"]}
     runs = {(cond, kind): scenarios.CostScenario(f"cost/{cond}/{kind}", kind, profile,
                                                  realtime=realtime)
             for cond, profile, realtime in COST_CONDITIONS for kind in scenarios_kinds()}
