@@ -430,7 +430,7 @@ class Membership:
         The earliest of every `node_deadline` and `link_deadline`, the peers'
         retransmission requests and our own timers. The supervisor asks twice
         on every turn of its loop, so this is those functions inlined over
-        each node once (tests/supervisor/test_membership.py checks that it
+        each node once (tests/supervisor/membership/test_membership.py checks that it
         agrees with them)."""
         best: int | None = None
         local = self.local

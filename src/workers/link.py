@@ -82,6 +82,12 @@ THREAD_STACK_BYTES = 256 * 1024
 # How long the synchronous `send_keepalive` waits for new status content the
 # supervisor is sending (the ticker thread waits as long: HB_TK_CONTENT_WAIT_NS).
 CONTENT_WAIT_MS = CONTENT_WAIT_NS // 1_000_000
+# A serial line that answers a read or write with one of these is gone (the
+# other end of a pty closed, a USB adapter unplugged): its descriptor never
+# works again. The worker exits and the supervisor starts a new one, which
+# opens the device again (`hang_up`).
+LINE_GONE = frozenset({errno.EIO, errno.ENXIO, errno.ENODEV})
+LINE_GONE_EXIT = 3
 # Contents handed to the ticker that its reports may still name (a new one
 # comes with each status order; the ticker holds only the latest).
 CONTENTS_KEPT = 8
@@ -223,6 +229,8 @@ class LinkWorker:
         self.warnings = WarnLimiter()
         self.junk_reported = 0
         self.report_all = setup.report_all
+        self.exit_code = 0
+        """What `main` returns: LINE_GONE_EXIT after `hang_up`."""
         self.echo_forwarded = False
         self.echoes_dropped = 0
         self.echo_filter_problem: str | None = None
@@ -243,6 +251,20 @@ class LinkWorker:
         except zmq.Again:
             self.bus_lost += 1
             return False
+        return True
+
+    def hang_up(self, text: str, err: int | None) -> bool:
+        """A serial line that `err` says is gone (LINE_GONE): say so, stop
+        the loop and exit with LINE_GONE_EXIT, so that the supervisor
+        restarts the worker, which opens the device again; the ticker is
+        stopped with the loop. Returns whether it was (False: an error
+        like any other, for the caller to warn about)."""
+        if err not in LINE_GONE or isinstance(self.medium, UdpMedium):
+            return False
+        # WARN: the supervisor logs the worker's exit as the ERROR it is.
+        self.post(Warn(f"{text}: the line is gone; exiting to open it again").encode())
+        self.running = False
+        self.exit_code = LINE_GONE_EXIT
         return True
 
     def warn(self, text: str) -> None:
@@ -285,7 +307,9 @@ class LinkWorker:
         try:
             self.ticker.write(frame)
         except TickerError as exc:
-            self.warn(self.write_failed(exc.code, exc.errno or 0))
+            text = self.write_failed(exc.code, exc.errno or 0)
+            if not self.hang_up(text, exc.errno):
+                self.warn(text)
 
     def send_keepalive(self, tick: int) -> None:
         """Keepalive `tick` now, from this thread, through the ticker's C
@@ -321,7 +345,9 @@ class LinkWorker:
         supervisor asked for every one (its metrics count each keepalive of
         each medium: docs/processes.md)."""
         if report.code in (WRITE_FAILED, WRITE_TIMEOUT):
-            self.warn(self.write_failed(report.code, report.errno))
+            text = self.write_failed(report.code, report.errno)
+            if report.code != WRITE_FAILED or not self.hang_up(text, report.errno):
+                self.warn(text)
         elif report.code != OK:
             self.warn(f"{self.name}: cannot encode the keepalive: "
                       f"{FrameError(ErrorCode(report.code), -1, -1, None)}")
@@ -376,7 +402,9 @@ class LinkWorker:
         try:
             frames, refused = self.medium.receive(self.keyring)
         except MediumError as exc:
-            self.warn(str(exc))
+            cause = exc.__cause__
+            if not self.hang_up(str(exc), cause.errno if isinstance(cause, OSError) else None):
+                self.warn(str(exc))
             return
         add = self.tally.add
         for r in refused:
@@ -544,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.run()
     bus.close()  # LINGER bounds this: what is still queued gets 500 ms
     ctx.term()
-    return 0
+    return worker.exit_code
 
 
 if __name__ == "__main__":
