@@ -606,12 +606,12 @@ class Supervisor:
         in memory, in order and stamped with their time: their writer threads
         would otherwise wake now and compete for the interpreter with the
         death's takeover orders (docs/processes.md, "A death's orders first")."""
-        self.log_sink.hold()
-        self.journal.hold()
+        self.log_sink.holdback.hold()
+        self.journal.holdback.hold()
 
     def _release_writers(self) -> None:
-        self.journal.release()
-        self.log_sink.release()
+        self.journal.holdback.release()
+        self.log_sink.holdback.release()
 
     def _apply(self, actions: list[mb.Action], reports: list[Callable[[], None]]) -> None:
         for action in actions:

@@ -34,6 +34,7 @@ from typing import Any
 
 from hbeat.ipc.journal import CAUSES, REASONS, Entry, Kind, make_entry, parse_journal
 from hbeat.logfmt import Level
+from supervisor.holdback import Holdback
 
 JOURNAL_FILE = "hb_journal"
 CAPACITY = 1000
@@ -75,7 +76,9 @@ class Journal:
         self._file_bytes = 0
         self._failed = False
         self._writer: threading.Thread | None = None
-        self._held: list[Entry] | None = None
+        self.holdback: Holdback[Entry] = Holdback(self._put, queue_lines)
+        """Entries kept from the writer for a moment (in the ring at once,
+        encoded when released): while a death's takeover orders go out."""
 
     # --- start and stop -------------------------------------------------------
 
@@ -153,9 +156,7 @@ class Journal:
             while len(self._whys) > self.capacity:
                 del self._whys[next(iter(self._whys))]
         self.ring.append(entry)
-        if self._held is not None and len(self._held) < self._queue.maxsize:
-            self._held.append(entry)
-        else:
+        if not self.holdback.keep(entry):
             self._put(entry)
         return entry
 
@@ -164,25 +165,6 @@ class Journal:
             self._queue.put_nowait(entry.to_line())
         except queue.Full:
             self.dropped += 1
-
-    def hold(self) -> None:
-        """Record from now on without encoding the lines or waking the writer,
-        until `release` (a death's takeover orders go out first:
-        docs/processes.md, "A death's orders first").
-        The entries are in the ring at once; at most a queue's worth is held."""
-        if self._held is None:
-            self._held = []
-
-    @property
-    def holding(self) -> bool:
-        """Whether entries are being held (between `hold` and `release`)."""
-        return self._held is not None
-
-    def release(self) -> None:
-        """Hand the held entries to the writer, in order."""
-        held, self._held = self._held, None
-        for entry in held or ():
-            self._put(entry)
 
     def cause_of(self, decision: int) -> Entry | None:
         """The cause entry of `decision`, if still in the ring."""

@@ -28,6 +28,7 @@ from typing import TextIO
 
 from hbeat.config.model import Logging
 from hbeat.logfmt import Level, format_line, format_line_plain, format_syslog_message
+from supervisor.holdback import Holdback
 
 _FACILITIES = {
     name: getattr(syslog, f"LOG_{name.upper()}")
@@ -70,7 +71,10 @@ class LogSink:
         """Lines lost because the queue was full (the writer could not keep up)."""
         self._reported_drops = 0
         self._queue: queue.Queue[_Item | Logging | None] = queue.Queue(maxsize=queue_lines)
-        self._held: list[_Item] | None = None
+        self.holdback: Holdback[_Item] = Holdback(self._put, queue_lines)
+        """Lines kept from the writer for a moment (formatted and stamped when
+        logged): while a death's takeover orders go out, the writer thread
+        must not compete with them for the interpreter."""
         self._writer = threading.Thread(target=self._write_loop, name="log writer", daemon=True)
         self._writer.start()
         atexit.register(self.close)
@@ -106,36 +110,14 @@ class LogSink:
         if level is Level.DEBUG and self.debug <= 0:
             return
         item = (level, text, self._line(level, text) + "\n")
-        if self._held is not None and len(self._held) < self._queue.maxsize:
-            self._held.append(item)
-            return
-        self._put(item)
+        if not self.holdback.keep(item):
+            self._put(item)
 
     def _put(self, item: _Item) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
-
-    def hold(self) -> None:
-        """Keep the lines logged from now on (formatted, stamped with the time
-        they were logged) without waking the writer, until `release`: for the
-        moments that must not share the interpreter with the writer thread
-        (a death's takeover orders). At most a queue's worth is held; more
-        lines go to the queue."""
-        if self._held is None:
-            self._held = []
-
-    @property
-    def holding(self) -> bool:
-        """Whether lines are being held (between `hold` and `release`)."""
-        return self._held is not None
-
-    def release(self) -> None:
-        """Hand the held lines to the writer, in order."""
-        held, self._held = self._held, None
-        for item in held or ():
-            self._put(item)
 
     def flush(self, timeout_s: float = 1.0) -> bool:
         """Wait (at most `timeout_s`) until every queued line is written: for the

@@ -21,8 +21,8 @@ def test_a_deaths_orders_go_out_with_the_writers_held(tmp_path: Path) -> None:
         real = sup._to_resources
 
         def spy(event: Callable[..., Any]) -> None:
-            seen.append((getattr(event, "__name__", "?"), sup.log_sink.holding,
-                         sup.journal.holding))
+            seen.append((getattr(event, "__name__", "?"), sup.log_sink.holdback.holding,
+                         sup.journal.holdback.holding))
             real(event)
 
         sup._to_resources = spy  # type: ignore[method-assign]
@@ -32,7 +32,7 @@ def test_a_deaths_orders_go_out_with_the_writers_held(tmp_path: Path) -> None:
         # node_dead_orders, then settle: both with the writers held
         assert [(held_log, held_journal) for _name, held_log, held_journal in seen] == [
             (True, True), (True, True)]
-        assert not sup.log_sink.holding and not sup.journal.holding
+        assert not sup.log_sink.holdback.holding and not sup.journal.holdback.holding
         assert [e.kind.value for e in sup.journal.ring][-1:] == ["node-dead"]
         # A turn without a death holds nothing.
         seen.clear()

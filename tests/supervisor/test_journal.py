@@ -120,13 +120,13 @@ def test_held_entries_are_in_the_ring_at_once_and_on_disk_after_release(
     j = journal(tmp_path, logged)
     j.record(Kind.STARTUP, "generation 4")
     assert j.flush()
-    j.hold()
+    j.holdback.hold()
     dead = j.record(Kind.NODE_DEAD, "no keepalive for 10000 ms", node="weasel")
     step = j.record(Kind.GROUP, group="g", new="starting", why=j.current_why)
     assert j.current == dead.seq and step.decision == dead.seq  # cited at once
     assert [e.seq for e in j.entries()] == [1, 2, 3]
     assert j.flush() and on_disk(tmp_path) == [1]
-    j.release()
+    j.holdback.release()
     j.record(Kind.SHUTDOWN)
     j.close()
     assert on_disk(tmp_path) == [1, 2, 3, 4] and logged == []

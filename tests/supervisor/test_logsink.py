@@ -84,32 +84,32 @@ def test_held_lines_wait_for_release_in_order_with_their_own_time(tmp_path: Path
     sink = LogSink("otter", Logging(logfile=str(logfile)), stderr=None)
     sink.log(Level.INFO, "before the hold")
     assert sink.flush()
-    sink.hold()
+    sink.holdback.hold()
     sink.log(Level.WARN, "node weasel: is dead")
     sink.log(Level.INFO, "Resources being acquired from weasel.")
     time.sleep(0.05)
     assert sink.flush()  # nothing queued: the writer was not woken
     assert logfile.read_text().count("\n") == 1
-    sink.release()
+    sink.holdback.release()
     sink.log(Level.INFO, "after the release")
     sink.close()
     lines = logfile.read_text().splitlines()
     assert [line.split("]: ", 1)[1] for line in lines] == [
         "info: before the hold", "WARN: node weasel: is dead",
         "info: Resources being acquired from weasel.", "info: after the release"]
-    sink.release()  # a second release is harmless
+    sink.holdback.release()  # a second release is harmless
 
 
 def test_a_hold_keeps_at_most_a_queue_of_lines_and_drops_nothing(tmp_path: Path) -> None:
     stream = StuckStream()
     stream.release.set()
     sink = LogSink("otter", None, stderr=stream, queue_lines=10)  # type: ignore[arg-type]
-    sink.hold()
+    sink.holdback.hold()
     for i in range(15):  # 10 held, the 5 beyond go to the queue as they come
         sink.log(Level.INFO, f"line {i}")
     assert sink.flush()
     assert [line.rsplit(" ", 1)[1].strip() for line in stream.lines] == [
         str(i) for i in range(10, 15)]
-    sink.release()
+    sink.holdback.release()
     sink.close()
     assert len(stream.lines) == 15 and sink.dropped == 0
