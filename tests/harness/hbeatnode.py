@@ -303,10 +303,15 @@ class HbeatNode:
         return self.proc.popen.wait(5)
 
     def kill(self) -> None:
-        """kill -9 of every hbeat process on the node (a crash)."""
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        """kill -9 of every hbeat process on the node (a crash). A crash stops
+        them all at once: each is stopped (SIGSTOP) before any is killed, or
+        a supervisor killed after its executor could log the executor's
+        death first (the pids are in no particular order once they wrap)."""
+        pids = self.pids()
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
         wait_for(lambda: not self.pids(), 10, what=f"hbeat on {self.name} to die",
                  describe=self.node.describe_processes)
         if self.proc is not None:
