@@ -2062,6 +2062,7 @@ struct hb_ticker {
     int64_t ev_overrun;
     hb_tick_report events[HB_TK_EVENTS];
     int32_t last_len;
+    int64_t made;  /* keepalives copied to last: read without the lock */
     char last[HB_TK_FRAME];
     char frame[HB_TK_FRAME];
 };
@@ -2483,6 +2484,7 @@ static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const
     if (size >= 0) {
         memcpy(tk->last, tk->frame, (size_t)size);
         tk->last_len = size;
+        __atomic_store_n(&tk->made, tk->made + 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&tk->mu);
     r->seq = seq;
@@ -2735,6 +2737,11 @@ int32_t hb_ticker_events(hb_ticker *tk, hb_tick_report *out, int32_t max, int64_
     }
     pthread_mutex_unlock(&tk->mu);
     return n;
+}
+
+int64_t hb_ticker_made(const hb_ticker *tk)
+{
+    return tk == NULL ? -1 : __atomic_load_n(&tk->made, __ATOMIC_ACQUIRE);
 }
 
 int32_t hb_ticker_last(hb_ticker *tk, char *out, size_t cap)

@@ -358,6 +358,10 @@ int32_t hb_ticker_events(hb_ticker *tk, hb_tick_report *out, int32_t max, int64_
 /* A copy of the last keepalive frame the ticker made. Returns its length
  * (0: none yet) or -HB_NO_SPACE when cap is too small. */
 int32_t hb_ticker_last(hb_ticker *tk, char *out, size_t cap);
+/* How many keepalives the ticker has made (each one replaces the copy
+ * hb_ticker_last returns): one atomic read, no lock, so a reader can
+ * fetch the copy only when it changed. -1 for NULL. */
+int64_t hb_ticker_made(const hb_ticker *tk);
 /* Lock in memory what the tick path touches: the thread's stack, the
  * ticker's state and buffers, the board, the templates (from now on),
  * and the code and data of this module, libc and libcrypto (their text

@@ -108,6 +108,8 @@ class Ticker:
         self._overrun = ffi.new("int64_t *")
         self._errno = ffi.new("int32_t *")
         self._last = ffi.new("char[]", lib.HB_TK_FRAME)
+        self._made = 0
+        self._last_frame = b""
         self._timing = ffi.new("hb_ticker_timing *")
         self.report_all = bool(report_all)
 
@@ -177,9 +179,17 @@ class Ticker:
         return [_report(self._events[i]) for i in range(n)], int(self._overrun[0])
 
     def last_keepalive(self) -> bytes:
-        """A copy of the last keepalive frame made (b"": none yet)."""
-        n = lib.hb_ticker_last(self._c, self._last, lib.HB_TK_FRAME)
-        return ffi.unpack(self._last, n) if n > 0 else b""
+        """A copy of the last keepalive frame made (b"": none yet). Asked
+        for every received frame (a link worker's own-echo check): copied
+        from C only when a new keepalive was made since the last call, so a
+        flood of frames never takes the lock the keepalive thread ticks
+        under."""
+        made = int(lib.hb_ticker_made(self._c))
+        if made != self._made:
+            n = lib.hb_ticker_last(self._c, self._last, lib.HB_TK_FRAME)
+            self._last_frame = ffi.unpack(self._last, n) if n > 0 else b""
+            self._made = made
+        return self._last_frame
 
     def lock_memory(self) -> int:
         """Lock what the tick path touches (docs/processes.md, "Memory");

@@ -109,8 +109,12 @@ def test_a_tick_sends_the_python_encoders_bytes_and_logs_it(tmp_path: Path, udp:
     assert frame == linklayer.encode_netstring(
         status_fields(CONTENT, 1, 0x6B066B8E, b"0.00 0.01 0.05 1/99 42"), KEYRING)
     assert t.last_keepalive() == frame
-    count, [entry], lost = b.sent_since(0)
-    assert (count, lost) == (1, 0)
+    assert t.last_keepalive() == frame  # asked again, nothing new: the same copy
+    second = t.tick(1, 0x6B066B8F, b"0.00 0.01 0.05 1/99 42")
+    assert second is not None and second.seq == 2
+    assert t.last_keepalive() == udp.frames()[-1][1] != frame  # a new one: fetched again
+    count, [entry, _second], lost = b.sent_since(0)
+    assert (count, lost) == (2, 0)
     assert (entry.seq, entry.ts, entry.tick, entry.ld, entry.content_key) == (
         1, 0x6B066B8E, 0, b"0.00 0.01 0.05 1/99 42", content_key(CONTENT))
     t.close()
