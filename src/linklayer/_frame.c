@@ -1983,7 +1983,8 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
 /* The sequence board (hbeat/ipc/seqboard.py) is read and written here  */
 /* with the same layout: a header of magic and eight little-endian      */
 /* int64 (t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,      */
-/* lease_ns, generation, status_seq), sent_count, then HB_BOARD_RING    */
+/* lease_ns, generation, status_seq, msg_seq, claimed_msg), sent_count, */
+/* then HB_BOARD_RING                                                   */
 /* entries of (seq, ts, tick: int64, content_key: uint64, ld length:    */
 /* one byte, ld: HB_LD_MAX bytes). Every read-modify-write holds an OFD */
 /* lock on the whole file (F_OFD_SETLKW): it conflicts with the         */
@@ -1991,7 +1992,8 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
 /*                                                                      */
 /* Locks: tk->mu guards the template, schedule, report ring and stop   */
 /* flag (taken before the board lock, never after it); tk->wmu is held  */
-/* for every write to the medium. The tick path allocates nothing.     */
+/* for every write to the medium and guards msg_written (tk->wcv       */
+/* signals it). The tick path allocates nothing.                       */
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -2008,7 +2010,7 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
 #include <time.h>
 #include <unistd.h>
 
-#define BD_MAGIC "HBSEQBD3"
+#define BD_MAGIC "HBSEQBD4"
 #define BD_T0 8
 #define BD_INTERVAL 16
 #define BD_NEXT_SEQ 24
@@ -2017,8 +2019,10 @@ int32_t hb_rx_read(hb_rx *rx, int fd, const hb_keyring *kr, int32_t limit, hb_rx
 #define BD_LEASE 48
 #define BD_GENERATION 56
 #define BD_STATUS_SEQ 64
-#define BD_COUNT 72
-#define BD_RING 80
+#define BD_MSG_SEQ 72
+#define BD_CLAIMED_MSG 80
+#define BD_COUNT 88
+#define BD_RING 96
 #define BD_ENTRY 128
 #if BD_RING + HB_BOARD_RING * BD_ENTRY != HB_BOARD_SIZE
 #error "sequence board size"
@@ -2035,6 +2039,8 @@ struct hb_ticker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_mutex_t wmu;
+    pthread_cond_t wcv;         /* msg_written moved (with wmu) */
+    int64_t msg_written;        /* highest supervisor message written (wmu) */
     unsigned char *board;
     int board_fd;
     int medium_fd;
@@ -2209,6 +2215,7 @@ hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&tk->cv, &ca);
+    pthread_cond_init(&tk->wcv, &ca);
     pthread_condattr_destroy(&ca);
     tk->ready = 1;  /* the mutexes exist: free destroys them */
     return tk;
@@ -2221,6 +2228,7 @@ void hb_ticker_free(hb_ticker *tk)
     if (tk->ready) {
         hb_ticker_stop(tk);
         pthread_cond_destroy(&tk->cv);
+        pthread_cond_destroy(&tk->wcv);
         pthread_mutex_destroy(&tk->mu);
         pthread_mutex_destroy(&tk->wmu);
     }
@@ -2341,7 +2349,18 @@ static int medium_write(hb_ticker *tk, const char *frame, size_t len, int32_t *e
     return HB_OK;
 }
 
-int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errno_out)
+/* The supervisor's messages up to seq are written (or never will be
+ * here), tk->wmu held: wake a keepalive waiting for them. */
+static void messages_done(hb_ticker *tk, int64_t seq)
+{
+    if (seq > tk->msg_written) {
+        tk->msg_written = seq;
+        pthread_cond_broadcast(&tk->wcv);
+    }
+}
+
+int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int64_t seq,
+                    int32_t *errno_out)
 {
     int32_t dummy;
     int32_t *errnum = errno_out != NULL ? errno_out : &dummy;
@@ -2351,8 +2370,19 @@ int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errno
         return HB_BAD_ARGUMENT;
     pthread_mutex_lock(&tk->wmu);
     rc = medium_write(tk, frame, len, errnum);
+    messages_done(tk, seq);
     pthread_mutex_unlock(&tk->wmu);
     return rc;
+}
+
+int hb_ticker_messages_before(hb_ticker *tk, int64_t seq)
+{
+    if (tk == NULL)
+        return HB_BAD_ARGUMENT;
+    pthread_mutex_lock(&tk->wmu);
+    messages_done(tk, seq);
+    pthread_mutex_unlock(&tk->wmu);
+    return HB_OK;
 }
 
 static size_t hex64(uint64_t v, char *out)
@@ -2368,11 +2398,12 @@ static size_t hex64(uint64_t v, char *out)
     return n;
 }
 
-/* Claim `tick` on the board, tk->mu held. HB_OK with *seq and *taken
- * set, or why nothing may be sent. The taker logs the keepalive in the
- * same critical section. */
+/* Claim `tick` on the board, tk->mu held. HB_OK with *seq, *taken and
+ * *after (the supervisor's highest message number below *seq: the
+ * keepalive goes out after it) set, or why nothing may be sent. The
+ * taker logs the keepalive in the same critical section. */
 static int bd_claim(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, size_t ld_len,
-                    int64_t *seq, int *taken, int32_t *errnum)
+                    int64_t *seq, int *taken, int64_t *after, int32_t *errnum)
 {
     unsigned char *b = tk->board;
     int64_t now, next, count;
@@ -2389,6 +2420,7 @@ static int bd_claim(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, siz
         rc = HB_STALE_CONTENT;
     } else if (tick == bd_get(b, BD_CLAIMED_TICK)) {
         *seq = bd_get(b, BD_CLAIMED_SEQ);
+        *after = bd_get(b, BD_CLAIMED_MSG);
         *taken = 0;
         rc = HB_OK;
     } else if (tick < bd_get(b, BD_CLAIMED_TICK)) {
@@ -2398,6 +2430,8 @@ static int bd_claim(hb_ticker *tk, int64_t tick, int64_t ts, const char *ld, siz
         bd_put(b, BD_NEXT_SEQ, (uint64_t)next + 1);
         bd_put(b, BD_CLAIMED_TICK, (uint64_t)tick);
         bd_put(b, BD_CLAIMED_SEQ, (uint64_t)next);
+        *after = bd_get(b, BD_MSG_SEQ);
+        bd_put(b, BD_CLAIMED_MSG, (uint64_t)*after);
         count = bd_get(b, BD_COUNT);
         at = BD_RING + (size_t)((uint64_t)count % HB_BOARD_RING) * BD_ENTRY;
         bd_put(b, at, (uint64_t)next);
@@ -2432,15 +2466,18 @@ static void push_event(hb_ticker *tk, const hb_tick_report *r)
     }
 }
 
-/* One keepalive: claim, encode, write. `wait`: on stale content, wait
- * up to HB_TK_CONTENT_WAIT_NS for a newer template (the thread); else
- * return HB_STALE_CONTENT at once. Takes and releases tk->mu. */
+/* One keepalive: claim, encode, write. `wait` (the thread): on stale
+ * content, wait up to HB_TK_CONTENT_WAIT_NS for a newer template, and
+ * before the write, up to HB_TK_ORDER_WAIT_NS for the supervisor's
+ * messages numbered below the keepalive to be written; else return
+ * HB_STALE_CONTENT at once and do not wait for messages. Takes and
+ * releases tk->mu, then tk->wmu. */
 static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const char *ld,
                      size_t ld_len, int wait, hb_tick_report *r)
 {
     char seqhex[16], tshex[16];
     size_t seqn, tsn;
-    int64_t seq = 0;
+    int64_t seq = 0, after = 0;
     int taken = 0, rc;
     int32_t size;
     hb_error fe;
@@ -2456,7 +2493,7 @@ static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const
         if (tk->tpl == NULL) {
             rc = HB_NO_TEMPLATE;
         } else {
-            rc = bd_claim(tk, tick, ts, ld, ld_len, &seq, &taken, &r->err);
+            rc = bd_claim(tk, tick, ts, ld, ld_len, &seq, &taken, &after, &r->err);
         }
         if (rc != HB_STALE_CONTENT || !wait || tk->stop)
             break;
@@ -2493,8 +2530,24 @@ static int tick_once(hb_ticker *tk, int64_t tick, int64_t due, int64_t ts, const
         r->code = -size;
         return HB_OK;
     }
-    r->late_us = (mono_ns() - due) / 1000;
     pthread_mutex_lock(&tk->wmu);
+    if (wait && tk->msg_written < after) {
+        /* The supervisor took a lower number for a message that is on its
+         * way to this worker's Python thread: the peers must see it
+         * first, or they count a lost packet. It comes within
+         * microseconds unless that thread is held up. */
+        int64_t until_ns = mono_ns() + HB_TK_ORDER_WAIT_NS;
+        struct timespec until = ns_to_ts(until_ns);
+        while (tk->msg_written < after && !__atomic_load_n(&tk->stop, __ATOMIC_RELAXED)
+               && mono_ns() < until_ns)
+            pthread_cond_timedwait(&tk->wcv, &tk->wmu, &until);
+        if (tk->msg_written < after) {
+            if (!__atomic_load_n(&tk->stop, __ATOMIC_RELAXED))
+                r->ahead_of = after;  /* (stopping: the worker is going, no news) */
+            tk->msg_written = after;  /* given up: the next keepalive does not wait for it */
+        }
+    }
+    r->late_us = (mono_ns() - due) / 1000;
     rc = medium_write(tk, tk->frame, (size_t)size, &r->err);
     pthread_mutex_unlock(&tk->wmu);
     r->written = rc == HB_OK;
@@ -2633,7 +2686,7 @@ static void *ticker_main(void *arg)
             /* spin: the last HB_TK_SPIN_NS */
         }
         if (tick_once(tk, tick, due, ts, ld, ld_len, 1, &r) == HB_OK
-            && (r.code != HB_OK || tk->report_all)) {
+            && (r.code != HB_OK || tk->report_all || r.ahead_of != 0)) {
             pthread_mutex_lock(&tk->mu);
             push_event(tk, &r);
             pthread_mutex_unlock(&tk->mu);
@@ -2695,9 +2748,12 @@ int hb_ticker_stop(hb_ticker *tk)
         pthread_mutex_unlock(&tk->mu);
         return HB_OK;
     }
-    tk->stop = 1;
+    __atomic_store_n(&tk->stop, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&tk->cv);
     pthread_mutex_unlock(&tk->mu);
+    pthread_mutex_lock(&tk->wmu);  /* a tick waiting for a message wakes */
+    pthread_cond_broadcast(&tk->wcv);
+    pthread_mutex_unlock(&tk->wmu);
     pthread_join(tk->thread, NULL);
     pthread_mutex_lock(&tk->mu);
     tk->running = 0;

@@ -254,7 +254,7 @@ size_t hb_rx_arena_size(const hb_rx *rx);
  * writes the frame to the medium. Every write to the medium (the
  * ticker's and hb_ticker_write's) holds one mutex. docs/processes.md,
  * "How a link worker meets its tick". */
-#define HB_BOARD_SIZE 32848
+#define HB_BOARD_SIZE 32864
 #define HB_BOARD_RING 256
 #define HB_LD_MAX 95
 #define HB_TK_FRAME 16384
@@ -262,6 +262,7 @@ size_t hb_rx_arena_size(const hb_rx *rx);
 #define HB_TK_SPIN_NS 30000
 #define HB_TK_PREWAKE_NS 2000000
 #define HB_TK_CONTENT_WAIT_NS 5000000
+#define HB_TK_ORDER_WAIT_NS 5000000
 #define HB_TK_UDP 1
 #define HB_TK_SERIAL 2
 /* Ticker error and outcome codes (errno, where one applies, in the
@@ -288,12 +289,16 @@ typedef struct hb_ticker hb_ticker;
  * encode's frame error code. taken: this ticker took the seq (and logged
  * it on the board). late_us: from the tick's due time to the write.
  * content_key: that of the template the frame was built from (as given
- * to hb_ticker_set_template; 0 when nothing was claimed). */
+ * to hb_ticker_set_template; 0 when nothing was claimed). ahead_of: the
+ * supervisor's message, numbered below seq, that this keepalive went
+ * out before because it was not handed to hb_ticker_write within
+ * HB_TK_ORDER_WAIT_NS (0: every earlier message was written first). */
 typedef struct {
     int64_t seq;
     int64_t ts;
     int64_t tick;
     int64_t late_us;
+    int64_t ahead_of;
     uint64_t content_key;
     int32_t code;
     int32_t written;
@@ -346,9 +351,20 @@ int hb_ticker_start(hb_ticker *tk, int32_t fifo_prio, int64_t slice_ns, hb_ticke
 /* Stop the thread and wait for it (prompt: its sleeps wake for this).
  * HB_OK also when it was not running. */
 int hb_ticker_stop(hb_ticker *tk);
-/* Write a frame to the medium under the write mutex. HB_OK,
- * HB_WRITE_FAILED or HB_WRITE_TIMEOUT (errno in *errno_out). */
-int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int32_t *errno_out);
+/* Write a frame to the medium under the write mutex: the supervisor's
+ * message number seq (0: a message without one, or a retransmission).
+ * A keepalive numbered above a message the supervisor took a number for
+ * waits for that message to be written here first, up to
+ * HB_TK_ORDER_WAIT_NS (the thread only; hb_ticker_tick does not wait),
+ * so that every medium carries a node's numbers in order. HB_OK,
+ * HB_WRITE_FAILED or HB_WRITE_TIMEOUT (errno in *errno_out); a failed
+ * write counts as handled. */
+int hb_ticker_write(hb_ticker *tk, const char *frame, size_t len, int64_t seq,
+                    int32_t *errno_out);
+/* Messages numbered up to seq count as written (ones this worker will
+ * never be handed: sent before it started): keepalives do not wait for
+ * them. HB_OK, HB_BAD_ARGUMENT. */
+int hb_ticker_messages_before(hb_ticker *tk, int64_t seq);
 /* The descriptor (an eventfd) that becomes readable when reports wait. */
 int hb_ticker_event_fd(const hb_ticker *tk);
 /* Takes up to max waiting reports into out (oldest first); *overrun:

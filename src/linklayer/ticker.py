@@ -10,7 +10,10 @@ checks; the taker logs the keepalive in the same critical section, under an
 OFD lock that excludes the supervisor's `lockf`), fills the current
 template with seq, ts and ld and writes the frame. Stale content (older
 than the board's status_seq) waits up to 5 ms for `set_template`, else the
-tick is skipped. docs/processes.md, "How a link worker meets its tick".
+tick is skipped. A keepalive numbered above a message the supervisor took
+a number for waits up to 5 ms for `write(frame, seq)` of that message,
+else goes first and says so (`TickReport.ahead_of`). docs/processes.md,
+"How a link worker meets its tick".
 
 The Python side hands it templates (`set_template`, copied in C: the
 thread never uses a freed one), moves its schedule (`reschedule`), writes
@@ -33,13 +36,14 @@ from typing import Any, NamedTuple
 from linklayer._frame_cffi import ffi, lib  # type: ignore[import-not-found]
 from linklayer._native import Template, TickerError, _frame_error
 
-__all__ = ["LD_MAX", "PREWAKE_NS", "SPIN_NS", "StaleContent", "TickReport", "Ticker", "TickerError",
-           "TickerTiming"]
+__all__ = ["LD_MAX", "ORDER_WAIT_NS", "PREWAKE_NS", "SPIN_NS", "StaleContent", "TickReport",
+           "Ticker", "TickerError", "TickerTiming"]
 
 LD_MAX = int(lib.HB_LD_MAX)
 SPIN_NS = int(lib.HB_TK_SPIN_NS)
 PREWAKE_NS = int(lib.HB_TK_PREWAKE_NS)
 CONTENT_WAIT_NS = int(lib.HB_TK_CONTENT_WAIT_NS)
+ORDER_WAIT_NS = int(lib.HB_TK_ORDER_WAIT_NS)
 EVENTS = int(lib.HB_TK_EVENTS)
 OK = int(lib.HB_OK)
 WRITE_FAILED = int(lib.HB_WRITE_FAILED)
@@ -70,6 +74,10 @@ class TickReport(NamedTuple):
     content_key: int
     """The content key given with the template the frame was built from
     (`set_template`): which content this keepalive carries."""
+    ahead_of: int
+    """The supervisor's message, numbered below `seq`, that this keepalive
+    went out before: it was not written (`write`) within ORDER_WAIT_NS
+    (0: every earlier message went first). Always reported."""
 
 
 class TickerTiming(NamedTuple):
@@ -84,7 +92,7 @@ class TickerTiming(NamedTuple):
 def _report(r: Any) -> TickReport:
     return TickReport(int(r.seq), int(r.ts), ffi.unpack(r.ld, r.ld_len), int(r.tick),
                       int(r.late_us), bool(r.taken), bool(r.written), int(r.code), int(r.err),
-                      int(r.content_key))
+                      int(r.content_key), int(r.ahead_of))
 
 
 class Ticker:
@@ -159,13 +167,22 @@ class Ticker:
         """Stop the thread and wait for it (it wakes for this at once)."""
         self._check(lib.hb_ticker_stop(self._c))
 
-    def write(self, frame: bytes) -> None:
-        """Write `frame` to the medium, never interleaved with a keepalive.
-        Raises TickerError (code WRITE_FAILED or WRITE_TIMEOUT, with errno)."""
-        code = lib.hb_ticker_write(self._c, frame, len(frame), self._errno)
+    def write(self, frame: bytes, seq: int = 0) -> None:
+        """Write `frame` to the medium, never interleaved with a keepalive;
+        `seq`: the number the supervisor took for it (0: none), which the
+        thread's keepalives numbered above it wait for. Raises TickerError
+        (code WRITE_FAILED or WRITE_TIMEOUT, with errno); the message counts
+        as handled either way."""
+        code = lib.hb_ticker_write(self._c, frame, len(frame), seq, self._errno)
         if code != OK:
             self._err.code, self._err.offset = code, self._errno[0]
             raise _frame_error(self._err, None)
+
+    def messages_before(self, seq: int) -> None:
+        """The supervisor's messages numbered up to `seq` will never be
+        handed to this ticker (sent before its worker started): keepalives
+        do not wait for them."""
+        self._check(lib.hb_ticker_messages_before(self._c, seq))
 
     def fileno(self) -> int:
         """An eventfd, readable when `events` has something."""

@@ -55,6 +55,7 @@ from hbeat.ipc.bus import (
     RejectCount,
     Rejected,
     Rx,
+    Send,
     Sent,
     Status,
     Stop,
@@ -231,7 +232,7 @@ class Supervisor:
         # one interface (one ucast line per peer) are one link `eth1`.
         self.link_names = tuple(dict.fromkeys(md.name for md in config.media))
         self.worker_ready: set[str] = set()
-        self.held_frames: dict[str, deque[bytes]] = {}
+        self.held_frames: dict[str, deque[Send]] = {}
         """Frames for links not open yet, sent when they open (bounded)."""
         self.last_sent_seq = 0
         self.sent_read = 0  # entries of the board's keepalive log read so far
@@ -545,6 +546,10 @@ class Supervisor:
             self.on_sent(Sent(entry.seq, entry.ts, entry.ld, entry.tick, True, content))
 
     def _setup_for(self, name: str) -> LinkSetup:
+        # Messages numbered before the ones held for it went to the worker
+        # this one replaces (or nowhere): its keepalives must not wait for them.
+        held = [order.seq for order in self.held_frames.get(name, ()) if order.seq]
+        before = min(held) - 1 if held else self.board.read().msg_seq
         return LinkSetup(
             medium=medium_spec(self.workers_by_name[name], self.config.hacf.media),
             board=str(self.options.runtime_dir / PRIVATE / "seqboard"),
@@ -555,11 +560,15 @@ class Supervisor:
             # received, our own echoes too: only then does each worker report
             # all of them (otherwise one report per tick: docs/processes.md).
             report_all=self.metrics_exported,
+            messages_before=before,
         )
 
     # --- actions ------------------------------------------------------------
 
-    def _send_frame(self, fields: tuple[linklayer.Field, ...]) -> None:
+    def _send_frame(self, fields: tuple[linklayer.Field, ...], seq: int) -> None:
+        """Send a stamped message on every medium; `seq`: the number taken
+        for it now (0 for none, and for a retransmission), with which each
+        worker writes it before any keepalive numbered above it."""
         keyring = self.config.keyring
         encoded: dict[str, bytes] = {}
         for name, medium in self.workers_by_name.items():
@@ -569,12 +578,12 @@ class Supervisor:
                     linklayer.encode_netstring)
                 encoded[form] = encoder(list(fields), keyring)
             if name in self.worker_ready:
-                self.bus.send_multipart([name.encode(), b"send", encoded[form]])
+                self.bus.send_multipart([name.encode(), *Send(encoded[form], seq).encode()])
             else:
                 # Not open yet (start-up) or restarting: sent when it is, so a
                 # message goes out on every medium, as heartbeat's does.
                 held = self.held_frames.setdefault(name, deque(maxlen=HELD_FRAMES))
-                held.append(encoded[form])
+                held.append(Send(encoded[form], seq))
 
     def _push_keepalive_content(self) -> None:
         body = Status(self._handed_out(self.keepalive_content())).encode()
@@ -617,8 +626,10 @@ class Supervisor:
         for action in actions:
             if isinstance(action, mb.Log):
                 self.log(action.level, action.text)
-            elif isinstance(action, (mb.SendMessage, mb.Resend)):
-                self._send_frame(action.fields)
+            elif isinstance(action, mb.SendMessage):
+                self._send_frame(action.fields, action.seq or 0)
+            elif isinstance(action, mb.Resend):
+                self._send_frame(action.fields, 0)
             elif isinstance(action, mb.KeepaliveChanged):
                 self._push_keepalive_content()
             elif isinstance(action, mb.NodeStateChanged):
@@ -970,8 +981,8 @@ class Supervisor:
             slot.state = "running"
             self.worker_ready.add(ident)
             self.log(Level.INFO, f"{ident}: link open (pid {slot.pid}).")
-            for frame in self.held_frames.pop(ident, ()):
-                self.bus.send_multipart([ident.encode(), b"send", frame])
+            for order in self.held_frames.pop(ident, ()):
+                self.bus.send_multipart([ident.encode(), *order.encode()])
             if not self.ready_sent and self.worker_ready >= set(self.workers_by_name):
                 self.ready_sent = True
                 self.log_sink.flush()  # what led to readiness is in the log first

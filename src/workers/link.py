@@ -60,6 +60,7 @@ from linklayer.message import Form, Keyring
 from linklayer.ticker import (
     CONTENT_WAIT_NS,
     OK,
+    ORDER_WAIT_NS,
     WRITE_FAILED,
     WRITE_TIMEOUT,
     StaleContent,
@@ -210,6 +211,7 @@ class LinkWorker:
             self.medium.close()
             self.board.close()
             raise OSError(exc.errno, f"{name}: keepalive ticker: {exc.strerror}") from exc
+        self.ticker.messages_before(setup.messages_before)
         self.status: KeepaliveContent = setup.status
         self.content_seq = self.status.status_seq
         self._keyed: tuple[KeepaliveContent, int] | None = None
@@ -301,11 +303,12 @@ class LinkWorker:
             return f"{self.medium.name}: send to {self.medium.dest[0]}: {os.strerror(err)}"
         return f"{self.medium.name}: write failed: {os.strerror(err)}"
 
-    def write(self, frame: bytes) -> None:
+    def write(self, frame: bytes, seq: int = 0) -> None:
         """A frame the supervisor hands us, written through the ticker's
-        write mutex (a serial frame never interleaves with a keepalive)."""
+        write mutex (a serial frame never interleaves with a keepalive);
+        `seq`, its number, lets the keepalive numbered next go out."""
         try:
-            self.ticker.write(frame)
+            self.ticker.write(frame, seq)
         except TickerError as exc:
             text = self.write_failed(exc.code, exc.errno or 0)
             if not self.hang_up(text, exc.errno):
@@ -352,6 +355,10 @@ class LinkWorker:
             self.warn(f"{self.name}: cannot encode the keepalive: "
                       f"{FrameError(ErrorCode(report.code), -1, -1, None)}")
             return
+        if report.ahead_of:
+            self.warn(f"{self.name}: keepalive {report.seq} went out before message "
+                      f"{report.ahead_of}, which was not handed over within "
+                      f"{ORDER_WAIT_NS // 1_000_000} ms (a peer counts it lost until it comes)")
         if self.report_all:
             # The content the frame carried, not this thread's latest: a
             # status order may have come between the tick and this report,
@@ -470,7 +477,7 @@ class LinkWorker:
             self.warn(f"{self.name}: {exc}")
             return
         if isinstance(order, Send):
-            self.write(order.frame)
+            self.write(order.frame, order.seq)
         elif isinstance(order, Status):
             self.status = order.content
             self.content_seq = self.status.status_seq

@@ -29,6 +29,7 @@ from linklayer import Form, Template
 from linklayer.message import STRING, AuthKey, Keyring, Method
 from linklayer.ticker import (
     EVENTS,
+    ORDER_WAIT_NS,
     WRITE_FAILED,
     WRITE_TIMEOUT,
     StaleContent,
@@ -265,6 +266,99 @@ def test_template_swaps_under_load_never_tear_a_frame(tmp_path: Path, udp: Udp) 
     t.close()
 
 
+def message(seq: int) -> bytes:
+    """A frame the supervisor numbered `seq` (what a `send` order carries)."""
+    return linklayer.encode_netstring([(b"t", STRING, b"hbeat-msg"),
+                                       (b"seq", STRING, b"%x" % seq)], KEYRING)
+
+
+def sleep_until(ns: int) -> None:
+    while (left := ns - time.monotonic_ns()) > 0:
+        time.sleep(min(left / 1e9, 0.001) if left > 2_000_000 else left / 2e9)
+
+
+def test_a_keepalive_goes_out_after_the_message_numbered_before_it(tmp_path: Path,
+                                                                   udp: Udp) -> None:
+    interval = 60_000_000
+    b = board(tmp_path, interval)
+    t = ticker(tmp_path, udp, report_all=True)
+    t.start()
+    udp.wait(1)
+    counted = 0
+    for _attempt in range(6):
+        view = b.read()
+        due = view.t0_ns + (-((view.t0_ns - time.monotonic_ns() - 20_000_000)
+                              // interval)) * interval
+        sleep_until(due - 5_000_000)
+        seq = b.allocate()  # the supervisor numbers a message just before the tick ...
+        sleep_until(due + 1_000_000)
+        handed = time.monotonic_ns()
+        t.write(message(seq), seq)  # ... and it reaches the worker just after it
+        got = [fields_of(frame) for _at, frame in udp.wait(2, 1)]
+        if handed - due > ORDER_WAIT_NS // 2:
+            continue  # this process was held up: too late to show the wait
+        counted += 1
+        assert [(f[b"t"], int(f[b"seq"], 16)) for f in got] == [
+            (b"hbeat-msg", seq), (b"status", seq + 1)]
+        reports = [r for r in t.events()[0] if r.seq == seq + 1]
+        assert len(reports) == 1 and reports[0].ahead_of == 0
+        assert reports[0].late_us >= 1000  # it waited for the message
+        udp.frames(0.01)
+    t.stop()
+    t.close()
+    assert counted >= 1, "every attempt was held up for more than half the wait"
+
+
+def test_a_keepalive_waits_for_a_missing_message_only_so_long(tmp_path: Path,
+                                                              udp: Udp) -> None:
+    b = board(tmp_path, 20_000_000)
+    t = ticker(tmp_path, udp)  # no report_all: this is reported anyway
+    seq = b.allocate()  # numbered, but never handed to this worker
+    t.start()
+    got = udp.wait(3)
+    t.stop()
+    seqs = [int(fields_of(frame)[b"seq"], 16) for _at, frame in got]
+    assert seqs[:3] == [seq + 1, seq + 2, seq + 3]
+    reports, _lost = t.events()
+    assert [(r.seq, r.ahead_of, r.written) for r in reports] == [(seq + 1, seq, True)]
+    assert reports[0].late_us >= ORDER_WAIT_NS // 1000 * 9 // 10  # it waited
+    t.close()
+
+
+def test_messages_never_to_be_handed_over_are_not_waited_for(tmp_path: Path,
+                                                              udp: Udp) -> None:
+    b = board(tmp_path, 20_000_000)
+    seq = b.allocate()  # went to the worker this one replaces
+    t = ticker(tmp_path, udp)
+    t.messages_before(seq)
+    t.start()
+    got = udp.wait(2)
+    t.stop()
+    assert [int(fields_of(frame)[b"seq"], 16) for _at, frame in got] == [seq + 1, seq + 2]
+    assert t.events() == ([], 0)  # nothing went ahead of anything
+    t.close()
+
+
+def test_a_second_medium_waits_for_the_messages_before_the_claimed_tick(
+        tmp_path: Path, udp: Udp) -> None:
+    interval = 200_000_000
+    b = board(tmp_path, interval)
+    first = b.allocate()
+    view = b.read()
+    tick = -((view.t0_ns - time.monotonic_ns() - 80_000_000) // interval)
+    assert b.claim(tick, 0, 0) == (first + 1, True)  # another medium took the tick ...
+    assert b.allocate() > first + 1  # ... and a message is numbered after it
+    t = ticker(tmp_path, udp)  # this medium never gets either message
+    t.start()
+    got = udp.wait(1)
+    t.stop()
+    assert [int(fields_of(frame)[b"seq"], 16) for _at, frame in got] == [first + 1]
+    reports, _lost = t.events()
+    # It waited for the message before the keepalive, not for the one after it.
+    assert [(r.seq, r.taken, r.ahead_of) for r in reports] == [(first + 1, False, first)]
+    t.close()
+
+
 def test_the_write_mutex_keeps_serial_frames_whole(tmp_path: Path) -> None:
     board(tmp_path, 1_000_000)
     master, slave = os.openpty()
@@ -417,7 +511,7 @@ def test_bad_boards_are_refused(tmp_path: Path, udp: Udp) -> None:
     with pytest.raises(TickerError) as err:
         Ticker(tmp_path / "missing", udp.tx.fileno(), udp.dest)
     assert err.value.errno == errno.ENOENT
-    (tmp_path / "short").write_bytes(b"HBSEQBD3")
+    (tmp_path / "short").write_bytes(b"HBSEQBD4")
     with pytest.raises(TickerError, match="not an hbeat sequence board"):
         Ticker(tmp_path / "short", udp.tx.fileno(), udp.dest)
     b = board(tmp_path)

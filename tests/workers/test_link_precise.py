@@ -20,6 +20,7 @@ import pytest
 import linklayer
 from hbeat.ipc.bus import Send, Stop
 from linklayer.message import STRING
+from linklayer.ticker import ORDER_WAIT_NS
 from tests.workers.test_link_stale_content import KEYRING, Rig
 from workers.link import start_ticker
 
@@ -60,3 +61,43 @@ def test_orders_go_out_at_once_between_keepalives_and_stop_ends_it(rig: Rig) -> 
     assert not loop.is_alive() and not rig.worker.running
     # The thread was stopped with the loop: a keepalive may be sent from here.
     assert rig.worker.ticker.tick(10**6, 0, b"") is not None
+
+
+def test_numbered_orders_go_out_before_the_keepalives_numbered_after_them(rig: Rig) -> None:
+    """A `send` order carries the number the supervisor took for its message:
+    the keepalive numbered next waits for it, so the line carries the node's
+    numbers in order; one that never comes holds a keepalive up once, for
+    ORDER_WAIT_NS, and the worker says so."""
+    rig.board.reschedule(time.monotonic_ns(), 400_000_000)  # a lull for frames_written
+    rig.worker.reschedule()
+    assert start_ticker("serial tty", rig.worker.ticker, False, None) == []
+    loop = threading.Thread(target=rig.worker.run)
+    loop.start()
+    try:
+        rig.frames_written()
+        for node in (b"otter", b"mink", b"stoat"):  # each one numbered, then sent
+            seq = rig.board.allocate()
+            frame = linklayer.encode_classic(
+                [(b"t", STRING, b"stonith"), (b"node", STRING, node),
+                 (b"seq", STRING, b"%x" % seq)], KEYRING)
+            rig.supervisor.send_multipart(Send(frame, seq).encode())
+            time.sleep(0.03)
+        missing = rig.board.allocate()  # numbered, never sent
+        deadline = time.monotonic() + 5
+        frames: list[dict[bytes, bytes]] = []
+        while time.monotonic() < deadline and not any(
+                int(f[b"seq"], 16) > missing for f in frames):
+            frames += rig.frames_written()
+        seqs = [int(f[b"seq"], 16) for f in frames]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), frames
+        assert [f[b"node"] for f in frames if f[b"t"] == b"stonith"] == [
+            b"otter", b"mink", b"stoat"]
+        warnings = [body["error"] for verb, body in rig.reports() if verb == b"warn"]
+        assert warnings == [f"serial tty: keepalive {missing + 1} went out before message "
+                            f"{missing}, which was not handed over within "
+                            f"{ORDER_WAIT_NS // 1_000_000} ms (a peer counts it lost until it "
+                            "comes)"]
+    finally:
+        rig.supervisor.send_multipart(Stop().encode())
+        loop.join(5)
+    assert not loop.is_alive()

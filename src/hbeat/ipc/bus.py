@@ -497,12 +497,16 @@ class LinkSetup:
     it claimed, and forward every echo of its own keepalives (`rx`), not only
     the first: the supervisor asks for it when it exports metrics, which
     count both (docs/processes.md, "Fewer wake-ups")."""
+    messages_before: int = 0
+    """The supervisor's messages numbered up to this one are not this
+    worker's to write (they went to the worker it replaces, or nowhere):
+    its keepalives do not wait for them (the sequence board's message mark)."""
 
     def encode(self) -> list[bytes]:
         return pack(self.VERB, {
             "medium": self.medium.to_json(), "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
-            "report_all": self.report_all,
+            "report_all": self.report_all, "messages_before": self.messages_before,
         })
 
     @classmethod
@@ -517,7 +521,8 @@ class LinkSetup:
         return cls(MediumSpec.from_json(body.get("medium")),
                    get_str(body, "setup", "board"), status,
                    get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"),
-                   get_bool(body, "setup", "report_all", True))
+                   get_bool(body, "setup", "report_all", True),
+                   get_int(body, "setup", "messages_before", 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,19 +547,28 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Write these bytes (a frame the supervisor encoded) as they are."""
+    """Write these bytes (a frame the supervisor encoded) as they are. `seq`:
+    the number the supervisor took for it on the sequence board (0: none,
+    an `NS_` message or a retransmission): a keepalive numbered above it
+    waits for it (hb_ticker_write), so the medium carries numbers in order.
+    On the wire `send <frame> <seq>`, the number in decimal."""
 
     VERB: ClassVar[bytes] = b"send"
     frame: bytes
+    seq: int = 0
 
     def encode(self) -> list[bytes]:
-        return [self.VERB, self.frame]
+        return [self.VERB, self.frame, b"%d" % self.seq]
 
     @classmethod
     def decode(cls, parts: Sequence[bytes]) -> Send:
-        if len(parts) != 2 or parts[0] != cls.VERB:
-            raise BusError("bus message 'send' must be: send <frame>")
-        return cls(parts[1])
+        if len(parts) != 3 or parts[0] != cls.VERB:
+            raise BusError("bus message 'send' must be: send <frame> <seq>")
+        raw = parts[2]
+        if not raw.isdigit() or len(raw) > 18:
+            raise BusError(f"bus message 'send': seq must be a decimal number of at most "
+                           f"18 digits, not {raw[:24]!r}")
+        return cls(parts[1], int(raw))
 
 
 @dataclass(frozen=True, slots=True)

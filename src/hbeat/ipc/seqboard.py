@@ -4,14 +4,20 @@ See docs/processes.md. A small file under the runtime directory, mapped into
 the supervisor and every link worker, holds:
 
     magic, t0_ns, interval_ns, next_seq, claimed_tick, claimed_seq,
-    lease_ns, generation, status_seq, sent_count, sent[SENT_RING]
+    lease_ns, generation, status_seq, msg_seq, claimed_msg,
+    sent_count, sent[SENT_RING]
 
 The supervisor creates it (with the first `seq` = 1 as heartbeat does) and
 renews the lease; workers claim keepalive ticks. `status_seq` is the number
 of the last status message the supervisor sent itself (on a state change):
 a worker whose keepalive content predates it may not take a higher number,
-or a peer would see the node's state go back (`active`, then `up`). Every read-modify-write is
-done under an advisory lock on the file, held for a few microseconds.
+or a peer would see the node's state go back (`active`, then `up`).
+`msg_seq` is the number of the last message the supervisor took a number
+for, and `claimed_msg` what msg_seq was when the last tick was claimed: a
+worker writes the keepalive of that tick only after every message up to
+claimed_msg (linklayer/ticker.py), so each medium carries the node's
+numbers in order. Every read-modify-write is done under an advisory lock
+on the file, held for a few microseconds.
 
 `sent` is the keepalive log: the worker that takes a tick's number records,
 in the same critical section, what its keepalive carries (seq, ts, ld, tick
@@ -31,8 +37,8 @@ import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-MAGIC = b"HBSEQBD3"
-_LAYOUT = struct.Struct("<8sqqqqqqqq")
+MAGIC = b"HBSEQBD4"
+_LAYOUT = struct.Struct("<8sqqqqqqqqqq")
 HEADER = _LAYOUT.size
 _LEASE = struct.Struct("<q")
 LEASE_AT = 48  # offset of lease_ns in _LAYOUT: magic, then five q before it
@@ -78,6 +84,8 @@ class BoardView:
     lease_ns: int
     generation: int
     status_seq: int
+    msg_seq: int
+    claimed_msg: int
 
 
 class SeqBoard:
@@ -96,7 +104,7 @@ class SeqBoard:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             os.write(
-                fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation, 0)
+                fd, _LAYOUT.pack(MAGIC, t0_ns, interval_ns, 1, -1, 0, lease_ns, generation, 0, 0, 0)
                 + bytes(SIZE - HEADER)
             )
             os.replace(tmp, path)
@@ -139,6 +147,8 @@ class SeqBoard:
             view.lease_ns,
             view.generation,
             view.status_seq,
+            view.msg_seq,
+            view.claimed_msg,
         )
 
     def allocate(self, status: bool = False) -> int:
@@ -147,9 +157,10 @@ class SeqBoard:
         keepalives must carry (see claim_tick)."""
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:HEADER])
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq, _msg, cmsg = _LAYOUT.unpack(
+                self._mem[:HEADER])
             self._mem[:HEADER] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, ctick, cseq, lease, gen,
-                                            seq if status else sseq)
+                                            seq if status else sseq, seq, cmsg)
             return int(seq)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
@@ -180,7 +191,8 @@ class SeqBoard:
             raise ValueError(f"ld of {len(sent[1])} bytes: at most {LD_MAX} fit the board")
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
-            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq = _LAYOUT.unpack(self._mem[:HEADER])
+            _m, t0, iv, seq, ctick, cseq, lease, gen, sseq, msg, _cmsg = _LAYOUT.unpack(
+                self._mem[:HEADER])
             if now_ns >= lease:
                 return None
             if content_seq < sseq:
@@ -190,7 +202,8 @@ class SeqBoard:
                 return int(cseq), False
             if tick < ctick:
                 return None
-            self._mem[:HEADER] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq)
+            self._mem[:HEADER] = _LAYOUT.pack(MAGIC, t0, iv, seq + 1, tick, seq, lease, gen, sseq,
+                                            msg, msg)
             if sent is not None:
                 ts, ld, key = sent
                 (count,) = _COUNT.unpack_from(self._mem, HEADER)

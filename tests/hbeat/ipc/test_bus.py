@@ -45,8 +45,11 @@ LINK_ORDERS = [
                   "/run/hbeat/seqboard", CONTENT),
     bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
                   "/run/hbeat/seqboard", CONTENT, report_all=False),
+    bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
+                  "/run/hbeat/seqboard", CONTENT, messages_before=41),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
+    bus.Send(b">>>\nt=reqnodes\n<<<\n", 2**59),
     bus.Reschedule(),
     bus.Stop(),
 ]
@@ -132,7 +135,14 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
      "bus message 'setup': field 'peer' must be a string, not None"),
     (body(LINK_ORDERS[0].encode(), rtprio="high"),
      "bus message 'setup': field 'rtprio' must be an integer, not 'high'"),
-    ([b"send", b"a", b"b"], "bus message 'send' must be: send <frame>"),
+    (body(LINK_ORDERS[0].encode(), messages_before="7"),
+     "bus message 'setup': field 'messages_before' must be an integer, not '7'"),
+    ([b"send", b"a"], "bus message 'send' must be: send <frame> <seq>"),
+    ([b"send", b"a", b"1", b"b"], "bus message 'send' must be: send <frame> <seq>"),
+    ([b"send", b"a", b"-1"], "bus message 'send': seq must be a decimal number of at most 18 "
+                            "digits, not b'-1'"),
+    ([b"send", b"a", b"9" * 19], "bus message 'send': seq must be a decimal number of at most "
+                                "18 digits, not b'9999999999999999999'"),
     (body(bus.Stop().encode(), kill=1), "bus message 'stop': field 'kill' must be true or false"),
     ([b"reschedule", b"[]"], "bus message 'reschedule': body is not a JSON object"),
 ])

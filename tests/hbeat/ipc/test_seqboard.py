@@ -42,6 +42,21 @@ def test_claim_says_which_worker_took_the_number(tmp_path: Path) -> None:
     assert b.claim(3, 0, 3) == (4, True)
 
 
+def test_a_claim_records_the_last_message_numbered_before_its_keepalive(
+        tmp_path: Path) -> None:
+    b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
+    assert (b.read().msg_seq, b.read().claimed_msg) == (0, 0)
+    assert b.claim(0, 0, 0) == (1, True)
+    assert (b.read().msg_seq, b.read().claimed_msg) == (0, 0)  # keepalives are not messages
+    assert b.allocate() == 2 and b.allocate(status=True) == 3
+    assert (b.read().msg_seq, b.read().claimed_msg) == (3, 0)
+    assert b.claim(1, 0, 3) == (4, True)  # its keepalive goes out after message 3
+    assert (b.read().msg_seq, b.read().claimed_msg) == (3, 3)
+    assert b.allocate() == 5  # after the claim: numbered above the keepalive
+    assert b.claim(1, 0, 3) == (4, False)  # a second worker: still after message 3 only
+    assert (b.read().msg_seq, b.read().claimed_msg) == (5, 3)
+
+
 def test_the_worker_that_takes_a_number_logs_its_keepalive(tmp_path: Path) -> None:
     b = SeqBoard.create(tmp_path / "seq", t0_ns=0, interval_ns=10, generation=5, lease_ns=FAR)
     assert b.sent_count() == 0
