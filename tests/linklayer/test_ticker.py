@@ -300,7 +300,12 @@ def test_a_keepalive_goes_out_after_the_message_numbered_before_it(tmp_path: Pat
         counted += 1
         assert [(f[b"t"], int(f[b"seq"], 16)) for f in got] == [
             (b"hbeat-msg", seq), (b"status", seq + 1)]
-        reports = [r for r in t.events()[0] if r.seq == seq + 1]
+        reports: list[TickReport] = []
+        deadline = time.monotonic() + 2  # the report follows the frame
+        while not any(r.seq == seq + 1 for r in reports) and time.monotonic() < deadline:
+            select.select([t], [], [], 0.1)
+            reports += t.events()[0]
+        reports = [r for r in reports if r.seq == seq + 1]
         assert len(reports) == 1 and reports[0].ahead_of == 0
         assert reports[0].late_us >= 1000  # it waited for the message
         udp.frames(0.01)
