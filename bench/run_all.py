@@ -161,6 +161,20 @@ def phase_cost(args: argparse.Namespace, results: dict[str, Any]) -> None:
             run.close()
 
 
+def phase_durations(phase: str, args: argparse.Namespace) -> str:
+    """How long `phase` measured what, as the README's "Durations used" line
+    gives it: kept with the phase, so a --merge run of other phases leaves it."""
+    return {
+        "idle": f"jitter {args.duration:.0f} s per condition, cost {args.cost_duration:.0f} s",
+        "loaded": (f"jitter {args.duration:.0f} s per condition, false deaths "
+                   f"{args.false_death_duration:.0f} s"),
+        "failover": f"{args.reps} kills per profile and daemon",
+        "cost": f"{args.cost_duration:.0f} s",
+        "attack": f"{args.attack_window:.0f} s per step",
+        "ops": f"{args.ops_reps} repetitions of each operation",
+    }.get(phase, "")
+
+
 def merge_base(old: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """The previous results as the base of a --merge run: every phase they
     hold keeps its date and command (meta["phases"]) until it is run again;
@@ -414,12 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep_stale_labs()
         command = " ".join(["python bench/run_all.py", *map(shlex.quote, argv or sys.argv[1:])])
         results = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command,
-                            "machine": machine(), "load": {}, "tstamp": "",
-                            "durations": (f"jitter {args.duration:.0f} s per condition, false "
-                                          f"deaths {args.false_death_duration:.0f} s, "
-                                          f"{args.reps} kills per profile and daemon, cost "
-                                          f"{args.cost_duration:.0f} s, attack "
-                                          f"{args.attack_window:.0f} s per step")},
+                            "machine": machine(), "load": {}, "tstamp": ""},
                    "jitter": {}, "false_deaths": {}, "failover": {}, "cost": {}}
         if args.merge and RESULTS.exists():
             results = merge_base(json.loads(RESULTS.read_text()), results["meta"])
@@ -427,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         for phase in phases:
             log(f"phase {phase}")
             results["meta"].setdefault("phases", {})[phase] = {
-                "date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command}
+                "date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": command,
+                "durations": phase_durations(phase, args)}
             with LoadMonitor() as mon:
                 if phase == "idle":
                     phase_idle(args, results)

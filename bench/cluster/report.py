@@ -417,7 +417,10 @@ def render(results: dict[str, Any], readme_notes: str = "") -> str:
           else [f"- Phase `{phase}` measured {p['date']}; command: `{p['command']}`"
                 for phase, p in meta["phases"].items()]),
         f"- Machine: {meta['machine']}",
-        f"- Durations used: {meta['durations']}",
+        "- Durations used: " + ("; ".join(f"{phase}: {p['durations']}"
+                                          for phase, p in meta.get("phases", {}).items()
+                                          if p.get("durations"))
+                                or meta.get("durations", "")),
         f"- Capture timestamps: {meta['tstamp']}",
         "- Load on the shared machine during each phase (1-min loadavg min/mean/max; "
         "CPU busy % of both cores, all processes): "
