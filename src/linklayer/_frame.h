@@ -384,3 +384,114 @@ int64_t hb_ticker_made(const hb_ticker *tk);
  * on fault). Returns HB_OK or HB_MLOCK_FAILED (errno in err->offset,
  * the address space locked in err->field_index, KiB). */
 int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err);
+
+/* Quiet keepalives (hb_quiet_*): a link worker's Python thread waits in
+ * hb_quiet_wait instead of its poll. A keepalive from a peer that differs
+ * from the last status frame the worker forwarded from that peer (its
+ * model) only in the values of seq (the next one), ts and ld, arriving
+ * within the model's gap of the peer's previous frame on this medium, from
+ * the model's source, and verified with the keyring, is recorded on the
+ * link's heard board (hbeat/ipc/heardboard.py: same layout) instead of
+ * waking Python; the supervisor reads the board on its own turns. Anything
+ * else makes the wait return so that Python handles it as before: UDP
+ * input is peeked and left in the socket; serial bytes are read here and
+ * handed back (hb_quiet_pending). docs/processes.md, "Quiet keepalives".
+ *
+ * The heard board is a file of HB_HEARD_SIZE bytes, little-endian:
+ * 0 magic "HBHEARD1"; 8 u64 slot count (HB_QUIET_PEERS); slot i at
+ * HB_HEARD_SLOT0 + i * HB_HEARD_SLOT: +0 u64 seqlock (odd while written),
+ * +8 i64 rx_before (the Rx messages the worker had posted when the run
+ * began), +16 i64 first_seq (0: no run), +24 i64 last_seq, +32 i64
+ * last_ts, +40 i64 heard_ns (CLOCK_MONOTONIC, of last_seq), +48 i64 count,
+ * +56 u8 src length, +57 src (HB_QUIET_SRC bytes). */
+#define HB_HEARD_SIZE 4096
+#define HB_HEARD_SLOT0 64
+#define HB_HEARD_SLOT 128
+#define HB_QUIET_PEERS 8
+#define HB_QUIET_SRC 64
+#define HB_QUIET_MODEL 4096
+#define HB_QUIET_FIELDS 48
+#define HB_QUIET_SBUF 16384
+/* hb_quiet_wait's outcome flags. */
+#define HB_QW_MEDIUM 1
+#define HB_QW_FDS 2
+#define HB_QW_TIMEOUT 4
+#define HB_QW_INTR 8
+#define HB_QW_ERROR 16
+/* Kinds: HB_TK_UDP, HB_TK_SERIAL (the ticker's). */
+
+typedef struct hb_quiet hb_quiet;
+
+/* What one hb_quiet_wait did: flags (HB_QW_*); ready, bit i set for each
+ * fds[i] found readable (HB_QW_FDS); err, the errno of a failed poll,
+ * peek or read (HB_QW_ERROR; for the medium, also HB_QW_MEDIUM: Python's
+ * own read reports it); quiet, keepalives recorded during the call. */
+typedef struct {
+    int32_t flags;
+    int32_t ready;
+    int32_t err;
+    int32_t quiet;
+} hb_quiet_result;
+
+/* A slot's run of quietly recorded keepalives (first_seq 0: none). */
+typedef struct {
+    int64_t rx_before;
+    int64_t first_seq;
+    int64_t last_seq;
+    int64_t last_ts;
+    int64_t heard_ns;
+    int64_t count;
+} hb_quiet_run;
+
+/* Map the heard board at heard_path (created and sized by the supervisor;
+ * checked: size, magic, slot count) for a medium of kind HB_TK_UDP or
+ * HB_TK_SERIAL. NULL with HB_BOARD_OPEN (errno in err->offset) or
+ * HB_BOARD_INVALID, HB_BAD_ARGUMENT, HB_NO_MEMORY in *err. The only
+ * allocating quiet call. */
+hb_quiet *hb_quiet_new(const char *heard_path, int kind, hb_error *err);
+void hb_quiet_free(hb_quiet *q);
+/* Slot (0..HB_QUIET_PEERS-1) now follows src (its node name, at most
+ * HB_QUIET_SRC bytes) with model frame (at most HB_QUIET_MODEL bytes,
+ * HB_QUIET_FIELDS fields, parsed here without a keyring) whose seq is seq,
+ * heard at heard_ns from source addr:port (UDP, host order; serial 0, 0);
+ * a keepalive later than gap_ns after the slot's previous frame is never
+ * quiet. The slot's run must have been taken (HB_BAD_ARGUMENT otherwise,
+ * and for a bad slot, src or gap). A frame that cannot be a model
+ * (too long, too many fields, unparsable, no hex seq) leaves the slot
+ * without one: HB_TOO_LARGE, HB_TOO_MANY_FIELDS, the parse error, or
+ * HB_BAD_VALUE. */
+int hb_quiet_set_model(hb_quiet *q, int32_t slot, const char *src, size_t src_len,
+                       const char *frame, size_t len, int64_t seq, int64_t heard_ns,
+                       uint32_t addr, int32_t port, int64_t gap_ns);
+/* The slot follows no one (its run must have been taken). */
+int hb_quiet_forget(hb_quiet *q, int32_t slot);
+/* A frame of the slot's peer that the worker forwarded and that is not a
+ * model: numbered seq (0: none), heard at heard_ns. The next quiet one
+ * must be numbered max(seq seen) + 1 and come within the gap. */
+int hb_quiet_saw(hb_quiet *q, int32_t slot, int64_t seq, int64_t heard_ns);
+/* Takes the slot's run into *run (first_seq 0: there was none) and
+ * clears it on the board. Returns HB_OK or HB_BAD_ARGUMENT. */
+int hb_quiet_take(hb_quiet *q, int32_t slot, hb_quiet_run *run);
+/* One more Rx message posted to the supervisor (the next run's rx_before). */
+void hb_quiet_posted(hb_quiet *q);
+/* Whether frame (verified here with kr, which must not be NULL) from
+ * addr:port, received at now_ns, is quiet for some slot: then it is
+ * recorded on the board (returns 1); else nothing changes (0). */
+int32_t hb_quiet_check(hb_quiet *q, const char *frame, size_t len, const hb_keyring *kr,
+                       uint32_t addr, int32_t port, int64_t now_ns);
+/* Wait until one of fds[0..nfds) (at most 30) is readable, the medium has
+ * input that is not quiet, timeout_ms passes (< 0: no timeout), or a
+ * signal interrupts; quiet keepalives on medium_fd are recorded on the
+ * way, without returning. UDP: each datagram is peeked (MSG_PEEK) and,
+ * when quiet, consumed; the first one that is not stays in the socket.
+ * Serial: bytes are read into a buffer of HB_QUIET_SBUF bytes; whole
+ * frames ">>>\n" .. "<<<\n" that are quiet are consumed; anything else
+ * (junk, a frame that is not quiet, CR or 8-bit bytes, a full buffer)
+ * makes every buffered byte pending for Python (hb_quiet_pending) and the
+ * wait return HB_QW_MEDIUM. Returns res->flags. */
+int32_t hb_quiet_wait(hb_quiet *q, const hb_keyring *kr, int medium_fd, const int32_t *fds,
+                      int32_t nfds, int32_t timeout_ms, hb_quiet_result *res);
+/* Serial: the bytes handed back to Python (copied into out, then
+ * forgotten here). Returns their number, or -HB_NO_SPACE when cap is too
+ * small (nothing is forgotten then). */
+int32_t hb_quiet_pending(hb_quiet *q, char *out, size_t cap);
