@@ -64,6 +64,7 @@ from hbeat.ipc.bus import (
     drain,
 )
 from hbeat.ipc.executor import Outcome, is_failure
+from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.seqboard import SeqBoard
@@ -89,6 +90,7 @@ from supervisor.messages import Envelope, MessageError
 from supervisor.metricsink import make_metrics
 from supervisor.peerstate import PeerStore
 from supervisor.pinglink import PING_WORKER, PingLink
+from supervisor.quietlinks import Keepalive, QuietLinks, quiet_gap_ms
 from supervisor.restartpolicy import RestartPolicy
 from supervisor.rscactions import MonitorEvent
 from supervisor.rundir import (
@@ -239,7 +241,12 @@ class Supervisor:
         self.contents: dict[int, KeepaliveContent] = {}
         """The keepalive contents handed to the workers, by content_key (the
         newest CONTENTS_KEPT): what a keepalive log entry names."""
-        self.counters = {"rx_frames": 0, "rx_rejected": 0, "rx_junk_bytes": 0, "bus_errors": 0}
+        self.counters = {"rx_frames": 0, "rx_quiet": 0, "rx_rejected": 0, "rx_junk_bytes": 0,
+                         "bus_errors": 0}
+        self.quiet = QuietLinks()
+        """The peers' keepalives the workers recorded on their heard boards
+        instead of forwarding them (docs/processes.md, "Quiet keepalives")."""
+        self.heard_boards: dict[str, HeardBoard] = {}
         self.bus_lost: dict[str, int] = {}
         self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
@@ -561,7 +568,40 @@ class Supervisor:
             # all of them (otherwise one report per tick: docs/processes.md).
             report_all=self.metrics_exported,
             messages_before=before,
+            heard=self._new_heard_board(name),
+            quiet_gap_ms=quiet_gap_ms(self.keepalive_ms, self.membership.config.warntime),
         )
+
+    def _new_heard_board(self, name: str) -> str:
+        """A new, empty heard board for the worker of `name` starting now
+        (""; no quiet keepalives when every frame is to be reported)."""
+        old = self.heard_boards.pop(name, None)
+        if old is not None:
+            old.close()
+        self.quiet.reset(name)
+        if self.metrics_exported:
+            return ""
+        index = list(self.workers_by_name).index(name)
+        board = HeardBoard.create(self.options.runtime_dir / PRIVATE / f"heard{index}")
+        self.heard_boards[name] = board
+        return str(board.path)
+
+    def read_heard_boards(self) -> None:
+        """The quiet keepalives the workers recorded since the last call, to
+        membership as the messages they stand for (a run that began after a
+        frame still on the bus waits for it: supervisor/quietlinks.py)."""
+        for name, board in self.heard_boards.items():
+            for _slot, run in board.runs():
+                keepalives = self.quiet.on_board(name, run)
+                if keepalives:
+                    self._apply_quiet(keepalives, self.workers_by_name[name].name)
+
+    def _apply_quiet(self, keepalives: list[Keepalive], medium: str) -> None:
+        mono, wall = time.monotonic_ns(), time.time()
+        for ka in keepalives:
+            self.counters["rx_quiet"] += 1
+            self.apply(self.membership.receive(ka.fields, medium, ka.heard_ns // 1_000_000,
+                                               wall_s=wall - (mono - ka.heard_ns) / 1e9))
 
     # --- actions ------------------------------------------------------------
 
@@ -961,6 +1001,9 @@ class Supervisor:
             decoded = linklayer.decode(report.frame, None)  # the worker verified it
             self.counters["rx_frames"] += 1
             medium = self.workers_by_name[ident].name
+            before = self.quiet.on_rx(ident, decoded.fields, report.recv_ns, report.before)
+            if before:
+                self._apply_quiet(before, medium)
             self.apply(self.membership.receive(decoded.fields, medium,
                                                report.recv_ns // 1_000_000, wall_s=time.time()))
         elif isinstance(report, Sent):
@@ -1005,6 +1048,7 @@ class Supervisor:
             self.membership.keepalive_sent(sent.fields(), now_ms())
 
     def on_control(self, sock: zmq.Socket[bytes], read_only: bool) -> None:
+        self.read_heard_boards()  # answers say what the quiet keepalives say too
         while True:
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -1128,6 +1172,7 @@ class Supervisor:
                 self.notifier.watchdog()
                 next_watchdog = mono + watchdog_every
             if mono >= next_snapshot:
+                self.read_heard_boards()
                 self.feed.snapshot(self.snapshot())
                 self._write_metrics()
                 next_snapshot = mono + SNAPSHOT_EVERY_S
@@ -1154,7 +1199,11 @@ class Supervisor:
                 self.log(Level.INFO, "Shutdown requested again: retrying the failed stops.")
                 self.apply_resources(self.resources.shutdown(now_ms()))
             deadline = self._next_deadline(now)
-            waits = [next_renew - now, int((next_snapshot - mono) * 1000) + 1]
+            if deadline is not None and deadline - now < 2 * self.keepalive_ms:
+                # Near a deadline: the quiet keepalives may have moved it.
+                self.read_heard_boards()
+                deadline = self._next_deadline(now)
+            waits = [int((next_snapshot - mono) * 1000) + 1]
             fine_ns: int | None = None  # the deadline is this close: sleep to it
             if deadline is not None:
                 left_ns = deadline * 1_000_000 - time.monotonic_ns()
@@ -1178,7 +1227,24 @@ class Supervisor:
             respawn = self.clients.next_deadline()
             if respawn is not None:
                 waits.append(respawn - now)
-            events = waiter.wait(max(0, min(waits)))  # a signal ends it: its wake-up pipe
+            # Until something else is due, a wake-up for the lease alone only
+            # renews it (a lean turn: docs/processes.md, "Quiet keepalives").
+            other_ms = now + min(waits)
+            events = waiter.wait(max(0, min(next_renew, other_ms) - now))  # a signal ends it
+            while not events and fine_ns is None:
+                turn = now_ms()
+                if turn >= other_ms or turn < next_renew:
+                    break
+                self._note_turn(turn)
+                self.read_sent_log()
+                renew_every = renew_every_ms(self.lease_ms)
+                self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
+                next_renew = turn + renew_every
+                hung = self.executor.tick(time.monotonic())  # a due ping goes now
+                if hung is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
+                events = waiter.wait(max(0, min(next_renew, other_ms) - turn))
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.
@@ -1205,6 +1271,7 @@ class Supervisor:
                 self.on_control(self.control, read_only=False)
             if self.query in events:
                 self.on_control(self.query, read_only=True)
+            self.read_heard_boards()  # what silence is judged on includes the quiet keepalives
             now = now_ms()
             self._note_turn(now)
             deadline = self.membership.next_deadline(now)
@@ -1284,6 +1351,9 @@ class Supervisor:
         for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
                      rd / PRIVATE / "seqboard"):
             path.unlink(missing_ok=True)
+        for board in self.heard_boards.values():
+            board.close()
+            board.path.unlink(missing_ok=True)
         self.journal.close()
         self.log(Level.INFO, f"{self.node} Heartbeat shutdown complete.")
         dog = self.watchdog

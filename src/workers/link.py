@@ -24,6 +24,7 @@ import ctypes
 import errno
 import os
 import resource
+import select
 import socket
 import sys
 import time
@@ -57,6 +58,8 @@ from hbeat.ipc.seqboard import LD_MAX, SeqBoard
 from hbeat.schedslice import SLICE_NS, shorten_slice
 from linklayer.errors import ErrorCode, FrameError
 from linklayer.message import Form, Keyring
+from linklayer.quiet import PEERS as QUIET_PEERS
+from linklayer.quiet import Quiet, QuietError
 from linklayer.ticker import (
     CONTENT_WAIT_NS,
     OK,
@@ -68,7 +71,7 @@ from linklayer.ticker import (
     TickerError,
     TickReport,
 )
-from workers.media import Medium, MediumError, UdpMedium, open_medium
+from workers.media import Medium, MediumError, SerialMedium, UdpMedium, open_medium
 from workers.nslimit import NS_MARK, NsLimit, ns_type
 from workers.procinit import become_worker, greet_supervisor
 from workers.recentframes import RecentFrames
@@ -238,6 +241,21 @@ class LinkWorker:
         self.echo_filter_problem: str | None = None
         """Why the kernel does not drop our own echoes (None: it does, or
         not asked yet); they are dropped here then."""
+        self.quiet: Quiet | None = None
+        """The C wait that records the peers' repeated keepalives on the heard
+        board instead of waking this thread (None: every frame is forwarded,
+        as when the supervisor asks for every report)."""
+        self.quiet_gap_ns = setup.quiet_gap_ms * 1_000_000
+        self.quiet_slots: dict[str, int] = {}
+        """The heard board's slot of each peer that has a model."""
+        if setup.heard and not setup.report_all:
+            try:
+                self.quiet = Quiet(setup.heard, serial=not isinstance(self.medium, UdpMedium))
+            except QuietError as exc:
+                self.ticker.close()
+                self.medium.close()
+                self.board.close()
+                raise OSError(exc.errno, f"{name}: heard board: {exc.strerror}") from exc
 
     @property
     def last_keepalive(self) -> bytes:
@@ -405,9 +423,13 @@ class LinkWorker:
         """One bounded batch: a flood cannot keep us from the next tick. The
         medium hands over verified frames and, for the refused datagrams
         (source filter and frame checks, in C for UDP), counts per (reason,
-        source): the tally's summary, not a Python object per datagram."""
+        source): the tally's summary, not a Python object per datagram. A
+        serial line's bytes the C wait read and handed back come first."""
         try:
-            frames, refused = self.medium.receive(self.keyring)
+            if self.quiet is not None and isinstance(self.medium, SerialMedium):
+                frames, refused = self.medium.receive(self.keyring, first=self.quiet.pending())
+            else:
+                frames, refused = self.medium.receive(self.keyring)
         except MediumError as exc:
             cause = exc.__cause__
             if not self.hang_up(str(exc), cause.errno if isinstance(cause, OSError) else None):
@@ -423,11 +445,70 @@ class LinkWorker:
             if self.recent.seen_before(frame):
                 self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
                 continue
-            if NS_MARK in frame and not self.admit_ns(frame, peer, now):
+            if NS_MARK in frame:
+                if self.admit_ns(frame, peer, now):
+                    self.post(Rx(now, frame).encode())
                 continue
-            self.post(Rx(now, frame).encode())
+            self.forward(frame, peer, now)
         self.report_junk()
         self.report_rejected(time.monotonic())
+
+    def forward(self, frame: bytes, peer: str, now_ns: int) -> None:
+        """Hand a verified, numbered frame to the supervisor. With quiet
+        keepalives (docs/processes.md, "Quiet keepalives"), the run of its
+        sender's keepalives recorded on the heard board since the last frame
+        forwarded from it goes with it (taken off the board, so the
+        supervisor applies them before this frame, never after), and a
+        status frame becomes the model the next keepalives are compared
+        with; any other frame only moves the sender's last seq."""
+        quiet = self.quiet
+        if quiet is None:
+            self.post(Rx(now_ns, frame).encode())
+            return
+        try:
+            fields = linklayer.decode(frame, None).fields
+        except FrameError:  # cannot be: the medium verified it
+            self.post(Rx(now_ns, frame).encode())
+            quiet.posted()
+            return
+        src = t = seq = None
+        for name, _type, value in fields:
+            if name == b"src":
+                src = value
+            elif name == b"t":
+                t = value
+            elif name == b"seq":
+                seq = value
+        try:
+            src_name = None if src is None else bytes(src).decode()
+            number = int(bytes(seq), 16) if seq is not None else 0
+        except ValueError:
+            src_name, number = None, 0
+        if src_name is None or src_name == self.status.src or number <= 0:
+            if self.post(Rx(now_ns, frame).encode()):
+                quiet.posted()
+            return
+        slot = self.quiet_slots.get(src_name)
+        run = quiet.take(slot) if slot is not None else None
+        if not self.post(Rx(now_ns, frame, run).encode()):
+            return  # lost with its run: the supervisor's tracker counts both missing
+        quiet.posted()
+        if t == b"status":
+            if slot is None:
+                if len(self.quiet_slots) >= QUIET_PEERS:
+                    return  # more peers than slots: the others' frames are all forwarded
+                slot = self.quiet_slots[src_name] = len(self.quiet_slots)
+            try:
+                quiet.set_model(slot, src_name, frame, number, now_ns,
+                                peer if isinstance(self.medium, UdpMedium) else None,
+                                self.quiet_gap_ns)
+            except QuietError as exc:
+                # Not a frame the C side can compare with: this peer's
+                # keepalives are forwarded until its next status is one.
+                self.warn(f"{self.name}: keepalives of {src_name} forwarded: {exc}")
+                quiet.forget(slot)
+        elif slot is not None:
+            quiet.saw(slot, number, now_ns)
 
     def admit_ns(self, frame: bytes, peer: str, now_ns: int) -> bool:
         """A verified frame holding `t=NS_` within its type's rate
@@ -510,8 +591,12 @@ class LinkWorker:
     def run(self) -> None:
         """Serve the medium, the bus, the key channel and the ticker's reports
         until `stop` (the keepalives are the ticker thread's: started by
-        `start_ticker`, stopped here). No wake-up per tick: the poll waits
-        without a timeout unless a summary of refused input is pending."""
+        `start_ticker`, stopped here). No wake-up per tick: the wait has no
+        timeout unless a summary of refused input is pending; with quiet
+        keepalives, none for the peers' repeated keepalives either."""
+        if self.quiet is not None:
+            self.run_quiet(self.quiet)
+            return
         poller = zmq.Poller()
         poller.register(self.bus, zmq.POLLIN)
         poller.register(self.medium.fileno(), zmq.POLLIN)
@@ -537,6 +622,56 @@ class LinkWorker:
         finally:
             self.ticker.stop()
             self.on_ticker()  # its last reports
+
+
+    def run_quiet(self, quiet: Quiet) -> None:
+        """`run` with the wait in C (linklayer/quiet.py): it returns for the
+        bus, the ticker, the key channel and input that is not a quiet
+        keepalive. The bus's descriptor (ZMQ_FD) is edge-triggered, so its
+        ZMQ_EVENTS are read before each wait (supervisor/zwait.py explains
+        why that is enough). While the serial framer holds part of a frame
+        (the C wait handed it bytes it could not take), the line is read
+        here until the framer is between frames again."""
+        bus_fd = int(self.bus.get(zmq.FD))
+        medium_fd = self.medium.fileno()
+        ticker_fd = self.ticker.fileno()
+        framer = getattr(self.medium, "framer", None)
+        try:
+            while self.running:
+                pending = self.tally.pending or self.bus_lost != self.lost_reported
+                timeout = int(SUMMARY_EVERY_S * 1000) if pending else None
+                if int(self.bus.get(zmq.EVENTS)) & zmq.POLLIN:
+                    timeout = 0
+                fds = [bus_fd, ticker_fd]
+                if self.key_channel is not None:
+                    fds.append(self.key_channel.fileno())
+                if framer is not None and not framer.idle:
+                    ready = {fd for fd, _ in select_poll([*fds, medium_fd], timeout)}
+                    medium = medium_fd in ready
+                else:
+                    result = quiet.wait(self.keyring, medium_fd, fds, timeout)
+                    ready, medium = set(result.ready), result.medium
+                if medium:
+                    self.on_medium()
+                if ticker_fd in ready:
+                    self.on_ticker()
+                self.on_bus()  # ZMQ_EVENTS first: it may hold messages without a wake-up
+                if self.key_channel is not None and self.key_channel.fileno() in ready:
+                    self.on_key_channel()
+                self.report_rejected(time.monotonic())
+        finally:
+            self.ticker.stop()
+            self.on_ticker()  # its last reports
+            quiet.close()
+
+
+def select_poll(fds: list[int], timeout_ms: int | None) -> list[tuple[int, int]]:
+    """A plain poll of `fds` for input (the serial line while its framer is
+    inside a frame)."""
+    p = select.poll()
+    for fd in fds:
+        p.register(fd, select.POLLIN)
+    return p.poll(timeout_ms)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -255,9 +255,11 @@ class SerialMedium:
     def refuses(self, peer: str) -> bool:
         return False  # a cable has one other end
 
-    def read_frames(self, limit: int = READ_BATCH) -> list[tuple[bytes, str]]:
-        """The frames in up to `limit` reads of the line (bounded like UDP's)."""
-        frames: list[tuple[bytes, str]] = []
+    def read_frames(self, limit: int = READ_BATCH, first: bytes = b"") -> list[tuple[bytes, str]]:
+        """The frames in `first` (bytes already read from the line: the C
+        wait's, linklayer/quiet.py) and in up to `limit` reads of the line
+        (bounded like UDP's)."""
+        frames: list[tuple[bytes, str]] = [(f, self.name) for f in self.framer.feed(first)]
         for _ in range(limit):
             try:
                 data = os.read(self.fd, 4096)
@@ -270,11 +272,11 @@ class SerialMedium:
             frames.extend((f, self.name) for f in self.framer.feed(data))
         return frames
 
-    def receive(self, keyring: Keyring, limit: int = READ_BATCH) -> Received:
-        """The frames of up to `limit` reads, verified with `keyring`."""
+    def receive(self, keyring: Keyring, limit: int = READ_BATCH, first: bytes = b"") -> Received:
+        """The frames of `first` and of up to `limit` reads, verified with `keyring`."""
         accepted: list[tuple[bytes, str]] = []
         refused: list[Refused] = []
-        for frame, peer in self.read_frames(limit):
+        for frame, peer in self.read_frames(limit, first):
             try:
                 linklayer.verify(frame, keyring)
             except FrameError as exc:

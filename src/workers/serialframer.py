@@ -34,6 +34,12 @@ class SerialFramer:
     _line: bytearray = field(default_factory=bytearray)
     _frame: bytearray | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Between frames: no partial line held, no frame open (the C wait may
+        then read the line: linklayer/quiet.py)."""
+        return not self._line and self._frame is None
+
     def feed(self, data: bytes) -> list[bytes]:
         frames: list[bytes] = []
         # ISTRIP: 7-bit input; IGNCR: carriage returns dropped.

@@ -126,3 +126,26 @@ def test_serial_receive_verifies_each_frame() -> None:
         medium.close()
         os.close(master)
         os.close(slave)
+
+
+def test_serial_receive_takes_bytes_already_read_first() -> None:
+    # The C wait (linklayer/quiet.py) hands back what it read from the line:
+    # those bytes are framed before anything read here.
+    master, slave = os.openpty()
+    medium = open_serial(MediumSpec("serial", "serial pty", os.ttyname(slave), baud=19200))
+    try:
+        one = linklayer.encode_classic([(b"t", 0, b"status"), (b"seq", 0, b"1")], KEYRING)
+        two = linklayer.encode_classic([(b"t", 0, b"status"), (b"seq", 0, b"2")], KEYRING)
+        os.write(master, one[20:] + two)
+        deadline = time.monotonic() + 5
+        frames, refused = medium.receive(KEYRING, first=one[:20])
+        while len(frames) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+            got, bad = medium.receive(KEYRING)
+            frames += got
+            refused += bad
+        assert frames == [(one, medium.name), (two, medium.name)] and refused == []
+    finally:
+        medium.close()
+        os.close(master)
+        os.close(slave)

@@ -52,3 +52,16 @@ def test_endless_line_without_newline_is_bounded() -> None:
         assert f.feed(b"z" * 50) == []
     assert len(f._line) <= 64
     assert f.feed(b"\n" + FRAME) == [FRAME]
+
+
+def test_idle_only_between_frames() -> None:
+    f = SerialFramer()
+    assert f.idle
+    f.feed(FRAME[:3])
+    assert not f.idle  # a partial line
+    f.feed(FRAME[3:10])
+    assert not f.idle  # inside a frame
+    f.feed(FRAME[10:])
+    assert f.idle
+    f.feed(b"junk\n")
+    assert f.idle  # a junk line is thrown away whole

@@ -22,11 +22,13 @@ from typing import Any, ClassVar, Literal, cast
 
 import zmq
 
+from hbeat.ipc.heardboard import QuietRun
 from hbeat.ipc.keepalive import ContentError, KeepaliveContent, status_fields
 from linklayer.message import Field
 
 BUS_VERSION = 1
 _TS = struct.Struct(">q")
+_RUN = struct.Struct(">qqqqqq")
 # Plain ints: pyzmq's enums cost an enum member built per operation.
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
@@ -91,6 +93,12 @@ def get_int(body: Mapping[str, Any], verb: str, name: str, default: int | None =
     value = body.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool):
         raise _bad(verb, name, "an integer", value)
+    return value
+
+
+def _non_negative(value: int, verb: str, name: str) -> int:
+    if value < 0:
+        raise _bad(verb, name, "an integer >= 0", value)
     return value
 
 
@@ -239,21 +247,39 @@ class LinkReady:
 
 @dataclass(frozen=True, slots=True)
 class Rx:
-    """An authentic frame (verified in C by the worker), as received."""
+    """An authentic frame (verified in C by the worker), as received, and
+    the quiet keepalives of the same peer that came before it on this
+    medium and are not on the heard board any more (`before`: the worker
+    took their run off the board to send it here, in order)."""
 
     VERB: ClassVar[bytes] = b"rx"
     recv_ns: int
     """CLOCK_MONOTONIC at reception."""
     frame: bytes
+    before: QuietRun | None = None
 
     def encode(self) -> list[bytes]:
-        return [self.VERB, _TS.pack(self.recv_ns), self.frame]
+        parts = [self.VERB, _TS.pack(self.recv_ns), self.frame]
+        r = self.before
+        if r is not None:
+            parts.append(_RUN.pack(r.rx_before, r.first_seq, r.last_seq, r.last_ts,
+                                   r.heard_ns, r.count))
+        return parts
 
     @classmethod
     def decode(cls, parts: Sequence[bytes]) -> Rx:
-        if len(parts) != 3 or parts[0] != cls.VERB or len(parts[1]) != 8:
-            raise BusError("bus message 'rx' must be: rx <8-byte timestamp> <frame>")
-        return cls(_TS.unpack(parts[1])[0], parts[2])
+        if (len(parts) not in (3, 4) or parts[0] != cls.VERB or len(parts[1]) != 8
+                or (len(parts) == 4 and len(parts[3]) != _RUN.size)):
+            raise BusError("bus message 'rx' must be: rx <8-byte timestamp> <frame>"
+                           f" [<{_RUN.size}-byte quiet run>]")
+        before = None
+        if len(parts) == 4:
+            rx_before, first, last, ts, heard, count = _RUN.unpack(parts[3])
+            if not 0 < first <= last or count < 1 or rx_before < 0:
+                raise BusError(f"bus message 'rx': quiet run {first}..{last} of {count}"
+                               f" after {rx_before} rx is not a run")
+            before = QuietRun(rx_before, first, last, ts, heard, count)
+        return cls(_TS.unpack(parts[1])[0], parts[2], before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,12 +527,19 @@ class LinkSetup:
     """The supervisor's messages numbered up to this one are not this
     worker's to write (they went to the worker it replaces, or nowhere):
     its keepalives do not wait for them (the sequence board's message mark)."""
+    heard: str = ""
+    """Path of this worker's heard board ("": no quiet keepalives, every
+    frame is forwarded; docs/processes.md, "Quiet keepalives")."""
+    quiet_gap_ms: int = 0
+    """A keepalive later than this after the peer's previous frame on the
+    medium is forwarded, never quiet (the supervisor's warntime)."""
 
     def encode(self) -> list[bytes]:
         return pack(self.VERB, {
             "medium": self.medium.to_json(), "board": self.board,
             "status": self.status.to_json(), "realtime": self.realtime, "rtprio": self.rtprio,
             "report_all": self.report_all, "messages_before": self.messages_before,
+            "heard": self.heard, "quiet_gap_ms": self.quiet_gap_ms,
         })
 
     @classmethod
@@ -522,7 +555,10 @@ class LinkSetup:
                    get_str(body, "setup", "board"), status,
                    get_bool(body, "setup", "realtime"), get_opt_int(body, "setup", "rtprio"),
                    get_bool(body, "setup", "report_all", True),
-                   get_int(body, "setup", "messages_before", 0))
+                   get_int(body, "setup", "messages_before", 0),
+                   get_str(body, "setup", "heard", ""),
+                   _non_negative(get_int(body, "setup", "quiet_gap_ms", 0), "setup",
+                                 "quiet_gap_ms"))
 
 
 @dataclass(frozen=True, slots=True)

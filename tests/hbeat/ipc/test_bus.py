@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from hbeat.ipc import bus
+from hbeat.ipc.heardboard import QuietRun
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
 
 CONTENT = KeepaliveContent(st="active", dt_ms=0x2710, protocol=False, src="otter",
@@ -22,6 +23,7 @@ LINK_REPORTS = [
     bus.Hello(123, "bcast eth1"),
     bus.LinkReady(123, "netstring"),
     bus.Rx(2**62 + 5, b"###\x00frame"),
+    bus.Rx(7, b"###\x00frame", QuietRun(3, 0x41, 0x4F, 0x6B066B8E, 2**61, 15)),
     bus.Rejected((bus.RejectCount("BAD_AUTH", "10.0.0.2:694", 4, "bad signature"),
                   bus.RejectCount("TRUNCATED", bus.OTHER_SOURCES, 1, "cut")), 5, 2),
     bus.Rejected((), 0, 3),
@@ -47,6 +49,9 @@ LINK_ORDERS = [
                   "/run/hbeat/seqboard", CONTENT, report_all=False),
     bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
                   "/run/hbeat/seqboard", CONTENT, messages_before=41),
+    bus.LinkSetup(bus.MediumSpec("bcast", "bcast eth1", "eth1", 694),
+                  "/run/hbeat/seqboard", CONTENT, report_all=False,
+                  heard="/run/hbeat/private/heard0", quiet_gap_ms=1500),
     bus.Status(CONTENT),
     bus.Send(b">>>\nt=status\n<<<\n"),
     bus.Send(b">>>\nt=reqnodes\n<<<\n", 2**59),
@@ -82,6 +87,13 @@ def test_setup_without_report_all_means_every_report() -> None:
         bus.LinkSetup.decode(body(setup.encode(), report_all="no"))
 
 
+def test_setup_without_heard_means_no_quiet_keepalives() -> None:
+    # An older supervisor's setup: no heard board, every frame forwarded.
+    setup = next(o for o in LINK_ORDERS if isinstance(o, bus.LinkSetup) and o.heard)
+    decoded = bus.LinkSetup.decode(body(setup.encode(), heard=None, quiet_gap_ms=None))
+    assert decoded.heard == "" and decoded.quiet_gap_ms == 0
+
+
 def body(message: list[bytes], **changes: object) -> list[bytes]:
     data = json.loads(message[1])
     for key, value in changes.items():
@@ -113,6 +125,12 @@ def body(message: list[bytes], **changes: object) -> list[bytes]:
     ([b"hello", b"[1]"], "bus message 'hello': body is not a JSON object"),
     ([b"warn", b"{"], "bus message 'warn': body is not JSON"),
     ([b"rx", b"short", b"frame"], "bus message 'rx' must be: rx <8-byte timestamp> <frame>"),
+    ([b"rx", bytes(8), b"frame", bytes(47)],
+     "bus message 'rx' must be: rx <8-byte timestamp> <frame> [<48-byte quiet run>]"),
+    ([b"rx", bytes(8), b"frame", bytes(48)],
+     "bus message 'rx': quiet run 0..0 of 0 after 0 rx is not a run"),
+    ([*bus.Rx(1, b"f", QuietRun(0, 9, 8, 0, 0, 1)).encode()],
+     "bus message 'rx': quiet run 9..8 of 1 after 0 rx is not a run"),
     ([b"ready"], "bus message 'ready': expected [verb, JSON object], got 1 part(s)"),
     ([b"gossip", b"{}"], "unknown verb b'gossip'"),
 ])
@@ -126,6 +144,10 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
     (body(bus.Status(CONTENT).encode(), dt="zz"), "bus message 'status': 'dt' or 'srcuuid'"),
     (body(bus.Status(CONTENT).encode(), protocol="yes"),
      "bus message 'status': field 'protocol' must be true or false"),
+    (body(LINK_ORDERS[0].encode(), quiet_gap_ms=-1),
+     "bus message 'setup': field 'quiet_gap_ms' must be an integer >= 0, not -1"),
+    (body(LINK_ORDERS[0].encode(), heard=3),
+     "bus message 'setup': field 'heard' must be a string, not 3"),
     (body(LINK_ORDERS[0].encode(), board=None),
      "bus message 'setup': field 'board' must be a string, not None"),
     (body(LINK_ORDERS[0].encode(), medium={"kind": "pigeon", "name": "x", "dev": "y"}),

@@ -1,0 +1,128 @@
+"""Quiet keepalives end to end (docs/processes.md, "Quiet keepalives"): the
+peer's repeated keepalives stay in the link worker's C wait and on its heard
+board, the supervisor gives them to membership as the messages they stand
+for, in order, before the frame that ends their run, and no number is seen
+missing.
+
+A real Supervisor of the seed configuration (membership, sequence board,
+heard board), a real LinkWorker running its loop on a pty pair as its serial
+line, a ZeroMQ pair as their bus, and the peer's frames signed with the
+cluster's keys written into the other end of the line."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import linklayer
+from hbeat.config import ClusterConfig
+from hbeat.ipc.bus import MediumSpec, Rx, Stop, decode_link_report
+from hbeat.ipc.heardboard import HeardBoard
+from hbeat.ipc.keepalive import KeepaliveContent, status_fields
+from supervisor.daemon import now_ms
+from tests.supervisor.test_daemon_sent_history import bare_supervisor, supervisor_and_bus
+from workers.link import LinkWorker
+
+PEER = KeepaliveContent(st="active", dt_ms=0x2710, protocol=True, src="weasel",
+                        srcuuid=bytes.fromhex("6659a81ed15e4fac9ae63cb66281cc9c"),
+                        hg=int(time.time()), ttl=3)
+
+
+def peer_frame(config: ClusterConfig, seq: int, content: KeepaliveContent = PEER) -> bytes:
+    return linklayer.encode_classic(status_fields(content, seq, int(time.time()),
+                                                  b"0.00 0.01 0.05 1/99 42"), config.keyring)
+
+
+def wait_until(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
+    with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
+        logged: list[str] = []
+        sup.log = lambda level, text: logged.append(  # type: ignore[method-assign]
+            f"{level.name}: {text}")
+        sup.membership.start(now_ms())
+        [name] = sup.workers_by_name
+        setup = sup._setup_for(name)
+        assert setup.heard and setup.quiet_gap_ms == 1500 and not setup.report_all
+        setup = replace(setup, medium=MediumSpec("serial", "serial tty", os.ttyname(slave),
+                                                 baud=19200))
+        worker = LinkWorker(name, worker_end, setup, config.keyring)
+        os.close(slave)
+        assert worker.quiet is not None
+        loop = threading.Thread(target=worker.run)
+        loop.start()
+        board = HeardBoard.attach(Path(setup.heard))
+        rx: list[Rx] = []
+
+        def deliver() -> None:
+            """What the supervisor's loop does with the worker's reports."""
+            while sup_end.poll(0):
+                parts = sup_end.recv_multipart()
+                report = decode_link_report(parts)
+                if isinstance(report, Rx):
+                    rx.append(report)
+                sup._bus_message(name, parts[0], parts)
+
+        try:
+            os.write(master, peer_frame(config, 1))
+            wait_until("the first status on the bus", lambda: sup_end.poll(0) != 0)
+            deliver()
+            assert [r.before for r in rx] == [None]
+            for seq in (2, 3, 4):
+                os.write(master, peer_frame(config, seq))
+                time.sleep(0.05)
+            wait_until("keepalives 2-4 on the board",
+                       lambda: (r := board.run(0)) is not None and r.last_seq == 4)
+            assert not sup_end.poll(0)  # nothing crossed the bus for them
+            sup.read_heard_boards()
+            assert sup.counters["rx_quiet"] == 3
+            sup.read_heard_boards()  # read again: nothing is given twice
+            assert sup.counters["rx_quiet"] == 3
+            peer = sup.membership.nodes["weasel"]
+            assert peer.tracker.last_seq == 4 and peer.status == "active"
+
+            os.write(master, peer_frame(config, 5))  # quiet, then ended by a new state
+            wait_until("keepalive 5 on the board",
+                       lambda: (r := board.run(0)) is not None and r.last_seq == 5)
+            os.write(master, peer_frame(config, 6, replace(PEER, st="standby")))
+            wait_until("the new status on the bus", lambda: sup_end.poll(0) != 0)
+            deliver()
+            assert rx[-1].before is not None
+            assert (rx[-1].before.first_seq, rx[-1].before.last_seq) == (2, 5)
+            assert board.run(0) is None  # taken off the board with the frame
+            assert sup.counters["rx_quiet"] == 4 and sup.counters["rx_frames"] == 2
+            assert peer.tracker.last_seq == 6 and peer.status == "standby"
+
+            os.write(master, peer_frame(config, 7, replace(PEER, st="standby")))
+            wait_until("keepalive 7 on the board",
+                       lambda: (r := board.run(0)) is not None and r.last_seq == 7)
+            sup.read_heard_boards()
+            assert peer.tracker.last_seq == 7 and sup.counters["rx_quiet"] == 5
+            assert not [line for line in logged if "lost packet" in line or "Late" in line]
+        finally:
+            sup_end.send_multipart(Stop().encode())
+            loop.join(10)
+            board.close()
+        assert not loop.is_alive()
+
+
+def test_with_metrics_every_frame_is_forwarded(tmp_path: Path) -> None:
+    sup, _config = bare_supervisor(tmp_path, ("metrics_textfile /tmp/hbeat-test-q.prom",))
+    try:
+        for name in sup.workers_by_name:
+            setup = sup._setup_for(name)
+            assert setup.report_all and setup.heard == ""
+        assert sup.heard_boards == {}
+    finally:
+        sup.board.close()
+        sup.instance_lock.release()
+
