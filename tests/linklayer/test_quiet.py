@@ -11,6 +11,7 @@ import errno
 import os
 import random
 import select
+import signal
 import socket
 import threading
 import time
@@ -379,6 +380,23 @@ def test_wait_times_out(board: HeardBoard, udp: Udp) -> None:
     assert q.wait(KEYRING, udp.rx.fileno(), [r], 0).timeout
     os.close(r)
     os.close(w)
+    q.close()
+
+
+def test_wait_returns_when_a_signal_comes(board: HeardBoard, udp: Udp) -> None:
+    q = quiet_udp(board, udp)
+    caught: list[int] = []
+    old = signal.signal(signal.SIGUSR1, lambda signum, _frame: caught.append(signum))
+    timer = threading.Timer(0.1, signal.pthread_kill,
+                            (threading.main_thread().ident, signal.SIGUSR1))
+    try:
+        timer.start()
+        got = q.wait(KEYRING, udp.rx.fileno(), [], 10_000)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, old)
+    assert (got.interrupted, got.timeout, got.medium) == (True, False, False)
+    assert caught == [signal.SIGUSR1]
     q.close()
 
 
