@@ -13,6 +13,8 @@ import random
 import select
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tty
@@ -286,6 +288,46 @@ def test_a_new_quiet_starts_with_an_empty_board(board: HeardBoard, udp: Udp) -> 
     assert board.run(0) is not None
     Quiet(board.path, serial=False).close()
     assert board.runs() == []
+
+
+READER = """
+import sys, time
+from pathlib import Path
+from hbeat.ipc.heardboard import HeardBoard
+board = HeardBoard.attach(Path(sys.argv[1]))
+t0, seen, torn, last = int(sys.argv[2]), 0, 0, 0
+print("ready", flush=True)
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    run = board.run(0)
+    if run is None:
+        continue
+    seen += 1
+    if (run.count != run.last_seq - run.first_seq + 1 or run.last_ts != 2 * run.last_seq
+            or run.heard_ns != t0 + run.last_seq or run.src != "otter"):
+        torn += 1
+    last = run.last_seq
+    if last == int(sys.argv[3]):
+        break
+print(seen, torn, last, flush=True)
+"""
+
+
+def test_the_supervisor_never_reads_a_half_written_run(board: HeardBoard, udp: Udp) -> None:
+    """The seqlock: another process reading the board while C records keepalives as
+    fast as it can sees only whole runs."""
+    n = 6000
+    frames = [ka(seq, ts=2 * seq) for seq in range(11, 11 + n)]
+    q = quiet_udp(board, udp, heard_ns=T0)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(board.path), str(T0),
+                               str(10 + n)], stdout=subprocess.PIPE, text=True)
+    assert reader.stdout is not None and reader.stdout.readline() == "ready\n"
+    for seq, frame in enumerate(frames, start=11):
+        assert q.check(frame, KEYRING, udp.peer, T0 + seq)
+    out, _ = reader.communicate(timeout=30)
+    seen, torn, last = map(int, out.split())
+    assert (torn, last) == (0, 10 + n) and seen > 0
+    q.close()
 
 
 def test_garbage_is_never_quiet(board: HeardBoard, udp: Udp) -> None:
