@@ -36,9 +36,21 @@
  *     gets exactly hb_verify's verdict (accepted with its bytes and info,
  *     or refused with its code, offset, field and name), the frame after
  *     it is accepted; counts add up.
+ *  8. Quiet keepalives (hb_quiet_*, serial kind, on a heard board in a
+ *     temporary file): a parsable input becomes a model exactly when an
+ *     oracle over its decoded fields says it can be one (at most
+ *     HB_QUIET_MODEL bytes and HB_QUIET_FIELDS fields, one type-0 hex seq,
+ *     at most one hex ts and one ld of at most HB_LD_MAX bytes); with its
+ *     own seq less one as the last seq, the input itself is quiet exactly
+ *     when it verifies with KR_A, and the run taken says so; the next
+ *     keepalive made from its fields (seq + 1, another ts, signed with
+ *     KR_A) is quiet once, within the gap only, and not with one byte
+ *     changed.
  *
  * Any disagreement calls __builtin_trap(), so libFuzzer records the input.
  */
+
+#define _POSIX_C_SOURCE 200809L /* mkstemp, ftruncate, pwrite under -std=c11 */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -95,6 +109,7 @@ static const key_spec KEYS_B[] = {
 #define NKEYS_B (sizeof(KEYS_B) / sizeof(KEYS_B[0]))
 
 static hb_keyring *kr_a, *kr_b;
+static hb_quiet *quiet;
 static hb_rx *rx_small;
 static int rx_pair[2] = {-1, -1};
 static char rx_tail[256];
@@ -141,6 +156,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                 kr_a, 0, rx_tail, sizeof(rx_tail), &e);
         CHECK(hb_keyring_set_signing(kr_a, -1) == HB_OK);
         CHECK(rx_tail_len > 0 && hb_verify(rx_tail, (size_t)rx_tail_len, kr_a, NULL) > 0);
+    }
+    {
+        /* A heard board (hbeat/ipc/heardboard.py's layout), mapped, then unlinked. */
+        char path[] = "/tmp/fuzz_heard_XXXXXX";
+        unsigned char header[16] = "HBHEARD1";
+        hb_error e;
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        header[8] = HB_QUIET_PEERS;
+        CHECK(ftruncate(fd, HB_HEARD_SIZE) == 0);
+        CHECK(pwrite(fd, header, sizeof(header), 0) == (ssize_t)sizeof(header));
+        close(fd);
+        CHECK(hb_quiet_new(path, 0, &e) == NULL && e.code == HB_BAD_ARGUMENT);
+        quiet = hb_quiet_new(path, HB_TK_SERIAL, &e);
+        CHECK(quiet != NULL && e.code == HB_OK);
+        unlink(path);
     }
     return 0;
 }
@@ -848,6 +879,162 @@ static void check_rx(const uint8_t *data, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
+/* Quiet keepalives: the decoder's compare against an oracle.           */
+
+/* 1..16 hex digits that fit an int64 (the oracle's own parser). */
+static int oracle_hex64(const uint8_t *v, size_t n, int64_t *out)
+{
+    uint64_t x = 0;
+    if (n == 0 || n > 16)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = v[i], d = c >= '0' && c <= '9' ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return 0;
+        x = x * 16 + (uint64_t)d;
+    }
+    if (x > (uint64_t)INT64_MAX)
+        return 0;
+    *out = (int64_t)x;
+    return 1;
+}
+
+static int named(const field *f, const char *name)
+{
+    return f->type == 0 && f->nl == strlen(name) && memcmp(f->name, name, f->nl) == 0;
+}
+
+static char q_next[HB_QUIET_MODEL + 256], q_other[HB_QUIET_MODEL + 256];
+static view v_next;
+
+static void check_quiet(const uint8_t *data, size_t len, const view *p)
+{
+    const int64_t gap = 1000000000;
+    int nseq = 0, nts = 0, nld = 0, ok = 1, rc, seq_at = -1, ts_at = -1;
+    int64_t seq = 0, ts = 0;
+    hb_quiet_run run;
+    hb_error e;
+
+    for (int i = 0; i < p->nfields; i++) {
+        const field *f = &p->f[i];
+        int64_t x;
+        if (named(f, "seq")) {
+            nseq++;
+            seq_at = i;
+            ok &= oracle_hex64(f->val, f->vl, &seq);
+        } else if (named(f, "ts")) {
+            nts++;
+            ts_at = i;
+            ok &= oracle_hex64(f->val, f->vl, &x);
+            ts = x;
+        } else if (named(f, "ld")) {
+            nld++;
+            ok &= f->vl <= HB_LD_MAX;
+        }
+    }
+    ok = ok && len <= HB_QUIET_MODEL && p->nfields <= HB_QUIET_FIELDS && nseq == 1 && nts <= 1
+         && nld <= 1;
+    rc = hb_quiet_set_model(quiet, 0, "peer", 4, (const char *)data, len, seq > 0 ? seq - 1 : 0,
+                            0, 0, 0, gap);
+    CHECK((rc == HB_OK) == ok);
+    if (!ok) {
+        CHECK(hb_quiet_check(quiet, (const char *)data, len, kr_a, 0, 0, 1) == 0);
+        return;
+    }
+    /* The input itself, one after its own seq less one. */
+    rc = hb_quiet_check(quiet, (const char *)data, len, kr_a, 0, 0, 1);
+    CHECK(rc == (seq > 0 && hb_verify((const char *)data, len, kr_a, NULL) > 0));
+    CHECK(hb_quiet_check(quiet, (const char *)data, len, kr_a, 0, 0, 2) == 0);
+    CHECK(hb_quiet_take(quiet, 0, &run) == HB_OK);
+    if (rc == 1)
+        CHECK(run.first_seq == seq && run.last_seq == seq && run.count == 1
+              && run.last_ts == (nts ? ts : 0) && run.heard_ns == 1 && run.rx_before == 0);
+    else
+        CHECK(run.first_seq == 0 && run.count == 0);
+    /* The next keepalive: seq + 1, another ts, signed with KR_A's key 1. */
+    if (seq == INT64_MAX)
+        return;
+    {
+        char seq_hex[24], ts_hex[24];
+        int32_t n;
+        view *w = &v_next;
+        *w = *p;
+        snprintf(seq_hex, sizeof(seq_hex), "%llx", (unsigned long long)(seq + 1));
+        snprintf(ts_hex, sizeof(ts_hex), "%llX", (unsigned long long)(len * 7919u));
+        w->f[seq_at].val = (const uint8_t *)seq_hex;
+        w->f[seq_at].vl = strlen(seq_hex);
+        if (ts_at >= 0) {
+            w->f[ts_at].val = (const uint8_t *)ts_hex;
+            w->f[ts_at].vl = strlen(ts_hex);
+        }
+        CHECK(hb_keyring_set_signing(kr_a, 1) == HB_OK);
+        n = encode(w, p->res.form, kr_a, p->has_inner, q_next, sizeof(q_next), &e);
+        CHECK(hb_keyring_set_signing(kr_a, -1) == HB_OK);
+        if (n < 0)
+            return; /* too long once signed */
+        CHECK(hb_quiet_set_model(quiet, 0, "peer", 4, (const char *)data, len, seq, 0, 0, 0,
+                                 gap) == HB_OK);
+        if ((size_t)n > HB_QUIET_MODEL) {
+            CHECK(hb_quiet_check(quiet, q_next, (size_t)n, kr_a, 0, 0, 1) == 0);
+            return;
+        }
+        CHECK(hb_quiet_check(quiet, q_next, (size_t)n, kr_a, 0, 0, gap + 1) == 0);
+        {
+            size_t at = (size_t)(len * 31u + (len ? data[len - 1] : 0)) % (size_t)n;
+            q_next[at] ^= 0x01;
+            CHECK(hb_quiet_check(quiet, q_next, (size_t)n, kr_a, 0, 0, gap) == 0);
+            q_next[at] ^= 0x01;
+        }
+        /* Not quiet either: a constant field's value changed, one field more. */
+        for (int variant = 0; variant < 2; variant++) {
+            int k = -1;
+            int32_t m;
+            field keep;
+            for (int i = 0; i < w->nfields; i++) {
+                int j = (int)((len + (size_t)i) % (size_t)w->nfields);
+                if (!named(&w->f[j], "seq") && !named(&w->f[j], "ts") && !named(&w->f[j], "ld")) {
+                    k = j;
+                    break;
+                }
+            }
+            if (variant == 0 && k < 0)
+                continue;
+            if (variant == 1 && w->nfields >= HB_MAX_FIELDS - 1)
+                continue;
+            if (variant == 0) {
+                keep = w->f[k];
+                w->f[k].val = (const uint8_t *)"x";
+                w->f[k].vl = 1;
+                if (keep.vl == 1 && keep.val[0] == 'x')
+                    w->f[k].vl = 0;
+            } else {
+                keep = w->f[w->nfields];
+                w->f[w->nfields] = (field){(const uint8_t *)"x", 1, 0, (const uint8_t *)"1", 1};
+                w->nfields++;
+            }
+            CHECK(hb_keyring_set_signing(kr_a, 1) == HB_OK);
+            m = encode(w, p->res.form, kr_a, p->has_inner, q_other, sizeof(q_other), &e);
+            CHECK(hb_keyring_set_signing(kr_a, -1) == HB_OK);
+            if (variant == 0) {
+                w->f[k] = keep;
+            } else {
+                w->nfields--;
+                w->f[w->nfields] = keep;
+            }
+            if (m > 0)
+                CHECK(hb_quiet_check(quiet, q_other, (size_t)m, kr_a, 0, 0, gap) == 0);
+        }
+        CHECK(hb_quiet_check(quiet, q_next, (size_t)n, kr_a, 0, 0, gap) == 1);
+        CHECK(hb_quiet_check(quiet, q_next, (size_t)n, kr_a, 0, 0, gap) == 0);
+        CHECK(hb_quiet_take(quiet, 0, &run) == HB_OK && run.first_seq == seq + 1
+              && run.count == 1);
+        CHECK(hb_quiet_forget(quiet, 0) == HB_OK);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 
 static view v_parse, v_a, v_b;
 
@@ -860,8 +1047,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     decode_view(data, len, kr_b, KEYS_B, NKEYS_B, &v_b);
     check_keyring_decode(data, len, &v_parse, &v_a, KEYS_A, NKEYS_A);
     check_keyring_decode(data, len, &v_parse, &v_b, KEYS_B, NKEYS_B);
-    if (v_parse.rc == HB_OK)
+    if (v_parse.rc == HB_OK) {
         round_trips(data, len, &v_parse);
+        check_quiet(data, len, &v_parse);
+    }
     check_rx(data, len);
     free(v_parse.scratch);
     free(v_a.scratch);

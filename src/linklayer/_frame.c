@@ -487,9 +487,14 @@ static long b64_decode(const unsigned char *src, size_t n, unsigned char *dst, s
 
 /* Parser state. With out == NULL (hb_verify) nothing is recorded: the
  * parser only checks, and the scratch and format are never touched. */
+struct quiet_ctx;
+static void quiet_field(struct quiet_ctx *c, const unsigned char *name, size_t nl, int type,
+                        const unsigned char *value, size_t vl);
+
 typedef struct {
     hb_error *e;
     hb_decoded *out;    /* NULL: verify only */
+    struct quiet_ctx *q; /* quiet keepalives: learn or compare (never with out) */
     unsigned char *s;   /* scratch */
     size_t cap;
     size_t used;
@@ -665,6 +670,8 @@ static int decode_classic(const unsigned char *f, size_t len, dec_state *d, fram
             fi->auth_index = idx;
             fi->auth_value = (long)(eq + 1);
             fi->auth_value_len = (long)vl;
+        } else if (d->q != NULL) {
+            quiet_field(d->q, f + p, nl, type, f + eq + 1, vl);
         } else if (d->out != NULL) {
             emit_field(d, f + p, nl, type);
             if (type == 0) {
@@ -746,6 +753,8 @@ static int decode_netstring(const unsigned char *f, size_t len, dec_state *d, fr
             fi->auth_index = idx;
             fi->auth_value = (long)(eq + 1);
             fi->auth_value_len = (long)vl;
+        } else if (d->q != NULL) {
+            quiet_field(d->q, f + p + 3, nl, type, f + eq + 1, vl);
         } else if (d->out != NULL) {
             emit_field(d, f + p + 3, nl, type);
             scratch_put(d, f + eq + 1, vl);
@@ -2974,4 +2983,677 @@ int hb_ticker_lock_memory(hb_ticker *tk, hb_error *err)
         tk_error(e, HB_MLOCK_FAILED, rc);
     e->field_index = (int32_t)(total / 1024);
     return rc != 0 ? HB_MLOCK_FAILED : HB_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Quiet keepalives (hb_quiet_*): a keepalive that only repeats a peer's */
+/* last status (its model) with the next seq is verified and recorded   */
+/* on the heard board here, without waking the link worker's Python     */
+/* thread. The frame is parsed once, by the decoder above, with a       */
+/* quiet_ctx that either learns a model's fields (hb_quiet_set_model)   */
+/* or compares a frame's fields with every candidate model at once,     */
+/* on the raw wire bytes of names and values. Heard board slots are     */
+/* written under a seqlock (odd while written); this process is their  */
+/* only writer. Nothing is allocated after hb_quiet_new. Use one        */
+/* hb_quiet from one thread at a time.                                  */
+
+#include <poll.h>
+
+#define HD_MAGIC "HBHEARD1"
+#define HD_RX_BEFORE 8
+#define HD_FIRST 16
+#define HD_LAST 24
+#define HD_TS 32
+#define HD_HEARD 40
+#define HD_COUNT 48
+#define HD_SRC_LEN 56
+#define HD_SRC 57
+#if HD_SRC + HB_QUIET_SRC > HB_HEARD_SLOT \
+    || HB_HEARD_SLOT0 + HB_QUIET_PEERS * HB_HEARD_SLOT > HB_HEARD_SIZE \
+    || HB_QUIET_MODEL > 65535 || HB_QUIET_PEERS > 32
+#error "heard board layout"
+#endif
+#define QW_MAX_FDS 30
+#define QW_BURST 64 /* datagrams handled per wake of poll: then the fds again */
+
+/* One field of a model: where its name and raw value are in the copy. */
+typedef struct {
+    uint16_t name_at, name_len, value_at, value_len;
+    uint8_t type, variable; /* variable: seq, ts or ld, type 0 */
+} quiet_ref;
+
+typedef struct {
+    int active;
+    int form;
+    size_t src_len;
+    char src[HB_QUIET_SRC];
+    size_t len;
+    int32_t nfields;
+    int inner;                /* the model has a netstring inner auth */
+    uint32_t addr;            /* UDP source of the model (serial: 0, 0) */
+    int32_t port;
+    int64_t gap_ns;
+    int64_t last_seq;         /* highest seq of the peer seen here */
+    int64_t last_heard_ns;    /* when its last frame was heard */
+    hb_quiet_run run;         /* as on the board */
+    quiet_ref fields[HB_QUIET_FIELDS];
+    unsigned char model[HB_QUIET_MODEL];
+} quiet_slot;
+
+struct hb_quiet {
+    int kind;
+    int board_fd;
+    unsigned char *board;
+    int64_t rx_posted;
+    quiet_slot slots[HB_QUIET_PEERS];
+    size_t sused;   /* serial bytes buffered */
+    int pending;    /* ... and handed back to Python */
+    unsigned char sbuf[HB_QUIET_SBUF];
+    unsigned char ubuf[HB_QUIET_MODEL + 1];
+};
+
+/* Learn (learn != NULL: the model being parsed is learn->model) or
+ * compare (cand: the slots the frame may still be quiet for). */
+struct quiet_ctx {
+    hb_quiet *q;
+    quiet_slot *learn;
+    uint32_t cand;
+    int32_t idx;       /* fields seen (auth excluded) */
+    int too_many;
+    int nseq, nts, nld;
+    int bad;           /* a seq or ts that is not hex, an ld too long */
+    int64_t seq, ts;
+};
+
+/* 1 seq, 2 ts, 3 ld (type 0 only), else 0. */
+static int quiet_var(const unsigned char *name, size_t nl, int type)
+{
+    if (type != 0)
+        return 0;
+    if (nl == 3 && memcmp(name, "seq", 3) == 0)
+        return 1;
+    if (nl == 2 && memcmp(name, "ts", 2) == 0)
+        return 2;
+    if (nl == 2 && memcmp(name, "ld", 2) == 0)
+        return 3;
+    return 0;
+}
+
+/* 1..16 hex digits, either case, whose value fits an int64. */
+static int quiet_hex(const unsigned char *v, size_t n, int64_t *out)
+{
+    uint64_t x = 0;
+    if (n == 0 || n > 16)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = v[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+        x = x << 4 | d;
+    }
+    if (x > (uint64_t)INT64_MAX)
+        return 0;
+    *out = (int64_t)x;
+    return 1;
+}
+
+/* The decoder's call for every field but auth: name and RAW value bytes
+ * as on the wire (no 0x13 conversion, no base64 decoding). */
+static void quiet_field(struct quiet_ctx *c, const unsigned char *name, size_t nl, int type,
+                        const unsigned char *value, size_t vl)
+{
+    int var = quiet_var(name, nl, type);
+    int32_t i = c->idx++;
+    switch (var) {
+    case 1:
+        c->nseq++;
+        if (!quiet_hex(value, vl, &c->seq))
+            c->bad = 1;
+        break;
+    case 2:
+        c->nts++;
+        if (!quiet_hex(value, vl, &c->ts))
+            c->bad = 1;
+        break;
+    case 3:
+        c->nld++;
+        if (vl > HB_LD_MAX)
+            c->bad = 1;
+        break;
+    default:
+        break;
+    }
+    if (c->learn != NULL) {
+        quiet_slot *s = c->learn;
+        quiet_ref *r;
+        if (i >= HB_QUIET_FIELDS) {
+            c->too_many = 1;
+            return;
+        }
+        /* name and value lie in s->model (at most HB_QUIET_MODEL bytes) */
+        r = &s->fields[i];
+        r->name_at = (uint16_t)(name - s->model);
+        r->name_len = (uint16_t)nl;
+        r->value_at = (uint16_t)(value - s->model);
+        r->value_len = (uint16_t)vl;
+        r->type = (uint8_t)type;
+        r->variable = var != 0;
+        return;
+    }
+    for (int k = 0; k < HB_QUIET_PEERS; k++) {
+        const quiet_slot *s;
+        const quiet_ref *r;
+        if (!(c->cand & (1u << k)))
+            continue;
+        s = &c->q->slots[k];
+        if (i >= s->nfields) {
+            c->cand &= ~(1u << k);
+            continue;
+        }
+        r = &s->fields[i];
+        if (r->name_len != nl || r->type != type || memcmp(s->model + r->name_at, name, nl) != 0
+            || (!r->variable
+                && (r->value_len != vl || memcmp(s->model + r->value_at, value, vl) != 0)))
+            c->cand &= ~(1u << k);
+    }
+}
+
+static uint64_t hd_le64(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(v);
+#else
+    return v;
+#endif
+}
+
+static unsigned char *hd_slot(const hb_quiet *q, int32_t k)
+{
+    return q->board + HB_HEARD_SLOT0 + (size_t)k * HB_HEARD_SLOT;
+}
+
+/* Seqlock: the slot's lock odd while its fields are written. Returns the
+ * even value it had (an odd one, left by a writer that died, counts as
+ * the next even one: this process is the board's only writer). */
+static uint64_t hd_begin(unsigned char *slot)
+{
+    uint64_t *lock = (uint64_t *)(void *)slot;
+    uint64_t v = hd_le64(__atomic_load_n(lock, __ATOMIC_RELAXED));
+    v += v & 1;
+    __atomic_store_n(lock, hd_le64(v + 1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return v;
+}
+
+static void hd_end(unsigned char *slot, uint64_t v)
+{
+    __atomic_store_n((uint64_t *)(void *)slot, hd_le64(v + 2), __ATOMIC_RELEASE);
+}
+
+static void hd_put_run(unsigned char *slot, const hb_quiet_run *r)
+{
+    bd_put(slot, HD_RX_BEFORE, (uint64_t)r->rx_before);
+    bd_put(slot, HD_FIRST, (uint64_t)r->first_seq);
+    bd_put(slot, HD_LAST, (uint64_t)r->last_seq);
+    bd_put(slot, HD_TS, (uint64_t)r->last_ts);
+    bd_put(slot, HD_HEARD, (uint64_t)r->heard_ns);
+    bd_put(slot, HD_COUNT, (uint64_t)r->count);
+}
+
+static void hd_write_run(hb_quiet *q, int32_t k)
+{
+    unsigned char *slot = hd_slot(q, k);
+    uint64_t v = hd_begin(slot);
+    hd_put_run(slot, &q->slots[k].run);
+    hd_end(slot, v);
+}
+
+static void hd_write_src(hb_quiet *q, int32_t k, const char *src, size_t n)
+{
+    unsigned char *slot = hd_slot(q, k);
+    uint64_t v = hd_begin(slot);
+    slot[HD_SRC_LEN] = (unsigned char)n;
+    memset(slot + HD_SRC, 0, HB_QUIET_SRC);
+    if (n > 0)
+        memcpy(slot + HD_SRC, src, n);
+    hd_end(slot, v);
+}
+
+void hb_quiet_free(hb_quiet *q)
+{
+    if (q == NULL)
+        return;
+    if (q->board != NULL)
+        munmap(q->board, HB_HEARD_SIZE);
+    close(q->board_fd);
+    munmap(q, round_pages(sizeof(*q)));
+}
+
+hb_quiet *hb_quiet_new(const char *heard_path, int kind, hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    hb_quiet *q;
+    struct stat st;
+    int fd;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (heard_path == NULL || (kind != HB_TK_UDP && kind != HB_TK_SERIAL))
+        return tk_error(e, HB_BAD_ARGUMENT, -1), NULL;
+    fd = open(heard_path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return tk_error(e, HB_BOARD_OPEN, errno), NULL;
+    if (fstat(fd, &st) != 0 || st.st_size != HB_HEARD_SIZE) {
+        close(fd);
+        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
+    }
+    q = map_anon(sizeof(*q));
+    if (q == NULL) {
+        close(fd);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    q->board_fd = fd;
+    q->kind = kind;
+    q->board = mmap(NULL, HB_HEARD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (q->board == MAP_FAILED) {
+        q->board = NULL;
+        hb_quiet_free(q);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    if (memcmp(q->board, HD_MAGIC, 8) != 0 || bd_get(q->board, 8) != HB_QUIET_PEERS) {
+        hb_quiet_free(q);
+        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
+    }
+    /* A new worker starts with an empty board: no run, no src. */
+    for (int32_t k = 0; k < HB_QUIET_PEERS; k++) {
+        hd_write_run(q, k);
+        hd_write_src(q, k, NULL, 0);
+    }
+    return q;
+}
+
+int hb_quiet_set_model(hb_quiet *q, int32_t slot, const char *src, size_t src_len,
+                       const char *frame, size_t len, int64_t seq, int64_t heard_ns,
+                       uint32_t addr, int32_t port, int64_t gap_ns)
+{
+    struct quiet_ctx c;
+    quiet_slot *s;
+    dec_state d;
+    verdict v;
+    hb_error e;
+    int form, rc;
+
+    if (q == NULL || slot < 0 || slot >= HB_QUIET_PEERS || src == NULL || src_len == 0
+        || src_len > HB_QUIET_SRC || (frame == NULL && len > 0) || seq < 0 || heard_ns < 0
+        || gap_ns <= 0 || (q->kind == HB_TK_UDP && (port <= 0 || port > 65535)))
+        return HB_BAD_ARGUMENT;
+    s = &q->slots[slot];
+    if (s->run.first_seq != 0)
+        return HB_BAD_ARGUMENT; /* take the run first */
+    s->active = 0;
+    if (len > HB_QUIET_MODEL)
+        return HB_TOO_LARGE;
+    form = frame_form(frame, len, &e);
+    if (form < 0)
+        return -form;
+    memcpy(s->model, frame, len);
+    s->len = len;
+    memset(&c, 0, sizeof(c));
+    c.q = q;
+    c.learn = s;
+    memset(&d, 0, sizeof(d));
+    d.e = &e;
+    d.q = &c;
+    rc = parse_verify(s->model, len, form, NULL, &d, &v);
+    if (rc != HB_OK)
+        return rc;
+    if (c.too_many)
+        return HB_TOO_MANY_FIELDS;
+    if (c.bad || c.nseq != 1 || c.nts > 1 || c.nld > 1)
+        return HB_BAD_VALUE;
+    s->form = form;
+    s->nfields = c.idx;
+    s->inner = v.inner_at >= 0;
+    s->addr = q->kind == HB_TK_UDP ? addr : 0;
+    s->port = q->kind == HB_TK_UDP ? port : 0;
+    s->gap_ns = gap_ns;
+    s->last_seq = seq;
+    s->last_heard_ns = heard_ns;
+    memcpy(s->src, src, src_len);
+    s->src_len = src_len;
+    hd_write_src(q, slot, src, src_len);
+    s->active = 1;
+    return HB_OK;
+}
+
+int hb_quiet_forget(hb_quiet *q, int32_t slot)
+{
+    if (q == NULL || slot < 0 || slot >= HB_QUIET_PEERS || q->slots[slot].run.first_seq != 0)
+        return HB_BAD_ARGUMENT;
+    q->slots[slot].active = 0;
+    return HB_OK;
+}
+
+int hb_quiet_saw(hb_quiet *q, int32_t slot, int64_t seq, int64_t heard_ns)
+{
+    quiet_slot *s;
+    if (q == NULL || slot < 0 || slot >= HB_QUIET_PEERS || seq < 0 || heard_ns < 0)
+        return HB_BAD_ARGUMENT;
+    s = &q->slots[slot];
+    if (seq > s->last_seq)
+        s->last_seq = seq;
+    s->last_heard_ns = heard_ns;
+    return HB_OK;
+}
+
+int hb_quiet_take(hb_quiet *q, int32_t slot, hb_quiet_run *run)
+{
+    quiet_slot *s;
+    if (q == NULL || slot < 0 || slot >= HB_QUIET_PEERS || run == NULL)
+        return HB_BAD_ARGUMENT;
+    s = &q->slots[slot];
+    *run = s->run;
+    if (s->run.first_seq != 0 || s->run.count != 0) {
+        memset(&s->run, 0, sizeof(s->run));
+        hd_write_run(q, slot);
+    }
+    return HB_OK;
+}
+
+void hb_quiet_posted(hb_quiet *q)
+{
+    if (q != NULL)
+        q->rx_posted++;
+}
+
+/* The slot the frame is quiet for (its seq and ts in *seq, *ts), or -1.
+ * One parse, verifying with kr and comparing with every candidate. */
+static int quiet_find(hb_quiet *q, const unsigned char *f, size_t len, const hb_keyring *kr,
+                      uint32_t addr, int32_t port, int64_t now, int64_t *seq, int64_t *ts)
+{
+    struct quiet_ctx c;
+    dec_state d;
+    verdict v;
+    hb_error e;
+    uint32_t cand = 0;
+    int form;
+
+    if (len > HB_QUIET_MODEL)
+        return -1;
+    form = frame_form((const char *)f, len, &e);
+    if (form < 0)
+        return -1;
+    for (int k = 0; k < HB_QUIET_PEERS; k++) {
+        const quiet_slot *s = &q->slots[k];
+        if (!s->active || s->form != form || s->last_seq == INT64_MAX)
+            continue;
+        if (q->kind == HB_TK_UDP && (s->addr != addr || s->port != port))
+            continue;
+        if (now < s->last_heard_ns || now - s->last_heard_ns > s->gap_ns)
+            continue;
+        cand |= 1u << k;
+    }
+    if (cand == 0)
+        return -1;
+    memset(&c, 0, sizeof(c));
+    c.q = q;
+    c.cand = cand;
+    memset(&d, 0, sizeof(d));
+    d.e = &e;
+    d.q = &c;
+    if (parse_verify(f, len, form, kr, &d, &v) != HB_OK)
+        return -1;
+    if (c.bad || c.nseq != 1 || c.nts > 1 || c.nld > 1)
+        return -1;
+    for (int k = 0; k < HB_QUIET_PEERS; k++) {
+        const quiet_slot *s = &q->slots[k];
+        if (!(c.cand & (1u << k)) || s->nfields != c.idx || c.seq != s->last_seq + 1)
+            continue;
+        /* A netstring inner auth is the fields' classic signature: it
+         * changes with seq, and nothing reads it (the trailer covers it). */
+        if ((v.inner_at >= 0) != s->inner)
+            continue;
+        *seq = c.seq;
+        *ts = c.nts ? c.ts : 0;
+        return k;
+    }
+    return -1;
+}
+
+/* Quiet test and, when quiet, the record on the board. 1 or 0. */
+static int quiet_take(hb_quiet *q, const unsigned char *f, size_t len, const hb_keyring *kr,
+                      uint32_t addr, int32_t port, int64_t now)
+{
+    int64_t seq = 0, ts = 0;
+    int k = quiet_find(q, f, len, kr, addr, port, now, &seq, &ts);
+    quiet_slot *s;
+    if (k < 0)
+        return 0;
+    s = &q->slots[k];
+    if (s->run.first_seq == 0) {
+        s->run.rx_before = q->rx_posted;
+        s->run.first_seq = seq;
+        s->run.count = 0;
+    }
+    s->run.last_seq = seq;
+    s->run.last_ts = ts;
+    s->run.heard_ns = now;
+    s->run.count++;
+    s->last_seq = seq;
+    s->last_heard_ns = now;
+    hd_write_run(q, k);
+    return 1;
+}
+
+int32_t hb_quiet_check(hb_quiet *q, const char *frame, size_t len, const hb_keyring *kr,
+                       uint32_t addr, int32_t port, int64_t now_ns)
+{
+    if (q == NULL || kr == NULL || (frame == NULL && len > 0))
+        return -HB_BAD_ARGUMENT;
+    if (now_ns < 0 || frame == NULL)
+        return 0;
+    return quiet_take(q, U8(frame), len, kr, addr, port, now_ns);
+}
+
+/* UDP: peek each waiting datagram; consume the quiet ones. 0 (all quiet:
+ * back to poll) or the wait's flags. */
+static int32_t quiet_udp(hb_quiet *q, const hb_keyring *kr, int fd, hb_quiet_result *res)
+{
+    for (int k = 0; k < QW_BURST; k++) {
+        struct sockaddr_in from;
+        socklen_t fl = sizeof(from);
+        uint32_t addr = 0;
+        int32_t port = 0;
+        unsigned char one;
+        ssize_t n;
+
+        memset(&from, 0, sizeof(from));
+        n = recvfrom(fd, q->ubuf, sizeof(q->ubuf), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
+                     (struct sockaddr *)&from, &fl);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            res->err = errno;
+            return HB_QW_MEDIUM | HB_QW_ERROR;
+        }
+        if ((size_t)n > HB_QUIET_MODEL)
+            return HB_QW_MEDIUM;
+        if (fl >= sizeof(from) && from.sin_family == AF_INET) {
+            addr = ntohl(from.sin_addr.s_addr);
+            port = ntohs(from.sin_port);
+        }
+        if (!quiet_take(q, q->ubuf, (size_t)n, kr, addr, port, mono_ns()))
+            return HB_QW_MEDIUM;
+        if (recv(fd, &one, 1, MSG_DONTWAIT | MSG_TRUNC) < 0) {
+            /* only this thread reads the socket: the peeked datagram is there */
+        }
+        res->quiet++;
+    }
+    return 0;
+}
+
+/* Serial: the buffer as a frame ">>>\n" ... "<<<\n" (lines as the serial
+ * framer of workers/serialframer.py sees them). Returns the length of a
+ * whole frame at its start; 0 when it is empty or may still become one;
+ * -1 when it cannot (does not start with ">>>\n", a line inside starts
+ * with ">>>", a line starting with "<<<" is not exactly "<<<", CR or an
+ * 8-bit byte: the framer would not see these bytes as they are). */
+static long serial_frame(const unsigned char *b, size_t n)
+{
+    size_t pos = 4;
+    if (n < 4)
+        return memcmp(b, ">>>\n", n) == 0 ? 0 : -1;
+    if (memcmp(b, ">>>\n", 4) != 0)
+        return -1;
+    while (pos < n) {
+        const unsigned char *nl = memchr(b + pos, '\n', n - pos);
+        size_t end = nl != NULL ? (size_t)(nl - b) : n;
+        for (size_t i = pos; i < end; i++)
+            if (b[i] == '\r' || b[i] > 0x7f)
+                return -1;
+        if (end - pos >= 3 && memcmp(b + pos, "<<<", 3) == 0) {
+            if (end - pos > 3)
+                return -1;
+            return nl != NULL ? (long)(end + 1) : 0;
+        }
+        if (end - pos >= 3 && memcmp(b + pos, ">>>", 3) == 0)
+            return -1;
+        if (nl == NULL)
+            return 0;
+        pos = end + 1;
+    }
+    return 0;
+}
+
+static int32_t serial_hand_back(hb_quiet *q, int32_t flags)
+{
+    q->pending = q->sused > 0;
+    return flags;
+}
+
+static int32_t quiet_serial(hb_quiet *q, const hb_keyring *kr, int fd, short revents,
+                            hb_quiet_result *res)
+{
+    ssize_t n;
+    long flen;
+    if (revents & POLLNVAL) {
+        res->err = EBADF;
+        return serial_hand_back(q, HB_QW_MEDIUM | HB_QW_ERROR);
+    }
+    do {
+        n = read(fd, q->sbuf + q->sused, HB_QUIET_SBUF - q->sused);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        res->err = errno;
+        return serial_hand_back(q, HB_QW_MEDIUM | HB_QW_ERROR);
+    }
+    if (n == 0) {
+        /* Nothing, on a tty; but a hang-up would wake poll for ever:
+         * Python's own read sees what it is. */
+        return (revents & (POLLHUP | POLLERR)) ? serial_hand_back(q, HB_QW_MEDIUM) : 0;
+    }
+    q->sused += (size_t)n;
+    while ((flen = serial_frame(q->sbuf, q->sused)) > 0) {
+        if (!quiet_take(q, q->sbuf, (size_t)flen, kr, 0, 0, mono_ns()))
+            break;
+        q->sused -= (size_t)flen;
+        memmove(q->sbuf, q->sbuf + flen, q->sused);
+        res->quiet++;
+    }
+    if (q->sused == 0 || (flen == 0 && q->sused < HB_QUIET_SBUF))
+        return 0; /* all quiet, or the start of a frame: read on */
+    return serial_hand_back(q, HB_QW_MEDIUM);
+}
+
+int32_t hb_quiet_wait(hb_quiet *q, const hb_keyring *kr, int medium_fd, const int32_t *fds,
+                      int32_t nfds, int32_t timeout_ms, hb_quiet_result *res)
+{
+    struct pollfd pfd[QW_MAX_FDS + 1];
+    int64_t deadline = -1;
+
+    if (res != NULL)
+        memset(res, 0, sizeof(*res));
+    if (q == NULL || kr == NULL || res == NULL || medium_fd < 0 || nfds < 0
+        || nfds > QW_MAX_FDS || (nfds > 0 && fds == NULL))
+        return -HB_BAD_ARGUMENT;
+    if (q->pending) {
+        res->flags = HB_QW_MEDIUM;
+        return res->flags;
+    }
+    pfd[0].fd = medium_fd;
+    pfd[0].events = POLLIN;
+    for (int32_t i = 0; i < nfds; i++) {
+        pfd[i + 1].fd = fds[i];
+        pfd[i + 1].events = POLLIN;
+    }
+    if (timeout_ms >= 0)
+        deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        int wait_ms = -1, n;
+        if (deadline >= 0) {
+            int64_t left = deadline - mono_ns();
+            wait_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        }
+        for (int32_t i = 0; i <= nfds; i++)
+            pfd[i].revents = 0;
+        n = poll(pfd, (nfds_t)nfds + 1, wait_ms);
+        if (n < 0) {
+            if (errno == EINTR) {
+                res->flags = HB_QW_INTR;
+            } else {
+                res->flags = HB_QW_ERROR;
+                res->err = errno;
+            }
+            return res->flags;
+        }
+        if (n == 0) {
+            res->flags = HB_QW_TIMEOUT;
+            return res->flags;
+        }
+        for (int32_t i = 0; i < nfds; i++)
+            if (pfd[i + 1].revents != 0)
+                res->ready |= (int32_t)(1u << i);
+        if (pfd[0].revents != 0) {
+            if (q->kind == HB_TK_UDP)
+                res->flags |= quiet_udp(q, kr, medium_fd, res);
+            else
+                res->flags |= quiet_serial(q, kr, medium_fd, pfd[0].revents, res);
+        }
+        if (res->ready != 0)
+            res->flags |= HB_QW_FDS;
+        if (res->flags != 0)
+            return res->flags;
+        if (deadline >= 0 && mono_ns() >= deadline) {
+            res->flags = HB_QW_TIMEOUT;
+            return res->flags;
+        }
+    }
+}
+
+int32_t hb_quiet_pending(hb_quiet *q, char *out, size_t cap)
+{
+    int32_t n;
+    if (q == NULL || (out == NULL && cap > 0))
+        return -HB_BAD_ARGUMENT;
+    if (!q->pending)
+        return 0;
+    if (q->sused > cap)
+        return -HB_NO_SPACE;
+    n = (int32_t)q->sused;
+    if (n > 0)
+        memcpy(out, q->sbuf, q->sused);
+    q->sused = 0;
+    q->pending = 0;
+    return n;
 }

@@ -445,21 +445,29 @@ typedef struct {
 
 /* Map the heard board at heard_path (created and sized by the supervisor;
  * checked: size, magic, slot count) for a medium of kind HB_TK_UDP or
- * HB_TK_SERIAL. NULL with HB_BOARD_OPEN (errno in err->offset) or
+ * HB_TK_SERIAL, and clear its slots (no run, no src: a new worker starts
+ * with an empty board). NULL with HB_BOARD_OPEN (errno in err->offset) or
  * HB_BOARD_INVALID, HB_BAD_ARGUMENT, HB_NO_MEMORY in *err. The only
- * allocating quiet call. */
+ * allocating quiet call. One hb_quiet is used from one thread at a time. */
 hb_quiet *hb_quiet_new(const char *heard_path, int kind, hb_error *err);
 void hb_quiet_free(hb_quiet *q);
 /* Slot (0..HB_QUIET_PEERS-1) now follows src (its node name, at most
  * HB_QUIET_SRC bytes) with model frame (at most HB_QUIET_MODEL bytes,
- * HB_QUIET_FIELDS fields, parsed here without a keyring) whose seq is seq,
- * heard at heard_ns from source addr:port (UDP, host order; serial 0, 0);
+ * HB_QUIET_FIELDS fields, parsed here without a keyring) whose seq is seq
+ * (the slot's last seq from now on), heard at heard_ns from source
+ * addr:port (UDP, host order, port 1..65535; serial: ignored, 0, 0);
  * a keepalive later than gap_ns after the slot's previous frame is never
  * quiet. The slot's run must have been taken (HB_BAD_ARGUMENT otherwise,
- * and for a bad slot, src or gap). A frame that cannot be a model
- * (too long, too many fields, unparsable, no hex seq) leaves the slot
- * without one: HB_TOO_LARGE, HB_TOO_MANY_FIELDS, the parse error, or
- * HB_BAD_VALUE. */
+ * and for a bad slot, src, seq < 0, heard_ns < 0, gap <= 0 or UDP port).
+ * A frame that cannot be a model (too long, too many fields, unparsable,
+ * not exactly one type-0 seq of 1..16 hex digits, or more than one ts or
+ * ld, a ts not hex, an ld over HB_LD_MAX bytes) leaves the slot without
+ * one: HB_TOO_LARGE, HB_TOO_MANY_FIELDS, the parse error, or HB_BAD_VALUE.
+ * A quiet keepalive has the model's fields in the same order with the
+ * same names, types and raw wire values, but for the type-0 seq, ts and
+ * ld (seq and ts 1..16 hex digits of either case fitting an int64, ld at
+ * most HB_LD_MAX bytes); auth is not compared (it is verified), nor a
+ * netstring inner auth's value (only whether there is one). */
 int hb_quiet_set_model(hb_quiet *q, int32_t slot, const char *src, size_t src_len,
                        const char *frame, size_t len, int64_t seq, int64_t heard_ns,
                        uint32_t addr, int32_t port, int64_t gap_ns);
@@ -475,20 +483,29 @@ int hb_quiet_take(hb_quiet *q, int32_t slot, hb_quiet_run *run);
 /* One more Rx message posted to the supervisor (the next run's rx_before). */
 void hb_quiet_posted(hb_quiet *q);
 /* Whether frame (verified here with kr, which must not be NULL) from
- * addr:port, received at now_ns, is quiet for some slot: then it is
- * recorded on the board (returns 1); else nothing changes (0). */
+ * addr:port (serial: ignored), received at now_ns, is quiet for some slot
+ * (the first, in slot order): then it is recorded on the board (returns
+ * 1); else nothing changes (0). A frame longer than HB_QUIET_MODEL is
+ * never quiet. -HB_BAD_ARGUMENT for q or kr NULL. */
 int32_t hb_quiet_check(hb_quiet *q, const char *frame, size_t len, const hb_keyring *kr,
                        uint32_t addr, int32_t port, int64_t now_ns);
 /* Wait until one of fds[0..nfds) (at most 30) is readable, the medium has
  * input that is not quiet, timeout_ms passes (< 0: no timeout), or a
  * signal interrupts; quiet keepalives on medium_fd are recorded on the
  * way, without returning. UDP: each datagram is peeked (MSG_PEEK) and,
- * when quiet, consumed; the first one that is not stays in the socket.
- * Serial: bytes are read into a buffer of HB_QUIET_SBUF bytes; whole
- * frames ">>>\n" .. "<<<\n" that are quiet are consumed; anything else
- * (junk, a frame that is not quiet, CR or 8-bit bytes, a full buffer)
- * makes every buffered byte pending for Python (hb_quiet_pending) and the
- * wait return HB_QW_MEDIUM. Returns res->flags. */
+ * when quiet, consumed; the first one that is not stays in the socket
+ * (at most 64 are handled per wake of poll, then the fds are polled
+ * again). Serial: bytes are read into a buffer of HB_QUIET_SBUF bytes;
+ * whole frames ">>>\n" .. "<<<\n" at its start that are quiet are consumed
+ * (the end is the first line starting with "<<<", which must be exactly
+ * "<<<"; no line between may start with ">>>"); anything else (junk, a
+ * frame that is not quiet, CR or 8-bit bytes, a full buffer, a read error,
+ * a hang-up) makes every buffered byte pending for Python
+ * (hb_quiet_pending) and the wait return HB_QW_MEDIUM; while bytes are
+ * pending the wait returns HB_QW_MEDIUM at once. An fd hung up or invalid
+ * counts as readable. A failed poll is HB_QW_ERROR alone (err: its errno),
+ * EINTR HB_QW_INTR. Returns res->flags, or -HB_BAD_ARGUMENT (nothing done:
+ * q, kr or res NULL, medium_fd < 0, nfds outside 0..30, fds NULL). */
 int32_t hb_quiet_wait(hb_quiet *q, const hb_keyring *kr, int medium_fd, const int32_t *fds,
                       int32_t nfds, int32_t timeout_ms, hb_quiet_result *res);
 /* Serial: the bytes handed back to Python (copied into out, then
