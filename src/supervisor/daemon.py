@@ -998,14 +998,7 @@ class Supervisor:
         slot = self.pool.slots[ident]
         report = decode_link_report(parts)
         if isinstance(report, Rx):
-            decoded = linklayer.decode(report.frame, None)  # the worker verified it
-            self.counters["rx_frames"] += 1
-            medium = self.workers_by_name[ident].name
-            before = self.quiet.on_rx(ident, decoded.fields, report.recv_ns, report.before)
-            if before:
-                self._apply_quiet(before, medium)
-            self.apply(self.membership.receive(decoded.fields, medium,
-                                               report.recv_ns // 1_000_000, wall_s=time.time()))
+            self.on_rx(ident, report)
         elif isinstance(report, Sent):
             if report.late_us is not None:
                 self.metrics.on_keepalive_sent(ident, report.late_us)
@@ -1038,6 +1031,18 @@ class Supervisor:
             if isinstance(report, Fatal):
                 self.worker_ready.discard(ident)
                 slot.last_error = error
+
+    def on_rx(self, ident: str, report: Rx) -> None:
+        """A frame from worker `ident`: the quiet keepalives of its sender that
+        came before it first (docs/processes.md, "Quiet keepalives")."""
+        decoded = linklayer.decode(report.frame, None)  # the worker verified it
+        self.counters["rx_frames"] += 1
+        medium = self.workers_by_name[ident].name
+        before = self.quiet.on_rx(ident, decoded.fields, report.recv_ns, report.before)
+        if before:
+            self._apply_quiet(before, medium)
+        self.apply(self.membership.receive(decoded.fields, medium,
+                                           report.recv_ns // 1_000_000, wall_s=time.time()))
 
     def on_sent(self, sent: Sent) -> None:
         """A link worker sent keepalive `sent.seq` (the first record of that

@@ -255,7 +255,7 @@ class LinkWorker:
                 self.ticker.close()
                 self.medium.close()
                 self.board.close()
-                raise OSError(exc.errno, f"{name}: heard board: {exc.strerror}") from exc
+                raise OSError(exc.errno, f"{name}: heard board: {exc}") from exc
 
     @property
     def last_keepalive(self) -> bytes:

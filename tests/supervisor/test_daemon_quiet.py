@@ -24,6 +24,7 @@ from hbeat.ipc.bus import MediumSpec, Rx, Stop, decode_link_report
 from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from supervisor.daemon import now_ms
+from supervisor.membership import Log
 from tests.supervisor.test_daemon_sent_history import bare_supervisor, supervisor_and_bus
 from workers.link import LinkWorker
 
@@ -46,9 +47,8 @@ def wait_until(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> No
 
 def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
     with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
-        logged: list[str] = []
-        sup.log = lambda level, text: logged.append(  # type: ignore[method-assign]
-            f"{level.name}: {text}")
+        actions: list[object] = []
+        sup.apply = actions.extend  # type: ignore[method-assign]  # no feed, pool, ...
         sup.membership.start(now_ms())
         [name] = sup.workers_by_name
         setup = sup._setup_for(name)
@@ -68,9 +68,9 @@ def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
             while sup_end.poll(0):
                 parts = sup_end.recv_multipart()
                 report = decode_link_report(parts)
-                if isinstance(report, Rx):
-                    rx.append(report)
-                sup._bus_message(name, parts[0], parts)
+                assert isinstance(report, Rx), report
+                rx.append(report)
+                sup.on_rx(name, report)
 
         try:
             os.write(master, peer_frame(config, 1))
@@ -93,21 +93,23 @@ def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
             os.write(master, peer_frame(config, 5))  # quiet, then ended by a new state
             wait_until("keepalive 5 on the board",
                        lambda: (r := board.run(0)) is not None and r.last_seq == 5)
-            os.write(master, peer_frame(config, 6, replace(PEER, st="standby")))
+            os.write(master, peer_frame(config, 6, replace(PEER, st="up")))
             wait_until("the new status on the bus", lambda: sup_end.poll(0) != 0)
             deliver()
             assert rx[-1].before is not None
             assert (rx[-1].before.first_seq, rx[-1].before.last_seq) == (2, 5)
             assert board.run(0) is None  # taken off the board with the frame
             assert sup.counters["rx_quiet"] == 4 and sup.counters["rx_frames"] == 2
-            assert peer.tracker.last_seq == 6 and peer.status == "standby"
+            assert peer.tracker.last_seq == 6 and peer.status == "up"
 
-            os.write(master, peer_frame(config, 7, replace(PEER, st="standby")))
+            os.write(master, peer_frame(config, 7, replace(PEER, st="up")))
             wait_until("keepalive 7 on the board",
                        lambda: (r := board.run(0)) is not None and r.last_seq == 7)
             sup.read_heard_boards()
             assert peer.tracker.last_seq == 7 and sup.counters["rx_quiet"] == 5
-            assert not [line for line in logged if "lost packet" in line or "Late" in line]
+            logged = [a.text for a in actions if isinstance(a, Log)]
+            assert not [t for t in logged if "lost packet" in t or "Late" in t], logged
+            assert "Status update for node weasel: status up" in logged
         finally:
             sup_end.send_multipart(Stop().encode())
             loop.join(10)

@@ -55,9 +55,12 @@ def wait_counters(node: HbeatNode, base: dict[str, int], expected: dict[str, int
 
     wait_for(lambda: all(v >= expected[k] for k, v in deltas().items()), 10,
              what=f"counters on {node.name} to grow by {expected}", describe=deltas)
-    frames = node.counters()["rx_frames"]
-    wait_for(lambda: node.counters()["rx_frames"] >= frames + 4, 10,
-             what=f"{node.name} to handle 4 more frames")
+    def handled() -> int:  # forwarded frames and quiet keepalives (docs/processes.md)
+        now = node.counters()
+        return now["rx_frames"] + now["rx_quiet"]
+
+    frames = handled()
+    wait_for(lambda: handled() >= frames + 4, 10, what=f"{node.name} to handle 4 more frames")
     assert deltas() == expected
 
 
