@@ -67,14 +67,17 @@ _MODEL_ERRORS = {
 }
 
 
-class QuietError(Exception):
+class QuietError(OSError):
     """A quiet call refused: `code` is the C code (HB_BOARD_OPEN, HB_BAD_ARGUMENT, a
-    frame code for a model), `errno` the system's reason where one applies (else 0)."""
+    frame code for a model), `errno` the system's reason where one applies (else 0),
+    `strerror` (and `str()`) what went wrong. An OSError like the ticker's errors."""
 
     def __init__(self, code: int, what: str, errno: int = 0) -> None:
-        super().__init__(what)
+        super().__init__(errno, what)
         self.code = code
-        self.errno = errno
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class QuietWait(NamedTuple):

@@ -255,8 +255,9 @@ def test_a_frame_that_cannot_be_a_model_leaves_the_slot_without_one(board: Heard
         "unparsable": b"###\n4:(0)x,",
     }
     for what, frame in bad.items():
-        with pytest.raises(QuietError, match="model for slot 0") as exc:
+        with pytest.raises(QuietError, match=r"^model for slot 0") as exc:
             q.set_model(0, "otter", frame, 10, T0, udp.peer, GAP)
+        assert exc.value.errno == 0
         assert not q.check(ka(11), KEYRING, udp.peer, T0 + 1), what
         q.set_model(0, "otter", ka(10), 10, T0, udp.peer, GAP)
         assert exc.value.code != 0
@@ -272,7 +273,8 @@ def test_a_frame_that_cannot_be_a_model_leaves_the_slot_without_one(board: Heard
 def test_a_board_that_is_not_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(QuietError, match="cannot open the heard board") as exc:
         Quiet(tmp_path / "missing", serial=False)
-    assert exc.value.errno == errno.ENOENT
+    assert exc.value.errno == errno.ENOENT and isinstance(exc.value, OSError)
+    assert str(exc.value) == exc.value.strerror and "No such file" in str(exc.value)
     (tmp_path / "short").write_bytes(b"HBHEARD1")
     with pytest.raises(QuietError, match="not an hbeat heard board"):
         Quiet(tmp_path / "short", serial=True)
