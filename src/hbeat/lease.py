@@ -1,7 +1,7 @@
 """The supervisor lease and the timers it can honour (docs/processes.md).
 
 Link workers send keepalives only while the supervisor's lease is in the
-future; the supervisor renews it every quarter lease. `lease_ms` is the
+future; the supervisor renews it every half lease. `lease_ms` is the
 one computation (the daemon uses it, `hbeat check` checks it);
 `lease_problem` says why a keepalive/deadtime pair leaves a lease too short
 to ride out a pause of the supervisor (a GC, a burst of events, a busy
@@ -27,8 +27,11 @@ def lease_ms(keepalive_ms: int, deadtime_ms: int) -> int:
 
 
 def renew_every_ms(lease: int) -> int:
-    """How long after a renewal the next one is due at the latest: a quarter lease."""
-    return max(1, lease // 4)
+    """How long after a renewal the next one is due at the latest: half the
+    lease, so a pause of the supervisor up to half a lease never stops the
+    keepalives, and one that stops them only delays them (the peers judge
+    silence over deadtime, which is at least twice the lease)."""
+    return max(1, lease // 2)
 
 
 def renew_due(now_ms: int, next_renew_ms: int, every_ms: int) -> bool:

@@ -3341,6 +3341,15 @@ int hb_quiet_forget(hb_quiet *q, int32_t slot)
     return HB_OK;
 }
 
+int hb_quiet_set_gap(hb_quiet *q, int64_t gap_ns)
+{
+    if (q == NULL || gap_ns <= 0)
+        return HB_BAD_ARGUMENT;
+    for (int k = 0; k < HB_QUIET_PEERS; k++)
+        q->slots[k].gap_ns = gap_ns;
+    return HB_OK;
+}
+
 int hb_quiet_saw(hb_quiet *q, int32_t slot, int64_t seq, int64_t heard_ns)
 {
     quiet_slot *s;

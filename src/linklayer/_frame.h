@@ -471,6 +471,9 @@ void hb_quiet_free(hb_quiet *q);
 int hb_quiet_set_model(hb_quiet *q, int32_t slot, const char *src, size_t src_len,
                        const char *frame, size_t len, int64_t seq, int64_t heard_ns,
                        uint32_t addr, int32_t port, int64_t gap_ns);
+/* Every slot's gap becomes gap_ns (> 0, else HB_BAD_ARGUMENT): the
+ * supervisor's timers changed (a reload). */
+int hb_quiet_set_gap(hb_quiet *q, int64_t gap_ns);
 /* The slot follows no one (its run must have been taken). */
 int hb_quiet_forget(hb_quiet *q, int32_t slot);
 /* A frame of the slot's peer that the worker forwarded and that is not a

@@ -185,6 +185,11 @@ class Quiet:
             what = f"unparsable ({exc})"
         raise QuietError(code, f"model for slot {slot} ({src}): {what}")
 
+    def set_gap(self, gap_ns: int) -> None:
+        """Every slot's gap is `gap_ns` from now on (the timers changed)."""
+        if gap_ns <= 0 or lib.hb_quiet_set_gap(self._c, gap_ns) != _OK:
+            raise QuietError(_BAD_ARGUMENT, f"gap {gap_ns} ns: must be > 0")
+
     def forget(self, slot: int) -> None:
         """The slot follows no one (its run must have been taken)."""
         self._slot(slot)

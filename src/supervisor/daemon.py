@@ -67,7 +67,7 @@ from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
-from hbeat.ipc.seqboard import SeqBoard
+from hbeat.ipc.seqboard import SENT_RING, SeqBoard
 from hbeat.lease import lease_ms, renew_due, renew_every_ms
 from hbeat.logfmt import Level
 from hbeat.schedslice import set_timer_slack, shorten_slice
@@ -1241,7 +1241,8 @@ class Supervisor:
                 if turn >= other_ms or turn < next_renew:
                     break
                 self._note_turn(turn)
-                self.read_sent_log()
+                if self.board.sent_count() - self.sent_read > SENT_RING // 2:
+                    self.read_sent_log()  # (else the next full turn reads it, in one go)
                 renew_every = renew_every_ms(self.lease_ms)
                 self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
                 next_renew = turn + renew_every
@@ -1305,7 +1306,7 @@ class Supervisor:
 
     def _note_turn(self, now: int) -> None:
         """Notice a stall of this loop (SIGSTOP, a long pause of the host; a
-        turn never waits longer than a quarter lease otherwise). The frames our
+        turn never waits longer than half a lease otherwise). The frames our
         workers received meanwhile are still making their way through the bus,
         one worker's pipe at a time: judge no peer silent before a keepalive
         interval has let them in."""

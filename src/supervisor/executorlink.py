@@ -49,10 +49,10 @@ from hbeat.ipc.executor import (
 from hbeat.logfmt import Level
 
 EXECUTOR = "executor"
-PING_EVERY_S = 2.0
+PING_EVERY_S = 5.0
 PING_DEADLINE_S = 10.0
 # A ping falls due PING_EVERY_S after the last answer and is sent on the next
-# turn of the supervisor's loop, which turns at least every quarter lease
+# turn of the supervisor's loop, which turns at least every half lease
 # anyway; only when none comes within PING_SLACK_S does the loop wake for it
 # alone (one wake-up less every PING_EVERY_S: docs/processes.md).
 PING_SLACK_S = 1.0

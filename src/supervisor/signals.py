@@ -49,6 +49,7 @@ from hbeat.sdnotify import Notifier
 from supervisor.executorlink import ExecutorLink
 from supervisor.logsink import LogSink
 from supervisor.membership import Action, Membership
+from supervisor.quietlinks import quiet_gap_ms
 from supervisor.reload import ReloadPlan, debug_level, plan_reload
 from supervisor.workerpool import WorkerPool
 
@@ -248,7 +249,7 @@ class Signals:
             sup.apply(retimed)  # the new dt goes out in the keepalives
         if plan.keys:
             self.push_keys(config)
-        if "keepalive" in plan.timers:
+        if {"keepalive", "deadtime", "warntime"} & set(plan.timers):
             self.push_schedule()
         sup.log(Level.INFO, "New configuration in effect: " + ", ".join(plan.live) + ".")
 
@@ -263,7 +264,10 @@ class Signals:
 
     def push_schedule(self) -> None:
         """Every link worker rereads the keepalive schedule from the board
-        (ready or still starting: one not started yet reads it at start)."""
-        body = Reschedule().encode()
+        (ready or still starting: one not started yet reads it at start) and
+        takes the new gap of its quiet keepalives."""
+        sup = self.sup
+        timers = sup.membership.config
+        body = Reschedule(quiet_gap_ms(timers.keepalive_ms, timers.warntime)).encode()
         for name in self.sup.workers_by_name:
             self.sup.bus.send_multipart([name.encode(), *body])

@@ -565,6 +565,10 @@ class LinkWorker:
             self.new_template()
         elif isinstance(order, Reschedule):
             self.reschedule()
+            if order.quiet_gap_ms:
+                self.quiet_gap_ns = order.quiet_gap_ms * 1_000_000
+                if self.quiet is not None:
+                    self.quiet.set_gap(self.quiet_gap_ns)
         elif isinstance(order, Stop):
             self.running = False
 

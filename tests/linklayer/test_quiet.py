@@ -242,6 +242,18 @@ def test_saw_moves_the_next_seq_and_the_gap(board: HeardBoard, udp: Udp) -> None
     q.close()
 
 
+def test_set_gap_moves_every_slots_gap(board: HeardBoard, udp: Udp) -> None:
+    q = quiet_udp(board, udp)
+    q.set_gap(2 * GAP)  # a reload: the timers changed
+    assert q.check(ka(11), KEYRING, udp.peer, T0 + 2 * GAP)
+    q.set_gap(GAP)
+    assert not q.check(ka(12), KEYRING, udp.peer, T0 + 2 * GAP + GAP + 1)
+    assert q.check(ka(12), KEYRING, udp.peer, T0 + 2 * GAP + GAP)
+    with pytest.raises(QuietError, match="must be > 0"):
+        q.set_gap(0)
+    q.close()
+
+
 def test_a_frame_that_cannot_be_a_model_leaves_the_slot_without_one(board: HeardBoard,
                                                                     udp: Udp) -> None:
     q = quiet_udp(board, udp)

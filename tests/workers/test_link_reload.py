@@ -92,3 +92,7 @@ def test_the_schedule_is_read_again_from_the_board(rig: Rig) -> None:
     view = rig.board.read()
     assert (rig.worker.schedule.t0_ns, rig.worker.schedule.interval_ns) == (
         view.t0_ns, 500_000_000)
+    gap = rig.worker.quiet_gap_ns
+    rig.supervisor.send_multipart(Reschedule(750).encode())  # the quiet keepalives' gap too
+    rig.worker.on_bus()
+    assert rig.worker.quiet_gap_ns == 750_000_000 != gap

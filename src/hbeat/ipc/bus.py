@@ -614,15 +614,18 @@ class Reschedule:
     (SeqBoard.reschedule). New keys never come this way: hbeat/ipc/keychannel.py."""
 
     VERB: ClassVar[bytes] = b"reschedule"
+    quiet_gap_ms: int = 0
+    """The new gap of the quiet keepalives (LinkSetup.quiet_gap_ms; 0: unchanged)."""
 
     def encode(self) -> list[bytes]:
-        return pack(self.VERB, {})
+        return pack(self.VERB, {"quiet_gap_ms": self.quiet_gap_ms})
 
     @classmethod
     def decode(cls, parts: Sequence[bytes]) -> Reschedule:
         _verb(parts, cls.VERB)
-        body_of(parts, "reschedule")
-        return cls()
+        body = body_of(parts, "reschedule")
+        return cls(_non_negative(get_int(body, "reschedule", "quiet_gap_ms", 0), "reschedule",
+                                 "quiet_gap_ms"))
 
 
 LinkOrder = LinkSetup | Status | Send | Reschedule | Stop

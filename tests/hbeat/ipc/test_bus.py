@@ -56,6 +56,7 @@ LINK_ORDERS = [
     bus.Send(b">>>\nt=status\n<<<\n"),
     bus.Send(b">>>\nt=reqnodes\n<<<\n", 2**59),
     bus.Reschedule(),
+    bus.Reschedule(1500),
     bus.Stop(),
 ]
 
@@ -92,6 +93,10 @@ def test_setup_without_heard_means_no_quiet_keepalives() -> None:
     setup = next(o for o in LINK_ORDERS if isinstance(o, bus.LinkSetup) and o.heard)
     decoded = bus.LinkSetup.decode(body(setup.encode(), heard=None, quiet_gap_ms=None))
     assert decoded.heard == "" and decoded.quiet_gap_ms == 0
+
+
+def test_reschedule_without_a_gap_keeps_it() -> None:
+    assert bus.Reschedule.decode([b"reschedule", b"{}"]) == bus.Reschedule(0)
 
 
 def body(message: list[bytes], **changes: object) -> list[bytes]:
@@ -144,6 +149,8 @@ def test_malformed_link_reports_name_verb_and_field(parts: list[bytes], error: s
     (body(bus.Status(CONTENT).encode(), dt="zz"), "bus message 'status': 'dt' or 'srcuuid'"),
     (body(bus.Status(CONTENT).encode(), protocol="yes"),
      "bus message 'status': field 'protocol' must be true or false"),
+    (body(bus.Reschedule(1).encode(), quiet_gap_ms=-2),
+     "bus message 'reschedule': field 'quiet_gap_ms' must be an integer >= 0, not -2"),
     (body(LINK_ORDERS[0].encode(), quiet_gap_ms=-1),
      "bus message 'setup': field 'quiet_gap_ms' must be an integer >= 0, not -1"),
     (body(LINK_ORDERS[0].encode(), heard=3),
