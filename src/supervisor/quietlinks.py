@@ -80,7 +80,11 @@ class QuietLinks:
         out = [] if before is None else self._run(state, src, before)
         if field_value(fields, TYPE) == STATUS:
             state.models[src] = fields
-        state.heard[src] = recv_ns
+        if field_value(fields, SEQ) is not None:
+            # A numbered frame ends its sender's run (the worker took it off
+            # the board with it): what comes next is timed from here. An
+            # NS_* message does not (the run goes on, read later).
+            state.heard[src] = recv_ns
         return out
 
     def on_board(self, link: str, run: QuietRun) -> list[Keepalive]:

@@ -83,6 +83,17 @@ def test_runs_are_per_link_and_per_peer_and_a_new_worker_starts_over() -> None:
     assert q.on_board(LINK, QuietRun(0, 0x41, 0x41, 1, 1_000, 1, "weasel")) == []
 
 
+def test_an_unnumbered_message_does_not_move_the_runs_times() -> None:
+    # An NS_* message of the peer does not end its run on the board: the run's
+    # keepalives are still spread since the frame before them, not crammed
+    # at the run's end (membership would see one late keepalive).
+    q = QuietLinks()
+    q.on_rx(LINK, status(0x40), 1_000, None)
+    q.on_rx(LINK, ((b"t", 0, b"NS_ackmsg"), (b"src", 0, b"weasel")), 9_000, None)
+    out = q.on_board(LINK, QuietRun(1, 0x41, 0x44, 1, 5_000, 4, "weasel"))
+    assert [k.heard_ns for k in out] == [2_000, 3_000, 4_000, 5_000]
+
+
 def test_no_model_no_keepalives() -> None:
     q = QuietLinks()
     q.on_rx(LINK, message(0x40), 0, None)
