@@ -1250,7 +1250,9 @@ class Supervisor:
                 if hung is not None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
-                events = waiter.wait(max(0, min(next_renew, other_ms) - turn))
+                # Only the bus may have been written since the last wait asked
+                # every socket (the ping): supervisor/zwait.py.
+                events = waiter.wait(max(0, min(next_renew, other_ms) - turn), (self.bus,))
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.

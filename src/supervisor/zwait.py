@@ -52,10 +52,15 @@ class ZmqWait:
             self._by_fd[fd] = fd
             self._poll.register(fd, select.POLLIN)
 
-    def wait(self, timeout_ms: int) -> set[Waitable]:
+    def wait(self, timeout_ms: int, ask: Sequence[zmq.Socket[bytes]] | None = None
+             ) -> set[Waitable]:
         """What has input (sockets, descriptors), after at most `timeout_ms`
-        (not at all when a socket already has a message)."""
-        ready: set[Waitable] = {s for s in self.sockets if cast(int, s.get(_EVENTS)) & _POLLIN}
+        (not at all when a socket already has a message). `ask`: the sockets
+        whose ZMQ_EVENTS are read first (default all). A socket may be left
+        out only when the last wait asked it and found nothing, and nothing
+        was sent or received on it since: its descriptor is then armed."""
+        sockets = self.sockets if ask is None else ask
+        ready: set[Waitable] = {s for s in sockets if cast(int, s.get(_EVENTS)) & _POLLIN}
         for fd, _mask in self._poll.poll(0 if ready else max(0, timeout_ms)):
             ready.add(self._by_fd[fd])
         return ready

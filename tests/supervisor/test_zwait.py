@@ -112,3 +112,24 @@ def test_a_plain_descriptor_wakes_it(pair: Pair) -> None:
     finally:
         os.close(rfd)
         os.close(wfd)
+
+
+def test_a_socket_left_unasked_still_wakes_the_wait(pair: Pair) -> None:
+    # The lean turn asks only the bus: another socket, asked by the wait
+    # before and untouched since, wakes it through its armed descriptor.
+    router, dealer = pair
+    ctx = router.context
+    other = ctx.socket(zmq.PAIR)
+    other.bind("inproc://other")
+    peer = ctx.socket(zmq.PAIR)
+    peer.connect("inproc://other")
+    try:
+        wait = ZmqWait([router, other])
+        _first(router, dealer, wait)
+        assert wait.wait(0) == set()  # asks both: both armed
+        threading.Timer(0.2, peer.send, (b"x",)).start()
+        assert wait.wait(LONG_MS, (router,)) == {other}
+        assert other.recv() == b"x"
+    finally:
+        other.close(0)
+        peer.close(0)
