@@ -446,9 +446,9 @@ class LinkWorker:
                 self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
                 continue
             if NS_MARK in frame:
-                if self.admit_ns(frame, peer, now) and self.post(Rx(now, frame).encode()):
-                    if self.quiet is not None:
-                        self.quiet.posted()  # every Rx counts: a run's rx_before
+                if (self.admit_ns(frame, peer, now) and self.post(Rx(now, frame).encode())
+                        and self.quiet is not None):
+                    self.quiet.posted()  # every Rx counts: a run's rx_before
                 continue
             self.forward(frame, peer, now)
         self.report_junk()
