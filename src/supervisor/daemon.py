@@ -590,11 +590,16 @@ class Supervisor:
         """The quiet keepalives the workers recorded since the last call, to
         membership as the messages they stand for (a run that began after a
         frame still on the bus waits for it: supervisor/quietlinks.py)."""
+        resynced = self.quiet.resynced
         for name, board in self.heard_boards.items():
             for _slot, run in board.runs():
-                keepalives = self.quiet.on_board(name, run)
+                keepalives = self.quiet.on_board(name, run, time.monotonic_ns())
                 if keepalives:
                     self._apply_quiet(keepalives, self.workers_by_name[name].name)
+            if self.quiet.resynced != resynced:
+                resynced = self.quiet.resynced
+                self.log(Level.WARN, f"{name}: quiet keepalives applied without a frame the "
+                                     "worker sent before them (lost on the bus)")
 
     def _apply_quiet(self, keepalives: list[Keepalive], medium: str) -> None:
         mono, wall = time.monotonic_ns(), time.time()

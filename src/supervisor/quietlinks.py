@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from hbeat.ipc.heardboard import QuietRun
 from linklayer import Field
 
+DEFER_MAX_NS = 1_000_000_000
+"""How long a run waits for the frame before it (see `QuietLinks.on_board`)."""
 SEQ = b"seq"
 TS = b"ts"
 SRC = b"src"
@@ -61,6 +63,8 @@ def field_value(fields: tuple[Field, ...], name: bytes) -> bytes | None:
 class QuietLinks:
     def __init__(self) -> None:
         self._links: dict[str, _Link] = {}
+        self.resynced = 0
+        """Runs applied although a frame before them never came over the bus."""
 
     def reset(self, link: str) -> None:
         """A new worker for `link` (its board is new and empty)."""
@@ -87,12 +91,21 @@ class QuietLinks:
             state.heard[src] = recv_ns
         return out
 
-    def on_board(self, link: str, run: QuietRun) -> list[Keepalive]:
+    def on_board(self, link: str, run: QuietRun, now_ns: int) -> list[Keepalive]:
         """A run read from `link`'s heard board: what of it is new, unless a
-        frame it came after is still on its way over the bus."""
+        frame it came after is still on its way over the bus. A frame takes
+        microseconds to cross the bus: one that has not come within
+        DEFER_MAX_NS never will (the supervisor could not read it), and the
+        run is applied without it rather than the peer judged silent
+        (`resynced` says how often)."""
         state = self._links.get(link)
-        if state is None or run.rx_before > state.rx:
+        if state is None:
             return []
+        if run.rx_before > state.rx:
+            if now_ns - run.heard_ns < DEFER_MAX_NS:
+                return []
+            state.rx = run.rx_before
+            self.resynced += 1
         return self._run(state, run.src.encode(), run)
 
     def _run(self, state: _Link, src: bytes, run: QuietRun) -> list[Keepalive]:

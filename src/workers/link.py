@@ -469,8 +469,8 @@ class LinkWorker:
         try:
             fields = linklayer.decode(frame, None).fields
         except FrameError:  # cannot be: the medium verified it
-            self.post(Rx(now_ns, frame).encode())
-            quiet.posted()
+            if self.post(Rx(now_ns, frame).encode()):
+                quiet.posted()
             return
         src = t = seq = None
         for name, _type, value in fields:
