@@ -59,6 +59,7 @@ from hbeat.ipc.bus import (
     Sent,
     Status,
     Stop,
+    Warm,
     Warn,
     decode_link_report,
     drain,
@@ -247,6 +248,8 @@ class Supervisor:
         """The peers' keepalives the workers recorded on their heard boards
         instead of forwarding them (docs/processes.md, "Quiet keepalives")."""
         self.heard_boards: dict[str, HeardBoard] = {}
+        self.warmed_for: int | None = None
+        """The membership deadline the link workers were last woken for."""
         self.bus_lost: dict[str, int] = {}
         self.backlog_since_ms: int | None = None
         self.started_wall = time.time()
@@ -585,6 +588,14 @@ class Supervisor:
         board = HeardBoard.create(self.options.runtime_dir / PRIVATE / f"heard{index}")
         self.heard_boards[name] = board
         return str(board.path)
+
+    def _warm_links(self) -> None:
+        """A peer may be declared dead in under FINE_NS: wake the link workers
+        (asleep in their C waits while the keepalives were quiet) so that the
+        `stonith` frame finds their interpreters warm (hbeat/ipc/bus.py, Warm)."""
+        body = Warm().encode()
+        for name in self.worker_ready:
+            self.bus.send_multipart([name.encode(), *body])
 
     def read_heard_boards(self) -> None:
         """The quiet keepalives the workers recorded since the last call, to
@@ -1261,6 +1272,9 @@ class Supervisor:
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.
+                if deadline != self.warmed_for and deadline == self.membership.next_deadline(now):
+                    self.warmed_for = deadline
+                    self._warm_links()
                 time.sleep(max(0, deadline * 1_000_000 - time.monotonic_ns()) / 1e9)
                 continue
             # A stall (SIGSTOP) ends inside the poll: notice it before the frames

@@ -572,6 +572,7 @@ class LinkWorker:
                     self.quiet.set_gap(self.quiet_gap_ns)
         elif isinstance(order, Stop):
             self.running = False
+        # Warm: nothing to do; waking for it was the point (hbeat/ipc/bus.py).
 
     def reschedule(self) -> None:
         """The keepalive interval changed: the schedule as the sequence board

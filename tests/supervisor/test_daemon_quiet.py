@@ -117,6 +117,57 @@ def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
         assert not loop.is_alive()
 
 
+def test_junk_and_a_frame_cut_on_the_line_are_handed_to_python_then_quiet_resumes(
+        tmp_path: Path) -> None:
+    # What the C wait cannot take (junk, a frame whose end has not come yet
+    # when it gives up) goes to the worker's own framer, which reads the line
+    # itself until it is between frames again; then the C wait takes over.
+    with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
+        actions: list[object] = []
+        sup.apply = actions.extend  # type: ignore[method-assign]  # no feed, pool, ...
+        sup.membership.start(now_ms())
+        [name] = sup.workers_by_name
+        setup = replace(sup._setup_for(name), medium=MediumSpec(
+            "serial", "serial tty", os.ttyname(slave), baud=19200))
+        worker = LinkWorker(name, worker_end, setup, config.keyring)
+        os.close(slave)
+        loop = threading.Thread(target=worker.run)
+        loop.start()
+        board = HeardBoard.attach(Path(setup.heard))
+        seqs: list[int] = []
+
+        def deliver() -> None:
+            while sup_end.poll(0):
+                report = decode_link_report(sup_end.recv_multipart())
+                if isinstance(report, Rx):
+                    seqs.append(int(linklayer.decode(report.frame, None).get(b"seq") or b"0",
+                                    16))
+                    sup.on_rx(name, report)
+
+        try:
+            os.write(master, peer_frame(config, 1))
+            wait_until("the first status", lambda: sup_end.poll(0) != 0)
+            deliver()
+            os.write(master, b"line noise\n" + peer_frame(config, 2)[:40])
+            time.sleep(0.2)
+            os.write(master, peer_frame(config, 2)[40:])
+            wait_until("keepalive 2 through the worker's framer",
+                       lambda: deliver() is None and seqs == [1, 2])
+            for seq in (3, 4):
+                os.write(master, peer_frame(config, seq))
+                time.sleep(0.05)
+            wait_until("keepalives 3-4 on the board",
+                       lambda: (r := board.run(0)) is not None and r.last_seq == 4)
+            sup.read_heard_boards()
+            assert sup.membership.nodes["weasel"].tracker.last_seq == 4
+            assert seqs == [1, 2] and sup.counters["rx_quiet"] == 2
+        finally:
+            sup_end.send_multipart(Stop().encode())
+            loop.join(10)
+            board.close()
+        assert not loop.is_alive()
+
+
 def test_with_metrics_every_frame_is_forwarded(tmp_path: Path) -> None:
     sup, _config = bare_supervisor(tmp_path, ("metrics_textfile /tmp/hbeat-test-q.prom",))
     try:

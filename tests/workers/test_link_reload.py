@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import linklayer
-from hbeat.ipc.bus import Reschedule
+from hbeat.ipc.bus import Reschedule, Warm
 from hbeat.ipc.keychannel import channel_pair, send_keyring
 from linklayer.errors import FrameError
 from linklayer.message import STRING, AuthKey, Keyring, Method
@@ -96,3 +96,13 @@ def test_the_schedule_is_read_again_from_the_board(rig: Rig) -> None:
     rig.supervisor.send_multipart(Reschedule(750).encode())  # the quiet keepalives' gap too
     rig.worker.on_bus()
     assert rig.worker.quiet_gap_ns == 750_000_000 != gap
+
+
+def test_a_warm_order_changes_nothing(rig: Rig) -> None:
+    # The supervisor wakes the worker before a peer's deadline (hbeat/ipc/bus.py,
+    # Warm): the worker reads it, and nothing else happens.
+    status, schedule = rig.worker.status, rig.worker.schedule
+    rig.supervisor.send_multipart(Warm().encode())
+    rig.worker.on_bus()
+    assert rig.worker.running and rig.worker.status is status
+    assert rig.worker.schedule is schedule and not rig.supervisor.poll(100)

@@ -628,8 +628,29 @@ class Reschedule:
                                  "quiet_gap_ms"))
 
 
-LinkOrder = LinkSetup | Status | Send | Reschedule | Stop
-_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Reschedule, Stop)}
+@dataclass(frozen=True, slots=True)
+class Warm:
+    """supervisor -> link worker: nothing to do. Sent when a peer's deadline
+    is under 2 ms away: the worker's interpreter, asleep in its C wait for
+    as long as the peers' keepalives were quiet, wakes once and runs its
+    order path, so the `stonith` frame that may follow finds it warm
+    (docs/processes.md, "Quiet keepalives")."""
+
+    VERB: ClassVar[bytes] = b"warm"
+
+    def encode(self) -> list[bytes]:
+        return pack(self.VERB, {})
+
+    @classmethod
+    def decode(cls, parts: Sequence[bytes]) -> Warm:
+        _verb(parts, cls.VERB)
+        body_of(parts, "warm")
+        return cls()
+
+
+LinkOrder = LinkSetup | Status | Send | Reschedule | Stop | Warm
+_TO_LINK: dict[bytes, Any] = {c.VERB: c for c in (LinkSetup, Status, Send, Reschedule, Stop,
+                                                  Warm)}
 
 
 def decode_link_order(parts: Sequence[bytes]) -> LinkOrder:

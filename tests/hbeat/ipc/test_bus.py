@@ -57,6 +57,7 @@ LINK_ORDERS = [
     bus.Send(b">>>\nt=reqnodes\n<<<\n", 2**59),
     bus.Reschedule(),
     bus.Reschedule(1500),
+    bus.Warm(),
     bus.Stop(),
 ]
 
