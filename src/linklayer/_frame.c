@@ -2155,6 +2155,25 @@ static int tk_error(hb_error *e, int code, long errnum)
     return fail(e, code, errnum, -1, -1, -1);
 }
 
+/* Opens a board file the supervisor made (the sequence board, a heard
+ * board) and checks its size: the descriptor, or -1 with HB_BOARD_OPEN
+ * (errno in the offset) or HB_BOARD_INVALID in *e. */
+static int open_board(const char *path, off_t size, hb_error *e)
+{
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        tk_error(e, HB_BOARD_OPEN, errno);
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || st.st_size != size) {
+        close(fd);
+        tk_error(e, HB_BOARD_INVALID, -1);
+        return -1;
+    }
+    return fd;
+}
+
 hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32_t dest_addr,
                          int32_t dest_port, int report_all, const char *loadavg_path,
                          hb_error *err)
@@ -2162,7 +2181,6 @@ hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32
     hb_error dummy;
     hb_error *e = err != NULL ? err : &dummy;
     hb_ticker *tk;
-    struct stat st;
     pthread_condattr_t ca;
     int fd;
 
@@ -2171,13 +2189,9 @@ hb_ticker *hb_ticker_new(const char *board_path, int medium_fd, int kind, uint32
         || (kind != HB_TK_UDP && kind != HB_TK_SERIAL)
         || (kind == HB_TK_UDP && (dest_port <= 0 || dest_port > 65535)))
         return tk_error(e, HB_BAD_ARGUMENT, -1), NULL;
-    fd = open(board_path, O_RDWR | O_CLOEXEC);
+    fd = open_board(board_path, HB_BOARD_SIZE, e);
     if (fd < 0)
-        return tk_error(e, HB_BOARD_OPEN, errno), NULL;
-    if (fstat(fd, &st) != 0 || st.st_size != HB_BOARD_SIZE) {
-        close(fd);
-        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
-    }
+        return NULL;
     tk = map_anon(sizeof(*tk));
     if (tk == NULL) {
         close(fd);
@@ -3241,19 +3255,14 @@ hb_quiet *hb_quiet_new(const char *heard_path, int kind, hb_error *err)
     hb_error dummy;
     hb_error *e = err != NULL ? err : &dummy;
     hb_quiet *q;
-    struct stat st;
     int fd;
 
     fail(e, HB_OK, -1, -1, -1, -1);
     if (heard_path == NULL || (kind != HB_TK_UDP && kind != HB_TK_SERIAL))
         return tk_error(e, HB_BAD_ARGUMENT, -1), NULL;
-    fd = open(heard_path, O_RDWR | O_CLOEXEC);
+    fd = open_board(heard_path, HB_HEARD_SIZE, e);
     if (fd < 0)
-        return tk_error(e, HB_BOARD_OPEN, errno), NULL;
-    if (fstat(fd, &st) != 0 || st.st_size != HB_HEARD_SIZE) {
-        close(fd);
-        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
-    }
+        return NULL;
     q = map_anon(sizeof(*q));
     if (q == NULL) {
         close(fd);

@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import zmq
+
 import linklayer
 from hbeat.config import ClusterConfig
-from hbeat.ipc.bus import MediumSpec, Rx, Stop, decode_link_report
+from hbeat.ipc.bus import LinkSetup, MediumSpec, Rx, Stop, decode_link_report
 from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.keepalive import KeepaliveContent, status_fields
-from supervisor.daemon import now_ms
+from supervisor.daemon import Supervisor, now_ms
 from supervisor.membership import Log
 from tests.supervisor.test_daemon_sent_history import bare_supervisor, supervisor_and_bus
 from workers.link import LinkWorker
@@ -45,22 +47,30 @@ def wait_until(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> No
         time.sleep(0.01)
 
 
+def start_worker(sup: Supervisor, config: ClusterConfig, slave: int,
+                 worker_end: zmq.Socket[bytes], actions: list[object]
+                 ) -> tuple[str, LinkSetup, LinkWorker, threading.Thread, HeardBoard]:
+    """Membership started (its actions kept in `actions`: the bare supervisor
+    has no feed, pool, ...) and the supervisor's one link worker running its
+    loop on the pty `slave`, with the heard board the supervisor made for it."""
+    sup.apply = actions.extend  # type: ignore[method-assign,assignment]
+    sup.membership.start(now_ms())
+    [name] = sup.workers_by_name
+    setup = replace(sup._setup_for(name), medium=MediumSpec(
+        "serial", "serial tty", os.ttyname(slave), baud=19200))
+    worker = LinkWorker(name, worker_end, setup, config.keyring)
+    os.close(slave)
+    loop = threading.Thread(target=worker.run)
+    loop.start()
+    return name, setup, worker, loop, HeardBoard.attach(Path(setup.heard))
+
+
 def test_quiet_keepalives_reach_membership_in_order(tmp_path: Path) -> None:
     with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
         actions: list[object] = []
-        sup.apply = actions.extend  # type: ignore[method-assign]  # no feed, pool, ...
-        sup.membership.start(now_ms())
-        [name] = sup.workers_by_name
-        setup = sup._setup_for(name)
+        name, setup, worker, loop, board = start_worker(sup, config, slave, worker_end, actions)
         assert setup.heard and setup.quiet_gap_ms == 1500 and not setup.report_all
-        setup = replace(setup, medium=MediumSpec("serial", "serial tty", os.ttyname(slave),
-                                                 baud=19200))
-        worker = LinkWorker(name, worker_end, setup, config.keyring)
-        os.close(slave)
         assert worker.quiet is not None
-        loop = threading.Thread(target=worker.run)
-        loop.start()
-        board = HeardBoard.attach(Path(setup.heard))
         rx: list[Rx] = []
 
         def deliver() -> None:
@@ -123,17 +133,7 @@ def test_junk_and_a_frame_cut_on_the_line_are_handed_to_python_then_quiet_resume
     # when it gives up) goes to the worker's own framer, which reads the line
     # itself until it is between frames again; then the C wait takes over.
     with supervisor_and_bus(tmp_path) as (sup, config, master, slave, sup_end, worker_end):
-        actions: list[object] = []
-        sup.apply = actions.extend  # type: ignore[method-assign]  # no feed, pool, ...
-        sup.membership.start(now_ms())
-        [name] = sup.workers_by_name
-        setup = replace(sup._setup_for(name), medium=MediumSpec(
-            "serial", "serial tty", os.ttyname(slave), baud=19200))
-        worker = LinkWorker(name, worker_end, setup, config.keyring)
-        os.close(slave)
-        loop = threading.Thread(target=worker.run)
-        loop.start()
-        board = HeardBoard.attach(Path(setup.heard))
+        name, _setup, _worker, loop, board = start_worker(sup, config, slave, worker_end, [])
         seqs: list[int] = []
 
         def deliver() -> None:
@@ -152,7 +152,7 @@ def test_junk_and_a_frame_cut_on_the_line_are_handed_to_python_then_quiet_resume
             time.sleep(0.2)
             os.write(master, peer_frame(config, 2)[40:])
             wait_until("keepalive 2 through the worker's framer",
-                       lambda: deliver() is None and seqs == [1, 2])
+                       lambda: (deliver(), seqs == [1, 2])[1])
             for seq in (3, 4):
                 os.write(master, peer_frame(config, seq))
                 time.sleep(0.05)
