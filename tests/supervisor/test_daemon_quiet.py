@@ -151,8 +151,11 @@ def test_junk_and_a_frame_cut_on_the_line_are_handed_to_python_then_quiet_resume
             os.write(master, b"line noise\n" + peer_frame(config, 2)[:40])
             time.sleep(0.2)
             os.write(master, peer_frame(config, 2)[40:])
-            wait_until("keepalive 2 through the worker's framer",
-                       lambda: (deliver(), seqs == [1, 2])[1])
+            def delivered_two() -> bool:
+                deliver()
+                return seqs == [1, 2]
+
+            wait_until("keepalive 2 through the worker's framer", delivered_two)
             for seq in (3, 4):
                 os.write(master, peer_frame(config, seq))
                 time.sleep(0.05)
