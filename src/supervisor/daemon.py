@@ -252,6 +252,8 @@ class Supervisor:
         """The membership deadline the link workers were last woken for."""
         self.bus_lost: dict[str, int] = {}
         self.backlog_since_ms: int | None = None
+        self.torn_since_ms: int | None = None
+        """Since when a heard board slot could not be read (see `run`)."""
         self.started_wall = time.time()
         self.settle_until_ms = 0  # no membership deadlines before this (after a stall)
         # A status call's spawn and exit stamps, when the journal left it out,
@@ -597,13 +599,18 @@ class Supervisor:
         for name in self.worker_ready:
             self.bus.send_multipart([name.encode(), *body])
 
-    def read_heard_boards(self) -> None:
+    def read_heard_boards(self) -> bool:
         """The quiet keepalives the workers recorded since the last call, to
         membership as the messages they stand for (a run that began after a
-        frame still on the bus waits for it: supervisor/quietlinks.py)."""
+        frame still on the bus waits for it: supervisor/quietlinks.py).
+        Returns whether every slot was read (False: a worker was writing one,
+        or stopped while it did)."""
+        whole = True
         resynced = self.quiet.resynced
         for name, board in self.heard_boards.items():
-            for _slot, run in board.runs():
+            runs = board.runs()
+            whole = whole and not board.torn
+            for _slot, run in runs:
                 keepalives = self.quiet.on_board(name, run, time.monotonic_ns())
                 if keepalives:
                     self._apply_quiet(keepalives, self.workers_by_name[name].name)
@@ -611,6 +618,24 @@ class Supervisor:
                 resynced = self.quiet.resynced
                 self.log(Level.WARN, f"{name}: quiet keepalives applied without a frame the "
                                      "worker sent before them (lost on the bus)")
+        return whole
+
+    def read_before_judging(self) -> int:
+        """What silence is judged on includes the quiet keepalives: read the
+        boards. A slot being written (or whose worker stopped while writing
+        it) may hold the keepalive that keeps a peer alive, so no one is
+        judged silent until it is read, for at most a keepalive interval.
+        Returns the time (ms) to judge at."""
+        whole = self.read_heard_boards()
+        now = now_ms()
+        if whole:
+            self.torn_since_ms = None
+        else:
+            if self.torn_since_ms is None:
+                self.torn_since_ms = now
+            if now - self.torn_since_ms < self.keepalive_ms:
+                self.settle_until_ms = max(self.settle_until_ms, now + 1)
+        return now
 
     def _apply_quiet(self, keepalives: list[Keepalive], medium: str) -> None:
         mono, wall = time.monotonic_ns(), time.time()
@@ -1298,8 +1323,7 @@ class Supervisor:
                 self.on_control(self.control, read_only=False)
             if self.query in events:
                 self.on_control(self.query, read_only=True)
-            self.read_heard_boards()  # what silence is judged on includes the quiet keepalives
-            now = now_ms()
+            now = self.read_before_judging()
             self._note_turn(now)
             deadline = self.membership.next_deadline(now)
             if deadline is not None and deadline <= now and now >= self.settle_until_ms:

@@ -12,6 +12,7 @@ cluster's keys written into the other end of the line."""
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import zmq
 import linklayer
 from hbeat.config import ClusterConfig
 from hbeat.ipc.bus import LinkSetup, MediumSpec, Rx, Stop, decode_link_report
-from hbeat.ipc.heardboard import HeardBoard
+from hbeat.ipc.heardboard import SLOT0, HeardBoard
 from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from supervisor.daemon import Supervisor, now_ms
 from supervisor.membership import Log
@@ -182,3 +183,32 @@ def test_with_metrics_every_frame_is_forwarded(tmp_path: Path) -> None:
         sup.board.close()
         sup.instance_lock.release()
 
+
+
+def test_a_slot_being_written_holds_judgement_for_at_most_a_keepalive(tmp_path: Path) -> None:
+    # A worker preempted (or stopped) in the middle of recording a keepalive
+    # leaves its slot unreadable: that keepalive may be what keeps the peer
+    # alive, so no one is judged silent meanwhile, but not for ever.
+    sup, _config = bare_supervisor(tmp_path)
+    try:
+        [name] = sup.workers_by_name
+        board = HeardBoard.attach(Path(sup._setup_for(name).heard))
+        with open(board.path, "r+b") as f:
+            f.seek(SLOT0)
+            f.write(struct.pack("<Q", 7))  # the seqlock odd: being written
+        now = sup.read_before_judging()
+        assert sup.settle_until_ms == now + 1
+        assert sup.torn_since_ms is not None
+        sup.torn_since_ms -= sup.keepalive_ms  # still unreadable a keepalive later
+        sup.settle_until_ms = 0
+        sup.read_before_judging()
+        assert sup.settle_until_ms == 0  # judged as the boards say
+        with open(board.path, "r+b") as f:
+            f.seek(SLOT0)
+            f.write(struct.pack("<Q", 8))
+        sup.read_before_judging()
+        assert sup.torn_since_ms is None
+        board.close()
+    finally:
+        sup.board.close()
+        sup.instance_lock.release()

@@ -68,6 +68,9 @@ class HeardBoard:
     def __init__(self, path: Path, mm: mmap.mmap) -> None:
         self.path = path
         self._mm = mm
+        self.torn = 0
+        """Slots the last `runs` could not read whole (the worker was writing
+        them, or stopped while it did): what they hold is not known yet."""
 
     @classmethod
     def create(cls, path: Path) -> HeardBoard:
@@ -103,7 +106,8 @@ class HeardBoard:
 
     def run(self, slot: int) -> QuietRun | None:
         """Slot `slot`'s current run (None: no run, or no consistent read
-        within READ_TRIES: the worker is writing it; the next turn reads it)."""
+        within READ_TRIES, which is counted in `torn`: the worker is writing
+        it; a later read gets it)."""
         at = SLOT0 + slot * SLOT
         mm = self._mm
         for _ in range(READ_TRIES):
@@ -118,10 +122,13 @@ class HeardBoard:
                 return None
             return QuietRun(rx_before, first, last, ts, heard, count,
                             src[:min(n, SRC_MAX)].decode(errors="replace"))
+        self.torn += 1
         return None
 
     def runs(self) -> list[tuple[int, QuietRun]]:
-        """Every slot's current run, by slot."""
+        """Every slot's current run, by slot (`torn`: how many slots could not
+        be read)."""
+        self.torn = 0
         out: list[tuple[int, QuietRun]] = []
         for slot in range(PEERS):
             r = self.run(slot)

@@ -61,6 +61,11 @@ def test_a_slot_being_written_reads_as_no_run(tmp_path: Path) -> None:
     board = HeardBoard.create(path)
     write_slot(path, 1, 5, 0, 3, 4, 1, 1, 2, b"weasel")  # odd: the worker is writing
     assert board.run(1) is None
+    # Not "no run": the supervisor must know a slot went unread (it then
+    # judges no peer silent for a moment: supervisor/daemon.py).
+    assert board.runs() == [] and board.torn == 1
+    write_slot(path, 1, 6, 0, 3, 4, 1, 1, 2, b"weasel")  # written
+    assert [slot for slot, _ in board.runs()] == [1] and board.torn == 0
 
 
 def test_a_slot_without_a_run_reads_as_none_even_with_a_peer(tmp_path: Path) -> None:
