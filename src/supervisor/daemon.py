@@ -68,6 +68,7 @@ from hbeat.ipc.executor import Outcome, is_failure
 from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
+from hbeat.ipc.leasefile import LeaseFile
 from hbeat.ipc.seqboard import SENT_RING, SeqBoard
 from hbeat.lease import lease_ms, renew_due, renew_every_ms
 from hbeat.logfmt import Level
@@ -82,7 +83,7 @@ from supervisor import resources as rs
 from supervisor import rscmessages as rm
 from supervisor.clients import Clients
 from supervisor.commands import ControlCommands, build_snapshot
-from supervisor.executorlink import EXECUTOR, ExecutorLink
+from supervisor.executorlink import EXECUTOR, LEASE_FILE, ExecutorLink
 from supervisor.feed import Feed
 from supervisor.generation import bump_generation, load_or_create_uuid
 from supervisor.journal import Journal
@@ -512,6 +513,7 @@ class Supervisor:
             self.pool.add(name, "workers.link", RestartPolicy.for_deadtime(deadtime_s),
                           keyring=lambda: self.config.keyring)
         if self.resources is not None:
+            self.executor.lease = LeaseFile.create(self.options.runtime_dir / PRIVATE / LEASE_FILE)
             self.pool.add(EXECUTOR, "workers.executor", RestartPolicy.for_deadtime(deadtime_s))
         if self.ping.enabled:
             self.pool.add(PING_WORKER, "workers.ping", RestartPolicy.for_deadtime(deadtime_s))
@@ -1399,8 +1401,9 @@ class Supervisor:
             self.tcp_feed.close()
         self.ctx.term()
         rd = self.options.runtime_dir
+        self.executor.close()
         for path in (rd / PRIVATE / "bus", rd / CONTROL, rd / QUERY, rd / "status",
-                     rd / PRIVATE / "seqboard"):
+                     rd / PRIVATE / "seqboard", rd / PRIVATE / LEASE_FILE):
             path.unlink(missing_ok=True)
         for board in self.heard_boards.values():
             board.close()

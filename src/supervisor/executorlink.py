@@ -17,8 +17,14 @@ When the executor dies, the calls it was running fail at once (not at their
 timeout): their process groups are killed, so an orphaned start cannot go
 on behind a rollback stop, and each is reported `failed` with no exit code:
 the resource machine then counts the group as possibly running and stops
-or probes it through the next executor. A hung executor is found by a ping
-that must be answered within PING_DEADLINE_S; `tick()` says when to kill it.
+or probes it through the next executor. A hung executor is found by its
+lease (hbeat/ipc/leasefile.py, in the file the daemon creates and hands in
+as `lease`): the executor renews it from the loop that reads its bus, and
+`tick()`, on any turn of the supervisor's loop, reads it and says when to
+kill an executor whose lease has run out (EXECUTOR_LEASE_S after its last
+renewal). `next_deadline()` is that expiry: the loop wakes for it only when
+no other turn came first, and in steady state one always does, so the
+executor's health never wakes the supervisor.
 """
 
 from __future__ import annotations
@@ -31,14 +37,13 @@ from collections.abc import Callable
 from hbeat.config.model import ClusterConfig, Logging, Resource
 from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop
 from hbeat.ipc.executor import (
+    EXECUTOR_LEASE_S,
     Bye,
     ExecutorLogging,
     ExecutorReady,
     ExecutorSetup,
     Outcome,
     Output,
-    Ping,
-    Pong,
     RunRequest,
     RunResult,
     Started,
@@ -46,16 +51,12 @@ from hbeat.ipc.executor import (
     encode_logging,
     encode_setup,
 )
+from hbeat.ipc.leasefile import LeaseFile
 from hbeat.logfmt import Level
 
 EXECUTOR = "executor"
-PING_EVERY_S = 5.0
-PING_DEADLINE_S = 10.0
-# A ping falls due PING_EVERY_S after the last answer and is sent on the next
-# turn of the supervisor's loop, which turns at least every half lease
-# anyway; only when none comes within PING_SLACK_S does the loop wake for it
-# alone (one wake-up less every PING_EVERY_S: docs/processes.md).
-PING_SLACK_S = 1.0
+LEASE_FILE = "executor.lease"
+"""The lease file's name, in the runtime directory's private part (next to the bus)."""
 
 Send = Callable[[list[bytes]], None]
 LogFn = Callable[[Level, str], None]
@@ -66,8 +67,12 @@ FENCE_OP_BASE = 1 << 40  # fence op ids live above every resource op id
 
 class ExecutorLink:
     def __init__(self, config: ClusterConfig, send: Send, log: LogFn, done: Done,
-                 fence_done: FenceDone | None = None) -> None:
+                 fence_done: FenceDone | None = None, lease: LeaseFile | None = None) -> None:
         self.config = config
+        self.lease = lease
+        """The executor's lease file; set before the executor is started (None:
+        no executor on this node, nothing to watch)."""
+        self._expiry_ns: int | None = None  # the lease's end as `tick` last read it
         self._send = send
         self._log = log
         self._done = done
@@ -83,9 +88,6 @@ class ExecutorLink:
         self._quiet: set[int] = set()  # monitor probes: their chatter is debug output
         self._in_flight: dict[int, int | None] = {}
         """Calls sent to the executor and not answered: op id -> process group."""
-        self._nonce = 0
-        self._ping_sent: float | None = None
-        self._next_ping = 0.0
 
     def _to_executor(self, parts: list[bytes]) -> None:
         self._send([EXECUTOR.encode(), *parts])
@@ -133,11 +135,14 @@ class ExecutorLink:
             self._pending.append(request)
 
     def setup(self) -> ExecutorSetup:
+        if self.lease is None:
+            raise RuntimeError("the executor's lease file was not created")
         return {
             "config_dir": self.config.config_dir,
             "node": self.config.node_name,
             "env": dict(self.config.hacf.env),
             "logging": self._logging(self.config.logging, self.debug),
+            "lease": str(self.lease.path),
         }
 
     @staticmethod
@@ -158,7 +163,6 @@ class ExecutorLink:
         """The executor died: hold new requests until its successor is ready,
         and fail the calls it was running now (their process groups killed)."""
         self.ready = False
-        self._ping_sent = None
         in_flight, self._in_flight = self._in_flight, {}
         for op_id, pgid in in_flight.items():
             if pgid:
@@ -180,31 +184,37 @@ class ExecutorLink:
             self._done(op_id, None, "failed")
 
     def tick(self, now: float) -> int | None:
-        """Ping the executor when due; the pid to kill when it has not answered
-        a ping for PING_DEADLINE_S (hung: restarted by the pool), else None."""
-        if not self.ready:
+        """Read the executor's lease (`now`: time.monotonic()); the pid to kill
+        when it has run out (hung: the pool restarts it), else None."""
+        if not self.ready or self.lease is None:
             return None
-        if self._ping_sent is not None:
-            if now - self._ping_sent >= PING_DEADLINE_S:
-                self._log(Level.ERROR, f"executor (pid {self.pid}) did not answer a ping within"
-                                       f" {PING_DEADLINE_S:g} s: killing it")
-                self._ping_sent = None
-                return self.pid or None
+        until = self.lease.until_ns()
+        if round(now * 1e9) < until:
+            self._expiry_ns = until
             return None
-        if now >= self._next_ping:
-            self._nonce += 1
-            self._ping_sent = now
-            self._to_executor(Ping(self._nonce).encode())
-        return None
+        self._log(Level.ERROR, f"executor (pid {self.pid}) has not renewed its lease for"
+                               f" {EXECUTOR_LEASE_S:g} s (hung): killing it")
+        # Killed: nothing goes to it any more, and it is judged no further. Its
+        # calls fail when the pool reaps it (lost); new ones wait for the next.
+        self.ready = False
+        self._expiry_ns = None
+        return self.pid or None
 
     def next_deadline(self) -> float | None:
-        """When the loop must wake for `tick` at the latest (None: not before
-        the executor is ready). A due ping is sent by any earlier turn."""
-        if not self.ready:
+        """When the loop must wake for `tick` at the latest: the lease's end, in
+        time.monotonic() seconds (None: no executor ready to watch). Any
+        earlier turn's `tick` reads the lease again and moves it."""
+        if not self.ready or self.lease is None:
             return None
-        if self._ping_sent is not None:
-            return self._ping_sent + PING_DEADLINE_S
-        return self._next_ping + PING_SLACK_S
+        if self._expiry_ns is None:
+            self._expiry_ns = self.lease.until_ns()
+        return self._expiry_ns / 1e9
+
+    def close(self) -> None:
+        """Unmap the lease file (at shutdown, after the executor stopped)."""
+        if self.lease is not None:
+            self.lease.close()
+            self.lease = None
 
     def stop(self) -> None:
         if self.ready:
@@ -214,19 +224,23 @@ class ExecutorLink:
         """`parts` starts with the verb (BusError when it is malformed)."""
         if verb == b"hello":
             self.pid = Hello.decode(parts).pid
+            # A new executor: nothing is ready until it says so, and what its
+            # predecessor left in the lease file is wiped before the setup lets
+            # it renew (it renews before `ready`), so no stale lease is read.
+            self.ready = False
+            self._expiry_ns = None
+            if self.lease is not None:
+                self.lease.renew(0)
             self._to_executor(encode_setup(self.setup()))
         elif verb == b"ready":
             ExecutorReady.decode(parts)
             self.ready = True
+            self._expiry_ns = None
             for request in self._pending:
                 if isinstance(request.id, int):
                     self._in_flight[request.id] = None
                 self._to_executor(request.encode())
             self._pending.clear()
-        elif verb == Pong.VERB:
-            if Pong.decode(parts).nonce == self._nonce and self._ping_sent is not None:
-                self._next_ping = self._ping_sent + PING_EVERY_S
-                self._ping_sent = None
         elif verb == b"started":
             started = Started.decode(parts)
             if isinstance(started.id, int) and started.id in self._in_flight:

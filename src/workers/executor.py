@@ -16,6 +16,9 @@ decided is workers/scriptrun.py.
 Its bus messages (run request, result, started, output, ready, bye) are
 typed in hbeat/ipc/executor.py and listed in docs/processes.md; the
 verdict of each call is hbeat.ipc.executor.judge, told the kind of call.
+Its liveness is a lease file the supervisor names in `setup`
+(hbeat/ipc/leasefile.py): renewed before `ready`, then from the same loop
+that reads the bus, which turns at least every EXECUTOR_RENEW_S to do so.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -41,6 +45,8 @@ from hbeat.config.probe import SystemProbe
 from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop, drain, unpack_json
 from hbeat.ipc.executor import (
     ACTIONS,
+    EXECUTOR_LEASE_NS,
+    EXECUTOR_RENEW_S,
     Bye,
     CallError,
     CallKind,
@@ -48,8 +54,6 @@ from hbeat.ipc.executor import (
     Outcome,
     Output,
     OutputLimits,
-    Ping,
-    Pong,
     RunRequest,
     RunResult,
     Started,
@@ -59,6 +63,7 @@ from hbeat.ipc.executor import (
     positive_number,
     verdict_unmade,
 )
+from hbeat.ipc.leasefile import LeaseFile, LeaseFileError
 from hbeat.schedslice import shorten_slice
 from workers import scriptrun
 from workers.procinit import die_with_parent, set_title
@@ -71,6 +76,8 @@ DEFAULT_KILL_GRACE_S = 5.0
 DEFAULT_TIMEOUT_S = 300.0
 STATUS_TEXT_MAX = 64 * 1024
 MAX_LINGERING = 64
+RENEW_AFTER_NS = int(EXECUTOR_RENEW_S * 1_000_000_000) // 16
+"""A turn renews the lease only when this long has passed since the last renewal."""
 STREAMS = ("stdout", "stderr")
 
 
@@ -231,6 +238,8 @@ class Executor:
         self.default_timeout_s = positive_number(
             setup.get("default_timeout_s", DEFAULT_TIMEOUT_S), "setup: default_timeout_s")
         self.env = scriptrun.build_env(self.settings, os.environ)
+        self.lease = open_lease(setup.get("lease"))
+        self.renewed_ns = 0
         self.probe = SystemProbe(init_dir=self.settings.init_dir,
                                  lib_resource_dir=self.settings.lib_resource_dir,
                                  ocf_dir=self.settings.ocf_agents_dir)
@@ -264,13 +273,6 @@ class Executor:
                     Error(f"bus message {verb!r}: expected [verb, JSON]").encode())
             elif verb == b"run":
                 self.on_run(body)
-            elif verb == Ping.VERB:
-                try:
-                    ping = Ping.decode(parts)
-                except BusError as exc:
-                    self.bus.send_multipart(Error(str(exc)).encode())
-                    continue
-                self.bus.send_multipart(Pong(ping.nonce).encode())
             elif verb == b"stop":
                 try:
                     stop = Stop.decode(parts)
@@ -566,16 +568,25 @@ class Executor:
 
     # --- loop --------------------------------------------------------------
 
+    def renew_lease(self, now_ns: int) -> None:
+        """Let the lease run to EXECUTOR_LEASE_S after `now_ns`."""
+        self.lease.renew(now_ns + EXECUTOR_LEASE_NS)
+        self.renewed_ns = now_ns
+
+    def keep_lease(self, now_ns: int) -> None:
+        """A turn's renewal: skipped when the last was less than RENEW_AFTER_NS ago."""
+        if now_ns - self.renewed_ns >= RENEW_AFTER_NS:
+            self.renew_lease(now_ns)
+
     def next_timeout_ms(self, now: float) -> int:
-        due: list[float] = []
+        # Turn by the lease's next renewal at the latest, even with nothing to do.
+        due = [self.renewed_ns / 1e9 + EXECUTOR_RENEW_S]
         for job in self.running.values():
             if job.kill_at is None:
                 due.append(job.deadline)
             elif not job.sigkill_sent:
                 # wait for the group to empty: look again soon, SIGKILL at kill_at
                 due.append(min(job.kill_at, now + 0.02))
-        if not due:
-            return -1
         return max(0, int((min(due) - now) * 1000) + 1)
 
     def drain_wakeups(self) -> bool:
@@ -594,6 +605,7 @@ class Executor:
         while True:
             now = time.monotonic()
             events = dict(self.poller.poll(self.next_timeout_ms(now)))
+            self.keep_lease(time.monotonic_ns())
             if self.wake_fd in events and self.drain_wakeups():
                 self.shutdown()
                 return 0
@@ -649,6 +661,17 @@ def exec_error(path: str, exc: OSError) -> str:
         return (f"cannot execute {path}: {reason} (not a binary and no #! line; "
                 "heartbeat's shell would have run it with /bin/sh)")
     return f"cannot execute {path}: {reason}"
+
+
+def open_lease(path: Any) -> LeaseFile:
+    """The lease file named by setup's `lease` (CallError if it is unusable)."""
+    if not isinstance(path, str) or not path:
+        raise CallError(f"setup: 'lease' must be the path of the executor's lease file, "
+                        f"not {path!r}")
+    try:
+        return LeaseFile.open(Path(path))
+    except LeaseFileError as exc:
+        raise CallError(f"setup: 'lease': {exc}") from exc
 
 
 def make_wakeup_pipe() -> int:
@@ -720,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
             log("ERROR", str(exc))
             bus.send_multipart(Fatal(str(exc)).encode())
             return 2
+        executor.renew_lease(time.monotonic_ns())  # before `ready`: the lease is ours
         lim = executor.limits
         bus.send_multipart(ExecutorReady(
             os.getpid(), OutputLimits(max_lines=lim.max_lines, max_bytes=lim.max_bytes,

@@ -15,6 +15,8 @@ checks it). It owns
   sequence numbers, the keepalive schedule and the supervisor's lease;
 * `executor`: the executor's run request, its result and other messages,
   and the one verdict of a script call;
+* `leasefile`: the executor's liveness lease, a small shared file it renews
+  and the supervisor reads;
 * `journal`: the decision journal's entry and file format (the supervisor
   writes it, `hbeat why` reads it; docs/journal.md);
 * `statusfeed`: the status feed's schema versions (the supervisor publishes,

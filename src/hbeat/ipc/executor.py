@@ -6,7 +6,9 @@ executor's messages"). `judge` is the one place where a call's exit code and
 output become its outcome: the executor computes it, because only it knows
 the kind of call (a haresources script, resource.d or init.d, or an OCF
 agent's `monitor`), and sends it in the result's `status`; the supervisor's
-group operations act on that verdict and never judge a call again.
+group operations act on that verdict and never judge a call again. The
+executor's liveness is not a message: it renews a lease file
+(hbeat/ipc/leasefile.py) on the turns of its loop, on the schedule below.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "running", "stopped", "not-inst
                                  "not-configured")
 CANNOT_RUN: frozenset[Outcome] = frozenset({"not-installed", "not-configured"})
 """Status verdicts meaning: the resource does not run on this node and cannot."""
+
+EXECUTOR_LEASE_S = 15.0
+"""How far ahead the executor renews its lease: a supervisor that finds it run
+out kills the executor as hung (found within this long of its last renewal)."""
+EXECUTOR_RENEW_S = 5.0
+"""The executor's loop turns at least this often while idle, to renew the lease;
+a busier turn renews it once EXECUTOR_RENEW_S / 16 has passed since the last."""
+EXECUTOR_LEASE_NS = int(EXECUTOR_LEASE_S * 1_000_000_000)
 
 _NOT_RUNNING = re.compile(r"[Nn][Oo][Tt] .*[Rr]unning", re.DOTALL)
 _RUNNING = re.compile(r"[Rr]unning|OK")
@@ -488,36 +498,6 @@ class ExecutorReady:
 
 
 @dataclass(frozen=True, slots=True)
-class Ping:
-    """supervisor -> executor: are you turning? (answered at once by Pong)"""
-
-    VERB: ClassVar[bytes] = b"ping"
-    nonce: int
-
-    def encode(self) -> list[bytes]:
-        return pack(self.VERB, {"nonce": self.nonce})
-
-    @classmethod
-    def decode(cls, parts: Sequence[bytes]) -> Ping:
-        return cls(get_int(body_of(parts, "ping"), "ping", "nonce"))
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    """executor -> supervisor: the answer to Ping, with its nonce."""
-
-    VERB: ClassVar[bytes] = b"pong"
-    nonce: int
-
-    def encode(self) -> list[bytes]:
-        return pack(self.VERB, {"nonce": self.nonce})
-
-    @classmethod
-    def decode(cls, parts: Sequence[bytes]) -> Pong:
-        return cls(get_int(body_of(parts, "pong"), "pong", "nonce"))
-
-
-@dataclass(frozen=True, slots=True)
 class Bye:
     """executor -> supervisor, last after `stop`: what was cancelled or killed."""
 
@@ -549,7 +529,8 @@ class ExecutorLogging(TypedDict, total=False):
 
 class ExecutorSetup(TypedDict, total=False):
     """supervisor -> executor `setup` (answered by ready or fatal). The
-    executor checks it field by field (workers/scriptrun.settings_from_setup)."""
+    executor checks it field by field (workers/scriptrun.settings_from_setup;
+    `lease`, `limits` and the times in workers/executor.py)."""
 
     config_dir: str
     node: str
@@ -560,6 +541,9 @@ class ExecutorSetup(TypedDict, total=False):
     funcs: str
     env: dict[str, str]
     logging: ExecutorLogging
+    lease: str
+    """Required: the path of the lease file (hbeat/ipc/leasefile.py) the
+    executor renews to EXECUTOR_LEASE_S ahead, at least every EXECUTOR_RENEW_S."""
     limits: dict[str, int]
     kill_grace_s: float
     default_timeout_s: float

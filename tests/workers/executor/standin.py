@@ -3,6 +3,8 @@
 `StandIn` binds a real ZeroMQ ROUTER, starts `python -m workers.executor`
 as a real child process, answers its hello with a setup and then sends
 requests and collects what comes back, waiting on messages with deadlines.
+Like the supervisor, it creates the executor's lease file (`lease`) and
+names it in the setup, unless the setup names one (`"lease": None`: none).
 
 Run as a program it is the parent the executor watches: it starts the
 executor, asks it to run the given script, prints one JSON line with the
@@ -27,6 +29,7 @@ from typing import Any
 import zmq
 
 from hbeat.ipc.bus import pack, unpack_json
+from hbeat.ipc.leasefile import LeaseFile
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -46,6 +49,10 @@ class StandIn:
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(self.endpoint)
+        self.lease = LeaseFile.create(self.dir / "executor.lease")
+        setup = {"lease": str(self.lease.path), **setup}
+        if setup["lease"] is None:
+            del setup["lease"]
         self.inbox: list[tuple[str, dict[str, Any]]] = []
         self.seen: list[tuple[str, dict[str, Any]]] = []
         self.ids = itertools.count(1)
@@ -61,8 +68,10 @@ class StandIn:
         self.send("setup", setup)
         verb, body = self.next_message(timeout=20)
         if verb != "ready":
-            raise StandInError(f"executor answered setup with {verb} {body}; "
-                               f"stderr: {self.stderr()}")
+            error = StandInError(f"executor answered setup with {verb} {body}; "
+                                 f"stderr: {self.stderr()}")
+            self.close()
+            raise error
         self.ready = body
 
     # --- plumbing ---------------------------------------------------------
@@ -152,6 +161,7 @@ class StandIn:
             self.sock.close()
             self.ctx.term()
             self._stderr.close()
+            self.lease.close()
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
