@@ -579,15 +579,19 @@ class Executor:
             self.renew_lease(now_ns)
 
     def next_timeout_ms(self, now: float) -> int:
-        # Turn by the lease's next renewal at the latest, even with nothing to do.
-        due = [self.renewed_ns / 1e9 + EXECUTOR_RENEW_S]
+        # Turn by the lease's next renewal at the latest, even with nothing to
+        # do: rounded down (any turn renews it), the timers below rounded up.
+        renew_ms = max(0, int((self.renewed_ns / 1e9 + EXECUTOR_RENEW_S - now) * 1000))
+        due: list[float] = []
         for job in self.running.values():
             if job.kill_at is None:
                 due.append(job.deadline)
             elif not job.sigkill_sent:
                 # wait for the group to empty: look again soon, SIGKILL at kill_at
                 due.append(min(job.kill_at, now + 0.02))
-        return max(0, int((min(due) - now) * 1000) + 1)
+        if not due:
+            return renew_ms
+        return min(renew_ms, max(0, int((min(due) - now) * 1000) + 1))
 
     def drain_wakeups(self) -> bool:
         """Empty the signal wake-up pipe; True if SIGTERM arrived."""
