@@ -41,7 +41,7 @@ print('info: sanitize: using', m.__file__)
 status=0
 "$PY" -m pytest -p no:cacheprovider -q tests/linklayer/test_native.py \
     tests/linklayer/test_agreement.py tests/linklayer/test_fuzz_regressions.py \
-    tests/linklayer/test_batchrecv.py tests/linklayer/test_ticker.py tests/linklayer/test_quiet.py \
+    tests/linklayer/test_batchrecv.py tests/linklayer/test_ticker.py tests/linklayer/test_quiet.py tests/linklayer/test_leasepoll.py \
     2>&1 | tee "$tmp/test.log" || status=$?
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|UndefinedBehaviorSanitizer" \
     "$tmp/test.log"; then

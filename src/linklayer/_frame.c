@@ -3675,3 +3675,189 @@ int32_t hb_quiet_pending(hb_quiet *q, char *out, size_t cap)
     q->pending = 0;
     return n;
 }
+
+/* -------------------------------------------------------------------- */
+/* Waiting with a lease (hb_lease_*): the supervisor's loop sleeps here */
+/* and the lease on its sequence board is renewed while it does. The   */
+/* renewal is the board write the supervisor's own turns make (an OFD  */
+/* lock on the whole file around the 8 bytes). Nothing allocated after */
+/* hb_lease_new.                                                       */
+
+struct hb_lease {
+    unsigned char *board;
+    size_t size;
+    int fd;
+    size_t lease_at;
+    long count_at;              /* -1: nothing watched */
+};
+
+void hb_lease_free(hb_lease *l)
+{
+    if (l == NULL)
+        return;
+    if (l->board != NULL)
+        munmap(l->board, l->size);
+    close(l->fd);
+    munmap(l, round_pages(sizeof(*l)));
+}
+
+hb_lease *hb_lease_new(const char *path, int64_t size, const char *magic, size_t magic_len,
+                       int64_t lease_at, int64_t count_at, hb_error *err)
+{
+    hb_error dummy;
+    hb_error *e = err != NULL ? err : &dummy;
+    hb_lease *l;
+    int fd;
+
+    fail(e, HB_OK, -1, -1, -1, -1);
+    if (path == NULL || magic == NULL || magic_len == 0 || magic_len > 8 || size < 16
+        || size > (int64_t)1 << 30 || lease_at < (int64_t)magic_len || lease_at % 8 != 0
+        || lease_at + 8 > size || count_at < -1 || (count_at >= 0 && (count_at % 8 != 0
+        || count_at < (int64_t)magic_len || count_at + 8 > size || count_at == lease_at)))
+        return tk_error(e, HB_BAD_ARGUMENT, -1), NULL;
+    fd = open_board(path, (off_t)size, e);
+    if (fd < 0)
+        return NULL;
+    l = map_anon(sizeof(*l));
+    if (l == NULL) {
+        close(fd);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    l->fd = fd;
+    l->size = (size_t)size;
+    l->lease_at = (size_t)lease_at;
+    l->count_at = (long)count_at;
+    l->board = mmap(NULL, l->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (l->board == MAP_FAILED) {
+        l->board = NULL;
+        hb_lease_free(l);
+        return tk_error(e, HB_NO_MEMORY, -1), NULL;
+    }
+    if (memcmp(l->board, magic, magic_len) != 0) {
+        hb_lease_free(l);
+        return tk_error(e, HB_BOARD_INVALID, -1), NULL;
+    }
+    return l;
+}
+
+int hb_lease_renew(hb_lease *l, int64_t until_ns, int32_t *errnum)
+{
+    int rc;
+    if (l == NULL)
+        return HB_BAD_ARGUMENT;
+    rc = bd_lock(l->fd, F_WRLCK);
+    if (rc != 0) {
+        if (errnum != NULL)
+            *errnum = rc;
+        return HB_BOARD_LOCK;
+    }
+    bd_put(l->board, l->lease_at, (uint64_t)until_ns);
+    bd_lock(l->fd, F_UNLCK);
+    return HB_OK;
+}
+
+int64_t hb_lease_until(hb_lease *l)
+{
+    int64_t v;
+    if (l == NULL || bd_lock(l->fd, F_RDLCK) != 0)
+        return -1;
+    v = bd_get(l->board, l->lease_at);
+    bd_lock(l->fd, F_UNLCK);
+    return v;
+}
+
+/* The watched count, read without the lock: one aligned 8-byte load
+ * (a hint; the caller reads the board under the lock). */
+static int64_t lease_count(const hb_lease *l)
+{
+    uint64_t raw = __atomic_load_n((const uint64_t *)(const void *)(l->board + l->count_at),
+                                   __ATOMIC_ACQUIRE);
+    unsigned char b[8];
+    memcpy(b, &raw, 8);
+    return bd_get(b, 0);
+}
+
+int32_t hb_lease_poll(hb_lease *l, const int32_t *fds, int32_t nfds, int32_t timeout_ms,
+                      hb_lease_plan *plan, hb_lease_result *res)
+{
+    struct pollfd pfd[HB_LP_MAX_FDS];
+    int64_t start, end, alive, now, until, wait_ns;
+    int n, ms, rc;
+    int32_t errnum = 0;
+
+    if (l == NULL || plan == NULL || res == NULL || nfds < 0 || nfds > HB_LP_MAX_FDS
+        || (fds == NULL && nfds > 0) || plan->lease_ns <= 0 || plan->every_ns <= 0
+        || plan->stall_ns <= 0)
+        return -HB_BAD_ARGUMENT;
+    memset(res, 0, sizeof(*res));
+    for (int32_t i = 0; i < nfds; i++) {
+        pfd[i].fd = fds[i];
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+    }
+    start = alive = mono_ns();
+    end = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000000;
+    for (now = start;;) {
+        if (l->count_at >= 0 && lease_count(l) >= plan->count_at_least) {
+            res->flags |= HB_LP_COUNT;
+            break;
+        }
+        if (now >= plan->next_renew_ns) {
+            rc = hb_lease_renew(l, now + plan->lease_ns, &errnum);
+            if (rc != HB_OK) {
+                res->flags |= HB_LP_LEASE;
+                res->err = errnum;
+                break;
+            }
+            plan->next_renew_ns = now + plan->every_ns;
+            res->renewals++;
+        }
+        until = plan->next_renew_ns < end ? plan->next_renew_ns : end;
+        wait_ns = until - now;
+        /* Rounded up: a poll that ends before the renewal or the timeout
+         * is due would only come back to sleep again. */
+        if (wait_ns <= 0)
+            ms = 0;
+        else if (wait_ns >= (int64_t)INT32_MAX * 1000000)
+            ms = INT32_MAX;
+        else
+            ms = (int)((wait_ns + 999999) / 1000000);
+        n = poll(pfd, (nfds_t)nfds, ms);
+        if (n < 0)
+            errnum = errno;
+        now = mono_ns();
+        if (now - alive > plan->stall_ns) {
+            /* Asleep far longer than asked: this process was stopped or
+             * starved. Say so before renewing anything. */
+            res->flags |= HB_LP_STALL;
+            res->alive_ns = alive;
+        } else {
+            alive = now;
+        }
+        if (n < 0) {
+            if (errnum == EINTR) {
+                res->flags |= HB_LP_INTR;
+            } else {
+                res->flags |= HB_LP_ERROR;
+                res->err = errnum;
+            }
+            break;
+        }
+        if (n > 0) {
+            for (int32_t i = 0; i < nfds; i++)
+                if (pfd[i].revents != 0)
+                    res->ready |= (int32_t)1 << i;
+            res->flags |= HB_LP_FDS;
+            break;
+        }
+        if (res->flags & HB_LP_STALL)
+            break;
+        if (now >= end) {
+            res->flags |= HB_LP_TIMEOUT;
+            break;
+        }
+    }
+    if (!(res->flags & HB_LP_STALL))
+        res->alive_ns = alive;
+    return res->flags;
+}

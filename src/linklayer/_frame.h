@@ -515,3 +515,76 @@ int32_t hb_quiet_wait(hb_quiet *q, const hb_keyring *kr, int medium_fd, const in
  * forgotten here). Returns their number, or -HB_NO_SPACE when cap is too
  * small (nothing is forgotten then). */
 int32_t hb_quiet_pending(hb_quiet *q, char *out, size_t cap);
+
+/* Waiting with a lease (hb_lease_*): the supervisor's loop sleeps in
+ * hb_lease_poll, which keeps the supervisor's lease on the sequence board
+ * renewed while the loop is inside it. The lease proves that the loop
+ * either waits for input here or has been away from here for less than a
+ * lease (docs/processes.md, "The lease kept while waiting"). The board
+ * is a file the supervisor made: exactly `size` bytes, starting with the
+ * 8-byte magic; the lease is the little-endian int64 at lease_at
+ * (CLOCK_MONOTONIC ns), written under an OFD lock on the whole file as the
+ * ticker's claims are; count_at (-1: none) is an int64 the poll watches. */
+#define HB_LP_MAX_FDS 30
+/* hb_lease_poll's outcome flags. */
+#define HB_LP_FDS 1
+#define HB_LP_TIMEOUT 2
+#define HB_LP_INTR 4
+#define HB_LP_ERROR 8
+#define HB_LP_COUNT 16
+#define HB_LP_STALL 32
+#define HB_LP_LEASE 64
+
+typedef struct hb_lease hb_lease;
+
+/* What the poll keeps and watches. A renewal sets the lease to now +
+ * lease_ns once now >= next_renew_ns, and next_renew_ns to now +
+ * every_ns (in and out: the caller's own renewals move it too). The poll
+ * returns HB_LP_COUNT once the board's int64 at count_at is >= count_at_least,
+ * and HB_LP_STALL when it wakes more than stall_ns after its previous wake
+ * (the process was stopped or starved: it sleeps at most every_ns at a
+ * time). All > 0 but next_renew_ns and count_at_least. */
+typedef struct {
+    int64_t lease_ns;
+    int64_t every_ns;
+    int64_t next_renew_ns;
+    int64_t count_at_least;
+    int64_t stall_ns;
+} hb_lease_plan;
+
+/* What one hb_lease_poll did: flags (HB_LP_*); ready, bit i set for each
+ * fds[i] readable, hung up or invalid (HB_LP_FDS); err, the errno of a
+ * failed poll (HB_LP_ERROR) or board lock (HB_LP_LEASE); renewals made;
+ * alive_ns, when the poll last woke before a stall (HB_LP_STALL), else
+ * when it returned. */
+typedef struct {
+    int32_t flags;
+    int32_t ready;
+    int32_t err;
+    int32_t renewals;
+    int64_t alive_ns;
+} hb_lease_result;
+
+/* Map the board at path (checked: exactly size bytes, magic of
+ * magic_len <= 8 bytes at offset 0, lease_at and count_at 8-byte fields
+ * inside it). NULL with HB_BOARD_OPEN (errno in err->offset),
+ * HB_BOARD_INVALID, HB_BAD_ARGUMENT or HB_NO_MEMORY in *err. */
+hb_lease *hb_lease_new(const char *path, int64_t size, const char *magic, size_t magic_len,
+                       int64_t lease_at, int64_t count_at, hb_error *err);
+void hb_lease_free(hb_lease *l);
+/* Sets the lease to until_ns under the board lock: HB_OK, or
+ * HB_BOARD_LOCK with the errno in *errnum. */
+int hb_lease_renew(hb_lease *l, int64_t until_ns, int32_t *errnum);
+/* The lease as it stands (read under the board lock; -1 if it fails). */
+int64_t hb_lease_until(hb_lease *l);
+/* Wait until one of fds[0..nfds) (at most HB_LP_MAX_FDS) is readable,
+ * timeout_ms passes (< 0: no timeout), a signal interrupts (HB_LP_INTR),
+ * the watched count is reached, or a stall is seen, renewing the lease on
+ * the way as *plan says (a renewal that fails ends the wait: HB_LP_LEASE).
+ * A signal outside poll(2) (during a renewal) does not end the wait: give
+ * it the descriptor the signal handler writes to. Nothing is allocated.
+ * Returns res->flags, or -HB_BAD_ARGUMENT (nothing
+ * done: l, plan or res NULL, nfds outside 0..HB_LP_MAX_FDS, fds NULL
+ * with nfds > 0, a plan field <= 0 that must be > 0). */
+int32_t hb_lease_poll(hb_lease *l, const int32_t *fds, int32_t nfds, int32_t timeout_ms,
+                      hb_lease_plan *plan, hb_lease_result *res);

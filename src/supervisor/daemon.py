@@ -69,12 +69,13 @@ from hbeat.ipc.heardboard import HeardBoard
 from hbeat.ipc.journal import Kind
 from hbeat.ipc.keepalive import KeepaliveContent, content_key
 from hbeat.ipc.leasefile import LeaseFile
-from hbeat.ipc.seqboard import SENT_RING, SeqBoard
+from hbeat.ipc.seqboard import COUNT_AT, LEASE_AT, MAGIC, SENT_RING, SIZE, SeqBoard
 from hbeat.lease import lease_ms, renew_due, renew_every_ms
 from hbeat.logfmt import Level
 from hbeat.schedslice import set_timer_slack, shorten_slice
 from hbeat.sdnotify import Notifier
 from linklayer.errors import FrameError
+from linklayer.leasepoll import LeasePlan, LeasePoll
 from supervisor import fencing as fc
 from supervisor import journalhooks as jh
 from supervisor import membership as mb
@@ -244,7 +245,7 @@ class Supervisor:
         """The keepalive contents handed to the workers, by content_key (the
         newest CONTENTS_KEPT): what a keepalive log entry names."""
         self.counters = {"rx_frames": 0, "rx_quiet": 0, "rx_rejected": 0, "rx_junk_bytes": 0,
-                         "bus_errors": 0}
+                         "bus_errors": 0, "loop_turns": 0}
         self.quiet = QuietLinks()
         """The peers' keepalives the workers recorded on their heard boards
         instead of forwarding them (docs/processes.md, "Quiet keepalives")."""
@@ -461,6 +462,9 @@ class Supervisor:
             generation=generation,
             lease_ns=time.monotonic_ns() + self.lease_ms * 1_000_000,
         )
+        # The loop's sleep keeps the lease renewed (linklayer/leasepoll.py).
+        self.lease_board = LeasePoll(self.board.path, size=SIZE, magic=MAGIC, lease_at=LEASE_AT,
+                                     count_at=COUNT_AT)
         self.membership = mb.Membership(
             mb.MembershipConfig(
                 local=self.node,
@@ -1192,7 +1196,9 @@ class Supervisor:
             self.log(Level.WARN, f"supervisor: {problem}")
         self._start_workers()
         self.apply(self.membership.start(now_ms()))
-        waiter = ZmqWait((self.bus, self.control, self.query), (self.signals.rfd,))
+        plan = LeasePlan(lease_ns=self.lease_ms * 1_000_000, every_ns=1)
+        waiter = ZmqWait((self.bus, self.control, self.query), (self.signals.rfd,),
+                         lease=(self.lease_board, plan))
         next_renew = 0
         next_peer_records = 0
         usec = self.notifier.watchdog_usec
@@ -1202,6 +1208,7 @@ class Supervisor:
         next_reap = 0.0
         self.last_turn_ms = now_ms()
         while self.running:
+            self.counters["loop_turns"] += 1
             if self.stall_ms:
                 self._debug_stall(time.monotonic())
             self.signals.process()
@@ -1262,9 +1269,9 @@ class Supervisor:
             restart = self.pool.next_deadline()
             if restart is not None:
                 waits.append(int((restart - mono) * 1000) + 1)
-            ping = self.executor.next_deadline()
-            if ping is not None:
-                waits.append(int((ping - mono) * 1000) + 1)
+            lease_end = self.executor.next_deadline()  # the executor's, as last read
+            if lease_end is not None:
+                waits.append(int((lease_end - mono) * 1000) + 1)
             if watchdog_every:
                 waits.append(int((next_watchdog - mono) * 1000) + 1)
             if self.stall_ms:
@@ -1275,27 +1282,21 @@ class Supervisor:
             respawn = self.clients.next_deadline()
             if respawn is not None:
                 waits.append(respawn - now)
-            # Until something else is due, a wake-up for the lease alone only
-            # renews it (a lean turn: docs/processes.md, "Quiet keepalives").
-            other_ms = now + min(waits)
-            events = waiter.wait(max(0, min(next_renew, other_ms) - now))  # a signal ends it
-            while not events and fine_ns is None:
-                turn = now_ms()
-                if turn >= other_ms or turn < next_renew:
-                    break
-                self._note_turn(turn)
-                if self.board.sent_count() - self.sent_read > SENT_RING // 2:
-                    self.read_sent_log()  # (else the next full turn reads it, in one go)
-                renew_every = renew_every_ms(self.lease_ms)
-                self.board.renew_lease(time.monotonic_ns() + self.lease_ms * 1_000_000)
-                next_renew = turn + renew_every
-                hung = self.executor.tick(time.monotonic())  # a due ping goes now
-                if hung is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(hung, signal.SIGKILL)  # the pool reaps and restarts it
-                # Only the bus may have been written since the last wait asked
-                # every socket (the ping): supervisor/zwait.py.
-                events = waiter.wait(max(0, min(next_renew, other_ms) - turn), (self.bus,))
+            # The sleep renews the lease whenever it is due (in C, without
+            # waking this loop: docs/processes.md, "The lease kept while
+            # waiting"), and ends early when half the keepalive log is unread.
+            renew_every = renew_every_ms(self.lease_ms)
+            plan.lease_ns = self.lease_ms * 1_000_000
+            plan.every_ns = min(renew_every, SENT_RING // 4 * self.keepalive_ms) * 1_000_000
+            plan.next_renew_ns = next_renew * 1_000_000
+            plan.count_at_least = self.sent_read + SENT_RING // 2
+            plan.stall_ns = self.lease_ms * 1_000_000
+            events = waiter.wait(min(waits))  # a signal ends it
+            next_renew = -(-plan.next_renew_ns // 1_000_000)
+            if waiter.last is not None:
+                # The sleep's own wake-ups were turns of this loop; a stall
+                # inside it is seen by _note_turn below.
+                self.last_turn_ms = max(self.last_turn_ms, waiter.last.alive_ns // 1_000_000)
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.
@@ -1395,6 +1396,7 @@ class Supervisor:
             self.bus.send_multipart([name.encode(), *Stop().encode()])
         self.pool.stop_all()
         self.board.renew_lease(0)
+        self.lease_board.close()
         for sock in (self.bus, self.control, self.query, self.feed.socket):
             sock.close()
         if self.tcp_feed is not None:

@@ -17,15 +17,25 @@ the sockets between that check and the sleep (`wait` does both). A socket
 whose descriptor woke the wait is reported as ready: it may still hold no
 message (the command was another one), and the caller reads it without
 blocking, until ZMQ_EVENTS or EAGAIN says it is empty.
+
+Given a `LeasePoll` and its `LeasePlan` (the daemon's), the sleep is
+`LeasePoll.poll` (linklayer/leasepoll.py): the same one poll, made in C,
+which keeps the supervisor's lease renewed while the loop sleeps (a signal
+that interrupts it has its handler run, and the sleep goes on for what is
+left). `last` is what ended the latest sleep: a stall, the sequence board's
+watched count, when the sleep was last awake.
 """
 
 from __future__ import annotations
 
 import select
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 import zmq
+
+from linklayer.leasepoll import LeasePlan, LeasePoll, LeaseWake
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -40,8 +50,12 @@ _FD = int(zmq.FD)
 class ZmqWait:
     """Wait for input on `sockets` (ZeroMQ) and `fds` (plain descriptors)."""
 
-    def __init__(self, sockets: Sequence[zmq.Socket[bytes]], fds: Sequence[int] = ()) -> None:
+    def __init__(self, sockets: Sequence[zmq.Socket[bytes]], fds: Sequence[int] = (),
+                 lease: tuple[LeasePoll, LeasePlan] | None = None) -> None:
         self.sockets = tuple(sockets)
+        self.lease = lease
+        self.last: LeaseWake | None = None
+        """What ended the latest sleep in the lease poll (None: no sleep yet)."""
         self._poll = select.poll()
         self._by_fd: dict[int, Waitable] = {}
         for sock in self.sockets:
@@ -51,16 +65,25 @@ class ZmqWait:
         for fd in fds:
             self._by_fd[fd] = fd
             self._poll.register(fd, select.POLLIN)
+        self._fd_order = tuple(self._by_fd)
 
-    def wait(self, timeout_ms: int, ask: Sequence[zmq.Socket[bytes]] | None = None
-             ) -> set[Waitable]:
+    def wait(self, timeout_ms: int) -> set[Waitable]:
         """What has input (sockets, descriptors), after at most `timeout_ms`
-        (not at all when a socket already has a message). `ask`: the sockets
-        whose ZMQ_EVENTS are read first (default all). A socket may be left
-        out only when the last wait asked it and found nothing, and nothing
-        was sent or received on it since: its descriptor is then armed."""
-        sockets = self.sockets if ask is None else ask
-        ready: set[Waitable] = {s for s in sockets if cast(int, s.get(_EVENTS)) & _POLLIN}
-        for fd, _mask in self._poll.poll(0 if ready else max(0, timeout_ms)):
-            ready.add(self._by_fd[fd])
-        return ready
+        (not at all when a socket already has a message)."""
+        ready: set[Waitable] = {s for s in self.sockets if cast(int, s.get(_EVENTS)) & _POLLIN}
+        timeout_ms = 0 if ready else max(0, timeout_ms)
+        if self.lease is None:
+            for fd, _mask in self._poll.poll(timeout_ms):
+                ready.add(self._by_fd[fd])
+            return ready
+        board, plan = self.lease
+        end_ns = time.monotonic_ns() + timeout_ms * 1_000_000
+        while True:
+            wake = board.poll(self._fd_order, timeout_ms, plan)
+            self.last = wake
+            ready.update(self._by_fd[fd] for fd in wake.ready)
+            if not wake.interrupted or wake.stalled:
+                return ready
+            # A signal: its handler has run by now (and written to the signal
+            # pipe, if it has one); sleep on for what is left.
+            timeout_ms = max(0, -((time.monotonic_ns() - end_ns) // 1_000_000))

@@ -43,7 +43,8 @@ HEADER = _LAYOUT.size
 _LEASE = struct.Struct("<q")
 LEASE_AT = 48  # offset of lease_ns in _LAYOUT: magic, then five q before it
 _COUNT = struct.Struct("<q")
-RING_AT = HEADER + _COUNT.size
+COUNT_AT = HEADER  # offset of sent_count
+RING_AT = COUNT_AT + _COUNT.size
 SENT_RING = 256
 """Entries kept: far more keepalives than a lease lets the workers send
 between two turns of the supervisor's loop (a turn reads them all)."""
