@@ -12,10 +12,13 @@ import contextlib
 import os
 import re
 import signal
+import stat
 import time
 
 import pytest
 
+from hbeat.ipc.leasefile import LeaseFile
+from supervisor.rundir import PRIVATE
 from tests.harness import Lab, wait_for
 from tests.lab.journal.why import why_decisions
 
@@ -206,6 +209,9 @@ def test_hung_executor_is_found_by_its_lease_and_restarted(lab: Lab) -> None:
     c = FailoverCluster(lab, HARESOURCES, scripts=SCRIPTS)
     c.start()
     c.wait_holders({GROUP: "weasel"})
+    path = c["weasel"].runtime_dir / PRIVATE / "executor.lease"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    lease = LeaseFile.open(path)
     hung = executor_pid(c, "weasel")
     os.kill(hung, signal.SIGSTOP)
     try:
@@ -217,4 +223,9 @@ def test_hung_executor_is_found_by_its_lease_and_restarted(lab: Lab) -> None:
             os.kill(hung, signal.SIGCONT)
     assert re.search(rf"ERROR: executor \(pid {hung}\) has not renewed its lease for 15 s "
                      r"\(hung\): killing it", c["weasel"].log())
+    wait_for(lambda: lease.until_ns() > time.monotonic_ns(), 30,
+             what="the new executor's lease")  # renewed by the new executor
+    lease.close()
     c.audit({GROUP: "weasel"})
+    c["weasel"].stop()
+    assert not path.exists(), "the lease file outlived the daemon"
