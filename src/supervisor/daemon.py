@@ -1353,14 +1353,17 @@ class Supervisor:
             slot.policy.cap_s = cap_s
 
     def _note_turn(self, now: int) -> None:
-        """Notice a stall of this loop (SIGSTOP, a long pause of the host; a
-        turn never waits longer than half a lease otherwise). The frames our
+        """Notice a stall of this loop (SIGSTOP, a long pause of the host;
+        otherwise a turn, or a wake-up of the wait in between, comes at least
+        every half lease: `last_turn_ms` follows the wait's). The frames our
         workers received meanwhile are still making their way through the bus,
         one worker's pipe at a time: judge no peer silent before a keepalive
-        interval has let them in."""
+        interval has let them in, and the executor (perhaps frozen with us)
+        not before it could renew its lease."""
         if now - self.last_turn_ms > self.lease_ms:
             self.settle_until_ms = now + self.keepalive_ms
             self.partition_seen_ms = now  # our own silence: see _check_fence
+            self.executor.after_stall(time.monotonic())
         self.last_turn_ms = now
 
     def _next_deadline(self, now: int) -> int | None:

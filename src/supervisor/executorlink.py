@@ -38,6 +38,7 @@ from hbeat.config.model import ClusterConfig, Logging, Resource
 from hbeat.ipc.bus import BusError, Error, Fatal, Hello, Stop
 from hbeat.ipc.executor import (
     EXECUTOR_LEASE_S,
+    EXECUTOR_RENEW_S,
     Bye,
     ExecutorLogging,
     ExecutorReady,
@@ -73,6 +74,9 @@ class ExecutorLink:
         """The executor's lease file; set before the executor is started (None:
         no executor on this node, nothing to watch)."""
         self._expiry_ns: int | None = None  # the lease's end as `tick` last read it
+        self._grace_ns = 0
+        """Not judged before this (time.monotonic_ns()): set after a stall of
+        the supervisor's own loop (`after_stall`)."""
         self._send = send
         self._log = log
         self._done = done
@@ -189,8 +193,9 @@ class ExecutorLink:
         if not self.ready or self.lease is None:
             return None
         until = self.lease.until_ns()
-        if round(now * 1e9) < until:
-            self._expiry_ns = until
+        now_ns = round(now * 1e9)
+        if now_ns < max(until, self._grace_ns):
+            self._expiry_ns = max(until, self._grace_ns)
             return None
         self._log(Level.ERROR, f"executor (pid {self.pid}) has not renewed its lease for"
                                f" {EXECUTOR_LEASE_S:g} s (hung): killing it")
@@ -207,8 +212,16 @@ class ExecutorLink:
         if not self.ready or self.lease is None:
             return None
         if self._expiry_ns is None:
-            self._expiry_ns = self.lease.until_ns()
+            self._expiry_ns = max(self.lease.until_ns(), self._grace_ns)
         return self._expiry_ns / 1e9
+
+    def after_stall(self, now: float) -> None:
+        """The supervisor's own loop was stopped or starved (a frozen VM, a
+        cgroup freeze: the executor may have been frozen with it and not had a
+        chance to renew): the executor gets one renewal interval from `now`
+        (time.monotonic()) before its lease is judged."""
+        self._grace_ns = round((now + EXECUTOR_RENEW_S) * 1e9)
+        self._expiry_ns = None
 
     def close(self) -> None:
         """Unmap the lease file (at shutdown, after the executor stopped)."""

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from hbeat.config import SystemProbe, load_config
 from hbeat.ipc.bus import Hello, unpack_json
-from hbeat.ipc.executor import EXECUTOR_LEASE_NS, EXECUTOR_LEASE_S, ExecutorReady, OutputLimits
+from hbeat.ipc.executor import (
+    EXECUTOR_LEASE_NS,
+    EXECUTOR_LEASE_S,
+    EXECUTOR_RENEW_S,
+    ExecutorReady,
+    OutputLimits,
+)
 from hbeat.ipc.leasefile import LeaseFile
 from hbeat.logfmt import Level
 from supervisor.executorlink import LEASE_FILE, ExecutorLink
@@ -140,3 +146,21 @@ def test_a_hello_without_a_death_seen_first_resets_the_lease_too(tmp_path: Path)
     own.renew(round(100.0 * S) + EXECUTOR_LEASE_NS)
     ready(link, 4343)
     assert link.tick(100.1) is None and logs == []
+
+
+def test_after_a_stall_of_the_supervisor_the_executor_gets_a_renewal_interval(
+        tmp_path: Path) -> None:
+    # A frozen VM: the executor froze with the supervisor and its lease ran
+    # out meanwhile; it is judged only once it could have renewed.
+    link, sent, logs = make_link(tmp_path)
+    own = start(link, sent, 4242, 0.0)
+    link.after_stall(40.0)
+    assert link.tick(40.0) is None and link.tick(40.0 + EXECUTOR_RENEW_S - 0.001) is None
+    assert link.next_deadline() == 40.0 + EXECUTOR_RENEW_S
+    own.renew(44 * S + EXECUTOR_LEASE_NS)  # it thawed and renewed
+    assert link.tick(50.0) is None and logs == []
+    assert link.next_deadline() == 44.0 + EXECUTOR_LEASE_S
+    # One that stays silent is killed when the grace ends.
+    link.after_stall(70.0)
+    assert link.tick(70.0) is None
+    assert link.tick(70.0 + EXECUTOR_RENEW_S) == 4242
