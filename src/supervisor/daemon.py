@@ -116,6 +116,9 @@ if TYPE_CHECKING:
     from supervisor.feedtcp import TcpFeed
 
 SNAPSHOT_EVERY_S = 10.0
+SNAPSHOT_EARLY_S = 2.0
+"""A turn this close to the next snapshot publishes it then, rather than the
+loop waking for it alone (the peers' periodic acks make such turns)."""
 CONTENTS_KEPT = 64  # keepalive contents remembered for the keepalive log
 # How often the loop offers the peers' records (generation, ts) to the peer
 # store, which writes them when a generation changed or every SAVE_EVERY_MS;
@@ -1205,6 +1208,7 @@ class Supervisor:
         watchdog_every = usec / 2_000_000 if usec else 0.0
         next_watchdog = time.monotonic()
         next_snapshot = time.monotonic() + 1.0
+        snapshot_early = 0.0
         next_reap = 0.0
         self.last_turn_ms = now_ms()
         while self.running:
@@ -1226,11 +1230,12 @@ class Supervisor:
             if watchdog_every and mono >= next_watchdog:
                 self.notifier.watchdog()
                 next_watchdog = mono + watchdog_every
-            if mono >= next_snapshot:
+            if mono >= next_snapshot - snapshot_early:
                 self.read_heard_boards()
                 self.feed.snapshot(self.snapshot())
                 self._write_metrics()
                 next_snapshot = mono + SNAPSHOT_EVERY_S
+                snapshot_early = SNAPSHOT_EARLY_S  # the first one: a second after start-up
             # A worker's death raises SIGCHLD, whose wake-up ends the poll;
             # every REAP_EVERY_S the workers are asked anyway.
             reap = self.signals.take_child_exit() or mono >= next_reap

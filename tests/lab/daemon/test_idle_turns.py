@@ -52,9 +52,11 @@ def test_an_idle_supervisor_keeps_its_lease_without_turning_for_it(
         board.close()
     assert lapsed == [], f"otter's lease lapsed (ms past it): {lapsed}"
     # Renewed about once a second: a loop that turned for each renewal would
-    # have turned at least as often.
+    # have turned at least as often. What turns it: the snapshot, the peer's
+    # acks every 10 keepalives (one per medium), this test's own two queries
+    # (about two turns each); a ping of the executor every 5 s made ~4 more.
     assert len(renewals) >= WINDOW_S - 2, sorted(renewals)
-    assert turns < WINDOW_S, f"otter's loop turned {turns} times in {WINDOW_S} s"
+    assert turns <= WINDOW_S / 2, f"otter's loop turned {turns} times in {WINDOW_S} s"
     received = (heard1["rx_frames"] + heard1["rx_quiet"]
                 - heard0["rx_frames"] - heard0["rx_quiet"])
     # Two media, a keepalive a second on each (weasel's own bcast echoes too).
