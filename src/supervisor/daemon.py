@@ -1296,11 +1296,14 @@ class Supervisor:
             plan.next_renew_ns = next_renew * 1_000_000
             plan.count_at_least = self.sent_read + SENT_RING // 2
             plan.stall_ns = self.lease_ms * 1_000_000
+            # A stall during this turn (SIGSTOP while it ran) is seen here,
+            # before the wait's own wake-ups stand for turns of the loop.
+            self._note_turn(now_ms())
             events = waiter.wait(min(waits))  # a signal ends it
             next_renew = -(-plan.next_renew_ns // 1_000_000)
             if waiter.last is not None:
-                # The sleep's own wake-ups were turns of this loop; a stall
-                # inside it is seen by _note_turn below.
+                # The sleep's wake-ups were turns of this loop too (it renewed
+                # the lease); a stall inside it is seen by _note_turn below.
                 self.last_turn_ms = max(self.last_turn_ms, waiter.last.alive_ns // 1_000_000)
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
