@@ -3796,6 +3796,7 @@ int32_t hb_lease_poll(hb_lease *l, const int32_t *fds, int32_t nfds, int32_t tim
         pfd[i].revents = 0;
     }
     start = alive = mono_ns();
+    res->started_ns = start;
     end = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000000;
     for (now = start;;) {
         if (l->count_at >= 0 && lease_count(l) >= plan->count_at_least) {

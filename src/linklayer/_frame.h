@@ -555,13 +555,14 @@ typedef struct {
 /* What one hb_lease_poll did: flags (HB_LP_*); ready, bit i set for each
  * fds[i] readable, hung up or invalid (HB_LP_FDS); err, the errno of a
  * failed poll (HB_LP_ERROR) or board lock (HB_LP_LEASE); renewals made;
- * alive_ns, when the poll last woke before a stall (HB_LP_STALL), else
- * when it returned. */
+ * started_ns, when the call began; alive_ns, when the poll last woke
+ * before a stall (HB_LP_STALL), else when it returned. */
 typedef struct {
     int32_t flags;
     int32_t ready;
     int32_t err;
     int32_t renewals;
+    int64_t started_ns;
     int64_t alive_ns;
 } hb_lease_result;
 

@@ -85,6 +85,8 @@ class LeaseWake(NamedTuple):
     stalled: bool
     """The wait woke far later than it asked to (more than `plan.stall_ns`)."""
     renewals: int
+    started_ns: int
+    """When the wait began (CLOCK_MONOTONIC)."""
     alive_ns: int
     """When the wait last woke before a stall; else when it returned."""
 
@@ -173,4 +175,4 @@ class LeasePoll:
             if flags & _FDS else ()
         return LeaseWake(ready, bool(flags & _TIMEOUT), bool(flags & _INTR),
                          bool(flags & _COUNT), bool(flags & _STALL), int(res.renewals),
-                         int(res.alive_ns))
+                         int(res.started_ns), int(res.alive_ns))

@@ -1298,13 +1298,13 @@ class Supervisor:
             plan.stall_ns = self.lease_ms * 1_000_000
             # A stall during this turn (SIGSTOP while it ran) is seen here,
             # before the wait's own wake-ups stand for turns of the loop.
-            self._note_turn(now_ms())
-            events = waiter.wait(min(waits))  # a signal ends it
+            awake_ns = time.monotonic_ns()
+            self._note_turn(awake_ns // 1_000_000)
+            events = waiter.wait(min(waits), awake_ns)  # a signal ends it
             next_renew = -(-plan.next_renew_ns // 1_000_000)
-            if waiter.last is not None:
-                # The sleep's wake-ups were turns of this loop too (it renewed
-                # the lease); a stall inside it is seen by _note_turn below.
-                self.last_turn_ms = max(self.last_turn_ms, waiter.last.alive_ns // 1_000_000)
+            # The sleep's wake-ups were turns of this loop too (it renewed the
+            # lease), up to a stall it saw: _note_turn below sees that one.
+            self.last_turn_ms = max(self.last_turn_ms, waiter.awake_ns // 1_000_000)
             if not events and fine_ns is not None and fine_ns > 0 and deadline is not None:
                 # Nothing came in and the deadline is under FINE_NS away: sleep
                 # to it, then the next turn takes the inputs first, as always.

@@ -56,6 +56,10 @@ class ZmqWait:
         self.lease = lease
         self.last: LeaseWake | None = None
         """What ended the latest sleep in the lease poll (None: no sleep yet)."""
+        self.awake_ns = 0
+        """Until when the latest `wait` vouches that the process ran without a
+        stall (from its `awake_since_ns`): its end, or the last moment before
+        a stall it saw, between its sleeps or inside one."""
         self._poll = select.poll()
         self._by_fd: dict[int, Waitable] = {}
         for sock in self.sockets:
@@ -67,9 +71,11 @@ class ZmqWait:
             self._poll.register(fd, select.POLLIN)
         self._fd_order = tuple(self._by_fd)
 
-    def wait(self, timeout_ms: int) -> set[Waitable]:
+    def wait(self, timeout_ms: int, awake_since_ns: int | None = None) -> set[Waitable]:
         """What has input (sockets, descriptors), after at most `timeout_ms`
-        (not at all when a socket already has a message)."""
+        (not at all when a socket already has a message). With a lease:
+        `awake_since_ns`, when the caller last knew it ran (default: now);
+        `awake_ns` says until when the wait knows it ran on."""
         ready: set[Waitable] = {s for s in self.sockets if cast(int, s.get(_EVENTS)) & _POLLIN}
         timeout_ms = 0 if ready else max(0, timeout_ms)
         if self.lease is None:
@@ -78,10 +84,16 @@ class ZmqWait:
             return ready
         board, plan = self.lease
         end_ns = time.monotonic_ns() + timeout_ms * 1_000_000
+        awake = time.monotonic_ns() if awake_since_ns is None else awake_since_ns
         while True:
             wake = board.poll(self._fd_order, timeout_ms, plan)
             self.last = wake
             ready.update(self._by_fd[fd] for fd in wake.ready)
+            if wake.started_ns - awake > plan.stall_ns:
+                # Stopped before this sleep began: vouch for nothing after.
+                self.awake_ns = awake
+                return ready
+            self.awake_ns = awake = wake.alive_ns
             if not wake.interrupted or wake.stalled:
                 return ready
             # A signal: its handler has run by now (and written to the signal

@@ -116,6 +116,7 @@ def test_a_quiet_sleep_renews_the_lease_as_the_plan_says(
     assert t0 < plan.next_renew_ns - 40 * MS <= t1  # when the last renewal was made
     assert lease_of(seq) == plan.next_renew_ns - 40 * MS + 500 * MS
     assert t1 - 2 * MS <= wake.alive_ns <= time.monotonic_ns()
+    assert t0 <= wake.started_ns <= t0 + 50 * MS  # when the call began
     # Not due yet: nothing renewed by a short sleep.
     before = lease_of(seq)
     assert lease.poll([pipe[0]], 5, plan).renewals == 0 and lease_of(seq) == before

@@ -169,3 +169,28 @@ def test_the_lease_is_renewed_while_it_sleeps_and_a_signal_does_not_end_it(
         signal.signal(signal.SIGUSR1, old)
         lease.close()
         seq.close()
+
+
+def test_a_stall_before_or_inside_the_sleep_is_not_vouched_for(pair: Pair,
+                                                                tmp_path: Path) -> None:
+    # The daemon advances its last turn to `awake_ns`: a stop of the process
+    # after the caller last noted a turn, whether before the sleep began or
+    # inside it, must leave `awake_ns` before the stop.
+    router, dealer = pair
+    seq = SeqBoard.create(tmp_path / "seqboard", t0_ns=time.monotonic_ns(),
+                          interval_ns=1_000_000_000, generation=1)
+    lease = LeasePoll(seq.path, size=SIZE, magic=MAGIC, lease_at=LEASE_AT, count_at=COUNT_AT)
+    plan = LeasePlan(lease_ns=300_000_000, every_ns=50_000_000, stall_ns=200_000_000)
+    try:
+        wait = ZmqWait([router], (), lease=(lease, plan))
+        _first(router, dealer, wait)
+        noted = time.monotonic_ns()
+        assert wait.wait(30, noted) == set()
+        assert wait.awake_ns >= noted + 29_000_000  # a plain sleep: vouched to its end
+        noted = time.monotonic_ns() - 500_000_000  # as if stopped 500 ms since
+        wait.wait(30, noted)
+        assert wait.awake_ns == noted
+        assert wait.last is not None and not wait.last.stalled
+    finally:
+        lease.close()
+        seq.close()
