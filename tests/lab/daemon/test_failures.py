@@ -83,7 +83,14 @@ def test_kill_node_detected_between_deadtime_and_deadtime_plus_keepalive(
     last = status_datagrams(cap, weasel.node.ip)[-1][0]
     after = [d for d in udp_datagrams(pcap, port=694) if d.src == weasel.node.ip
              and d.time > last.time]
-    assert after == [], f"weasel sent after its last status: {after}"
+    # No keepalive after the kill; a message the supervisor handed its workers
+    # just before it (an NS_ackmsg) may still go out after the last status,
+    # and counts for the link, not for the node's deadline.
+    kinds = [dict((n, v) for n, _t, v in linklayer.decode(d.payload, None).fields).get(b"t")
+             for d in after]
+    assert all(k not in (None, b"status") for k in kinds), (
+        f"weasel sent after its last status: {after}")
+    assert all(d.time - last.time < KEEPALIVE_S for d in after), after
     delay = dead.body["at"] - last.time
     print(f"death detected {delay:.4f} s after the last keepalive")
     # Lower bound: the supervisor's clock has millisecond resolution (1 ms)
