@@ -381,6 +381,12 @@ class Resources:
         if peer is None or node != peer.name:
             return out
         out += self._peer_heard(peer, now, "it is alive again (partition)")
+        # A group we run because the peer failed to start it is not given back
+        # on the peer's claim (convergence.audit); across a partition that
+        # reason is void: the peer declared us dead and started its groups
+        # again, so the partition rules alone decide who keeps each copy.
+        for g in self.groups.values():
+            g.from_peer_failure = False
         if self.phase is not Phase.STABLE:
             return self._finish(out, now)
         peer.alive = True

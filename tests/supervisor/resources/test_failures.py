@@ -234,3 +234,29 @@ def test_one_sided_partition_converges() -> None:
     assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
     assert otter.rscstatus == weasel.rscstatus == "local"
     sim.assert_never_two_holders(since=sim.now)
+
+
+def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
+    # weasel's start of its own group failed: otter runs it, and does not give
+    # it back on weasel's claim (the claim may predate the failure). A split
+    # brain then makes weasel start it again; once healed, that reason is
+    # void and the partition rules leave one copy (the fault suite's seed
+    # 453220386 ran it on both nodes for good).
+    sim = Sim(mode=AutoFailback.OFF)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    weasel.behaviour[(KEY, 1, "start")] = 1
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    del weasel.behaviour[(KEY, 1, "start")]  # its next start works
+    sim.cut = True
+    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.settle()
+    assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
+    sim.cut = False
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
+    sim.settle()
+    assert len(sim.holders(KEY)) == 1, sim.holders(KEY)
+    sim.assert_never_two_holders(since=sim.now)
