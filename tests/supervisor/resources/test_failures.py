@@ -81,14 +81,22 @@ def test_start_failure_alone_is_reported() -> None:
     assert weasel.rscstatus == "foreign"  # otter has no groups; weasel's own one is down
 
 
-def test_explicit_takeover_clears_the_failed_mark() -> None:
+def failed_on_weasel_then_fixed() -> Sim:
+    """weasel's start of its own group failed, otter runs it; then the cause
+    is gone (weasel's next start works)."""
     sim = Sim(mode=AutoFailback.OFF)
-    _otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    weasel = sim.nodes["weasel"]
     weasel.behaviour[(KEY, 1, "start")] = 1
     sim.comm_up()
     sim.settle()
     assert sim.holders(KEY) == ["otter"]
-    del weasel.behaviour[(KEY, 1, "start")]  # the admin fixed it
+    del weasel.behaviour[(KEY, 1, "start")]
+    return sim
+
+
+def test_explicit_takeover_clears_the_failed_mark() -> None:
+    sim = failed_on_weasel_then_fixed()  # the admin fixed it
+    weasel = sim.nodes["weasel"]
     sim.apply(weasel, weasel.res.takeover("local", sim.now))
     assert weasel.states[KEY] == rs.STOPPED
     sim.settle()
@@ -163,6 +171,15 @@ def test_hung_script_with_lost_executor_result_does_not_hang_the_machine() -> No
     assert late[0].text.startswith("Ignoring result of unknown or abandoned operation")  # type: ignore[union-attr]
 
 
+def heal_partition(sim: Sim) -> None:
+    """The partition between otter and weasel heals; both hear of it."""
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.cut = False
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
+    sim.settle()
+
+
 def test_split_brain_heals_to_the_preferred_nodes() -> None:
     groups = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
     sim = Sim(groups=groups, mode=AutoFailback.OFF)
@@ -177,10 +194,7 @@ def test_split_brain_heals_to_the_preferred_nodes() -> None:
     assert sorted(sim.holders("IPaddr::10.0.0.7")) == ["otter", "weasel"]
     assert otter.rscstatus == weasel.rscstatus == "all"
     heal = sim.now
-    sim.cut = False
-    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
-    sim.settle()
+    heal_partition(sim)
     assert sim.holders(KEY) == ["weasel"]
     assert sim.holders("IPaddr::10.0.0.7") == ["otter"]
     assert otter.rscstatus == weasel.rscstatus == "local"
@@ -198,17 +212,14 @@ def test_split_brain_heals_to_the_preferred_nodes() -> None:
 
 def test_legacy_split_brain_heal_gives_back_foreign_groups() -> None:
     sim = Sim(mode=AutoFailback.LEGACY)
-    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    otter = sim.nodes["otter"]
     sim.comm_up()
     sim.settle()
     sim.cut = True
     sim.apply(otter, otter.res.node_dead("weasel", sim.now))
     sim.settle()
     assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
-    sim.cut = False
-    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
-    sim.settle()
+    heal_partition(sim)
     assert sim.holders(KEY) == ["weasel"]
 
 
@@ -242,21 +253,13 @@ def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
     # brain then makes weasel start it again; once healed, that reason is
     # void and the partition rules leave one copy (the fault suite's seed
     # 453220386 ran it on both nodes for good).
-    sim = Sim(mode=AutoFailback.OFF)
+    sim = failed_on_weasel_then_fixed()
     otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
-    weasel.behaviour[(KEY, 1, "start")] = 1
-    sim.comm_up()
-    sim.settle()
-    assert sim.holders(KEY) == ["otter"]
-    del weasel.behaviour[(KEY, 1, "start")]  # its next start works
     sim.cut = True
     sim.apply(otter, otter.res.node_dead("weasel", sim.now))
     sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
     sim.settle()
     assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
-    sim.cut = False
-    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
-    sim.settle()
+    heal_partition(sim)
     assert len(sim.holders(KEY)) == 1, sim.holders(KEY)
     sim.assert_never_two_holders(since=sim.now)
