@@ -5,7 +5,7 @@ never stop.
 
 Two nodes of the seed configuration's timers (keepalive 1 s, deadtime 10 s: a lease of
 2 s renewed every second); the lease is read off the node's own sequence board, as its
-link workers read it, every 50 ms over 12 s."""
+link workers read it, every 50 ms over 20 s."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.harness import Lab
 from tests.lab.daemon.cluster import Cluster
 
 SEED_TIMERS = {"keepalive": "1", "deadtime": "10", "warntime": "5", "initdead": "20"}
-WINDOW_S = 12.0
+WINDOW_S = 20.0
 
 
 def test_an_idle_supervisor_keeps_its_lease_without_turning_for_it(
@@ -51,12 +51,13 @@ def test_an_idle_supervisor_keeps_its_lease_without_turning_for_it(
     finally:
         board.close()
     assert lapsed == [], f"otter's lease lapsed (ms past it): {lapsed}"
-    # Renewed about once a second: a loop that turned for each renewal would
-    # have turned at least as often. What turns it: the snapshot, the peer's
-    # acks every 10 keepalives (one per medium), this test's own two queries
-    # (about two turns each); a ping of the executor every 5 s made ~4 more.
+    # Renewed about once a second: a loop that turned for each renewal would have
+    # turned at least once a second, plus for everything below. What turns it: the
+    # snapshot (every 8-10 s), the peer's acks every 10 keepalives (one per medium,
+    # so about 4 in 20 s), this test's own two queries (up to two turns each): about
+    # 8-11 in all. The bound sits between the two.
     assert len(renewals) >= WINDOW_S - 2, sorted(renewals)
-    assert turns <= WINDOW_S / 2, f"otter's loop turned {turns} times in {WINDOW_S} s"
+    assert turns <= 0.75 * WINDOW_S, f"otter's loop turned {turns} times in {WINDOW_S} s"
     received = (heard1["rx_frames"] + heard1["rx_quiet"]
                 - heard0["rx_frames"] - heard0["rx_quiet"])
     # Two media, a keepalive a second on each (weasel's own bcast echoes too).
