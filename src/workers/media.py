@@ -322,6 +322,11 @@ def open_serial(spec: MediumSpec) -> SerialMedium:
         attrs[6][termios.VMIN] = 1
         attrs[6][termios.VTIME] = 1
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        # What the line received before this open is an earlier worker's
+        # conversation (a restarted worker, a restarted node: the tty keeps
+        # what came in meanwhile): a peer's ack of our previous life's
+        # messages, its resource messages of seconds ago. None of it is read.
+        termios.tcflush(fd, termios.TCIFLUSH)
     except termios.error as exc:
         os.close(fd)
         raise MediumError(f"serial {dev}: cannot set line settings: {exc}") from exc

@@ -3,9 +3,13 @@ hands over verified frames and counts the rest (UDP: in C, batched)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import struct
+import termios
 import time
+import tty
 
 import linklayer
 from hbeat.ipc.bus import MediumSpec
@@ -149,3 +153,37 @@ def test_serial_receive_takes_bytes_already_read_first() -> None:
         medium.close()
         os.close(master)
         os.close(slave)
+
+
+def test_serial_open_discards_what_the_line_received_before() -> None:
+    # A restarted worker (or node) must not read what the tty kept meanwhile:
+    # a peer's ack of the previous life's messages, resource messages of
+    # seconds ago. Only what comes after the open is framed.
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stale = linklayer.encode_classic([(b"t", 0, b"NS_ackmsg"), (b"ackseq", 0, b"146")], KEYRING)
+    os.write(master, stale)
+    deadline = time.monotonic() + 5
+    while _pending(slave) < len(stale) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the tty has queued it for reading
+    assert _pending(slave) == len(stale)
+    medium = open_serial(MediumSpec("serial", "serial pty", os.ttyname(slave), baud=19200))
+    try:
+        assert _pending(slave) == 0
+        fresh = linklayer.encode_classic([(b"t", 0, b"status"), (b"seq", 0, b"7")], KEYRING)
+        os.write(master, fresh)
+        frames: list[tuple[bytes, str]] = []
+        while not frames and time.monotonic() < deadline:
+            time.sleep(0.01)
+            got, refused = medium.receive(KEYRING)
+            frames += got
+            assert refused == []
+        assert frames == [(fresh, medium.name)]
+    finally:
+        medium.close()
+        os.close(master)
+        os.close(slave)
+
+
+def _pending(fd: int) -> int:
+    return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
