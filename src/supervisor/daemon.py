@@ -980,12 +980,21 @@ class Supervisor:
         must come round (lease, deadlines, control) however much arrives.
         True when messages were left for the next turn."""
         handled = 0
+        boards_read = False
         self.read_sent_log()
         for parts in drain(self.bus):
             handled += 1
             if len(parts) < 2:
                 continue
             ident, verb = parts[0].decode(errors="replace"), parts[1]
+            if verb == Rx.VERB and not boards_read:
+                # What the boards hold was heard before the frames now read
+                # (a run heard after a frame still queued waits for it): a
+                # peer's quiet keepalives on one link come before its frame
+                # on another, as a restarted peer's last keepalives of its
+                # old generation before its first status of the new one.
+                boards_read = True
+                self.read_heard_boards()
             try:
                 self._bus_message(ident, verb, parts[1:])
             except (BusError, FrameError, KeyError, ValueError) as exc:

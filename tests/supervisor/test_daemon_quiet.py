@@ -28,6 +28,8 @@ from hbeat.ipc.heardboard import SLOT0, HeardBoard
 from hbeat.ipc.keepalive import KeepaliveContent, status_fields
 from supervisor.daemon import Supervisor, now_ms
 from supervisor.membership import Log
+from supervisor.restartpolicy import RestartPolicy
+from supervisor.workerpool import WorkerPool
 from tests.supervisor.test_daemon_sent_history import bare_supervisor, supervisor_and_bus
 from workers.link import LinkWorker
 
@@ -212,3 +214,71 @@ def test_a_slot_being_written_holds_judgement_for_at_most_a_keepalive(tmp_path: 
     finally:
         sup.board.close()
         sup.instance_lock.release()
+
+
+def test_quiet_keepalives_on_one_link_come_before_a_frame_read_from_another(
+        tmp_path: Path) -> None:
+    # The peer's last keepalives of its old generation wait on the serial link's
+    # board when it restarts; its first status of the new generation comes
+    # through the other link's worker and is read from the bus first. The board
+    # holds what was heard before it: applied first, no replay alarm for them.
+    sup, config = bare_supervisor(tmp_path, ("mcast lo 239.0.0.1 694 1 0",))
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("inproc://two-links")
+    sup.bus = router
+    first, second = list(sup.workers_by_name)
+    sup.pool = WorkerPool("inproc://two-links")  # its slots only: nothing is started
+    for name in (first, second):
+        sup.pool.add(name, "workers.link", RestartPolicy.for_deadtime(10.0))
+    ends = []
+    for name in (first, second):
+        end = ctx.socket(zmq.DEALER)
+        end.setsockopt(zmq.IDENTITY, name.encode())
+        end.connect("inproc://two-links")
+        ends.append(end)
+    other_link, serial_end = ends
+    master, slave = os.openpty()
+    actions: list[object] = []
+    sup.apply = actions.extend  # type: ignore[method-assign,assignment]
+    sup.membership.start(now_ms())
+    setup = replace(sup._setup_for(second), medium=MediumSpec(
+        "serial", "serial tty", os.ttyname(slave), baud=19200))
+    worker = LinkWorker(second, serial_end, setup, config.keyring)
+    os.close(slave)
+    loop = threading.Thread(target=worker.run)
+    loop.start()
+    board = HeardBoard.attach(Path(setup.heard))
+    try:
+        os.write(master, peer_frame(config, 1))
+        wait_until("the first status on the bus", lambda: router.poll(0) != 0)
+        sup.on_bus()
+        for seq in (2, 3):
+            os.write(master, peer_frame(config, seq))
+            time.sleep(0.05)
+        wait_until("keepalives 2-3 on the board",
+                   lambda: (r := board.run(0)) is not None and r.last_seq == 3)
+        restarted = replace(PEER, hg=PEER.hg + 1)
+        other_link.send_multipart(Rx(time.monotonic_ns(), peer_frame(config, 1, restarted))
+                                  .encode())
+        wait_until("the new generation's status on the bus", lambda: router.poll(0) != 0)
+        sup.on_bus()
+        sup.read_heard_boards()  # as a later turn does
+        logged = [a.text for a in actions if isinstance(a, Log)]
+        assert not [t for t in logged if "replay" in t or "lower generation" in t], logged
+        assert logged.count("Heartbeat restart on node weasel") == 1, logged
+        assert sup.counters["rx_quiet"] == 2 and sup.counters["rx_frames"] == 2
+        peer = sup.membership.nodes["weasel"]
+        assert peer.tracker.generation == restarted.hg and peer.tracker.last_seq == 1
+    finally:
+        router.send_multipart([second.encode(), *Stop().encode()])
+        loop.join(10)
+        board.close()
+        for end in ends:
+            end.close(linger=0)
+        router.close(linger=0)
+        ctx.term()
+        os.close(master)
+        sup.board.close()
+        sup.instance_lock.release()
+    assert not loop.is_alive()
