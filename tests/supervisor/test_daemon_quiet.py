@@ -51,14 +51,16 @@ def wait_until(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 def start_worker(sup: Supervisor, config: ClusterConfig, slave: int,
-                 worker_end: zmq.Socket[bytes], actions: list[object]
+                 worker_end: zmq.Socket[bytes], actions: list[object], name: str = ""
                  ) -> tuple[str, LinkSetup, LinkWorker, threading.Thread, HeardBoard]:
     """Membership started (its actions kept in `actions`: the bare supervisor
-    has no feed, pool, ...) and the supervisor's one link worker running its
-    loop on the pty `slave`, with the heard board the supervisor made for it."""
+    has no feed, pool, ...) and the supervisor's link worker `name` (default:
+    its one link) running its loop on the pty `slave`, with the heard board the
+    supervisor made for it."""
     sup.apply = actions.extend  # type: ignore[method-assign,assignment]
     sup.membership.start(now_ms())
-    [name] = sup.workers_by_name
+    if not name:
+        [name] = sup.workers_by_name
     setup = replace(sup._setup_for(name), medium=MediumSpec(
         "serial", "serial tty", os.ttyname(slave), baud=19200))
     worker = LinkWorker(name, worker_end, setup, config.keyring)
@@ -240,15 +242,8 @@ def test_quiet_keepalives_on_one_link_come_before_a_frame_read_from_another(
     other_link, serial_end = ends
     master, slave = os.openpty()
     actions: list[object] = []
-    sup.apply = actions.extend  # type: ignore[method-assign,assignment]
-    sup.membership.start(now_ms())
-    setup = replace(sup._setup_for(second), medium=MediumSpec(
-        "serial", "serial tty", os.ttyname(slave), baud=19200))
-    worker = LinkWorker(second, serial_end, setup, config.keyring)
-    os.close(slave)
-    loop = threading.Thread(target=worker.run)
-    loop.start()
-    board = HeardBoard.attach(Path(setup.heard))
+    _name, _setup, _worker, loop, board = start_worker(sup, config, slave, serial_end, actions,
+                                                       second)
     try:
         os.write(master, peer_frame(config, 1))
         wait_until("the first status on the bus", lambda: router.poll(0) != 0)
