@@ -106,7 +106,7 @@ def test_a_link_worker_lets_the_answer_to_its_request_through(tmp_path: Path) ->
     try:
         assert forwarded() == 1
         assert forwarded() == 0  # a replay
-        sup.send_multipart(Send(linklayer.encode_classic(rexmit_fields("otter", 0x99), KEYRING),
+        sup.send_multipart(Send(linklayer.encode_classic(request("otter", 0x99, 0x99), KEYRING),
                                 0).encode())
         time.sleep(0.05)
         worker.on_bus()  # writes the request on the line and waits for the answer
