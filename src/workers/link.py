@@ -76,7 +76,6 @@ from workers.nslimit import NS_MARK, NsLimit, ns_type
 from workers.procinit import become_worker, greet_supervisor
 from workers.recentframes import RecentFrames
 from workers.rejecttally import SUMMARY_EVERY_S, RejectTally
-from workers.rexmitwait import T_REXMIT, RexmitWait
 from workers.schedule import KeepaliveSchedule
 from workers.warnlimit import WarnLimiter
 
@@ -228,8 +227,6 @@ class LinkWorker:
         self.loadavg = LoadAvg()
         self.tally = RejectTally()
         self.recent = RecentFrames()
-        self.rexmits = RexmitWait()
-        """The retransmissions asked for on this medium: let past `recent`."""
         self.ns_limit = NsLimit()
         self.bus_lost = 0
         self.lost_reported = 0
@@ -445,9 +442,7 @@ class LinkWorker:
             if self.own_echo(frame, peer):
                 continue
             now = time.monotonic_ns()
-            if self.recent.seen_before(frame) and not (
-                    self.rexmits and self.rexmits.answer(
-                        linklayer.decode(frame, None).fields, now)):
+            if self.recent.seen_before(frame):
                 self.tally.add("REPLAYED_FRAME", peer, REPLAYED)
                 continue
             if NS_MARK in frame:
@@ -564,9 +559,6 @@ class LinkWorker:
             self.warn(f"{self.name}: {exc}")
             return
         if isinstance(order, Send):
-            if T_REXMIT in order.frame:  # the answer may be a frame we saw before
-                self.rexmits.asked(linklayer.decode(order.frame, None).fields,
-                                   time.monotonic_ns())
             self.write(order.frame, order.seq)
         elif isinstance(order, Status):
             self.status = order.content
