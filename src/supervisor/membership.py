@@ -690,7 +690,7 @@ class Membership:
         wall = wall_s if wall_s is not None else self._wall0 + (now - self._start) / 1000
         refused = self._guard(info, env, wall, now)
         if refused is not None:
-            self._hold(info, env, medium)
+            self._hold(info, env, medium, wall)
             return refused
         if env.srcuuid is not None:
             info.uuid = env.srcuuid
@@ -703,6 +703,8 @@ class Membership:
         if info.held and info.admitted:
             held, info.held = sorted(info.held.items()), {}
             for _seq, (henv, hmedium) in held:
+                if henv.gen != info.tracker.generation:
+                    continue  # held for a generation that no status admitted
                 try:
                     actions += self._receive_from_peer(info, info.links[hmedium], henv, now)
                 except m.MessageError as exc:
@@ -711,13 +713,23 @@ class Membership:
         actions += self._check_comm_isup(now)
         return actions
 
-    def _hold(self, info: NodeInfo, env: m.Envelope, medium: str) -> None:
-        """Keep a dead peer's message that is newer than anything it sent before
-        (never a replay of what we saw) in case a newer status heals it."""
+    def _hold(self, info: NodeInfo, env: m.Envelope, medium: str, wall_s: float) -> None:
+        """Keep a refused message that a status may yet admit, to deliver it
+        then: a dead peer's that is newer than anything it sent before (never a
+        replay of what we saw), in case a newer status heals it; and one of a
+        generation newer than the peer's we know (a restart, or our start),
+        whose status it overtook (another link, the bus's order). Refused for
+        good, it would leave a hole asked for again and again, and the answer,
+        the same bytes the link worker already forwarded, would be refused by
+        its replay filter every time."""
+        if env.seq is None or env.type == m.T_STATUS or len(info.held) >= MAX_HELD:
+            return
         last = info.tracker.last_seq
-        if (info.status == DEAD and env.seq is not None and env.type != m.T_STATUS
-                and env.gen == info.tracker.generation and last is not None
-                and env.seq > last and len(info.held) < MAX_HELD):
+        healing = (info.status == DEAD and env.gen == info.tracker.generation
+                   and last is not None and env.seq > last)
+        overtaking = env.gen > info.tracker.generation and clock_refusal(
+            env.ts, wall_s, self.config.max_clock_skew_ms, admitting=False) is None
+        if healing or overtaking:
             info.held.setdefault(env.seq, (env, medium))
 
     def _refuse(self, counter: str, reason: str, text: str, now: int,
@@ -878,7 +890,8 @@ class Membership:
             self.counters.stale += 1
             return actions
         if result.restarted_from is not None:
-            info.held.clear()
+            # What its new generation sent before this status waits to be delivered.
+            info.held = {k: v for k, v in info.held.items() if v[0].gen == env.gen}
             for lk in info.links.values():
                 lk.highest_seq = 0
             self.sender.forget_peer(info.name)
