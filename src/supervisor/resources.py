@@ -391,7 +391,7 @@ class Resources:
             return self._finish(out, now)
         peer.alive = True
         if self.nice:
-            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+            out += self._ask_peer_report(peer)
         else:
             logs, foreign = cv.partition_copies(self._ordered(Hold.FOREIGN, reverse=True))
             out += logs
@@ -499,6 +499,7 @@ class Resources:
         return out
 
     def _on_report(self, peer: PeerState, rep: rm.ResourceReport, now: int) -> list[Action]:
+        was_stable = peer.stable
         if not peer.report(rep):
             return []
         out = self._sx.on_report(peer.name, rep)
@@ -506,6 +507,10 @@ class Resources:
             done = self._nego.report(rep.stable, now)
             if done is not None:
                 out += [*done, *self._become_stable(REMOTE)]
+        elif self.phase is Phase.STABLE and rep.stable and not was_stable:
+            # The peer's turn to stable is answered with our report, as 3.0.6
+            # does: it may not know ours (it asks so after a partition heal).
+            out += [Log(Level.INFO, "remote resource transition completed."), self._report()]
         return out
 
     def _become_stable(self, reason: str) -> list[Action]:
@@ -782,9 +787,22 @@ class Resources:
         elif self.nice and self.phase is Phase.STABLE:
             # A peer we held for dead may run what we took over (a start-up
             # alone, unfenced): our report makes both audit their holdings,
-            # as after a partition (which sends it too; a second is harmless).
-            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+            # and asks for the peer's (it may never have seen a partition).
+            out += self._ask_peer_report(peer)
         return out
+
+    def _ask_peer_report(self, peer: PeerState) -> list[Action]:
+        """Our report, sent isstable=0 then isstable=1: a peer that holds us
+        stable answers that turn to stable with its own report (3.0.6 does
+        too), so we learn what a peer we held for dead holds and whether it is
+        stable, even when nothing is doubly held and the peer saw no partition
+        (docs/resources.md, "Split brain"). Once until its next full report."""
+        if peer.report_asked:
+            return []
+        peer.report_asked = True
+        hold = self.hold_bits()
+        return [SendMessage(rm.resource_fields(hold, False)),
+                SendMessage(rm.resource_fields(hold, True))]
 
     def _takeover_job(self, dead: str, *, after_shutdone: bool) -> Job:
         self.claim = Hold.ALL

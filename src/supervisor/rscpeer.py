@@ -34,11 +34,13 @@ class PeerState:
     fresh_report: bool = False  # a stable report not yet audited
     dead_before_comm_up: bool = False
     told_we_own_ours: bool = False  # sent our report after "Both machines own our resources!"
+    report_asked: bool = False  # sent isstable=0 then 1 to have it report; no full report since
 
     def unsettled(self) -> None:
         """Dead or restarted: not stable, no report to audit."""
         self.stable = False
         self.fresh_report = False
+        self.report_asked = False
 
     def starting(self) -> None:
         """It sent `starting`: a fresh start-up, nothing of its past holds."""
@@ -55,6 +57,7 @@ class PeerState:
             return False
         self.hold = rep.hold
         self.hold_known = True
+        self.report_asked = False
         self.stable = rep.stable
         self.fresh_report = rep.stable
         if rep.info == rm.INFO_SHUTDOWN:

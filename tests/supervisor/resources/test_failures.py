@@ -247,6 +247,44 @@ def test_one_sided_partition_converges() -> None:
     sim.assert_never_two_holders(since=sim.now)
 
 
+def test_one_sided_partition_of_a_peer_that_holds_nothing_leaves_it_stable() -> None:
+    """The fault suite's seed 1344415903: weasel crashed and otter took its group;
+    weasel came back and, auto_failback off, left it on otter. Then weasel was
+    frozen past deadtime: only otter declared it dead (there was nothing to take),
+    then heard it again. Nothing is doubly held, so weasel's audit of otter's
+    report asks for no answer, and otter held weasel "in flux" until weasel next
+    changed state: hb_standby on otter was refused. Otter's report at the heal
+    now asks for weasel's (isstable=0 then 1, a transition 3.0.6 answers too)."""
+    sim = Sim(mode=AutoFailback.OFF)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.comm_up()
+    sim.settle()
+    sim.kill("weasel")
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    sim.restart("weasel")
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    assert otter.res.snapshot()["peer"]["stable"]
+    sim.partition(only="otter")  # weasel frozen: it sees nothing
+    sim.run_for(10_001)
+    assert "weasel" in otter.seen_dead
+    sim.settle()
+    sim.cut = False  # weasel resumes; only otter noticed anything
+    sent = len(weasel.sent)
+    sim.apply(otter, otter.res.node_up("weasel", sim.now))
+    sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
+    sim.settle()
+    assert len(weasel.sent) == sent + 1  # its answer, once
+    assert otter.res.snapshot()["peer"]["stable"]
+    assert "remote resource transition completed." in otter.log_texts("info")
+    sim.apply(otter, otter.res.standby("all", sim.now))
+    sim.settle()
+    assert not any("in flux" in t for t in otter.log_texts() + weasel.log_texts())
+    assert sim.holders(KEY) == ["weasel"]
+    sim.assert_never_two_holders()
+
+
 def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
     # weasel's start of its own group failed: otter runs it, and does not give
     # it back on weasel's claim (the claim may predate the failure). A split
