@@ -3,9 +3,10 @@
 `Auditor(cluster)`:
 
 * `settle(timeout)`: until, for STABLE_S without a break, every live node
-  sees every live node active and every down node dead, every link between live nodes up, nothing in
-  transition, and every group running on exactly one live node or, when it
-  is failed somewhere, on none (deadline-based; raises `WaitTimeout` with the
+  sees every live node active and every down node dead, every link between
+  live nodes up, nothing in transition, its resource peer (when live)
+  stable, and every group running on exactly one live node or, when it is
+  failed somewhere, on none (deadline-based; raises `WaitTimeout` with the
   last observed state).
 * `audit(step, allow)`: runs each audit and returns the violations found
   (`Violation(step, audit, detail)`), never raising, so the suite can count
@@ -81,6 +82,13 @@ class Auditor:
                           "groups": states}
             if snap["local_status"] != "active" or res["held"] == "transition":
                 ok = False
+            # What it believes of its resource peer: a live peer has settled too
+            # (held "in flux" for good, it refuses hb_standby: seed 1344415903).
+            rpeer = res.get("peer")
+            if rpeer is not None and rpeer["name"] in live:
+                seen[name]["peer stable"] = rpeer["stable"]
+                if not rpeer["stable"]:
+                    ok = False
             for peer in c.names:
                 if peer == name:
                     continue
