@@ -499,7 +499,7 @@ class Resources:
         return out
 
     def _on_report(self, peer: PeerState, rep: rm.ResourceReport, now: int) -> list[Action]:
-        was_stable = peer.stable
+        was_stable, asked = peer.stable, peer.report_asked
         if not peer.report(rep):
             return []
         out = self._sx.on_report(peer.name, rep)
@@ -509,8 +509,11 @@ class Resources:
                 out += [*done, *self._become_stable(REMOTE)]
         elif self.phase is Phase.STABLE and rep.stable and not was_stable:
             # The peer's turn to stable is answered with our report, as 3.0.6
-            # does: it may not know ours (it asks so after a partition heal).
-            out += [Log(Level.INFO, "remote resource transition completed."), self._report()]
+            # does: it may not know ours (it asks so after a partition heal),
+            # unless this report is the answer to our own asking.
+            out.append(Log(Level.INFO, "remote resource transition completed."))
+            if not asked:
+                out.append(self._report())
         return out
 
     def _become_stable(self, reason: str) -> list[Action]:

@@ -271,11 +271,17 @@ def test_one_sided_partition_of_a_peer_that_holds_nothing_leaves_it_stable() -> 
     assert "weasel" in otter.seen_dead
     sim.settle()
     sim.cut = False  # weasel resumes; only otter noticed anything
-    sent = len(weasel.sent)
+    sent, asked = len(weasel.sent), len(otter.sent)
     sim.apply(otter, otter.res.node_up("weasel", sim.now))
     sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
     sim.settle()
-    assert len(weasel.sent) == sent + 1  # its answer, once
+    # otter's two reports (once, though both events ask), weasel's one answer,
+    # and nothing more: a stable report to a node that holds us stable is not answered
+    assert otter.sent_summary()[asked:] == [
+        "t=resource rsc_hold=all rtype=full isstable=0",
+        "t=resource rsc_hold=all rtype=full isstable=1",
+    ]
+    assert weasel.sent_summary()[sent:] == ["t=resource rsc_hold=none rtype=full isstable=1"]
     assert otter.res.snapshot()["peer"]["stable"]
     assert "remote resource transition completed." in otter.log_texts("info")
     sim.apply(otter, otter.res.standby("all", sim.now))
