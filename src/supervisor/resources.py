@@ -318,7 +318,9 @@ class Resources:
             out += self._on_ip_request_resp(peer, msg)
         elif isinstance(msg, rm.Shutdone):
             out += self._on_shutdone(peer, now)
-        # stonith reports from the peer need no action
+        elif isinstance(msg, rm.Stonith) and msg.node == self.me:
+            self._declared_dead_by_peer()
+        # the peer's other stonith reports need no action
         return self._finish(out, now)
 
     def node_dead(self, node: str, now: int) -> list[Action]:
@@ -381,12 +383,7 @@ class Resources:
         if peer is None or node != peer.name:
             return out
         out += self._peer_heard(peer, now, "it is alive again (partition)")
-        # A group we run because the peer failed to start it is not given back
-        # on the peer's claim (convergence.audit); across a partition that
-        # reason is void: the peer declared us dead and started its groups
-        # again, so the partition rules alone decide who keeps each copy.
-        for g in self.groups.values():
-            g.from_peer_failure = False
+        self._declared_dead_by_peer()
         if self.phase is not Phase.STABLE:
             return self._finish(out, now)
         peer.alive = True
@@ -399,6 +396,16 @@ class Resources:
                 self.claim &= ~Hold.FOREIGN
                 self._enqueue(Job("partition heal", [Step(k, False) for k in foreign]))
         return self._finish(out, now)
+
+    def _declared_dead_by_peer(self) -> None:
+        """A group we run because the peer failed to start it is not given back
+        on the peer's claim (convergence.audit); across a partition that
+        reason is void: the peer declared us dead and started its groups
+        again, so the partition rules alone decide who keeps each copy. Both
+        sides of a partition heal come here, and so does a node frozen past
+        deadtime, which saw no partition, on the peer's `stonith node=<us>`."""
+        for g in self.groups.values():
+            g.from_peer_failure = False
 
     def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
                     now: int) -> list[Action]:

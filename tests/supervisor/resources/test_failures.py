@@ -291,6 +291,30 @@ def test_one_sided_partition_of_a_peer_that_holds_nothing_leaves_it_stable() -> 
     sim.assert_never_two_holders()
 
 
+def test_a_frozen_node_declared_dead_gives_back_a_group_it_ran_for_a_failed_start() -> None:
+    """The fault suite's seed 1959288464: weasel's start of its group failed and
+    otter ran it (kept on weasel's claim: the claim may predate the failure).
+    Then otter was frozen past deadtime: weasel declared it dead and started
+    its group again. Only weasel saw a partition, so only weasel dropped the
+    exception at the heal, and both ran the group for good ("Both machines own
+    our resources!" on weasel, nothing on otter). weasel's `stonith node=otter`
+    report, which otter reads when it resumes, voids the exception there too."""
+    sim = failed_on_weasel_then_fixed()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.drop_from.add("otter")  # otter frozen: it sends nothing, weasel's frames wait for it
+    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.settle()
+    assert "weasel" in sim.holders(KEY)  # started again (otter, reading on, may stop its copy)
+    assert "t=stonith node=otter result=n_stnth" in weasel.sent_summary()
+    sim.drop_from.discard("otter")  # otter resumes; only weasel noticed anything
+    sim.apply(weasel, weasel.res.node_up("otter", sim.now))
+    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
+    sim.assert_never_two_holders(since=sim.now)
+
+
 def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
     # weasel's start of its own group failed: otter runs it, and does not give
     # it back on weasel's claim (the claim may predate the failure). A split
