@@ -319,7 +319,7 @@ class Resources:
         elif isinstance(msg, rm.Shutdone):
             out += self._on_shutdone(peer, now)
         elif isinstance(msg, rm.Stonith) and msg.node == self.me:
-            self._declared_dead_by_peer()
+            out += self._stonith_of_us(msg.result)
         # the peer's other stonith reports need no action
         return self._finish(out, now)
 
@@ -390,11 +390,7 @@ class Resources:
         if self.nice:
             out += self._ask_peer_report(peer)
         else:
-            logs, foreign = cv.partition_copies(self._ordered(Hold.FOREIGN, reverse=True))
-            out += logs
-            if foreign:
-                self.claim &= ~Hold.FOREIGN
-                self._enqueue(Job("partition heal", [Step(k, False) for k in foreign]))
+            out += self._give_back_partition_copies()
         return self._finish(out, now)
 
     def _declared_dead_by_peer(self) -> None:
@@ -406,6 +402,28 @@ class Resources:
         deadtime, which saw no partition, on the peer's `stonith node=<us>`."""
         for g in self.groups.values():
             g.from_peer_failure = False
+
+    def _stonith_of_us(self, result: str) -> list[Action]:
+        """The peer's `stonith node=<us>`: it declared us dead while we ran on
+        (frozen past deadtime, or cut off one way). We saw no partition, so this
+        report is ours. Unless its fence of us failed (`bad`, `badhost`: it takes
+        nothing over until one succeeds), it takes everything over: legacy, we
+        give back the groups we run for it, as at a heal; auto_failback on/off,
+        the partition rules decide at its next report (its heal asks ours)."""
+        self._declared_dead_by_peer()
+        if result in (fc.RESULT_BAD, fc.RESULT_BADHOST) or self.phase is not Phase.STABLE:
+            return []
+        if self.nice:
+            return []
+        return self._give_back_partition_copies()
+
+    def _give_back_partition_copies(self) -> list[Action]:
+        """Legacy: the foreign groups we run are stopped (`partition_copies`)."""
+        logs, foreign = cv.partition_copies(self._ordered(Hold.FOREIGN, reverse=True))
+        if foreign:
+            self.claim &= ~Hold.FOREIGN
+            self._enqueue(Job("partition heal", [Step(k, False) for k in foreign]))
+        return list(logs)
 
     def script_done(self, op_id: int, rc: int | None, verdict: Verdict,
                     now: int) -> list[Action]:

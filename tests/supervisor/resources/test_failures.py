@@ -7,6 +7,7 @@ import itertools
 
 from hbeat.config.model import AutoFailback
 from supervisor import resources as rs
+from supervisor import rscmessages as rm
 
 from .sim import HANG, SEED_GROUPS, Sim, group
 
@@ -313,6 +314,50 @@ def test_a_frozen_node_declared_dead_gives_back_a_group_it_ran_for_a_failed_star
     assert sim.holders(KEY) == ["weasel"]
     assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
     sim.assert_never_two_holders(since=sim.now)
+
+
+def test_legacy_frozen_node_declared_dead_gives_back_the_peers_group() -> None:
+    """auto_failback legacy: weasel's start of its group failed and otter ran
+    it. otter was then frozen past deadtime; weasel declared it dead and took
+    everything. At the heal weasel gives back otter's groups (legacy's
+    partition rule), but otter saw no partition and ran weasel's group on for
+    good. weasel's `stonith node=otter` report is otter's partition: it gives
+    back the groups it runs for weasel."""
+    groups = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
+    sim = Sim(groups=groups, mode=AutoFailback.LEGACY)
+    weasel = sim.nodes["weasel"]
+    weasel.behaviour[(KEY, 1, "start")] = 1
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    del weasel.behaviour[(KEY, 1, "start")]
+    sim.drop_from.add("otter")  # otter frozen: it sends nothing, weasel's frames wait for it
+    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.settle()
+    assert "weasel" in sim.holders(KEY)
+    sim.drop_from.discard("otter")
+    sim.apply(weasel, weasel.res.node_up("otter", sim.now))
+    sim.apply(weasel, weasel.res.node_returned_after_partition("otter", sim.now))
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    assert sim.holders("IPaddr::10.0.0.7") == ["otter"]
+    sim.assert_never_two_holders(since=sim.now)
+
+
+def test_a_failed_fence_of_us_reported_by_the_peer_changes_nothing() -> None:
+    """`stonith node=<us> result=bad`: the peer could not fence us and takes
+    nothing over yet, so we keep what we run (legacy)."""
+    groups = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
+    sim = Sim(groups=groups, mode=AutoFailback.LEGACY)
+    weasel = sim.nodes["weasel"]
+    weasel.behaviour[(KEY, 1, "start")] = 1
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    sim.apply(weasel, [rs.SendMessage(rm.stonith_fields("otter", "bad"))])
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    assert sim.holders("IPaddr::10.0.0.7") == ["otter"]
 
 
 def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
