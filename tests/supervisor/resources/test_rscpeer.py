@@ -25,6 +25,18 @@ def test_full_reports_replace_the_holdings() -> None:
     assert p.view() == {"name": "otter", "alive": True, "hold": "all", "stable": False}
 
 
+
+def test_an_asked_report_is_answered_by_its_next_full_one_or_forgotten_at_death() -> None:
+    p = PeerState("otter")
+    p.report_asked = True
+    assert not p.report(report(Hold.FOREIGN, full=False, info=rm.INFO_MACH_DOWN))
+    assert p.report_asked  # a script's report is no answer
+    assert p.report(report(Hold.NONE))
+    assert not p.report_asked
+    p.report_asked = True
+    p.unsettled()  # dead or restarted: ask again when it is heard
+    assert not p.report_asked
+
 def test_script_reports_add_mach_down_holdings_only() -> None:
     p = PeerState("otter")
     assert p.view()["hold"] is None
