@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from hbeat.config.model import AutoFailback
+from hbeat.config.model import AutoFailback, ResourceGroup
 from supervisor import resources as rs
 from supervisor import rscmessages as rm
 
@@ -82,10 +82,14 @@ def test_start_failure_alone_is_reported() -> None:
     assert weasel.rscstatus == "foreign"  # otter has no groups; weasel's own one is down
 
 
-def failed_on_weasel_then_fixed() -> Sim:
+TWO_HOMES = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
+
+
+def failed_on_weasel_then_fixed(mode: AutoFailback = AutoFailback.OFF,
+                                groups: tuple[ResourceGroup, ...] = SEED_GROUPS) -> Sim:
     """weasel's start of its own group failed, otter runs it; then the cause
     is gone (weasel's next start works)."""
-    sim = Sim(mode=AutoFailback.OFF)
+    sim = Sim(groups=groups, mode=mode)
     weasel = sim.nodes["weasel"]
     weasel.behaviour[(KEY, 1, "start")] = 1
     sim.comm_up()
@@ -323,14 +327,8 @@ def test_legacy_frozen_node_declared_dead_gives_back_the_peers_group() -> None:
     partition rule), but otter saw no partition and ran weasel's group on for
     good. weasel's `stonith node=otter` report is otter's partition: it gives
     back the groups it runs for weasel."""
-    groups = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
-    sim = Sim(groups=groups, mode=AutoFailback.LEGACY)
+    sim = failed_on_weasel_then_fixed(AutoFailback.LEGACY, TWO_HOMES)
     weasel = sim.nodes["weasel"]
-    weasel.behaviour[(KEY, 1, "start")] = 1
-    sim.comm_up()
-    sim.settle()
-    assert sim.holders(KEY) == ["otter"]
-    del weasel.behaviour[(KEY, 1, "start")]
     sim.drop_from.add("otter")  # otter frozen: it sends nothing, weasel's frames wait for it
     sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
     sim.settle()
@@ -347,13 +345,8 @@ def test_legacy_frozen_node_declared_dead_gives_back_the_peers_group() -> None:
 def test_a_failed_fence_of_us_reported_by_the_peer_changes_nothing() -> None:
     """`stonith node=<us> result=bad`: the peer could not fence us and takes
     nothing over yet, so we keep what we run (legacy)."""
-    groups = (*SEED_GROUPS, group(2, "otter", "IPaddr::10.0.0.7"))
-    sim = Sim(groups=groups, mode=AutoFailback.LEGACY)
+    sim = failed_on_weasel_then_fixed(AutoFailback.LEGACY, TWO_HOMES)
     weasel = sim.nodes["weasel"]
-    weasel.behaviour[(KEY, 1, "start")] = 1
-    sim.comm_up()
-    sim.settle()
-    assert sim.holders(KEY) == ["otter"]
     sim.apply(weasel, [rs.SendMessage(rm.stonith_fields("otter", "bad"))])
     sim.settle()
     assert sim.holders(KEY) == ["otter"]
