@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -95,7 +96,6 @@ def main() -> None:
                                  realtime=args.realtime == "on")
     try:
         run.begin()
-        import time
         time.sleep(args.settle)
         pids = run.cluster.pids("otter")
         d = duplicates(pids)

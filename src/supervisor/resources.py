@@ -405,15 +405,15 @@ class Resources:
 
     def _stonith_of_us(self, result: str) -> list[Action]:
         """The peer's `stonith node=<us>`: it declared us dead while we ran on
-        (frozen past deadtime, or cut off one way). We saw no partition, so this
-        report is ours. Unless its fence of us failed (`bad`, `badhost`: it takes
-        nothing over until one succeeds), it takes everything over: legacy, we
-        give back the groups we run for it, as at a heal; auto_failback on/off,
-        the partition rules decide at its next report (its heal asks ours)."""
+        (frozen past deadtime, or cut off one way), which may be all we ever
+        see of a partition. Unless its fence of us failed (`bad`, `badhost`:
+        it takes nothing over until one succeeds), it takes everything over:
+        legacy, we give back the groups we run for it, as at a heal;
+        auto_failback on/off, the audit of its next report decides (its heal
+        asks ours)."""
         self._declared_dead_by_peer()
-        if result in (fc.RESULT_BAD, fc.RESULT_BADHOST) or self.phase is not Phase.STABLE:
-            return []
-        if self.nice:
+        failed = result in (fc.RESULT_BAD, fc.RESULT_BADHOST)
+        if self.nice or failed or self.phase is not Phase.STABLE:
             return []
         return self._give_back_partition_copies()
 
