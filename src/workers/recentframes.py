@@ -11,8 +11,10 @@ craft collisions to push genuine frames out.
 
 from __future__ import annotations
 
-import hashlib
 import os
+
+# hashlib's own blake2b, without the OpenSSL set-up that `import hashlib` does.
+from _blake2 import blake2b
 from collections import OrderedDict
 
 # A replay of a recording longer than this cycles through the cache and
@@ -33,7 +35,7 @@ class RecentFrames:
     def seen_before(self, frame: bytes) -> bool:
         """True if these exact bytes were seen among the last `size` frames;
         remembers them either way."""
-        digest = hashlib.blake2b(frame, digest_size=16, key=self._key).digest()
+        digest = blake2b(frame, digest_size=16, key=self._key).digest()
         if digest in self._seen:
             self._seen.move_to_end(digest)
             return True

@@ -16,10 +16,8 @@ at a temporary tree, while files and devices are always looked at for real.
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
-import shutil
 import socket
 import stat
 import subprocess
@@ -103,6 +101,10 @@ class SystemProbe:
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 return "not-a-file"
+            # Imported here: only a node with hook files pays for OpenSSL's
+            # set-up (about 2 MiB per node: docs/processes.md, "Memory").
+            import hashlib
+
             with open(path, "rb") as f:
                 return hashlib.sha256(f.read()).hexdigest()
         except OSError:
@@ -148,6 +150,8 @@ class SystemProbe:
         for path in STONITH_PATHS:
             if self.script_state(path) == "ok":
                 return path
+        import shutil  # here: the daemon asks only with STONITH configured (0.6 MiB)
+
         return shutil.which("stonith")
 
     def _stonith_out(self, args: list[str]) -> str | None:

@@ -10,11 +10,12 @@ are rejected; so are signs and exponents.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
 
 _TIME = re.compile(r"\s*([0-9.]*)\s*([A-Za-z]*)\s*")
-_SCALE = {"": Decimal(1000), "ms": Decimal(1), "msec": Decimal(1),
-          "us": Decimal("0.001"), "usec": Decimal("0.001")}
+# Milliseconds per unit, as a fraction (numerator, denominator): the value is
+# computed exactly in integers (no float, and no `decimal`, which would cost
+# the daemon a third of a MiB: docs/processes.md, "Memory").
+_SCALE = {"": (1000, 1), "ms": (1, 1), "msec": (1, 1), "us": (1, 1000), "usec": (1, 1000)}
 
 
 class TimeSyntaxError(ValueError):
@@ -38,8 +39,11 @@ def parse_msec(text: str) -> int:
             f"[{text}] is not a time: unit [{unit}] is not understood; heartbeat "
             "takes plain seconds (2, 1.5), ms or us -- not s, sec or m"
         )
-    value = Decimal(number if number != "." else "0") * scale
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    whole, _, fraction = number.partition(".")
+    numerator = int(whole + fraction or "0") * scale[0]
+    denominator: int = 10 ** len(fraction) * scale[1]
+    ms, rest = divmod(numerator, denominator)
+    return ms + 1 if 2 * rest >= denominator else ms  # halves up
 
 
 def format_ms(ms: int) -> str:

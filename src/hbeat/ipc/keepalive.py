@@ -13,8 +13,11 @@ tick and the moment it reads the entry (docs/processes.md).
 
 from __future__ import annotations
 
-import hashlib
 import json
+
+# hashlib's own blake2b, without the OpenSSL set-up that `import hashlib`
+# does (about 2 MiB per node: docs/processes.md, "Memory").
+from _blake2 import blake2b
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -121,4 +124,4 @@ def content_key(content: KeepaliveContent) -> int:
     """A 64-bit name of `content`, the same in every process (a hash of its
     JSON form): what a worker's keepalive log entry says it was built from."""
     text = json.dumps(content.to_json(), sort_keys=True, separators=(",", ":"))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big")

@@ -28,3 +28,19 @@ def test_invalid_times(text: str, why: str) -> None:
     with pytest.raises(TimeSyntaxError) as info:
         parse_msec(text)
     assert why in str(info.value)
+
+
+def test_exact_and_rounded_halves_up_like_decimal_arithmetic() -> None:
+    """Every number of up to 3 + 4 digits in every unit gives what exact decimal
+    arithmetic rounded halves up gives (the parser itself uses integers)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    per_unit = {"": Decimal(1000), "ms": Decimal(1), "us": Decimal("0.001")}
+    for whole in ("", "0", "7", "12", "999"):
+        for fraction in ("", "0", "5", "49", "4999", "5000", "0005", "9995"):
+            text = f"{whole}.{fraction}" if fraction else whole
+            if not text.strip("."):
+                continue
+            for unit, scale in per_unit.items():
+                want = int((Decimal(text) * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                assert parse_msec(text + unit) == want, text + unit
