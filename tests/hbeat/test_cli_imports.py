@@ -1,4 +1,5 @@
-"""`hbeat run` loads none of the other subcommands' modules (`cli.py`):
+"""`hbeat run` loads none of the other subcommands' modules (`cli.py`), nor
+`hashlib` or `decimal`:
 every page the daemon imports is shared with, or copied into, each worker it
 forks (docs/processes.md, "Memory"). Checked in a fresh interpreter that
 goes the daemon's way (the `hbeat` parser for `run`, the supervisor and
@@ -22,6 +23,9 @@ CLI_ONLY = (
     "hbeat.export.command", "hbeat.export.cib", "hbeat.export.crmsh", "hbeat.export.pcs",
     "hbeat.export.corosync", "xml.etree.ElementTree", "pyexpat",
 )
+# Standard modules the daemon has no steady use for, each a cost to every
+# process of a node (docs/processes.md, "Memory"): `hashlib` sets OpenSSL up.
+HEAVY_UNUSED = ("hashlib", "_hashlib", "decimal", "_decimal")
 
 DAEMON_WAY = r"""
 import json, sys
@@ -42,6 +46,7 @@ def test_the_daemon_imports_no_cli_only_module() -> None:
     loaded = set(json.loads(out.stdout))
     assert "supervisor.daemon" in loaded and "workers.link" in loaded
     assert sorted(loaded.intersection(CLI_ONLY)) == []
+    assert sorted(loaded.intersection(HEAVY_UNUSED)) == []
 
 
 def test_the_other_subcommands_still_parse_their_options() -> None:

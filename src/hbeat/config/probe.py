@@ -18,6 +18,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import socket
 import stat
 import subprocess
@@ -150,8 +151,6 @@ class SystemProbe:
         for path in STONITH_PATHS:
             if self.script_state(path) == "ok":
                 return path
-        import shutil  # here: the daemon asks only with STONITH configured (0.6 MiB)
-
         return shutil.which("stonith")
 
     def _stonith_out(self, args: list[str]) -> str | None:
