@@ -4,14 +4,15 @@
 # iproute2 for network namespaces, clang
 # with its libFuzzer runtime for `make fuzz`, debhelper and debootstrap for
 # `make deb` and its install test, drbd-utils for its OCF agent, whose
-# meta-data crmsh reads when it loads an exported configuration, ...).
+# meta-data crmsh reads when it loads an exported configuration, kmod for
+# the modprobe that the Filesystem agent needs, ...).
 # As root it installs what is missing; otherwise it only reports, and the
 # tests that need a missing package skip themselves with the reason.
 set -u
 pkgs=(libssl-dev socat iproute2 nftables heartbeat resource-agents cluster-glue tcpdump iputils-ping psmisc systemd
       clang-14 libclang-rt-14-dev
       debhelper dpkg-dev debootstrap python3-venv python3-dev libffi-dev e2fsprogs man-db groff-base
-      pacemaker-cli-utils crmsh pcs corosync drbd-utils)
+      pacemaker-cli-utils crmsh pcs corosync drbd-utils kmod)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
