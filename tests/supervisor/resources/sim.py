@@ -15,7 +15,8 @@ Besides the machines' own view (the group-state timeline), the bench keeps
 the executors' truth: `runlog` records, in order, every moment a resource
 becomes or stops being *possibly running* on a node: from the moment its
 `start` is issued (a start that fails may have left something behind) until
-a `stop` of it succeeds, or the node dies with its services. Resources a
+a `stop` of it succeeds, a `status` of it answers stopped, or the node dies
+with its services. Resources a
 test marks running by hand (`node.running`) count from the next event.
 `assert_never_run_twice` checks from it that no resource ever (possibly)
 ran on two nodes at once, whatever the machines believed.
@@ -29,6 +30,15 @@ probe runs before time 0, so tests begin at 0 with probed machines.
 `restart` boots a node the same way but at the current time: its probe runs
 first and its comm-up waits for it. `kill(..., services_survive=True)` is a
 `kill -9` of hbeat alone: what the scripts started keeps running.
+
+`freeze(name)` is a SIGSTOP of the node's supervisor: its machine runs no
+timer and handles nothing, and what reaches it (the peer's messages, its
+executor's results) waits, in order, until `thaw(name)` hands it over, as
+the link workers and the executor, which run on, keep it on the bus. A
+frozen node sends nothing, since it does nothing; the peer may declare it
+dead meanwhile (`freeze(name, declared_dead_after=...)`), and then hears it
+again at the thaw (`node_up`, then `node_returned_after_partition`, as
+membership reports a node back with its generation unchanged).
 """
 
 from __future__ import annotations
@@ -131,6 +141,8 @@ class Sim:
         self.runlog: list[tuple[int, int, str, str, int, bool]] = []
         self.cut = False  # partition: messages are lost both ways
         self.drop_from: set[str] = set()  # asymmetric partition: what these nodes send is lost
+        self.frozen: set[str] = set()  # SIGSTOPped supervisors (`freeze`)
+        self.deferred: dict[str, list[Callable[[], None]]] = {}  # what waits for a thaw
         self.nodes: dict[str, Node] = {}
         for n in nodes:
             self.nodes[n] = Node(n, self._machine(n))
@@ -168,7 +180,7 @@ class Sim:
             nxt = self.queue[0].at if self.queue else None
             due: tuple[int, Node] | None = None
             for node in self.nodes.values():
-                if not node.alive:
+                if not node.alive or node.name in self.frozen:
                     continue
                 d = node.res.next_deadline(self.now)
                 if d is not None and (due is None or d < due[0]):
@@ -195,7 +207,8 @@ class Sim:
 
         def idle() -> bool:
             return not self.queue and all(
-                not n.alive or n.res.next_deadline(self.now) is None for n in self.nodes.values()
+                not n.alive or n.name in self.frozen or n.res.next_deadline(self.now) is None
+                for n in self.nodes.values()
             )
 
         self.run_until(end, idle)
@@ -260,6 +273,8 @@ class Sim:
             target = other
 
             def deliver(target: Node = target, env=env, sender: Node = node) -> None:
+                if self._defer(target, lambda: deliver(target, env, sender)):
+                    return
                 if (not target.alive or not sender.alive or sender.incarnation != inc or self.cut
                         or sender.name in self.drop_from):
                     return
@@ -272,6 +287,8 @@ class Sim:
         inc = node.incarnation
 
         def done() -> None:
+            if self._defer(node, done):
+                return
             if not node.alive or node.incarnation != inc:
                 return
             rc = node.fence_rc
@@ -304,6 +321,43 @@ class Sim:
                     self.at(self.now + detect_ms,
                             lambda o=observer, n=other.name: self._dead(o, n))
 
+    def _defer(self, node: Node, fn: Callable[[], None]) -> bool:
+        """Keep `fn` for `node`'s thaw if it is frozen."""
+        if node.name not in self.frozen:
+            return False
+        self.deferred.setdefault(node.name, []).append(fn)
+        return True
+
+    def freeze(self, name: str, declared_dead_after: int | None = None) -> None:
+        """SIGSTOP of `name`'s supervisor (module docstring); the other nodes
+        declare it dead after `declared_dead_after` ms if it is still frozen then."""
+        self.frozen.add(name)
+        node = self.nodes[name]
+        if declared_dead_after is None:
+            return
+        inc = node.incarnation
+
+        def declare(observer: Node) -> None:
+            if (name in self.frozen and node.incarnation == inc and observer.alive
+                    and observer.name not in self.frozen and name not in observer.seen_dead):
+                self._dead(observer, name, inc)
+
+        for other in self.nodes.values():
+            if other is not node:
+                self.at(self.now + declared_dead_after, lambda o=other: declare(o))
+
+    def thaw(self, name: str) -> None:
+        """`name` runs again: it handles what waited for it, in order, and the nodes
+        that declared it dead hear it back."""
+        self.frozen.discard(name)
+        for fn in self.deferred.pop(name, []):
+            fn()
+        for other in self.nodes.values():
+            if other.name != name and other.alive and name in other.seen_dead:
+                other.seen_dead.discard(name)
+                self.apply(other, other.res.node_up(name, self.now))
+                self.apply(other, other.res.node_returned_after_partition(name, self.now))
+
     def _run(self, node: Node, call: rs.RunScript) -> None:
         record = node.probe_calls if node.res.phase is rs.Phase.PROBING else node.calls
         record.append((self.now, call.group_key, call.resource_index, call.action))
@@ -317,6 +371,8 @@ class Sim:
         inc = node.incarnation
 
         def done() -> None:
+            if self._defer(node, done):
+                return
             if not node.alive or node.incarnation != inc:
                 return
             rc: int | None
@@ -325,6 +381,8 @@ class Sim:
                 if how == OK:
                     rc = 0 if target in node.running else 3
                     output = "running" if rc == 0 else "stopped"
+                    if rc == 3:  # the truth, asked: what a failed call left is gone
+                        node.maybe.discard(target)
                 else:
                     rc = how if isinstance(how, int) else None
             elif how == FAIL_RUNNING:
@@ -409,9 +467,10 @@ class Sim:
         """After ShutdownComplete the process exits; the peer notices deadtime later."""
         node = self.nodes[name]
         node.alive = False
+        inc = node.incarnation
         for other in self.nodes.values():
             if other is not node:
-                self.at(self.now + after_ms, lambda o=other: self._dead(o, name))
+                self.at(self.now + after_ms, lambda o=other: self._dead(o, name, inc))
 
     # --- checks -------------------------------------------------------------
 
