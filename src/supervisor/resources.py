@@ -102,6 +102,11 @@ class Resources:
         self.phase = Phase.INIT
         self.claim = Hold.NONE
         self.failback_pending = False
+        # Legacy: a partition healed (or the peer declared us dead) while we
+        # ran on; the foreign groups we run go back once no job runs (a
+        # takeover under way first brings its groups up, as the audit waits
+        # for it with auto_failback on/off).
+        self._give_back_foreign = False
         self._nego = Negotiation(config.rqstdelay_ms)
         self._sx = sx.StandbyExchange(self.me, config.standby_timeout_ms)
         self._legacy = lr.LegacyRequests()
@@ -319,6 +324,7 @@ class Resources:
         elif isinstance(msg, rm.Shutdone):
             out += self._on_shutdone(peer, now)
         elif isinstance(msg, rm.Stonith) and msg.node == self.me:
+            out += self._sx.cancel_declared_dead(peer.name)
             out += self._stonith_of_us(msg.result)
         # the peer's other stonith reports need no action
         return self._finish(out, now)
@@ -337,6 +343,7 @@ class Resources:
             return out
         peer.alive = False
         peer.unsettled()
+        self._give_back_foreign = False  # dead again: its groups are ours to take
         if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
             return out
@@ -374,6 +381,7 @@ class Resources:
             return []
         peer.alive = True
         peer.unsettled()
+        self._give_back_foreign = False  # a new generation asks for its groups itself
         out = self._peer_heard(peer, now, "it restarted")
         return self._finish(out + self._sx.cancel_peer_restarted(), now)
 
@@ -390,7 +398,7 @@ class Resources:
         if self.nice:
             out += self._ask_peer_report(peer)
         else:
-            out += self._give_back_partition_copies()
+            self._give_back_foreign = True
         return self._finish(out, now)
 
     def _declared_dead_by_peer(self) -> None:
@@ -408,14 +416,15 @@ class Resources:
         (frozen past deadtime, or cut off one way), which may be all we ever
         see of a partition. Unless its fence of us failed (`bad`, `badhost`:
         it takes nothing over until one succeeds), it takes everything over:
-        legacy, we give back the groups we run for it, as at a heal;
-        auto_failback on/off, the audit of its next report decides (its heal
-        asks ours)."""
+        legacy, we give back the groups we run for it, as at a heal, once no
+        job runs; auto_failback on/off, the audit of its next report decides
+        (its heal asks ours)."""
         self._declared_dead_by_peer()
         failed = result in (fc.RESULT_BAD, fc.RESULT_BADHOST)
         if self.nice or failed or self.phase is not Phase.STABLE:
             return []
-        return self._give_back_partition_copies()
+        self._give_back_foreign = True
+        return []
 
     def _give_back_partition_copies(self) -> list[Action]:
         """Legacy: the foreign groups we run are stopped (`partition_copies`)."""
@@ -590,9 +599,9 @@ class Resources:
             return self._peer_wants_standby(peer, ask.which, now)
         step, sb, out = self._sx.answer(peer.name, ask.info)
         if step is sx.Next.RELEASE and sb is not None:
-            return self._release_for_standby(peer, sb)
+            return self._release_for_standby(peer, sb, now)
         if step is sx.Next.ACQUIRE and sb is not None:
-            return self._acquire_for_standby(peer, sb)
+            return self._acquire_for_standby(peer, sb, now)
         if step is sx.Next.COMPLETED:
             return [*out, self._report()]
         return out
@@ -623,14 +632,14 @@ class Resources:
                 )
             )
             return out
-        return out + self._sx.accept(which)
+        return out + self._sx.accept(which, now)
 
     def _ask_standby(self, which: Hold, now: int) -> list[Action]:
         return self._standby_blocked(self.me, which, now) or self._sx.ask(which, now)
 
-    def _release_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
+    def _release_for_standby(self, peer: PeerState, sb: sx.Standby, now: int) -> list[Action]:
         self.claim &= ~sb.which
-        out = self._sx.releasing(peer.name, self.hold_bits() & ~sb.which)
+        out = self._sx.releasing(peer.name, self.hold_bits() & ~sb.which, now)
         # retry_failed: a group stop-failed here is stopped again (hb_standby again is
         # how the administrator says "I fixed it, hand it over").
         steps = [
@@ -651,15 +660,15 @@ class Resources:
                 names = " ".join(g.key for g in failed)
                 res = self._sx.aborted(sb, peer.name, names, self._report())
                 return res + self._hand_over_stopped(released, "standby")
-            return self._sx.released(sb)
+            return self._sx.released(sb, self._now)  # _pump's time
 
         self._enqueue(Job("standby release", steps, done))
         return out
 
-    def _acquire_for_standby(self, peer: PeerState, sb: sx.Standby) -> list[Action]:
+    def _acquire_for_standby(self, peer: PeerState, sb: sx.Standby, now: int) -> list[Action]:
         mine = sb.which.mirrored()
         self.claim |= mine
-        out = self._sx.acquiring(sb, peer.name, mine)
+        out = self._sx.acquiring(sb, peer.name, mine, now)
         steps = [Step(g.key, True) for g in self._ordered(mine)]
         self._enqueue(Job("standby acquire", steps, lambda: self._sx.acquired(sb, self._report())))
         return out
@@ -1008,10 +1017,19 @@ class Resources:
         if self.phase is not Phase.STABLE:
             return []
         peer = self.peer
-        if self.nice and peer is not None and peer.alive and peer.fresh_report:
+        # A report that comes during a standby exchange is audited after it
+        # (its hold is the peer's latest then): consumed unaudited, it left a
+        # split brain healed during a standby to run on both nodes for good.
+        if (self.nice and peer is not None and peer.alive and peer.fresh_report
+                and not self._sx.active):
             peer.fresh_report = False
             out = self._audit(peer)
             if out:
+                return out
+        if self._give_back_foreign:
+            self._give_back_foreign = False
+            out = self._give_back_partition_copies()
+            if out or self._runner.queued:
                 return out
         out = self._handoffs(peer)
         if out or self._runner.queued:
@@ -1034,9 +1052,8 @@ class Resources:
         return out
 
     def _audit(self, peer: PeerState) -> list[Action]:
-        """Split-brain convergence on a fresh stable report (`convergence`)."""
-        if self._sx.active:
-            return []
+        """Split-brain convergence on a fresh stable report (`convergence`);
+        never during a standby exchange (`_settle`)."""
         audit = cv.audit(
             peer.hold, self._ordered(Hold.FOREIGN, reverse=True), self._ordered(Hold.LOCAL)
         )

@@ -19,7 +19,8 @@ Interface (docs/resources.md, "Standby exchange"):
   ACQUIRE: `acquiring(sb, peer, mine)`, then `acquired(sb, report)`.
   `on_report(...)` ends our wait when the asker aborted.
 * `blocked(...)` (why a new request is refused), `clear()`,
-  `cancel_peer_restarted()`, `tick(now)` (the asker's 10 s timeout),
+  `cancel_peer_restarted()`, `cancel_declared_dead(peer)`, `tick(now)`
+  (10 s for the first answer, an hour for each stage that moves groups),
   `deadline`, `snapshot()`.
 """
 
@@ -117,12 +118,22 @@ class Next(enum.Enum):
     IGNORED = "ignored"  # nothing to do but the returned log
 
 
+# How long a stage that moves groups may take before the exchange is given up
+# (heartbeat 3.0.6 gives each of them an hour, as it gives the first answer 10 s):
+# a peer that dropped its side (it declared us dead, or restarted) would
+# otherwise be waited for for ever, and with it every standby request and
+# the audit of its reports (docs/resources.md, "Standby exchange").
+RESOURCE_STAGE_TIMEOUT_MS = 3_600_000
+
+
 class StandbyExchange:
     """See the module docstring."""
 
-    def __init__(self, me: str, timeout_ms: int) -> None:
+    def __init__(self, me: str, timeout_ms: int,
+                 stage_timeout_ms: int = RESOURCE_STAGE_TIMEOUT_MS) -> None:
         self.me = me
         self.timeout_ms = timeout_ms
+        self.stage_timeout_ms = stage_timeout_ms
         self.current: Standby | None = None
 
     @property
@@ -144,6 +155,14 @@ class StandbyExchange:
             return []
         self.current = None
         return [Log(Level.WARN, "Standby request cancelled: the other node restarted.")]
+
+    def cancel_declared_dead(self, peer: str) -> list[Action]:
+        """The peer declared us dead (its `stonith node=<us>`): it dropped its side of
+        the exchange then, and would never send the `done` we or it wait for."""
+        if self.current is None:
+            return []
+        self.current = None
+        return [Log(Level.WARN, f"Standby request cancelled: {peer} declared us dead.")]
 
     def tick(self, now: int) -> list[Action]:
         sb = self.current
@@ -191,12 +210,12 @@ class StandbyExchange:
             Log(Level.INFO, f"{self.me} wants to go standby [{which.word}]"),
         ]
 
-    def releasing(self, peer: str, left: Hold) -> list[Action]:
+    def releasing(self, peer: str, left: Hold, now: int) -> list[Action]:
         """The peer agreed: we stop the set now; `left` is what we still hold after it."""
         sb = self.current
         assert sb is not None
         sb.stage = SbStage.RELEASING
-        sb.deadline = None
+        sb.deadline = now + self.stage_timeout_ms
         word = sb.which.word
         return [
             Log(Level.INFO, f"standby: {peer} can take our {word} resources"),
@@ -204,9 +223,10 @@ class StandbyExchange:
             Log(Level.INFO, f"give up {word} HA resources (standby)."),
         ]
 
-    def released(self, sb: Standby) -> list[Action]:
+    def released(self, sb: Standby, now: int) -> list[Action]:
         """Every group of the set stopped: tell the peer to take them."""
         sb.stage = SbStage.WAIT_DONE
+        sb.deadline = now + self.stage_timeout_ms
         word = sb.which.word
         return [
             Log(Level.INFO, f"{word} HA resource release completed (standby)."),
@@ -230,13 +250,15 @@ class StandbyExchange:
 
     # --- taker --------------------------------------------------------------
 
-    def accept(self, which: Hold) -> list[Action]:
+    def accept(self, which: Hold, now: int) -> list[Action]:
         """The peer goes standby [which] and we take the set (the caller checked it)."""
-        self.current = Standby(SbRole.TAKER, which, SbStage.WAIT_RELEASE)
+        self.current = Standby(SbRole.TAKER, which, SbStage.WAIT_RELEASE,
+                               now + self.stage_timeout_ms)
         return [SendMessage(rm.ask_resources_fields(which, rm.ASK_OTHER))]
 
-    def acquiring(self, sb: Standby, peer: str, mine: Hold) -> list[Action]:
+    def acquiring(self, sb: Standby, peer: str, mine: Hold, now: int) -> list[Action]:
         sb.stage = SbStage.ACQUIRING
+        sb.deadline = now + self.stage_timeout_ms
         return [
             Log(Level.INFO, f"standby: acquire [{sb.which.word}] resources from {peer}"),
             Log(Level.INFO, f"acquire {mine.word} HA resources (standby)."),

@@ -228,6 +228,81 @@ def test_legacy_split_brain_heal_gives_back_foreign_groups() -> None:
     assert sim.holders(KEY) == ["weasel"]
 
 
+def test_legacy_heal_during_the_takeover_gives_back_every_group_it_started() -> None:
+    """Found by a random exploration of the sim: a partition that heals while
+    the takeover it caused still runs (a DRBD, LVM and filesystem start take
+    seconds). Legacy gave back only the foreign groups already running; the
+    one starting, and those still queued, came up afterwards and ran on both
+    nodes for good. The give-back now waits until no job runs, as the audit
+    of auto_failback on/off does."""
+    groups = (*SEED_GROUPS, group(2, "weasel", "IPaddr::10.0.0.8"))
+    sim = Sim(groups=groups, mode=AutoFailback.LEGACY)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.comm_up()
+    sim.settle()
+    assert sim.holders(KEY) == sim.holders("IPaddr::10.0.0.8") == ["weasel"]
+    sim.cut = True
+    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.run_for(150)  # otter is starting weasel's first group; the second waits
+    assert otter.states[KEY] == rs.STARTING
+    assert otter.states["IPaddr::10.0.0.8"] == rs.STOPPED
+    heal_partition(sim)
+    assert sim.holders(KEY) == sim.holders("IPaddr::10.0.0.8") == ["weasel"]
+    assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
+    assert not any((key, i) in otter.running for key, i in weasel.running)
+
+
+def test_a_heal_during_a_standby_request_is_audited_when_the_request_ends() -> None:
+    """Found by a random exploration of the sim: split brain, then hb_standby
+    on otter while the cut lasted (its request was lost), then the heal. The
+    peer's reports came while otter's standby request was open; the audit
+    skipped them and never came back to them, and both nodes ran weasel's
+    group for good. They are audited when the request ends (here, unanswered,
+    after its 10 s)."""
+    sim = Sim(mode=AutoFailback.OFF)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.comm_up()
+    sim.settle()
+    sim.cut = True
+    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
+    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.settle()
+    assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
+    sim.apply(otter, otter.res.standby("all", sim.now))  # lost in the cut
+    sim.run_for(50)
+    heal_partition(sim)
+    assert "No reply to standby request.  Standby request cancelled." in otter.log_texts()
+    assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
+    assert sim.holders(KEY) == ["weasel"]
+
+
+def test_the_peer_declaring_us_dead_ends_a_standby_exchange_we_joined_late() -> None:
+    """Found by a random exploration of the sim: otter was frozen (SIGSTOP)
+    just as weasel asked to go standby; weasel declared it dead, dropped the
+    request and took everything. Resumed, otter read the old request, agreed
+    and waited for a release that would never come: its exchange, and with it
+    every standby request and the audit of weasel's reports, hung (3.0.6
+    would have waited an hour). weasel's `stonith node=otter`, read next,
+    ends it."""
+    sim = Sim(groups=TWO_HOMES, mode=AutoFailback.OFF)
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.comm_up()
+    sim.settle()
+    sim.freeze("otter", declared_dead_after=10_000)
+    sim.apply(weasel, weasel.res.standby("local", sim.now))  # waits in otter's queue
+    sim.run_for(10_001)
+    assert "otter" in weasel.seen_dead
+    sim.settle()
+    assert sim.holders("IPaddr::10.0.0.7") == ["otter", "weasel"]
+    sim.thaw("otter")
+    sim.settle()
+    assert "Standby request cancelled: weasel declared us dead." in otter.log_texts("WARN")
+    assert otter.res.snapshot()["standby"] is None
+    assert sim.holders(KEY) == ["weasel"] and sim.holders("IPaddr::10.0.0.7") == ["otter"]
+    assert otter.rscstatus == weasel.rscstatus == "local"
+
+
 def test_one_sided_partition_converges() -> None:
     """weasel's supervisor was frozen past deadtime (SIGSTOP): only otter saw
     a partition and took weasel's group; weasel, resumed, still runs it and

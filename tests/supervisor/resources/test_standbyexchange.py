@@ -12,6 +12,7 @@ from supervisor.standbyexchange import Next, SbRole, SbStage, StandbyExchange
 
 Hold = rm.Hold
 REPORT = SendMessage(rm.resource_fields(Hold.LOCAL, True))
+HOUR = 3_600_000  # heartbeat 3.0.6's limit for a stage that moves groups
 
 
 def test_sets_of_hb_standby_hb_takeover_and_a_peers_hb_takeover() -> None:
@@ -44,11 +45,11 @@ def test_asker_goes_through_every_stage() -> None:
     step, sb, logs = ex.answer("otter", rm.ASK_OTHER)
     assert (step, logs) == (Next.RELEASE, []) and sb is ex.current
     assert sb is not None
-    out = ex.releasing("otter", Hold.NONE)
-    assert sb.stage is SbStage.RELEASING and ex.deadline is None
+    out = ex.releasing("otter", Hold.NONE, 600)
+    assert sb.stage is SbStage.RELEASING and ex.deadline == 600 + HOUR
     assert SendMessage(rm.resource_fields(Hold.NONE, False, rm.INFO_STANDBY)) in out
-    out = ex.released(sb)
-    assert sb.stage is SbStage.WAIT_DONE
+    out = ex.released(sb, 900)
+    assert sb.stage is SbStage.WAIT_DONE and ex.deadline == 900 + HOUR
     assert out[1] == SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_DONE))
     step, _, logs = ex.answer("otter", rm.ASK_DONE)
     assert step is Next.COMPLETED and not ex.active
@@ -83,13 +84,16 @@ def test_refusals_name_their_reason() -> None:
 
 def test_taker_acquires_on_done_and_reports() -> None:
     ex = StandbyExchange("otter", timeout_ms=10_000)
-    assert ex.accept(Hold.LOCAL) == [SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_OTHER))]
+    assert ex.accept(Hold.LOCAL, 0) == [
+        SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_OTHER))
+    ]
     sb = ex.current
     assert sb is not None and (sb.role, sb.stage) == (SbRole.TAKER, SbStage.WAIT_RELEASE)
+    assert ex.deadline == HOUR
     step, got, _ = ex.answer("weasel", rm.ASK_DONE)
     assert step is Next.ACQUIRE and got is sb
-    out = ex.acquiring(sb, "weasel", Hold.FOREIGN)
-    assert sb.stage is SbStage.ACQUIRING
+    out = ex.acquiring(sb, "weasel", Hold.FOREIGN, 5_000)
+    assert sb.stage is SbStage.ACQUIRING and ex.deadline == 5_000 + HOUR
     assert out[1] == Log(Level.INFO, "acquire foreign HA resources (standby).")
     out = ex.acquired(sb, REPORT)
     assert out[1] == SendMessage(rm.ask_resources_fields(Hold.LOCAL, rm.ASK_DONE))
@@ -109,7 +113,7 @@ def test_answers_out_of_turn_are_ignored_with_the_stage_number() -> None:
 
 def test_taker_stops_waiting_when_the_asker_aborted_its_release() -> None:
     ex = StandbyExchange("otter", timeout_ms=10_000)
-    ex.accept(Hold.ALL)
+    ex.accept(Hold.ALL, 0)
     stable_local = rm.ResourceReport("weasel", Hold.LOCAL, True, True, None)
     assert ex.on_report("weasel", stable_local) == []  # release not begun yet: no conclusion
     releasing = rm.ResourceReport("weasel", Hold.LOCAL, True, False, rm.INFO_STANDBY)
@@ -130,7 +134,7 @@ def test_abort_and_peer_restart_end_the_exchange() -> None:
     ex.ask(Hold.ALL, 0)
     sb = ex.current
     assert sb is not None
-    ex.releasing("otter", Hold.LOCAL)
+    ex.releasing("otter", Hold.LOCAL, 0)
     out = ex.aborted(sb, "otter", "web db", REPORT)
     assert out[0].level is Level.CRIT and "web db could not be stopped" in out[0].text
     assert out[1] is REPORT and not ex.active
@@ -139,3 +143,37 @@ def test_abort_and_peer_restart_end_the_exchange() -> None:
         Log(Level.WARN, "Standby request cancelled: the other node restarted.")
     ]
     assert ex.snapshot() is None
+
+
+def test_a_stage_that_moves_groups_is_given_up_after_an_hour() -> None:
+    """heartbeat 3.0.6 gives each such stage an hour; waited for without end,
+    a peer that dropped its side would block every standby request for good."""
+    for role in ("asker", "taker"):
+        ex = StandbyExchange("weasel", timeout_ms=10_000)
+        if role == "asker":
+            ex.ask(Hold.ALL, 0)
+            sb = ex.current
+            assert sb is not None
+            ex.releasing("otter", Hold.NONE, 1_000)
+            ex.released(sb, 2_000)  # waiting for otter's done from now
+        else:
+            ex.accept(Hold.ALL, 2_000)  # waiting for otter's release from now
+        assert ex.blocked("otter", Hold.ALL, 2_000, peer_in_flux=False, local_in_flux=False) == [
+            Log(Level.WARN,
+                "Standby in progress- new request from otter ignored [3600 seconds left]")
+        ]
+        assert ex.tick(2_000 + HOUR - 1) == [] and ex.active
+        assert ex.tick(2_000 + HOUR) == [
+            Log(Level.INFO, "No reply to standby request.  Standby request cancelled.")
+        ]
+        assert not ex.active
+
+
+def test_the_peer_declaring_us_dead_ends_the_exchange() -> None:
+    ex = StandbyExchange("weasel", timeout_ms=10_000)
+    assert ex.cancel_declared_dead("otter") == []
+    ex.accept(Hold.LOCAL, 0)
+    assert ex.cancel_declared_dead("otter") == [
+        Log(Level.WARN, "Standby request cancelled: otter declared us dead.")
+    ]
+    assert not ex.active
