@@ -380,7 +380,9 @@ class Resources:
         if peer is None or node != peer.name:
             return []
         peer.alive = True
-        peer.unsettled()
+        # A new life: its past shutdown (shutdone, info=shutdown) is over too; in
+        # legacy no `starting` message says so, and a later death went unfenced.
+        peer.starting()
         self._give_back_foreign = False  # a new generation asks for its groups itself
         out = self._peer_heard(peer, now, "it restarted")
         return self._finish(out + self._sx.cancel_peer_restarted(), now)
@@ -448,6 +450,14 @@ class Resources:
         if not self.nice:
             return self._finish([sx.NOT_NICE], now)
         out.append(Log(Level.INFO, f"Going standby [{hold.word}]."))
+        peer = self.peer
+        if peer is None or not peer.alive:
+            # 3.0.6 asks anyway and gives up after 10 s; a peer we hold dead (and
+            # may be fencing) must not be handed our groups if it answers late.
+            who = "there is no other node" if peer is None else f"{peer.name} is dead"
+            out.append(Log(Level.WARN, f"Standby [{hold.word}] refused: {who}; nobody "
+                                       "would take the resources over."))
+            return self._finish(out, now)
         out += self._ask_standby(hold, now)
         return self._finish(out, now)
 
@@ -660,6 +670,7 @@ class Resources:
                 names = " ".join(g.key for g in failed)
                 res = self._sx.aborted(sb, peer.name, names, self._report())
                 return res + self._hand_over_stopped(released, "standby")
+            peer.hold_settled = False  # it acquires the set now: its last report is old
             return self._sx.released(sb, self._now)  # _pump's time
 
         self._enqueue(Job("standby release", steps, done))
@@ -1004,6 +1015,11 @@ class Resources:
                 out += self._settle(now)
             if (len(out), self._runner.marker()) == before:
                 break
+        peer = self.peer
+        if peer is not None and any(
+            isinstance(a, SendMessage) and rm.hands_group_to(a.fields, peer.name) for a in out
+        ):
+            peer.hold_settled = False  # it starts what we handed it: its last report is old
         held = self.held
         if held != self._last_held:
             self._last_held = held

@@ -37,7 +37,17 @@ from dataclasses import dataclass
 
 from linklayer.message import Field
 
-from .messages import F_COMMENT, F_STATUS, F_TO, F_TYPE, Envelope, MessageError, node_name, s
+from .messages import (
+    F_COMMENT,
+    F_STATUS,
+    F_TO,
+    F_TYPE,
+    Envelope,
+    MessageError,
+    field_value,
+    node_name,
+    s,
+)
 
 T_STARTING = b"starting"
 T_RESOURCES = b"resource"
@@ -177,6 +187,14 @@ def ip_request_resp_fields(dest: str, key: str, weown: bool, ok: bool = True) ->
         s(F_WEOWN, "yes" if weown else "no"),
         s(F_OK, "OK" if ok else "no"),
     )
+
+
+def hands_group_to(fields: tuple[Field, ...], node: str) -> bool:
+    """Whether a message of ours tells `node` to start a group we gave up: an
+    `ip-request-resp` addressed to it with `ok=OK`."""
+    return (field_value(fields, F_TYPE) == T_IPREQRESP
+            and field_value(fields, F_TO) == node.encode()
+            and field_value(fields, F_OK) == b"OK")
 
 
 def shutdone_fields() -> tuple[Field, ...]:
@@ -362,6 +380,7 @@ __all__ = [
     "Starting",
     "Stonith",
     "ask_resources_fields",
+    "hands_group_to",
     "hb_takeover_fields",
     "hold_from_word",
     "ip_request_fields",

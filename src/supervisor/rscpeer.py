@@ -28,6 +28,11 @@ class PeerState:
     alive: bool = True
     hold: Hold = Hold.NONE
     hold_known: bool = False
+    # `hold` is what it runs, not what it is letting go of. A report sent as it
+    # begins to stop groups (info=shutdown, info=standby) says what it will
+    # hold once they are stopped; shutdone, a later report, or our takeover
+    # settle it again.
+    hold_settled: bool = False
     stable: bool = False
     released: bool = False  # sent shutdone
     leaving: bool = False  # sent resource info=shutdown
@@ -57,6 +62,7 @@ class PeerState:
             return False
         self.hold = rep.hold
         self.hold_known = True
+        self.hold_settled = rep.info not in (rm.INFO_SHUTDOWN, rm.INFO_STANDBY)
         self.report_asked = False
         self.stable = rep.stable
         self.fresh_report = rep.stable
@@ -68,6 +74,7 @@ class PeerState:
     def holds_nothing(self) -> None:
         self.hold = Hold.NONE
         self.hold_known = True
+        self.hold_settled = True
 
     def shutdone(self) -> None:
         """It sent `shutdone`: it gave up everything and is leaving."""
@@ -78,10 +85,13 @@ class PeerState:
 
     def fencing_needed(self, *, nice: bool) -> bool:
         """Whether, dead, it may still run groups (it neither sent `shutdone` nor,
-        auto_failback on/off, reported holding nothing)."""
+        auto_failback on/off, reported holding nothing). A peer that died while
+        it stopped groups (its `info=shutdown` or `info=standby` report says
+        what it will hold, `rsc_hold=none`) may have left one running: 3.0.6
+        skipped STONITH then; we do not (docs/resources.md)."""
         if self.released:
             return False
-        return not (nice and self.hold_known and self.hold is Hold.NONE)
+        return not (nice and self.hold_known and self.hold_settled and self.hold is Hold.NONE)
 
     def ready_for(self, *, nice: bool) -> bool:
         """Alive and settled enough to be handed a group."""

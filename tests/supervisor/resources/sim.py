@@ -7,7 +7,8 @@ node's fake executor keeps the set of resources running on that node and
 answers `RunScript` after `script_ms`: start/stop succeed unless told
 otherwise, status answers 0 "running" or 3 "stopped", a call set to
 HANG never answers and one set to FAIL_RUNNING exits 1 with the resource
-running afterwards (a start that half worked, a stop that did not). Every
+running afterwards (a start that half worked) or as it was (a stop that
+did not work). Every
 `GroupStateChanged` goes into one global timeline ordered by (time, event
 number) so tests can check that no two nodes ever hold a group at once.
 
@@ -387,7 +388,8 @@ class Sim:
                     rc = how if isinstance(how, int) else None
             elif how == FAIL_RUNNING:
                 rc = 1
-                node.running.add(target)
+                if call.action == "start":  # a stop that did not work changes nothing
+                    node.running.add(target)
             else:
                 rc = how if isinstance(how, int) else None
                 if rc == 0:
@@ -438,8 +440,11 @@ class Sim:
             observer.seen_dead.add(name)
             self.apply(observer, observer.res.node_dead(name, self.now))
 
-    def restart(self, name: str) -> None:
-        """The node boots again: a fresh machine; the others hear it (node_up)."""
+    def restart(self, name: str, *, comm_up: bool = True) -> None:
+        """The node boots again: a fresh machine; the others hear its new
+        generation (peer_restarted, then node_up if they held it dead).
+        `comm_up=False`: its comm-up is left to the caller (a node booting while
+        its peer is down waits for initdead, declares the peer dead, then comes up)."""
         node = self.nodes[name]
         node.incarnation += 1
         node.seq = 0
@@ -450,14 +455,17 @@ class Sim:
         node.shutdown_complete_at = None
         node.states = {g.key: rs.STOPPED for g in self.groups}
         node.seen_dead = set()
+        self.apply(node, node.res.start(self.now))  # the probe, as the process starts
         for other in self.nodes.values():
             if other is not node and other.alive:
+                # membership: a new generation (peer_restarted), and a node
+                # held dead is alive again (node_up)
+                self.apply(other, other.res.peer_restarted(name, self.now))
                 if name in other.seen_dead:
                     other.seen_dead.discard(name)
                     self.apply(other, other.res.node_up(name, self.now))
-                else:
-                    self.apply(other, other.res.peer_restarted(name, self.now))
-        self.apply(node, node.res.comm_up(self.now))
+        if comm_up:
+            self.apply(node, node.res.comm_up(self.now))
 
     def shutdown(self, name: str) -> None:
         node = self.nodes[name]

@@ -253,13 +253,14 @@ def test_legacy_heal_during_the_takeover_gives_back_every_group_it_started() -> 
     assert not any((key, i) in otter.running for key, i in weasel.running)
 
 
-def test_a_heal_during_a_standby_request_is_audited_when_the_request_ends() -> None:
+def test_hb_standby_with_the_peer_dead_is_refused_and_a_split_brain_still_heals() -> None:
     """Found by a random exploration of the sim: split brain, then hb_standby
-    on otter while the cut lasted (its request was lost), then the heal. The
-    peer's reports came while otter's standby request was open; the audit
-    skipped them and never came back to them, and both nodes ran weasel's
-    group for good. They are audited when the request ends (here, unanswered,
-    after its 10 s)."""
+    on otter while the cut lasted. 3.0.6 sends the request to the dead peer
+    and gives up after 10 s; here the peer's reports that came meanwhile were
+    left unaudited and both nodes ran weasel's group for good (and a peer
+    frozen rather than dead could answer late, and be handed groups while we
+    fenced it). The request is refused; a report that comes during any
+    exchange is audited when the exchange ends."""
     sim = Sim(mode=AutoFailback.OFF)
     otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
     sim.comm_up()
@@ -269,10 +270,15 @@ def test_a_heal_during_a_standby_request_is_audited_when_the_request_ends() -> N
     sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
     sim.settle()
     assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
-    sim.apply(otter, otter.res.standby("all", sim.now))  # lost in the cut
+    sent = len(otter.sent)
+    sim.apply(otter, otter.res.standby("all", sim.now))
+    assert otter.log_texts()[-2:] == [
+        "Going standby [all].",
+        "Standby [all] refused: weasel is dead; nobody would take the resources over.",
+    ]
+    assert len(otter.sent) == sent and otter.res.snapshot()["standby"] is None
     sim.run_for(50)
     heal_partition(sim)
-    assert "No reply to standby request.  Standby request cancelled." in otter.log_texts()
     assert "Both machines own foreign resources!" in otter.log_texts("ERROR")
     assert sim.holders(KEY) == ["weasel"]
 

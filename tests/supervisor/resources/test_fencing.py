@@ -13,8 +13,9 @@ import pytest
 from hbeat.config.model import AutoFailback, StonithDevice
 from hbeat.logfmt import Level
 from supervisor import resources as rs
+from supervisor.rscmessages import Hold
 
-from .sim import Sim, texts
+from .sim import HANG, Sim, texts
 
 KEY = "drbddisk::r0"
 DEV = StonithDevice("stonith_host", "*", "external/hbeatlab", ("otter weasel", "/x"), None, 7)
@@ -214,3 +215,81 @@ def test_boot_alone_initdead_then_the_link_returns_converges() -> None:
     sim.settle()
     assert sim.holders(KEY) == ["weasel"], (sim.holders(KEY), texts(otter))
     assert sim.runs_on(KEY, 0) == {"weasel"}
+
+
+# --- what a death needs fenced (found by tests/supervisor/resources/test_explore.py) ---
+
+
+def fenced_first(sim: Sim, fencer: str, victim: str, since: int) -> None:
+    """`fencer` reset `victim` before it started anything of its own, and no
+    resource ran on two nodes."""
+    node = sim.nodes[fencer]
+    assert [n for _t, n, rc in node.fences if rc == 0] == [victim], node.fences
+    reset_at = next(t for t, n, rc in node.fences if rc == 0)
+    assert all(when >= reset_at for n, when, _k, _i in sim.starts_after(since) if n == fencer)
+    assert f"Dead node {victim} gave up resources." not in texts(node)
+    sim.assert_never_run_twice()
+
+
+def test_a_peer_that_dies_while_it_shuts_down_is_fenced() -> None:
+    """weasel began a graceful stop (`resource rsc_hold=none isstable=0
+    info=shutdown`: what it will hold, not what it holds), its stop hung, and
+    its hbeat was killed: its groups may still run. 3.0.6 took the report at
+    its word and skipped STONITH; so did we."""
+    sim = started()
+    weasel = sim.nodes["weasel"]
+    weasel.behaviour[(KEY, 0, "stop")] = HANG
+    t0 = sim.now
+    sim.shutdown("weasel")
+    sim.run_for(1_000)
+    assert "t=resource rsc_hold=none rtype=full isstable=0 info=shutdown" in weasel.sent_summary()
+    sim.kill("weasel", services_survive=True)
+    sim.settle()
+    fenced_first(sim, "otter", "weasel", t0)
+    assert sim.holders(KEY) == ["otter"]
+
+
+def test_a_peer_that_dies_while_it_takes_our_groups_over_is_fenced() -> None:
+    """weasel went standby: otter was starting weasel's group when the link
+    went down, before otter's report said so. weasel's last report of otter
+    said it held nothing: 3.0.6 skipped STONITH; so did we, and started the
+    group again beside otter's copy."""
+    sim = started()
+    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    sim.apply(otter, otter.res.standby("all", sim.now))  # otter holds nothing, stable
+    sim.settle()
+    peer = weasel.res.peer
+    assert otter.rscstatus == "none" and peer is not None and peer.hold is Hold.NONE
+    t0 = sim.now
+    sim.apply(weasel, weasel.res.standby("all", sim.now))
+    sim.run_until(sim.now + 60_000, lambda: otter.states[KEY] == rs.STARTING)
+    sim.partition(10_000, only="weasel")  # otter runs on, unheard
+    sim.settle()
+    fenced_first(sim, "weasel", "otter", t0)
+    assert sim.holders(KEY) == ["weasel"]
+
+
+def test_legacy_a_peer_that_restarted_after_a_graceful_stop_is_fenced_when_it_dies() -> None:
+    """auto_failback legacy: weasel stopped gracefully (`shutdone`), came back
+    and took its group back, then crashed with its services running. Its old
+    `shutdone` still counted (no `starting` message in legacy resets it): the
+    death went unfenced and otter started the group beside weasel's copy."""
+    sim = started(AutoFailback.LEGACY)
+    otter = sim.nodes["otter"]
+    sim.shutdown("weasel")
+    sim.settle()
+    sim.stop_process("weasel")
+    sim.settle()
+    assert sim.holders(KEY) == ["otter"]
+    sim.restart("weasel")
+    sim.settle()
+    assert sim.holders(KEY) == ["weasel"]
+    t0 = sim.now
+    fences = len(otter.fences)
+    sim.kill("weasel", services_survive=True)
+    sim.settle()
+    assert [n for _t, n, rc in otter.fences[fences:] if rc == 0] == ["weasel"]
+    assert all(when >= otter.fences[fences][0]
+               for n, when, _k, _i in sim.starts_after(t0) if n == "otter")
+    sim.assert_never_run_twice(since=t0)
+    assert sim.holders(KEY) == ["otter"]
