@@ -322,6 +322,15 @@ class Sim:
                     self.at(self.now + detect_ms,
                             lambda o=observer, n=other.name: self._dead(o, n))
 
+    def split_brain(self) -> None:
+        """A partition past deadtime seen by both at once: messages are lost both
+        ways and each node declares the other dead now (the caller settles)."""
+        self.cut = True
+        for observer in self.nodes.values():
+            for other in self.nodes.values():
+                if other is not observer:
+                    self.apply(observer, observer.res.node_dead(other.name, self.now))
+
     def _defer(self, node: Node, fn: Callable[[], None]) -> bool:
         """Keep `fn` for `node`'s thaw if it is frozen."""
         if node.name not in self.frozen:

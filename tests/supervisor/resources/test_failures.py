@@ -241,9 +241,7 @@ def test_legacy_heal_during_the_takeover_gives_back_every_group_it_started() -> 
     sim.comm_up()
     sim.settle()
     assert sim.holders(KEY) == sim.holders("IPaddr::10.0.0.8") == ["weasel"]
-    sim.cut = True
-    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.split_brain()
     sim.run_for(150)  # otter is starting weasel's first group; the second waits
     assert otter.states[KEY] == rs.STARTING
     assert otter.states["IPaddr::10.0.0.8"] == rs.STOPPED
@@ -262,12 +260,10 @@ def test_hb_standby_with_the_peer_dead_is_refused_and_a_split_brain_still_heals(
     fenced it). The request is refused; a report that comes during any
     exchange is audited when the exchange ends."""
     sim = Sim(mode=AutoFailback.OFF)
-    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
+    otter = sim.nodes["otter"]
     sim.comm_up()
     sim.settle()
-    sim.cut = True
-    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.split_brain()
     sim.settle()
     assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
     sent = len(otter.sent)
@@ -441,10 +437,7 @@ def test_split_brain_after_a_failed_start_still_heals_to_one_copy() -> None:
     # void and the partition rules leave one copy (the fault suite's seed
     # 453220386 ran it on both nodes for good).
     sim = failed_on_weasel_then_fixed()
-    otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
-    sim.cut = True
-    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.split_brain()
     sim.settle()
     assert sorted(sim.holders(KEY)) == ["otter", "weasel"]
     heal_partition(sim)

@@ -376,9 +376,7 @@ def test_split_brain_release_with_a_failed_stop_starts_nothing_new() -> None:
     otter, weasel = sim.nodes["otter"], sim.nodes["weasel"]
     sim.comm_up()
     sim.settle()
-    sim.cut = True
-    sim.apply(otter, otter.res.node_dead("weasel", sim.now))
-    sim.apply(weasel, weasel.res.node_dead("otter", sim.now))
+    sim.split_brain()
     sim.settle()
     assert sim.runs_on(KEY, TOP) == {"otter", "weasel"}  # the partition's double run
     otter.behaviour[(KEY, TOP, "stop")] = 1  # otter cannot give weasel's group back
