@@ -107,6 +107,9 @@ class Resources:
         # takeover under way first brings its groups up, as the audit waits
         # for it with auto_failback on/off).
         self._give_back_foreign = False
+        # Legacy: the queued answers to the peer's ip-requests; its death or
+        # restart voids them (that peer no longer waits for them).
+        self._peer_requests: list[Job] = []
         self._nego = Negotiation(config.rqstdelay_ms)
         self._sx = sx.StandbyExchange(self.me, config.standby_timeout_ms)
         self._legacy = lr.LegacyRequests()
@@ -344,6 +347,7 @@ class Resources:
         peer.alive = False
         peer.unsettled()
         self._give_back_foreign = False  # dead again: its groups are ours to take
+        out += self._drop_peer_requests(peer.name, "died")
         if self.phase in (Phase.INIT, Phase.PROBING):
             peer.dead_before_comm_up = True
             return out
@@ -384,7 +388,8 @@ class Resources:
         # legacy no `starting` message says so, and a later death went unfenced.
         peer.starting()
         self._give_back_foreign = False  # a new generation asks for its groups itself
-        out = self._peer_heard(peer, now, "it restarted")
+        out = self._drop_peer_requests(peer.name, "restarted")
+        out += self._peer_heard(peer, now, "it restarted")
         return self._finish(out + self._sx.cancel_peer_restarted(), now)
 
     def node_returned_after_partition(self, node: str, now: int) -> list[Action]:
@@ -402,6 +407,17 @@ class Resources:
         else:
             self._give_back_foreign = True
         return self._finish(out, now)
+
+    def _drop_peer_requests(self, peer: str, why: str) -> list[Action]:
+        """The peer died or restarted: the ip-requests it made before are not
+        answered (an answer to its old life started the group beside our
+        takeover's copy; its new life asks again)."""
+        jobs, self._peer_requests = self._peer_requests, []
+        for job in jobs:
+            job.cancelled = True
+        keys = " ".join(step.key for job in jobs for step in job.steps)
+        return [Log(Level.INFO, f"Dropping ip-request(s) of {peer} for {keys}: it {why} "
+                                "since it asked.")] if jobs else []
 
     def _declared_dead_by_peer(self) -> None:
         """A group we run because the peer failed to start it is not given back
@@ -546,7 +562,7 @@ class Resources:
         was_stable, asked = peer.stable, peer.report_asked
         if not peer.report(rep):
             return []
-        out = self._sx.on_report(peer.name, rep)
+        out = self._sx.on_report(peer.name, rep, now)
         if self.phase is Phase.STARTING:
             done = self._nego.report(rep.stable, now)
             if done is not None:
@@ -566,7 +582,11 @@ class Resources:
         self._initial_reason = reason
         peer = self.peer
         out, adopted, releasing = self._resolve_found(incumbent=reason == REMOTE)
-        holds_ours = peer is not None and peer.alive and bool(peer.hold & Hold.FOREIGN)
+        # A peer that is stopping groups (it is leaving, or its last report is
+        # a release's) may still run ours whatever it reports holding: wait for
+        # its shutdone or next report, as _reconcile_own does.
+        holds_ours = peer is not None and peer.alive and (
+            bool(peer.hold & Hold.FOREIGN) or peer.leaving or not peer.hold_settled)
         job = None
         if holds_ours:
             # The peer holds our groups. One we adopted here (both started at once and
@@ -711,9 +731,12 @@ class Resources:
         elif what is lr.Request.RELEASE:
 
             def done() -> list[Action]:
+                self._peer_requests.remove(job)
                 return lr.after_release(peer.name, g.key, g.state)
 
-            self._enqueue(Job("ip-request", [Step(g.key, False)], done))
+            job = Job("ip-request", [Step(g.key, False)], done)
+            self._peer_requests.append(job)
+            self._enqueue(job)
         else:
             return [lr.answer(peer.name, g.key, weown=False)]
         return []
@@ -1102,7 +1125,8 @@ class Resources:
         if (
             peer is not None
             and peer.alive
-            and (not peer.stable or peer.leaving or peer.hold & Hold.FOREIGN)
+            and (not peer.stable or peer.leaving or not peer.hold_settled
+                 or peer.hold & Hold.FOREIGN)
         ):
             return []
         if any(g.state in (STOPPED, PARTIAL) for g in self._ordered(Hold.LOCAL)):

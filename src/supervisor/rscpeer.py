@@ -28,11 +28,15 @@ class PeerState:
     alive: bool = True
     hold: Hold = Hold.NONE
     hold_known: bool = False
-    # `hold` is what it runs, not what it is letting go of. A report sent as it
-    # begins to stop groups (info=shutdown, info=standby) says what it will
-    # hold once they are stopped; shutdone, a later report, or our takeover
+    # `hold` is what it runs, not what it is letting go of or about to take.
+    # A report sent as it begins to stop groups (info=shutdown, info=standby)
+    # says what it will hold once they are stopped, and a group we hand it
+    # makes its last report old; shutdone, its next report, or our takeover
     # settle it again.
-    hold_settled: bool = False
+    hold_settled: bool = True
+    # ... and said while stable: a node in its start-up negotiation reports
+    # `isstable=0` with what it holds so far and starts its groups next.
+    hold_stable: bool = False
     stable: bool = False
     released: bool = False  # sent shutdone
     leaving: bool = False  # sent resource info=shutdown
@@ -63,6 +67,7 @@ class PeerState:
         self.hold = rep.hold
         self.hold_known = True
         self.hold_settled = rep.info not in (rm.INFO_SHUTDOWN, rm.INFO_STANDBY)
+        self.hold_stable = rep.stable
         self.report_asked = False
         self.stable = rep.stable
         self.fresh_report = rep.stable
@@ -75,6 +80,7 @@ class PeerState:
         self.hold = Hold.NONE
         self.hold_known = True
         self.hold_settled = True
+        self.hold_stable = True
 
     def shutdone(self) -> None:
         """It sent `shutdone`: it gave up everything and is leaving."""
@@ -85,13 +91,16 @@ class PeerState:
 
     def fencing_needed(self, *, nice: bool) -> bool:
         """Whether, dead, it may still run groups (it neither sent `shutdone` nor,
-        auto_failback on/off, reported holding nothing). A peer that died while
-        it stopped groups (its `info=shutdown` or `info=standby` report says
-        what it will hold, `rsc_hold=none`) may have left one running: 3.0.6
-        skipped STONITH then; we do not (docs/resources.md)."""
+        auto_failback on/off, reported holding nothing while stable). A peer
+        that died while it stopped groups (its `info=shutdown` or
+        `info=standby` report says what it will hold), while it started groups
+        we handed it, or in its start-up negotiation (`isstable=0`: it starts
+        its groups next) may run one: 3.0.6 skipped STONITH then; we do not
+        (docs/resources.md, "Death of the peer")."""
         if self.released:
             return False
-        return not (nice and self.hold_known and self.hold_settled and self.hold is Hold.NONE)
+        return not (nice and self.hold_known and self.hold_settled and self.hold_stable
+                    and self.hold is Hold.NONE)
 
     def ready_for(self, *, nice: bool) -> bool:
         """Alive and settled enough to be handed a group."""

@@ -251,9 +251,13 @@ class StandbyExchange:
     # --- taker --------------------------------------------------------------
 
     def accept(self, which: Hold, now: int) -> list[Action]:
-        """The peer goes standby [which] and we take the set (the caller checked it)."""
+        """The peer goes standby [which] and we take the set (the caller checked it).
+        Its `resource ... info=standby` (sent before it stops anything, by 3.0.6
+        too) is due within the first answer's 10 s; an asker that dropped its
+        request meanwhile (it held us dead, its `stonith` report lost) never
+        sends it, and we would wait an hour holding its reports unaudited."""
         self.current = Standby(SbRole.TAKER, which, SbStage.WAIT_RELEASE,
-                               now + self.stage_timeout_ms)
+                               now + self.timeout_ms)
         return [SendMessage(rm.ask_resources_fields(which, rm.ASK_OTHER))]
 
     def acquiring(self, sb: Standby, peer: str, mine: Hold, now: int) -> list[Action]:
@@ -275,13 +279,14 @@ class StandbyExchange:
             report,
         ]
 
-    def on_report(self, peer: str, rep: rm.ResourceReport) -> list[Action]:
+    def on_report(self, peer: str, rep: rm.ResourceReport, now: int) -> list[Action]:
         """A full report from the peer while we wait, as taker, for its release."""
         sb = self.current
         if sb is None or sb.role is not SbRole.TAKER or sb.stage is not SbStage.WAIT_RELEASE:
             return []
         if rep.info == rm.INFO_STANDBY:
             sb.release_seen = True
+            sb.deadline = now + self.stage_timeout_ms  # it stops the set: that may take long
         elif sb.release_seen and rep.stable and rep.hold & sb.which:
             # The asker began releasing, then reported itself stable and still
             # holding part of the set, without `done`: it aborted its standby (a

@@ -445,6 +445,8 @@ class Sim:
         then sees a new generation instead of a death)."""
         if incarnation is not None and self.nodes[name].incarnation != incarnation:
             return
+        if self._defer(observer, lambda: self._dead(observer, name, incarnation)):
+            return  # frozen: its membership notices when it runs again
         if observer.alive:
             observer.seen_dead.add(name)
             self.apply(observer, observer.res.node_dead(name, self.now))
@@ -465,14 +467,19 @@ class Sim:
         node.states = {g.key: rs.STOPPED for g in self.groups}
         node.seen_dead = set()
         self.apply(node, node.res.start(self.now))  # the probe, as the process starts
+        def hears(other: Node) -> None:
+            """membership: a new generation (peer_restarted), and a node held
+            dead is alive again (node_up); a frozen node hears it when it runs."""
+            if self._defer(other, lambda: hears(other)) or not other.alive:
+                return
+            self.apply(other, other.res.peer_restarted(name, self.now))
+            if name in other.seen_dead:
+                other.seen_dead.discard(name)
+                self.apply(other, other.res.node_up(name, self.now))
+
         for other in self.nodes.values():
             if other is not node and other.alive:
-                # membership: a new generation (peer_restarted), and a node
-                # held dead is alive again (node_up)
-                self.apply(other, other.res.peer_restarted(name, self.now))
-                if name in other.seen_dead:
-                    other.seen_dead.discard(name)
-                    self.apply(other, other.res.node_up(name, self.now))
+                hears(other)
         if comm_up:
             self.apply(node, node.res.comm_up(self.now))
 

@@ -89,7 +89,7 @@ def test_taker_acquires_on_done_and_reports() -> None:
     ]
     sb = ex.current
     assert sb is not None and (sb.role, sb.stage) == (SbRole.TAKER, SbStage.WAIT_RELEASE)
-    assert ex.deadline == HOUR
+    assert ex.deadline == 10_000  # its release report is due as a first answer is
     step, got, _ = ex.answer("weasel", rm.ASK_DONE)
     assert step is Next.ACQUIRE and got is sb
     out = ex.acquiring(sb, "weasel", Hold.FOREIGN, 5_000)
@@ -115,10 +115,10 @@ def test_taker_stops_waiting_when_the_asker_aborted_its_release() -> None:
     ex = StandbyExchange("otter", timeout_ms=10_000)
     ex.accept(Hold.ALL, 0)
     stable_local = rm.ResourceReport("weasel", Hold.LOCAL, True, True, None)
-    assert ex.on_report("weasel", stable_local) == []  # release not begun yet: no conclusion
+    assert ex.on_report("weasel", stable_local, 1) == []  # release not begun: no conclusion
     releasing = rm.ResourceReport("weasel", Hold.LOCAL, True, False, rm.INFO_STANDBY)
-    assert ex.on_report("weasel", releasing) == [] and ex.active
-    assert ex.on_report("weasel", stable_local) == [
+    assert ex.on_report("weasel", releasing, 2) == [] and ex.active
+    assert ex.on_report("weasel", stable_local, 3) == [
         Log(
             Level.WARN,
             "Standby takeover of [all] resources from weasel cancelled: weasel still holds "
@@ -157,7 +157,9 @@ def test_a_stage_that_moves_groups_is_given_up_after_an_hour() -> None:
             ex.releasing("otter", Hold.NONE, 1_000)
             ex.released(sb, 2_000)  # waiting for otter's done from now
         else:
-            ex.accept(Hold.ALL, 2_000)  # waiting for otter's release from now
+            ex.accept(Hold.ALL, 0)
+            releasing = rm.ResourceReport("otter", Hold.NONE, True, False, rm.INFO_STANDBY)
+            ex.on_report("otter", releasing, 2_000)  # otter stops the set from now
         assert ex.blocked("otter", Hold.ALL, 2_000, peer_in_flux=False, local_in_flux=False) == [
             Log(Level.WARN,
                 "Standby in progress- new request from otter ignored [3600 seconds left]")
@@ -175,5 +177,17 @@ def test_the_peer_declaring_us_dead_ends_the_exchange() -> None:
     ex.accept(Hold.LOCAL, 0)
     assert ex.cancel_declared_dead("otter") == [
         Log(Level.WARN, "Standby request cancelled: otter declared us dead.")
+    ]
+    assert not ex.active
+
+
+def test_a_taker_whose_asker_never_begins_its_release_gives_up_after_10_s() -> None:
+    """The asker's `resource ... info=standby` comes before it stops anything;
+    an asker that dropped its request (it held us dead) never sends it."""
+    ex = StandbyExchange("otter", timeout_ms=10_000)
+    ex.accept(Hold.LOCAL, 5_000)
+    assert ex.tick(14_999) == [] and ex.active
+    assert ex.tick(15_000) == [
+        Log(Level.INFO, "No reply to standby request.  Standby request cancelled.")
     ]
     assert not ex.active
