@@ -273,13 +273,17 @@ class Sim:
                 continue
             target = other
 
-            def deliver(target: Node = target, env=env, sender: Node = node) -> None:
-                if self._defer(target, lambda: deliver(target, env, sender)):
+            def deliver(target: Node = target, env=env, sender: Node = node,
+                        arrived: bool = False) -> None:
+                # The network's verdict is at arrival; a frozen target reads
+                # what arrived when it runs again, whatever the network is then.
+                if not arrived and (not sender.alive or sender.incarnation != inc or self.cut
+                                    or sender.name in self.drop_from):
                     return
-                if (not target.alive or not sender.alive or sender.incarnation != inc or self.cut
-                        or sender.name in self.drop_from):
+                if self.wait_for_thaw(target, lambda: deliver(target, env, sender, True)):
                     return
-                self.apply(target, target.res.message(sender.name, env, self.now))
+                if target.alive:
+                    self.apply(target, target.res.message(sender.name, env, self.now))
 
             self.at(self.now + self.latency_ms, deliver)
 
@@ -288,7 +292,7 @@ class Sim:
         inc = node.incarnation
 
         def done() -> None:
-            if self._defer(node, done):
+            if self.wait_for_thaw(node, done):
                 return
             if not node.alive or node.incarnation != inc:
                 return
@@ -331,8 +335,9 @@ class Sim:
                 if other is not observer:
                     self.apply(observer, observer.res.node_dead(other.name, self.now))
 
-    def _defer(self, node: Node, fn: Callable[[], None]) -> bool:
-        """Keep `fn` for `node`'s thaw if it is frozen."""
+    def wait_for_thaw(self, node: Node, fn: Callable[[], None]) -> bool:
+        """Keep `fn` (something `node` would do or hear now) for its thaw if it
+        is frozen; True if kept."""
         if node.name not in self.frozen:
             return False
         self.deferred.setdefault(node.name, []).append(fn)
@@ -381,7 +386,7 @@ class Sim:
         inc = node.incarnation
 
         def done() -> None:
-            if self._defer(node, done):
+            if self.wait_for_thaw(node, done):
                 return
             if not node.alive or node.incarnation != inc:
                 return
@@ -445,7 +450,7 @@ class Sim:
         then sees a new generation instead of a death)."""
         if incarnation is not None and self.nodes[name].incarnation != incarnation:
             return
-        if self._defer(observer, lambda: self._dead(observer, name, incarnation)):
+        if self.wait_for_thaw(observer, lambda: self._dead(observer, name, incarnation)):
             return  # frozen: its membership notices when it runs again
         if observer.alive:
             observer.seen_dead.add(name)
@@ -470,7 +475,7 @@ class Sim:
         def hears(other: Node) -> None:
             """membership: a new generation (peer_restarted), and a node held
             dead is alive again (node_up); a frozen node hears it when it runs."""
-            if self._defer(other, lambda: hears(other)) or not other.alive:
+            if self.wait_for_thaw(other, lambda: hears(other)) or not other.alive:
                 return
             self.apply(other, other.res.peer_restarted(name, self.now))
             if name in other.seen_dead:

@@ -80,11 +80,18 @@ class World:
         sim.cut = False
         self.cut_since = None
         for node in sim.nodes.values():
-            for name in sorted(node.seen_dead):
-                if node.alive and sim.nodes[name].alive and name not in sim.frozen:
-                    node.seen_dead.discard(name)
-                    sim.apply(node, node.res.node_up(name, sim.now))
-                    sim.apply(node, node.res.node_returned_after_partition(name, sim.now))
+            if node.name not in sim.frozen:  # a frozen one hears the peer at its thaw
+                self._hear_again(node.name)
+
+    def _hear_again(self, observer: str) -> None:
+        """`observer` hears again the live peers it held dead (a heal)."""
+        sim = self.sim
+        node = sim.nodes[observer]
+        for name in sorted(node.seen_dead):
+            if node.alive and sim.nodes[name].alive and name not in sim.frozen:
+                node.seen_dead.discard(name)
+                sim.apply(node, node.res.node_up(name, sim.now))
+                sim.apply(node, node.res.node_returned_after_partition(name, sim.now))
 
     def thaw(self, name: str) -> None:
         """Cut off for deadtime while frozen, it finds the peer's last keepalive
@@ -97,6 +104,8 @@ class World:
         self.sim.thaw(name)
         if self.cut_since is not None and self.sim.now >= self.cut_since + DEAD_MS:
             self._declare(name, other(name))
+        elif self.cut_since is None:
+            self._hear_again(name)
 
     def restart(self, name: str) -> None:
         """`name` boots. With its peer down it hears nobody: at initdead it
@@ -114,7 +123,7 @@ class World:
         inc = node.incarnation
 
         def initdead() -> None:
-            if not node.alive or node.incarnation != inc:
+            if not node.alive or node.incarnation != inc or sim.wait_for_thaw(node, initdead):
                 return
             if not peer.alive or peer.name in sim.frozen:  # a frozen peer sends nothing
                 node.seen_dead.add(peer.name)
@@ -269,7 +278,7 @@ STONITH_FOUND = (41, 43, 649, 1878, 3086, 5246, 5568)
 # hand-over, after a release report, or in its start-up negotiation; a taker
 # waiting an hour for an asker that had dropped its request.
 LONG_FOUND = ((102631, True), (106355, True), (108342, True), (109909, True),
-              (108327, True), (302260, False))
+              (108327, True), (302260, False), (604643, True))
 
 
 def test_the_long_runs_that_found_bugs() -> None:
