@@ -406,6 +406,11 @@ class Resources:
             out += self._ask_peer_report(peer)
         else:
             self._give_back_foreign = True
+            # ... and ask for ours again, as at comm-up: a peer that saw no
+            # partition (frozen past deadtime, our `stonith` report lost in the
+            # cut) would otherwise run its copy of our group for good.
+            out += [self._legacy.request(g.key) for g in self._ordered(Hold.LOCAL)
+                    if g.state in (STOPPED, RUNNING, PARTIAL)]
         return self._finish(out, now)
 
     def _drop_peer_requests(self, peer: str, why: str) -> list[Action]:
