@@ -1107,10 +1107,16 @@ class Resources:
             steps = [Step(key, False) for key in audit.give_back]
             self._enqueue(Job("audit", steps, self._after_simple_acquire))
         if audit.ours_doubly_held and self.stable:
-            peer.told_we_own_ours = True
-            out.append(SendMessage(rm.resource_fields(self.hold_bits(), True)))
+            # Told once per pair of holdings: when neither copy can go (a stop
+            # failed on both sides), two nodes answering each other's answers
+            # sent reports without end. A heal's report is answered anyway,
+            # as the peer's turn to stable (`_on_report`).
+            told = (peer.hold, self.hold_bits())
+            if peer.told_we_own_ours != told:
+                peer.told_we_own_ours = told
+                out.append(SendMessage(rm.resource_fields(told[1], True)))
         elif not audit.ours_doubly_held:
-            peer.told_we_own_ours = False
+            peer.told_we_own_ours = None
         return out
 
     def _handoffs(self, peer: PeerState | None) -> list[Action]:

@@ -42,7 +42,9 @@ class PeerState:
     leaving: bool = False  # sent resource info=shutdown
     fresh_report: bool = False  # a stable report not yet audited
     dead_before_comm_up: bool = False
-    told_we_own_ours: bool = False  # sent our report after "Both machines own our resources!"
+    # (its holdings, ours) when we last sent our report after "Both machines
+    # own our resources!"; None since it died, restarted, or the conflict ended
+    told_we_own_ours: tuple[Hold, Hold] | None = None
     report_asked: bool = False  # sent isstable=0 then 1 to have it report; no full report since
 
     def unsettled(self) -> None:
@@ -50,6 +52,7 @@ class PeerState:
         self.stable = False
         self.fresh_report = False
         self.report_asked = False
+        self.told_we_own_ours = None
 
     def starting(self) -> None:
         """It sent `starting`: a fresh start-up, nothing of its past holds."""
