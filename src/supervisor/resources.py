@@ -564,7 +564,7 @@ class Resources:
         return out
 
     def _on_report(self, peer: PeerState, rep: rm.ResourceReport, now: int) -> list[Action]:
-        was_stable, asked = peer.stable, peer.report_asked
+        was_stable = peer.stable
         if not peer.report(rep):
             return []
         out = self._sx.on_report(peer.name, rep, now)
@@ -574,11 +574,13 @@ class Resources:
                 out += [*done, *self._become_stable(REMOTE)]
         elif self.phase is Phase.STABLE and rep.stable and not was_stable:
             # The peer's turn to stable is answered with our report, as 3.0.6
-            # does: it may not know ours (it asks so after a partition heal),
-            # unless this report is the answer to our own asking.
+            # does: it may not know ours (it asks so after a partition heal).
+            # So is the answer to our own asking: we cannot tell it from a
+            # report that crossed an asking lost in a cut (the peer then held
+            # us "in flux" for good). The peer holds us stable by then, so our
+            # answer is not answered again.
             out.append(Log(Level.INFO, "remote resource transition completed."))
-            if not asked:
-                out.append(self._report())
+            out.append(self._report())
         return out
 
     def _become_stable(self, reason: str) -> list[Action]:

@@ -278,11 +278,11 @@ STONITH_FOUND = (41, 43, 649, 1878, 3086, 5246, 5568)
 # hand-over, after a release report, or in its start-up negotiation; a taker
 # waiting an hour for an asker that had dropped its request; a legacy peer that
 # saw no partition keeping our group; two nodes answering each other's reports
-# without end; and (604643) the
+# without end; a peer held "in flux" for good; and (604643) the
 # bench's own: a frozen node lost what had reached it before a cut.
 LONG_FOUND = ((102631, True), (106355, True), (108342, True), (109909, True),
               (108327, True), (302260, False), (604643, True), (907653, False),
-              (1105638, False))
+              (1105638, False), (901730, False))
 
 
 def test_the_long_runs_that_found_bugs() -> None:

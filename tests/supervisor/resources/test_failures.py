@@ -358,9 +358,11 @@ def test_one_sided_partition_of_a_peer_that_holds_nothing_leaves_it_stable() -> 
     sim.apply(otter, otter.res.node_returned_after_partition("weasel", sim.now))
     sim.settle()
     # otter's two reports (once, though both events ask), weasel's one answer,
-    # and nothing more: a stable report to a node that holds us stable is not answered
+    # otter's answer to that turn to stable, and nothing more: a stable report
+    # to a node that holds us stable is not answered
     assert otter.sent_summary()[asked:] == [
         "t=resource rsc_hold=all rtype=full isstable=0",
+        "t=resource rsc_hold=all rtype=full isstable=1",
         "t=resource rsc_hold=all rtype=full isstable=1",
     ]
     assert weasel.sent_summary()[sent:] == ["t=resource rsc_hold=none rtype=full isstable=1"]
