@@ -7,14 +7,16 @@ holds our foreign class, we stop our copies of its groups ("Both machines
 own foreign resources!"); if it holds our local class while we run ours,
 we say so and, stable, send our report (`resources` sends it once per pair
 of holdings): the peer releases its copies of our groups only when a
-stable report of ours shows we hold them. After a one-sided partition (we were frozen past
-deadtime; only the peer saw a partition) we would otherwise never send one
-and both would keep the groups for good; after an asymmetric partition our
-first answer was lost (the peer could not hear us), so the report the peer
-sends when it hears us again gets one too (it is a turn to stable). The
-peer's answer stops its copies or claims nothing new; when neither side can
-stop its copy, the once-per-holdings rule ends the exchange. Legacy: when a partition heals we
-give back every foreign group we run (`partition_copies`). Pure.
+stable report of ours shows we hold them. After a one-sided partition (we
+were frozen past deadtime; only the peer saw a partition) we would
+otherwise never send one and both would keep the groups for good; after
+an asymmetric partition our first answer was lost (the peer could not
+hear us), so the report the peer sends when it hears us again gets one
+too (it is a turn to stable). The peer's answer stops its copies or claims
+nothing new; when neither side can stop its copy, the once-per-holdings
+rule ends the exchange. Legacy: when a partition heals we give back every
+foreign group we run (`partition_copies`) and `resources` asks for ours
+again. Pure.
 """
 
 from __future__ import annotations
